@@ -1,0 +1,60 @@
+"""Keep TensorFlow's start-up noise out of the user's terminal.
+
+TensorFlow and its C++ runtime print pages of logs on import (oneDNN notes,
+CUDA probing, absl warnings). They are written to file descriptor 2 by C++
+code, so Python's ``logging`` cannot silence them: we set the environment
+variables TensorFlow reads, and redirect descriptor 2 while it is imported.
+Set ``REPRODUCE_VERBOSE_TF=1`` to see everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow (and TFP) with its start-up logs suppressed. Idempotent."""
+    if os.environ.get("REPRODUCE_VERBOSE_TF") == "1":
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    warnings.filterwarnings("ignore", module="tensorflow_probability")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if "tensorflow" in sys.modules:
+        return
+    with _silenced_stderr():
+        import tensorflow as tf  # noqa: F401
+
+        try:
+            import tensorflow_probability  # noqa: F401
+        except Exception:  # reported when it is actually used
+            pass
+        tf.get_logger().setLevel("ERROR")
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+@contextlib.contextmanager
+def _silenced_stderr():
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # pytest capture, notebooks
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
