@@ -1,0 +1,164 @@
+"""Training curves: loss and accuracy per epoch, like the report's Figures 4 and 7.
+
+R's ``plot(history)`` draws two stacked panels (loss, then accuracy) against
+the epoch. :func:`plot_history` draws the same two panels side by side, from a
+run's ``history.csv`` or an in-memory history, optionally with a second
+history (for example one recorded by R) in the same panels for comparison.
+
+Matplotlib is used through its object interface with the Agg canvas, so no
+window opens, no global ``pyplot`` state is touched and it works on machines
+without a display.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reproduce.atomic import atomic_path
+
+__all__ = ["ACCURACY_KEYS", "accuracy_column", "load_history", "plot_history"]
+
+# Names Keras gives an accuracy metric, most common first.
+ACCURACY_KEYS = (
+    "accuracy",
+    "acc",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+)
+
+HistoryLike = Any  # pandas.DataFrame | str | os.PathLike | Mapping[str, list[float]]
+
+
+def load_history(history: HistoryLike):
+    """Return a history as a ``pandas.DataFrame`` with an ``epoch`` column (1-based).
+
+    Args:
+        history: a DataFrame, a path to a ``history.csv``, or a mapping of
+            column name to per-epoch values (``keras.callbacks.History.history``).
+            Without an ``epoch`` column, epochs are numbered 1..n.
+    """
+    import pandas as pd
+
+    if isinstance(history, (str, os.PathLike)):
+        frame = pd.read_csv(history)
+    elif isinstance(history, Mapping):
+        frame = pd.DataFrame({key: list(values) for key, values in history.items()})
+    else:
+        frame = history.copy()
+    if "epoch" not in frame.columns:
+        frame.insert(0, "epoch", range(1, len(frame) + 1))
+    return frame
+
+
+def accuracy_column(frame, prefix: str = "") -> str | None:
+    """The name of the accuracy column of a history (``prefix`` e.g. ``"val_"``), or ``None``."""
+    for key in ACCURACY_KEYS:
+        if prefix + key in frame.columns:
+            return prefix + key
+    return None
+
+
+def _draw(axis, frame, column: str | None, *, label: str, style: str, colour: str) -> bool:
+    if column is None or column not in frame.columns or frame[column].isna().all():
+        return False
+    marker = "o" if len(frame) <= 30 else None
+    axis.plot(
+        frame["epoch"],
+        frame[column],
+        linestyle=style,
+        color=colour,
+        marker=marker,
+        markersize=3,
+        linewidth=1.5,
+        label=label,
+    )
+    return True
+
+
+def plot_history(
+    history: HistoryLike,
+    out_png: str | os.PathLike,
+    title: str,
+    r_history: HistoryLike | None = None,
+    *,
+    label: str = "training",
+    r_label: str = "R keras",
+    dpi: int = 150,
+) -> Path:
+    """Draw loss and accuracy per epoch into a PNG (written atomically).
+
+    Left panel: loss; right panel: accuracy (y axis fixed to [0, 1] so that
+    figures of different runs compare at a glance; a chance-level curve looks
+    like one). Validation columns (``val_loss``, ``val_accuracy``), when the
+    history has them, are drawn dashed in the same colour. ``r_history`` is
+    drawn in a second colour with its own label, for comparing a port with
+    the original. A history without an accuracy metric gets the loss panel
+    only.
+
+    Args:
+        history: DataFrame, path to ``history.csv``, or ``History.history`` dict.
+        out_png: where to write the PNG; its directory must exist.
+        title: the figure title (say which model, which data, how many epochs).
+        r_history: optional second history, same accepted forms.
+        label: legend label of ``history``'s training curves.
+        r_label: legend label of ``r_history``'s curves.
+        dpi: resolution of the PNG.
+
+    Returns:
+        The path of the PNG.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    frame = load_history(history)
+    other = load_history(r_history) if r_history is not None else None
+    frames = [(frame, label, "tab:blue")]
+    if other is not None:
+        frames.append((other, r_label, "tab:orange"))
+
+    has_accuracy = any(accuracy_column(f) or accuracy_column(f, "val_") for f, _, _ in frames)
+    panels = 2 if has_accuracy else 1
+    figure = Figure(figsize=(5.0 * panels + 1.0, 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+
+    loss_axis = axes[0]
+    for data, name, colour in frames:
+        _draw(loss_axis, data, "loss", label=name, style="-", colour=colour)
+        _draw(loss_axis, data, "val_loss", label=f"{name} (validation)", style="--", colour=colour)
+    loss_axis.set_title("Loss")
+    loss_axis.set_ylabel("loss")
+
+    if has_accuracy:
+        accuracy_axis = axes[1]
+        for data, name, colour in frames:
+            _draw(accuracy_axis, data, accuracy_column(data), label=name, style="-", colour=colour)
+            _draw(
+                accuracy_axis,
+                data,
+                accuracy_column(data, "val_"),
+                label=f"{name} (validation)",
+                style="--",
+                colour=colour,
+            )
+        accuracy_axis.set_title("Accuracy")
+        accuracy_axis.set_ylabel("accuracy")
+        accuracy_axis.set_ylim(0.0, 1.0)
+
+    for axis in axes:
+        axis.set_xlabel("epoch")
+        axis.grid(True, alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(loc="best", fontsize="small")
+        # Epochs are whole numbers: no tick at 2.5.
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    figure.suptitle(title)
+
+    out = Path(out_png)
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi)
+    return out
