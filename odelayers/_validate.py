@@ -1,0 +1,271 @@
+"""The one input validator: every public entry point checks its arguments here.
+
+Each check raises ``ValueError`` or ``TypeError`` with a message that names
+the argument, the value received and what to pass instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from odelayers._solvers import METHODS
+
+GRADIENTS = ("adjoint", "backprop")
+from odelayers._odeint import DEFAULT_MAX_NUM_STEPS
+_FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverOptions:
+    """Validated solver settings (see ``odelayers.odeint`` for their meaning)."""
+
+    method: str
+    rtol: float
+    atol: float
+    step_size: float | None
+    num_steps: int | None
+    max_num_steps: int
+    first_step: float | None
+    gradient: str
+
+    @property
+    def solver_class(self):
+        """The registry entry of ``method``."""
+        return METHODS[self.method]
+
+    @property
+    def is_fixed_step(self) -> bool:
+        return self.solver_class.kind == "fixed"
+
+
+def _names(values) -> str:
+    return ", ".join(repr(v) for v in values)
+
+
+def _positive_number(name: str, value, *, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+    return value
+
+
+def _positive_int(name: str, value, *, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def solver_options(
+    method="dopri5",
+    rtol=1e-3,
+    atol=1e-6,
+    step_size=None,
+    num_steps=None,
+    max_num_steps=DEFAULT_MAX_NUM_STEPS,
+    first_step=None,
+    gradient="adjoint",
+) -> SolverOptions:
+    """Check the solver arguments shared by ``odeint`` and ``ODEBlock``."""
+    if not isinstance(method, str) or method.lower() not in METHODS:
+        raise ValueError(
+            f"Unknown ODE method {method!r}. Valid methods: {_names(sorted(METHODS))} "
+            "(adaptive: 'dopri5', 'bdf'; fixed step: 'euler', 'midpoint', 'rk4')."
+        )
+    method = method.lower()
+    solver = METHODS[method]
+    if not isinstance(gradient, str) or gradient.lower() not in GRADIENTS:
+        raise ValueError(
+            f"Unknown gradient mode {gradient!r}. Valid modes: {_names(GRADIENTS)} "
+            "('adjoint': memory independent of the number of steps; 'backprop': "
+            "differentiate through the solver's steps)."
+        )
+    gradient = gradient.lower()
+    if gradient not in solver.gradients:
+        raise ValueError(
+            f"method={method!r} supports gradient={_names(solver.gradients)} only, "
+            f"got gradient={gradient!r}. Use gradient='adjoint', or a method that "
+            "supports 'backprop' ('dopri5', 'euler', 'midpoint', 'rk4')."
+        )
+    rtol = _positive_number("rtol", rtol)
+    atol = _positive_number("atol", atol)
+    max_num_steps = _positive_int("max_num_steps", max_num_steps)
+    step_size = _positive_number("step_size", step_size, allow_none=True)
+    num_steps = _positive_int("num_steps", num_steps, allow_none=True)
+    first_step = _positive_number("first_step", first_step, allow_none=True)
+
+    if solver.kind == "fixed":
+        if step_size is None and num_steps is None:
+            raise ValueError(
+                f"method={method!r} takes fixed steps: pass step_size=... (e.g. 0.1) "
+                "or num_steps=... (the number of equal steps from the first to the "
+                "last time). Or use an adaptive method: 'dopri5' or 'bdf'."
+            )
+        if step_size is not None and num_steps is not None:
+            raise ValueError(
+                f"Pass either step_size or num_steps, not both (got step_size={step_size}, "
+                f"num_steps={num_steps})."
+            )
+        if first_step is not None:
+            raise ValueError(
+                f"first_step applies to adaptive methods only; method={method!r} takes "
+                "fixed steps of step_size."
+            )
+    else:
+        if step_size is not None or num_steps is not None:
+            raise ValueError(
+                f"method={method!r} chooses its own step sizes from rtol and atol; "
+                "step_size and num_steps apply to the fixed-step methods 'euler', "
+                "'midpoint' and 'rk4' only. To set the first step, pass first_step."
+            )
+    return SolverOptions(
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        step_size=step_size,
+        num_steps=num_steps,
+        max_num_steps=max_num_steps,
+        first_step=first_step,
+        gradient=gradient,
+    )
+
+
+def initial_state(y0, t):
+    """``y0`` as a floating tensor; its dtype is the dtype of the whole solve.
+
+    A Python or NumPy ``y0`` is converted as TensorFlow does (Python floats
+    become float32, NumPy float64 stays float64), or to the dtype of ``t``
+    when ``t`` is a floating tensor.
+    """
+    if tf.is_tensor(y0) or isinstance(y0, tf.Variable):
+        y0 = tf.convert_to_tensor(y0)
+    else:
+        as_array = np.asarray(y0)
+        if as_array.dtype == object:
+            raise TypeError(
+                "y0 must be a tensor (or array) of floats; nested structures of "
+                "tensors are not supported: concatenate them into one tensor."
+            )
+        if tf.is_tensor(t) and t.dtype.is_floating and as_array.dtype.kind in "fiu":
+            y0 = tf.convert_to_tensor(as_array, dtype=t.dtype)
+        else:
+            y0 = tf.convert_to_tensor(y0)
+    if y0.dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"y0 has dtype {y0.dtype.name}; the ODE state must be floating point "
+            "(float16, bfloat16, float32 or float64). Cast it, e.g. tf.cast(y0, tf.float32)."
+        )
+    return y0
+
+
+def times(t, dtype):
+    """Check the output times; returns ``(t_tensor, t_static)``.
+
+    ``t`` must be 1-D, non-empty, finite and strictly increasing.
+    ``t_static`` is a NumPy float64 array when the values are known while
+    tracing (Python lists, NumPy arrays, constants, eager tensors), else
+    ``None`` and the checks run inside the graph. A floating tensor ``t``
+    must have the state's dtype; other inputs are converted to it.
+    """
+    if tf.is_tensor(t) or isinstance(t, tf.Variable):
+        t = tf.convert_to_tensor(t)
+        if t.dtype.is_floating and t.dtype != dtype:
+            raise TypeError(
+                f"t has dtype {t.dtype.name} but y0 has dtype {dtype.name}; they must "
+                f"match. Cast one of them, e.g. tf.cast(t, tf.{dtype.name})."
+            )
+        if not (t.dtype.is_floating or t.dtype.is_integer):
+            raise TypeError(f"t must hold numbers, got dtype {t.dtype.name}.")
+        static = tf.get_static_value(t)
+        t_tensor = tf.cast(t, dtype)
+    else:
+        static = np.asarray(t, dtype=np.float64)
+        t_tensor = None
+    if static is not None:
+        static = np.asarray(static, dtype=np.float64)
+        if static.ndim != 1 or static.size == 0:
+            raise ValueError(f"t must be a non-empty 1-D sequence of times, got shape {static.shape}.")
+        if not np.all(np.isfinite(static)):
+            raise ValueError(f"t must be finite, got {static.tolist()}.")
+        steps = np.diff(static)
+        if np.any(steps <= 0):
+            i = int(np.argmax(steps <= 0))
+            raise ValueError(
+                f"t must be strictly increasing, but t[{i}] = {static[i]:g} and "
+                f"t[{i + 1}] = {static[i + 1]:g}. Sort the times (and drop duplicates); "
+                "to integrate backwards in time, substitute s = -t (dy/ds = -f(-s, y))."
+            )
+        if t_tensor is None:
+            t_tensor = tf.constant(static, dtype)
+        return t_tensor, static
+    if t_tensor.shape.rank != 1 or t_tensor.shape[0] is None:
+        raise ValueError(
+            f"t must be a 1-D tensor whose length is known while tracing, got shape {t_tensor.shape}."
+        )
+    if t_tensor.shape[0] == 0:
+        raise ValueError("t must not be empty.")
+    check = tf.debugging.assert_greater(
+        t_tensor[1:], t_tensor[:-1], message="odelayers: t must be strictly increasing."
+    )
+    with tf.control_dependencies([check]):
+        t_tensor = tf.identity(t_tensor)
+    return t_tensor, None
+
+
+def step_size(options: SolverOptions, t_tensor, t_static):
+    """The fixed step size: ``step_size``, or the span of ``t`` over ``num_steps``.
+
+    A Python float when the times are static, else a scalar tensor.
+    """
+    if options.step_size is not None:
+        return options.step_size
+    if t_static is not None:
+        return float(t_static[-1] - t_static[0]) / options.num_steps
+    return (t_tensor[-1] - t_tensor[0]) / options.num_steps
+
+
+def augment(value) -> int:
+    """``augment``: a non-negative number of extra channels."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"augment must be a non-negative integer (extra channels), got {value!r}.")
+    return int(value)
+
+
+def block_times(t0, t1, t_eval):
+    """Check an ``ODEBlock``'s times; returns ``(t0, t1, t_eval)`` as floats.
+
+    ``t_eval`` (``None`` or a strictly increasing sequence within
+    ``[t0, t1]``) comes back as a tuple of floats or ``None``.
+    """
+    t0 = _finite_number("t0", t0)
+    t1 = _finite_number("t1", t1)
+    if t1 <= t0:
+        raise ValueError(f"t1 must be greater than t0, got t0={t0:g}, t1={t1:g}.")
+    if t_eval is None:
+        return t0, t1, None
+    values = np.asarray(t_eval, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"t_eval must be a non-empty 1-D sequence of finite times, got {t_eval!r}.")
+    if np.any(np.diff(values) <= 0):
+        raise ValueError(f"t_eval must be strictly increasing, got {values.tolist()}.")
+    if values[0] < t0 or values[-1] > t1:
+        raise ValueError(
+            f"t_eval must lie within [t0, t1] = [{t0:g}, {t1:g}], got {values.tolist()}."
+        )
+    return t0, t1, tuple(float(v) for v in values)
+
+
+def _finite_number(name, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return float(value)

@@ -1,0 +1,158 @@
+"""Gradients of odelayers solves w.r.t. the initial state and the dynamics' weights.
+
+References: central finite differences of the forward solve (float64), and
+plain backpropagation through a fine fixed-step RK4 solve.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import odelayers  # noqa: E402
+
+F64 = tf.float64
+
+
+class MLPDynamics(keras.layers.Layer):
+    """dh/dt = W2 tanh(W1 [t, h] + b1) + b2, a time-dependent MLP."""
+
+    def __init__(self, width=8, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = odelayers.ConcatDense(width, activation="tanh", dtype=self.dtype_policy)
+        self.out = odelayers.ConcatDense(2, dtype=self.dtype_policy)
+
+    def call(self, h, t):
+        return self.out(self.hidden(h, t=t), t=t)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    keras.utils.set_random_seed(3)
+    dynamics = MLPDynamics(dtype="float64")
+    y0 = tf.constant([[0.5, -1.0], [1.5, 0.3]], F64)
+    dynamics(y0, t=0.0)  # build
+    weights_out = tf.constant([[1.0, -2.0], [0.5, 3.0]], F64)
+    rng = np.random.default_rng(0)
+    direction_y0 = tf.constant(rng.normal(size=(2, 2)), F64)
+    direction_w = [tf.constant(rng.normal(size=v.shape), F64) for v in dynamics.trainable_variables]
+    return dynamics, y0, weights_out, direction_y0, direction_w
+
+
+def loss_of(solution, weights_out):
+    return tf.reduce_sum(weights_out * solution[-1] ** 2)
+
+
+def gradients(dynamics, y0, weights_out, **solver):
+    with tf.GradientTape() as tape:
+        tape.watch(y0)
+        ys = odelayers.odeint(lambda t, h: dynamics(h, t=t), y0, [0.0, 1.0], **solver)
+        loss = loss_of(ys, weights_out)
+    grads = tape.gradient(loss, [y0] + dynamics.trainable_variables)
+    assert all(g is not None for g in grads), "a gradient did not reach its variable"
+    return grads
+
+
+def directional(grads, direction_y0, direction_w):
+    """<grad, v> for the y0 direction and for the joint weight direction."""
+    along_y0 = float(tf.reduce_sum(grads[0] * direction_y0))
+    along_w = float(sum(tf.reduce_sum(g * d) for g, d in zip(grads[1:], direction_w)))
+    return along_y0, along_w
+
+
+@pytest.fixture(scope="module")
+def finite_differences(problem):
+    """Central differences of the loss along the two directions (tight dopri5)."""
+    dynamics, y0, weights_out, direction_y0, direction_w = problem
+
+    @tf.function
+    def loss(y0):
+        ys = odelayers.odeint(lambda t, h: dynamics(h, t=t), y0, [0.0, 1.0], rtol=1e-10, atol=1e-12)
+        return loss_of(ys, weights_out)
+
+    eps = 1e-5
+    along_y0 = (float(loss(y0 + eps * direction_y0)) - float(loss(y0 - eps * direction_y0))) / (2 * eps)
+    originals = [v.numpy() for v in dynamics.trainable_variables]
+
+    def shifted(sign):
+        for v, value, d in zip(dynamics.trainable_variables, originals, direction_w):
+            v.assign(value + sign * eps * d.numpy())
+        return float(loss(y0))
+
+    try:
+        along_w = (shifted(+1) - shifted(-1)) / (2 * eps)
+    finally:
+        for v, value in zip(dynamics.trainable_variables, originals):
+            v.assign(value)
+    return along_y0, along_w
+
+
+@pytest.fixture(scope="module")
+def adjoint_grads(problem):
+    dynamics, y0, weights_out, _, _ = problem
+    return gradients(dynamics, y0, weights_out, rtol=1e-8, atol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def rk4_backprop_grads(problem):
+    """Backpropagation through 32 RK4 steps: the discretise-then-differentiate reference."""
+    dynamics, y0, weights_out, _, _ = problem
+    return gradients(dynamics, y0, weights_out, method="rk4", step_size=1 / 32, gradient="backprop")
+
+
+def test_adjoint_matches_central_finite_differences(problem, finite_differences, adjoint_grads):
+    _, _, _, direction_y0, direction_w = problem
+    got = directional(adjoint_grads, direction_y0, direction_w)
+    np.testing.assert_allclose(got, finite_differences, rtol=1e-5)
+
+
+def test_backprop_through_rk4_matches_central_finite_differences(problem, finite_differences, rk4_backprop_grads):
+    _, _, _, direction_y0, direction_w = problem
+    got = directional(rk4_backprop_grads, direction_y0, direction_w)
+    np.testing.assert_allclose(got, finite_differences, rtol=1e-5)
+
+
+def test_adjoint_matches_backprop_through_fine_rk4(adjoint_grads, rk4_backprop_grads):
+    for a, r in zip(adjoint_grads, rk4_backprop_grads):
+        np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "solver, tolerance",
+    [
+        # Default tolerances (rtol=1e-3): gradients good to ~1e-3 relative.
+        (dict(), 1e-2),
+        (dict(gradient="backprop"), 1e-2),
+        # The adjoint of a fixed-step solve integrates the adjoint ODE with
+        # the same method: close to, not equal to, backprop through the steps.
+        (dict(method="rk4", step_size=1 / 8), 1e-3),
+        (dict(method="midpoint", num_steps=32, gradient="backprop"), 1e-2),
+    ],
+    ids=["dopri5-adjoint-default", "dopri5-backprop", "rk4-adjoint", "midpoint-backprop"],
+)
+def test_every_gradient_mode_is_close_to_the_reference(problem, rk4_backprop_grads, solver, tolerance):
+    dynamics, y0, weights_out, _, _ = problem
+    grads = gradients(dynamics, y0, weights_out, **solver)
+    for a, r in zip(grads, rk4_backprop_grads):
+        scale = float(tf.reduce_max(tf.abs(r)))
+        np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=tolerance, atol=tolerance * scale)
+
+
+@pytest.mark.parametrize(
+    "solver, tolerance",
+    [(dict(rtol=1e-7, atol=1e-10), 1e-5), (dict(method="euler", num_steps=64, gradient="backprop"), 1e-2)],
+    ids=["dopri5-adjoint", "euler-backprop"],
+)
+def test_gradient_through_every_output_time(solver, tolerance):
+    # y(t) = y0 exp(-t): d/dy0 of sum over t of y(t) is sum exp(-t), t = 0 included.
+    t = [0.0, 0.5, 1.0]
+    y0 = tf.constant([1.0, 2.0], F64)
+    with tf.GradientTape() as tape:
+        tape.watch(y0)
+        total = tf.reduce_sum(odelayers.odeint(lambda t, y: -y, y0, t, **solver))
+    grad = tape.gradient(total, y0).numpy()
+    np.testing.assert_allclose(grad, np.full(2, np.exp(-np.array(t)).sum()), rtol=tolerance)
