@@ -337,7 +337,10 @@ def select_initial_step(ode_fn, t0, y0, f0, order, rtol, atol):
         tf.maximum(tf.constant(1e-6, dtype), h0 * 1e-3),
         (0.01 / d_max) ** (1.0 / (order + 1)),
     )
-    return tf.minimum(100.0 * h0, h1)
+    # Step sizes are controls, not functions to differentiate: without this,
+    # backprop through the solve sends NaN through the tf.where branches
+    # (e.g. 0/0 in d0/d1 when the dynamics start at exactly zero).
+    return tf.stop_gradient(tf.minimum(100.0 * h0, h1))
 
 
 def _assert(condition, message, *data):
@@ -468,7 +471,10 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             y0, y1, k, dt, _tfp_dopri._TABLEAU
         )
         interp_coeff = _rk_util.nest_where(accept_step, new_coefficients, interp_coeff)
-        dt_next = _tfp_util.next_step_size(dt, self.ORDER, error_ratio, safety, dfactor, ifactor)
+        # As for the first step: the controller is not differentiated.
+        dt_next = tf.stop_gradient(
+            _tfp_util.next_step_size(dt, self.ORDER, error_ratio, safety, dfactor, ifactor)
+        )
         solver_state = _tfp_dopri._RungeKuttaSolverInternalState(
             y_next, f_next, t0, t_next, dt_next, interp_coeff
         )

@@ -156,3 +156,15 @@ def test_gradient_through_every_output_time(solver, tolerance):
         total = tf.reduce_sum(odelayers.odeint(lambda t, y: -y, y0, t, **solver))
     grad = tape.gradient(total, y0).numpy()
     np.testing.assert_allclose(grad, np.full(2, np.exp(-np.array(t)).sum()), rtol=tolerance)
+
+
+@pytest.mark.parametrize("gradient", ["adjoint", "backprop"])
+def test_gradient_is_finite_when_dynamics_start_at_zero(gradient):
+    # y' = w y with w = 0: the step-size controller sees a zero derivative
+    # (0/0 in Hairer's first-step formula). The controller must not be
+    # differentiated: d/dw sum(y(1)) = sum(y0 * t * exp(w t)) = 3 exactly.
+    w = tf.Variable(0.0, dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        y = odelayers.odeint(lambda t, y: w * y, tf.ones([3, 1], tf.float64), [0.0, 1.0], gradient=gradient)
+        total = tf.reduce_sum(y[-1])
+    np.testing.assert_allclose(tape.gradient(total, w).numpy(), 3.0, rtol=1e-3)
