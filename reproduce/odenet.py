@@ -1,0 +1,202 @@
+"""The Neural ODE counterpart of the report's residual CNN (section 4, described there, never trained).
+
+The residual CNN of appendix 7.2.2 (:mod:`reproduce.resnet`) with its two
+residual blocks replaced by one :class:`odelayers.ODEBlock` that integrates
+``dh/dt = f(h, t)`` over ``t`` in [0, 1], ``h(0)`` being the stem's 18x18x64
+feature maps. The stem (``## input CNN``), the top stack (``## final CNN``),
+the head (``## Output layer``) and the compilation (Adam 0.001, binary
+cross-entropy, binary accuracy) are the residual CNN's, unchanged, so the two
+models differ only where section 4 says they should.
+
+The dynamics ``f`` is the R residual branch (BN -> conv 128 -> BN -> ELU ->
+dropout -> conv 64 -> BN -> ELU) made continuous:
+
+* group normalisation instead of batch normalisation: batch statistics would
+  make ``f`` depend on the rest of the batch and differ between training and
+  inference, so the solution of the ODE would too (Chen et al. 2018 do the same);
+* no dropout inside ``f``: a random ``f`` is not an ODE an adaptive solver can
+  integrate (its error estimate would chase the noise);
+* the time enters every convolution as an extra input channel
+  (:class:`odelayers.ConcatConv2D`), so ``f`` can change along the depth the
+  way the two blocks' separate weights could;
+* 3x3 kernels and 32 hidden channels instead of 5x5 and 128, so that an epoch
+  costs at most twice a residual-CNN epoch although ``f`` is evaluated NFE
+  times per forward pass and again for the adjoint (measured below).
+
+Solver defaults: dopri5 with rtol = atol = 1e-3 (a loose tolerance: the
+classifier needs features, not an accurate trajectory) and adjoint gradients,
+the report's section 4.1.2. ``--method rk4 --step-size 0.25 --gradient backprop``
+is a fixed-cost alternative.
+
+Parameter counts (``model.count_params()``, moving statistics included):
+
+=============  =========  ==========================================
+model          params     where they differ
+=============  =========  ==========================================
+residual CNN   5,578,574  two residual blocks: 821,632
+ODE-Net        4,795,086  one dynamics (32 hidden channels): 38,144
+=============  =========  ==========================================
+
+The blocks shrink 21-fold; the whole network only by 14%, because the top
+stack and the head (4.7 M parameters) are the residual CNN's, unchanged.
+``--hidden-channels 64`` gives 4,832,334 parameters.
+
+Measured cost of a training batch of 32 stand-in images (TensorFlow 2.20 on 2
+CPU cores shared with other work; batches of the models alternated five or six
+times so that load changes affect all alike; medians; dopri5 at
+rtol = atol = 1e-3 with the adjoint, NFE 14)::
+
+    load ~3:  residual CNN 1.10 s   ODE-Net h32 1.89 s (1.72x)   h16 2.06 s (1.87x)
+    load ~6:  residual CNN 2.72 s   ODE-Net h32 3.61 s (1.33x)   h64 4.96 s (1.82x)
+
+and in ``python -m reproduce all --quick`` (load ~3, 10 batches of 32 per
+epoch, epochs 2-3): residual CNN 11.1 s, ODE-Net 20.4 s per epoch (1.84x).
+At this size the solver's own work (step control, the adjoint's bookkeeping)
+costs as much as the convolutions: 16 hidden channels are no cheaper than 32.
+The cost grows with the NFE, which stayed at 14 in the quick runs; if it
+climbs in a long run, ``--method rk4 --step-size 0.25`` fixes it at 16
+evaluations. Reproduce with
+``python -m pytest tests/test_models.py -m slow -k epoch_cost -s``, which
+asserts the 2x bound for the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from reproduce._quiet import quiet_tensorflow
+
+quiet_tensorflow()
+
+import keras  # noqa: E402  (after the quiet import above, on purpose)
+
+from reproduce import resnet  # noqa: E402
+from reproduce.train import ODE_DEFAULTS  # noqa: E402
+
+#: Feature maps entering the ODE block: the stem's output, 18x18x64.
+STATE_CHANNELS = 64
+#: Chen et al.'s choice, GroupNorm(min(32, channels), channels).
+MAX_GROUPS = 32
+
+
+def _group_norm(channels: int, name: str):
+    return keras.layers.GroupNormalization(groups=min(MAX_GROUPS, channels), epsilon=1e-3,
+                                           name=name)
+
+
+@keras.saving.register_keras_serializable(package="reproduce")
+class ResidualBranchDynamics(keras.layers.Layer):
+    """``f(h, t)``: the R residual branch made continuous (see the module docstring).
+
+    GroupNorm -> ConcatConv2D(hidden) -> GroupNorm -> ELU -> ConcatConv2D(channels)
+    -> GroupNorm -> ELU, every convolution ``kernel_size`` square with "same"
+    padding and the time as an extra input channel. Maps ``[B, H, W, channels]``
+    to the same shape, as an ODE's right-hand side must.
+
+    Args:
+        channels: channels of the state ``h`` (64 after the stem).
+        hidden_channels: channels between the two convolutions (128 in R's branch).
+        kernel_size: side of the square kernels (5 in R's branch).
+    """
+
+    def __init__(self, channels: int = STATE_CHANNELS,
+                 hidden_channels: int = ODE_DEFAULTS.hidden_channels,
+                 kernel_size: int = ODE_DEFAULTS.kernel_size, **kwargs):
+        super().__init__(**kwargs)
+        from odelayers import ConcatConv2D
+
+        self.channels = int(channels)
+        self.hidden_channels = int(hidden_channels)
+        self.kernel_size = int(kernel_size)
+        self.norm_in = _group_norm(self.channels, "norm_in")
+        self.conv1 = ConcatConv2D(self.hidden_channels, self.kernel_size, padding="same",
+                                  name="conv1")
+        self.norm1 = _group_norm(self.hidden_channels, "norm1")
+        self.conv2 = ConcatConv2D(self.channels, self.kernel_size, padding="same", name="conv2")
+        self.norm2 = _group_norm(self.channels, "norm2")
+
+    def build(self, input_shape):
+        hidden_shape = (*input_shape[:-1], self.hidden_channels)
+        self.norm_in.build(input_shape)
+        self.conv1.build(input_shape)
+        self.norm1.build(hidden_shape)
+        self.conv2.build(hidden_shape)
+        self.norm2.build(input_shape)
+        super().build(input_shape)
+
+    def call(self, h, t):
+        x = self.norm_in(h)
+        x = keras.activations.elu(self.norm1(self.conv1(x, t)))
+        return keras.activations.elu(self.norm2(self.conv2(x, t)))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels,
+                "hidden_channels": self.hidden_channels, "kernel_size": self.kernel_size}
+
+
+def build_odenet(*, method: str = ODE_DEFAULTS.method, rtol: float = ODE_DEFAULTS.rtol,
+                 atol: float = ODE_DEFAULTS.atol, gradient: str = ODE_DEFAULTS.gradient,
+                 step_size: float | None = ODE_DEFAULTS.step_size,
+                 hidden_channels: int = ODE_DEFAULTS.hidden_channels,
+                 kernel_size: int = ODE_DEFAULTS.kernel_size):
+    """Return the ODE-Net: the residual CNN with one ODE block for its two residual blocks.
+
+    Compiled like the residual CNN (Adam 0.001, binary cross-entropy, binary
+    accuracy). The solver options are passed to :class:`odelayers.ODEBlock`;
+    its NFE shows as ``nfe`` in the training logs. Seed Keras first
+    (``keras.utils.set_random_seed``) for repeatable weights.
+
+    Args:
+        method: ODE solver name ("dopri5", "bdf", "euler", "midpoint", "rk4").
+        rtol, atol: tolerances of an adaptive solver.
+        gradient: "adjoint" or "backprop".
+        step_size: step of a fixed-step solver.
+        hidden_channels, kernel_size: size of the dynamics (see :class:`ResidualBranchDynamics`).
+    """
+    from odelayers import ODEBlock
+
+    input_img, input_img_norm = resnet.input_layers()
+    input_CNN = resnet.input_cnn(input_img_norm)  # noqa: N806 - the R name
+    # ## first residual + ## second residual  ->  h(1) = h(0) + integral_0^1 f(h(t), t) dt
+    dynamics = ResidualBranchDynamics(channels=STATE_CHANNELS, hidden_channels=hidden_channels,
+                                      kernel_size=kernel_size, name="dynamics")
+    ode_kwargs = dict(t0=0.0, t1=1.0, method=method, rtol=rtol, atol=atol, gradient=gradient)
+    if step_size is not None:
+        ode_kwargs["step_size"] = step_size
+    features = ODEBlock(dynamics, name="ode_block", **ode_kwargs)(input_CNN)
+    outputs = resnet.output_head(resnet.top_cnn(features))
+    model = keras.Model(inputs=input_img, outputs=outputs, name="odenet")
+    return resnet.compile_like_r(model)
+
+
+def solver_options(args: argparse.Namespace) -> dict:
+    """The ``build_odenet`` keyword arguments given on the command line."""
+    return dict(method=args.method, rtol=args.rtol, atol=args.atol, gradient=args.gradient,
+                step_size=args.step_size, hidden_channels=args.hidden_channels)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The residual CNN's script with the ODE-Net as its model; returns the run's metrics.
+
+    Same data, inputs, split (``--seed``) and scoring as ``python -m reproduce
+    resnet``, including the report's R-style accuracy line.
+    """
+    import functools
+
+    from reproduce import train
+
+    # ## Loading data ... # Organizing: exactly the residual CNN's script
+    df, source = train.load_data(args)
+    data = resnet.prepare_data(df, preprocessing=args.preprocessing, seed=args.seed,
+                               sample_kind=args.sample_kind,
+                               limit_train=args.limit_train, limit_test=args.limit_test)
+    options = solver_options(args)
+    print("odenet: ODE block over [0, 1], " + ", ".join(f"{k}={v}" for k, v in options.items()))
+    # ## Prepare model ... -> build_odenet(); ## Fitting the model; ## Trying on test data
+    return train.fit_and_record(args, model_name="odenet",
+                                build_model=functools.partial(build_odenet, **options),
+                                data=data, source=source, evaluate_extra=resnet.evaluate_r_style,
+                                extra_metadata={"ode": options})

@@ -1,0 +1,285 @@
+"""The three models: structure, parameter counts from the layer sizes, training through fit, saving.
+
+Inputs come from the generated stand-in (a few dozen images), built here
+directly from its arrays so that these tests depend on the models only.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from reproduce._quiet import quiet_tensorflow
+
+quiet_tensorflow()
+
+import keras  # noqa: E402
+
+from reproduce import synthetic  # noqa: E402
+from reproduce.models import build_dense, build_odenet, build_resnet, r_style_accuracy  # noqa: E402
+
+
+def conv_params(k: int, c_in: int, c_out: int) -> int:
+    """A k x k convolution with bias."""
+    return k * k * c_in * c_out + c_out
+
+
+def dense_params(n_in: int, n_out: int) -> int:
+    return n_in * n_out + n_out
+
+
+def bn_params(channels: int) -> int:
+    """gamma, beta (trainable) and moving mean, variance (not trainable)."""
+    return 4 * channels
+
+
+@pytest.fixture(scope="module")
+def images():
+    """24 stand-in records as the dense and the residual scripts' inputs (corrected layout)."""
+    a = synthetic.synthetic_arrays(n=24, seed=3)
+    hh = a["band_1"].reshape(-1, 75, 75)
+    hv = a["band_2"].reshape(-1, 75, 75)
+    labels = a["is_iceberg"].astype("float32")
+    return {
+        "dense_x": (hh / np.abs(hh).max()).astype("float32"),
+        "dense_y": labels,
+        "cnn_x": np.stack([hh, hv, (hh + hv) / 2], axis=-1).astype("float32"),
+        "cnn_y": np.stack([1 - labels, labels], axis=-1),
+    }
+
+
+def small_odenet(**kwargs):
+    """The ODE-Net with a fixed-step solver: fast and with a known NFE."""
+    options = dict(method="rk4", step_size=0.5, gradient="backprop")
+    options.update(kwargs)
+    return build_odenet(**options)
+
+
+# ------------------------------------------------------------------ dense
+
+
+def test_dense_layers_and_parameter_count():
+    keras.utils.set_random_seed(0)
+    model = build_dense()
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Flatten", "Dense", "Dense", "Dense", "Dense", "Dense"]
+    assert model.input_shape == (None, 75, 75)
+    assert [layer.units for layer in model.layers[1:]] == [128, 128, 128, 128, 1]
+    assert [layer.activation.__name__ for layer in model.layers[1:]] == ["relu"] * 4 + ["sigmoid"]
+    expected = (5625 * 128 + 128) + 3 * (128 * 128 + 128) + (128 + 1)
+    assert model.count_params() == expected
+
+
+def test_dense_is_compiled_with_r_keras_defaults():
+    model = build_dense()
+    opt = model.optimizer
+    assert isinstance(opt, keras.optimizers.SGD)
+    assert float(opt.learning_rate) == pytest.approx(0.01)
+    assert opt.momentum == 0.0 and not opt.nesterov
+    assert model.loss == "binary_crossentropy"
+
+
+def test_dense_trains_through_fit_with_falling_loss(images):
+    keras.utils.set_random_seed(1)
+    model = build_dense()
+    x, y = images["dense_x"], images["dense_y"]
+    before = model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    after = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(history.history) >= {"loss", "accuracy"}
+    assert after["loss"] < before
+    assert 0.0 <= after["accuracy"] <= 1.0
+
+
+# ------------------------------------------------------------------ residual CNN
+
+
+def resnet_branch_params() -> int:
+    """One R residual branch: BN, conv 5x5 64->128, BN, conv 5x5 128->64, BN."""
+    return (bn_params(64) + conv_params(5, 64, 128) + bn_params(128)
+            + conv_params(5, 128, 64) + bn_params(64))
+
+
+def resnet_expected_params() -> int:
+    """The R graph's parameter count, layer by layer (5x5 kernels throughout)."""
+    stem = bn_params(3) + conv_params(5, 3, 32) + bn_params(32) + conv_params(5, 32, 64) + bn_params(64)
+    branch = resnet_branch_params()
+    top = (conv_params(5, 64, 128) + bn_params(128) + conv_params(5, 128, 256) + bn_params(256)
+           + conv_params(5, 256, 512) + bn_params(512))
+    head = (dense_params(512, 512) + bn_params(512) + dense_params(512, 256) + bn_params(256)
+            + dense_params(256, 2))
+    return stem + 2 * branch + top + head
+
+
+def test_resnet_graph_is_the_r_graph():
+    keras.utils.set_random_seed(0)
+    model = build_resnet()
+    count = lambda kind: sum(type(layer).__name__ == kind for layer in model.layers)  # noqa: E731
+    assert count("Conv2D") == 2 + 2 * 2 + 3
+    assert count("BatchNormalization") == 1 + 2 + 2 * 3 + 3 + 2
+    assert count("Dropout") == 2 + 2 * 1 + 2 + 2
+    assert count("MaxPooling2D") == 2 + 3 and count("GlobalMaxPooling2D") == 1
+    assert count("Add") == 2
+    assert all(layer.momentum == 0.99 and layer.epsilon == 1e-3
+               for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert all(layer.kernel_size == (5, 5) and layer.padding == "same"
+               for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    # Both residual sums add the stem's output (input_CNN), not the running sum.
+    stem_out = model.get_layer("stem_dropout2").output
+    for name in ("res1_add", "res2_add"):
+        add_inputs = model.get_layer(name).input
+        assert any(t is stem_out for t in add_inputs)
+    # The second branch reads the first sum.
+    assert model.get_layer("res2_bn_in").input is model.get_layer("res1_add").output
+    assert model.output_shape == (None, 2)
+    assert model.get_layer("output").activation.__name__ == "softmax"
+    assert model.count_params() == resnet_expected_params()
+
+
+def test_resnet_is_compiled_like_r():
+    model = build_resnet()
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
+    assert model.loss == "binary_crossentropy"
+
+
+def test_resnet_trains_through_fit_with_falling_loss(images):
+    keras.utils.set_random_seed(2)
+    model = build_resnet()
+    x, y = images["cnn_x"], images["cnn_y"]
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert np.isfinite(result["loss"]) and 0.0 <= result["accuracy"] <= 1.0
+
+
+# ------------------------------------------------------------------ R-style accuracy
+
+
+def test_r_style_accuracy_recycles_the_vector_over_the_matrix_columns():
+    # R 4.2: pred <- matrix(c(0.2,0.7,0.4,0.5, 0.8,0.3,0.6,0.5), ncol=2)
+    #        truth <- matrix(c(1,0,1,0, 1,1,0,1), ncol=2)
+    #        mean(round(pred)[,2] == truth)   # 0.625
+    # By hand: round(pred)[,2] = (1,0,1,0); recycled to length 8 it is compared
+    # with truth's storage (1,0,1,0, 1,1,0,1): 5 of 8 equal.
+    pred = np.array([[0.2, 0.8], [0.7, 0.3], [0.4, 0.6], [0.5, 0.5]])
+    truth = np.array([[1, 1], [0, 1], [1, 0], [0, 1]])
+    assert r_style_accuracy(pred, truth) == 0.625
+    # The per-row accuracy of the same numbers differs: the test can tell them apart.
+    assert np.mean(np.round(pred)[:, 1] == truth[:, 1]) != 0.625
+
+
+def test_r_style_accuracy_is_one_half_for_one_hot_truth_whatever_the_model():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, size=101)
+    onehot = np.stack([1 - labels, labels], axis=1)
+    perfect = onehot.astype(float) * 0.9 + 0.05
+    for pred in (perfect, 1 - perfect, rng.dirichlet([1, 1], size=101), np.full((101, 2), 0.5)):
+        assert r_style_accuracy(pred, onehot) == 0.5
+
+
+def test_r_style_accuracy_nan_prediction_gives_nan():
+    assert np.isnan(r_style_accuracy(np.array([[np.nan, np.nan], [0.1, 0.9]]), np.eye(2)))
+
+
+# ------------------------------------------------------------------ ODE-Net
+
+
+def dynamics_expected_params(hidden: int, k: int = 3, channels: int = 64) -> int:
+    """GroupNorm (gamma, beta) and ConcatConv2D (the time is one more input channel)."""
+    gn = lambda c: 2 * c  # noqa: E731
+    return (gn(channels) + conv_params(k, channels + 1, hidden) + gn(hidden)
+            + conv_params(k, hidden + 1, channels) + gn(channels))
+
+
+def test_odenet_is_the_resnet_with_one_ode_block_for_the_residual_blocks():
+    import odelayers
+
+    keras.utils.set_random_seed(0)
+    ode = small_odenet(hidden_channels=32)
+    res = build_resnet()
+    blocks = [layer for layer in ode.layers if isinstance(layer, odelayers.ODEBlock)]
+    assert len(blocks) == 1
+    assert not any(isinstance(layer, keras.layers.Add) for layer in ode.layers)
+    shared = lambda m: [(type(l).__name__, l.name) for l in m.layers  # noqa: E731, E741
+                        if not l.name.startswith("res") and l.name != "ode_block"]
+    assert shared(ode) == shared(res)  # stem, top stack, head and their order are identical
+    assert blocks[0].input.shape == blocks[0].output.shape == (None, 18, 18, 64)
+    # No batch normalisation or dropout inside the dynamics.
+    inner = [type(layer).__name__ for layer in blocks[0].dynamics._flatten_layers(include_self=False)]
+    assert "GroupNormalization" in inner and "BatchNormalization" not in inner
+    assert "Dropout" not in inner
+    expected = resnet_expected_params() - 2 * resnet_branch_params() + dynamics_expected_params(32)
+    assert ode.count_params() == expected
+    assert ode.count_params() < res.count_params()
+
+
+def eager(model):
+    """Run fit/evaluate/predict eagerly: skips minutes of graph tracing on these tiny batches.
+
+    The compiled path is exercised by the command-line test and by odelayers' own tests.
+    """
+    model.run_eagerly = True
+    return model
+
+
+def test_odenet_trains_records_nfe_and_round_trips_through_keras_file(images, tmp_path):
+    keras.utils.set_random_seed(3)
+    model = eager(small_odenet(hidden_channels=16))
+    x, y = images["cnn_x"][:16], images["cnn_y"][:16]
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+    # rk4 with step 0.5 over [0, 1]: 2 steps x 4 evaluations.
+    assert history["nfe"] == [8, 8, 8]
+    assert model.get_layer("ode_block").nfe == 8
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert np.isfinite(result["loss"])
+
+    path = tmp_path / "odenet.keras"
+    model.save(path)  # trained weights, moved batch-norm statistics, optimizer state
+    loaded = eager(keras.saving.load_model(path))
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    dynamics = loaded.get_layer("ode_block").dynamics
+    assert type(dynamics).__name__ == "ResidualBranchDynamics"
+    assert dynamics.get_config()["hidden_channels"] == 16
+
+
+def test_odenet_defaults_dopri5_adjoint_train(images):
+    keras.utils.set_random_seed(4)
+    model = eager(build_odenet(hidden_channels=16))  # dopri5, rtol = atol = 1e-3, adjoint
+    block = model.get_layer("ode_block")
+    assert block.get_config()["method"] == "dopri5" and block.get_config()["gradient"] == "adjoint"
+    x, y = images["cnn_x"][:8], images["cnn_y"][:8]
+    history = model.fit(x, y, epochs=1, batch_size=8, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    assert history["nfe"][0] >= 7  # at least one Dormand-Prince step: 7 stages, the first shared
+
+
+# ------------------------------------------------------------------ epoch cost (by hand)
+
+
+@pytest.mark.slow
+def test_epoch_cost_odenet_at_most_twice_resnet(images):
+    """Seconds per training batch of 32, default ODE-Net vs residual CNN.
+
+    Batches of the two models alternate, so that a change of load on a shared
+    machine affects both; the medians are compared.
+    """
+    x = np.concatenate([images["cnn_x"]] * 2)[:32]
+    y = np.concatenate([images["cnn_y"]] * 2)[:32]
+    keras.utils.set_random_seed(0)
+    models = {"resnet": build_resnet(), "odenet": build_odenet()}
+    for model in models.values():
+        model.train_on_batch(x, y)  # trace and warm up
+    seconds = {name: [] for name in models}
+    for _ in range(5):
+        for name, model in models.items():
+            start = time.perf_counter()
+            logs = model.train_on_batch(x, y, return_dict=True)
+            seconds[name].append(time.perf_counter() - start)
+    res, ode = (float(np.median(seconds[name])) for name in ("resnet", "odenet"))
+    print(f"\nresnet {res:.3f} s/batch, odenet {ode:.3f} s/batch (nfe {logs.get('nfe')}), "
+          f"ratio {ode / res:.2f}")
+    assert ode <= 2.0 * res

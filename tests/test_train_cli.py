@@ -1,0 +1,188 @@
+"""The training commands: options, the --quick preset, run names, and tiny end-to-end runs."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shlex
+import sys
+
+import pytest
+
+from reproduce import cli, train
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return cli.build_parser().parse_args(list(argv))
+
+
+@pytest.mark.parametrize("command", ["dense", "resnet", "odenet", "all"])
+def test_help_explains_every_option(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse(command, "--help")
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    options = ["--data", "--epochs", "--batch-size", "--seed", "--preprocessing", "--out", "--quick",
+               "--run-name", "--resume", "--no-resume", "--force", "--deterministic", "--sample-kind",
+               "--verbose", "--limit-train", "--limit-test"]
+    ode_options = ["--method", "--rtol", "--atol", "--gradient", "--step-size", "--hidden-channels"]
+    for option in options + (ode_options if command in ("odenet", "all") else []):
+        assert option in text, option
+    if command in ("dense", "resnet"):
+        assert "--method" not in text
+
+
+def test_defaults_are_the_reports_settings():
+    args = parse("resnet")
+    resolved = train.resolve_options("resnet", args)
+    assert (resolved.epochs, resolved.batch_size, resolved.seed) == (150, 32, 1)
+    assert resolved.preprocessing == "r" and resolved.sample_kind == "Rounding"
+    assert resolved.out == "results" and resolved.resume and not resolved.force
+    assert resolved.limit_train is None and resolved.limit_test is None and resolved.shrunk == []
+
+
+def test_odenet_solver_defaults():
+    args = parse("odenet")
+    assert (args.method, args.gradient, args.step_size) == ("dopri5", "adjoint", None)
+    assert args.rtol == args.atol == 1e-3
+
+
+def test_quick_preset_shrinks_and_says_so_and_explicit_options_win():
+    args = parse("all", "--quick")
+    for model in train.MODELS:
+        resolved = train.resolve_options(model, args)
+        preset = train.QUICK[model]
+        assert resolved.epochs == preset.epochs < 150
+        assert resolved.limit_train == preset.limit_train
+        assert any(line.startswith("epochs 150 ->") for line in resolved.shrunk)
+    cnn = train.resolve_options("resnet", args)
+    assert cnn.limit_train is not None and any("training images" in s for s in cnn.shrunk)
+
+    args = parse("resnet", "--quick", "--epochs", "2", "--limit-train", "10")
+    resolved = train.resolve_options("resnet", args)
+    assert resolved.epochs == 2 and resolved.limit_train == 10
+    assert not any("epochs" in s or "training" in s for s in resolved.shrunk)
+
+
+class _Source:
+    def __init__(self, kind):
+        self.kind = kind
+
+
+def test_run_names():
+    real, standin = _Source("real"), _Source("stand-in")
+    args = train.resolve_options("dense", parse("dense"))
+    assert train.run_name(args, real) == "dense-r-real-e150"
+    args = train.resolve_options("odenet", parse("all", "--quick", "--preprocessing", "corrected"))
+    assert train.run_name(args, standin) == "odenet-corrected-standin-quick"
+    args = train.resolve_options("resnet", parse("resnet", "--epochs", "5", "--limit-train", "64"))
+    assert train.run_name(args, standin) == "resnet-r-standin-e5-n64xall"
+    args = train.resolve_options("resnet", parse("all", "--run-name", "trial"))
+    assert train.run_name(args, real) == "trial-resnet"
+    args = train.resolve_options("resnet", parse("resnet", "--run-name", "trial"))
+    assert train.run_name(args, real) == "trial"
+
+
+def test_bad_option_values_are_refused(capsys):
+    for argv in (["dense", "--epochs", "0"], ["dense", "--preprocessing", "python"],
+                 ["odenet", "--method", "magic"], ["odenet", "--rtol", "-1"]):
+        with pytest.raises(SystemExit) as exc:
+            parse(*argv)
+        assert exc.value.code == 2
+
+
+# ---------------------------------------------------------------- end to end (tiny)
+
+METRICS_KEYS = {
+    "model", "preprocessing", "status", "epochs", "epochs_planned", "batch_size", "seed", "quick",
+    "test_loss", "test_accuracy", "train_loss", "train_accuracy", "params", "trainable_params",
+    "wall_time_s", "seconds_per_epoch", "nfe", "command", "argv", "data", "versions", "git_commit",
+    "date", "hardware",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_json(tmp_path_factory):
+    from reproduce import synthetic
+
+    path = tmp_path_factory.mktemp("data") / "train.json"
+    path.write_text(json.dumps(synthetic.synthetic_train(n=40, seed=7)))
+    return path
+
+
+def run_cli(argv, monkeypatch):
+    """``python -m reproduce ARGV`` in this process (sys.argv as ``-m`` leaves it)."""
+    import reproduce.__main__
+
+    monkeypatch.setattr(sys, "argv", [reproduce.__main__.__file__, *argv])
+    return cli.main(argv)
+
+
+def check_run_folder(folder, model, epochs, argv):
+    """Every file of the run-folder contract, and the metrics a user reads."""
+    for name in ("metrics.json", "history.csv", "curves.png", "log.txt", "model.keras"):
+        assert (folder / name).is_file(), (folder.name, name)
+    assert (folder / "curves.png").read_bytes().startswith(b"\x89PNG")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert METRICS_KEYS <= set(metrics), METRICS_KEYS - set(metrics)
+    assert metrics["status"] == "finished" and metrics["epochs"] == epochs
+    assert metrics["model"] == model and metrics["preprocessing"] == "r"
+    assert metrics["data"]["sha256"] and metrics["data"]["n_records"] == 40
+    assert metrics["command"] == "python -m reproduce " + shlex.join(argv)
+    assert metrics["params"] > metrics["trainable_params"] > 0 or model == "dense"
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and math.isfinite(metrics["test_loss"])
+    with open(folder / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1))
+    assert "loss" in rows[0] and "accuracy" in rows[0]
+    return metrics, rows
+
+
+def test_all_quick_like_writes_every_file_of_the_contract(tiny_json, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "results"
+    argv = ["all", "--quick", "--data", str(tiny_json), "--out", str(out), "--epochs", "2",
+            "--batch-size", "8", "--limit-train", "16", "--limit-test", "8", "--verbose", "0",
+            "--eager", "--method", "rk4", "--step-size", "0.5", "--hidden-channels", "8"]
+    assert run_cli(argv, monkeypatch) == 0
+    printed = capsys.readouterr().out
+    assert "data:" in printed and "Total params" in printed  # data source and model summary
+
+    runs = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert runs == ["dense-r-real-quick", "odenet-r-real-quick", "resnet-r-real-quick"]
+    for run in runs:
+        model = run.split("-")[0]
+        metrics, rows = check_run_folder(out / run, model, 2, argv)
+        assert metrics["quick"] and (metrics["n_train"], metrics["n_test"]) == (16, 8)
+        if model == "odenet":
+            assert [float(r["nfe"]) for r in rows] == [8, 8]  # rk4, 2 steps of 4 evaluations
+            assert metrics["nfe"]["last_forward"] == 8
+            assert metrics["ode"]["method"] == "rk4"
+        if model in ("resnet", "odenet"):
+            assert metrics["r_style_test_accuracy"] == 0.5
+        else:
+            assert metrics["nfe"] is None and metrics["r_style_test_accuracy"] is None
+
+    # Rerunning the same `all` skips the finished runs instead of failing.
+    assert run_cli(argv, monkeypatch) == 0
+    assert capsys.readouterr().out.count("already holds a finished run") == 3
+
+
+def test_single_model_refuses_to_overwrite_a_finished_run(tiny_json, tmp_path, capsys, monkeypatch):
+    argv = ["dense", "--data", str(tiny_json), "--out", str(tmp_path), "--epochs", "1",
+            "--verbose", "0", "--run-name", "once"]
+    assert run_cli(argv, monkeypatch) == 0
+    check_run_folder(tmp_path / "once", "dense", 1, argv)
+    assert run_cli(argv, monkeypatch) == 2
+    assert "--force" in capsys.readouterr().err
+    assert run_cli([*argv, "--force"], monkeypatch) == 0
+
+
+@pytest.mark.slow
+def test_odenet_compiled_default_solver_through_the_command_line(tiny_json, tmp_path, monkeypatch):
+    argv = ["odenet", "--data", str(tiny_json), "--out", str(tmp_path), "--epochs", "1",
+            "--limit-train", "16", "--limit-test", "8", "--verbose", "0", "--hidden-channels", "8"]
+    assert run_cli(argv, monkeypatch) == 0
+    metrics, rows = check_run_folder(tmp_path / "odenet-r-real-e1-n16x8", "odenet", 1, argv)
+    assert metrics["ode"]["method"] == "dopri5" and float(rows[0]["nfe"]) >= 7
