@@ -181,7 +181,7 @@ def _add_ode_options(parser: argparse.ArgumentParser) -> None:
 
 
 _DESCRIPTIONS = {
-    "dense": "The report's dense network (appendix 7.1.2): flatten 75x75 HH band, 4 x Dense(128, "
+    "dense": "The report's dense network (appendix 7.1.2): flatten a 75x75 image, 4 x Dense(128, "
              "relu), sigmoid; SGD lr 0.01, binary cross-entropy.",
     "resnet": "The report's residual CNN (appendix 7.2.2): batch-normalised 5x5 conv stem, two "
               "residual blocks, conv 128/256/512, dense head, 2-way softmax; Adam(0.001).",
