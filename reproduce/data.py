@@ -354,7 +354,8 @@ def _describe(value: Any) -> str:
     if isinstance(value, list):
         return f"a list of {len(value)} items"
     if isinstance(value, dict):
-        keys = ", ".join(map(str, list(value)[:5]))
+        # JSON-quoted so that keys holding newlines or quotes stay on one line.
+        keys = ", ".join(json.dumps(str(key)) for key in list(value)[:5])
         return f"an object with keys [{_shorten(keys, 60)}]" if value else "an empty object"
     return f"a {type(value).__name__}"
 

@@ -148,6 +148,7 @@ def test_mutated_python_records_check_or_raise_data_error(records):
     pixel=st.integers(0, 5624),
     in_band=st.booleans(),
 )
+@example(index=0, field="is_iceberg", value={"\n": None}, pixel=0, in_band=False)
 @example(index=0, field="inc_angle", value=10**400, pixel=0, in_band=False)
 @example(index=1, field="is_iceberg", value=10**400, pixel=0, in_band=False)
 @example(index=1, field="band_1", value=-(10**400), pixel=7, in_band=True)
