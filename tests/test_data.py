@@ -124,7 +124,7 @@ def _duplicate_id(records):
 
 
 BAD_RECORDS = {
-    "top level is an object": (lambda r: {"records": r}, ["expected a JSON list", "object with keys [records]"]),
+    "top level is an object": (lambda r: {"records": r}, ["expected a JSON list", "object with keys [\"records\"]"]),
     "top level is a number": (lambda r: 3, ["expected a JSON list", "number 3"]),
     "empty list": (lambda r: [], ["empty", "at least one record"]),
     "record not an object": (lambda r: [r[0], [1, 2]], ["record 1", "expected a JSON object", "list of 2"]),
