@@ -1,0 +1,667 @@
+"""The ODE layer against torchdiffeq 0.2.5 on Chen et al.'s ODE-Net dynamics (CPU).
+
+Problem: torchdiffeq's ``examples/odenet_mnist.py`` ODEfunc (GroupNorm -> ReLU ->
+ConcatConv 3x3 -> GroupNorm -> ReLU -> ConcatConv 3x3 -> GroupNorm, 64 channels) on
+18x18 feature maps, batch 32, float32, integrated over t in [0, 1]; dopri5 with
+rtol = atol = 1e-3. Both sides start from the same weights (copied from PyTorch
+into Keras, NCHW -> NHWC) and the same state; the dynamics are checked to agree
+to 1e-5 before anything is timed.
+
+Measured, interleaved in one run (ratios = ours / theirs, median of per-round ratios):
+
+1. one dynamics evaluation (and its vector-Jacobian product): what a solver step costs
+   on each side before any solver is involved;
+2. forward solve: ODEBlock / ``torchdiffeq.odeint`` (goal <= 1.0), with plain TFP
+   ``DormandPrince`` (no odelayers) and ``odelayers.odeint`` beside it;
+3. forward + backward with the adjoint: ODEBlock(gradient="adjoint") /
+   ``torchdiffeq.odeint_adjoint`` (goal <= 1.0);
+4. the fastest training step (forward + backward) each library offers among solvers
+   reaching the same final-state error against a tight reference (float64 dopri5,
+   rtol = atol = 1e-8): ours / theirs (goal <= 0.8).
+
+NFE is counted by the dynamics themselves on both sides (a counter incremented in
+every evaluation), so the counts include the first-step selection.
+
+Run: ``python benchmarks/bench_odeint.py`` (about 5 minutes on 2 cores);
+``--reps`` for more repetitions, ``--quick`` for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import _harness as H
+
+RTOL = ATOL = 1e-3
+REF_TOL = 1e-8
+STEP_LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    H.add_common_arguments(parser)
+    parser.add_argument("--quick", action="store_true", help="2 repetitions, for a smoke run")
+    parser.add_argument("--adjoint-reps", type=int, default=None,
+                        help="repetitions of the (slow) adjoint steps (default 3, quick 1)")
+    parser.add_argument("--full", action="store_true",
+                        help="also time plain TFP's adjoint and torchdiffeq's adjoint seminorm, and "
+                             "repeat every fastest-step candidate (no pruning)")
+    parser.add_argument("--norm", choices=("fast", "keras"), default="fast",
+                        help="group norm of the Keras dynamics used for the headline ratios: "
+                             "'fast' (same cost as PyTorch's, default) or Keras' "
+                             "GroupNormalization (both are measured for the forward solve)")
+    args = parser.parse_args(argv)
+    if args.reps is None:
+        args.reps = 2 if args.quick else 5
+    if args.adjoint_reps is None:
+        args.adjoint_reps = 1 if args.quick else 3
+    return args
+
+
+# ----------------------------------------------------------------------------- setup
+class Problem:
+    """Both sides of the benchmark: dynamics, initial state, cotangent, reference."""
+
+    def __init__(self, norm: str):
+        import numpy as np
+        import tensorflow as tf
+        import torch
+
+        import _odenet as O
+
+        self.torch_func = O.torch_odefunc()
+        y0 = O.torch_initial_state()
+        rng = np.random.default_rng(2)
+        cot = rng.standard_normal(y0.shape).astype(np.float32)
+        self.y0_t = torch.from_numpy(y0)
+        self.cot_t = torch.from_numpy(cot)
+        self.t_t = torch.tensor([0.0, 1.0])
+        weights = O.export_weights(self.torch_func)
+        self.weights = weights
+        self.y0_tf = tf.constant(O.to_nhwc(y0))
+        self.cot_tf = tf.constant(O.to_nhwc(cot))
+        # Every TF dynamics counts its evaluations in one variable, as the PyTorch
+        # module does in its `nfe` attribute (an increment per call on both sides).
+        self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.tf_func = _CountingTFFunc(O.TFODEFunc(weights, norm="fast"), self.counter)
+        self.keras_dyn = {n: O.keras_dynamics(weights, norm=n, counter=self.counter)
+                          for n in ("fast", "keras")}
+        self.norm = norm
+        self.to_nchw = O.to_nchw
+
+    def check_equivalence(self) -> dict:
+        """Max |difference| of one dynamics evaluation, PyTorch vs each TensorFlow version."""
+        import numpy as np
+        import torch
+
+        with torch.no_grad():
+            ref = self.torch_func(torch.tensor(0.5), self.y0_t).numpy()
+        outs = {
+            "plain TF (fast group norm)": self.tf_func(0.5, self.y0_tf),
+            "Keras layer (fast group norm)": self.keras_dyn["fast"](self.y0_tf, t=0.5),
+            "Keras layer (keras.layers.GroupNormalization)": self.keras_dyn["keras"](self.y0_tf, t=0.5),
+        }
+        diffs = {}
+        for name, out in outs.items():
+            out = self.to_nchw(np.asarray(out))
+            np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5,
+                                       err_msg=f"{name} differs from PyTorch's ODEfunc")
+            diffs[name] = float(np.abs(out - ref).max())
+        return diffs
+
+    def reference(self):
+        """The final state from float64 dopri5 at rtol = atol = 1e-8 (torchdiffeq), NCHW numpy."""
+        import copy
+
+        import torch
+        from torchdiffeq import odeint
+
+        f64 = copy.deepcopy(self.torch_func).double()
+        with torch.no_grad():
+            out = odeint(f64, self.y0_t.double(), self.t_t.double(), rtol=REF_TOL, atol=REF_TOL)
+        return out[-1].numpy()
+
+    def error(self, final_state, layout: str) -> float:
+        """Relative RMS error of a final state against the reference."""
+        import numpy as np
+
+        y = np.asarray(final_state, dtype=np.float64)
+        if layout == "nhwc":
+            y = self.to_nchw(y)
+        return float(np.sqrt(np.mean((y - self.ref) ** 2)) / np.sqrt(np.mean(self.ref ** 2)))
+
+
+class _CountingTFFunc:
+    """A plain-TF dynamics that counts its evaluations in a shared variable."""
+
+    def __init__(self, func, counter):
+        self.func = func
+        self.variables = func.variables
+        self.count = counter
+
+    def __call__(self, t, y):
+        import tensorflow as tf
+
+        with tf.control_dependencies([self.count.assign_add(1)]):
+            return self.func(t, tf.identity(y))
+
+
+def tf_nfe(p: Problem, call) -> tuple:
+    """Run ``call`` once; return (its result, the dynamics evaluations it made)."""
+    p.counter.assign(0)
+    out = call()
+    return out, int(p.counter.numpy())
+
+
+# ---------------------------------------------------------------------- torch side
+def torch_forward(p: Problem, method="dopri5", n_steps=None):
+    """A no-grad forward solve; returns (final state NCHW numpy, NFE)."""
+    import torch
+    from torchdiffeq import odeint
+
+    kwargs = _torch_solver_kwargs(method, n_steps)
+    p.torch_func.nfe = 0
+    with torch.no_grad():
+        out = odeint(p.torch_func, p.y0_t, p.t_t, **kwargs)
+    return out[-1].numpy(), p.torch_func.nfe
+
+
+def _torch_solver_kwargs(method, n_steps):
+    import torch
+
+    if method == "dopri5":
+        return {"method": "dopri5", "rtol": RTOL, "atol": ATOL}
+    grid = torch.linspace(0.0, 1.0, n_steps + 1)
+    # An explicit grid: exactly n_steps equal steps (step_size=1/n can add a sliver step).
+    return {"method": method, "options": {"grid_constructor": lambda f, y0, t: grid}}
+
+
+def torch_train_step(p: Problem, method="dopri5", n_steps=None, adjoint=False, seminorm=False):
+    """One forward + backward (loss = <y(1), cotangent>) w.r.t. y0 and the weights."""
+    import torch
+    from torchdiffeq import odeint, odeint_adjoint
+
+    kwargs = _torch_solver_kwargs(method, n_steps)
+    if adjoint and seminorm:
+        kwargs["adjoint_options"] = {"norm": "seminorm"}
+    solve = odeint_adjoint if adjoint else odeint
+    params = list(p.torch_func.parameters())
+
+    def step():
+        for q in params:
+            q.grad = None
+        y0 = p.y0_t.clone().requires_grad_(True)
+        p.torch_func.nfe = 0
+        out = solve(p.torch_func, y0, p.t_t, **kwargs)
+        forward_nfe = p.torch_func.nfe
+        loss = (out[-1] * p.cot_t).sum()
+        loss.backward()
+        return {"nfe_forward": forward_nfe, "nfe_backward": p.torch_func.nfe - forward_nfe,
+                "grads": [y0.grad] + [q.grad for q in params]}
+
+    return step
+
+
+# ------------------------------------------------------------------------- TF side
+def tfp_plain_forward(p: Problem, func=None):
+    """Plain ``tfp.math.ode.DormandPrince`` (TFP defaults: first step 1e-3), compiled."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    func = func or p.tf_func
+    solver = tfp.math.ode.DormandPrince(rtol=RTOL, atol=ATOL)
+
+    @tf.function
+    def solve(y0):
+        return solver.solve(func, 0.0, y0, solution_times=[1.0]).states[-1]
+
+    return solve
+
+
+def tfp_plain_train(p: Problem, func=None):
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    func = func or p.tf_func
+    solver = tfp.math.ode.DormandPrince(rtol=RTOL, atol=ATOL)
+
+    @tf.function
+    def step(y0):
+        with tf.GradientTape() as tape:
+            tape.watch(y0)
+            y1 = solver.solve(func, 0.0, y0, solution_times=[1.0]).states[-1]
+            loss = tf.reduce_sum(y1 * p.cot_tf)
+        return tape.gradient(loss, [y0] + func.variables)
+
+    return step
+
+
+def odeint_forward(p: Problem, func=None, **options):
+    import tensorflow as tf
+
+    import odelayers
+
+    func = func or p.tf_func
+
+    @tf.function
+    def solve(y0):
+        return odelayers.odeint(func, y0, [0.0, 1.0], **options)[-1]
+
+    return solve
+
+
+def odeint_train(p: Problem, func=None, **options):
+    import tensorflow as tf
+
+    import odelayers
+
+    func = func or p.tf_func
+
+    @tf.function
+    def step(y0):
+        with tf.GradientTape() as tape:
+            tape.watch(y0)
+            y1 = odelayers.odeint(func, y0, [0.0, 1.0], **options)[-1]
+            loss = tf.reduce_sum(y1 * p.cot_tf)
+        return tape.gradient(loss, [y0] + func.variables)
+
+    return step
+
+
+def block_for(p: Problem, norm: str, **options):
+    """An ODEBlock on the (weight-shared) Keras dynamics, built on the problem's shape."""
+    import odelayers
+
+    block = odelayers.ODEBlock(p.keras_dyn[norm], t0=0.0, t1=1.0, **options)
+    block.build(p.y0_tf.shape)
+    return block
+
+
+def block_forward(block):
+    import tensorflow as tf
+
+    return tf.function(lambda y0: block(y0))
+
+
+def block_train(p: Problem, block):
+    import tensorflow as tf
+
+    @tf.function
+    def step(y0):
+        with tf.GradientTape() as tape:
+            tape.watch(y0)
+            loss = tf.reduce_sum(block(y0, training=True) * p.cot_tf)
+        return tape.gradient(loss, [y0] + ordered_weights(block.dynamics))
+
+    return step
+
+
+def _tf_options(method, n_steps, gradient):
+    if method == "dopri5":
+        return {"method": "dopri5", "rtol": RTOL, "atol": ATOL, "gradient": gradient}
+    return {"method": method, "num_steps": n_steps, "gradient": gradient}
+
+
+# ---------------------------------------------------------------------- sections
+def section_dynamics(p: Problem, args) -> dict:
+    """One evaluation and one vector-Jacobian product of the dynamics, each side."""
+    import tensorflow as tf
+    import torch
+
+    t_half = torch.tensor(0.5)
+
+    def torch_eval():
+        with torch.no_grad():
+            return p.torch_func(t_half, p.y0_t)
+
+    y_req = p.y0_t.clone().requires_grad_(True)
+
+    def torch_vjp():
+        out = p.torch_func(t_half, y_req)
+        return torch.autograd.grad(out, [y_req] + list(p.torch_func.parameters()), p.cot_t)
+
+    def tf_eval_fn(dyn):
+        return tf.function(lambda y: dyn(y, t=0.5))
+
+    def tf_vjp_fn(dyn):
+        @tf.function
+        def vjp(y):
+            with tf.GradientTape() as tape:
+                tape.watch(y)
+                out = dyn(y, t=0.5)
+            return tape.gradient(out, [y] + dyn.trainable_variables, output_gradients=p.cot_tf)
+        return vjp
+
+    cands = {
+        "torch eval": torch_eval,
+        "keras fast-GN eval": _np(tf_eval_fn(p.keras_dyn["fast"]), p.y0_tf),
+        "keras GroupNormalization eval": _np(tf_eval_fn(p.keras_dyn["keras"]), p.y0_tf),
+        "torch vjp": torch_vjp,
+        "keras fast-GN vjp": _np(tf_vjp_fn(p.keras_dyn["fast"]), p.y0_tf),
+        "keras GroupNormalization vjp": _np(tf_vjp_fn(p.keras_dyn["keras"]), p.y0_tf),
+    }
+    times = H.interleaved(cands, reps=max(10, 4 * args.reps), warmup=3)
+    out = {name: H.summarize(v) for name, v in times.items()}
+    out["ratios"] = {
+        "eval, fast GN / torch": H.paired_ratio(times, "keras fast-GN eval", "torch eval"),
+        "eval, Keras GN / torch": H.paired_ratio(times, "keras GroupNormalization eval", "torch eval"),
+        "vjp, fast GN / torch": H.paired_ratio(times, "keras fast-GN vjp", "torch vjp"),
+        "vjp, Keras GN / torch": H.paired_ratio(times, "keras GroupNormalization vjp", "torch vjp"),
+    }
+    return out
+
+
+def _np(fn, *args):
+    """A zero-argument call that forces the result to host memory (synchronises)."""
+    import tensorflow as tf
+
+    def call():
+        return tf.nest.map_structure(lambda x: x.numpy(), fn(*args))
+
+    return call
+
+
+def section_forward(p: Problem, args) -> dict:
+    ours = f"ODEBlock ({p.norm} GN)"
+    other_norm = "keras" if p.norm == "fast" else "fast"
+    blocks = {n: block_for(p, n, method="dopri5", rtol=RTOL, atol=ATOL) for n in ("fast", "keras")}
+    fns = {
+        "torchdiffeq odeint": lambda: torch_forward(p)[0],
+        ours: _np(block_forward(blocks[p.norm]), p.y0_tf),
+        f"ODEBlock ({other_norm} GN)": _np(block_forward(blocks[other_norm]), p.y0_tf),
+        "odelayers.odeint (fast GN)": _np(odeint_forward(p, method="dopri5", rtol=RTOL, atol=ATOL),
+                                          p.y0_tf),
+        "plain TFP DormandPrince (fast GN)": _np(tfp_plain_forward(p), p.y0_tf),
+    }
+    finals, nfe = {}, {}
+    for name, fn in fns.items():  # first call: traces, counts the NFE, gives the final state
+        if name.startswith("torch"):
+            finals[name], nfe[name] = torch_forward(p)
+        else:
+            finals[name], nfe[name] = tf_nfe(p, fn)
+    assert blocks[p.norm].nfe == nfe[ours], (blocks[p.norm].nfe, nfe[ours])
+    times = H.interleaved(fns, reps=args.reps, warmup=0)
+    rows = {}
+    for name in fns:
+        layout = "nchw" if name.startswith("torch") else "nhwc"
+        rows[name] = {**H.summarize(times[name]), "nfe": nfe[name],
+                      "error": p.error(finals[name], layout),
+                      "ratio_to_torchdiffeq": H.paired_ratio(times, name, "torchdiffeq odeint")}
+    return {"rows": rows, "headline": rows[ours]["ratio_to_torchdiffeq"]["median"],
+            "headline_name": ours,
+            "layer_overhead_vs_plain_tfp": H.paired_ratio(times, "odelayers.odeint (fast GN)",
+                                                          "plain TFP DormandPrince (fast GN)"),
+            "block_over_odeint": H.paired_ratio(times, f"ODEBlock (fast GN)",
+                                                "odelayers.odeint (fast GN)"),
+            "error_torchdiffeq": rows["torchdiffeq odeint"]["error"],
+            "error_ours": rows[ours]["error"]}
+
+
+def ordered_weights(dyn) -> list:
+    """The Keras dynamics' variables in the order of ``torch_func.parameters()``."""
+    out = []
+    for layer in (dyn.norm1, dyn.conv1, dyn.norm2, dyn.conv2, dyn.norm3):
+        if hasattr(layer, "gamma"):
+            out += [layer.gamma, layer.beta]
+        else:
+            out += [layer.conv.kernel, layer.conv.bias]
+    return out
+
+
+def _grad_agreement(torch_grads, tf_grads) -> float:
+    """Largest relative L2 difference between matching gradients (y0 and each weight)."""
+    import numpy as np
+
+    import _odenet as O
+
+    worst = 0.0
+    for i, (g_t, g_f) in enumerate(zip(torch_grads, tf_grads)):
+        g_t = g_t.numpy()
+        if i == 0:
+            g_t = O.to_nhwc(g_t)
+        elif g_t.ndim == 4:
+            g_t = np.transpose(g_t, (2, 3, 1, 0))
+        g_f = np.asarray(g_f)
+        worst = max(worst, float(np.linalg.norm(g_f - g_t) / np.linalg.norm(g_t)))
+    return worst
+
+
+def _first_call_nfe(p: Problem, name: str, step, block=None) -> dict:
+    """Call a training step once (this traces TF code) and count its evaluations."""
+    if name.startswith("torch"):
+        result = step()
+        return {"nfe_forward": result["nfe_forward"], "nfe_backward": result["nfe_backward"],
+                "grads": result["grads"]}
+    grads, total = tf_nfe(p, step)
+    if block is not None:
+        forward = block.nfe
+    else:  # plain TFP: count a forward solve alone
+        _, forward = tf_nfe(p, _np(tfp_plain_forward(p), p.y0_tf))
+    return {"nfe_forward": forward, "nfe_backward": total - forward, "grads": grads}
+
+
+def section_adjoint(p: Problem, args) -> dict:
+    ours = f"ODEBlock adjoint ({p.norm} GN)"
+    block = block_for(p, p.norm, method="dopri5", rtol=RTOL, atol=ATOL, gradient="adjoint")
+    steps = {"torchdiffeq odeint_adjoint": torch_train_step(p, adjoint=True),
+             ours: _np(block_train(p, block), p.y0_tf)}
+    blocks = {ours: block}
+    if args.full:
+        steps["torchdiffeq odeint_adjoint (seminorm)"] = torch_train_step(p, adjoint=True,
+                                                                          seminorm=True)
+        steps["plain TFP adjoint (fast GN)"] = _np(tfp_plain_train(p), p.y0_tf)
+    first = {name: _first_call_nfe(p, name, step, blocks.get(name)) for name, step in steps.items()}
+    times = H.interleaved(steps, reps=args.adjoint_reps, warmup=0)
+    rows = {name: {**H.summarize(times[name]),
+                   "nfe_forward": first[name]["nfe_forward"],
+                   "nfe_backward": first[name]["nfe_backward"],
+                   "ratio_to_torchdiffeq": H.paired_ratio(times, name, "torchdiffeq odeint_adjoint")}
+            for name in steps}
+    return {"rows": rows, "headline": rows[ours]["ratio_to_torchdiffeq"]["median"],
+            "headline_name": ours,
+            "gradient_max_relative_difference_vs_torchdiffeq":
+                _grad_agreement(first["torchdiffeq odeint_adjoint"]["grads"], first[ours]["grads"])}
+
+
+def _nfe_pair(result: dict) -> dict:
+    return {"nfe_forward": result["nfe_forward"], "nfe_backward": result["nfe_backward"]}
+
+
+def _fewest_steps(error_of, bar: float, start: int = 1, limit: int = 64):
+    """Fewest steps n <= limit with error_of(n) <= bar, searching from ``start``.
+
+    Errors fall monotonically with n for these methods, so: walk down from ``start``
+    while it still passes, else double up to a passing n and bisect. Returns
+    (n, error) or (None, None) when even ``limit`` steps do not reach the bar.
+    """
+    cache = {}
+
+    def ok(n):
+        if n not in cache:
+            cache[n] = error_of(n)
+        return cache[n] <= bar
+
+    n = max(1, min(start, limit))
+    if ok(n):
+        while n > 1 and ok(n - 1):
+            n -= 1
+        return n, cache[n]
+    lo = n  # fails
+    hi = n
+    while not ok(hi):
+        if hi >= limit:
+            return None, None
+        lo, hi = hi, min(2 * hi, limit)
+    while hi - lo > 1:  # lo fails, hi passes
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi, cache[hi]
+
+
+def section_fastest(p: Problem, args, bar: float, adjoint_rows: dict) -> dict:
+    """Every solver of each library that reaches the error bar; fastest training step each.
+
+    The adjoint candidates (an order of magnitude slower than backprop here) are not
+    timed again: their times come from the adjoint section. Unless ``--full``, a
+    candidate whose second run is over 3x its side's fastest second run is not
+    repeated either (it cannot win); its single run is reported.
+    """
+    import time
+
+    candidates, meta, blocks = {}, {}, {}
+    # Ours.
+    block = block_for(p, p.norm, method="dopri5", rtol=RTOL, atol=ATOL, gradient="backprop")
+    candidates["ours dopri5 backprop"] = _np(block_train(p, block), p.y0_tf)
+    blocks["ours dopri5 backprop"] = block
+    meta["ours dopri5 backprop"] = {"side": "ours", "method": "dopri5", "gradient": "backprop",
+                                    "steps": None, "error": bar_errors(p)["ours"]}
+    # Theirs.
+    candidates["torchdiffeq dopri5 odeint (backprop)"] = torch_train_step(p)
+    meta["torchdiffeq dopri5 odeint (backprop)"] = {
+        "side": "theirs", "method": "dopri5", "gradient": "backprop", "steps": None,
+        "error": bar_errors(p)["theirs"]}
+    for method in ("rk4", "midpoint", "euler"):
+        n_t, err_t = _fewest_steps(
+            lambda n: p.error(torch_forward(p, method=method, n_steps=n)[0], "nchw"), bar)
+        n_o, err_o = _fewest_steps(
+            lambda n: p.error(odeint_forward(p, method=method, num_steps=n)(p.y0_tf), "nhwc"),
+            bar, start=n_t or 1)
+        for side, n, err in (("ours", n_o, err_o), ("theirs", n_t, err_t)):
+            if n is None:
+                meta[f"{side} {method}"] = {"side": side, "method": method, "reached": False}
+                continue
+            if side == "ours":
+                name = f"ours {method} x{n} backprop"
+                block = block_for(p, p.norm, method=method, num_steps=n, gradient="backprop")
+                candidates[name] = _np(block_train(p, block), p.y0_tf)
+                blocks[name] = block
+            else:
+                name = f"torchdiffeq {method} x{n} backprop"
+                candidates[name] = torch_train_step(p, method=method, n_steps=n)
+            meta[name] = {"side": side, "method": method, "gradient": "backprop", "steps": n,
+                          "error": err}
+    once = {}
+    for name, step in candidates.items():
+        meta[name].update({k: v for k, v in _first_call_nfe(p, name, step, blocks.get(name)).items()
+                           if k != "grads"})
+        start = time.perf_counter()
+        step()
+        once[name] = time.perf_counter() - start
+    best_once = {side: min(t for n, t in once.items() if meta[n]["side"] == side)
+                 for side in ("ours", "theirs")}
+    timed = {n: c for n, c in candidates.items()
+             if args.full or once[n] <= 3 * best_once[meta[n]["side"]]}
+    times = H.interleaved(timed, reps=args.reps, warmup=0)
+    rows = {}
+    for name, m in meta.items():
+        row = dict(m)
+        if name in times:
+            row.update(H.summarize(times[name]))
+        elif name in once:
+            row.update({"median_s": once[name], "n": 1, "note": "single run (not a contender)"})
+        rows[name] = row
+    # The dopri5 adjoint steps, timed in the adjoint section.
+    for name, side in ((f"ODEBlock adjoint ({p.norm} GN)", "ours"),
+                       ("torchdiffeq odeint_adjoint", "theirs")):
+        r = adjoint_rows[name]
+        rows[f"{'ours' if side == 'ours' else 'torchdiffeq'} dopri5 adjoint"] = {
+            "side": side, "method": "dopri5", "gradient": "adjoint", "steps": None,
+            "error": bar_errors(p)[side], "median_s": r["median_s"], "n": r["n"],
+            "nfe_forward": r["nfe_forward"], "nfe_backward": r["nfe_backward"],
+            "note": "timed in the adjoint section"}
+    med = {name: statistics.median(v) for name, v in times.items()}
+    best_ours = min((n for n in times if meta[n]["side"] == "ours"), key=med.get)
+    best_theirs = min((n for n in times if meta[n]["side"] == "theirs"), key=med.get)
+    return {"error_bar": bar, "rows": rows, "fastest_ours": best_ours,
+            "fastest_theirs": best_theirs,
+            "headline": H.paired_ratio(times, best_ours, best_theirs)["median"],
+            "ratio_of_medians": med[best_ours] / med[best_theirs]}
+
+
+def bar_errors(p: Problem) -> dict:
+    """Final-state errors of both dopri5 forward solves at rtol = atol = 1e-3 (cached)."""
+    if not hasattr(p, "_dopri5_errors"):
+        p._dopri5_errors = {
+            "theirs": p.error(torch_forward(p)[0], "nchw"),
+            "ours": p.error(odeint_forward(p, method="dopri5", rtol=RTOL, atol=ATOL)(p.y0_tf),
+                            "nhwc")}
+    return p._dopri5_errors
+
+
+# ---------------------------------------------------------------------------- output
+def render_markdown(res: dict) -> str:
+    fwd, adj, fast, dyn = res["forward"], res["adjoint"], res["fastest"], res["dynamics"]
+    lines = ["## Goals (ratio ours / torchdiffeq, median of interleaved per-round ratios)\n",
+             H.markdown_table(
+                 ["measure", "ours", "theirs", "ratio", "goal", ""],
+                 [["forward solve", fwd["headline_name"], "odeint", fwd["headline"], "<= 1.0",
+                   H.goal_mark(fwd["headline"], 1.0)],
+                  ["forward + adjoint backward", adj["headline_name"], "odeint_adjoint",
+                   adj["headline"], "<= 1.0", H.goal_mark(adj["headline"], 1.0)],
+                  ["fastest training step at equal error", fast["fastest_ours"],
+                   fast["fastest_theirs"], fast["headline"], "<= 0.8",
+                   H.goal_mark(fast["headline"], 0.8)]]),
+             "\n## One dynamics evaluation\n",
+             H.markdown_table(["ratio", "median", "q1", "q3"],
+                              [[k, v["median"], v["q1"], v["q3"]] for k, v in dyn["ratios"].items()]),
+             "\n## Forward solve (dopri5, rtol = atol = 1e-3)\n",
+             H.markdown_table(["implementation", "median s", "NFE", "rel. error", "ratio to odeint"],
+                              [[k, v["median_s"], v["nfe"], v["error"],
+                                v["ratio_to_torchdiffeq"]["median"]]
+                               for k, v in fwd["rows"].items()]),
+             f"\nodelayers.odeint / plain TFP (same dynamics; NFE and first step differ): "
+             f"{fwd['layer_overhead_vs_plain_tfp']['median']:.3g}; ODEBlock / odelayers.odeint "
+             f"(Keras layer vs plain TF dynamics): {fwd['block_over_odeint']['median']:.3g}\n",
+             "\n## Forward + backward, adjoint\n",
+             H.markdown_table(["implementation", "median s", "NFE fwd", "NFE bwd", "ratio"],
+                              [[k, v["median_s"], v["nfe_forward"], v["nfe_backward"],
+                                v["ratio_to_torchdiffeq"]["median"]]
+                               for k, v in adj["rows"].items()]),
+             f"\nGradients, largest relative difference to torchdiffeq's: "
+             f"{adj['gradient_max_relative_difference_vs_torchdiffeq']:.2e}\n",
+             f"\n## Fastest training step reaching relative error <= {fast['error_bar']:.3g}\n",
+             H.markdown_table(["candidate", "median s", "steps", "NFE fwd", "NFE bwd", "rel. error",
+                               "note"],
+                              [[k, v.get("median_s"), v.get("steps"), v.get("nfe_forward"),
+                                v.get("nfe_backward"),
+                                v.get("error") if v.get("reached", True) else "not reached <= 64 steps",
+                                v.get("note", "")]
+                               for k, v in fast["rows"].items()])]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads = H.configure_threads(args.threads, args.inter_op_threads)
+    record = H.Record("odeint", args, threads)
+    p = Problem(args.norm)
+    res = {"problem": {"batch": 32, "size": 18, "channels": 64, "dtype": "float32",
+                       "rtol": RTOL, "atol": ATOL, "t": [0.0, 1.0], "reference_tol": REF_TOL,
+                       "error_metric": "rms(y - ref) / rms(ref)", "reps": args.reps,
+                       "headline_group_norm": args.norm}}
+    res["equivalence_max_abs_diff"] = p.check_equivalence()
+    print("dynamics agree with PyTorch's:", res["equivalence_max_abs_diff"], flush=True)
+    p.ref = p.reference()
+    res["dynamics"] = section_dynamics(p, args)
+    print("dynamics eval ratios:", {k: round(v["median"], 3)
+                                    for k, v in res["dynamics"]["ratios"].items()}, flush=True)
+    res["forward"] = section_forward(p, args)
+    print(f"forward: {res['forward']['headline_name']} / torchdiffeq.odeint = "
+          f"{res['forward']['headline']:.3f} (goal <= 1.0)", flush=True)
+    res["adjoint"] = section_adjoint(p, args)
+    print(f"forward + adjoint: {res['adjoint']['headline_name']} / odeint_adjoint = "
+          f"{res['adjoint']['headline']:.3f} (goal <= 1.0)", flush=True)
+    bar = max(res["forward"]["error_torchdiffeq"], res["forward"]["error_ours"])
+    res["fastest"] = section_fastest(p, args, bar, res["adjoint"]["rows"])
+    print(f"fastest training step: {res['fastest']['fastest_ours']} / "
+          f"{res['fastest']['fastest_theirs']} = {res['fastest']['headline']:.3f} (goal <= 0.8)",
+          flush=True)
+    path = record.finish(res, render_markdown(res))
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
