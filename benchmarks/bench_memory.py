@@ -2,10 +2,17 @@
 
 A training step is forward + backward (loss = <h(1), fixed cotangent>, gradients
 w.r.t. the initial state and all weights) through an ``ODEBlock`` on Chen et al.'s
-ODE-Net dynamics (18x18x64, batch 32, float32; see ``bench_odeint.py``).
+ODE-Net dynamics (18x18x64, float32; see ``bench_odeint.py``), batch 4 by default.
+Why batch 4 and not 32: every state-sized buffer scales with the batch (the weights
+and their gradients are 0.3 MB), so the ratios are the same, while the adjoint's
+backward solve at rtol = atol = 1e-6 takes over 25 minutes at batch 32 on 2 cores
+(TFP's error norm over the augmented state makes it take thousands of evaluations,
+see README). ``--batch 32`` runs the full size.
 
 * dopri5 with ``gradient="adjoint"`` at rtol = atol from 1e-2 to 1e-6: NFE grows,
   peak memory should not (goal: peak at 1e-6 <= 1.1 x peak at 1e-2);
+* the proposed solver (prototype from ``bench_ode_levers.py``: RMS error norm and an
+  adjoint seminorm) at the same tolerances, to show what it does to the backward NFE;
 * for contrast, ``gradient="backprop"`` through rk4 with 1, 2, 4, 8 steps and through
   dopri5 at the same tolerances: memory grows linearly with the evaluations kept for
   the backward pass (dopri5 only down to 1e-4 by default: tighter tolerances keep
@@ -23,7 +30,8 @@ traced first (``get_concrete_function``, nothing executed), then run once. Two f
   one-off costs (thread stacks, oneDNN scratch and kernel caches, allocator
   fragmentation) and is coarser; it is recorded as a cross-check of the trend.
 
-Run: ``python benchmarks/bench_memory.py`` (about 3-4 minutes on 2 cores).
+Run: ``python benchmarks/bench_memory.py`` (about 8 minutes on 2 cores, most of it the
+backward solve at 1e-6).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import _harness as H
 TOLERANCES = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 BACKPROP_TOLERANCES = (1e-2, 1e-3, 1e-4)  # tighter ones keep gigabytes alive
 RK4_STEPS = (1, 2, 4, 8)
+MAX_NUM_STEPS = 100_000
 
 
 def parse_args(argv=None):
@@ -48,8 +57,12 @@ def parse_args(argv=None):
     parser.add_argument("--tolerances", type=float, nargs="+", default=list(TOLERANCES),
                         help="rtol = atol values for dopri5 (default 1e-2 ... 1e-6)")
     parser.add_argument("--no-dopri5-backprop", action="store_true",
-                        help="skip backprop through dopri5 (the slowest contrast)")
+                        help="skip backprop through dopri5")
+    parser.add_argument("--no-prototype", action="store_true",
+                        help="skip the proposed solver (RMS norm + adjoint seminorm) rows")
     parser.add_argument("--norm", choices=("fast", "keras"), default="fast")
+    parser.add_argument("--batch", type=int, default=4,
+                        help="batch size (default 4; ratios do not depend on it, see above)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     return args
@@ -68,24 +81,51 @@ def child(config: dict, args) -> dict:
 
     torch_free_weights = _weights_without_torch()
     rng = np.random.default_rng(1)
-    y0 = tf.constant(rng.standard_normal((O.BATCH, O.SIZE, O.SIZE, O.CHANNELS)).astype(np.float32))
+    y0 = tf.constant(rng.standard_normal((config["batch"], O.SIZE, O.SIZE, O.CHANNELS))
+                     .astype(np.float32))
     cot = tf.constant(rng.standard_normal(y0.shape).astype(np.float32))
-    dyn = O.keras_dynamics(torch_free_weights, norm=config["norm"])
-    options = {"method": config["method"], "gradient": config["gradient"]}
-    if config["method"] == "dopri5":
-        options.update(rtol=config["tol"], atol=config["tol"])
+    counter = tf.Variable(0, dtype=tf.int64, trainable=False)
+    dyn = O.keras_dynamics(torch_free_weights, norm=config["norm"], counter=counter)
+    if config["method"] == "dopri5 prototype":
+        # The proposed solver (RMS error norm, seminorm for the adjoint; see
+        # bench_ode_levers.py), through TFP's solve as the layer would call it.
+        from bench_ode_levers import prototype_solver_class
+
+        proto = prototype_solver_class()
+        solver = proto(config["tol"], config["tol"], norm="rms")
+        adjoint = proto(config["tol"], config["tol"], norm="rms", seminorm=True)
+        solver._make_adjoint_solver_fn = lambda: adjoint
+        solver._step_limit = adjoint._step_limit = MAX_NUM_STEPS
+        weights = dyn.trainable_variables
+
+        def forward(y):
+            r = solver.solve(lambda t, h: dyn(h, t=t), 0.0, y, solution_times=[1.0])
+            return r.states[-1]
     else:
-        options.update(num_steps=config["steps"])
-    block = odelayers.ODEBlock(dyn, **options)
-    block.build(y0.shape)
+        options = {"method": config["method"], "gradient": config["gradient"]}
+        if config["method"] == "dopri5":
+            # Raised from the default 4096: TFP's adjoint needs more than that at 1e-6 here.
+            options.update(rtol=config["tol"], atol=config["tol"], max_num_steps=MAX_NUM_STEPS)
+        else:
+            options.update(num_steps=config["steps"])
+        block = odelayers.ODEBlock(dyn, **options)
+        block.build(y0.shape)
+        weights = block.trainable_variables
+
+        def forward(y):
+            return block(y, training=True)
 
     @tf.function
     def step(y):
         with tf.GradientTape() as tape:
             tape.watch(y)
-            loss = tf.reduce_sum(block(y, training=True) * cot)
-        grads = tape.gradient(loss, [y] + block.trainable_variables)
+            loss = tf.reduce_sum(forward(y) * cot)
+        grads = tape.gradient(loss, [y] + weights)
         return loss, tf.add_n([tf.reduce_sum(g) for g in grads])
+
+    @tf.function
+    def forward_only(y):
+        return forward(y)
 
     step.get_concrete_function(y0)  # trace only: nothing executed yet
     device = "CPU:0"
@@ -96,8 +136,12 @@ def child(config: dict, args) -> dict:
     _ = [x.numpy() for x in out]
     peak = tf.config.experimental.get_memory_info(device)["peak"]
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    nfe_forward = block.nfe
+    total = int(counter.numpy())
+    counter.assign(0)
+    forward_only(y0)
+    nfe_forward = int(counter.numpy())
     return {**config, "nfe_forward": nfe_forward,
+            "nfe_backward": total - nfe_forward,
             "tf_peak_mib": (peak - before) / 2**20,
             "rss_delta_mib": (rss_after - rss_before) / 1024,
             "state_mib": int(np.prod(y0.shape)) * 4 / 2**20}
@@ -125,7 +169,9 @@ def run_child(config: dict, args) -> dict:
            "--inter-op-threads", str(args.inter_op_threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        return {**config, "error": proc.stderr.strip().splitlines()[-1:]}
+        lines = proc.stderr.strip().splitlines() or ["?"]
+        useful = [ln for ln in lines if "odelayers:" in ln] or lines[-1:]
+        return {**config, "error": useful[0].strip()[:300]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -146,8 +192,9 @@ def plot(rows: list[dict], path) -> None:
         rs = sorted(rs, key=lambda r: r["nfe_forward"])
         ax.plot([r["nfe_forward"] for r in rs], [r["tf_peak_mib"] for r in rs], "o-", label=label)
     ax.set_xlabel("forward NFE (more steps / tighter tolerance)")
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("peak memory of a training step (MiB)")
-    ax.set_title("ODE-Net block, 18x18x64, batch 32: adjoint vs backprop")
+    ax.set_title(f"ODE-Net block, 18x18x64, batch {rows[0]['batch']}: adjoint vs backprop")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -163,19 +210,24 @@ def main(argv=None) -> int:
     threads = {"intra_op": args.threads, "inter_op": args.inter_op_threads,
                "note": "TensorFlow only, one fresh subprocess per configuration"}
     record = H.Record("memory", args, threads)
-    configs = [{"method": "dopri5", "gradient": "adjoint", "tol": tol, "steps": None,
-                "norm": args.norm} for tol in args.tolerances]
-    configs += [{"method": "rk4", "gradient": "backprop", "tol": None, "steps": n,
-                 "norm": args.norm} for n in args.rk4_steps]
+    common = {"norm": args.norm, "batch": args.batch}
+    configs = [{"method": "dopri5", "gradient": "adjoint", "tol": tol, "steps": None, **common}
+               for tol in args.tolerances]
+    configs += [{"method": "rk4", "gradient": "backprop", "tol": None, "steps": n, **common}
+                for n in args.rk4_steps]
+    if not args.no_prototype:
+        configs += [{"method": "dopri5 prototype", "gradient": "adjoint", "tol": tol,
+                     "steps": None, **common} for tol in args.tolerances]
     if not args.no_dopri5_backprop:
         configs += [{"method": "dopri5", "gradient": "backprop", "tol": tol, "steps": None,
-                     "norm": args.norm} for tol in args.tolerances if tol >= min(BACKPROP_TOLERANCES)]
+                     **common} for tol in args.tolerances if tol >= min(BACKPROP_TOLERANCES)]
     rows = []
     for config in configs:
         row = run_child(config, args)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    adj = {r["tol"]: r for r in rows if r["gradient"] == "adjoint" and "error" not in r}
+    adj = {r["tol"]: r for r in rows
+           if r["method"] == "dopri5" and r["gradient"] == "adjoint" and "error" not in r}
     loose, tight = max(adj), min(adj)
     ratio = adj[tight]["tf_peak_mib"] / adj[loose]["tf_peak_mib"]
     rk = sorted((r for r in rows if r["method"] == "rk4" and "error" not in r),
@@ -187,27 +239,33 @@ def main(argv=None) -> int:
         slope, intercept = np.polyfit([r["steps"] for r in rk], [r["tf_peak_mib"] for r in rk], 1)
         per_step = {"mib_per_step": float(slope), "intercept_mib": float(intercept)}
     res = {"rows": rows, "goal": 1.1,
-           "headline": ratio, "adjoint_tight_over_loose": {"tight": tight, "loose": loose,
-                                                           "ratio": ratio,
-                                                           "nfe_loose": adj[loose]["nfe_forward"],
-                                                           "nfe_tight": adj[tight]["nfe_forward"]},
+           "headline": ratio, "batch": args.batch,
+           "adjoint_tight_over_loose": {"tight": tight, "loose": loose, "ratio": ratio,
+                                        "nfe_loose": adj[loose]["nfe_forward"],
+                                        "nfe_tight": adj[tight]["nfe_forward"],
+                                        "nfe_backward_loose": adj[loose]["nfe_backward"],
+                                        "nfe_backward_tight": adj[tight]["nfe_backward"]},
            "rk4_backprop_linear_fit": per_step,
            "method": "TensorFlow CPU allocator peak (get_memory_info) per fresh subprocess; "
                      "ru_maxrss delta as cross-check"}
     args.out.mkdir(parents=True, exist_ok=True)
     plot(rows, args.out / "memory.png")
     print(f"adjoint peak memory at tol {tight:g} / at {loose:g}: {ratio:.3f} (goal <= 1.1), "
-          f"NFE {adj[loose]['nfe_forward']} -> {adj[tight]['nfe_forward']}")
-    md = (f"Adjoint peak memory at rtol = atol = {tight:g} over {loose:g}: **{ratio:.3f}** "
-          f"(goal <= 1.1, {H.goal_mark(ratio, 1.1)}), while forward NFE goes "
-          f"{adj[loose]['nfe_forward']} -> {adj[tight]['nfe_forward']}.")
+          f"NFE {adj[loose]['nfe_forward']}+{adj[loose]['nfe_backward']} -> "
+          f"{adj[tight]['nfe_forward']}+{adj[tight]['nfe_backward']}")
+    md = (f"Batch {args.batch}. Adjoint peak memory at rtol = atol = {tight:g} over {loose:g}: "
+          f"**{ratio:.3f}** (goal <= 1.1, {H.goal_mark(ratio, 1.1)}), while NFE goes "
+          f"{adj[loose]['nfe_forward']} + {adj[loose]['nfe_backward']} -> "
+          f"{adj[tight]['nfe_forward']} + {adj[tight]['nfe_backward']} (forward + backward).")
     if per_step:
         md += (f" Backprop through rk4 grows by {per_step['mib_per_step']:.0f} MiB per step "
                f"(linear fit).")
     md += "\n\n![peak memory vs NFE](memory.png)\n\n" + H.markdown_table(
-        ["method", "gradient", "tol", "steps", "NFE fwd", "TF peak MiB", "RSS delta MiB"],
+        ["method", "gradient", "tol", "steps", "NFE fwd", "NFE bwd", "TF peak MiB",
+         "RSS delta MiB", "error"],
         [[r["method"], r["gradient"], r["tol"], r["steps"], r.get("nfe_forward"),
-          r.get("tf_peak_mib"), r.get("rss_delta_mib")] for r in rows])
+          r.get("nfe_backward"), r.get("tf_peak_mib"), r.get("rss_delta_mib"), r.get("error", "")]
+         for r in rows])
     path = record.finish(res, md)
     print(f"wrote {path}")
     return 0
