@@ -13,6 +13,8 @@ see README). ``--batch 32`` runs the full size.
   peak memory should not (goal: peak at 1e-6 <= 1.1 x peak at 1e-2);
 * the proposed solver (prototype from ``bench_ode_levers.py``: RMS error norm and an
   adjoint seminorm) at the same tolerances, to show what it does to the backward NFE;
+* the shipped solver with TFP's loops built with ``parallel_iterations=1``
+  (prototype, see ``bench_ode_levers.py``), down to 1e-5;
 * for contrast, ``gradient="backprop"`` through rk4 with 1, 2, 4, 8 steps and through
   dopri5 at the same tolerances: memory grows linearly with the evaluations kept for
   the backward pass (dopri5 only down to 1e-4 by default: tighter tolerances keep
@@ -30,8 +32,8 @@ traced first (``get_concrete_function``, nothing executed), then run once. Two f
   one-off costs (thread stacks, oneDNN scratch and kernel caches, allocator
   fragmentation) and is coarser; it is recorded as a cross-check of the trend.
 
-Run: ``python benchmarks/bench_memory.py`` (about 8 minutes on 2 cores, most of it the
-backward solve at 1e-6).
+Run: ``python benchmarks/bench_memory.py`` (about 15 minutes, most of it the shipped
+adjoint's backward solve at 1e-6); ``--tolerances 1e-2 1e-3 1e-4`` for ~5 minutes.
 """
 
 from __future__ import annotations
@@ -70,9 +72,18 @@ def parse_args(argv=None):
 
 def child(config: dict, args) -> dict:
     """Measure one configuration in this (fresh) process; return the figures."""
+    H.configure_threads(args.threads, args.inter_op_threads, frameworks=("tensorflow",))
+    if config.get("parallel_iterations"):
+        from bench_ode_levers import while_loops_with_parallel_iterations
+
+        with while_loops_with_parallel_iterations(config["parallel_iterations"]):
+            return _child(config)
+    return _child(config)
+
+
+def _child(config: dict) -> dict:
     import resource
 
-    H.configure_threads(args.threads, args.inter_op_threads, frameworks=("tensorflow",))
     import numpy as np
     import tensorflow as tf
 
@@ -187,6 +198,8 @@ def plot(rows: list[dict], path) -> None:
         if "error" in r:
             continue
         label = f"{r['method']} {r['gradient']}"
+        if r.get("parallel_iterations"):
+            label += f", parallel_iterations={r['parallel_iterations']}"
         series.setdefault(label, []).append(r)
     for label, rs in series.items():
         rs = sorted(rs, key=lambda r: r["nfe_forward"])
@@ -218,6 +231,10 @@ def main(argv=None) -> int:
     if not args.no_prototype:
         configs += [{"method": "dopri5 prototype", "gradient": "adjoint", "tol": tol,
                      "steps": None, **common} for tol in args.tolerances]
+        # The shipped solver with TFP's loops built with parallel_iterations=1 (prototype);
+        # 1e-6 left out: its 31,000 backward evaluations take 10 minutes and add nothing.
+        configs += [{"method": "dopri5", "gradient": "adjoint", "tol": tol, "steps": None,
+                     "parallel_iterations": 1, **common} for tol in args.tolerances if tol >= 1e-5]
     if not args.no_dopri5_backprop:
         configs += [{"method": "dopri5", "gradient": "backprop", "tol": tol, "steps": None,
                      **common} for tol in args.tolerances if tol >= min(BACKPROP_TOLERANCES)]
@@ -226,8 +243,9 @@ def main(argv=None) -> int:
         row = run_child(config, args)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    adj = {r["tol"]: r for r in rows
-           if r["method"] == "dopri5" and r["gradient"] == "adjoint" and "error" not in r}
+    adj = {r["tol"]: r for r in rows if r["method"] == "dopri5" and r["gradient"] == "adjoint"
+           and not r.get("parallel_iterations") and "error" not in r}
+    pi1 = {r["tol"]: r for r in rows if r.get("parallel_iterations") == 1 and "error" not in r}
     loose, tight = max(adj), min(adj)
     ratio = adj[tight]["tf_peak_mib"] / adj[loose]["tf_peak_mib"]
     rk = sorted((r for r in rows if r["method"] == "rk4" and "error" not in r),
@@ -246,6 +264,13 @@ def main(argv=None) -> int:
                                         "nfe_backward_loose": adj[loose]["nfe_backward"],
                                         "nfe_backward_tight": adj[tight]["nfe_backward"]},
            "rk4_backprop_linear_fit": per_step,
+           "shipped_adjoint_peak_spread_mib": [min(r["tf_peak_mib"] for r in adj.values()),
+                                              max(r["tf_peak_mib"] for r in adj.values())],
+           "parallel_iterations_1": ({"tight": min(pi1), "loose": max(pi1),
+                                      "ratio": pi1[min(pi1)]["tf_peak_mib"]
+                                      / pi1[max(pi1)]["tf_peak_mib"],
+                                      "peaks_mib": {str(k): v["tf_peak_mib"] for k, v in pi1.items()}}
+                                     if len(pi1) >= 2 else None),
            "method": "TensorFlow CPU allocator peak (get_memory_info) per fresh subprocess; "
                      "ru_maxrss delta as cross-check"}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -260,10 +285,20 @@ def main(argv=None) -> int:
     if per_step:
         md += (f" Backprop through rk4 grows by {per_step['mib_per_step']:.0f} MiB per step "
                f"(linear fit).")
+    spread = res["shipped_adjoint_peak_spread_mib"]
+    md += (f" The shipped adjoint's peaks scatter between {spread[0]:.0f} and {spread[1]:.0f} MiB "
+           f"with no trend in NFE: TFP's loops run with parallel_iterations=10, and how far the "
+           f"executor runs ahead varies from run to run.")
+    if res["parallel_iterations_1"]:
+        p1 = res["parallel_iterations_1"]
+        md += (f" With parallel_iterations=1 (prototype rows) the peak is repeatable and flat: "
+               f"{p1['ratio']:.3f} from tol {p1['loose']:g} to {p1['tight']:g}.")
     md += "\n\n![peak memory vs NFE](memory.png)\n\n" + H.markdown_table(
-        ["method", "gradient", "tol", "steps", "NFE fwd", "NFE bwd", "TF peak MiB",
+        ["method", "gradient", "loops", "tol", "steps", "NFE fwd", "NFE bwd", "TF peak MiB",
          "RSS delta MiB", "error"],
-        [[r["method"], r["gradient"], r["tol"], r["steps"], r.get("nfe_forward"),
+        [[r["method"], r["gradient"],
+          f"parallel_iterations={r['parallel_iterations']}" if r.get("parallel_iterations") else "",
+          r["tol"], r["steps"], r.get("nfe_forward"),
           r.get("nfe_backward"), r.get("tf_peak_mib"), r.get("rss_delta_mib"), r.get("error", "")]
          for r in rows])
     path = record.finish(res, md)

@@ -26,7 +26,7 @@ Levers:
   ``reduce_retracing`` makes the second shape's trace batch-polymorphic.
 * ``XLA``: ``tf.function(jit_compile=True)`` around the forward solve.
 
-Run: ``python benchmarks/bench_ode_levers.py`` (about 8 minutes on 2 cores).
+Run: ``python benchmarks/bench_ode_levers.py`` (about 10 minutes).
 """
 
 from __future__ import annotations

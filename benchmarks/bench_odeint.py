@@ -22,7 +22,7 @@ Measured, interleaved in one run (ratios = ours / theirs, median of per-round ra
 NFE is counted by the dynamics themselves on both sides (a counter incremented in
 every evaluation), so the counts include the first-step selection.
 
-Run: ``python benchmarks/bench_odeint.py`` (about 5 minutes on 2 cores);
+Run: ``python benchmarks/bench_odeint.py`` (about 7 minutes with the default one thread);
 ``--reps`` for more repetitions, ``--quick`` for a smoke run.
 """
 

@@ -15,7 +15,8 @@ backward, normalisation, activations, pooling, optimizer, element-wise and other
 the two columns compare; per step, milliseconds.
 
 Run: ``python benchmarks/profile_step.py --model odenet`` (and ``--model resnet``);
-writes ``results/benchmarks/profile_<model>.json`` and ``.md``.
+``--threads 2`` to see how each side scales; writes
+``results/benchmarks/profile_<model>_t<threads>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ CATEGORY_RULES = [  # (category, regex on the TF op type or the aten op name), f
     ("activation", r"Relu|Elu|relu|elu|threshold"),
     ("pooling", r"MaxPool|max_pool|amax|Max$"),
     ("optimizer", r"ApplyAdam|Adam|_foreach|adam|AssignSub|AssignAdd|addcdiv|addcmul|lerp"),
+    ("dropout RNG", r"Random|bernoulli"),
+    ("input pipeline", r"Dataset|Iterator|Prefetch|ParallelMap|FlatMap|^Zip|^Root|DoCompute|"
+                       r"^Map$|OptionsDataset"),
     ("matmul", r"MatMul|addmm|mm$|linear"),
     ("reductions", r"Mean|Sum|reduce|mean|sum|Prod"),
     ("element-wise", r"Mul|Add|Sub|Div|Square|Rsqrt|Sqrt|Maximum|Neg|Select|mul|add|sub|div|"
@@ -64,16 +68,19 @@ def parse_args(argv=None):
     H.add_common_arguments(parser)
     parser.add_argument("--model", choices=("odenet", "resnet"), default="odenet")
     parser.add_argument("--steps", type=int, default=None,
-                        help="profiled steps (default: odenet 10, resnet 3)")
+                        help="profiled steps (default: odenet 10, resnet 16 = 2 fits of 8 batches)")
     args = parser.parse_args(argv)
     if args.steps is None:
-        args.steps = 10 if args.model == "odenet" else 3
+        args.steps = 10 if args.model == "odenet" else 16
     return args
 
 
 # ------------------------------------------------------------------------ TensorFlow
-def profile_tf(run, steps: int) -> tuple[dict, float]:
-    """Per-step milliseconds by TF op type, and the step's wall time (ms)."""
+def profile_tf(run, steps: int, per_run: int = 1) -> tuple[dict, float]:
+    """Per-step milliseconds by TF op type, and the step's wall time (ms).
+
+    ``run`` performs ``per_run`` training steps; it is called ``steps`` times.
+    """
     import time
 
     import tensorflow as tf
@@ -85,7 +92,7 @@ def profile_tf(run, steps: int) -> tuple[dict, float]:
     start = time.perf_counter()
     for _ in range(steps):
         run()
-    wall = (time.perf_counter() - start) / steps * 1000
+    wall = (time.perf_counter() - start) / steps / per_run * 1000
     tf.profiler.experimental.stop()
     path = sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True))[-1]
     space = xplane_pb2.XSpace()
@@ -105,11 +112,11 @@ def profile_tf(run, steps: int) -> tuple[dict, float]:
                 if op_type in CONTAINER_OPS or op_type.startswith("__inference"):
                     continue
                 by_type[op_type] += ev.duration_ps / 1e9  # ms
-    return {k: v / steps for k, v in by_type.items()}, wall
+    return {k: v / steps / per_run for k, v in by_type.items()}, wall
 
 
 # --------------------------------------------------------------------------- PyTorch
-def profile_torch(run, steps: int) -> tuple[dict, float]:
+def profile_torch(run, steps: int, per_run: int = 1) -> tuple[dict, float]:
     import time
 
     from torch.profiler import ProfilerActivity, profile
@@ -119,8 +126,8 @@ def profile_torch(run, steps: int) -> tuple[dict, float]:
         start = time.perf_counter()
         for _ in range(steps):
             run()
-        wall = (time.perf_counter() - start) / steps * 1000
-    by_op = {e.key: e.self_cpu_time_total / 1000 / steps for e in prof.key_averages()}
+        wall = (time.perf_counter() - start) / steps / per_run * 1000
+    by_op = {e.key: e.self_cpu_time_total / 1000 / steps / per_run for e in prof.key_averages()}
     return by_op, wall
 
 
@@ -170,7 +177,9 @@ def odenet_steps():
     return (lambda: [g.numpy() for g in tf_step(y0_tf)]), torch_step
 
 
-def resnet_steps():
+def resnet_steps(per_run: int):
+    """Keras: one ``model.fit`` over ``per_run`` batches (its per-call set-up amortised
+    as in an epoch); PyTorch: the same number of batches."""
     import numpy as np
     import torch
 
@@ -178,7 +187,7 @@ def resnet_steps():
     from bench_resnet_epoch import BATCH, build_keras, load_images
 
     x, y = load_images()
-    x, y = x[:BATCH], y[:BATCH]
+    x, y = x[:BATCH * per_run], y[:BATCH * per_run]
     model = build_keras()
     tmodel = RT.TorchResNet()
     step = RT.make_trainer(tmodel)
@@ -190,7 +199,8 @@ def resnet_steps():
 
     def torch_step():
         tmodel.train()
-        step(xt, yt)
+        for i in range(per_run):
+            step(xt[i * BATCH:(i + 1) * BATCH], yt[i * BATCH:(i + 1) * BATCH])
 
     return keras_step, torch_step
 
@@ -198,10 +208,12 @@ def resnet_steps():
 def main(argv=None) -> int:
     args = parse_args(argv)
     threads = H.configure_threads(args.threads, args.inter_op_threads)
-    record = H.Record(f"profile_{args.model}", args, threads)
-    tf_run, torch_run = odenet_steps() if args.model == "odenet" else resnet_steps()
-    tf_ops, tf_wall = profile_tf(tf_run, args.steps)
-    torch_ops, torch_wall = profile_torch(torch_run, args.steps)
+    record = H.Record(f"profile_{args.model}_t{args.threads}", args, threads)
+    per_run = 1 if args.model == "odenet" else 8
+    runs = args.steps if args.model == "odenet" else max(1, args.steps // per_run)
+    tf_run, torch_run = odenet_steps() if args.model == "odenet" else resnet_steps(per_run)
+    tf_ops, tf_wall = profile_tf(tf_run, runs, per_run)
+    torch_ops, torch_wall = profile_torch(torch_run, runs, per_run)
     cats_tf, cats_torch = by_category(tf_ops), by_category(torch_ops)
     names = sorted(set(cats_tf) | set(cats_torch),
                    key=lambda c: -(cats_tf.get(c, 0) + cats_torch.get(c, 0)))
