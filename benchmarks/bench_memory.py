@@ -4,17 +4,17 @@ A training step is forward + backward (loss = <h(1), fixed cotangent>, gradients
 w.r.t. the initial state and all weights) through an ``ODEBlock`` on Chen et al.'s
 ODE-Net dynamics (18x18x64, float32; see ``bench_odeint.py``), batch 4 by default.
 Why batch 4 and not 32: every state-sized buffer scales with the batch (the weights
-and their gradients are 0.3 MB), so the ratios are the same, while the adjoint's
-backward solve at rtol = atol = 1e-6 takes over 25 minutes at batch 32 on 2 cores
-(TFP's error norm over the augmented state makes it take thousands of evaluations,
-see README). ``--batch 32`` runs the full size.
+and their gradients are 0.3 MB), so the ratios are the same at a fraction of the
+time. ``--batch 32`` runs the full size.
 
-* dopri5 with ``gradient="adjoint"`` at rtol = atol from 1e-2 to 1e-6: NFE grows,
-  peak memory should not (goal: peak at 1e-6 <= 1.1 x peak at 1e-2);
-* the proposed solver (prototype from ``bench_ode_levers.py``: RMS error norm and an
-  adjoint seminorm) at the same tolerances, to show what it does to the backward NFE;
-* the shipped solver with TFP's loops built with ``parallel_iterations=1``
-  (prototype, see ``bench_ode_levers.py``), down to 1e-5;
+* dopri5 with ``gradient="adjoint"`` (odelayers' defaults: seminorm backward solve,
+  solver loops with ``parallel_iterations=1``) at rtol = atol from 1e-2 to 1e-6: NFE
+  grows, peak memory should not (goal: peak at 1e-6 <= 1.1 x peak at 1e-2);
+* the same with the loops at TensorFlow's default ``parallel_iterations=10`` (set
+  through ``odelayers._solvers.LOOP_PARALLEL_ITERATIONS``): what the peak was before,
+  and how much it scatters from run to run;
+* the same with ``adjoint_norm="full"`` (TFP's own error norm over the whole augmented
+  state), down to 1e-4 by default: its backward NFE explodes at tighter tolerances;
 * for contrast, ``gradient="backprop"`` through rk4 with 1, 2, 4, 8 steps and through
   dopri5 at the same tolerances: memory grows linearly with the evaluations kept for
   the backward pass (dopri5 only down to 1e-4 by default: tighter tolerances keep
@@ -32,8 +32,7 @@ traced first (``get_concrete_function``, nothing executed), then run once. Two f
   one-off costs (thread stacks, oneDNN scratch and kernel caches, allocator
   fragmentation) and is coarser; it is recorded as a cross-check of the trend.
 
-Run: ``python benchmarks/bench_memory.py`` (about 15 minutes, most of it the shipped
-adjoint's backward solve at 1e-6); ``--tolerances 1e-2 1e-3 1e-4`` for ~5 minutes.
+Run: ``python benchmarks/bench_memory.py`` (about 10 minutes at batch 4).
 """
 
 from __future__ import annotations
@@ -47,6 +46,7 @@ import _harness as H
 
 TOLERANCES = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 BACKPROP_TOLERANCES = (1e-2, 1e-3, 1e-4)  # tighter ones keep gigabytes alive
+FULL_NORM_TOLERANCES = (1e-2, 1e-3, 1e-4)  # 1e-5: 6,300 backward evaluations, 1e-6: 31,000
 RK4_STEPS = (1, 2, 4, 8)
 MAX_NUM_STEPS = 100_000
 
@@ -60,8 +60,8 @@ def parse_args(argv=None):
                         help="rtol = atol values for dopri5 (default 1e-2 ... 1e-6)")
     parser.add_argument("--no-dopri5-backprop", action="store_true",
                         help="skip backprop through dopri5")
-    parser.add_argument("--no-prototype", action="store_true",
-                        help="skip the proposed solver (RMS norm + adjoint seminorm) rows")
+    parser.add_argument("--no-contrast", action="store_true",
+                        help="skip the parallel_iterations=10 and adjoint_norm='full' rows")
     parser.add_argument("--norm", choices=("fast", "keras"), default="fast")
     parser.add_argument("--batch", type=int, default=4,
                         help="batch size (default 4; ratios do not depend on it, see above)")
@@ -74,10 +74,9 @@ def child(config: dict, args) -> dict:
     """Measure one configuration in this (fresh) process; return the figures."""
     H.configure_threads(args.threads, args.inter_op_threads, frameworks=("tensorflow",))
     if config.get("parallel_iterations"):
-        from bench_ode_levers import while_loops_with_parallel_iterations
+        from odelayers import _solvers
 
-        with while_loops_with_parallel_iterations(config["parallel_iterations"]):
-            return _child(config)
+        _solvers.LOOP_PARALLEL_ITERATIONS = config["parallel_iterations"]
     return _child(config)
 
 
@@ -97,34 +96,20 @@ def _child(config: dict) -> dict:
     cot = tf.constant(rng.standard_normal(y0.shape).astype(np.float32))
     counter = tf.Variable(0, dtype=tf.int64, trainable=False)
     dyn = O.keras_dynamics(torch_free_weights, norm=config["norm"], counter=counter)
-    if config["method"] == "dopri5 prototype":
-        # The proposed solver (RMS error norm, seminorm for the adjoint; see
-        # bench_ode_levers.py), through TFP's solve as the layer would call it.
-        from bench_ode_levers import prototype_solver_class
-
-        proto = prototype_solver_class()
-        solver = proto(config["tol"], config["tol"], norm="rms")
-        adjoint = proto(config["tol"], config["tol"], norm="rms", seminorm=True)
-        solver._make_adjoint_solver_fn = lambda: adjoint
-        solver._step_limit = adjoint._step_limit = MAX_NUM_STEPS
-        weights = dyn.trainable_variables
-
-        def forward(y):
-            r = solver.solve(lambda t, h: dyn(h, t=t), 0.0, y, solution_times=[1.0])
-            return r.states[-1]
+    options = {"method": config["method"], "gradient": config["gradient"]}
+    if config["method"] == "dopri5":
+        # Raised from the default 4096 for the full norm's backward solve.
+        options.update(rtol=config["tol"], atol=config["tol"], max_num_steps=MAX_NUM_STEPS)
+        if config.get("adjoint_norm"):
+            options["adjoint_norm"] = config["adjoint_norm"]
     else:
-        options = {"method": config["method"], "gradient": config["gradient"]}
-        if config["method"] == "dopri5":
-            # Raised from the default 4096: TFP's adjoint needs more than that at 1e-6 here.
-            options.update(rtol=config["tol"], atol=config["tol"], max_num_steps=MAX_NUM_STEPS)
-        else:
-            options.update(num_steps=config["steps"])
-        block = odelayers.ODEBlock(dyn, **options)
-        block.build(y0.shape)
-        weights = block.trainable_variables
+        options.update(num_steps=config["steps"])
+    block = odelayers.ODEBlock(dyn, **options)
+    block.build(y0.shape)
+    weights = block.trainable_variables
 
-        def forward(y):
-            return block(y, training=True)
+    def forward(y):
+        return block(y, training=True)
 
     @tf.function
     def step(y):
@@ -198,6 +183,8 @@ def plot(rows: list[dict], path) -> None:
         if "error" in r:
             continue
         label = f"{r['method']} {r['gradient']}"
+        if r.get("adjoint_norm"):
+            label += f", adjoint_norm={r['adjoint_norm']}"
         if r.get("parallel_iterations"):
             label += f", parallel_iterations={r['parallel_iterations']}"
         series.setdefault(label, []).append(r)
@@ -228,13 +215,12 @@ def main(argv=None) -> int:
                for tol in args.tolerances]
     configs += [{"method": "rk4", "gradient": "backprop", "tol": None, "steps": n, **common}
                 for n in args.rk4_steps]
-    if not args.no_prototype:
-        configs += [{"method": "dopri5 prototype", "gradient": "adjoint", "tol": tol,
-                     "steps": None, **common} for tol in args.tolerances]
-        # The shipped solver with TFP's loops built with parallel_iterations=1 (prototype);
-        # 1e-6 left out: its 31,000 backward evaluations take 10 minutes and add nothing.
+    if not args.no_contrast:
         configs += [{"method": "dopri5", "gradient": "adjoint", "tol": tol, "steps": None,
-                     "parallel_iterations": 1, **common} for tol in args.tolerances if tol >= 1e-5]
+                     "parallel_iterations": 10, **common} for tol in args.tolerances]
+        configs += [{"method": "dopri5", "gradient": "adjoint", "tol": tol, "steps": None,
+                     "adjoint_norm": "full", **common}
+                    for tol in args.tolerances if tol >= min(FULL_NORM_TOLERANCES)]
     if not args.no_dopri5_backprop:
         configs += [{"method": "dopri5", "gradient": "backprop", "tol": tol, "steps": None,
                      **common} for tol in args.tolerances if tol >= min(BACKPROP_TOLERANCES)]
@@ -244,8 +230,9 @@ def main(argv=None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     adj = {r["tol"]: r for r in rows if r["method"] == "dopri5" and r["gradient"] == "adjoint"
-           and not r.get("parallel_iterations") and "error" not in r}
-    pi1 = {r["tol"]: r for r in rows if r.get("parallel_iterations") == 1 and "error" not in r}
+           and not r.get("parallel_iterations") and not r.get("adjoint_norm")
+           and "error" not in r}
+    pi10 = {r["tol"]: r for r in rows if r.get("parallel_iterations") == 10 and "error" not in r}
     loose, tight = max(adj), min(adj)
     ratio = adj[tight]["tf_peak_mib"] / adj[loose]["tf_peak_mib"]
     rk = sorted((r for r in rows if r["method"] == "rk4" and "error" not in r),
@@ -266,11 +253,12 @@ def main(argv=None) -> int:
            "rk4_backprop_linear_fit": per_step,
            "shipped_adjoint_peak_spread_mib": [min(r["tf_peak_mib"] for r in adj.values()),
                                               max(r["tf_peak_mib"] for r in adj.values())],
-           "parallel_iterations_1": ({"tight": min(pi1), "loose": max(pi1),
-                                      "ratio": pi1[min(pi1)]["tf_peak_mib"]
-                                      / pi1[max(pi1)]["tf_peak_mib"],
-                                      "peaks_mib": {str(k): v["tf_peak_mib"] for k, v in pi1.items()}}
-                                     if len(pi1) >= 2 else None),
+           "parallel_iterations_10": ({"tight": min(pi10), "loose": max(pi10),
+                                       "ratio": pi10[min(pi10)]["tf_peak_mib"]
+                                       / pi10[max(pi10)]["tf_peak_mib"],
+                                       "peak_spread_mib": [min(r["tf_peak_mib"] for r in pi10.values()),
+                                                           max(r["tf_peak_mib"] for r in pi10.values())]}
+                                      if len(pi10) >= 2 else None),
            "method": "TensorFlow CPU allocator peak (get_memory_info) per fresh subprocess; "
                      "ru_maxrss delta as cross-check"}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -286,17 +274,19 @@ def main(argv=None) -> int:
         md += (f" Backprop through rk4 grows by {per_step['mib_per_step']:.0f} MiB per step "
                f"(linear fit).")
     spread = res["shipped_adjoint_peak_spread_mib"]
-    md += (f" The shipped adjoint's peaks scatter between {spread[0]:.0f} and {spread[1]:.0f} MiB "
-           f"with no trend in NFE: TFP's loops run with parallel_iterations=10, and how far the "
-           f"executor runs ahead varies from run to run.")
-    if res["parallel_iterations_1"]:
-        p1 = res["parallel_iterations_1"]
-        md += (f" With parallel_iterations=1 (prototype rows) the peak is repeatable and flat: "
-               f"{p1['ratio']:.3f} from tol {p1['loose']:g} to {p1['tight']:g}.")
+    md += (f" The adjoint's peaks lie between {spread[0]:.0f} and {spread[1]:.0f} MiB across "
+           f"all tolerances.")
+    if res["parallel_iterations_10"]:
+        p10 = res["parallel_iterations_10"]
+        md += (f" With the solver loops at TensorFlow's default parallel_iterations=10 (rows "
+               f"marked so), the peaks lie between {p10['peak_spread_mib'][0]:.0f} and "
+               f"{p10['peak_spread_mib'][1]:.0f} MiB with no trend in NFE (ratio "
+               f"{p10['ratio']:.3f}): how far the executor runs ahead varies from run to run.")
     md += "\n\n![peak memory vs NFE](memory.png)\n\n" + H.markdown_table(
-        ["method", "gradient", "loops", "tol", "steps", "NFE fwd", "NFE bwd", "TF peak MiB",
+        ["method", "gradient", "adjoint norm", "loops", "tol", "steps", "NFE fwd", "NFE bwd", "TF peak MiB",
          "RSS delta MiB", "error"],
         [[r["method"], r["gradient"],
+          (r.get("adjoint_norm") or "seminorm") if r["gradient"] == "adjoint" else "",
           f"parallel_iterations={r['parallel_iterations']}" if r.get("parallel_iterations") else "",
           r["tol"], r["steps"], r.get("nfe_forward"),
           r.get("nfe_backward"), r.get("tf_peak_mib"), r.get("rss_delta_mib"), r.get("error", "")]

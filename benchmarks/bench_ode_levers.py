@@ -13,14 +13,14 @@ Levers:
   ``scale_errors`` squares and ``nest_rms_norm`` squares again), then scales steps by
   ``ratio**(-1/6)``. SciPy and torchdiffeq use ``rms(err/tol)`` and ``ratio**(-1/5)``.
   Prototype: the RMS norm with the SciPy exponent.
-* ``adjoint seminorm``: the backward solve's error norm over the state and its adjoint
-  only, leaving out the parameter-gradient integrals (Kidger, Chen & Lyons 2021,
-  "Hey, that's not an ODE"; torchdiffeq's ``adjoint_options=dict(norm="seminorm")``).
-  TFP exposes no norm option; the prototype plugs a solver with that norm in as the
-  adjoint solver (``make_adjoint_solver_fn``).
-* ``parallel_iterations=1``: TFP's ``tf.while_loop``s use the default 10, which lets
-  TensorFlow run ahead into later loop iterations and keep more state-sized buffers
-  alive; the prototype forces 1 and records peak memory (TF allocator) and time.
+* ``adjoint norm``: odelayers' default seminorm (the backward solve's error norm over
+  the state and its adjoint only, leaving out the parameter-gradient integrals; Kidger,
+  Chen & Lyons 2021, "Hey, that's not an ODE"; torchdiffeq's
+  ``adjoint_options=dict(norm="seminorm")``) against ``adjoint_norm="full"``, TFP's own
+  adjoint, and the RMS-norm prototype with the seminorm.
+* ``parallel_iterations``: odelayers builds its solver loops with 1; TensorFlow's
+  default 10 lets the executor run ahead into later loop iterations and keep more
+  state-sized buffers alive. Peak memory (TF allocator) and time of both.
 * ``compile once per shape``: the cost of tracing a training step with an ODEBlock,
   paid again whenever the batch shape changes (e.g. a last partial batch);
   ``reduce_retracing`` makes the second shape's trace batch-polymorphic.
@@ -54,23 +54,22 @@ def parse_args(argv=None):
 
 # ------------------------------------------------------------------------ prototypes
 def prototype_solver_class():
-    """odelayers' DormandPrince with a pluggable error norm and adjoint seminorm."""
+    """odelayers' DormandPrince with the RMS error norm as an option (``norm="rms"``).
+
+    The norm applies to the forward solve and to the adjoint's backward solve (over
+    the components odelayers' ``adjoint_norm`` selects).
+    """
     import tensorflow as tf
     from tensorflow_probability.python.math.ode import runge_kutta_util as rk_util
 
     from odelayers import _solvers
 
-    class PrototypeDormandPrince(_solvers.DormandPrince):
-        def __init__(self, rtol, atol, norm="tfp", seminorm=False, first_step=None):
-            super().__init__(rtol=rtol, atol=atol, first_step=first_step)
-            self._norm, self._seminorm = norm, seminorm
+    class NormMixin:
+        _norm = "tfp"
 
         def _error_ratio(self, scaled_squares):
             """``scaled_squares`` = (err / tol)**2 per element, as a nest."""
-            nest = scaled_squares
-            if self._seminorm and isinstance(nest, tuple) and len(nest) == 4:
-                nest = nest[:2]  # (state, adjoint): skip parameter and constant integrals
-            leaves = tf.nest.flatten(nest)
+            leaves = tf.nest.flatten(scaled_squares)
             count = tf.cast(tf.add_n([tf.size(x) for x in leaves]), leaves[0].dtype)
             if self._norm == "tfp":  # what TFP computes: sqrt(mean((err/tol)**4))
                 return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(x)) for x in leaves]) / count)
@@ -87,30 +86,35 @@ def prototype_solver_class():
             finally:
                 rk_util.nest_rms_norm = original
 
+    class PrototypeAdjoint(NormMixin, _solvers._AdjointDormandPrince):
+        pass
+
+    class PrototypeDormandPrince(NormMixin, _solvers.DormandPrince):
+        def __init__(self, rtol, atol, norm="tfp", first_step=None, adjoint_norm="seminorm"):
+            super().__init__(rtol=rtol, atol=atol, first_step=first_step,
+                             adjoint_norm=adjoint_norm)
+            self._norm = norm
+
+        def _make_adjoint_solver(self):
+            adjoint = PrototypeAdjoint(self._rtol, self._atol, self._first_step,
+                                       self._step_limit, self._adjoint_norm == "seminorm")
+            adjoint._norm = self._norm
+            return adjoint
+
     return PrototypeDormandPrince
 
 
 @contextlib.contextmanager
-def while_loops_with_parallel_iterations(n: int):
-    """Make TFP's ODE modules build their ``tf.while_loop``s with ``parallel_iterations=n``."""
-    import types
+def loops_with_parallel_iterations(n: int):
+    """Trace odelayers' solver loops with ``parallel_iterations=n`` (shipped: 1)."""
+    from odelayers import _solvers
 
-    import tensorflow as tf
-    from tensorflow_probability.python.math.ode import base, dormand_prince
-
-    def while_loop(*args, **kwargs):
-        kwargs["parallel_iterations"] = n
-        return tf.while_loop(*args, **kwargs)
-
-    shim = types.ModuleType("tf_with_parallel_iterations")
-    shim.__dict__.update(tf.__dict__)
-    shim.while_loop = while_loop
-    saved = (base.tf, dormand_prince.tf)
-    base.tf = dormand_prince.tf = shim
+    saved = _solvers.LOOP_PARALLEL_ITERATIONS
+    _solvers.LOOP_PARALLEL_ITERATIONS = n
     try:
         yield
     finally:
-        base.tf, dormand_prince.tf = saved
+        _solvers.LOOP_PARALLEL_ITERATIONS = saved
 
 
 # --------------------------------------------------------------------------- setup
@@ -257,19 +261,10 @@ def lever_error_norm(s, args, Proto):
 
 
 def lever_seminorm(s, args, Proto):
-    def with_adjoint(norm, seminorm):
-        def make():
-            solver = Proto(RTOL, ATOL, norm=norm)
-            adjoint = Proto(RTOL, ATOL, norm=norm, seminorm=seminorm)
-            solver._make_adjoint_solver_fn = lambda: adjoint
-            return solver
-        return make
-
     return compare(s, args, {
-        "full norm, shipped": with_adjoint("tfp", False),
-        "seminorm": with_adjoint("tfp", True),
-        "RMS norm": with_adjoint("rms", False),
-        "RMS norm + seminorm": with_adjoint("rms", True),
+        "seminorm, shipped": lambda: Proto(RTOL, ATOL),
+        "full norm (TFP's adjoint)": lambda: Proto(RTOL, ATOL, adjoint_norm="full"),
+        "RMS norm + seminorm": lambda: Proto(RTOL, ATOL, norm="rms"),
     }, timed="train")
 
 
@@ -278,8 +273,8 @@ def lever_parallel_iterations(s, args, Proto):
 
     results = {}
     fns = {}
-    for label, n in (("parallel_iterations=10 (TF default)", 10), ("parallel_iterations=1", 1)):
-        with while_loops_with_parallel_iterations(n):
+    for label, n in (("parallel_iterations=1, shipped", 1), ("parallel_iterations=10 (TF default)", 10)):
+        with loops_with_parallel_iterations(n):
             fwd = forward_fn(s, Proto(RTOL, ATOL))
             train = train_fn(s, Proto(RTOL, ATOL))
             fwd.get_concrete_function(s.y0)

@@ -39,7 +39,7 @@ class ODEBlock(keras.layers.Layer):
             (prefer ``GroupNormalization`` to ``BatchNormalization``).
         t0, t1: integration interval, ``t1 > t0``.
         method, rtol, atol, step_size, num_steps, max_num_steps, first_step,
-        gradient: the solver, as in ``odelayers.odeint``. ``gradient``
+        gradient, adjoint_norm: the solver, as in ``odelayers.odeint``. ``gradient``
             defaults to ``"adjoint"`` (memory independent of the number of
             steps); ``"backprop"`` differentiates through the steps.
         augment: number of zero channels appended to the last axis of the
@@ -91,6 +91,7 @@ class ODEBlock(keras.layers.Layer):
         max_num_steps=DEFAULT_MAX_NUM_STEPS,
         first_step=None,
         nfe_metric_name="nfe",
+        adjoint_norm="seminorm",
         **kwargs,
     ):
         require_tensorflow("ODEBlock")
@@ -112,6 +113,7 @@ class ODEBlock(keras.layers.Layer):
             max_num_steps=max_num_steps,
             first_step=first_step,
             gradient=gradient,
+            adjoint_norm=adjoint_norm,
         )
         self.t0, self.t1, self.t_eval = _validate.block_times(t0, t1, t_eval)
         self.augment = _validate.augment(augment)
@@ -196,10 +198,13 @@ class ODEBlock(keras.layers.Layer):
             return self.dynamics(h, **kwargs)
 
         times = tf.constant(self._times, state.dtype)
-        states, nfe = _odeint.solve(dynamics, state, times, self._times, self.options)
+        final_only = self.t_eval is None
+        states, nfe = _odeint.solve(
+            dynamics, state, times, self._times, self.options, final_only=final_only
+        )
         self._nfe_tracker.update_state(nfe)
-        if self.t_eval is None:
-            return states[-1]
+        if final_only:
+            return states
         trajectory = states[self._first_output :]
         rank = len(trajectory.shape)
         return tf.transpose(trajectory, [1, 0, *range(2, rank)])
@@ -233,6 +238,7 @@ class ODEBlock(keras.layers.Layer):
                 "max_num_steps": options.max_num_steps,
                 "first_step": options.first_step,
                 "nfe_metric_name": self._nfe_tracker.name,
+                "adjoint_norm": options.adjoint_norm,
             }
         )
         return config

@@ -19,6 +19,7 @@ This module imports TensorFlow and TFP; the package imports it lazily.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import math
 
@@ -42,6 +43,14 @@ MESSAGE_MARKER = "odelayers:"
 # overhead); for conv dynamics the two are equal at 4 steps, and at 16 steps
 # the loop is as fast and traces 3x quicker.
 UNROLL_MAX_STEPS = 8
+
+# parallel_iterations of the adaptive solver's loops. TensorFlow's default
+# (10) lets the executor start later iterations before earlier ones finish,
+# each holding its state-sized buffers: on an ODE-Net block that doubles the
+# peak memory of a training step and makes it vary by +-30 % between runs, at
+# no gain in speed (the steps depend on each other). Measured in
+# benchmarks/bench_memory.py, which also sets it back to 10 for contrast.
+LOOP_PARALLEL_ITERATIONS = 1
 
 
 class _DropAdjointDeprecationWarning(logging.Filter):
@@ -230,7 +239,10 @@ def integrate_fixed(method, func, y0, t_start, times, step_size):
         states.append(y)
         total_steps = total_steps + num_steps
         t_prev = t_next
-    stacked = tf.nest.map_structure(lambda *leaves: tf.stack(leaves), *states)
+    if len(states) == 1:  # a reshape, whose gradient is free (tf.stack's copies)
+        stacked = tf.nest.map_structure(lambda leaf: tf.expand_dims(leaf, 0), states[0])
+    else:
+        stacked = tf.nest.map_structure(lambda *leaves: tf.stack(leaves), *states)
     return stacked, total_steps * method.stages
 
 
@@ -311,19 +323,22 @@ def _all_finite(nest):
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(leaf)) for leaf in tf.nest.flatten(nest)])
 
 
-def select_initial_step(ode_fn, t0, y0, f0, order, rtol, atol):
+def select_initial_step(ode_fn, t0, y0, f0, order, rtol, atol, controlled=lambda nest: nest):
     """Hairer's starting step size (Hairer, Norsett & Wanner, 1993, II.4).
 
     The same algorithm as SciPy's ``solve_ivp`` and torchdiffeq's
     ``_select_initial_step``: a first guess from the sizes of ``y0`` and
     ``f0``, refined with one more evaluation that estimates the second
-    derivative. Costs one function evaluation.
+    derivative. Costs one function evaluation. ``controlled`` picks the
+    part of a (nested) state the norms are taken over, as in the step-size
+    controller.
     """
     dtype = tf.nest.flatten(y0)[0].dtype
     rtol = tf.cast(rtol, dtype)
     atol = tf.cast(atol, dtype)
-    scale = tf.nest.map_structure(lambda y: atol + rtol * tf.abs(y), y0)
-    scaled = lambda nest: tf.nest.map_structure(tf.divide, nest, scale)  # noqa: E731
+    y0_part = controlled(y0)
+    scale = tf.nest.map_structure(lambda y: atol + rtol * tf.abs(y), y0_part)
+    scaled = lambda nest: tf.nest.map_structure(tf.divide, controlled(nest), scale)  # noqa: E731
     d0 = _rms_norm(scaled(y0))
     d1 = _rms_norm(scaled(f0))
     small = tf.constant(1e-5, dtype)
@@ -349,7 +364,7 @@ def _assert(condition, message, *data):
 
 
 class DormandPrince(tfp.math.ode.DormandPrince):
-    """``tfp.math.ode.DormandPrince`` with three changes.
+    """``tfp.math.ode.DormandPrince`` with these changes.
 
     * ``first_step=None`` picks the first step with Hairer's algorithm (one
       extra evaluation) instead of TFP's fixed 1e-3.
@@ -359,9 +374,23 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     * Giving up (more than ``max_num_steps`` steps, or a step size so small
       that ``t + dt == t``) raises an error that says what to change; a
       non-finite initial state or derivative is reported at once.
+    * The adjoint's backward solve controls its error over the state and its
+      adjoint only (``adjoint_norm="seminorm"``, Kidger, Chen & Lyons 2021,
+      "Hey, that's not an ODE"), not over the parameter-gradient integrals,
+      which nothing else depends on. TFP's own adjoint uses the full norm
+      (``adjoint_norm="full"``), whose backward step count explodes at tight
+      tolerances (52 -> 6304 evaluations from rtol = atol = 1e-2 to 1e-5 on
+      an ODE-Net block, ``benchmarks/README.md``).
+    * The dense-output (interpolation) coefficients are computed only for
+      the step that crosses an output time, not after every trial step
+      (~30 passes over the state saved per step); the results are the same.
+    * The solver loops run with ``parallel_iterations=1``: TensorFlow's
+      default of 10 lets later iterations start early and keep their
+      state-sized buffers alive, which doubles the peak memory of a
+      training step and makes it vary from run to run.
 
-    Everything else (tableau, error norm, step-size controller, dense output,
-    adjoint gradients) is TFP's.
+    Everything else (tableau, error norm, step-size controller, interpolation,
+    the adjoint equations) is TFP's.
     """
 
     name = "dopri5"
@@ -370,23 +399,45 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     gradients = ("adjoint", "backprop")
     summary = "Dormand-Prince 5(4), adaptive (TFP), the default"
 
-    def __init__(self, rtol, atol, first_step=None, max_num_steps=4096):
+    def __init__(self, rtol, atol, first_step=None, max_num_steps=4096, adjoint_norm="seminorm"):
         super().__init__(
             rtol=rtol,
             atol=atol,
             first_step_size=1e-3 if first_step is None else first_step,
             max_num_steps=None,  # enforced in _step with a better message
+            make_adjoint_solver_fn=self._make_adjoint_solver,
             name="dopri5",
         )
+        self._first_step = first_step
         self._auto_first_step = first_step is None
         self._step_limit = int(max_num_steps)
+        if adjoint_norm not in ADJOINT_NORMS:
+            raise ValueError(f"adjoint_norm must be one of {ADJOINT_NORMS}, got {adjoint_norm!r}.")
+        self._adjoint_norm = adjoint_norm
+
+    def _make_adjoint_solver(self):
+        return _AdjointDormandPrince(
+            rtol=self._rtol,
+            atol=self._atol,
+            first_step=self._first_step,
+            max_num_steps=self._step_limit,
+            seminorm=self._adjoint_norm == "seminorm",
+        )
 
     @property
     def uncounted_evaluations(self):
         """Evaluations TFP's diagnostics leave out: f(t0, y0) and the first-step probe."""
         return 2 if self._auto_first_step else 1
 
+    def _controlled(self, nest):
+        """The part of the state whose local error the step-size controller bounds."""
+        return nest
+
     def _initialize_solver_internal_state(self, ode_fn, initial_time, initial_state):
+        return self._start(ode_fn, initial_time, initial_state)
+
+    def _start(self, ode_fn, initial_time, initial_state):
+        """Solver state at the start of a solve: f(t0, y0), checks, first step size."""
         state = super()._initialize_solver_internal_state(ode_fn, initial_time, initial_state)
         checks = [
             _assert(
@@ -412,14 +463,109 @@ class DormandPrince(tfp.math.ode.DormandPrince):
                 order=self.ORDER - 1,
                 rtol=self._rtol,
                 atol=self._atol,
+                controlled=self._controlled,
             )
         return state._replace(step_size=step_size)
 
+    def _solve(
+        self,
+        ode_fn,
+        initial_time,
+        initial_state,
+        solution_times,
+        jacobian_fn=None,
+        jacobian_sparsity=None,
+        batch_ndims=None,
+        previous_solver_internal_state=None,
+    ):
+        # TFP's DormandPrince._solve (tensorflow_probability 0.25, Apache 2.0)
+        # for given solution times, with the output time passed to _step (lazy
+        # dense output) and loops with parallel_iterations=1.
+        if isinstance(solution_times, tfp.math.ode.ChosenBySolver):
+            return super()._solve(
+                ode_fn, initial_time, initial_state, solution_times,
+                previous_solver_internal_state=previous_solver_internal_state,
+            )
+        del jacobian_fn, jacobian_sparsity, batch_ndims
+        with tf.name_scope(self._name):
+            p = self._prepare_common_params(initial_state, initial_time)
+            real = p.real_dtype
+            step = functools.partial(
+                self._step,
+                max_ode_fn_evals=None,
+                ode_fn=ode_fn,
+                atol=tf.cast(self._atol, real),
+                rtol=tf.cast(self._rtol, real),
+                safety=tf.constant(self._safety_factor, real),
+                ifactor=tf.constant(self._max_step_size_factor, real),
+                dfactor=tf.constant(self._min_step_size_factor, real),
+            )
+            solver_state = previous_solver_internal_state
+            if solver_state is None:
+                solver_state = self._start(ode_fn, p.initial_time, p.initial_state)
+            times = tf.cast(solution_times, real)
+            num_times = times.shape[0] if times.shape[0] is not None else tf.size(times)
+            arrays = tf.nest.map_structure(
+                lambda shape, dtype: tf.TensorArray(dtype, size=num_times, element_shape=shape),
+                p.state_shapes,
+                p.state_dtypes,
+            )
+            diagnostics = _tfp_dopri._DopriDiagnostics(
+                num_ode_fn_evaluations=0,
+                num_jacobian_evaluations=0,
+                num_matrix_factorizations=0,
+                status=0,
+            )
+
+            def advance_to(time_id, solver_state, diagnostics, arrays):
+                target = times[time_id]
+                # As TFP: step until the current time is past the target, then
+                # interpolate within the last step.
+                solver_state, diagnostics = tf.while_loop(
+                    lambda s, _: target >= s.current_time,
+                    lambda s, d: step(s, d, target=target),
+                    (solver_state, diagnostics),
+                    parallel_iterations=LOOP_PARALLEL_ITERATIONS,
+                )
+                y = _rk_util.evaluate_interpolation(
+                    solver_state.interpolating_coefficients,
+                    solver_state.last_step_start,
+                    solver_state.current_time,
+                    target,
+                )
+                arrays = tf.nest.map_structure(lambda a, v: a.write(time_id, v), arrays, y)
+                return time_id + 1, solver_state, diagnostics, arrays
+
+            _, solver_state, diagnostics, arrays = tf.while_loop(
+                lambda time_id, *_: time_id < num_times,
+                advance_to,
+                (0, solver_state, diagnostics, arrays),
+                parallel_iterations=LOOP_PARALLEL_ITERATIONS,
+            )
+            states = tf.nest.map_structure(lambda a: a.stack(), arrays)
+            return tfp.math.ode.Results(
+                times=times,
+                states=states,
+                diagnostics=diagnostics,
+                solver_internal_state=solver_state,
+            )
+
     def _step(
-        self, solver_state, diagnostics, max_ode_fn_evals, ode_fn, atol, rtol, safety, ifactor, dfactor
+        self,
+        solver_state,
+        diagnostics,
+        max_ode_fn_evals,
+        ode_fn,
+        atol,
+        rtol,
+        safety,
+        ifactor,
+        dfactor,
+        target=None,
     ):
         # TFP's DormandPrince._step (tensorflow_probability 0.25, Apache 2.0)
-        # with the checks and the NaN-rejection described in the class docstring.
+        # with the changes described in the class docstring. `target`: the
+        # output time this step advances to (None: coefficients every step).
         y0, f0, _, t0, dt, interp_coeff = solver_state
         limit = self._step_limit * self.ODE_FN_EVALS_PER_STEP
         checks = [
@@ -444,19 +590,14 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         with tf.control_dependencies(checks):
             y1, f1, y1_error, k = _rk_util.runge_kutta_step(ode_fn, y0, f0, t0, dt, _tfp_dopri._TABLEAU)
 
-        abs_y0 = tf.nest.map_structure(tf.abs, y0)
-        abs_y1 = tf.nest.map_structure(tf.abs, y1)
-        max_y_vals = tf.nest.map_structure(tf.math.maximum, abs_y0, abs_y1)
-        ones_nest = _rk_util.nest_constant(abs_y0)
-        error_tol = _rk_util.weighted_sum([atol, rtol], [ones_nest, max_y_vals])
+        def scaled_error(error, a, b):
+            # TFP's measure: (|error| / (atol + rtol max(|y0|, |y1|)))**2 per element,
+            # then its nest_rms_norm (so sqrt(mean(ratio**4)), kept as TFP's).
+            tolerance = atol + rtol * tf.maximum(tf.abs(a), tf.abs(b))
+            return tf.square(error / tolerance)
 
-        def scale_errors(error_component, tol_scale):
-            abs_square_error = _rk_util.abs_square(error_component)
-            abs_square_tol_scale = _rk_util.abs_square(tol_scale)
-            return tf.divide(abs_square_error, abs_square_tol_scale)
-
-        scaled_errors = tf.nest.map_structure(scale_errors, y1_error, error_tol)
-        error_ratio = _rk_util.nest_rms_norm(scaled_errors)
+        controlled = [self._controlled(x) for x in (y1_error, y0, y1)]
+        error_ratio = _rk_util.nest_rms_norm(tf.nest.map_structure(scaled_error, *controlled))
         # A NaN error ratio would make every later step size NaN; treat it as
         # an infinitely bad step: rejected, next step shrunk by `dfactor`.
         error_ratio = tf.where(
@@ -467,10 +608,17 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         y_next = _rk_util.nest_where(accept_step, y1, y0)
         f_next = _rk_util.nest_where(accept_step, f1, f0)
         t_next = tf.where(accept_step, t0 + dt, t0)
-        new_coefficients = _rk_util.rk_fourth_order_interpolation_coefficients(
-            y0, y1, k, dt, _tfp_dopri._TABLEAU
-        )
-        interp_coeff = _rk_util.nest_where(accept_step, new_coefficients, interp_coeff)
+
+        def coefficients():
+            return _rk_util.rk_fourth_order_interpolation_coefficients(y0, y1, k, dt, _tfp_dopri._TABLEAU)
+
+        if target is None:
+            interp_coeff = _rk_util.nest_where(accept_step, coefficients(), interp_coeff)
+        else:
+            # Only the step that ends past the output time is interpolated in.
+            interp_coeff = tf.cond(
+                accept_step & (t0 + dt > target), coefficients, lambda: interp_coeff
+            )
         # As for the first step: the controller is not differentiated.
         dt_next = tf.stop_gradient(
             _tfp_util.next_step_size(dt, self.ORDER, error_ratio, safety, dfactor, ifactor)
@@ -482,6 +630,52 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             num_ode_fn_evaluations=diagnostics.num_ode_fn_evaluations + self.ODE_FN_EVALS_PER_STEP
         )
         return solver_state, diagnostics
+
+
+ADJOINT_NORMS = ("seminorm", "full")
+"""Error norms of the adjoint's backward solve (``DormandPrince(adjoint_norm=...)``)."""
+
+
+class _AdjointDormandPrince(DormandPrince):
+    """The solver of TFP's backward adjoint problem.
+
+    Its state is TFP's augmented tuple ``(state, adjoint, parameter
+    integrals, constant integrals)``. With ``seminorm=True`` the step-size
+    controller bounds the error of the first two only.
+
+    TFP initialises the backward solve once before its loop over output
+    intervals and again (``_adjust_solver_internal_state_for_state_jump``) at
+    the start of every interval, discarding the first. The first is
+    therefore a placeholder here: it saves two evaluations of the augmented
+    system (a dynamics evaluation and its vector-Jacobian product each).
+    """
+
+    def __init__(self, rtol, atol, first_step, max_num_steps, seminorm):
+        super().__init__(rtol=rtol, atol=atol, first_step=first_step, max_num_steps=max_num_steps)
+        self._seminorm = seminorm
+
+    def _controlled(self, nest):
+        if self._seminorm:
+            return nest[:2]
+        return nest
+
+    def _initialize_solver_internal_state(self, ode_fn, initial_time, initial_state):
+        del ode_fn
+        p = self._prepare_common_params(initial_state, initial_time)
+        return _tfp_dopri._RungeKuttaSolverInternalState(
+            current_state=p.initial_state,
+            current_derivative=tf.nest.map_structure(tf.zeros_like, p.initial_state),
+            last_step_start=p.initial_time,
+            current_time=p.initial_time,
+            step_size=tf.constant(1e-3 if self._first_step is None else self._first_step, p.real_dtype),
+            interpolating_coefficients=[p.initial_state] * self.ORDER,
+        )
+
+    def _adjust_solver_internal_state_for_state_jump(
+        self, ode_fn, initial_time, initial_state, previous_solver_internal_state, previous_state
+    ):
+        del previous_solver_internal_state, previous_state
+        return self._start(ode_fn, initial_time, initial_state)
 
 
 class BDF(tfp.math.ode.BDF):

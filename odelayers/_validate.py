@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from odelayers._solvers import METHODS
+from odelayers._solvers import ADJOINT_NORMS, METHODS
 
 GRADIENTS = ("adjoint", "backprop")
 from odelayers._odeint import DEFAULT_MAX_NUM_STEPS
@@ -32,6 +32,7 @@ class SolverOptions:
     max_num_steps: int
     first_step: float | None
     gradient: str
+    adjoint_norm: str = "seminorm"
 
     @property
     def solver_class(self):
@@ -75,6 +76,7 @@ def solver_options(
     max_num_steps=DEFAULT_MAX_NUM_STEPS,
     first_step=None,
     gradient="adjoint",
+    adjoint_norm="seminorm",
 ) -> SolverOptions:
     """Check the solver arguments shared by ``odeint`` and ``ODEBlock``."""
     if not isinstance(method, str) or method.lower() not in METHODS:
@@ -91,6 +93,14 @@ def solver_options(
             "differentiate through the solver's steps)."
         )
     gradient = gradient.lower()
+    if not isinstance(adjoint_norm, str) or adjoint_norm.lower() not in ADJOINT_NORMS:
+        raise ValueError(
+            f"Unknown adjoint_norm {adjoint_norm!r}. Valid: {_names(ADJOINT_NORMS)} "
+            "('seminorm': the backward solve bounds the error of the state and its "
+            "adjoint only, much faster at tight tolerances; 'full': also of the "
+            "parameter-gradient integrals, as TFP's own adjoint)."
+        )
+    adjoint_norm = adjoint_norm.lower()
     if gradient not in solver.gradients:
         raise ValueError(
             f"method={method!r} supports gradient={_names(solver.gradients)} only, "
@@ -137,6 +147,7 @@ def solver_options(
         max_num_steps=max_num_steps,
         first_step=first_step,
         gradient=gradient,
+        adjoint_norm=adjoint_norm,
     )
 
 

@@ -227,3 +227,34 @@ def test_backend_check_names_the_fix(monkeypatch):
         odelayers.ODEBlock(odelayers.ConcatDense(3))
     with pytest.raises(odelayers.errors.UnsupportedBackendError, match="odeint"):
         odelayers.odeint(lambda t, y: y, np.ones(2), [0.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(), dict(strides=2), dict(padding="valid"), dict(dilation_rate=2, activation="tanh"),
+     dict(use_bias=False)],
+    ids=["same", "strides2", "valid", "dilated-tanh", "no-bias"],
+)
+def test_concat_conv2d_equals_convolving_the_concatenated_time_channel(options):
+    # ConcatConv2D computes conv([t, h]) as conv(h) + t conv(1); values and
+    # gradients (state, time, kernel, bias) must be those of the definition.
+    layer = odelayers.ConcatConv2D(4, 3, dtype="float64", **options)
+    h = tf.random.stateless_normal([2, 7, 7, 3], seed=[5, 6], dtype=tf.float64)
+    t = tf.constant(0.7, tf.float64)
+    layer(h, t=t)
+    conv = layer.conv
+
+    def definition(h, t):
+        with_time = tf.concat([tf.fill([2, 7, 7, 1], t), h], axis=-1)
+        return conv(with_time)  # the inner Conv2D over C + 1 channels
+
+    weights = [w for w in layer.trainable_variables]
+    results = []
+    for fn in (lambda h, t: layer(h, t=t), definition):
+        with tf.GradientTape() as tape:
+            tape.watch([h, t])
+            out = fn(h, t)
+            loss = tf.reduce_sum(tf.sin(out))
+        results.append([out, *tape.gradient(loss, [h, t, *weights])])
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-10, atol=1e-12)

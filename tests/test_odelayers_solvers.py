@@ -232,6 +232,7 @@ def f_identity(t, y):
         (dict(method="rk4", step_size=0.1, first_step=0.1), ValueError, "first_step applies to adaptive"),
         (dict(rtol=-1.0), ValueError, "rtol must be a positive"),
         (dict(max_num_steps=0), ValueError, "max_num_steps must be a positive integer"),
+        (dict(adjoint_norm="max"), ValueError, "Valid: 'seminorm', 'full'"),
     ],
 )
 def test_invalid_options_name_the_fix(kwargs, error, text):
@@ -282,3 +283,19 @@ def test_available_methods_lists_the_registry():
     methods = odelayers.available_methods()
     assert list(methods) == ["bdf", "dopri5", "euler", "midpoint", "rk4"]
     assert all(isinstance(text, str) and text for text in methods.values())
+
+
+def test_dopri5_steps_and_interpolates_as_tfp():
+    # With TFP's first step, odelayers' dopri5 takes TFP's steps; its dense
+    # output (coefficients computed only for steps that cross an output time)
+    # must give TFP's values, also for several outputs inside one step.
+    import tensorflow_probability as tfp
+
+    y0 = tf.constant([2.0, 0.5], tf.float64)
+    times = [0.0, 1e-4, 2e-4, 0.3, 0.31, 0.32, 1.7, 4.0]
+    ours = odelayers.odeint(lotka_volterra, y0, times, rtol=1e-5, atol=1e-8, first_step=1e-3,
+                            full_output=True)
+    theirs = tfp.math.ode.DormandPrince(rtol=1e-5, atol=1e-8, first_step_size=1e-3).solve(
+        lotka_volterra, 0.0, y0, solution_times=tf.constant(times[1:], tf.float64))
+    np.testing.assert_allclose(ours[0][1:].numpy(), theirs.states.numpy(), rtol=1e-12, atol=1e-14)
+    assert int(ours[1]["nfe"]) == int(theirs.diagnostics.num_ode_fn_evaluations) + 1
