@@ -280,8 +280,9 @@ def main(argv=None) -> int:
         p10 = res["parallel_iterations_10"]
         md += (f" With the solver loops at TensorFlow's default parallel_iterations=10 (rows "
                f"marked so), the peaks lie between {p10['peak_spread_mib'][0]:.0f} and "
-               f"{p10['peak_spread_mib'][1]:.0f} MiB with no trend in NFE (ratio "
-               f"{p10['ratio']:.3f}): how far the executor runs ahead varies from run to run.")
+               f"{p10['peak_spread_mib'][1]:.0f} MiB (tightest over loosest {p10['ratio']:.3f}): "
+               f"how many iterations the executor runs ahead, each holding its buffers, "
+               f"varies with the run and the number of steps.")
     md += "\n\n![peak memory vs NFE](memory.png)\n\n" + H.markdown_table(
         ["method", "gradient", "adjoint norm", "loops", "tol", "steps", "NFE fwd", "NFE bwd", "TF peak MiB",
          "RSS delta MiB", "error"],

@@ -154,7 +154,7 @@ def levers_table(results_dir: Path = RESULTS) -> str:
                         f"{v['nfe_backward']}, gradient error {_fmt(v.get('gradient_error'), '.1e')}, "
                         f"training step time x{_fmt(v['time_ratio_to_baseline'])} |")
         for variant, v in r.get("parallel_iterations", {}).items():
-            rows.append(f"| ODE: TFP while loops | {variant} | peak memory forward "
+            rows.append(f"| ODE: solver while loops | {variant} | peak memory forward "
                         f"{v['forward_peak_mib']:.0f} MiB, training step {v['train_peak_mib']:.0f} MiB, "
                         f"time x{_fmt(v['time_ratio_to_baseline'])} |")
         for variant, v in r.get("tracing", {}).items():

@@ -91,8 +91,11 @@ class ConcatConv2D(keras.layers.Layer):
             data_format="channels_last",
             dilation_rate=conv.dilation_rate,
         )
-        out = ops.conv(h, kernel[:, :, 1:, :], **options)
-        time_map = ops.conv(ops.ones_like(h[:1, :, :, :1]), kernel[:, :, :1, :], **options)
+        # One split (its gradient is one concatenation), not two slices (two
+        # zero-filled kernel-sized gradients).
+        time_kernel, state_kernel = ops.split(kernel, [1], axis=2)
+        out = ops.conv(h, state_kernel, **options)
+        time_map = ops.conv(ops.ones_like(h[:1, :, :, :1]), time_kernel, **options)
         shift = ops.cast(t, h.dtype) * time_map
         if conv.use_bias:
             shift = shift + ops.cast(conv.bias, h.dtype)
