@@ -391,8 +391,6 @@ def section_forward(p: Problem, args) -> dict:
                       "ratio_to_torchdiffeq": H.paired_ratio(times, name, "torchdiffeq odeint")}
     return {"rows": rows, "headline": rows[ours]["ratio_to_torchdiffeq"]["median"],
             "headline_name": ours,
-            "ratio_to_torchdiffeq_seminorm": H.paired_ratio(
-                times, ours, "torchdiffeq odeint_adjoint (seminorm)")["median"],
             "layer_overhead_vs_plain_tfp": H.paired_ratio(times, "odelayers.odeint (fast GN)",
                                                           "plain TFP DormandPrince (fast GN)"),
             "block_over_odeint": H.paired_ratio(times, f"ODEBlock (fast GN)",
