@@ -52,7 +52,7 @@ def parse_args(argv=None):
                         help="group norm inside the Keras dynamics (default: fast)")
     args = parser.parse_args(argv)
     if args.reps is None:
-        args.reps = 7
+        args.reps = 15  # the ratio moves by +-0.02 between runs with 7
     return args
 
 

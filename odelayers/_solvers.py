@@ -358,8 +358,52 @@ def select_initial_step(ode_fn, t0, y0, f0, order, rtol, atol, controlled=lambda
     return tf.stop_gradient(tf.minimum(100.0 * h0, h1))
 
 
+# Stage sums over leaves at least this large (elements per batch example)
+# run as one XLA-fused loop; smaller leaves (e.g. the adjoint's parameter
+# components) use add_n, whose per-call cost is lower. Measured on CPU for a
+# [32, 18, 18, 64] state: the six stage sums of a Dormand-Prince step take
+# 5.0 ms fused against 8.6 ms as separate multiplications and an add_n.
+FUSE_MIN_ELEMENTS = 4096
+
+
+_FUSED = {}
+
+
+def _fused(num_terms: int, with_y0: bool):
+    """An XLA-compiled ``[y0 +] sum(c_j k_j)`` for a fixed number of terms.
+
+    One function per arity, so that each is traced once per shape and dtype
+    (a single variadic function would retrace at every arity).
+    """
+    key = (num_terms, with_y0)
+    if key not in _FUSED:
+
+        def fused_sum(*args):
+            if with_y0:
+                total, coefficients, k = args[0], args[1], args[2:]
+                start = 0
+            else:
+                coefficients, k = args[0], args[1:]
+                total, start = coefficients[0] * k[0], 1
+            for j in range(start, num_terms):
+                total = total + coefficients[j] * k[j]
+            return total
+
+        _FUSED[key] = tf.function(fused_sum, jit_compile=True, autograph=False)
+    return _FUSED[key]
+
+
+def _fusable(leaf) -> bool:
+    # In graphs only: eagerly, each op runs on its own anyway, and calls of a
+    # compiled function from TFP's eager loops under a gradient tape retrace.
+    if tf.executing_eagerly():
+        return False
+    per_example = leaf.shape[1:].num_elements() if leaf.shape.rank else None
+    return per_example is not None and per_example >= FUSE_MIN_ELEMENTS
+
+
 def _stage_sum(y0, coefficients, k, dt):
-    """``y0 + sum((dt c_j) k_j)`` over nests in one ``add_n`` (``y0=None``: no ``y0``).
+    """``y0 + sum((dt c_j) k_j)`` over nests in one pass (``y0=None``: no ``y0``).
 
     Two differences from TFP's ``weighted_sum``, which ``runge_kutta_step``
     uses as ``1.0 * y0 + dt * add_n(c_j k_j)``:
@@ -370,19 +414,25 @@ def _stage_sum(y0, coefficients, k, dt):
       ~3e-8 in the coefficients): its error stalls near 6e-8 on dy/dt = y at
       any rtol (10,398 evaluations at rtol = atol = 1e-12). Here ``dt * c``
       is formed in the state's dtype: 8e-11 in 332 evaluations.
-    * speed: three fewer passes over the state per stage (the multiplication
-      by 1.0 included), the scalars being combined first.
+    * speed: one pass over the state (an XLA-fused loop, see
+      ``FUSE_MIN_ELEMENTS``) instead of one per term plus three.
     """
     terms = [(dt * c, k_j) for c, k_j in zip(coefficients, k) if c != 0]
 
-    def leaf_sum(*leaves):
-        y_leaf, k_leaves = leaves[0], leaves[1:]
-        scaled = [tf.cast(c, k_leaf.dtype) * k_leaf for (c, _), k_leaf in zip(terms, k_leaves)]
+    def leaf_sum(y_leaf, *k_leaves):
+        dtype = k_leaves[0].dtype
+        scales = [tf.cast(c, dtype) for c, _ in terms]
+        if _fusable(k_leaves[0]):
+            fused = _fused(len(k_leaves), with_y0=y_leaf is not None)
+            head = () if y_leaf is None else (y_leaf,)
+            return fused(*head, tf.stack(scales), *k_leaves)
+        scaled = [c * k_leaf for c, k_leaf in zip(scales, k_leaves)]
         return tf.add_n(scaled if y_leaf is None else [y_leaf, *scaled])
 
+    k_nests = [k_j for _, k_j in terms]
     if y0 is None:
-        return tf.nest.map_structure(lambda *ks: leaf_sum(None, *ks), *[k_j for _, k_j in terms])
-    return tf.nest.map_structure(leaf_sum, y0, *[k_j for _, k_j in terms])
+        return tf.nest.map_structure(lambda *ks: leaf_sum(None, *ks), *k_nests)
+    return tf.nest.map_structure(leaf_sum, y0, *k_nests)
 
 
 def runge_kutta_step(ode_fn, y0, f0, t0, dt, tableau):
@@ -426,7 +476,8 @@ class DormandPrince(tfp.math.ode.DormandPrince):
       an ODE-Net block, ``benchmarks/README.md``).
     * Each stage state is one sum ``y0 + sum((dt a_ij) k_j)`` with the
       tableau in the state's dtype (TFP's rounds it to float32, which caps
-      float64 solves near 1e-8 relative error), and an accepted or rejected
+      float64 solves near 1e-8 relative error), computed in one XLA-fused
+      pass for large states inside graphs, and an accepted or rejected
       step keeps its states without copying them: fewer passes over the
       state per step.
     * The dense-output (interpolation) coefficients are computed only for
