@@ -120,6 +120,13 @@ def details(results_dir: Path = RESULTS) -> str:
             text += (f"; backprop through rk4 grows {m['rk4_backprop_linear_fit']['mib_per_step']:.0f}"
                      f" MiB per step")
         lines.append(text + " ([plot](results/benchmarks/memory.png)).")
+    pr = _load("precision", results_dir)
+    if pr:
+        tight = min(pr["results"]["rows"], key=lambda r: r["tol"])
+        lines.append(f"- float64 dopri5 on dy/dt = y at rtol = atol = {tight['tol']:g}: error "
+                     f"{tight['odelayers_error']:.1e} in {tight['odelayers_nfe']} evaluations "
+                     f"(plain TFP: {tight['tfp_error']:.1e} in {tight['tfp_nfe']}; "
+                     f"[precision.md](results/benchmarks/precision.md)).")
     rn = _load("resnet_epoch", results_dir)
     if rn:
         r = rn["results"]
