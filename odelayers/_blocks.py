@@ -80,9 +80,9 @@ class ConcatConv2D(keras.layers.Layer):
         # on a single one-channel image, instead of concatenating a channel of
         # t onto every state, saves a copy of the state per call and keeps the
         # state convolution at C input channels (e.g. 64, which oneDNN's
-        # blocked layouts handle whole, where 65 is padded): a fused training
-        # step of two such convolutions is ~9 % faster on CPU. Same weights
-        # (one kernel over C + 1 channels, time first) and same result.
+        # blocked layouts handle whole, where 65 is padded); see finding 6 of
+        # benchmarks/README.md for what it is worth. Same weights (one kernel
+        # over C + 1 channels, time first) and the same result.
         conv = self.conv
         kernel = ops.cast(conv.kernel, h.dtype)
         options = dict(

@@ -393,13 +393,35 @@ def _fused(num_terms: int, with_y0: bool):
     return _FUSED[key]
 
 
+_XLA_WORKS = []
+
+
+def _xla_works() -> bool:
+    """Whether XLA compiles here (checked once, eagerly, on a tiny sum).
+
+    Some TensorFlow builds and device plugins have no XLA: the stage sums then
+    stay plain TensorFlow ops.
+    """
+    if not _XLA_WORKS:
+        with tf.init_scope():
+            try:
+                ones = tf.ones([2])
+                _fused(1, True)(ones, tf.ones([1]), ones)
+                _XLA_WORKS.append(True)
+            except Exception:  # noqa: BLE001 - any failure means: do not use XLA
+                _XLA_WORKS.append(False)
+    return _XLA_WORKS[0]
+
+
 def _fusable(leaf) -> bool:
     # In graphs only: eagerly, each op runs on its own anyway, and calls of a
     # compiled function from TFP's eager loops under a gradient tape retrace.
     if tf.executing_eagerly():
         return False
     per_example = leaf.shape[1:].num_elements() if leaf.shape.rank else None
-    return per_example is not None and per_example >= FUSE_MIN_ELEMENTS
+    if per_example is None or per_example < FUSE_MIN_ELEMENTS:
+        return False
+    return _xla_works()
 
 
 def _stage_sum(y0, coefficients, k, dt):
@@ -412,8 +434,9 @@ def _stage_sum(y0, coefficients, k, dt):
       ``tf.cast(c, dtype)``, which makes a float32 constant first, so a
       float64 solve runs with a tableau rounded to float32 (relative errors
       ~3e-8 in the coefficients): its error stalls near 6e-8 on dy/dt = y at
-      any rtol (10,398 evaluations at rtol = atol = 1e-12). Here ``dt * c``
-      is formed in the state's dtype: 8e-11 in 332 evaluations.
+      any rtol (10,399 evaluations at rtol = atol = 1e-12). Here ``dt * c``
+      is formed in the state's dtype: 2.8e-12 in 332 evaluations
+      (``benchmarks/bench_precision.py``).
     * speed: one pass over the state (an XLA-fused loop, see
       ``FUSE_MIN_ELEMENTS``) instead of one per term plus three.
     """
@@ -471,9 +494,8 @@ class DormandPrince(tfp.math.ode.DormandPrince):
       adjoint only (``adjoint_norm="seminorm"``, Kidger, Chen & Lyons 2021,
       "Hey, that's not an ODE"), not over the parameter-gradient integrals,
       which nothing else depends on. TFP's own adjoint uses the full norm
-      (``adjoint_norm="full"``), whose backward step count explodes at tight
-      tolerances (52 -> 6304 evaluations from rtol = atol = 1e-2 to 1e-5 on
-      an ODE-Net block, ``benchmarks/README.md``).
+      (``adjoint_norm="full"``), which takes 1.6-3.7x the backward steps on
+      an ODE-Net block at rtol = atol from 1e-2 to 1e-4 (``benchmarks/README.md``).
     * Each stage state is one sum ``y0 + sum((dt a_ij) k_j)`` with the
       tableau in the state's dtype (TFP's rounds it to float32, which caps
       float64 solves near 1e-8 relative error), computed in one XLA-fused
