@@ -180,7 +180,6 @@ def _torch_solver_kwargs(method, n_steps):
 
 def torch_train_step(p: Problem, method="dopri5", n_steps=None, adjoint=False, seminorm=False):
     """One forward + backward (loss = <y(1), cotangent>) w.r.t. y0 and the weights."""
-    import torch
     from torchdiffeq import odeint, odeint_adjoint
 
     kwargs = _torch_solver_kwargs(method, n_steps)
@@ -393,7 +392,7 @@ def section_forward(p: Problem, args) -> dict:
             "headline_name": ours,
             "layer_overhead_vs_plain_tfp": H.paired_ratio(times, "odelayers.odeint (fast GN)",
                                                           "plain TFP DormandPrince (fast GN)"),
-            "block_over_odeint": H.paired_ratio(times, f"ODEBlock (fast GN)",
+            "block_over_odeint": H.paired_ratio(times, "ODEBlock (fast GN)",
                                                 "odelayers.odeint (fast GN)"),
             "error_torchdiffeq": rows["torchdiffeq odeint"]["error"],
             "error_ours": rows[ours]["error"]}
