@@ -39,7 +39,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reproduce.atomic import atomic_write_text
+from reproduce.engine.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
 from reproduce.report_claims import CLAIMS, AccuracyClaim
 

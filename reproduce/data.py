@@ -432,7 +432,7 @@ def write_train_json(records: list[dict] | pd.DataFrame, path: str | os.PathLike
         DataError: the records do not follow the schema.
         OSError: the file cannot be written.
     """
-    from reproduce.atomic import atomic_write_bytes
+    from reproduce.engine.atomic import atomic_write_bytes
 
     data = train_json_bytes(records)
     atomic_write_bytes(path, data)

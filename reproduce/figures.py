@@ -33,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reproduce import provenance, report_claims
-from reproduce.atomic import atomic_path, atomic_write_text
+from reproduce import report_claims
+from reproduce.engine import provenance
+from reproduce.engine.atomic import atomic_path, atomic_write_text
 from reproduce.errors import ReproduceError
 
 FIGURE_DPI = 120

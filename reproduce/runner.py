@@ -10,7 +10,7 @@ up to date after every completed epoch::
     <run_dir>/model.keras    the trained model (when finished)
     <run_dir>/checkpoint/    state.json + epoch-NNNN.weights.h5 (while unfinished)
 
-Every file is replaced atomically (:mod:`reproduce.atomic`), so a kill at any
+Every file is replaced atomically (:mod:`reproduce.engine.atomic`), so a kill at any
 moment leaves a readable folder that a later run can resume.
 
 Resumption is exact. Instead of Keras' own shuffling (seeded once per
@@ -62,8 +62,22 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reproduce import provenance
-from reproduce.atomic import atomic_path, atomic_write_json, atomic_write_text
+from reproduce.engine import provenance
+from reproduce.engine.atomic import atomic_path, atomic_write_json, atomic_write_text
+from reproduce.engine.runfolder import (
+    CHECKPOINT_DIR,
+    CURVES_FILE,
+    FAILED,
+    FINISHED,
+    HISTORY_FILE,
+    INTERRUPTED,
+    LOG_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RUNNING,
+    STATE_FILE,
+    read_metrics,
+)
 from reproduce.errors import ReproduceError
 
 __all__ = [
@@ -79,15 +93,6 @@ __all__ = [
     "run_training",
 ]
 
-METRICS_FILE = "metrics.json"
-HISTORY_FILE = "history.csv"
-CURVES_FILE = "curves.png"
-LOG_FILE = "log.txt"
-MODEL_FILE = "model.keras"
-CHECKPOINT_DIR = "checkpoint"
-STATE_FILE = "state.json"
-
-RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
 
 # Failures that a rerun with the same settings would repeat: such a run starts
 # over instead of resuming (the user has to change something anyway).
@@ -129,31 +134,6 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(message)
         self.metrics = metrics
         self.resume_command = resume_command
-
-
-def read_metrics(run_dir: str | os.PathLike) -> dict | None:
-    """The ``metrics.json`` of a run folder, or ``None`` if it has none.
-
-    Useful to skip finished runs (``read_metrics(d)["status"] == "finished"``).
-
-    Raises:
-        ReproduceError: the file exists but is not a JSON object.
-    """
-    path = Path(run_dir) / METRICS_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        metrics = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ReproduceError(
-            f"{path} is not valid JSON ({err}); this folder does not hold a run written by this "
-            "program. Add --force to replace it, or choose another output folder."
-        ) from None
-    if not isinstance(metrics, dict):
-        raise ReproduceError(f"{path} does not hold a JSON object; add --force to replace it.")
-    return metrics
 
 
 # --------------------------------------------------------------------------- helpers
@@ -500,7 +480,7 @@ def _remove_run_files(run_dir: Path) -> None:
 
 
 def _remove_stale_temporaries(directory: Path) -> None:
-    """Delete temporary files a killed writer left behind (see reproduce.atomic)."""
+    """Delete temporary files a killed writer left behind (see reproduce.engine.atomic)."""
     if directory.is_dir():
         for leftover in directory.glob(".*.tmp-*"):
             with contextlib.suppress(OSError):
@@ -736,7 +716,7 @@ class _Run:
     def _write_curves(self, status: str) -> None:
         if not self.history:
             return
-        from reproduce.plots import plot_history
+        from reproduce.engine.curves import plot_history
 
         plot_history(
             {key: [row.get(key) for row in self.history] for key in self.history[0]},

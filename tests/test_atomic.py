@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from reproduce import atomic
-from reproduce.atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
+from reproduce.engine import atomic
+from reproduce.engine.atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # the sha256 of its payload, so a reader can tell a complete file from a torn one.
 WRITER = r"""
 import hashlib, sys
-from reproduce.atomic import atomic_write_json
+from reproduce.engine.atomic import atomic_write_json
 path = sys.argv[1]
 version = 0
 while True:

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reproduce import provenance
+from reproduce.engine import provenance
 from reproduce.errors import ReproduceError
-from reproduce.plots import plot_history
+from reproduce.engine.curves import plot_history
 from reproduce.runner import TrainingFailed, TrainingInterrupted, read_metrics
 
 HERE = Path(__file__).resolve().parent

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reproduce.atomic import atomic_path
+from reproduce.engine.atomic import atomic_path
 
 __all__ = ["ACCURACY_KEYS", "accuracy_column", "load_history", "plot_history"]
 

@@ -1,0 +1,1 @@
+"""The training engine: run folders, resume, seeding, interruption, guards, curves, provenance."""
