@@ -1,9 +1,9 @@
 """Command line: ``python -m reproduce <command> ...`` (also the ``reproduce`` script).
 
-Each command lives in its own module, which exposes ``register(subparsers)``:
-it adds its sub-parser and sets ``func`` to a callable taking the parsed
-arguments and returning an exit status. Modules import TensorFlow lazily, so
-``--help`` answers at once.
+Each command lives in its own module under :mod:`reproduce.commands`, which
+exposes ``register(subparsers)``: it adds its sub-parser and sets ``func`` to a
+callable taking the parsed arguments and returning an exit status. Command
+modules import TensorFlow lazily, so ``--help`` answers at once.
 
 Errors the user can fix (:class:`reproduce.errors.ReproduceError`) are printed
 as one line on stderr with exit status 2, never as a traceback.
@@ -12,18 +12,13 @@ as one line on stderr with exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from reproduce.commands import compare, data, figures, train
 from reproduce.errors import ReproduceError
 
-# The order is the order of ``--help``.
-COMMAND_MODULES = (
-    "reproduce.train",  # dense | resnet | odenet | all
-    "reproduce.data_commands",  # data (summary), make-data
-    "reproduce.figures",  # figures
-    "reproduce.compare",  # compare
-)
+# The order is the order of ``--help``: dense|resnet|odenet|all, data|make-data, figures, compare.
+COMMANDS = (train, data, figures, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 

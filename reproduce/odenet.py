@@ -1,5 +1,9 @@
 """The Neural ODE counterpart of the report's residual CNN (section 4, described there, never trained).
 
+:func:`main` is the residual CNN's script (:func:`reproduce.resnet.main`) line
+for line; the one difference is the model chunk, where one ODE block
+(:func:`create_model`) replaces the two residual blocks.
+
 The residual CNN of appendix 7.2.2 (:mod:`reproduce.resnet`) with its two
 residual blocks replaced by one :class:`odelayers.ODEBlock` that integrates
 ``dh/dt = f(h, t)`` over ``t`` in [0, 1], ``h(0)`` being the stem's 18x18x64
@@ -23,9 +27,9 @@ dropout -> conv 64 -> BN -> ELU) made continuous:
   costs at most twice a residual-CNN epoch although ``f`` is evaluated NFE
   times per forward pass and again for the adjoint (measured below).
 
-Solver defaults: dopri5 with rtol = atol = 1e-3 (a loose tolerance: the
-classifier needs features, not an accurate trajectory) and adjoint gradients,
-the report's section 4.1.2. ``--method rk4 --step-size 0.25 --gradient backprop``
+Solver defaults (:data:`reproduce.settings.ODENET_SOLVER`): dopri5 with
+rtol = atol = 1e-3 (a loose tolerance: the classifier needs features, not an
+accurate trajectory) and adjoint gradients, the report's section 4.1.2. ``--method rk4 --step-size 0.25 --gradient backprop``
 is a fixed-cost alternative.
 
 Parameter counts (``model.count_params()``, moving statistics included):
@@ -62,7 +66,9 @@ asserts the 2x bound for the default.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+
+import numpy as np
 
 from reproduce._quiet import quiet_tensorflow
 
@@ -70,13 +76,102 @@ quiet_tensorflow()
 
 import keras  # noqa: E402  (after the quiet import above, on purpose)
 
-from reproduce import resnet  # noqa: E402
-from reproduce.train import ODE_DEFAULTS  # noqa: E402
+import odelayers  # noqa: E402
+from reproduce import data, engine, preprocess, resnet, settings  # noqa: E402
+from reproduce.options import RunOptions  # noqa: E402
 
 #: Feature maps entering the ODE block: the stem's output, 18x18x64.
 STATE_CHANNELS = 64
 #: Chen et al.'s choice, GroupNorm(min(32, channels), channels).
 MAX_GROUPS = 32
+
+
+def main(options: RunOptions) -> dict:
+    """The residual CNN's script with the ODE-Net as its model; returns the run's metrics."""
+    # (the R script sets no seed: we seed like the dense script's set.seed(1), with options.seed)
+    engine.seed_everything(options.seed)
+
+    # ## Loading data
+    # train = fromJSON("train.json")
+    train, source = data.resolve_data(options.data)
+    print(f"data: {source.description}")
+    if (finished := options.finished_run(source)) is not None:  # `all` skips a trained model
+        return finished
+
+    # # Getting relevant information ... # Values for Output
+    x, y = preprocess.resnet_inputs(train, preprocessing=options.preprocessing)
+
+    # # Training Set list
+    # nums <- sample(1:1604, 1300)
+    nums, not_nums = preprocess.split_indices(len(x), preprocess.default_n_train(len(x)),
+                                              seed=options.seed, kind=options.sample_kind)
+    nums, not_nums = nums[:options.limit_train], not_nums[:options.limit_test]  # --quick, --limit-*
+
+    # # Organizing
+    train_iceberg, train_truth = np.asarray(x[nums], "float32"), np.asarray(y[nums], "float32")
+    test_iceberg, test_truth = np.asarray(x[not_nums], "float32"), np.asarray(y[not_nums], "float32")
+    print(options.describe(len(train_iceberg), len(test_iceberg)))
+
+    # ## Prepare model ... ## Setting up model: THE DIFFERENCE, one ODE block for two residual blocks
+    model_odeNN = create_model(options.solver, hidden_channels=options.hidden_channels)  # noqa: N806
+    print(f"odenet: ODE block over [0, 1], {options.solver}, hidden_channels={options.hidden_channels}")
+    # ## Setting up functions for model evaluation and passes
+    resnet.compile_model(model_odeNN)
+
+    ode = {**dataclasses.asdict(options.solver), "hidden_channels": options.hidden_channels}
+    with engine.Run(options.run_spec(source, ode=ode)) as run:
+        # ## Fitting the model
+        # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
+        run.fit(model_odeNN, train_iceberg, train_truth)
+
+        # ## Trying on test data
+        # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
+        predictions = resnet.r_style_accuracy(model_odeNN.predict(test_iceberg, verbose=0),
+                                              test_truth)
+        run.record(r_style_test_accuracy=predictions)
+        score = run.evaluate(model_odeNN, test_iceberg, test_truth)  # what the line meant to say
+    # paste("Test Accuracy (ResNN):", predictions_resnet)
+    print("Test Accuracy (ODE-Net):", predictions, "(R's line; always 0.5, see r_style_accuracy)")
+    print("Test accuracy:", score["accuracy"], " Test loss:", score["loss"])
+    return run.metrics
+
+
+def create_model(solver: odelayers.SolverOptions = settings.ODENET_SOLVER, *,
+                 hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
+                 kernel_size: int = settings.ODENET_KERNEL_SIZE):
+    """The residual CNN's graph with one ODE block where its two residual blocks were; not compiled."""
+    input_img, input_img_norm = resnet.input_layers()
+    input_CNN = resnet.input_cnn(input_img_norm)  # noqa: N806 - the R name
+    # ## first residual + ## second residual  ->  h(1) = h(0) + integral_0^1 f(h(t), t) dt
+    dynamics = ResidualBranchDynamics(channels=STATE_CHANNELS, hidden_channels=hidden_channels,
+                                      kernel_size=kernel_size, name="dynamics")
+    features = odelayers.ODEBlock(dynamics, t0=0.0, t1=1.0, options=solver,
+                                  name="ode_block")(input_CNN)
+    outputs = resnet.output_head(resnet.top_cnn(features))
+    return keras.Model(inputs=input_img, outputs=outputs, name="odenet")
+
+
+def build_odenet(solver: odelayers.SolverOptions | None = None, *,
+                 hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
+                 kernel_size: int = settings.ODENET_KERNEL_SIZE, **solver_options):
+    """The ODE-Net, compiled like the residual CNN (Adam 0.001, binary cross-entropy, accuracy).
+
+    Args:
+        solver: the ODE block's solver; default :data:`reproduce.settings.ODENET_SOLVER`.
+        hidden_channels, kernel_size: size of the dynamics (see :class:`ResidualBranchDynamics`).
+        **solver_options: fields of :class:`odelayers.SolverOptions` that replace
+            those of ``solver`` (``method="rk4", step_size=0.25``, ``rtol=1e-4``, ...).
+
+    Its NFE shows as ``nfe`` in the training logs. Seed Keras first
+    (``keras.utils.set_random_seed``) for repeatable weights.
+    """
+    solver = dataclasses.replace(solver or settings.ODENET_SOLVER, **solver_options)
+    model = create_model(solver, hidden_channels=hidden_channels, kernel_size=kernel_size)
+    return resnet.compile_model(model)
+
+
+# The dynamics: the R residual branch made continuous (see the module docstring).
+
 
 
 def _group_norm(channels: int, name: str):
@@ -88,7 +183,7 @@ def _group_norm(channels: int, name: str):
 class ResidualBranchDynamics(keras.layers.Layer):
     """``f(h, t)``: the R residual branch made continuous (see the module docstring).
 
-    GroupNorm -> ConcatConv2D(hidden) -> GroupNorm -> ELU -> ConcatConv2D(channels)
+    GroupNorm -> odelayers.ConcatConv2D(hidden) -> GroupNorm -> ELU -> odelayers.ConcatConv2D(channels)
     -> GroupNorm -> ELU, every convolution ``kernel_size`` square with "same"
     padding and the time as an extra input channel. Maps ``[B, H, W, channels]``
     to the same shape, as an ODE's right-hand side must.
@@ -100,19 +195,17 @@ class ResidualBranchDynamics(keras.layers.Layer):
     """
 
     def __init__(self, channels: int = STATE_CHANNELS,
-                 hidden_channels: int = ODE_DEFAULTS.hidden_channels,
-                 kernel_size: int = ODE_DEFAULTS.kernel_size, **kwargs):
+                 hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
+                 kernel_size: int = settings.ODENET_KERNEL_SIZE, **kwargs):
         super().__init__(**kwargs)
-        from odelayers import ConcatConv2D
-
         self.channels = int(channels)
         self.hidden_channels = int(hidden_channels)
         self.kernel_size = int(kernel_size)
         self.norm_in = _group_norm(self.channels, "norm_in")
-        self.conv1 = ConcatConv2D(self.hidden_channels, self.kernel_size, padding="same",
+        self.conv1 = odelayers.ConcatConv2D(self.hidden_channels, self.kernel_size, padding="same",
                                   name="conv1")
         self.norm1 = _group_norm(self.hidden_channels, "norm1")
-        self.conv2 = ConcatConv2D(self.channels, self.kernel_size, padding="same", name="conv2")
+        self.conv2 = odelayers.ConcatConv2D(self.channels, self.kernel_size, padding="same", name="conv2")
         self.norm2 = _group_norm(self.channels, "norm2")
 
     def build(self, input_shape):
@@ -135,68 +228,3 @@ class ResidualBranchDynamics(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "channels": self.channels,
                 "hidden_channels": self.hidden_channels, "kernel_size": self.kernel_size}
-
-
-def build_odenet(*, method: str = ODE_DEFAULTS.method, rtol: float = ODE_DEFAULTS.rtol,
-                 atol: float = ODE_DEFAULTS.atol, gradient: str = ODE_DEFAULTS.gradient,
-                 step_size: float | None = ODE_DEFAULTS.step_size,
-                 hidden_channels: int = ODE_DEFAULTS.hidden_channels,
-                 kernel_size: int = ODE_DEFAULTS.kernel_size):
-    """Return the ODE-Net: the residual CNN with one ODE block for its two residual blocks.
-
-    Compiled like the residual CNN (Adam 0.001, binary cross-entropy, binary
-    accuracy). The solver options are passed to :class:`odelayers.ODEBlock`;
-    its NFE shows as ``nfe`` in the training logs. Seed Keras first
-    (``keras.utils.set_random_seed``) for repeatable weights.
-
-    Args:
-        method: ODE solver name ("dopri5", "bdf", "euler", "midpoint", "rk4").
-        rtol, atol: tolerances of an adaptive solver.
-        gradient: "adjoint" or "backprop".
-        step_size: step of a fixed-step solver.
-        hidden_channels, kernel_size: size of the dynamics (see :class:`ResidualBranchDynamics`).
-    """
-    from odelayers import ODEBlock
-
-    input_img, input_img_norm = resnet.input_layers()
-    input_CNN = resnet.input_cnn(input_img_norm)  # noqa: N806 - the R name
-    # ## first residual + ## second residual  ->  h(1) = h(0) + integral_0^1 f(h(t), t) dt
-    dynamics = ResidualBranchDynamics(channels=STATE_CHANNELS, hidden_channels=hidden_channels,
-                                      kernel_size=kernel_size, name="dynamics")
-    ode_kwargs = dict(t0=0.0, t1=1.0, method=method, rtol=rtol, atol=atol, gradient=gradient)
-    if step_size is not None:
-        ode_kwargs["step_size"] = step_size
-    features = ODEBlock(dynamics, name="ode_block", **ode_kwargs)(input_CNN)
-    outputs = resnet.output_head(resnet.top_cnn(features))
-    model = keras.Model(inputs=input_img, outputs=outputs, name="odenet")
-    return resnet.compile_like_r(model)
-
-
-def solver_options(args: argparse.Namespace) -> dict:
-    """The ``build_odenet`` keyword arguments given on the command line."""
-    return dict(method=args.method, rtol=args.rtol, atol=args.atol, gradient=args.gradient,
-                step_size=args.step_size, hidden_channels=args.hidden_channels)
-
-
-def run(args: argparse.Namespace) -> dict:
-    """The residual CNN's script with the ODE-Net as its model; returns the run's metrics.
-
-    Same data, inputs, split (``--seed``) and scoring as ``python -m reproduce
-    resnet``, including the report's R-style accuracy line.
-    """
-    import functools
-
-    from reproduce import train
-
-    # ## Loading data ... # Organizing: exactly the residual CNN's script
-    df, source = train.load_data(args)
-    data = resnet.prepare_data(df, preprocessing=args.preprocessing, seed=args.seed,
-                               sample_kind=args.sample_kind,
-                               limit_train=args.limit_train, limit_test=args.limit_test)
-    options = solver_options(args)
-    print("odenet: ODE block over [0, 1], " + ", ".join(f"{k}={v}" for k, v in options.items()))
-    # ## Prepare model ... -> build_odenet(); ## Fitting the model; ## Trying on test data
-    return train.fit_and_record(args, model_name="odenet",
-                                build_model=functools.partial(build_odenet, **options),
-                                data=data, source=source, evaluate_extra=resnet.evaluate_r_style,
-                                extra_metadata={"ode": options})

@@ -28,6 +28,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from reproduce import settings
 from reproduce.errors import DataError
 from reproduce.rcompat import r_aperm, r_array, r_sample
 
@@ -41,12 +42,9 @@ __all__ = [
     "scale_dense",
 ]
 
-PREPROCESSING_MODES = ("r", "corrected")
+PREPROCESSING_MODES = settings.PREPROCESSINGS
 IMAGE_SIDE = 75
 _PIXELS = IMAGE_SIDE * IMAGE_SIDE
-# The report's split: 1300 of Kaggle's 1604 training records.
-_REPORT_N_TRAIN = 1300
-_REPORT_N_RECORDS = 1604
 
 
 def _check_mode(preprocessing: str) -> str:
@@ -213,14 +211,14 @@ def default_n_train(n: int) -> int:
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    n_train = int(round(n * _REPORT_N_TRAIN / _REPORT_N_RECORDS))
+    n_train = int(round(n * settings.R_N_TRAIN / settings.R_N_RECORDS))
     if n >= 2:
         n_train = min(max(n_train, 1), n - 1)
     return max(n_train, 1)
 
 
 def split_indices(
-    n: int, n_train: int = _REPORT_N_TRAIN, seed: int = 1, kind: str = "Rounding"
+    n: int, n_train: int = settings.R_N_TRAIN, seed: int = 1, kind: str = "Rounding"
 ) -> tuple[np.ndarray, np.ndarray]:
     """The report's train/test split: ``set.seed(seed); nums <- sample(1:n, n_train)``.
 

@@ -1,11 +1,13 @@
 """The report's residual CNN (appendix 7.2.2, "RESNET Final Code"), ported from R.
 
-Read it beside the R script: each section below carries the R chunk's header
-and quotes the R lines it ports. ``build_resnet()`` is the model alone
-(compiled with the R settings); ``run(args)`` is the whole script and is what
-``python -m reproduce resnet`` calls. The stem (``## input CNN``), the top stack
-(``## final CNN``) and the head (``## Output layer``) are separate functions
-because the Neural ODE network (:mod:`reproduce.odenet`) reuses them unchanged.
+Read :func:`main` beside the R script: it runs the script's chunks in their
+order, under their headers, each quoting the R lines it ports; the model's
+chunks (``## Prepare model`` to ``## Setting up functions for model evaluation
+and passes``) follow it in the same order, one function each. ``python -m
+reproduce resnet`` calls ``main``; :func:`build_resnet` is the compiled model
+alone. The stem (``## input CNN``), the top stack (``## final CNN``), the head
+(``## Output layer``) and the compilation are separate functions because the
+Neural ODE network (:mod:`reproduce.odenet`) reuses them unchanged.
 
 Faithful details worth knowing:
 
@@ -20,6 +22,7 @@ Faithful details worth knowing:
 * The R script sets no seed before ``sample(1:1604, 1300)``, so its split is
   unknowable. We use the dense script's split, ``set.seed(seed); sample(...)``
   with ``--seed`` (default 1), and record it in ``metrics.json``.
+* The script's ``fit`` has no ``batch_size``: R keras' default, 32.
 * The script's last line, ``mean(round(predict(model_resNN, test_iceberg))[,2]
   == test_truth)``, compares a length-n vector with an n x 2 matrix. R
   recycles the vector over both columns, so the result is exactly 0.5 for any
@@ -33,7 +36,16 @@ includes the batch-normalisation moving statistics): 5,578,574, of which
 
 from __future__ import annotations
 
-import argparse
+import numpy as np
+
+from reproduce._quiet import quiet_tensorflow
+
+quiet_tensorflow()
+
+import keras  # noqa: E402  (after the quiet import above, on purpose)
+
+from reproduce import data, engine, preprocess  # noqa: E402
+from reproduce.options import RunOptions  # noqa: E402
 
 IMAGE_SHAPE = (75, 75, 3)
 #: ``kernel_size = c(5,5)``
@@ -43,21 +55,73 @@ BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 #: ``optimizer_adam(lr = 0.001)``
 ADAM_LEARNING_RATE = 0.001
-EPOCHS = 150
-BATCH_SIZE = 32
 
 
-def _batch_norm(name: str):
-    import keras
+def main(options: RunOptions) -> dict:
+    """The whole R script; returns the run's metrics (as written to ``metrics.json``)."""
+    # (the R script sets no seed: we seed like the dense script's set.seed(1), with options.seed)
+    engine.seed_everything(options.seed)
 
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+    # ## Loading data
+    # train = fromJSON("train.json")
+    train, source = data.resolve_data(options.data)
+    print(f"data: {source.description}")
+    if (finished := options.finished_run(source)) is not None:  # `all` skips a trained model
+        return finished
+
+    # # Getting relevant information
+    # x = train %>% lapply(function(x){ c(x$band_1, x$band_2,
+    #       apply(cbind(x$band_1,x$band_2), 1, mean))}) %>% unlist %>%
+    #   array(dim=c(75,75,3,1604)) %>% aperm(c(4,1,2,3))
+    # # Values for Output
+    # y <- classvec2classmat(unlist(lapply (train, function(x) {x$is_iceberg})))
+    x, y = preprocess.resnet_inputs(train, preprocessing=options.preprocessing)
+
+    # # Training Set list
+    # nums <- sample(1:1604, 1300)
+    nums, not_nums = preprocess.split_indices(len(x), preprocess.default_n_train(len(x)),
+                                              seed=options.seed, kind=options.sample_kind)
+    nums, not_nums = nums[:options.limit_train], not_nums[:options.limit_test]  # --quick, --limit-*
+
+    # # Organizing
+    # train_iceberg <- x[nums, , , ];  train_truth <- y[nums, ]
+    # test_iceberg <- x[-nums, , , ];  test_truth <- y[-nums, ]
+    train_iceberg, train_truth = np.asarray(x[nums], "float32"), np.asarray(y[nums], "float32")
+    test_iceberg, test_truth = np.asarray(x[not_nums], "float32"), np.asarray(y[not_nums], "float32")
+    print(options.describe(len(train_iceberg), len(test_iceberg)))
+
+    # ## Prepare model ... ## Output layer (functions below, one per chunk)
+    # ## Setting up model
+    # model_resNN <- keras_model(inputs = list(input_img), outputs = list(outputs))
+    model_resNN = create_model()  # noqa: N806 - the R name
+    # ## Setting up functions for model evaluation and passes
+    compile_model(model_resNN)
+
+    with engine.Run(options.run_spec(source)) as run:
+        # ## Fitting the model
+        # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
+        run.fit(model_resNN, train_iceberg, train_truth)
+
+        # ## Trying on test data
+        # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
+        predictions_resnet = r_style_accuracy(model_resNN.predict(test_iceberg, verbose=0),
+                                              test_truth)
+        run.record(r_style_test_accuracy=predictions_resnet)
+        score = run.evaluate(model_resNN, test_iceberg, test_truth)  # what the line meant to say
+    # paste("Test Accuracy (ResNN):", predictions_resnet)
+    print("Test Accuracy (ResNN):", predictions_resnet, "(R's line; always 0.5, see r_style_accuracy)")
+    print("Test accuracy:", score["accuracy"], " Test loss:", score["loss"])
+    return run.metrics
 
 
-def _conv(filters: int, name: str):
-    import keras
 
-    # layer_conv_2d(filters, kernel_size = kernel_size, padding = "same"): linear, with bias.
-    return keras.layers.Conv2D(filters, KERNEL_SIZE, padding="same", name=name)
+def input_layers():
+    """``## Prepare model`` and ``## Normalizing data``: the image input and its batch norm."""
+    # input_img = layer_input(shape = c(75, 75, 3), name="img")
+    input_img = keras.Input(shape=IMAGE_SHAPE, name="img")
+    # input_img_norm = input_img %>% layer_batch_normalization(momentum = 0.99)
+    input_img_norm = batch_norm("input_bn")(input_img)
+    return input_img, input_img_norm
 
 
 def input_cnn(input_img_norm):
@@ -65,8 +129,6 @@ def input_cnn(input_img_norm):
 
     Each stage is conv -> BN -> ELU -> 2x2 max pooling -> dropout 0.25.
     """
-    import keras
-
     x = input_img_norm
     # layer_conv_2d(32, kernel_size = kernel_size, padding = "same") %>%
     # layer_batch_normalization(momentum = 0.99) %>% layer_activation_elu() %>%
@@ -74,7 +136,7 @@ def input_cnn(input_img_norm):
     # layer_conv_2d(64, ...) %>% ... %>% layer_dropout(0.25)
     for stage, filters in enumerate((32, 64), start=1):
         x = _conv(filters, f"stem_conv{stage}")(x)
-        x = _batch_norm(f"stem_bn{stage}")(x)
+        x = batch_norm(f"stem_bn{stage}")(x)
         x = keras.layers.ELU(name=f"stem_elu{stage}")(x)
         x = keras.layers.MaxPooling2D((2, 2), name=f"stem_pool{stage}")(x)
         x = keras.layers.Dropout(0.25, name=f"stem_dropout{stage}")(x)
@@ -87,22 +149,20 @@ def residual_branch(x, block: int):
     BN -> conv 128 -> BN -> ELU -> dropout 0.25 -> conv 64 -> BN -> ELU
     (the caller adds ``input_CNN``).
     """
-    import keras
-
     p = f"res{block}_"
     # layer_batch_normalization(momentum = 0.99) %>%
-    x = _batch_norm(p + "bn_in")(x)
+    x = batch_norm(p + "bn_in")(x)
     # layer_conv_2d(128, kernel_size = kernel_size,padding = "same") %>%
     x = _conv(128, p + "conv1")(x)
     # layer_batch_normalization(momentum = 0.99) %>% layer_activation_elu() %>%
-    x = _batch_norm(p + "bn1")(x)
+    x = batch_norm(p + "bn1")(x)
     x = keras.layers.ELU(name=p + "elu1")(x)
     # layer_dropout(0.25) %>%
     x = keras.layers.Dropout(0.25, name=p + "dropout")(x)
     # layer_conv_2d(64, kernel_size = kernel_size, padding = "same") %>%
     x = _conv(64, p + "conv2")(x)
     # layer_batch_normalization(momentum = 0.99) %>% layer_activation_elu()
-    x = _batch_norm(p + "bn2")(x)
+    x = batch_norm(p + "bn2")(x)
     return keras.layers.ELU(name=p + "elu2")(x)
 
 
@@ -112,12 +172,10 @@ def top_cnn(x):
     Exactly as written in R: the 128 stage has no dropout, the 256 and 512
     stages put dropout *before* their max pooling.
     """
-    import keras
-
     # layer_conv_2d(128, ...) %>% layer_batch_normalization(momentum = 0.99) %>%
     # layer_activation_elu() %>% layer_max_pooling_2d(c(2,2)) %>%
     x = _conv(128, "top_conv1")(x)
-    x = _batch_norm("top_bn1")(x)
+    x = batch_norm("top_bn1")(x)
     x = keras.layers.ELU(name="top_elu1")(x)
     x = keras.layers.MaxPooling2D((2, 2), name="top_pool1")(x)
     # layer_conv_2d(256, ...) %>% layer_batch_normalization(momentum = 0.99) %>%
@@ -125,7 +183,7 @@ def top_cnn(x):
     # layer_conv_2d(512, ...) %>% ... (the same) ...
     for stage, filters in ((2, 256), (3, 512)):
         x = _conv(filters, f"top_conv{stage}")(x)
-        x = _batch_norm(f"top_bn{stage}")(x)
+        x = batch_norm(f"top_bn{stage}")(x)
         x = keras.layers.ELU(name=f"top_elu{stage}")(x)
         x = keras.layers.Dropout(0.25, name=f"top_dropout{stage}")(x)
         x = keras.layers.MaxPooling2D((2, 2), name=f"top_pool{stage}")(x)
@@ -135,55 +193,25 @@ def top_cnn(x):
 
 def output_head(x):
     """``## Output layer``: Dense 512 and 256 with BN, ELU, dropout 0.5; 2-way softmax."""
-    import keras
-
     # layer_dense(512,activation = NULL) %>% layer_batch_normalization(momentum = 0.99) %>%
     # layer_activation_elu() %>% layer_dropout(0.5) %>%
     # layer_dense(256,activation = NULL) %>% ... %>% layer_dropout(0.5) %>%
     for stage, units in enumerate((512, 256), start=1):
         x = keras.layers.Dense(units, activation=None, name=f"head_dense{stage}")(x)
-        x = _batch_norm(f"head_bn{stage}")(x)
+        x = batch_norm(f"head_bn{stage}")(x)
         x = keras.layers.ELU(name=f"head_elu{stage}")(x)
         x = keras.layers.Dropout(0.5, name=f"head_dropout{stage}")(x)
     # layer_dense(2,activation = "softmax")
     return keras.layers.Dense(2, activation="softmax", name="output")(x)
 
 
-def input_layers():
-    """``## Prepare model`` and ``## Normalizing data``: the image input and its batch norm."""
-    import keras
-
-    # input_img = layer_input(shape = c(75, 75, 3), name="img")
-    input_img = keras.Input(shape=IMAGE_SHAPE, name="img")
-    # input_img_norm = input_img %>% layer_batch_normalization(momentum = 0.99)
-    input_img_norm = _batch_norm("input_bn")(input_img)
-    return input_img, input_img_norm
-
-
-def compile_like_r(model):
-    """``## Setting up functions for model evaluation and passes``: Adam(0.001), BCE, accuracy."""
-    import keras
-
-    # model_resNN %>% compile(optimizer = optimizer_adam(lr = 0.001),
-    #                         loss="binary_crossentropy", metrics = c("accuracy"))
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=ADAM_LEARNING_RATE),
-        loss="binary_crossentropy",
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
-    )
-    return model
-
-
-def build_resnet():
-    """Return the R script's residual CNN, compiled as the script compiles it.
+def create_model():
+    """``## Prepare model`` to ``## Setting up model``: the residual CNN, not yet compiled.
 
     Input ``[n, 75, 75, 3]`` (HH, HV and their mean, in dB), output a 2-way
     softmax over (not iceberg, iceberg). See the module docstring for the
-    graph's particularities; seed Keras (``keras.utils.set_random_seed``)
-    before calling for repeatable weights.
+    graph's particularities.
     """
-    import keras
-
     input_img, input_img_norm = input_layers()
     input_CNN = input_cnn(input_img_norm)  # noqa: N806 - the R name
 
@@ -196,8 +224,42 @@ def build_resnet():
 
     outputs = output_head(top_cnn(residual))
     # model_resNN <- keras_model(inputs = list(input_img), outputs = list(outputs))
-    model = keras.Model(inputs=input_img, outputs=outputs, name="model_resNN")
-    return compile_like_r(model)
+    return keras.Model(inputs=input_img, outputs=outputs, name="model_resNN")
+
+
+def compile_model(model):
+    """``## Setting up functions for model evaluation and passes``: Adam(0.001), BCE, accuracy."""
+    # model_resNN %>% compile(optimizer = optimizer_adam(lr = 0.001),
+    #                         loss="binary_crossentropy", metrics = c("accuracy"))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=ADAM_LEARNING_RATE),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def build_resnet():
+    """The R script's residual CNN, compiled as the script compiles it.
+
+    Seed Keras first (``keras.utils.set_random_seed``) for repeatable weights.
+    """
+    return compile_model(create_model())
+
+
+# The layers the R script repeats, with its settings written out.
+
+
+def batch_norm(name: str):
+    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+
+
+def _conv(filters: int, name: str):
+    # layer_conv_2d(filters, kernel_size = kernel_size, padding = "same"): linear, with bias.
+    return keras.layers.Conv2D(filters, KERNEL_SIZE, padding="same", name=name)
+
+
+# ## Trying on test data
 
 
 def r_style_accuracy(pred, y_onehot) -> float:
@@ -215,8 +277,6 @@ def r_style_accuracy(pred, y_onehot) -> float:
     Rounding is half-to-even like R's ``round`` (0.5 -> 0). A NaN prediction
     makes R's mean ``NA``; we return NaN.
     """
-    import numpy as np
-
     pred = np.asarray(pred, dtype="float64")
     truth = np.asarray(y_onehot, dtype="float64")
     if pred.ndim != 2 or pred.shape[1] < 2:
@@ -229,68 +289,3 @@ def r_style_accuracy(pred, y_onehot) -> float:
     if np.isnan(recycled).any() or np.isnan(truth_storage).any():
         return float("nan")
     return float(np.mean(recycled == truth_storage))
-
-
-def prepare_data(df, *, preprocessing: str, seed: int, sample_kind: str,
-                 limit_train: int | None = None, limit_test: int | None = None):
-    """Turn the records into ``train_iceberg``/``test_iceberg`` and their one-hot truths.
-
-    Runs the chunks from ``# Getting relevant information`` to ``# Organizing``
-    (the script does not scale: its first layer is a batch normalisation).
-    Returns ``(x_train, y_train, x_test, y_test)``: images ``[n, 75, 75, 3]``
-    and labels ``[n, 2]``, float32. ``limit_*`` keep the first images of each
-    side of the split (``--quick``, ``--limit-*``).
-    """
-    import numpy as np
-
-    from reproduce import preprocess
-
-    # # Getting relevant information
-    # x = train %>% lapply(function(x){ c(x$band_1, x$band_2,
-    #       apply(cbind(x$band_1,x$band_2), 1, mean))}) %>% unlist %>%
-    #   array(dim=c(75,75,3,1604)) %>% aperm(c(4,1,2,3))
-    # # Values for Output
-    # y <- classvec2classmat(unlist(lapply (train, function(x) {x$is_iceberg})))
-    x, y = preprocess.resnet_inputs(df, preprocessing=preprocessing)
-
-    # # Training Set list
-    # nums <- sample(1:1604, 1300)     (no set.seed in this script: we use --seed)
-    n_train = preprocess.default_n_train(len(x))  # 1300 of the real 1604 records
-    train_idx, test_idx = preprocess.split_indices(len(x), n_train, seed=seed, kind=sample_kind)
-    train_idx, test_idx = train_idx[:limit_train], test_idx[:limit_test]
-
-    # # Organizing
-    # train_iceberg <- x[nums, , , ];  train_truth <- y[nums, ]
-    # test_iceberg <- x[-nums, , , ];  test_truth <- y[-nums, ]
-    as32 = lambda a: np.asarray(a, dtype="float32")  # noqa: E731
-    return as32(x[train_idx]), as32(y[train_idx]), as32(x[test_idx]), as32(y[test_idx])
-
-
-def evaluate_r_style(model, x_test, y_test) -> dict:
-    """``## Trying on test data``: the report's own scoring line, for ``metrics.json``."""
-    # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
-    pred = model.predict(x_test, verbose=0)
-    return {"r_style_test_accuracy": r_style_accuracy(pred, y_test)}
-
-
-def run(args: argparse.Namespace) -> dict:
-    """The whole script: data -> inputs -> split -> model -> fit -> score; returns the metrics."""
-    from reproduce import train
-
-    # ## Loading data
-    # train = fromJSON("train.json")
-    df, source = train.load_data(args)
-
-    # # Getting relevant information ... # Organizing
-    data = prepare_data(df, preprocessing=args.preprocessing, seed=args.seed,
-                        sample_kind=args.sample_kind,
-                        limit_train=args.limit_train, limit_test=args.limit_test)
-
-    # ## Prepare model ... ## Setting up functions for model evaluation and passes -> build_resnet()
-    # ## Fitting the model
-    # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
-    # ## Trying on test data
-    # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
-    # paste("Test Accuracy (ResNN):", predictions_resnet)
-    return train.fit_and_record(args, model_name="resnet", build_model=build_resnet,
-                                data=data, source=source, evaluate_extra=evaluate_r_style)

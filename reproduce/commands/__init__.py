@@ -1,0 +1,1 @@
+"""The command line's commands, one module each: ``train`` (dense|resnet|odenet|all), ``data``, ``figures``, ``compare``."""

@@ -1,0 +1,134 @@
+"""What one training run is asked to do: :class:`RunOptions`, and the engine's view of it.
+
+The command line (:mod:`reproduce.commands.train`) fills a ``RunOptions`` for
+each model; a script's ``main(options)`` (:mod:`reproduce.dense`,
+:mod:`reproduce.resnet`, :mod:`reproduce.odenet`) reads the data it names and
+hands :meth:`RunOptions.run_spec` to the engine. From Python::
+
+    from reproduce import dense
+    from reproduce.options import RunOptions
+    dense.main(RunOptions("dense", epochs=5, out="/tmp/runs"))
+
+Decisions a user may want to know:
+
+* The run name defaults to ``{model}-{preprocessing}-{real|standin}-{quick|e<epochs>}``;
+  ``limit_train``/``limit_test`` outside the quick preset add ``-n<train>x<test>``
+  so a shortened run never resumes into a full run's folder. Under ``all``,
+  ``run_name`` NAME names the runs ``NAME-dense``, ``NAME-resnet``, ``NAME-odenet``.
+* The sample kind, the limits and the solver settings must match for a run to
+  be resumed, like the epochs, batch size and seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from odelayers import SolverOptions
+from reproduce import settings
+from reproduce.engine import runfolder
+from reproduce.engine.spec import RunSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """One model's run, fully resolved (the quick preset already applied).
+
+    Defaults are the report's settings (:mod:`reproduce.settings`).
+    """
+
+    model: str
+    data: str | None = None  # None: $ICEBERG_DATA, data/train.json, else the stand-in
+    preprocessing: str = "r"
+    seed: int = settings.SEED
+    sample_kind: str = settings.SAMPLE_KIND
+    limit_train: int | None = None
+    limit_test: int | None = None
+    epochs: int = settings.EPOCHS
+    batch_size: int = settings.BATCH_SIZE
+    quick: bool = False
+    shrunk: tuple[str, ...] = ()  # what the quick preset changed, in words
+    deterministic: bool = False
+    eager: bool = False
+    verbose: int = 1
+    out: str = "results"
+    run_name: str | None = None
+    in_all: bool = False  # part of ``all``: --run-name gets the model as suffix
+    resume: bool = True
+    force: bool = False
+    argv: tuple[str, ...] | None = None  # the arguments after ``python -m reproduce``
+    solver: SolverOptions = settings.ODENET_SOLVER  # read by the ODE-Net only
+    hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS  # read by the ODE-Net only
+
+    def __post_init__(self):
+        if self.model not in settings.MODELS:
+            raise ValueError(f"model must be one of {settings.MODELS}, not {self.model!r}")
+        if self.preprocessing not in settings.PREPROCESSINGS:
+            raise ValueError(f"preprocessing must be one of {settings.PREPROCESSINGS}, "
+                             f"not {self.preprocessing!r}")
+        if self.sample_kind not in settings.SAMPLE_KINDS:
+            raise ValueError(f"sample_kind must be one of {settings.SAMPLE_KINDS}, "
+                             f"not {self.sample_kind!r}")
+
+    def default_run_name(self, source) -> str:
+        """``{model}-{preprocessing}-{real|standin}-{quick|e<epochs>}`` (+ limits outside quick)."""
+        kind = "real" if source.kind == "real" else "standin"
+        length = "quick" if self.quick else f"e{self.epochs}"
+        name = f"{self.model}-{self.preprocessing}-{kind}-{length}"
+        if not self.quick and (self.limit_train or self.limit_test):
+            name += f"-n{self.limit_train or 'all'}x{self.limit_test or 'all'}"
+        return name
+
+    def run_dir(self, source) -> Path:
+        """The run folder: ``out / run_name`` (suffixed by the model under ``all``) or the default."""
+        if self.run_name:
+            name = f"{self.run_name}-{self.model}" if self.in_all else self.run_name
+        else:
+            name = self.default_run_name(source)
+        return Path(self.out) / name
+
+    def describe(self, n_train: int, n_test: int) -> str:
+        """One line: what this run trains on and how."""
+        return (f"{self.model}: {n_train} training and {n_test} test images, {self.epochs} epochs, "
+                f"batch {self.batch_size}, seed {self.seed}, preprocessing {self.preprocessing}, "
+                f"sample.kind {self.sample_kind}")
+
+    def run_spec(self, source, **settings_to_match) -> RunSpec:
+        """The engine's :class:`~reproduce.engine.spec.RunSpec` for this run on ``source``'s data.
+
+        ``settings_to_match`` (e.g. the ODE-Net's solver) are recorded in
+        ``metrics.json`` and must match for the run to be resumed.
+        """
+        config = {"sample_kind": self.sample_kind, "limit_train": self.limit_train,
+                  "limit_test": self.limit_test, **settings_to_match}
+        metadata = {
+            "model": self.model,
+            "preprocessing": self.preprocessing,
+            "quick": self.quick,
+            "data": source.to_dict(),
+            "quick_shrank": list(self.shrunk),
+            **config,
+            "config": config,  # must match to resume
+        }
+        if self.argv is not None:
+            metadata["argv"] = list(self.argv)
+        return RunSpec(run_dir=self.run_dir(source), epochs=self.epochs,
+                       batch_size=self.batch_size, seed=self.seed, metadata=metadata,
+                       resume=self.resume, force=self.force, deterministic=self.deterministic,
+                       verbose=self.verbose, eager=self.eager)
+
+    def finished_run(self, source) -> dict | None:
+        """Under ``all`` without ``force``: the metrics of the finished run already in the folder.
+
+        Rerunning the same ``all`` command thus skips the models already
+        trained (and says so); ``None`` means: train.
+        """
+        if not self.in_all or self.force:
+            return None
+        run_dir = self.run_dir(source)
+        metrics = runfolder.read_metrics(run_dir)
+        if metrics is None or metrics.get("status") != runfolder.FINISHED:
+            return None
+        print(f"{self.model}: {run_dir} already holds a finished run; skipping it "
+              "(--force retrains).")
+        return metrics
