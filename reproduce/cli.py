@@ -20,9 +20,9 @@ from reproduce.errors import ReproduceError
 # The order is the order of ``--help``.
 COMMAND_MODULES = (
     "reproduce.train",  # dense | resnet | odenet | all
-    "reproduce.data_commands",  # data (summary), make-data
-    "reproduce.figures",  # figures
-    "reproduce.compare",  # compare
+    "reproduce.commands.data",  # data (summary), make-data
+    "reproduce.commands.figures",  # figures
+    "reproduce.commands.compare",  # compare
 )
 
 

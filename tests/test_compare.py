@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from reproduce import cli
-from reproduce.compare import (
+from reproduce.comparison import (
     README_END,
     README_START,
     SplitShares,
@@ -278,10 +278,10 @@ def test_compare_command_end_to_end(runs_dir, r_history_file, tmp_path, capsys, 
 def test_majority_share_comes_from_the_runs_data(tmp_path):
     """The test split's class balance is computed from the run's own data file, found by
     its recorded path and checked by sha256; checked here against R's sampler directly."""
-    from reproduce.compare import shares_for_run
+    from reproduce.comparison import shares_for_run
     from reproduce.data import write_train_json
     from reproduce.rcompat import r_sample
-    from reproduce.synthetic import synthetic_train
+    from reproduce.data.synthetic import synthetic_train
 
     path = tmp_path / "train.json"
     sha = write_train_json(synthetic_train(40, seed=5), path)

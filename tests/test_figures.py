@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from reproduce import figures
-from reproduce.compare import load_runs
+from reproduce.figures import make as figures_make
+from reproduce.comparison import load_runs
 
 
 def is_png(path) -> bool:
@@ -44,7 +45,7 @@ def test_marker_pixel_lands_where_r_image_puts_it(row, col):
     """img[row, col] (0-based) is drawn by image(1:75, 1:75, t(apply(img, 2, rev))) at
     x = col + 1, y = 75 - row: R's rotation undoes image()'s transposed, bottom-up layout,
     so the picture appears as the matrix prints (row 1 at the top)."""
-    plt = figures._pyplot()
+    plt = figures.pyplot()
     img = np.zeros((75, 75))
     img[row, col] = 1.0
     rotated = figures.r_rotate(img)
@@ -141,7 +142,7 @@ def test_euler_table_is_computed_by_the_solver(tmp_path):
 def tiny_data(tmp_path_factory):
     """A 40-record train.json in Kaggle's schema (stand-in generator, another seed)."""
     from reproduce.data import write_train_json
-    from reproduce.synthetic import synthetic_train
+    from reproduce.data.synthetic import synthetic_train
 
     path = tmp_path_factory.mktemp("data") / "train.json"
     sha = write_train_json(synthetic_train(40, seed=7), path)
@@ -211,7 +212,7 @@ def test_figures_command_writes_every_file(tiny_data, toy, tmp_path, monkeypatch
     write_history_run(runs, "dense-long", "dense", 12)
     write_history_run(runs, "dense-unfinished", "dense", 30, status="interrupted")
     write_history_run(runs, "resnet", "resnet", 3)
-    monkeypatch.setattr(figures, "train_toy_models", lambda: toy)  # trained once, in the fixture
+    monkeypatch.setattr(figures_make, "train_toy_models", lambda: toy)  # trained once, in the fixture
     out = tmp_path / "figs"
     assert cli.main(["figures", "--data", str(path), "--runs", str(runs), "--out", str(out)]) == 0
     names = ["fig03_images.png", "fig04_07_curves.png", "fig08_trajectories.png",

@@ -1,0 +1,1 @@
+"""The command-line commands, one module each: ``register(subparsers)`` adds a command and its function."""
