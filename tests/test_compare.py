@@ -136,6 +136,23 @@ def runs_dir(tmp_path):
     return root
 
 
+def test_statuses_are_read_through_the_run_folder_format(tmp_path):
+    """An interrupted run is not finished: it loses to a shorter finished run and says so in the table."""
+    from reproduce.engine import runfolder
+    from reproduce.runs import representative_runs
+
+    root = tmp_path / "results"
+    write_run(root, "dense-done", status=runfolder.FINISHED, epochs=20)
+    write_run(root, "dense-cut", status=runfolder.INTERRUPTED, epochs=120)
+    runs = {run.name: run for run in load_runs(root).runs}
+    assert runs["dense-done"].finished and not runs["dense-cut"].finished
+    assert representative_runs(list(runs.values()))[("dense", "r")].name == "dense-done"
+    row = {r[0]: r for r in comparison_rows(list(runs.values()))}["`dense-cut`"]
+    assert row[3] == runfolder.INTERRUPTED and row[4] == "120 of 150"
+    # The figure draws the finished run too, the unfinished one not at all.
+    assert [run.name for run in curve_runs(list(runs.values()))["dense"]] == ["dense-done"]
+
+
 def test_table_rows_are_read_from_the_runs(runs_dir):
     scan = load_runs(runs_dir)
     assert [r.name for r in scan.runs] == ["dense-corrected", "dense-r", "resnet-r", "odenet-r"]

@@ -231,3 +231,53 @@ def test_figures_command_writes_every_file(tiny_data, toy, tmp_path, monkeypatch
     assert entry["command"].startswith("python -m reproduce figures")
     assert entry["versions"]["numpy"] == np.__version__ and entry["date"].endswith("Z")
     assert load_runs(runs).runs  # the run folders are untouched and still readable
+
+
+def drawn_lines(monkeypatch, draw):
+    """Call ``draw()`` and return the lines of every figure it saved: {(axes title or
+    y label, line label): (x, y)}, read back from the matplotlib axes."""
+    from matplotlib.figure import Figure
+
+    saved, real_savefig = [], Figure.savefig
+
+    def capture(figure, *args, **kwargs):
+        saved.append(figure)
+        return real_savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", capture)
+    draw()
+    assert saved, "nothing was saved"
+    return {(ax.get_ylabel(), line.get_label()): (np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float))
+            for figure in saved for ax in figure.axes for line in ax.get_lines()}
+
+
+def test_figures_4_7_and_a_runs_curves_draw_the_same_values(tmp_path, monkeypatch):
+    """One plotter: the run's curves.png and Figures 4/7 show the history.csv values, accuracy
+    included under Keras' older metric name ``acc``."""
+    from reproduce.engine.curves import plot_history
+    from reproduce.runs import curve_runs
+
+    runs = tmp_path / "results"
+    write_history_run(runs, "dense-r", "dense", 6)
+    history_path = runs / "dense-r" / "history.csv"
+    history = pd.read_csv(history_path).rename(columns={"accuracy": "acc"})
+    history["val_loss"] = history["loss"] + 0.1
+    history["val_acc"] = history["acc"] - 0.1
+    history.to_csv(history_path, index=False)
+
+    own = drawn_lines(monkeypatch, lambda: plot_history(history_path, tmp_path / "curves.png", "dense"))
+    figure = drawn_lines(monkeypatch, lambda: figures.plot_curves_side_by_side(
+        curve_runs(load_runs(runs).runs), tmp_path / "fig04_07.png"))
+
+    columns = {"loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), training"),
+               "val_loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), validation"),
+               "acc": ("accuracy", "accuracy", "dense-r (r), training"),
+               "val_acc": ("accuracy", "accuracy", "dense-r (r), validation")}
+    for column, (own_axis, figure_axis, figure_label) in columns.items():
+        own_label = "training (validation)" if column.startswith("val_") else "training"
+        own_x, own_y = own[(own_axis, own_label)]
+        fig_x, fig_y = figure[(figure_axis, figure_label)]
+        np.testing.assert_array_equal(own_x, history["epoch"])
+        np.testing.assert_array_equal(fig_x, history["epoch"])
+        np.testing.assert_array_equal(own_y, history[column])
+        np.testing.assert_array_equal(fig_y, history[column])
