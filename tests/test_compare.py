@@ -20,8 +20,8 @@ from reproduce.comparison import (
     README_END,
     README_START,
     SplitShares,
-    curve_runs,
     comparison_rows,
+    curve_runs,
     explain,
     load_runs,
     read_r_history,
@@ -297,8 +297,8 @@ def test_majority_share_comes_from_the_runs_data(tmp_path):
     its recorded path and checked by sha256; checked here against R's sampler directly."""
     from reproduce.comparison import shares_for_run
     from reproduce.data import write_train_json
-    from reproduce.rcompat import r_sample
     from reproduce.data.synthetic import synthetic_train
+    from reproduce.rcompat import r_sample
 
     path = tmp_path / "train.json"
     sha = write_train_json(synthetic_train(40, seed=5), path)

@@ -17,17 +17,18 @@ import py7zr
 import pytest
 
 from reproduce import cli, data
-from reproduce.data import source, writing
 from reproduce.data import (
     DataSource,
+    format_summary,
     load_train_json,
     resolve_data,
+    source,
     summarise,
-    format_summary,
     write_train_json,
+    writing,
 )
-from reproduce.errors import DataError
 from reproduce.data.synthetic import synthetic_train
+from reproduce.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 

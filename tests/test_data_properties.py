@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from reproduce import data
 from reproduce.data import load_train_json, records_to_frame, writing
-from reproduce.errors import DataError
 from reproduce.data.synthetic import synthetic_train
+from reproduce.errors import DataError
 
 FIELDS = ["id", "band_1", "band_2", "inc_angle", "is_iceberg"]
 BASE = synthetic_train(2, seed=5)

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from reproduce import figures
-from reproduce.figures import make as figures_make
 from reproduce.comparison import load_runs
+from reproduce.figures import make as figures_make
 
 
 def is_png(path) -> bool:

@@ -25,7 +25,7 @@ def explain(runs: list[Run], shares: SplitShares | None = None, shares_note: str
     """"What the differences mean": one paragraph per question, computed from the runs.
 
     Args:
-        runs: all runs; the text uses :func:`representative_runs` on the data
+        runs: all runs; the text uses :func:`reproduce.runs.representative_runs` on the data
             most runs used.
         shares: class balance of that data's test split (``None``: not available).
         shares_note: why ``shares`` is missing, said in the text.
@@ -95,42 +95,49 @@ def _explain_dense(chosen, shares: SplitShares | None, shares_note: str) -> str:
             f"test accuracy); train the {missing} one to measure the bugs' cost."
         )
     if shares is not None:
-        m = shares.majority_share
-        margin = binomial_margin(m, shares.n_test)
-        text.append(
-            f"The majority class ({shares.majority_name}) makes up {pct(m)} of the {shares.n_test} "
-            f"test images, so always answering it scores {pct(m)}."
-        )
-        if faithful is not None and faithful.get("test_accuracy") is not None:
-            a_r = faithful.get("test_accuracy")
-            if abs(a_r - m) <= margin:
-                text.append(
-                    f"The faithful run's {pct(a_r)} is within {points(margin)} (two standard "
-                    f"errors) of that: no better than guessing the majority class."
-                )
-            elif a_r > m:
-                text.append(f"The faithful run's {pct(a_r)} is {points(a_r - m)} above it: it learned something.")
-            else:
-                text.append(f"The faithful run's {pct(a_r)} is {points(a_r - m)} below it.")
-        same_split = (
-            shares.data_kind == "real"
-            and faithful is not None
-            and int(faithful.get("seed", 1)) == 1
-            and faithful.get("sample_kind", "Rounding") == "Rounding"
-            and not faithful.get("limit_test")
-        )
-        if same_split and claim.test_accuracy is not None:
-            # Real data, set.seed(1), R 3.5's sampler, all test images: the report's own test split.
-            gap = claim.test_accuracy - m
-            closeness = (
-                "within two standard errors of it, as a network that learned nothing would score"
-                if abs(gap) <= margin
-                else f"{points(gap)} {'above' if gap > 0 else 'below'} it"
-            )
-            text.append(f"The report's {claim.display()}, measured on this same test split, is {closeness}.")
+        text += _majority_class_sentences(shares, faithful)
     elif shares_note:
         text.append(f"The majority-class share of the test split was not computed: {shares_note}.")
     return " ".join(text)
+
+
+def _majority_class_sentences(shares: SplitShares, faithful: Run | None) -> list[str]:
+    """What always answering the majority class scores, beside the faithful run and the report."""
+    claim = CLAIMS["dense"]
+    m = shares.majority_share
+    margin = binomial_margin(m, shares.n_test)
+    text = [
+        f"The majority class ({shares.majority_name}) makes up {pct(m)} of the {shares.n_test} "
+        f"test images, so always answering it scores {pct(m)}."
+    ]
+    if faithful is not None and faithful.get("test_accuracy") is not None:
+        a_r = faithful.get("test_accuracy")
+        if abs(a_r - m) <= margin:
+            text.append(
+                f"The faithful run's {pct(a_r)} is within {points(margin)} (two standard "
+                f"errors) of that: no better than guessing the majority class."
+            )
+        elif a_r > m:
+            text.append(f"The faithful run's {pct(a_r)} is {points(a_r - m)} above it: it learned something.")
+        else:
+            text.append(f"The faithful run's {pct(a_r)} is {points(a_r - m)} below it.")
+    same_split = (
+        shares.data_kind == "real"
+        and faithful is not None
+        and int(faithful.get("seed", 1)) == 1
+        and faithful.get("sample_kind", "Rounding") == "Rounding"
+        and not faithful.get("limit_test")
+    )
+    if same_split and claim.test_accuracy is not None:
+        # Real data, set.seed(1), R 3.5's sampler, all test images: the report's own test split.
+        gap = claim.test_accuracy - m
+        closeness = (
+            "within two standard errors of it, as a network that learned nothing would score"
+            if abs(gap) <= margin
+            else f"{points(gap)} {'above' if gap > 0 else 'below'} it"
+        )
+        text.append(f"The report's {claim.display()}, measured on this same test split, is {closeness}.")
+    return text
 
 
 def _explain_resnet(chosen) -> str:

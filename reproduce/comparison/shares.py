@@ -6,7 +6,18 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from reproduce.data.source import (
+    STAND_IN_N,
+    STAND_IN_SEED,
+    resolve_data,
+    stand_in_json_bytes,
+)
+from reproduce.data.synthetic import synthetic_arrays
 from reproduce.errors import ReproduceError
+from reproduce.preprocess import default_n_train, split_indices
+from reproduce.report_claims import CLASS_NAMES
 from reproduce.runs import Run
 
 
@@ -38,11 +49,6 @@ def split_class_shares(labels, n_train: int | None = None, seed: int = 1, kind: 
     ``n_train`` defaults to the report's proportion (1300 of 1604);
     ``limit_test`` keeps the first test images only, as a run's ``--limit-test`` does.
     """
-    import numpy as np
-
-    from reproduce.preprocess import default_n_train, split_indices
-    from reproduce.report_claims import CLASS_NAMES
-
     labels = np.asarray(labels).astype(int)
     if n_train is None:
         n_train = default_n_train(len(labels))
@@ -67,9 +73,6 @@ def shares_for_run(run: Run, data_path: str | None = None) -> tuple[SplitShares 
     and accepted only if its sha256 matches the run's. Returns
     ``(shares, why_not)``; ``shares`` is ``None`` when the data is not here.
     """
-    from reproduce import data as data_module
-    from reproduce.data.synthetic import synthetic_arrays
-
     data = run.get("data", {}) or {}
     wanted = data.get("sha256")
     split = {"seed": int(run.get("seed", 1)), "kind": str(run.get("sample_kind", "Rounding")),
@@ -78,17 +81,17 @@ def shares_for_run(run: Run, data_path: str | None = None) -> tuple[SplitShares 
         if not candidate or not Path(candidate).is_file():
             continue
         try:
-            frame, source = data_module.resolve_data(candidate)
+            frame, source = resolve_data(candidate)
         except ReproduceError:
             continue
         if not wanted or source.sha256 == wanted:
             return split_class_shares(frame["is_iceberg"].to_numpy(), data_sha256=source.sha256,
                                       data_kind=source.kind, **split), ""
     if data.get("kind") == "stand-in":
-        n = int(data.get("n_records") or data_module.STAND_IN_N)
-        sha = hashlib.sha256(data_module.stand_in_json_bytes(n, data_module.STAND_IN_SEED)).hexdigest()
+        n = int(data.get("n_records") or STAND_IN_N)
+        sha = hashlib.sha256(stand_in_json_bytes(n, STAND_IN_SEED)).hexdigest()
         if sha == wanted:
-            labels = synthetic_arrays(n, data_module.STAND_IN_SEED)["is_iceberg"]
+            labels = synthetic_arrays(n, STAND_IN_SEED)["is_iceberg"]
             return split_class_shares(labels, data_sha256=sha, data_kind="stand-in", **split), ""
     return None, (
         f"the data of run {run.name} ({data.get('kind', '?')}, sha256 {str(wanted)[:12]}) is not on "

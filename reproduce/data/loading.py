@@ -46,6 +46,7 @@ def load_train_json(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def load_with_sha256(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
+    """:func:`load_train_json`, and the sha256 (hex) of the bytes read (of the archive for a .7z)."""
     path = _as_path(path)
     raw = _read_bytes(path)
     sha256 = hashlib.sha256(raw).hexdigest()

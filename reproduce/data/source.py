@@ -67,7 +67,7 @@ def resolve_data(
     arrays are read-only because they are shared between callers.
 
     Returns:
-        (DataFrame as in :func:`load_train_json`, :class:`DataSource`).
+        (DataFrame as in :func:`reproduce.data.loading.load_train_json`, :class:`DataSource`).
 
     Raises:
         DataError: the chosen file is missing or malformed.
@@ -97,18 +97,13 @@ def resolve_data(
 
 def stand_in_json_bytes(n: int = STAND_IN_N, seed: int = STAND_IN_SEED) -> bytes:
     """The JSON bytes of the stand-in: ``train_json_bytes(synthetic_train(n, seed))``."""
-    arrays = synthetic_arrays(n, seed)
-    return frame_to_json(
-        arrays["id"], arrays["band_1"], arrays["band_2"], arrays["inc_angle"], arrays["is_iceberg"]
-    )
+    return _arrays_json(synthetic_arrays(n, seed))
 
 
 @functools.lru_cache(maxsize=4)
 def _stand_in(n: int, seed: int) -> tuple[pd.DataFrame, str]:
     arrays = synthetic_arrays(n, seed)
-    data = frame_to_json(
-        arrays["id"], arrays["band_1"], arrays["band_2"], arrays["inc_angle"], arrays["is_iceberg"]
-    )
+    data = _arrays_json(arrays)
     for name in ("band_1", "band_2"):
         arrays[name].flags.writeable = False
     frame = pd.DataFrame(
@@ -121,3 +116,10 @@ def _stand_in(n: int, seed: int) -> tuple[pd.DataFrame, str]:
         }
     )
     return frame, hashlib.sha256(data).hexdigest()
+
+
+def _arrays_json(arrays: dict) -> bytes:
+    """The JSON bytes of records held as arrays (the stand-in's), without building the records."""
+    return frame_to_json(
+        arrays["id"], arrays["band_1"], arrays["band_2"], arrays["inc_angle"], arrays["is_iceberg"]
+    )

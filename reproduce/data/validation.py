@@ -30,11 +30,11 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
     Args:
         records: what ``json.load`` returns for a ``train.json`` -- a list of
             dicts. Bands may also be 1-D numpy arrays, and ``inc_angle`` NaN
-            or None for ``"na"`` is accepted only via :func:`write_train_json`.
+            or None for ``"na"`` is accepted only via :func:`reproduce.data.writing.write_train_json`.
         source: name used in error messages (usually the file name).
 
     Returns:
-        The DataFrame described in :func:`load_train_json`.
+        The DataFrame described in :func:`reproduce.data.loading.load_train_json`.
 
     Raises:
         DataError: naming ``source``, the record and the field.

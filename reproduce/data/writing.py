@@ -21,7 +21,7 @@ _FORMAT_CHUNK_ROWS = 128
 def train_json_bytes(records: list[dict] | pd.DataFrame) -> bytes:
     """The exact bytes :func:`write_train_json` writes for ``records``.
 
-    The records are checked as :func:`load_train_json` checks a file, then
+    The records are checked as :func:`reproduce.data.loading.load_train_json` checks a file, then
     written in Kaggle's schema and field order, without spaces
     (``separators=(",", ":")``), angles ``"na"`` where missing; numbers as
     Python's ``repr`` writes them, so reading the bytes back gives the same
@@ -33,7 +33,7 @@ def train_json_bytes(records: list[dict] | pd.DataFrame) -> bytes:
     Args:
         records: a list of Kaggle records (bands as lists or 1-D arrays;
             ``inc_angle`` ``"na"``, NaN or None when missing), or a DataFrame
-            as returned by :func:`load_train_json`.
+            as returned by :func:`reproduce.data.loading.load_train_json`.
 
     Raises:
         DataError: the records do not follow the schema.

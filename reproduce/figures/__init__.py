@@ -15,7 +15,7 @@ Every figure is computed, never drawn by hand:
 * ``fig09_solution_curves.png`` -- dy/dx + y/2 = 3/2 solved by
   :func:`odelayers.odeint` and checked against 3 - (3 - y0) exp(-x/2).
 * ``fig10_phase_portrait.png`` -- the logistic equation's phase portrait with
-  equilibria found numerically and classified (:func:`phase_line`).
+  equilibria found numerically and classified (:func:`~reproduce.figures.odes.phase_line`).
 * ``fig11_euler.png``, ``euler_table.csv``, ``euler_table.md`` -- Euler's
   method with step 1 for dy/dx = y, from ``odeint(method="euler")``
   (Figures 9-11: :mod:`~reproduce.figures.odes`).
