@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 
 from reproduce import cli
-from reproduce.compare import (
+from reproduce.comparison import (
     README_END,
     README_START,
     SplitShares,
-    curve_runs,
     comparison_rows,
+    curve_runs,
     explain,
     load_runs,
     read_r_history,
@@ -134,6 +134,23 @@ def runs_dir(tmp_path):
     broken.mkdir()
     (broken / "metrics.json").write_text("{")
     return root
+
+
+def test_statuses_are_read_through_the_run_folder_format(tmp_path):
+    """An interrupted run is not finished: it loses to a shorter finished run and says so in the table."""
+    from reproduce.engine import runfolder
+    from reproduce.runs import representative_runs
+
+    root = tmp_path / "results"
+    write_run(root, "dense-done", status=runfolder.FINISHED, epochs=20)
+    write_run(root, "dense-cut", status=runfolder.INTERRUPTED, epochs=120)
+    runs = {run.name: run for run in load_runs(root).runs}
+    assert runs["dense-done"].finished and not runs["dense-cut"].finished
+    assert representative_runs(list(runs.values()))[("dense", "r")].name == "dense-done"
+    row = {r[0]: r for r in comparison_rows(list(runs.values()))}["`dense-cut`"]
+    assert row[3] == runfolder.INTERRUPTED and row[4] == "120 of 150"
+    # The figure draws the finished run too, the unfinished one not at all.
+    assert [run.name for run in curve_runs(list(runs.values()))["dense"]] == ["dense-done"]
 
 
 def test_table_rows_are_read_from_the_runs(runs_dir):
@@ -278,10 +295,10 @@ def test_compare_command_end_to_end(runs_dir, r_history_file, tmp_path, capsys, 
 def test_majority_share_comes_from_the_runs_data(tmp_path):
     """The test split's class balance is computed from the run's own data file, found by
     its recorded path and checked by sha256; checked here against R's sampler directly."""
-    from reproduce.compare import shares_for_run
+    from reproduce.comparison import shares_for_run
     from reproduce.data import write_train_json
+    from reproduce.data.synthetic import synthetic_train
     from reproduce.rcompat import r_sample
-    from reproduce.synthetic import synthetic_train
 
     path = tmp_path / "train.json"
     sha = write_train_json(synthetic_train(40, seed=5), path)

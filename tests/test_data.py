@@ -19,14 +19,16 @@ import pytest
 from reproduce import cli, data
 from reproduce.data import (
     DataSource,
+    format_summary,
     load_train_json,
     resolve_data,
+    source,
     summarise,
-    format_summary,
     write_train_json,
+    writing,
 )
+from reproduce.data.synthetic import synthetic_train
 from reproduce.errors import DataError
-from reproduce.synthetic import synthetic_train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -295,7 +297,7 @@ def test_number_formatting_matches_json_for_edge_values():
             np.concatenate([[1e-7, 1e20, -3.5e-5], np.ones(47)]),
         ]
     )
-    formatted = data._format_rows(rows)
+    formatted = writing._format_rows(rows)
     for row, text in zip(rows, formatted):
         assert text == json.dumps(row.tolist(), separators=(",", ":")).encode()
 
@@ -412,13 +414,13 @@ def test_stand_in_is_cached_and_protected(clean_env):
 
 def test_default_stand_in_is_1604_records_seed_0(clean_env, monkeypatch):
     calls = []
-    small, sha = data._stand_in(3, 0)
+    small, sha = source._stand_in(3, 0)
 
     def fake_stand_in(n, seed):
         calls.append((n, seed))
         return small, sha
 
-    monkeypatch.setattr(data, "_stand_in", fake_stand_in)
+    monkeypatch.setattr(source, "_stand_in", fake_stand_in)
     resolve_data()
     assert calls == [(1604, 0)]
 
@@ -452,9 +454,9 @@ def test_summary_of_a_known_frame():
 
 
 def test_reexports():
-    import reproduce.synthetic
+    import reproduce.data.synthetic
 
-    assert data.synthetic_train is reproduce.synthetic.synthetic_train
+    assert data.synthetic_train is reproduce.data.synthetic.synthetic_train
     with pytest.raises(AttributeError):
         data.no_such_name  # noqa: B018
     preprocess = pytest.importorskip("reproduce.preprocess")

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reproduce import data
-from reproduce.data import load_train_json, records_to_frame
+from reproduce.data import load_train_json, records_to_frame, writing
+from reproduce.data.synthetic import synthetic_train
 from reproduce.errors import DataError
-from reproduce.synthetic import synthetic_train
 
 FIELDS = ["id", "band_1", "band_2", "inc_angle", "is_iceberg"]
 BASE = synthetic_train(2, seed=5)
@@ -247,7 +247,7 @@ kaggle_like = st.integers(-460_000, 350_000).map(lambda k: k / 1e4)
 @given(values=st.lists(st.one_of(finite_floats, kaggle_like, st.just(-0.0), st.just(0.0)), min_size=1, max_size=40))
 def test_number_formatting_is_json_dumps(values):
     rows = np.array([values, values[::-1]])
-    for row, text in zip(rows, data._format_rows(rows)):
+    for row, text in zip(rows, writing._format_rows(rows)):
         assert text == json.dumps(row.tolist(), separators=(",", ":")).encode()
 
 

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from reproduce import figures
-from reproduce.compare import load_runs
+from reproduce.comparison import load_runs
+from reproduce.figures import make as figures_make
 
 
 def is_png(path) -> bool:
@@ -44,7 +45,7 @@ def test_marker_pixel_lands_where_r_image_puts_it(row, col):
     """img[row, col] (0-based) is drawn by image(1:75, 1:75, t(apply(img, 2, rev))) at
     x = col + 1, y = 75 - row: R's rotation undoes image()'s transposed, bottom-up layout,
     so the picture appears as the matrix prints (row 1 at the top)."""
-    plt = figures._pyplot()
+    plt = figures.pyplot()
     img = np.zeros((75, 75))
     img[row, col] = 1.0
     rotated = figures.r_rotate(img)
@@ -141,7 +142,7 @@ def test_euler_table_is_computed_by_the_solver(tmp_path):
 def tiny_data(tmp_path_factory):
     """A 40-record train.json in Kaggle's schema (stand-in generator, another seed)."""
     from reproduce.data import write_train_json
-    from reproduce.synthetic import synthetic_train
+    from reproduce.data.synthetic import synthetic_train
 
     path = tmp_path_factory.mktemp("data") / "train.json"
     sha = write_train_json(synthetic_train(40, seed=7), path)
@@ -211,7 +212,7 @@ def test_figures_command_writes_every_file(tiny_data, toy, tmp_path, monkeypatch
     write_history_run(runs, "dense-long", "dense", 12)
     write_history_run(runs, "dense-unfinished", "dense", 30, status="interrupted")
     write_history_run(runs, "resnet", "resnet", 3)
-    monkeypatch.setattr(figures, "train_toy_models", lambda: toy)  # trained once, in the fixture
+    monkeypatch.setattr(figures_make, "train_toy_models", lambda: toy)  # trained once, in the fixture
     out = tmp_path / "figs"
     assert cli.main(["figures", "--data", str(path), "--runs", str(runs), "--out", str(out)]) == 0
     names = ["fig03_images.png", "fig04_07_curves.png", "fig08_trajectories.png",
@@ -230,3 +231,53 @@ def test_figures_command_writes_every_file(tiny_data, toy, tmp_path, monkeypatch
     assert entry["command"].startswith("python -m reproduce figures")
     assert entry["versions"]["numpy"] == np.__version__ and entry["date"].endswith("Z")
     assert load_runs(runs).runs  # the run folders are untouched and still readable
+
+
+def drawn_lines(monkeypatch, draw):
+    """Call ``draw()`` and return the lines of every figure it saved: {(axes title or
+    y label, line label): (x, y)}, read back from the matplotlib axes."""
+    from matplotlib.figure import Figure
+
+    saved, real_savefig = [], Figure.savefig
+
+    def capture(figure, *args, **kwargs):
+        saved.append(figure)
+        return real_savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", capture)
+    draw()
+    assert saved, "nothing was saved"
+    return {(ax.get_ylabel(), line.get_label()): (np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float))
+            for figure in saved for ax in figure.axes for line in ax.get_lines()}
+
+
+def test_figures_4_7_and_a_runs_curves_draw_the_same_values(tmp_path, monkeypatch):
+    """One plotter: the run's curves.png and Figures 4/7 show the history.csv values, accuracy
+    included under Keras' older metric name ``acc``."""
+    from reproduce.engine.curves import plot_history
+    from reproduce.runs import curve_runs
+
+    runs = tmp_path / "results"
+    write_history_run(runs, "dense-r", "dense", 6)
+    history_path = runs / "dense-r" / "history.csv"
+    history = pd.read_csv(history_path).rename(columns={"accuracy": "acc"})
+    history["val_loss"] = history["loss"] + 0.1
+    history["val_acc"] = history["acc"] - 0.1
+    history.to_csv(history_path, index=False)
+
+    own = drawn_lines(monkeypatch, lambda: plot_history(history_path, tmp_path / "curves.png", "dense"))
+    figure = drawn_lines(monkeypatch, lambda: figures.plot_curves_side_by_side(
+        curve_runs(load_runs(runs).runs), tmp_path / "fig04_07.png"))
+
+    columns = {"loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), training"),
+               "val_loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), validation"),
+               "acc": ("accuracy", "accuracy", "dense-r (r), training"),
+               "val_acc": ("accuracy", "accuracy", "dense-r (r), validation")}
+    for column, (own_axis, figure_axis, figure_label) in columns.items():
+        own_label = "training (validation)" if column.startswith("val_") else "training"
+        own_x, own_y = own[(own_axis, own_label)]
+        fig_x, fig_y = figure[(figure_axis, figure_label)]
+        np.testing.assert_array_equal(own_x, history["epoch"])
+        np.testing.assert_array_equal(fig_x, history["epoch"])
+        np.testing.assert_array_equal(own_y, history[column])
+        np.testing.assert_array_equal(fig_y, history[column])

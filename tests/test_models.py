@@ -17,7 +17,7 @@ quiet_tensorflow()
 
 import keras  # noqa: E402
 
-from reproduce import synthetic  # noqa: E402
+from reproduce.data import synthetic  # noqa: E402
 from reproduce.models import build_dense, build_odenet, build_resnet, r_style_accuracy  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from reproduce.synthetic import synthetic_arrays, synthetic_train
+from reproduce.data.synthetic import synthetic_arrays, synthetic_train
 
 
 @pytest.fixture(scope="module")

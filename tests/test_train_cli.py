@@ -106,7 +106,7 @@ METRICS_KEYS = {
 
 @pytest.fixture(scope="module")
 def tiny_json(tmp_path_factory):
-    from reproduce import synthetic
+    from reproduce.data import synthetic
 
     path = tmp_path_factory.mktemp("data") / "train.json"
     path.write_text(json.dumps(synthetic.synthetic_train(n=40, seed=7)))

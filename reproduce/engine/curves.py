@@ -4,6 +4,8 @@ R's ``plot(history)`` draws two stacked panels (loss, then accuracy) against
 the epoch. :func:`plot_history` draws the same two panels side by side, from a
 run's ``history.csv`` or an in-memory history, optionally with a second
 history (for example one recorded by R) in the same panels for comparison.
+:func:`draw_history` draws one history's lines on given axes; the report's
+Figures 4 and 7 (``reproduce.figures.curves``) draw through it as well.
 
 Matplotlib is used through its object interface with the Agg canvas, so no
 window opens, no global ``pyplot`` state is touched and it works on machines
@@ -19,7 +21,7 @@ from typing import Any
 
 from reproduce.engine.atomic import atomic_path
 
-__all__ = ["ACCURACY_KEYS", "accuracy_column", "load_history", "plot_history"]
+__all__ = ["ACCURACY_KEYS", "accuracy_column", "draw_history", "load_history", "plot_history"]
 
 # Names Keras gives an accuracy metric, most common first.
 ACCURACY_KEYS = (
@@ -62,21 +64,45 @@ def accuracy_column(frame, prefix: str = "") -> str | None:
     return None
 
 
-def _draw(axis, frame, column: str | None, *, label: str, style: str, colour: str) -> bool:
-    if column is None or column not in frame.columns or frame[column].isna().all():
-        return False
-    marker = "o" if len(frame) <= 30 else None
-    axis.plot(
-        frame["epoch"],
-        frame[column],
-        linestyle=style,
-        color=colour,
-        marker=marker,
-        markersize=3,
-        linewidth=1.5,
-        label=label,
-    )
-    return True
+def draw_history(
+    loss_axis,
+    accuracy_axis,
+    history: HistoryLike,
+    *,
+    colour: str,
+    label: str,
+    validation_label: str,
+    styles: tuple[str, str] = ("-", "--"),
+    **line_options,
+) -> None:
+    """Draw one history's loss on ``loss_axis`` and its accuracy on ``accuracy_axis``.
+
+    The one curve-drawing routine of the project: a run's ``curves.png``
+    (:func:`plot_history`) and the report's Figures 4 and 7
+    (``reproduce.figures.curves``) both draw through it, so the two always
+    show the same values. Training columns use ``styles[0]``, validation
+    columns (``val_loss``, ``val_accuracy``) ``styles[1]``, both in ``colour``.
+    Columns that are absent or entirely missing are skipped.
+
+    Args:
+        loss_axis: matplotlib axes for the loss.
+        accuracy_axis: axes for the accuracy, or ``None`` for no accuracy panel.
+        history: DataFrame, path to ``history.csv``, or ``History.history`` dict.
+        colour: line colour.
+        label: legend label of the training lines.
+        validation_label: legend label of the validation lines.
+        styles: line styles of the training and the validation lines.
+        **line_options: passed to ``Axes.plot`` (marker, linewidth, ...).
+    """
+    frame = load_history(history)
+    panels = [(loss_axis, "loss", "val_loss")]
+    if accuracy_axis is not None:
+        panels.append((accuracy_axis, accuracy_column(frame), accuracy_column(frame, "val_")))
+    for axis, training, validation in panels:
+        for column, style, name in ((training, styles[0], label), (validation, styles[1], validation_label)):
+            if column is None or column not in frame.columns or frame[column].isna().all():
+                continue
+            axis.plot(frame["epoch"], frame[column], linestyle=style, color=colour, label=name, **line_options)
 
 
 def plot_history(
@@ -126,25 +152,24 @@ def plot_history(
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, panels, squeeze=False)[0]
 
-    loss_axis = axes[0]
+    accuracy_axis = axes[1] if has_accuracy else None
     for data, name, colour in frames:
-        _draw(loss_axis, data, "loss", label=name, style="-", colour=colour)
-        _draw(loss_axis, data, "val_loss", label=f"{name} (validation)", style="--", colour=colour)
-    loss_axis.set_title("Loss")
-    loss_axis.set_ylabel("loss")
-
-    if has_accuracy:
-        accuracy_axis = axes[1]
-        for data, name, colour in frames:
-            _draw(accuracy_axis, data, accuracy_column(data), label=name, style="-", colour=colour)
-            _draw(
-                accuracy_axis,
-                data,
-                accuracy_column(data, "val_"),
-                label=f"{name} (validation)",
-                style="--",
-                colour=colour,
-            )
+        # Markers only where the points are few enough to be told apart.
+        marker = "o" if len(data) <= 30 else None
+        draw_history(
+            axes[0],
+            accuracy_axis,
+            data,
+            colour=colour,
+            label=name,
+            validation_label=f"{name} (validation)",
+            marker=marker,
+            markersize=3,
+            linewidth=1.5,
+        )
+    axes[0].set_title("Loss")
+    axes[0].set_ylabel("loss")
+    if accuracy_axis is not None:
         accuracy_axis.set_title("Accuracy")
         accuracy_axis.set_ylabel("accuracy")
         accuracy_axis.set_ylim(0.0, 1.0)

@@ -1,0 +1,32 @@
+"""Drawing on matplotlib's file-only Agg backend and writing figures atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reproduce.engine.atomic import atomic_path
+
+FIGURE_DPI = 120
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, out_png) -> Path:
+    """Write the figure as PNG atomically (a crash leaves the old file or the new one)."""
+    plt = pyplot()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(out_png) as tmp:
+            fig.savefig(tmp, dpi=FIGURE_DPI, format="png")
+    finally:
+        plt.close(fig)
+    return out_png

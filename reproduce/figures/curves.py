@@ -1,0 +1,71 @@
+"""Figures 4 and 7: loss and accuracy per epoch of the three models, from the run folders.
+
+The lines are drawn by :func:`reproduce.engine.curves.draw_history`, the same
+routine that draws each run's own curves, so the figure and the runs' curve
+images always show the same values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reproduce.engine.curves import draw_history
+from reproduce.figures.canvas import pyplot, save_figure
+from reproduce.runs import MODEL_ORDER, MODEL_TITLES
+
+PREPROCESSING_COLORS = {"r": "C0", "corrected": "C2"}
+#: Colour of an R keras history, drawn dash-dotted beside our runs.
+R_HISTORY_COLOR = "C3"
+
+
+def plot_curves_side_by_side(runs_by_model, out_png, r_history=None, r_model: str = "dense", r_label: str = "") -> Path:
+    """Figures 4 and 7: loss (top) and accuracy (bottom) per epoch, one column per model.
+
+    Args:
+        runs_by_model: ``{"dense"|"resnet"|"odenet": [reproduce.runs.Run, ...]}``
+            (see :func:`reproduce.runs.curve_runs`): each run is drawn, faithful
+            preprocessing in blue, corrected in green; a model without runs leaves
+            an empty column, named in the title.
+        out_png: file to write.
+        r_history: an R keras history
+            (:func:`reproduce.comparison.r_history.read_r_history`), drawn in red
+            in the ``r_model`` column.
+        r_label: how to name the R history in the legend.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharex="col")
+    missing = []
+    for col, model in enumerate(MODEL_ORDER):
+        loss_ax, acc_ax = axes[0, col], axes[1, col]
+        runs = runs_by_model.get(model) or []
+        r_here = r_history is not None and model == r_model
+        if not runs and not r_here:
+            missing.append(model)
+            for ax in (loss_ax, acc_ax):
+                ax.text(0.5, 0.5, "no run", ha="center", va="center", transform=ax.transAxes, color="gray")
+        for run in runs:
+            name = f"{run.name} ({run.preprocessing})"
+            draw_history(loss_ax, acc_ax, run.history, colour=PREPROCESSING_COLORS.get(run.preprocessing, "C4"),
+                         label=f"{name}, training", validation_label=f"{name}, validation")
+        if r_here:
+            draw_history(loss_ax, acc_ax, r_history, colour=R_HISTORY_COLOR, styles=("-.", ":"),
+                         label=f"R keras {r_label}, training", validation_label=f"R keras {r_label}, validation")
+        subtitle = [f"{run.name}: {run.get('status', '?')}, {run.get('epochs', '?')} epochs" for run in runs]
+        loss_ax.set_title("\n".join([MODEL_TITLES[model]] + subtitle), fontsize=9)
+        loss_ax.set_ylabel("loss (binary cross-entropy)")
+        acc_ax.set_ylabel("accuracy")
+        acc_ax.set_xlabel("epoch")
+        for ax in (loss_ax, acc_ax):
+            ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+    suptitle = ("Figures 4 and 7 (report 2.2.3, 3.2): loss and accuracy per epoch from the runs' history.csv "
+                "(blue: faithful R preprocessing, green: corrected)")
+    if missing:
+        suptitle += f"\nno run found for: {', '.join(missing)}"
+    fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.93 if missing else 0.95))
+    return save_figure(fig, out_png)
