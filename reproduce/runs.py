@@ -16,10 +16,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reproduce import settings
 from reproduce.engine import runfolder
 from reproduce.errors import ReproduceError
 
-MODEL_ORDER = ("dense", "resnet", "odenet")
+MODEL_ORDER = settings.MODELS
 MODEL_TITLES = {
     "dense": "dense network",
     "resnet": "residual CNN",

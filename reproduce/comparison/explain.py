@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from reproduce import settings
 from reproduce.comparison.formatting import num, pct, points
 from reproduce.comparison.shares import SplitShares
 from reproduce.report_claims import CLAIMS
@@ -60,13 +61,14 @@ def _explain_dense(chosen, shares: SplitShares | None, shares_note: str) -> str:
     text = ["**The dense script's truncation and scaling bugs.**"]
     if faithful is None and corrected is None:
         return " ".join(text + ["No dense run: nothing to compare."])
-    n_test = shares.n_test if shares else int((faithful or corrected).get("n_test", claim.n_test or 304))
+    n_test = shares.n_test if shares else int((faithful or corrected).get(
+        "n_test", claim.n_test or settings.R_N_RECORDS - settings.R_N_TRAIN))
     if faithful is not None and corrected is not None:
         a_r, a_c = faithful.get("test_accuracy"), corrected.get("test_accuracy")
         if a_r is not None and a_c is not None:
             margin = binomial_margin(max(a_r, a_c), n_test)
             diff = a_c - a_r
-            n_records = int(((faithful.get("data") or {}).get("n_records")) or 1604)
+            n_records = int(((faithful.get("data") or {}).get("n_records")) or settings.R_N_RECORDS)
             text.append(
                 f"With R's preprocessing as printed (pixels of records 1-{math.ceil(n_records / 2)} "
                 f"only, half of them HV bands, paired with the labels of records 1-{n_records}; "
@@ -178,7 +180,7 @@ def _explain_resnet(chosen) -> str:
             f"matches, so run as printed it gives {num(r_style)} here whatever the model"
             + (
                 f": the report's \"{claim.display()}\" cannot have come from that line as printed."
-                if abs(r_style - target) > binomial_margin(target, claim.n_test or 304)
+                if abs(r_style - target) > binomial_margin(target, claim.n_test or settings.R_N_RECORDS - settings.R_N_TRAIN)
                 else "."
             )
         )

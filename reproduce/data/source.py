@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reproduce import settings
 from reproduce.data.loading import load_with_sha256
 from reproduce.data.synthetic import synthetic_arrays
 from reproduce.data.writing import frame_to_json
@@ -19,7 +20,7 @@ ENV_VAR = "ICEBERG_DATA"
 #: Looked for, in order, under the current directory when nothing names a file.
 DEFAULT_PATHS = ("data/train.json", "data/train.json.7z")
 #: The stand-in used when no real file is found.
-STAND_IN_N = 1604
+STAND_IN_N = settings.R_N_RECORDS
 STAND_IN_SEED = 0
 
 
