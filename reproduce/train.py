@@ -3,7 +3,7 @@
 Each command runs one model's script (:mod:`reproduce.dense`,
 :mod:`reproduce.resnet`, :mod:`reproduce.odenet`) and leaves one run folder
 under ``--out`` (``metrics.json``, ``history.csv``, ``curves.png``, ``log.txt``,
-``model.keras``; see :mod:`reproduce.runner`). ``all`` runs the three in turn.
+``model.keras``; see :mod:`reproduce.engine.run`). ``all`` runs the three in turn.
 
 Defaults are the report's settings: 150 epochs, batch 32, the split of
 ``set.seed(1); sample(1:1604, 1300)`` with R 3.5's sampler, the R scripts'
@@ -306,14 +306,16 @@ def command_argv(args: argparse.Namespace) -> list[str] | None:
 
 def fit_and_record(args: argparse.Namespace, *, model_name: str, build_model, data, source,
                    evaluate_extra=None, extra_metadata: dict | None = None) -> dict:
-    """Train ``build_model()`` on ``data`` through :func:`reproduce.runner.run_training`.
+    """Train ``build_model()`` on ``data`` through a :class:`reproduce.engine.Run`.
 
-    Prints what ``--quick`` shrank, then (from the runner) the model summary and
-    Keras' progress bar; returns the metrics written to ``metrics.json``.
+    Prints what ``--quick`` shrank, then the model summary and Keras' progress
+    bar; ``evaluate_extra(model, x_test, y_test)``, when given, returns further
+    results for ``metrics.json``. Returns the metrics written to ``metrics.json``.
     """
     import pathlib
 
-    from reproduce import runner
+    from reproduce import engine
+    from reproduce.engine.spec import check_arrays
 
     x_train, y_train, x_test, y_test = data
     if args.shrunk:
@@ -338,24 +340,26 @@ def fit_and_record(args: argparse.Namespace, *, model_name: str, build_model, da
         metadata["argv"] = argv
     run_dir = pathlib.Path(args.out) / run_name(args, source)
     if getattr(args, "command", None) == "all" and not args.force:
-        finished = runner.read_metrics(run_dir)
+        finished = engine.read_metrics(run_dir)
         if finished is not None and finished.get("status") == "finished":
             print(f"{model_name}: {run_dir} already holds a finished run; skipping it "
                   "(--force retrains).")
             return finished
 
-    def build_and_describe():
+    spec = engine.RunSpec(
+        run_dir, args.epochs, args.batch_size, args.seed, metadata=metadata, resume=args.resume,
+        force=args.force, deterministic=args.deterministic, verbose=args.verbose, eager=args.eager)
+    check_arrays(*data)  # before the run folder is touched, as run_training does
+    with engine.Run(spec) as run:
+        engine.seed_everything(spec.seed)
         model = build_model()
-        if args.eager:
-            model.run_eagerly = True
-        model.summary()
-        return model
-
-    metrics = runner.run_training(
-        run_dir=run_dir, build_model=build_and_describe, data=data, epochs=args.epochs,
-        batch_size=args.batch_size, seed=args.seed, metadata=metadata,
-        evaluate_extra=evaluate_extra, resume=args.resume, force=args.force,
-        deterministic=args.deterministic, verbose=args.verbose)
+        if not args.verbose:
+            model.summary()  # the run prints it when verbose
+        run.fit(model, x_train, y_train, test_data=(x_test, y_test))
+        run.evaluate(model, x_test, y_test)
+        if evaluate_extra is not None:
+            run.record(evaluate_extra(model, x_test, y_test) or {})
+    metrics = run.metrics
     _print_score(model_name, metrics, run_dir)
     return metrics
 
