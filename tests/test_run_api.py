@@ -84,9 +84,8 @@ def test_interrupted_run_resumed_through_a_new_run_equals_the_uninterrupted_one(
 def test_entering_a_finished_folder_without_force_is_refused(uninterrupted, tmp_path):
     run_dir = uninterrupted[0]
     before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
-    with pytest.raises(ReproduceError, match="--force"):
-        with engine.Run(tiny.spec(run_dir)):
-            pytest.fail("the block must not run")
+    with pytest.raises(ReproduceError, match="--force"), engine.Run(tiny.spec(run_dir)):
+        pytest.fail("the block must not run")
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
     # With force the folder is started over.
     with engine.Run(tiny.spec(run_dir, force=True)):
@@ -95,11 +94,10 @@ def test_entering_a_finished_folder_without_force_is_refused(uninterrupted, tmp_
 
 def test_a_bug_after_fit_writes_failed_and_propagates(tmp_path):
     x_train, y_train, _, _ = tiny.tiny_data()
-    with pytest.raises(ZeroDivisionError):
-        with engine.Run(tiny.spec(tmp_path, epochs=1)) as run:
-            engine.seed_everything(tiny.SEED)
-            run.fit(tiny.build_tiny(), x_train, y_train)
-            1 / 0  # noqa: B018
+    with pytest.raises(ZeroDivisionError), engine.Run(tiny.spec(tmp_path, epochs=1)) as run:
+        engine.seed_everything(tiny.SEED)
+        run.fit(tiny.build_tiny(), x_train, y_train)
+        1 / 0  # noqa: B018
     metrics = engine.read_metrics(tmp_path)
     assert metrics["status"] == "failed" and metrics["error_kind"] == "error"
     assert metrics["error"].startswith("ZeroDivisionError")
@@ -107,9 +105,8 @@ def test_a_bug_after_fit_writes_failed_and_propagates(tmp_path):
 
 
 def test_a_block_left_before_fit_writes_nothing(tmp_path):
-    with pytest.raises(RuntimeError, match="before"):
-        with engine.Run(tiny.spec(tmp_path)):
-            raise RuntimeError("before fit")
+    with pytest.raises(RuntimeError, match="before"), engine.Run(tiny.spec(tmp_path)):
+        raise RuntimeError("before fit")
     assert not (tmp_path / "metrics.json").exists()
 
 

@@ -16,10 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reproduce.engine import provenance
-from reproduce.errors import ReproduceError
+from reproduce.engine import (
+    TrainingFailed,
+    TrainingInterrupted,
+    provenance,
+    read_metrics,
+)
 from reproduce.engine.curves import plot_history
-from reproduce.engine import TrainingFailed, TrainingInterrupted, read_metrics
+from reproduce.errors import ReproduceError
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("_tiny_run", HERE / "_tiny_run.py")
@@ -272,7 +276,6 @@ def test_solver_failure_inside_the_compiled_step_is_reported(tmp_path):
 
 def test_solver_exceptions_are_recognised():
     from odelayers.errors import ODESolverError
-
     from reproduce.engine.failures import solver_failure
 
     text = "odelayers: dopri5 took more than max_num_steps=1000 steps at t=0.7"

@@ -97,7 +97,12 @@ from reproduce.engine.failures import (
     write_failure_message,
 )
 from reproduce.engine.log import RunLog
-from reproduce.engine.metrics import accuracy_key, build_metrics, curves_title, nfe_reading
+from reproduce.engine.metrics import (
+    accuracy_key,
+    build_metrics,
+    curves_title,
+    nfe_reading,
+)
 from reproduce.engine.progress import Progress
 from reproduce.engine.resume import check_config, previous_state, resume_config
 from reproduce.engine.runfolder import (
