@@ -1,4 +1,4 @@
-"""A tiny training run through reproduce.runner, shared by the tests.
+"""A tiny training run through reproduce.engine, shared by the tests.
 
 Imported by the tests (for the model, the data and the options) and run as a
 script by the resumption tests, which need a real process to signal::
@@ -65,7 +65,7 @@ def build_tiny(learning_rate: float = 0.01):
 
 def run(run_dir, callbacks=None, **overrides):
     """Train the tiny model into ``run_dir`` with the shared options (deterministic)."""
-    from reproduce.runner import run_training
+    from reproduce.engine import run_training
 
     options = dict(
         run_dir=run_dir,
@@ -81,6 +81,23 @@ def run(run_dir, callbacks=None, **overrides):
     )
     options.update(overrides)
     return run_training(**options)
+
+
+def spec(run_dir, **overrides):
+    """The :class:`reproduce.engine.RunSpec` of :func:`run` (deterministic, silent)."""
+    from reproduce.engine import RunSpec
+
+    options = dict(
+        run_dir=run_dir,
+        epochs=EPOCHS,
+        batch_size=BATCH_SIZE,
+        seed=SEED,
+        metadata=METADATA,
+        deterministic=True,
+        verbose=0,
+    )
+    options.update(overrides)
+    return RunSpec(**options)
 
 
 def signal_callback(signum: int, epoch: int, batch: int, twice: bool):

@@ -16,10 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reproduce.engine import provenance
-from reproduce.errors import ReproduceError
+from reproduce.engine import (
+    TrainingFailed,
+    TrainingInterrupted,
+    provenance,
+    read_metrics,
+)
 from reproduce.engine.curves import plot_history
-from reproduce.runner import TrainingFailed, TrainingInterrupted, read_metrics
+from reproduce.errors import ReproduceError
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("_tiny_run", HERE / "_tiny_run.py")
@@ -272,16 +276,15 @@ def test_solver_failure_inside_the_compiled_step_is_reported(tmp_path):
 
 def test_solver_exceptions_are_recognised():
     from odelayers.errors import ODESolverError
-
-    from reproduce.runner import _solver_failure
+    from reproduce.engine.failures import solver_failure
 
     text = "odelayers: dopri5 took more than max_num_steps=1000 steps at t=0.7"
-    assert _solver_failure(ODESolverError(text)) == text  # raised eagerly
-    assert _solver_failure(ValueError("odelayers: bad argument")) is None  # not a solver failure
-    assert _solver_failure(RuntimeError("disk full")) is None
+    assert solver_failure(ODESolverError(text)) == text  # raised eagerly
+    assert solver_failure(ValueError("odelayers: bad argument")) is None  # not a solver failure
+    assert solver_failure(RuntimeError("disk full")) is None
 
 
-def test_evaluate_extra_and_nfe_are_recorded(tmp_path):
+def test_recorded_results_and_nfe_are_kept(tmp_path):
     keras = _keras()
 
     class CountsEvaluations(keras.layers.Layer):
@@ -296,9 +299,16 @@ def test_evaluate_extra_and_nfe_are_recorded(tmp_path):
         predictions = model.predict(x_test, verbose=0)[:, 0]
         return {"r_style_test_accuracy": float(np.mean((predictions > 0.5) == y_test))}
 
-    metrics = tiny.run(
-        tmp_path, build_model=lambda: _solver_model(CountsEvaluations()), epochs=1, evaluate_extra=extra
-    )
+    from reproduce import engine
+
+    x_train, y_train, x_test, y_test = tiny.tiny_data()
+    with engine.Run(tiny.spec(tmp_path, epochs=1)) as run:
+        engine.seed_everything(tiny.SEED)
+        model = _solver_model(CountsEvaluations())
+        run.fit(model, x_train, y_train)
+        run.evaluate(model, x_test, y_test)
+        run.record(extra(model, x_test, y_test))
+    metrics = run.metrics
     assert metrics["nfe"] == {"last_forward": 26, "mean_forward": 26.0}
     assert metrics["r_style_test_accuracy"] == pytest.approx(metrics["test_accuracy"])
 

@@ -14,10 +14,15 @@ A run folder (one per training run, under ``--out``) holds::
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
 import os
+import shutil
 from pathlib import Path
 
+from reproduce.engine.atomic import atomic_write_json, atomic_write_text
 from reproduce.errors import ReproduceError
 
 __all__ = [
@@ -33,9 +38,14 @@ __all__ = [
     "RUNNING",
     "STATE_FILE",
     "STATUSES",
+    "history_csv",
     "read_history",
     "read_metrics",
+    "remove_run_files",
+    "remove_stale_temporaries",
     "run_folders",
+    "write_history",
+    "write_metrics",
 ]
 
 METRICS_FILE = "metrics.json"
@@ -89,3 +99,53 @@ def read_history(run_dir: str | os.PathLike):
 def run_folders(runs_dir: str | os.PathLike) -> list[Path]:
     """The run folders directly under ``runs_dir`` (those holding a ``metrics.json``), sorted by name."""
     return sorted(p.parent for p in Path(runs_dir).glob(f"*/{METRICS_FILE}"))
+
+
+def write_metrics(run_dir: str | os.PathLike, metrics: dict) -> None:
+    """Replace the run folder's ``metrics.json`` (atomically) with ``metrics``."""
+    atomic_write_json(Path(run_dir) / METRICS_FILE, metrics)
+
+
+def history_csv(rows: list[dict[str, float]]) -> str:
+    """CSV text: ``epoch`` first, then ``loss``, then the other keys in Keras' order."""
+    columns: list[str] = ["epoch"]
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    if "loss" in columns:
+        columns.remove("loss")
+        columns.insert(1, "loss")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        # repr(float) is the shortest text that reads back as the same float.
+        writer.writerow(["" if row.get(c) is None else repr(row[c]) for c in columns])
+    return out.getvalue()
+
+
+def write_history(run_dir: str | os.PathLike, rows: list[dict[str, float]]) -> None:
+    """Replace the run folder's ``history.csv`` (atomically) with ``rows``."""
+    atomic_write_text(Path(run_dir) / HISTORY_FILE, history_csv(rows))
+
+
+def remove_run_files(run_dir: str | os.PathLike) -> None:
+    """Remove what a previous run wrote (and nothing else) before starting over."""
+    run_dir = Path(run_dir)
+    for name in (METRICS_FILE, HISTORY_FILE, CURVES_FILE, LOG_FILE, MODEL_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (run_dir / name).unlink()
+    shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def remove_stale_temporaries(run_dir: str | os.PathLike) -> None:
+    """Delete temporary files a killed writer left in the folder and its checkpoint.
+
+    See :mod:`reproduce.engine.atomic` for how they are named.
+    """
+    for directory in (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR):
+        if directory.is_dir():
+            for leftover in directory.glob(".*.tmp-*"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
