@@ -143,13 +143,13 @@ _LAZY = ("ConcatConv2D", "ConcatDense", "DormandPrince", "ODEBlock", "odeint")
 
 __all__ = [
     "ADJOINT_NORMS",
-    "ConcatConv2D",
-    "ConcatDense",
     "DEFAULT_MAX_NUM_STEPS",
-    "DormandPrince",
     "ERROR_NORMS",
     "GRADIENTS",
     "METHODS",
+    "ConcatConv2D",
+    "ConcatDense",
+    "DormandPrince",
     "ODEBlock",
     "SolverOptions",
     "available_methods",
