@@ -14,7 +14,4 @@ Its keys are ``odelayers.METHODS``, the names ``SolverOptions`` accepts."""
 
 def adaptive_solver(options: SolverOptions):
     """A TFP ``Solver`` for an adaptive ``options.method`` ("dopri5", "bdf")."""
-    solver_class = SOLVERS[options.method]
-    if solver_class is DormandPrince:
-        return DormandPrince(options=options)
-    return solver_class(options)
+    return SOLVERS[options.method](options=options)
