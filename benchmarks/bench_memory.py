@@ -10,8 +10,8 @@ time. ``--batch 32`` runs the full size.
 * dopri5 with ``gradient="adjoint"`` (odelayers' defaults: seminorm backward solve,
   solver loops with ``parallel_iterations=1``) at rtol = atol from 1e-2 to 1e-6: NFE
   grows, peak memory should not (goal: peak at 1e-6 <= 1.1 x peak at 1e-2);
-* the same with the loops at TensorFlow's default ``parallel_iterations=10`` (set
-  through ``odelayers._solvers.LOOP_PARALLEL_ITERATIONS``): what the peak was before,
+* the same with the loops at TensorFlow's default ``parallel_iterations=10`` (the
+  solver option ``parallel_iterations``): what the peak was before,
   and how much it scatters from run to run;
 * the same with ``adjoint_norm="full"`` (TFP's own error norm over the whole augmented
   state), down to 1e-4 by default: its backward NFE explodes at tighter tolerances;
@@ -73,10 +73,6 @@ def parse_args(argv=None):
 def child(config: dict, args) -> dict:
     """Measure one configuration in this (fresh) process; return the figures."""
     H.configure_threads(args.threads, args.inter_op_threads, frameworks=("tensorflow",))
-    if config.get("parallel_iterations"):
-        from odelayers import _solvers
-
-        _solvers.LOOP_PARALLEL_ITERATIONS = config["parallel_iterations"]
     return _child(config)
 
 
@@ -104,6 +100,8 @@ def _child(config: dict) -> dict:
             options["adjoint_norm"] = config["adjoint_norm"]
     else:
         options.update(num_steps=config["steps"])
+    if config.get("parallel_iterations"):
+        options["parallel_iterations"] = config["parallel_iterations"]
     block = odelayers.ODEBlock(dyn, **options)
     block.build(y0.shape)
     weights = block.trainable_variables
@@ -202,14 +200,8 @@ def plot(rows: list[dict], path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.child:
-        print(json.dumps(child(json.loads(args.child), args)))
-        return 0
-    threads = {"intra_op": args.threads, "inter_op": args.inter_op_threads,
-               "note": "TensorFlow only, one fresh subprocess per configuration"}
-    record = H.Record("memory", args, threads)
+def configurations(args) -> list:
+    """Every configuration to measure, each run in its own subprocess."""
     common = {"norm": args.norm, "batch": args.batch}
     configs = [{"method": "dopri5", "gradient": "adjoint", "tol": tol, "steps": None, **common}
                for tol in args.tolerances]
@@ -224,11 +216,11 @@ def main(argv=None) -> int:
     if not args.no_dopri5_backprop:
         configs += [{"method": "dopri5", "gradient": "backprop", "tol": tol, "steps": None,
                      **common} for tol in args.tolerances if tol >= min(BACKPROP_TOLERANCES)]
-    rows = []
-    for config in configs:
-        row = run_child(config, args)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    return configs
+
+
+def summarize(rows, args) -> dict:
+    """The figures of the record: the adjoint's tight/loose peak ratio and the contrasts."""
     adj = {r["tol"]: r for r in rows if r["method"] == "dopri5" and r["gradient"] == "adjoint"
            and not r.get("parallel_iterations") and not r.get("adjoint_norm")
            and "error" not in r}
@@ -243,33 +235,35 @@ def main(argv=None) -> int:
 
         slope, intercept = np.polyfit([r["steps"] for r in rk], [r["tf_peak_mib"] for r in rk], 1)
         per_step = {"mib_per_step": float(slope), "intercept_mib": float(intercept)}
-    res = {"rows": rows, "goal": 1.1,
-           "headline": ratio, "batch": args.batch,
-           "adjoint_tight_over_loose": {"tight": tight, "loose": loose, "ratio": ratio,
-                                        "nfe_loose": adj[loose]["nfe_forward"],
-                                        "nfe_tight": adj[tight]["nfe_forward"],
-                                        "nfe_backward_loose": adj[loose]["nfe_backward"],
-                                        "nfe_backward_tight": adj[tight]["nfe_backward"]},
-           "rk4_backprop_linear_fit": per_step,
-           "shipped_adjoint_peak_spread_mib": [min(r["tf_peak_mib"] for r in adj.values()),
-                                              max(r["tf_peak_mib"] for r in adj.values())],
-           "parallel_iterations_10": ({"tight": min(pi10), "loose": max(pi10),
-                                       "ratio": pi10[min(pi10)]["tf_peak_mib"]
-                                       / pi10[max(pi10)]["tf_peak_mib"],
-                                       "peak_spread_mib": [min(r["tf_peak_mib"] for r in pi10.values()),
-                                                           max(r["tf_peak_mib"] for r in pi10.values())]}
-                                      if len(pi10) >= 2 else None),
-           "method": "TensorFlow CPU allocator peak (get_memory_info) per fresh subprocess; "
-                     "ru_maxrss delta as cross-check"}
-    args.out.mkdir(parents=True, exist_ok=True)
-    plot(rows, args.out / "memory.png")
-    print(f"adjoint peak memory at tol {tight:g} / at {loose:g}: {ratio:.3f} (goal <= 1.1), "
-          f"NFE {adj[loose]['nfe_forward']}+{adj[loose]['nfe_backward']} -> "
-          f"{adj[tight]['nfe_forward']}+{adj[tight]['nfe_backward']}")
+    return {"rows": rows, "goal": 1.1,
+            "headline": ratio, "batch": args.batch,
+            "adjoint_tight_over_loose": {"tight": tight, "loose": loose, "ratio": ratio,
+                                         "nfe_loose": adj[loose]["nfe_forward"],
+                                         "nfe_tight": adj[tight]["nfe_forward"],
+                                         "nfe_backward_loose": adj[loose]["nfe_backward"],
+                                         "nfe_backward_tight": adj[tight]["nfe_backward"]},
+            "rk4_backprop_linear_fit": per_step,
+            "shipped_adjoint_peak_spread_mib": [min(r["tf_peak_mib"] for r in adj.values()),
+                                               max(r["tf_peak_mib"] for r in adj.values())],
+            "parallel_iterations_10": ({"tight": min(pi10), "loose": max(pi10),
+                                        "ratio": pi10[min(pi10)]["tf_peak_mib"]
+                                        / pi10[max(pi10)]["tf_peak_mib"],
+                                        "peak_spread_mib": [min(r["tf_peak_mib"] for r in pi10.values()),
+                                                            max(r["tf_peak_mib"] for r in pi10.values())]}
+                                       if len(pi10) >= 2 else None),
+            "method": "TensorFlow CPU allocator peak (get_memory_info) per fresh subprocess; "
+                      "ru_maxrss delta as cross-check"}
+
+
+def markdown(res, rows, args) -> str:
+    """The record's text: the headline, the contrasts and the table of every row."""
+    summary = res["adjoint_tight_over_loose"]
+    tight, loose, ratio = summary["tight"], summary["loose"], summary["ratio"]
+    per_step = res["rk4_backprop_linear_fit"]
     md = (f"Batch {args.batch}. Adjoint peak memory at rtol = atol = {tight:g} over {loose:g}: "
           f"**{ratio:.3f}** (goal <= 1.1, {H.goal_mark(ratio, 1.1)}), while NFE goes "
-          f"{adj[loose]['nfe_forward']} + {adj[loose]['nfe_backward']} -> "
-          f"{adj[tight]['nfe_forward']} + {adj[tight]['nfe_backward']} (forward + backward).")
+          f"{summary['nfe_loose']} + {summary['nfe_backward_loose']} -> "
+          f"{summary['nfe_tight']} + {summary['nfe_backward_tight']} (forward + backward).")
     if per_step:
         md += (f" Backprop through rk4 grows by {per_step['mib_per_step']:.0f} MiB per step "
                f"(linear fit).")
@@ -283,7 +277,7 @@ def main(argv=None) -> int:
                f"{p10['peak_spread_mib'][1]:.0f} MiB (tightest over loosest {p10['ratio']:.3f}): "
                f"how many iterations the executor runs ahead, each holding its buffers, "
                f"varies with the run and the number of steps.")
-    md += "\n\n![peak memory vs NFE](memory.png)\n\n" + H.markdown_table(
+    return md + "\n\n![peak memory vs NFE](memory.png)\n\n" + H.markdown_table(
         ["method", "gradient", "adjoint norm", "loops", "tol", "steps", "NFE fwd", "NFE bwd", "TF peak MiB",
          "RSS delta MiB", "error"],
         [[r["method"], r["gradient"],
@@ -292,10 +286,32 @@ def main(argv=None) -> int:
           r["tol"], r["steps"], r.get("nfe_forward"),
           r.get("nfe_backward"), r.get("tf_peak_mib"), r.get("rss_delta_mib"), r.get("error", "")]
          for r in rows])
-    path = record.finish(res, md)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child), args)))
+        return 0
+    threads = {"intra_op": args.threads, "inter_op": args.inter_op_threads,
+               "note": "TensorFlow only, one fresh subprocess per configuration"}
+    record = H.Record("memory", args, threads)
+    rows = []
+    for config in configurations(args):
+        row = run_child(config, args)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    res = summarize(rows, args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(rows, args.out / "memory.png")
+    summary = res["adjoint_tight_over_loose"]
+    print(f"adjoint peak memory at tol {summary['tight']:g} / at {summary['loose']:g}: "
+          f"{summary['ratio']:.3f} (goal <= 1.1), "
+          f"NFE {summary['nfe_loose']}+{summary['nfe_backward_loose']} -> "
+          f"{summary['nfe_tight']}+{summary['nfe_backward_tight']}")
+    path = record.finish(res, markdown(res, rows, args))
     print(f"wrote {path}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,12 +12,12 @@ Levers:
   (``error_ratio = sqrt(mean((err/tol)**4))``, see ``tfp.math.ode.DormandPrince._step``:
   ``scale_errors`` squares and ``nest_rms_norm`` squares again), then scales steps by
   ``ratio**(-1/6)``. SciPy and torchdiffeq use ``rms(err/tol)`` and ``ratio**(-1/5)``.
-  Prototype: the RMS norm with the SciPy exponent.
+  The option ``error_norm="rms"``: the RMS norm with the SciPy exponent.
 * ``adjoint norm``: odelayers' default seminorm (the backward solve's error norm over
   the state and its adjoint only, leaving out the parameter-gradient integrals; Kidger,
   Chen & Lyons 2021, "Hey, that's not an ODE"; torchdiffeq's
   ``adjoint_options=dict(norm="seminorm")``) against ``adjoint_norm="full"``, TFP's own
-  adjoint, and the RMS-norm prototype with the seminorm.
+  adjoint, and the RMS norm (``error_norm="rms"``) with the seminorm.
 * ``parallel_iterations``: odelayers builds its solver loops with 1; TensorFlow's
   default 10 lets the executor run ahead into later loop iterations and keep more
   state-sized buffers alive. Peak memory (TF allocator) and time of both.
@@ -32,7 +32,6 @@ Run: ``python benchmarks/bench_ode_levers.py`` (about 10 minutes).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 
@@ -52,69 +51,13 @@ def parse_args(argv=None):
     return args
 
 
-# ------------------------------------------------------------------------ prototypes
-def prototype_solver_class():
-    """odelayers' DormandPrince with the RMS error norm as an option (``norm="rms"``).
+# ----------------------------------------------------------------------------- solver
+def solver_class():
+    """odelayers' DormandPrince: ``error_norm``, ``adjoint_norm``, ``first_step`` and
+    ``parallel_iterations`` are its options (``odelayers.SolverOptions``)."""
+    import odelayers
 
-    The norm applies to the forward solve and to the adjoint's backward solve (over
-    the components odelayers' ``adjoint_norm`` selects).
-    """
-    import tensorflow as tf
-    from tensorflow_probability.python.math.ode import runge_kutta_util as rk_util
-
-    from odelayers import _solvers
-
-    class NormMixin:
-        _norm = "tfp"
-
-        def _error_ratio(self, scaled_squares):
-            """``scaled_squares`` = (err / tol)**2 per element, as a nest."""
-            leaves = tf.nest.flatten(scaled_squares)
-            count = tf.cast(tf.add_n([tf.size(x) for x in leaves]), leaves[0].dtype)
-            if self._norm == "tfp":  # what TFP computes: sqrt(mean((err/tol)**4))
-                return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(x)) for x in leaves]) / count)
-            rms = tf.sqrt(tf.add_n([tf.reduce_sum(x) for x in leaves]) / count)
-            # TFP scales the step by ratio**(-1/6); rms**(6/5) turns that into the
-            # rms**(-1/5) of SciPy/torchdiffeq, and accepts exactly when rms <= 1.
-            return rms ** 1.2
-
-        def _step(self, *args, **kwargs):
-            original = rk_util.nest_rms_norm
-            rk_util.nest_rms_norm = self._error_ratio  # read by the parent's _step while tracing
-            try:
-                return super()._step(*args, **kwargs)
-            finally:
-                rk_util.nest_rms_norm = original
-
-    class PrototypeAdjoint(NormMixin, _solvers._AdjointDormandPrince):
-        pass
-
-    class PrototypeDormandPrince(NormMixin, _solvers.DormandPrince):
-        def __init__(self, rtol, atol, norm="tfp", first_step=None, adjoint_norm="seminorm"):
-            super().__init__(rtol=rtol, atol=atol, first_step=first_step,
-                             adjoint_norm=adjoint_norm)
-            self._norm = norm
-
-        def _make_adjoint_solver(self):
-            adjoint = PrototypeAdjoint(self._rtol, self._atol, self._first_step,
-                                       self._step_limit, self._adjoint_norm == "seminorm")
-            adjoint._norm = self._norm
-            return adjoint
-
-    return PrototypeDormandPrince
-
-
-@contextlib.contextmanager
-def loops_with_parallel_iterations(n: int):
-    """Trace odelayers' solver loops with ``parallel_iterations=n`` (shipped: 1)."""
-    from odelayers import _solvers
-
-    saved = _solvers.LOOP_PARALLEL_ITERATIONS
-    _solvers.LOOP_PARALLEL_ITERATIONS = n
-    try:
-        yield
-    finally:
-        _solvers.LOOP_PARALLEL_ITERATIONS = saved
+    return odelayers.DormandPrince
 
 
 # --------------------------------------------------------------------------- setup
@@ -256,7 +199,7 @@ def lever_first_step(s, args, Proto):
 def lever_error_norm(s, args, Proto):
     return compare(s, args, {
         "TFP norm sqrt(mean(r^4)), shipped": lambda: Proto(RTOL, ATOL),
-        "RMS norm, exponent 1/5 (SciPy, torchdiffeq)": lambda: Proto(RTOL, ATOL, norm="rms"),
+        "RMS norm, exponent 1/5 (SciPy, torchdiffeq)": lambda: Proto(RTOL, ATOL, error_norm="rms"),
     }, timed="forward")
 
 
@@ -264,7 +207,7 @@ def lever_seminorm(s, args, Proto):
     return compare(s, args, {
         "seminorm, shipped": lambda: Proto(RTOL, ATOL),
         "full norm (TFP's adjoint)": lambda: Proto(RTOL, ATOL, adjoint_norm="full"),
-        "RMS norm + seminorm": lambda: Proto(RTOL, ATOL, norm="rms"),
+        "RMS norm + seminorm": lambda: Proto(RTOL, ATOL, error_norm="rms"),
     }, timed="train")
 
 
@@ -274,11 +217,10 @@ def lever_parallel_iterations(s, args, Proto):
     results = {}
     fns = {}
     for label, n in (("parallel_iterations=1, shipped", 1), ("parallel_iterations=10 (TF default)", 10)):
-        with loops_with_parallel_iterations(n):
-            fwd = forward_fn(s, Proto(RTOL, ATOL))
-            train = train_fn(s, Proto(RTOL, ATOL))
-            fwd.get_concrete_function(s.y0)
-            train.get_concrete_function(s.y0)
+        fwd = forward_fn(s, Proto(RTOL, ATOL, parallel_iterations=n))
+        train = train_fn(s, Proto(RTOL, ATOL, parallel_iterations=n))
+        fwd.get_concrete_function(s.y0)
+        train.get_concrete_function(s.y0)
         peaks = {}
         for kind, fn in (("forward", fwd), ("train", train)):
             tf.config.experimental.reset_memory_stats("CPU:0")
@@ -358,7 +300,7 @@ def main(argv=None) -> int:
     threads = H.configure_threads(args.threads, args.inter_op_threads)
     record = H.Record("ode_levers", args, threads)
     s = Setup()
-    Proto = prototype_solver_class()
+    Proto = solver_class()
     res = {}
     for name, run in (("first_step", lambda: lever_first_step(s, args, Proto)),
                       ("error_norm", lambda: lever_error_norm(s, args, Proto)),

@@ -27,24 +27,6 @@ import _harness as H
 RTOL = ATOL = 1e-3
 
 
-def every_step_coefficients_class():
-    """odelayers' DormandPrince computing dense-output coefficients after every step, as TFP.
-
-    odelayers computes the 4th-order interpolation coefficients (a 7-term combination
-    for the midpoint, then 5 coefficient tensors: ~30 passes over the state) only for
-    the step that crosses an output time. This variant restores TFP's behaviour
-    (every trial step) to measure what that saves.
-    """
-    from odelayers import _solvers
-
-    class EveryStepCoefficients(_solvers.DormandPrince):
-        def _step(self, *args, target=None, **kwargs):
-            del target  # without a target, _step computes the coefficients every step
-            return super()._step(*args, **kwargs)
-
-    return EveryStepCoefficients
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     H.add_common_arguments(parser)
@@ -56,23 +38,20 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    threads = H.configure_threads(args.threads, args.inter_op_threads)
-    record = H.Record("overhead", args, threads)
+def tensorflow_candidates(args, weights, y0_np):
+    """The TensorFlow solves and chains to time, and the NFE of each solve.
 
+    Returns ``(functions, info)``: callables of the initial state, and the NFE
+    of the ODEBlock and of plain TFP, the initial state, and the largest
+    difference between the shipped solver and TFP's coefficients after every
+    step (``lazy_dense_output=False``).
+    """
     import tensorflow as tf
     import tensorflow_probability as tfp
-    import torch
-    from torchdiffeq import odeint as torch_odeint
 
     import _odenet as O
     import odelayers
 
-    torch_func = O.torch_odefunc()
-    y0_np = O.torch_initial_state()
-    y0_t = torch.from_numpy(y0_np)
-    weights = O.export_weights(torch_func)
     y0 = tf.constant(O.to_nhwc(y0_np))
     dyn = O.keras_dynamics(weights, norm=args.norm)
     block = odelayers.ODEBlock(dyn, method="dopri5", rtol=RTOL, atol=ATOL)
@@ -84,13 +63,14 @@ def main(argv=None) -> int:
     def plain_dyn(t, y):
         return dyn(y, t=t)
 
-    tfp_solver = tfp.math.ode.DormandPrince(rtol=RTOL, atol=ATOL)
+    def direct(solver):
+        @tf.function
+        def run(y):
+            r = solver.solve(plain_dyn, 0.0, y, solution_times=[1.0])
+            return r.states[-1], r.diagnostics.num_ode_fn_evaluations
+        return run
 
-    @tf.function
-    def tfp_solve(y):
-        r = tfp_solver.solve(plain_dyn, 0.0, y, solution_times=[1.0])
-        return r.states[-1], r.diagnostics.num_ode_fn_evaluations
-
+    tfp_solve = direct(tfp.math.ode.DormandPrince(rtol=RTOL, atol=ATOL))
     # TFP's count leaves out the initial f(t0, y0).
     tfp_nfe = int(tfp_solve(y0)[1]) + 1
 
@@ -104,24 +84,31 @@ def main(argv=None) -> int:
 
     # The same solve through odelayers' solver class directly, and with TFP's
     # coefficients after every step.
-    from odelayers import _solvers
-
-    def direct(solver):
-        @tf.function
-        def run(y):
-            r = solver.solve(plain_dyn, 0.0, y, solution_times=[1.0])
-            return r.states[-1], r.diagnostics.num_ode_fn_evaluations
-        return run
-
-    shipped_direct = direct(_solvers.DormandPrince(rtol=RTOL, atol=ATOL))
-    every = direct(every_step_coefficients_class()(RTOL, ATOL))
+    shipped_direct = direct(odelayers.DormandPrince(rtol=RTOL, atol=ATOL))
+    every = direct(odelayers.DormandPrince(rtol=RTOL, atol=ATOL, lazy_dense_output=False))
     y_ship, _ = shipped_direct(y0)
     y_every, _ = every(y0)
     every_max_diff = float(tf.reduce_max(tf.abs(y_ship - y_every)))
 
-    chain_ours, chain_tfp = chain_of(nfe), chain_of(tfp_nfe)
-    single = tf.function(lambda y: dyn(y, t=0.5))
+    def sync(fn):
+        return lambda: tf.nest.map_structure(lambda x: x.numpy(), fn(y0))
 
+    functions = {
+        "ODEBlock solve": sync(solve), "ODEBlock chain": sync(chain_of(nfe)),
+        "plain TFP solve": sync(tfp_solve), "plain TFP chain": sync(chain_of(tfp_nfe)),
+        "odelayers solver solve": sync(shipped_direct),
+        "coefficients every step solve": sync(every),
+        "TF single": sync(tf.function(lambda y: dyn(y, t=0.5))),
+    }
+    return functions, {"nfe": nfe, "tfp_nfe": tfp_nfe, "every_max_diff": every_max_diff}
+
+
+def torch_candidates(torch_func, y0_np):
+    """torchdiffeq's solve, chain and single evaluation, and its NFE."""
+    import torch
+    from torchdiffeq import odeint as torch_odeint
+
+    y0_t = torch.from_numpy(y0_np)
     torch_func.nfe = 0
     with torch.no_grad():
         torch_odeint(torch_func, y0_t, torch.tensor([0.0, 1.0]), rtol=RTOL, atol=ATOL)
@@ -142,52 +129,25 @@ def main(argv=None) -> int:
         with torch.no_grad():
             return torch_func(torch.tensor(0.5), y0_t)
 
-    def sync(fn):
-        return lambda: tf.nest.map_structure(lambda x: x.numpy(), fn(y0))
+    functions = {"torchdiffeq solve": torch_solve, "torchdiffeq chain": torch_chain,
+                 "torch single": torch_single}
+    return functions, torch_nfe
 
-    candidates = {
-        "ODEBlock solve": sync(solve), "ODEBlock chain": sync(chain_ours),
-        "plain TFP solve": sync(tfp_solve), "plain TFP chain": sync(chain_tfp),
-        "odelayers solver solve": sync(shipped_direct),
-        "coefficients every step solve": sync(every),
-        "torchdiffeq solve": torch_solve, "torchdiffeq chain": torch_chain,
+
+def overhead(times, solve_name, chain_name, n, single_name):
+    solve_t = H.summarize(times[solve_name])["median_s"]
+    return {
+        "nfe": n,
+        "solve_median_s": solve_t,
+        "vs_chain": H.paired_ratio(times, solve_name, chain_name)["median"],
+        "vs_single": solve_t / (n * H.summarize(times[single_name])["median_s"]),
+        "chain_median_s": H.summarize(times[chain_name])["median_s"],
+        "per_eval_in_chain_ms": 1000 * H.summarize(times[chain_name])["median_s"] / n,
+        "single_eval_ms": 1000 * H.summarize(times[single_name])["median_s"],
     }
-    singles = {"TF single": sync(single), "torch single": torch_single}
-    times = H.interleaved({**candidates, **singles}, reps=args.reps, warmup=args.warmup)
-    # The single evaluations are short: give them many more repetitions.
-    times.update(H.interleaved(singles, reps=10 * args.reps, warmup=3))
 
-    def overhead(solve_name, chain_name, n, single_name):
-        solve_t = H.summarize(times[solve_name])["median_s"]
-        return {
-            "nfe": n,
-            "solve_median_s": solve_t,
-            "vs_chain": H.paired_ratio(times, solve_name, chain_name)["median"],
-            "vs_single": solve_t / (n * H.summarize(times[single_name])["median_s"]),
-            "chain_median_s": H.summarize(times[chain_name])["median_s"],
-            "per_eval_in_chain_ms": 1000 * H.summarize(times[chain_name])["median_s"] / n,
-            "single_eval_ms": 1000 * H.summarize(times[single_name])["median_s"],
-        }
 
-    res = {
-        "problem": {"batch": 32, "size": 18, "channels": 64, "method": "dopri5", "rtol": RTOL,
-                    "atol": ATOL, "group_norm": args.norm, "reps": args.reps},
-        "ODEBlock": overhead("ODEBlock solve", "ODEBlock chain", nfe, "TF single"),
-        "plain TFP": overhead("plain TFP solve", "plain TFP chain", tfp_nfe, "TF single"),
-        "torchdiffeq": overhead("torchdiffeq solve", "torchdiffeq chain", torch_nfe, "torch single"),
-        "odelayers solver, called directly": overhead("odelayers solver solve", "ODEBlock chain", nfe,
-                                                      "TF single"),
-        "dense-output coefficients after every step (TFP)": {
-            **overhead("coefficients every step solve", "ODEBlock chain", nfe, "TF single"),
-            "max_abs_difference_to_shipped": every_max_diff,
-            "time_ratio_to_shipped": H.paired_ratio(times, "coefficients every step solve",
-                                                    "odelayers solver solve")["median"]},
-        "goal": 1.15,
-    }
-    res["headline"] = res["ODEBlock"]["vs_chain"]
-    print(f"solver overhead (solve / NFE x eval): ODEBlock {res['headline']:.3f} (goal <= 1.15), "
-          f"plain TFP {res['plain TFP']['vs_chain']:.3f}, torchdiffeq "
-          f"{res['torchdiffeq']['vs_chain']:.3f}")
+def markdown(res) -> str:
     rows = [[name, r["nfe"], r["solve_median_s"], r["per_eval_in_chain_ms"], r["single_eval_ms"],
              r["vs_chain"], r["vs_single"]]
             for name, r in ((k, res[k]) for k in ("ODEBlock", "plain TFP", "torchdiffeq",
@@ -203,10 +163,53 @@ def main(argv=None) -> int:
            f"x{every['time_ratio_to_shipped']:.3f} the solve time (overhead "
            f"{every['vs_chain']:.3f}), final states equal to "
            f"{every['max_abs_difference_to_shipped']:.1e}.")
-    path = record.finish(res, md)
+    return md
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads = H.configure_threads(args.threads, args.inter_op_threads)
+    record = H.Record("overhead", args, threads)
+
+    import _odenet as O
+
+    # One torch module: its weights are the TensorFlow dynamics' weights.
+    torch_func = O.torch_odefunc()
+    y0_np = O.torch_initial_state()
+    tf_functions, info = tensorflow_candidates(args, O.export_weights(torch_func), y0_np)
+    torch_functions, torch_nfe = torch_candidates(torch_func, y0_np)
+    singles = {"TF single": tf_functions.pop("TF single"),
+               "torch single": torch_functions.pop("torch single")}
+    candidates = {**tf_functions, **torch_functions}
+    times = H.interleaved({**candidates, **singles}, reps=args.reps, warmup=args.warmup)
+    # The single evaluations are short: give them many more repetitions.
+    times.update(H.interleaved(singles, reps=10 * args.reps, warmup=3))
+
+    nfe = info["nfe"]
+    res = {
+        "problem": {"batch": 32, "size": 18, "channels": 64, "method": "dopri5", "rtol": RTOL,
+                    "atol": ATOL, "group_norm": args.norm, "reps": args.reps},
+        "ODEBlock": overhead(times, "ODEBlock solve", "ODEBlock chain", nfe, "TF single"),
+        "plain TFP": overhead(times, "plain TFP solve", "plain TFP chain", info["tfp_nfe"],
+                              "TF single"),
+        "torchdiffeq": overhead(times, "torchdiffeq solve", "torchdiffeq chain", torch_nfe,
+                                "torch single"),
+        "odelayers solver, called directly": overhead(times, "odelayers solver solve",
+                                                      "ODEBlock chain", nfe, "TF single"),
+        "dense-output coefficients after every step (TFP)": {
+            **overhead(times, "coefficients every step solve", "ODEBlock chain", nfe, "TF single"),
+            "max_abs_difference_to_shipped": info["every_max_diff"],
+            "time_ratio_to_shipped": H.paired_ratio(times, "coefficients every step solve",
+                                                    "odelayers solver solve")["median"]},
+        "goal": 1.15,
+    }
+    res["headline"] = res["ODEBlock"]["vs_chain"]
+    print(f"solver overhead (solve / NFE x eval): ODEBlock {res['headline']:.3f} (goal <= 1.15), "
+          f"plain TFP {res['plain TFP']['vs_chain']:.3f}, torchdiffeq "
+          f"{res['torchdiffeq']['vs_chain']:.3f}")
+    path = record.finish(res, markdown(res))
     print(f"wrote {path}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

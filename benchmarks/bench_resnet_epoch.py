@@ -88,7 +88,7 @@ def build_keras(variant: str = "default"):
         keras.layers.BatchNormalization = channels_first_bn
         try:
             inp = keras.Input(shape=(3, 75, 75), name="img")
-            x = resnet._batch_norm("input_bn")(inp)
+            x = resnet.batch_norm("input_bn")(inp)
             stem = resnet.input_cnn(x)
             r = keras.layers.Add()([resnet.residual_branch(stem, 1), stem])
             r = keras.layers.Add()([resnet.residual_branch(r, 2), stem])

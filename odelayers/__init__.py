@@ -8,7 +8,7 @@ Public API
 ----------
 ``odeint(func, y0, t, method="dopri5", rtol=1e-3, atol=1e-6, step_size=None,
 num_steps=None, max_num_steps=4096, first_step=None, gradient="adjoint",
-adjoint_norm="seminorm", full_output=False)``
+adjoint_norm="seminorm", options=None, full_output=False, **overrides)``
     Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0``; returns the states at
     every time of ``t`` stacked on the first axis (``[len(t), *y0.shape]``),
     like ``torchdiffeq.odeint``.
@@ -16,7 +16,7 @@ adjoint_norm="seminorm", full_output=False)``
 ``ODEBlock(dynamics, t0=0.0, t1=1.0, method="dopri5", rtol=1e-3, atol=1e-6,
 step_size=None, num_steps=None, gradient="adjoint", augment=0, t_eval=None,
 max_num_steps=4096, first_step=None, nfe_metric_name="nfe",
-adjoint_norm="seminorm")``
+adjoint_norm="seminorm", options=None, **overrides)``
     A Keras layer mapping ``h(t0) = inputs`` to ``h(t1)``, where ``dynamics``
     is any Keras layer with ``call(self, h, t)``. States ``[B, D]`` or
     ``[B, H, W, C]``. ``augment=k`` integrates with ``k`` extra zero channels
@@ -28,6 +28,21 @@ adjoint_norm="seminorm")``
 ``ConcatConv2D(filters, kernel_size, ...)``, ``ConcatDense(units, ...)``
     ``Conv2D`` / ``Dense`` that see the time ``t`` as an extra input channel /
     feature (Chen et al.'s ``ConcatConv2d``); ``call(h, t)``.
+
+``SolverOptions(method="dopri5", rtol=1e-3, atol=1e-6, step_size=None,
+num_steps=None, max_num_steps=4096, first_step=None, gradient="adjoint",
+adjoint_norm="seminorm", error_norm="tfp", parallel_iterations=1,
+lazy_dense_output=True, fuse_min_elements=4096)``
+    Every solver setting in one frozen, validated object:
+    ``odeint(f, y0, t, options=opts)`` and ``ODEBlock(f, options=opts)``
+    take it, and keywords next to it replace its fields. Importing it does
+    not import TensorFlow (e.g. for a command line's ``--help``).
+    ``METHODS``, ``GRADIENTS``, ``ADJOINT_NORMS``, ``ERROR_NORMS`` and
+    ``DEFAULT_MAX_NUM_STEPS`` are its valid values and default step limit.
+
+``DormandPrince(rtol, atol, options=None, **overrides)``
+    The "dopri5" solver as a ``tfp.math.ode.Solver``
+    (``.solve(ode_fn, t0, y0, solution_times)``), configured like ``odeint``.
 
 ``available_methods()``
     Names and one-line descriptions of the solvers.
@@ -61,6 +76,12 @@ Gradients (``gradient``)
 * ``"backprop"``: differentiate through the solver's operations; exact for
   the computed solution and usually faster, memory grows with the number of
   steps. For "dopri5" and the fixed-step methods.
+
+Import: ``import odelayers`` imports TensorFlow and Keras on first use of
+a name that needs them (``ODEBlock``, ``odeint``, ...), or at once when Keras
+is already imported. Loading a saved model needs ``ODEBlock`` registered
+with Keras: import Keras before odelayers, or use ``odelayers.ODEBlock``
+(or pass it in ``custom_objects``) before ``keras.saving.load_model``.
 
 XLA: Keras compiles models with XLA when it can (``jit_compile="auto"`` on
 GPUs); blocks with "bdf" or with "dopri5" + "backprop" opt out
@@ -104,23 +125,74 @@ with ``@keras.saving.register_keras_serializable()`` and give it a
 ``get_config`` if its constructor takes arguments.
 """
 
+import sys as _sys
+
 from odelayers import errors
-from odelayers._blocks import ConcatConv2D, ConcatDense
-from odelayers._layers import ODEBlock
-from odelayers._odeint import odeint
+from odelayers._options import (
+    ADJOINT_NORMS,
+    DEFAULT_MAX_NUM_STEPS,
+    ERROR_NORMS,
+    GRADIENTS,
+    METHODS,
+    SolverOptions,
+)
+
+# Names that need Keras or TensorFlow: loaded on first access (PEP 562), so
+# that `from odelayers import SolverOptions` stays free of TensorFlow.
+_LAZY = ("ConcatConv2D", "ConcatDense", "DormandPrince", "ODEBlock", "odeint")
 
 __all__ = [
+    "ADJOINT_NORMS",
+    "DEFAULT_MAX_NUM_STEPS",
+    "ERROR_NORMS",
+    "GRADIENTS",
+    "METHODS",
     "ConcatConv2D",
     "ConcatDense",
+    "DormandPrince",
     "ODEBlock",
+    "SolverOptions",
     "available_methods",
     "errors",
     "odeint",
 ]
 
 
+def _load(name: str):
+    # Plain imports (not importlib) keep every edge visible to readers and checks.
+    if name in ("ConcatConv2D", "ConcatDense"):
+        from odelayers import _blocks as module
+    elif name == "DormandPrince":
+        from odelayers._solvers import dormand_prince as module
+    elif name == "ODEBlock":
+        from odelayers import _layers as module
+    else:
+        from odelayers import _odeint as module
+    value = getattr(module, name)
+    globals()[name] = value  # later accesses skip __getattr__
+    return value
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return _load(name)
+    raise AttributeError(f"module 'odelayers' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
 def available_methods() -> dict:
     """The solver registry: ``{method name: one-line description}``, sorted by name."""
-    from odelayers._solvers import METHODS
+    from odelayers._solvers.registry import SOLVERS
 
-    return {name: METHODS[name].summary for name in sorted(METHODS)}
+    return {name: SOLVERS[name].summary for name in sorted(SOLVERS)}
+
+
+# With Keras already imported, loading costs nothing more, and it registers
+# ODEBlock and the blocks with Keras' serialisation before any model loads.
+if "keras" in _sys.modules:
+    for _name in ("ConcatConv2D", "ODEBlock"):
+        _load(_name)
+    del _name

@@ -9,7 +9,7 @@ import numpy as np
 
 from odelayers._backend import require_tensorflow
 from odelayers._metrics import LastValue
-from odelayers._odeint import DEFAULT_MAX_NUM_STEPS
+from odelayers._options import SolverOptions
 
 
 def _takes_time(layer) -> bool:
@@ -38,10 +38,13 @@ class ODEBlock(keras.layers.Layer):
             keep them deterministic (no dropout) and free of batch statistics
             (prefer ``GroupNormalization`` to ``BatchNormalization``).
         t0, t1: integration interval, ``t1 > t0``.
-        method, rtol, atol, step_size, num_steps, max_num_steps, first_step,
-        gradient, adjoint_norm: the solver, as in ``odelayers.odeint``. ``gradient``
-            defaults to ``"adjoint"`` (memory independent of the number of
-            steps); ``"backprop"`` differentiates through the steps.
+        method: the solver method, as in ``odelayers.odeint``.
+        options: an ``odelayers.SolverOptions``; defaults: its defaults.
+            Keywords naming its fields (``rtol``, ``atol``, ``step_size``,
+            ``num_steps``, ``max_num_steps``, ``first_step``, ``gradient``,
+            ``adjoint_norm``, ...) replace them, as in ``odelayers.odeint``.
+            ``gradient`` defaults to ``"adjoint"`` (memory independent of the
+            number of steps); ``"backprop"`` differentiates through the steps.
         augment: number of zero channels appended to the last axis of the
             input before integrating (augmented Neural ODEs, Dupont et al.,
             2019): the ODE then lives in a higher-dimensional space, which
@@ -55,7 +58,8 @@ class ODEBlock(keras.layers.Layer):
         nfe_metric_name: name of the metric reporting the number of function
             evaluations (NFE) of the last forward solve. Give blocks distinct
             names when a model has several.
-        **kwargs: ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...).
+        **kwargs: solver options as above, and ``keras.layers.Layer``
+            arguments (``name``, ``dtype``, ...).
 
     NFE: during ``fit``/``evaluate`` the block reports a metric ``"nfe"``
     (progress bar and ``History``; at the end of an epoch, the value of its
@@ -80,22 +84,23 @@ class ODEBlock(keras.layers.Layer):
         dynamics,
         t0=0.0,
         t1=1.0,
-        method="dopri5",
-        rtol=1e-3,
-        atol=1e-6,
-        step_size=None,
-        num_steps=None,
-        gradient="adjoint",
+        method=None,
+        *,
+        options=None,
         augment=0,
         t_eval=None,
-        max_num_steps=DEFAULT_MAX_NUM_STEPS,
-        first_step=None,
         nfe_metric_name="nfe",
-        adjoint_norm="seminorm",
         **kwargs,
     ):
         require_tensorflow("ODEBlock")
+        # Keyword arguments that name a solver option override `options`; the
+        # rest go to keras.layers.Layer.
+        overrides = {name: kwargs.pop(name) for name in SolverOptions.field_names() if name in kwargs}
+        if method is not None:
+            overrides["method"] = method
+        options = SolverOptions.resolve(options, **overrides)
         super().__init__(**kwargs)
+        self.options = options
         from odelayers import _validate
 
         if not isinstance(dynamics, keras.layers.Layer):
@@ -104,17 +109,6 @@ class ODEBlock(keras.layers.Layer):
                 f"got {type(dynamics).__name__}. Wrap plain functions in a Layer "
                 "(odeint accepts plain functions)."
             )
-        self.options = _validate.solver_options(
-            method=method,
-            rtol=rtol,
-            atol=atol,
-            step_size=step_size,
-            num_steps=num_steps,
-            max_num_steps=max_num_steps,
-            first_step=first_step,
-            gradient=gradient,
-            adjoint_norm=adjoint_norm,
-        )
         self.t0, self.t1, self.t_eval = _validate.block_times(t0, t1, t_eval)
         self.augment = _validate.augment(augment)
         if not isinstance(nfe_metric_name, str) or not nfe_metric_name:
@@ -217,28 +211,21 @@ class ODEBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        options = self.options
         dynamics = keras.saving.serialize_keras_object(self.dynamics)
         # The block builds its dynamics (on the augmented state shape); a
         # build_config would make Keras try to build it alone when loading.
         dynamics.pop("build_config", None)
+        # The options' fields stay flat keys of the config, as before
+        # SolverOptions existed, so older .keras files load unchanged.
         config.update(
             {
                 "dynamics": dynamics,
                 "t0": self.t0,
                 "t1": self.t1,
-                "method": options.method,
-                "rtol": options.rtol,
-                "atol": options.atol,
-                "step_size": options.step_size,
-                "num_steps": options.num_steps,
-                "gradient": options.gradient,
+                **self.options.to_dict(),
                 "augment": self.augment,
                 "t_eval": None if self.t_eval is None else list(self.t_eval),
-                "max_num_steps": options.max_num_steps,
-                "first_step": options.first_step,
                 "nfe_metric_name": self._nfe_tracker.name,
-                "adjoint_norm": options.adjoint_norm,
             }
         )
         return config

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 from odelayers._backend import require_tensorflow
+from odelayers._options import SolverOptions
 from odelayers.errors import ODESolverError
-
-DEFAULT_MAX_NUM_STEPS = 4096
 
 
 def _called_as_is(function):
@@ -26,21 +25,7 @@ def _called_as_is(function):
 
 
 @_called_as_is
-def odeint(
-    func,
-    y0,
-    t,
-    method="dopri5",
-    rtol=1e-3,
-    atol=1e-6,
-    step_size=None,
-    num_steps=None,
-    max_num_steps=DEFAULT_MAX_NUM_STEPS,
-    first_step=None,
-    gradient="adjoint",
-    adjoint_norm="seminorm",
-    full_output=False,
-):
+def odeint(func, y0, t, method=None, *, options=None, full_output=False, **overrides):
     """Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0`` and return ``y`` at every ``t``.
 
     Like ``torchdiffeq.odeint`` and ``scipy.integrate.solve_ivp(..., t_eval=t)``.
@@ -88,6 +73,13 @@ def odeint(
             ``"full"``: every component, as TFP's own adjoint and
             torchdiffeq's default. Other methods ignore it (fixed steps have
             no error control; "bdf" keeps TFP's).
+        options: an ``odelayers.SolverOptions`` holding all of these; the
+            keywords given next to it replace its fields.
+        **overrides: ``SolverOptions`` fields by name: ``rtol`` ...
+            ``adjoint_norm`` above, and ``error_norm``,
+            ``parallel_iterations``, ``lazy_dense_output``,
+            ``fuse_min_elements`` (see ``SolverOptions``). Defaults:
+            ``SolverOptions``' defaults.
         full_output: also return a dict ``{"nfe": int32 scalar tensor}``
             holding the number of evaluations of ``func`` in the forward solve.
 
@@ -105,17 +97,9 @@ def odeint(
     require_tensorflow("odeint")
     from odelayers import _validate
 
-    options = _validate.solver_options(
-        method=method,
-        rtol=rtol,
-        atol=atol,
-        step_size=step_size,
-        num_steps=num_steps,
-        max_num_steps=max_num_steps,
-        first_step=first_step,
-        gradient=gradient,
-        adjoint_norm=adjoint_norm,
-    )
+    if method is not None:
+        overrides["method"] = method
+    options = SolverOptions.resolve(options, **overrides)
     y0 = _validate.initial_state(y0, t)
     t_tensor, t_static = _validate.times(t, y0.dtype)
     states, nfe = solve(func, y0, t_tensor, t_static, options)
@@ -133,7 +117,7 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False):
         y0: floating tensor.
         t_tensor: 1-D tensor of times with a static length and ``y0``'s dtype.
         t_static: the same times as a NumPy array when known while tracing.
-        options: ``_validate.SolverOptions``.
+        options: ``SolverOptions``.
         final_only: return the state at ``t[-1]`` alone instead of the
             trajectory: no stacking with ``y0``, whose gradient would
             materialise a zero-filled trajectory (~3 % of a short fixed-step
@@ -153,7 +137,7 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False):
             return compiled(y0)
         return _solve(func, y0, t_tensor, t_static, options, final_only)
     except tf.errors.InvalidArgumentError as error:
-        from odelayers._solvers import MESSAGE_MARKER
+        from odelayers._solvers.messages import MESSAGE_MARKER
 
         if MESSAGE_MARKER in error.message:
             raise ODESolverError(_readable(error.message, MESSAGE_MARKER)) from None
@@ -199,7 +183,9 @@ def _checked(func):
 def _solve(func, y0, t_tensor, t_static, options, final_only=False):
     import tensorflow as tf
 
-    from odelayers import _solvers, _validate
+    from odelayers import _validate
+    from odelayers._solvers import fixed_grid, registry, tfp_adapter
+    from odelayers._solvers.bdf import BDF
 
     if t_tensor.shape[0] == 1:
         return (y0 if final_only else y0[None]), tf.constant(0, tf.int32)
@@ -210,30 +196,24 @@ def _solve(func, y0, t_tensor, t_static, options, final_only=False):
     else:
         t0, later = t_tensor[0], t_tensor[1:]
 
-    solver_class = options.solver_class
     if options.is_fixed_step:
+        method = registry.SOLVERS[options.method]
         step_size = _validate.step_size(options, t_tensor, t_static)
         if options.gradient == "backprop":
-            states, nfe = _solvers.integrate_fixed(solver_class, ode_fn, y0, t0, later, step_size)
+            states, nfe = fixed_grid.integrate_fixed(method, ode_fn, y0, t0, later, step_size)
         else:
-            solver = _solvers.FixedGridSolver(solver_class, step_size)
+            solver = tfp_adapter.FixedGridSolver(method, step_size)
             results = solver.solve(ode_fn, t0, y0, later)
             states, nfe = results.states, results.diagnostics.num_ode_fn_evaluations
     else:
-        solver = solver_class(
-            rtol=options.rtol,
-            atol=options.atol,
-            first_step=options.first_step,
-            max_num_steps=options.max_num_steps,
-            **({"adjoint_norm": options.adjoint_norm} if options.method == "dopri5" else {}),
-        )
+        solver = registry.adaptive_solver(options)
         # `solve` wraps `_solve` in TFP's adjoint custom gradient; calling
         # `_solve` directly leaves plain autodiff through the steps.
         run = solver.solve if options.gradient == "adjoint" else solver._solve
         results = run(ode_fn, t0, y0, later)
         states = results.states
         nfe = results.diagnostics.num_ode_fn_evaluations + solver.uncounted_evaluations
-        if isinstance(solver, _solvers.BDF):
+        if isinstance(solver, BDF):
             states = _check_status(results.diagnostics.status, states, solver.failure_message())
     states = tf.cast(states, y0.dtype)
     if final_only:

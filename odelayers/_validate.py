@@ -1,154 +1,19 @@
-"""The one input validator: every public entry point checks its arguments here.
+"""Checks of the arguments of ``odeint`` and ``ODEBlock`` besides the solver options.
 
-Each check raises ``ValueError`` or ``TypeError`` with a message that names
-the argument, the value received and what to pass instead.
+``SolverOptions`` checks the solver settings itself. Each check here raises
+``ValueError`` or ``TypeError`` with a message that names the argument, the
+value received and what to pass instead.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
 
 import numpy as np
 import tensorflow as tf
 
-from odelayers._solvers import ADJOINT_NORMS, METHODS
-
-GRADIENTS = ("adjoint", "backprop")
-from odelayers._odeint import DEFAULT_MAX_NUM_STEPS
 _FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
-
-
-@dataclasses.dataclass(frozen=True)
-class SolverOptions:
-    """Validated solver settings (see ``odelayers.odeint`` for their meaning)."""
-
-    method: str
-    rtol: float
-    atol: float
-    step_size: float | None
-    num_steps: int | None
-    max_num_steps: int
-    first_step: float | None
-    gradient: str
-    adjoint_norm: str = "seminorm"
-
-    @property
-    def solver_class(self):
-        """The registry entry of ``method``."""
-        return METHODS[self.method]
-
-    @property
-    def is_fixed_step(self) -> bool:
-        return self.solver_class.kind == "fixed"
-
-
-def _names(values) -> str:
-    return ", ".join(repr(v) for v in values)
-
-
-def _positive_number(name: str, value, *, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__}).")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
-    return value
-
-
-def _positive_int(name: str, value, *, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
-
-
-def solver_options(
-    method="dopri5",
-    rtol=1e-3,
-    atol=1e-6,
-    step_size=None,
-    num_steps=None,
-    max_num_steps=DEFAULT_MAX_NUM_STEPS,
-    first_step=None,
-    gradient="adjoint",
-    adjoint_norm="seminorm",
-) -> SolverOptions:
-    """Check the solver arguments shared by ``odeint`` and ``ODEBlock``."""
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(
-            f"Unknown ODE method {method!r}. Valid methods: {_names(sorted(METHODS))} "
-            "(adaptive: 'dopri5', 'bdf'; fixed step: 'euler', 'midpoint', 'rk4')."
-        )
-    method = method.lower()
-    solver = METHODS[method]
-    if not isinstance(gradient, str) or gradient.lower() not in GRADIENTS:
-        raise ValueError(
-            f"Unknown gradient mode {gradient!r}. Valid modes: {_names(GRADIENTS)} "
-            "('adjoint': memory independent of the number of steps; 'backprop': "
-            "differentiate through the solver's steps)."
-        )
-    gradient = gradient.lower()
-    if not isinstance(adjoint_norm, str) or adjoint_norm.lower() not in ADJOINT_NORMS:
-        raise ValueError(
-            f"Unknown adjoint_norm {adjoint_norm!r}. Valid: {_names(ADJOINT_NORMS)} "
-            "('seminorm': the backward solve bounds the error of the state and its "
-            "adjoint only, much faster at tight tolerances; 'full': also of the "
-            "parameter-gradient integrals, as TFP's own adjoint)."
-        )
-    adjoint_norm = adjoint_norm.lower()
-    if gradient not in solver.gradients:
-        raise ValueError(
-            f"method={method!r} supports gradient={_names(solver.gradients)} only, "
-            f"got gradient={gradient!r}. Use gradient='adjoint', or a method that "
-            "supports 'backprop' ('dopri5', 'euler', 'midpoint', 'rk4')."
-        )
-    rtol = _positive_number("rtol", rtol)
-    atol = _positive_number("atol", atol)
-    max_num_steps = _positive_int("max_num_steps", max_num_steps)
-    step_size = _positive_number("step_size", step_size, allow_none=True)
-    num_steps = _positive_int("num_steps", num_steps, allow_none=True)
-    first_step = _positive_number("first_step", first_step, allow_none=True)
-
-    if solver.kind == "fixed":
-        if step_size is None and num_steps is None:
-            raise ValueError(
-                f"method={method!r} takes fixed steps: pass step_size=... (e.g. 0.1) "
-                "or num_steps=... (the number of equal steps from the first to the "
-                "last time). Or use an adaptive method: 'dopri5' or 'bdf'."
-            )
-        if step_size is not None and num_steps is not None:
-            raise ValueError(
-                f"Pass either step_size or num_steps, not both (got step_size={step_size}, "
-                f"num_steps={num_steps})."
-            )
-        if first_step is not None:
-            raise ValueError(
-                f"first_step applies to adaptive methods only; method={method!r} takes "
-                "fixed steps of step_size."
-            )
-    else:
-        if step_size is not None or num_steps is not None:
-            raise ValueError(
-                f"method={method!r} chooses its own step sizes from rtol and atol; "
-                "step_size and num_steps apply to the fixed-step methods 'euler', "
-                "'midpoint' and 'rk4' only. To set the first step, pass first_step."
-            )
-    return SolverOptions(
-        method=method,
-        rtol=rtol,
-        atol=atol,
-        step_size=step_size,
-        num_steps=num_steps,
-        max_num_steps=max_num_steps,
-        first_step=first_step,
-        gradient=gradient,
-        adjoint_norm=adjoint_norm,
-    )
 
 
 def initial_state(y0, t):
@@ -233,7 +98,7 @@ def times(t, dtype):
     return t_tensor, None
 
 
-def step_size(options: SolverOptions, t_tensor, t_static):
+def step_size(options, t_tensor, t_static):
     """The fixed step size: ``step_size``, or the span of ``t`` over ``num_steps``.
 
     A Python float when the times are static, else a scalar tensor.

@@ -1,0 +1,209 @@
+"""SolverOptions: one validated object for every solver setting, its knobs, lazy import."""
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import odelayers  # noqa: E402
+from odelayers import SolverOptions  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+F64 = tf.float64
+
+
+# ---- the options object ---------------------------------------------------------
+
+
+def test_importing_solver_options_imports_neither_tensorflow_nor_keras():
+    code = (
+        "import sys\n"
+        "from odelayers import SolverOptions, METHODS, DEFAULT_MAX_NUM_STEPS\n"
+        "import odelayers\n"
+        "assert SolverOptions().max_num_steps == DEFAULT_MAX_NUM_STEPS\n"
+        "assert set(odelayers.__all__) <= set(dir(odelayers))\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'tensorflow_probability') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_every_exported_name_resolves():
+    assert set(odelayers.__all__) <= set(dir(odelayers))
+    for name in odelayers.__all__:
+        assert getattr(odelayers, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'Dopri5'"):
+        odelayers.Dopri5  # noqa: B018
+
+
+def test_defaults_are_defined_once_and_exported():
+    options = SolverOptions()
+    assert options.method == odelayers.METHODS[0] == "dopri5"
+    assert options.gradient == odelayers.GRADIENTS[0] == "adjoint"
+    assert options.adjoint_norm == odelayers.ADJOINT_NORMS[0] == "seminorm"
+    assert options.error_norm == odelayers.ERROR_NORMS[0] == "tfp"
+    assert options.max_num_steps == odelayers.DEFAULT_MAX_NUM_STEPS == 4096
+    assert (options.rtol, options.atol, options.parallel_iterations) == (1e-3, 1e-6, 1)
+    assert sorted(odelayers.available_methods()) == sorted(odelayers.METHODS)
+
+
+def test_options_are_normalised_and_frozen():
+    options = SolverOptions(method="RK4", num_steps=3, rtol=1, gradient="Backprop")
+    assert (options.method, options.gradient, options.rtol) == ("rk4", "backprop", 1.0)
+    assert isinstance(options.rtol, float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.rtol = 1e-5
+    assert SolverOptions(**options.to_dict()) == options
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        (dict(method="rk45"), ValueError, "Valid methods: 'bdf', 'dopri5', 'euler', 'midpoint', 'rk4'"),
+        (dict(error_norm="max"), ValueError, "Valid: 'tfp', 'rms'"),
+        (dict(parallel_iterations=0), ValueError, "parallel_iterations must be a positive integer"),
+        (dict(fuse_min_elements=-1), ValueError, "fuse_min_elements must be a positive integer"),
+        (dict(lazy_dense_output="yes"), TypeError, "lazy_dense_output must be True or False"),
+        (dict(method="euler"), ValueError, "pass step_size=..."),
+        (dict(atol=float("nan")), ValueError, "atol must be a positive finite number"),
+    ],
+)
+def test_solver_options_reject_bad_values_naming_the_fix(kwargs, error, text):
+    with pytest.raises(error, match=re.escape(text)):
+        SolverOptions(**kwargs)
+
+
+def test_unknown_keywords_and_wrong_options_types_name_the_fix():
+    with pytest.raises(TypeError, match=r"Unknown solver option\(s\) 'rtoll'. Valid: 'method', 'rtol'"):
+        odelayers.odeint(lambda t, y: -y, tf.ones([1]), [0.0, 1.0], rtoll=1e-3)
+    with pytest.raises(TypeError, match="options must be an odelayers.SolverOptions, got dict"):
+        odelayers.odeint(lambda t, y: -y, tf.ones([1]), [0.0, 1.0], options={"rtol": 1e-3})
+    with pytest.raises(TypeError, match="Unknown solver option"):
+        odelayers.DormandPrince(1e-3, 1e-6, norm="rms")
+
+
+# ---- odeint and ODEBlock take it ----------------------------------------------------
+
+
+def test_odeint_options_equal_keywords_and_keywords_override_them():
+    y0, t = tf.constant([1.0, -2.0], F64), [0.0, 0.5, 2.0]
+    options = SolverOptions(rtol=1e-7, atol=1e-9)
+    by_keywords = odelayers.odeint(lambda t, y: -y, y0, t, rtol=1e-7, atol=1e-9)
+    by_options = odelayers.odeint(lambda t, y: -y, y0, t, options=options)
+    np.testing.assert_array_equal(by_options.numpy(), by_keywords.numpy())
+    rk4 = odelayers.odeint(lambda t, y: -y, y0, t, "rk4", options=options, step_size=0.5)
+    _, info = odelayers.odeint(lambda t, y: -y, y0, t, options=options, method="rk4",
+                               step_size=0.5, full_output=True)
+    assert int(info["nfe"]) == 4 * 4  # 1 + 3 steps of 4 stages: rk4, not dopri5
+    np.testing.assert_allclose(rk4.numpy(), np.exp(-np.array(t))[:, None] * y0.numpy(), rtol=5e-3)
+
+
+def test_parallel_iterations_change_no_value_or_gradient():
+    y0 = tf.constant([[0.3, -1.2, 0.8]], F64)
+    w = tf.Variable([[0.5, -1.0, 0.2], [0.1, 0.3, -0.7], [0.9, 0.0, -0.4]], dtype=F64)
+
+    def dynamics(t, y):
+        return tf.tanh(y @ w) * (1.0 + t)
+
+    @tf.function
+    def solve(parallel_iterations):
+        with tf.GradientTape() as tape:
+            y = odelayers.odeint(dynamics, y0, [0.0, 0.7, 1.5], rtol=1e-6, atol=1e-8,
+                                 parallel_iterations=parallel_iterations)
+            loss = tf.reduce_sum(y ** 2)
+        return y, tape.gradient(loss, w)
+
+    (y1, g1), (y10, g10) = solve(1), solve(10)
+    np.testing.assert_array_equal(y10.numpy(), y1.numpy())
+    np.testing.assert_array_equal(g10.numpy(), g1.numpy())
+
+
+def test_rms_error_norm_meets_the_tolerance_with_its_own_steps():
+    # dy/dt = -y with a second, faster component: both error measures keep the
+    # solution within the tolerance, and they choose different steps.
+    y0 = tf.constant([1.0, 2.0], F64)
+    rates = tf.constant([1.0, 7.0], F64)
+    t = [0.0, 0.4, 1.0]
+    exact = np.exp(-np.outer(t, rates.numpy())) * y0.numpy()
+    nfe = {}
+    for norm in odelayers.ERROR_NORMS:
+        y, info = odelayers.odeint(lambda t, y: -rates * y, y0, t, rtol=1e-6, atol=1e-9,
+                                   error_norm=norm, full_output=True)
+        np.testing.assert_allclose(y.numpy(), exact, rtol=2e-5)
+        nfe[norm] = int(info["nfe"])
+    assert nfe["rms"] != nfe["tfp"], nfe
+
+
+def test_dormand_prince_is_configured_by_options():
+    solver = odelayers.DormandPrince(1e-5, 1e-8, options=SolverOptions(parallel_iterations=4),
+                                     first_step=0.01)
+    assert solver.options == SolverOptions(rtol=1e-5, atol=1e-8, parallel_iterations=4,
+                                           first_step=0.01)
+    result = solver.solve(lambda t, y: -y, 0.0, tf.constant([1.0], F64), solution_times=[1.0])
+    np.testing.assert_allclose(result.states.numpy()[-1], np.exp(-1.0), rtol=1e-4)
+
+
+@keras.saving.register_keras_serializable(package="odelayers_tests")
+class Decay(keras.layers.Layer):
+    """dh/dt = -h W, with one weight matrix."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], input_shape[-1]), initializer="glorot_uniform")
+
+    def call(self, h, t):
+        return -ops_matmul(h, self.w) * (1.0 + t)
+
+
+def ops_matmul(a, b):
+    return keras.ops.matmul(a, b)
+
+
+def test_odeblock_options_equal_keywords():
+    keras.utils.set_random_seed(3)
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    by_options = odelayers.ODEBlock(Decay(), options=SolverOptions(method="rk4", num_steps=4))
+    by_keywords = odelayers.ODEBlock(Decay(), method="rk4", num_steps=4)
+    by_options.build(x.shape)
+    by_keywords.build(x.shape)
+    by_keywords.set_weights(by_options.get_weights())
+    assert by_options.options == by_keywords.options
+    np.testing.assert_array_equal(by_options(x).numpy(), by_keywords(x).numpy())
+    with pytest.raises(ValueError, match="Valid: 'tfp', 'rms'"):
+        odelayers.ODEBlock(Decay(), error_norm="max")
+
+
+def test_odeblock_options_survive_a_keras_file(tmp_path):
+    keras.utils.set_random_seed(4)
+    options = SolverOptions(rtol=1e-5, atol=1e-7, error_norm="rms", parallel_iterations=3,
+                            max_num_steps=500, adjoint_norm="full")
+    model = keras.Sequential([keras.Input((3,)), odelayers.ODEBlock(Decay(), t1=0.5, options=options)])
+    x = np.random.default_rng(1).normal(size=(5, 3)).astype("float32")
+    path = tmp_path / "options.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.layers[0].options == options
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_config_of_a_block_saved_before_solver_options_still_loads():
+    block = odelayers.ODEBlock(Decay(), method="rk4", step_size=0.25, gradient="backprop")
+    config = block.get_config()
+    old_keys = ("method", "rtol", "atol", "step_size", "num_steps", "gradient", "max_num_steps",
+                "first_step", "adjoint_norm")
+    assert all(config[key] == getattr(block.options, key) for key in old_keys)
+    for new_key in ("error_norm", "parallel_iterations", "lazy_dense_output", "fuse_min_elements"):
+        del config[new_key]
+    restored = odelayers.ODEBlock.from_config(config)
+    assert restored.options == block.options
