@@ -241,8 +241,7 @@ class Run:
             model.build((None, *x_train.shape[1:]))
         if self.spec.eager:
             model.run_eagerly = True
-        if self.spec.verbose:
-            model.summary()
+        model.summary()  # whatever the verbosity: what was trained belongs in the output
         self.model, self._stage = model, "training"
         self._sizes = (len(x_train), len(test_data[0]) if test_data else None)
         self._config = resume_config(self.spec, model, arrays)

@@ -54,7 +54,7 @@ class RunSpec:
             the process: TensorFlow cannot turn it off again reliably). Same
             seed + deterministic = same history to the last digit.
         verbose: Keras' progress display (0 silent, 1 bar, 2 one line per
-            epoch); above 0 the model summary is printed before training.
+            epoch). The model summary is printed before training at any level.
         shuffle: visit the training samples in a new seeded order each epoch.
         callbacks: extra Keras callbacks, passed to ``fit``.
         eager: train with ``model.run_eagerly`` (for debugging).
