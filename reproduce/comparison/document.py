@@ -7,18 +7,11 @@ import os
 from pathlib import Path
 
 from reproduce.comparison.table import markdown_table
+from reproduce.figures.files import FIGURES
 from reproduce.runs import Run
 
 #: The regenerated figures, in the report's order, with a caption each.
-FIGURE_FILES = (
-    ("fig03_images.png", "Figure 3: the first 25 training images as the R code draws them"),
-    ("fig04_07_curves.png", "Figures 4 and 7: loss and accuracy per epoch, per model"),
-    ("fig04_07_curves_with_r.png", "Figures 4 and 7 with the R keras history"),
-    ("fig08_trajectories.png", "Figure 8: residual network vs Neural ODE hidden states"),
-    ("fig09_solution_curves.png", "Figure 9: solution curves of dy/dx + y/2 = 3/2"),
-    ("fig10_phase_portrait.png", "Figure 10: phase portrait of the logistic equation"),
-    ("fig11_euler.png", "Figure 11: Euler's method, step 1, against exp(x)"),
-)
+FIGURE_FILES = tuple(FIGURES.values())
 #: R lines that export a keras history in the format :func:`reproduce.comparison.r_history.read_r_history` reads.
 R_EXPORT_LINES = (
     "history <- iceberg_nn %>% fit(train_iceberg, train_truth, epochs = 150)  # or model_resNN",

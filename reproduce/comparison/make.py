@@ -14,6 +14,7 @@ from reproduce.comparison.table import comparison_rows
 from reproduce.engine.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
 from reproduce.figures.curves import plot_curves_side_by_side
+from reproduce.figures.files import file_name
 from reproduce.runs import Run, curve_runs, load_runs, primary_data_sha
 
 
@@ -47,7 +48,7 @@ def run_compare(
         figures_dir.mkdir(parents=True, exist_ok=True)
         plot_curves_side_by_side(
             curve_runs(scan.runs),
-            figures_dir / "fig04_07_curves_with_r.png",
+            figures_dir / file_name("fig04_07_with_r"),
             r_history=history_r,
             r_model=r_model,
             r_label=Path(r_history).name,

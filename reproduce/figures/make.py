@@ -12,6 +12,7 @@ from reproduce.engine import provenance
 from reproduce.engine.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
 from reproduce.figures.curves import plot_curves_side_by_side
+from reproduce.figures.files import FIGURES, file_name
 from reproduce.figures.odes import (
     LOGISTIC_K,
     LOGISTIC_R,
@@ -29,7 +30,7 @@ from reproduce.figures.toy import plot_trajectories, train_toy_models
 from reproduce.runs import curve_runs, load_runs
 
 #: What ``--only`` accepts, in the report's order.
-FIGURE_KEYS = ("fig03", "fig04_07", "fig08", "fig09", "fig10", "fig11")
+FIGURE_KEYS = tuple(key for key in FIGURES if key != "fig04_07_with_r")  # compare draws that one
 
 
 def make_figures(data_path=None, runs_dir="results", out_dir=None, command: str | None = None,
@@ -111,14 +112,14 @@ def _write_image_grid(manifest: _Manifest, out_dir: Path, data_path) -> None:
 
     frame, source = resolve_data(data_path)
     images, labels = r_plotted_training_images(frame)
-    path = plot_image_grid(images, labels, out_dir / "fig03_images.png", data_label(source))
+    path = plot_image_grid(images, labels, out_dir / file_name("fig03"), data_label(source))
     manifest.record(path, "Figure 3", report_claims.IMAGE_GRID_SECTION, data=source.to_dict())
 
 
 def _write_curves(manifest: _Manifest, out_dir: Path, runs_dir) -> None:
     runs_path = Path(runs_dir)
     runs = curve_runs(load_runs(runs_path).runs) if runs_path.is_dir() else {}
-    path = plot_curves_side_by_side(runs, out_dir / "fig04_07_curves.png")
+    path = plot_curves_side_by_side(runs, out_dir / file_name("fig04_07"))
     manifest.record(path, "Figures 4 and 7", "2.2.3 (Figure 4), 3.2 (Figure 7)",
                     runs={m: [{"run": r.name, "preprocessing": r.preprocessing, "status": r.get("status"),
                                "epochs": r.get("epochs"), "data": r.get("data")} for r in rs]
@@ -127,7 +128,7 @@ def _write_curves(manifest: _Manifest, out_dir: Path, runs_dir) -> None:
 
 def _write_trajectories(manifest: _Manifest, out_dir: Path) -> None:
     result = train_toy_models()
-    path = plot_trajectories(result, out_dir / "fig08_trajectories.png")
+    path = plot_trajectories(result, out_dir / file_name("fig08"))
     manifest.record(path, "Figure 8", report_claims.TRAJECTORIES_SECTION,
                     toy={"target": result.target, "depth": result.depth,
                          "resnet_mse": list(result.resnet_loss), "ode_mse": list(result.ode_loss)})
@@ -135,14 +136,14 @@ def _write_trajectories(manifest: _Manifest, out_dir: Path) -> None:
 
 def _write_solution_curves(manifest: _Manifest, out_dir: Path) -> None:
     curves = solution_curves()
-    path = plot_solution_curves(curves, out_dir / "fig09_solution_curves.png")
+    path = plot_solution_curves(curves, out_dir / file_name("fig09"))
     manifest.record(path, "Figure 9", report_claims.SOLUTION_CURVES_SECTION,
                     check={"max_abs_error": curves.max_error, "max_error_to_tolerance": curves.error_to_tolerance,
                            "rtol": SOLUTION_RTOL, "atol": SOLUTION_ATOL})
 
 
 def _write_phase_portrait(manifest: _Manifest, out_dir: Path) -> None:
-    path, equilibria = plot_phase_portrait(out_dir / "fig10_phase_portrait.png")
+    path, equilibria = plot_phase_portrait(out_dir / file_name("fig10"))
     manifest.record(path, "Figure 10", report_claims.PHASE_PORTRAIT_SECTION,
                     equilibria=[{"y": e.y, "stability": e.stability} for e in equilibria],
                     parameters={"r": LOGISTIC_R, "K": LOGISTIC_K})
@@ -150,7 +151,7 @@ def _write_phase_portrait(manifest: _Manifest, out_dir: Path) -> None:
 
 def _write_euler(manifest: _Manifest, out_dir: Path) -> None:
     table = euler_table()
-    path = plot_euler(table, out_dir / "fig11_euler.png")
+    path = plot_euler(table, out_dir / file_name("fig11"))
     manifest.record(path, "Figure 11", report_claims.EULER_TABLE_SECTION)
     csv_path = out_dir / "euler_table.csv"
     table.to_csv(csv_path, index=False)
