@@ -20,8 +20,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "results" / "benchmarks"
@@ -34,17 +34,34 @@ if str(REPO_ROOT) not in sys.path:
 
 def add_common_arguments(parser) -> None:
     """Add the options every benchmark shares (threads, repetitions, output folder)."""
-    parser.add_argument("--threads", type=int, default=1,
-                        help="intra-op threads for both TensorFlow and PyTorch (default 1: robust "
-                             "on a shared machine, see benchmarks/README.md; use 2+ on an idle one)")
-    parser.add_argument("--inter-op-threads", type=int, default=1,
-                        help="inter-op threads for both frameworks (default 1)")
-    parser.add_argument("--reps", type=int, default=None,
-                        help="timed repetitions per implementation (default: per script)")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="untimed warm-up calls per implementation (default 1)")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR,
-                        help=f"folder for the JSON/markdown/PNG outputs (default {RESULTS_DIR})")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="intra-op threads for both TensorFlow and PyTorch (default 1: robust "
+        "on a shared machine, see benchmarks/README.md; use 2+ on an idle one)",
+    )
+    parser.add_argument(
+        "--inter-op-threads",
+        type=int,
+        default=1,
+        help="inter-op threads for both frameworks (default 1)",
+    )
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="timed repetitions per implementation (default: per script)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="untimed warm-up calls per implementation (default 1)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS_DIR,
+        help=f"folder for the JSON/markdown/PNG outputs (default {RESULTS_DIR})",
+    )
 
 
 def quiet_tensorflow() -> None:
@@ -84,13 +101,19 @@ def configure_threads(intra: int, inter: int, frameworks=("tensorflow", "torch")
                 torch.set_num_interop_threads(inter)
             except RuntimeError:  # already set once in this process
                 pass
-            applied["torch"] = {"intra_op": torch.get_num_threads(),
-                                "inter_op": torch.get_num_interop_threads()}
+            applied["torch"] = {
+                "intra_op": torch.get_num_threads(),
+                "inter_op": torch.get_num_interop_threads(),
+            }
     return applied
 
 
-def interleaved(candidates: dict[str, Callable[[], object]], reps: int, warmup: int = 1,
-                on_result: Callable[[str, object], None] | None = None) -> dict[str, list[float]]:
+def interleaved(
+    candidates: dict[str, Callable[[], object]],
+    reps: int,
+    warmup: int = 1,
+    on_result: Callable[[str, object], None] | None = None,
+) -> dict[str, list[float]]:
     """Time each candidate ``reps`` times, interleaving them, after ``warmup`` untimed calls.
 
     The order alternates between forward and reverse on every round (A B C, C B A, ...)
@@ -118,8 +141,14 @@ def summarize(samples: list[float]) -> dict:
     """Median, min, max and interquartile range of a list of timings (seconds)."""
     ordered = sorted(samples)
     q = statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else [ordered[0]] * 3
-    return {"median_s": statistics.median(ordered), "min_s": ordered[0], "max_s": ordered[-1],
-            "q1_s": q[0], "q3_s": q[2], "n": len(ordered)}
+    return {
+        "median_s": statistics.median(ordered),
+        "min_s": ordered[0],
+        "max_s": ordered[-1],
+        "q1_s": q[0],
+        "q3_s": q[2],
+        "n": len(ordered),
+    }
 
 
 def ratio(times: dict[str, list[float]], ours: str, theirs: str) -> float:
@@ -140,12 +169,17 @@ def paired_ratio(times: dict[str, list[float]], ours: str, theirs: str) -> dict:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        )
         # Uncommitted code, not results/ (written by the benchmarks themselves).
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", ":(exclude)results"],
-                               cwd=REPO_ROOT, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", ".", ":(exclude)results"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -165,8 +199,14 @@ def versions() -> dict:
     """Versions of the interpreter and every library a benchmark may touch (None if absent)."""
     found = {"python": platform.python_version()}
     quiet_tensorflow()
-    for module in ("tensorflow", "keras", "tensorflow_probability", "numpy", "torch",
-                   "torchdiffeq"):
+    for module in (
+        "tensorflow",
+        "keras",
+        "tensorflow_probability",
+        "numpy",
+        "torch",
+        "torchdiffeq",
+    ):
         try:
             mod = __import__(module)
             found[module] = getattr(mod, "__version__", "unknown")
@@ -179,8 +219,9 @@ def machine() -> dict:
     """What ran the benchmark: CPU model, core count, memory, and the load around it."""
     info = {"platform": platform.platform(), "cpu": _cpu_model(), "logical_cpus": os.cpu_count()}
     try:
-        info["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                   / 2**30, 1)
+        info["memory_gib"] = round(
+            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
+        )
     except (ValueError, OSError, AttributeError):
         pass
     return info
@@ -202,8 +243,9 @@ class Record:
         self.started = time.time()
         self.data = {
             "benchmark": name,
-            "command": " ".join(["python"] + [os.path.relpath(sys.argv[0], REPO_ROOT)]
-                                + sys.argv[1:]),
+            "command": " ".join(
+                ["python"] + [os.path.relpath(sys.argv[0], REPO_ROOT)] + sys.argv[1:]
+            ),
             "argv": sys.argv[1:],
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "git_commit": _git_commit(),
@@ -231,7 +273,8 @@ class Record:
             f"{self.data['load_average_start']} -> {self.data['load_average_end']}; "
             f"TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}, TFP "
             f"{v.get('tensorflow_probability')}, PyTorch {v.get('torch')}, torchdiffeq "
-            f"{v.get('torchdiffeq')}; commit {self.data['git_commit']}.\n\n")
+            f"{v.get('torchdiffeq')}; commit {self.data['git_commit']}.\n\n"
+        )
         (self.out_dir / f"{self.name}.md").write_text(header + markdown_body.rstrip() + "\n")
         return json_path
 
@@ -253,6 +296,7 @@ def _json_default(obj):
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
     """A GitHub markdown table (floats shown with 3 significant digits)."""
+
     def cell(x):
         if isinstance(x, float):
             return f"{x:.3g}"

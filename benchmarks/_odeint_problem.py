@@ -17,11 +17,10 @@ class Problem:
     """Both sides of the benchmark: dynamics, initial state, cotangent, reference."""
 
     def __init__(self, norm: str):
+        import _odenet as O
         import numpy as np
         import tensorflow as tf
         import torch
-
-        import _odenet as O
 
         self.torch_func = O.torch_odefunc()
         y0 = O.torch_initial_state()
@@ -38,8 +37,9 @@ class Problem:
         # module does in its `nfe` attribute (an increment per call on both sides).
         self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.tf_func = _CountingTFFunc(O.TFODEFunc(weights, norm="fast"), self.counter)
-        self.keras_dyn = {n: O.keras_dynamics(weights, norm=n, counter=self.counter)
-                          for n in ("fast", "keras")}
+        self.keras_dyn = {
+            n: O.keras_dynamics(weights, norm=n, counter=self.counter) for n in ("fast", "keras")
+        }
         self.norm = norm
         self.to_nchw = O.to_nchw
 
@@ -53,13 +53,16 @@ class Problem:
         outs = {
             "plain TF (fast group norm)": self.tf_func(0.5, self.y0_tf),
             "Keras layer (fast group norm)": self.keras_dyn["fast"](self.y0_tf, t=0.5),
-            "Keras layer (keras.layers.GroupNormalization)": self.keras_dyn["keras"](self.y0_tf, t=0.5),
+            "Keras layer (keras.layers.GroupNormalization)": self.keras_dyn["keras"](
+                self.y0_tf, t=0.5
+            ),
         }
         diffs = {}
         for name, out in outs.items():
             out = self.to_nchw(np.asarray(out))
-            np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5,
-                                       err_msg=f"{name} differs from PyTorch's ODEfunc")
+            np.testing.assert_allclose(
+                out, ref, rtol=1e-5, atol=1e-5, err_msg=f"{name} differs from PyTorch's ODEfunc"
+            )
             diffs[name] = float(np.abs(out - ref).max())
         return diffs
 
@@ -82,7 +85,7 @@ class Problem:
         y = np.asarray(final_state, dtype=np.float64)
         if layout == "nhwc":
             y = self.to_nchw(y)
-        return float(np.sqrt(np.mean((y - self.ref) ** 2)) / np.sqrt(np.mean(self.ref ** 2)))
+        return float(np.sqrt(np.mean((y - self.ref) ** 2)) / np.sqrt(np.mean(self.ref**2)))
 
 
 class _CountingTFFunc:
@@ -149,8 +152,11 @@ def torch_train_step(p: Problem, method="dopri5", n_steps=None, adjoint=False, s
         forward_nfe = p.torch_func.nfe
         loss = (out[-1] * p.cot_t).sum()
         loss.backward()
-        return {"nfe_forward": forward_nfe, "nfe_backward": p.torch_func.nfe - forward_nfe,
-                "grads": [y0.grad] + [q.grad for q in params]}
+        return {
+            "nfe_forward": forward_nfe,
+            "nfe_backward": p.torch_func.nfe - forward_nfe,
+            "grads": [y0.grad] + [q.grad for q in params],
+        }
 
     return step
 
@@ -254,6 +260,7 @@ def _tf_options(method, n_steps, gradient):
         return {"method": "dopri5", "rtol": RTOL, "atol": ATOL, "gradient": gradient}
     return {"method": method, "num_steps": n_steps, "gradient": gradient}
 
+
 def ordered_weights(dyn) -> list:
     """The Keras dynamics' variables in the order of ``torch_func.parameters()``."""
     out = []
@@ -263,3 +270,49 @@ def ordered_weights(dyn) -> list:
         else:
             out += [layer.conv.kernel, layer.conv.bias]
     return out
+
+
+STEP_LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
+
+
+def fewest_steps(error_of, bar: float, start: int = 1, limit: int = 64):
+    """Fewest steps n <= limit with error_of(n) <= bar, searching from ``start``.
+
+    Errors fall monotonically with n for these methods, so: walk down from ``start``
+    while it still passes, else double up to a passing n and bisect. Returns
+    (n, error) or (None, None) when even ``limit`` steps do not reach the bar.
+    """
+    cache = {}
+
+    def ok(n):
+        if n not in cache:
+            cache[n] = error_of(n)
+        return cache[n] <= bar
+
+    n = max(1, min(start, limit))
+    if ok(n):
+        while n > 1 and ok(n - 1):
+            n -= 1
+        return n, cache[n]
+    lo = n  # fails
+    hi = n
+    while not ok(hi):
+        if hi >= limit:
+            return None, None
+        lo, hi = hi, min(2 * hi, limit)
+    while hi - lo > 1:  # lo fails, hi passes
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi, cache[hi]
+
+
+def bar_errors(p: Problem) -> dict:
+    """Final-state errors of both dopri5 forward solves at rtol = atol = 1e-3 (cached)."""
+    if not hasattr(p, "_dopri5_errors"):
+        p._dopri5_errors = {
+            "theirs": p.error(torch_forward(p)[0], "nchw"),
+            "ours": p.error(
+                odeint_forward(p, method="dopri5", rtol=RTOL, atol=ATOL)(p.y0_tf), "nhwc"
+            ),
+        }
+    return p._dopri5_errors

@@ -30,8 +30,9 @@ def torch_odefunc(dim: int = CHANNELS, seed: int = 0):
     class ConcatConv2d(nn.Module):
         def __init__(self, dim_in, dim_out, ksize=3, stride=1, padding=0):
             super().__init__()
-            self._layer = nn.Conv2d(dim_in + 1, dim_out, kernel_size=ksize, stride=stride,
-                                    padding=padding)
+            self._layer = nn.Conv2d(
+                dim_in + 1, dim_out, kernel_size=ksize, stride=stride, padding=padding
+            )
 
         def forward(self, t, x):
             tt = torch.ones_like(x[:, :1, :, :]) * t
@@ -94,7 +95,9 @@ def export_weights(func) -> dict:
     """
     w = {}
     for i, conv in ((1, func.conv1), (2, func.conv2)):
-        w[f"conv{i}/kernel"] = np.transpose(conv._layer.weight.detach().numpy(), (2, 3, 1, 0)).copy()
+        w[f"conv{i}/kernel"] = np.transpose(
+            conv._layer.weight.detach().numpy(), (2, 3, 1, 0)
+        ).copy()
         w[f"conv{i}/bias"] = conv._layer.bias.detach().numpy().copy()
     for i, gn in ((1, func.norm1), (2, func.norm2), (3, func.norm3)):
         w[f"norm{i}/gamma"] = gn.weight.detach().numpy().copy()
@@ -148,19 +151,23 @@ class TFODEFunc:
     TFP's adjoint needs them (it collects watched variables from a gradient tape).
     """
 
-    def __init__(self, weights: dict, norm: str = "fast", groups: int = 32, eps: float = GN_EPS,
-                 dtype=None):
+    def __init__(
+        self, weights: dict, norm: str = "fast", groups: int = 32, eps: float = GN_EPS, dtype=None
+    ):
         import tensorflow as tf
 
         self.groups, self.eps = groups, eps
         self.norm_fn = {"fast": group_norm_fast, "moments": group_norm_moments}[norm]
-        self.w = {k: tf.Variable(v if dtype is None else v.astype(dtype), name=k.replace("/", "_"))
-                  for k, v in weights.items()}
+        self.w = {
+            k: tf.Variable(v if dtype is None else v.astype(dtype), name=k.replace("/", "_"))
+            for k, v in weights.items()
+        }
         self.variables = list(self.w.values())
 
     def _norm(self, x, i):
-        return self.norm_fn(x, self.w[f"norm{i}/gamma"], self.w[f"norm{i}/beta"], self.groups,
-                            self.eps)
+        return self.norm_fn(
+            x, self.w[f"norm{i}/gamma"], self.w[f"norm{i}/beta"], self.groups, self.eps
+        )
 
     def _concat_conv(self, t, x, i):
         import tensorflow as tf
@@ -180,8 +187,9 @@ class TFODEFunc:
 
 
 # ---------------------------------------------------------------------------- Keras
-def keras_dynamics(weights: dict, norm: str = "fast", groups: int = 32, eps: float = GN_EPS,
-                   counter=None):
+def keras_dynamics(
+    weights: dict, norm: str = "fast", groups: int = 32, eps: float = GN_EPS, counter=None
+):
     """The dynamics as a Keras layer made of odelayers.ConcatConv2D and group norms.
 
     ``norm="keras"`` uses ``keras.layers.GroupNormalization``; ``norm="fast"`` a
@@ -193,6 +201,7 @@ def keras_dynamics(weights: dict, norm: str = "fast", groups: int = 32, eps: flo
     transfer stays right whichever end odelayers puts it.
     """
     import keras
+
     import odelayers
 
     norm_layer = {"keras": keras.layers.GroupNormalization, "fast": _fast_group_norm_class()}[norm]
@@ -290,7 +299,8 @@ def _time_channel_index(conv) -> int:
     if bias is not None:
         bias.assign(np.zeros_like(saved[1]))
     out = keras.ops.convert_to_numpy(
-        conv(np.zeros((1, 3, 3, saved[0].shape[2] - 1), np.float32), t=1.0))
+        conv(np.zeros((1, 3, 3, saved[0].shape[2] - 1), np.float32), t=1.0)
+    )
     for v, value in zip((kernel, bias), saved):
         v.assign(value)
     return 0 if np.abs(out).max() > 0 else -1

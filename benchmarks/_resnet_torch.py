@@ -84,8 +84,11 @@ class TorchResNet(nn.Module):
 def parameter_counts(model: nn.Module) -> dict:
     """Trainable parameters, and trainable + BN moving statistics (Keras' ``count_params``)."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    stats = sum(b.numel() for name, b in model.named_buffers()
-                if name.endswith(("running_mean", "running_var")))
+    stats = sum(
+        b.numel()
+        for name, b in model.named_buffers()
+        if name.endswith(("running_mean", "running_var"))
+    )
     return {"trainable": trainable, "total": trainable + stats}
 
 
@@ -106,8 +109,15 @@ def make_trainer(model: nn.Module):
     return step
 
 
-def train_epoch(model: nn.Module, step, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                generator: torch.Generator, max_batches: int | None = None) -> int:
+def train_epoch(
+    model: nn.Module,
+    step,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    max_batches: int | None = None,
+) -> int:
     """One shuffled epoch (or its first ``max_batches`` batches), as Keras' fit does it.
 
     Returns the number of batches run.
@@ -118,7 +128,7 @@ def train_epoch(model: nn.Module, step, x: torch.Tensor, y: torch.Tensor, batch_
     for start in range(0, len(x), batch_size):
         if max_batches is not None and n_batches >= max_batches:
             break
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         step(x[idx], y[idx])
         n_batches += 1
     return n_batches

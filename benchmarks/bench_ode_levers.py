@@ -43,8 +43,12 @@ RTOL = ATOL = 1e-3
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     H.add_common_arguments(parser)
-    parser.add_argument("--adjoint-reps", type=int, default=2,
-                        help="repetitions of the (slow) adjoint training steps (default 2)")
+    parser.add_argument(
+        "--adjoint-reps",
+        type=int,
+        default=2,
+        help="repetitions of the (slow) adjoint training steps (default 2)",
+    )
     args = parser.parse_args(argv)
     if args.reps is None:
         args.reps = 5
@@ -65,25 +69,30 @@ class Setup:
     def __init__(self):
         import copy
 
+        import _odenet as O
         import numpy as np
         import tensorflow as tf
         import torch
         from torchdiffeq import odeint
 
-        import _odenet as O
-
         tfunc = O.torch_odefunc()
         y0 = O.torch_initial_state()
         self.weights = O.export_weights(tfunc)
         self.y0 = tf.constant(O.to_nhwc(y0))
-        self.cot = tf.constant(np.random.default_rng(2).standard_normal(self.y0.shape)
-                               .astype(np.float32))
+        self.cot = tf.constant(
+            np.random.default_rng(2).standard_normal(self.y0.shape).astype(np.float32)
+        )
         self.func = O.TFODEFunc(self.weights, norm="fast")
         self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
         f64 = copy.deepcopy(tfunc).double()
         with torch.no_grad():
-            ref = odeint(f64, torch.from_numpy(y0).double(), torch.tensor([0.0, 1.0]).double(),
-                         rtol=1e-8, atol=1e-8)[-1].numpy()
+            ref = odeint(
+                f64,
+                torch.from_numpy(y0).double(),
+                torch.tensor([0.0, 1.0]).double(),
+                rtol=1e-8,
+                atol=1e-8,
+            )[-1].numpy()
         self.ref = O.to_nhwc(ref)
 
     def counted(self, t, y):
@@ -101,15 +110,17 @@ class Setup:
         import numpy as np
 
         if not hasattr(self, "_ref_grads"):
-            import odelayers
             import tensorflow as tf
+
+            import odelayers
 
             @tf.function
             def fine(y):
                 with tf.GradientTape() as tape:
                     tape.watch(y)
-                    out = odelayers.odeint(self.func, y, [0.0, 1.0], method="rk4", num_steps=8,
-                                           gradient="backprop")[-1]
+                    out = odelayers.odeint(
+                        self.func, y, [0.0, 1.0], method="rk4", num_steps=8, gradient="backprop"
+                    )[-1]
                     loss = tf.reduce_sum(out * self.cot)
                 return tape.gradient(loss, [y] + self.func.variables)
 
@@ -122,7 +133,7 @@ class Setup:
         import numpy as np
 
         y = np.asarray(y, np.float64)
-        return float(np.sqrt(np.mean((y - self.ref) ** 2) / np.mean(self.ref ** 2)))
+        return float(np.sqrt(np.mean((y - self.ref) ** 2) / np.mean(self.ref**2)))
 
 
 def forward_fn(s: Setup, solver, func=None, jit=False):
@@ -146,8 +157,9 @@ def train_fn(s: Setup, solver, func=None):
     def step(y):
         with tf.GradientTape() as tape:
             tape.watch(y)
-            loss = tf.reduce_sum(solver.solve(func, 0.0, y, solution_times=[1.0]).states[-1]
-                                 * s.cot)
+            loss = tf.reduce_sum(
+                solver.solve(func, 0.0, y, solution_times=[1.0]).states[-1] * s.cot
+            )
         return tape.gradient(loss, [y] + s.func.variables)
 
     return step
@@ -179,8 +191,9 @@ def compare(s: Setup, args, variants: dict, timed: str = "train") -> dict:
     out = {name: counts(s, make, backward=(timed == "train")) for name, make in variants.items()}
     make_fn = train_fn if timed == "train" else forward_fn
     fns = {name: _sync(make_fn(s, make()), s.y0) for name, make in variants.items()}
-    times = H.interleaved(fns, reps=args.adjoint_reps if timed == "train" else args.reps,
-                          warmup=args.warmup)
+    times = H.interleaved(
+        fns, reps=args.adjoint_reps if timed == "train" else args.reps, warmup=args.warmup
+    )
     base = next(iter(variants))
     for name in variants:
         out[name].update(H.summarize(times[name]))
@@ -190,25 +203,42 @@ def compare(s: Setup, args, variants: dict, timed: str = "train") -> dict:
 
 # ---------------------------------------------------------------------------- levers
 def lever_first_step(s, args, Proto):
-    return compare(s, args, {
-        "automatic (Hairer), shipped": lambda: Proto(RTOL, ATOL),
-        "fixed 1e-3 (TFP default)": lambda: Proto(RTOL, ATOL, first_step=1e-3),
-    }, timed="forward")
+    return compare(
+        s,
+        args,
+        {
+            "automatic (Hairer), shipped": lambda: Proto(RTOL, ATOL),
+            "fixed 1e-3 (TFP default)": lambda: Proto(RTOL, ATOL, first_step=1e-3),
+        },
+        timed="forward",
+    )
 
 
 def lever_error_norm(s, args, Proto):
-    return compare(s, args, {
-        "TFP norm sqrt(mean(r^4)), shipped": lambda: Proto(RTOL, ATOL),
-        "RMS norm, exponent 1/5 (SciPy, torchdiffeq)": lambda: Proto(RTOL, ATOL, error_norm="rms"),
-    }, timed="forward")
+    return compare(
+        s,
+        args,
+        {
+            "TFP norm sqrt(mean(r^4)), shipped": lambda: Proto(RTOL, ATOL),
+            "RMS norm, exponent 1/5 (SciPy, torchdiffeq)": lambda: Proto(
+                RTOL, ATOL, error_norm="rms"
+            ),
+        },
+        timed="forward",
+    )
 
 
 def lever_seminorm(s, args, Proto):
-    return compare(s, args, {
-        "seminorm, shipped": lambda: Proto(RTOL, ATOL),
-        "full norm (TFP's adjoint)": lambda: Proto(RTOL, ATOL, adjoint_norm="full"),
-        "RMS norm + seminorm": lambda: Proto(RTOL, ATOL, error_norm="rms"),
-    }, timed="train")
+    return compare(
+        s,
+        args,
+        {
+            "seminorm, shipped": lambda: Proto(RTOL, ATOL),
+            "full norm (TFP's adjoint)": lambda: Proto(RTOL, ATOL, adjoint_norm="full"),
+            "RMS norm + seminorm": lambda: Proto(RTOL, ATOL, error_norm="rms"),
+        },
+        timed="train",
+    )
 
 
 def lever_parallel_iterations(s, args, Proto):
@@ -216,7 +246,10 @@ def lever_parallel_iterations(s, args, Proto):
 
     results = {}
     fns = {}
-    for label, n in (("parallel_iterations=1, shipped", 1), ("parallel_iterations=10 (TF default)", 10)):
+    for label, n in (
+        ("parallel_iterations=1, shipped", 1),
+        ("parallel_iterations=10 (TF default)", 10),
+    ):
         fwd = forward_fn(s, Proto(RTOL, ATOL, parallel_iterations=n))
         train = train_fn(s, Proto(RTOL, ATOL, parallel_iterations=n))
         fwd.get_concrete_function(s.y0)
@@ -226,8 +259,9 @@ def lever_parallel_iterations(s, args, Proto):
             tf.config.experimental.reset_memory_stats("CPU:0")
             before = tf.config.experimental.get_memory_info("CPU:0")["current"]
             _sync(fn, s.y0)()
-            peaks[f"{kind}_peak_mib"] = (tf.config.experimental.get_memory_info("CPU:0")["peak"]
-                                         - before) / 2**20
+            peaks[f"{kind}_peak_mib"] = (
+                tf.config.experimental.get_memory_info("CPU:0")["peak"] - before
+            ) / 2**20
         results[label] = peaks
         fns[label] = _sync(train, s.y0)
     times = H.interleaved(fns, reps=args.adjoint_reps, warmup=0)  # each ran once above
@@ -245,23 +279,24 @@ def lever_tracing(s, args):
     shapes a ``model.fit`` epoch of 1300 images in batches of 32 produces (32, then a
     last batch of 20), then a third shape (12).
     """
+    import _odenet as O
     import tensorflow as tf
 
-    import _odenet as O
     import odelayers
 
     out = {}
     for reduce in (False, True):
-        block = odelayers.ODEBlock(O.keras_dynamics(s.weights), method="dopri5", rtol=RTOL,
-                                   atol=ATOL)
+        block = odelayers.ODEBlock(
+            O.keras_dynamics(s.weights), method="dopri5", rtol=RTOL, atol=ATOL
+        )
         block.build(s.y0.shape)
 
         @tf.function(reduce_retracing=reduce)
         def step(y):
             with tf.GradientTape() as tape:
                 tape.watch(y)
-                loss = tf.reduce_sum(block(y, training=True))
-            return tape.gradient(loss, [y] + block.trainable_variables)
+                loss = tf.reduce_sum(block(y, training=True))  # noqa: B023 (traced in this pass)
+            return tape.gradient(loss, [y] + block.trainable_variables)  # noqa: B023
 
         trace_s = []
         for batch in (32, 20, 12):
@@ -269,8 +304,11 @@ def lever_tracing(s, args):
             step.get_concrete_function(s.y0[:batch])
             trace_s.append(time.perf_counter() - start)
         out[f"reduce_retracing={reduce}"] = {
-            "trace_s_batch32": trace_s[0], "trace_s_batch20": trace_s[1],
-            "trace_s_batch12": trace_s[2], "traces": step.experimental_get_tracing_count()}
+            "trace_s_batch32": trace_s[0],
+            "trace_s_batch20": trace_s[1],
+            "trace_s_batch12": trace_s[2],
+            "traces": step.experimental_get_tracing_count(),
+        }
     return out
 
 
@@ -290,8 +328,9 @@ def lever_xla(s, args, Proto):
         times = H.interleaved(fns, reps=args.reps, warmup=args.warmup)
         for label in fns:
             results[label].update(H.summarize(times[label]))
-            results[label]["time_ratio_to_baseline"] = H.paired_ratio(times, label,
-                                                                      "tf.function")["median"]
+            results[label]["time_ratio_to_baseline"] = H.paired_ratio(times, label, "tf.function")[
+                "median"
+            ]
     return results
 
 
@@ -302,20 +341,25 @@ def main(argv=None) -> int:
     s = Setup()
     Proto = solver_class()
     res = {}
-    for name, run in (("first_step", lambda: lever_first_step(s, args, Proto)),
-                      ("error_norm", lambda: lever_error_norm(s, args, Proto)),
-                      ("adjoint_seminorm", lambda: lever_seminorm(s, args, Proto)),
-                      ("parallel_iterations", lambda: lever_parallel_iterations(s, args, Proto)),
-                      ("tracing", lambda: lever_tracing(s, args)),
-                      ("xla", lambda: lever_xla(s, args, Proto))):
+    for name, run in (
+        ("first_step", lambda: lever_first_step(s, args, Proto)),
+        ("error_norm", lambda: lever_error_norm(s, args, Proto)),
+        ("adjoint_seminorm", lambda: lever_seminorm(s, args, Proto)),
+        ("parallel_iterations", lambda: lever_parallel_iterations(s, args, Proto)),
+        ("tracing", lambda: lever_tracing(s, args)),
+        ("xla", lambda: lever_xla(s, args, Proto)),
+    ):
         res[name] = run()
         print(name, res[name], flush=True)
     md = []
     for name, rows in res.items():
         keys = sorted({k for r in rows.values() for k in r if not isinstance(r[k], (list, dict))})
-        md.append(f"### {name}\n\n" + H.markdown_table(["variant"] + keys,
-                                                      [[v] + [r.get(k) for k in keys]
-                                                       for v, r in rows.items()]))
+        md.append(
+            f"### {name}\n\n"
+            + H.markdown_table(
+                ["variant"] + keys, [[v] + [r.get(k) for k in keys] for v, r in rows.items()]
+            )
+        )
     path = record.finish(res, "\n\n".join(md))
     print(f"wrote {path}")
     return 0

@@ -38,9 +38,11 @@ from _odeint_problem import (
     REF_TOL,
     RTOL,
     Problem,
+    bar_errors,
     block_for,
     block_forward,
     block_train,
+    fewest_steps,
     odeint_forward,
     tf_nfe,
     tfp_plain_forward,
@@ -48,23 +50,32 @@ from _odeint_problem import (
     torch_forward,
     torch_train_step,
 )
-
-STEP_LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
+from _odeint_report import render_markdown
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     H.add_common_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="2 repetitions, for a smoke run")
-    parser.add_argument("--adjoint-reps", type=int, default=None,
-                        help="repetitions of the (slow) adjoint steps (default 3, quick 1)")
-    parser.add_argument("--full", action="store_true",
-                        help="also time plain TFP's adjoint, and "
-                             "repeat every fastest-step candidate (no pruning)")
-    parser.add_argument("--norm", choices=("fast", "keras"), default="fast",
-                        help="group norm of the Keras dynamics used for the headline ratios: "
-                             "'fast' (same cost as PyTorch's, default) or Keras' "
-                             "GroupNormalization (both are measured for the forward solve)")
+    parser.add_argument(
+        "--adjoint-reps",
+        type=int,
+        default=None,
+        help="repetitions of the (slow) adjoint steps (default 3, quick 1)",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also time plain TFP's adjoint, and repeat every fastest-step candidate (no pruning)",
+    )
+    parser.add_argument(
+        "--norm",
+        choices=("fast", "keras"),
+        default="fast",
+        help="group norm of the Keras dynamics used for the headline ratios: "
+        "'fast' (same cost as PyTorch's, default) or Keras' "
+        "GroupNormalization (both are measured for the forward solve)",
+    )
     args = parser.parse_args(argv)
     if args.reps is None:
         args.reps = 2 if args.quick else 5
@@ -101,6 +112,7 @@ def section_dynamics(p: Problem, args) -> dict:
                 tape.watch(y)
                 out = dyn(y, t=0.5)
             return tape.gradient(out, [y] + dyn.trainable_variables, output_gradients=p.cot_tf)
+
         return vjp
 
     cands = {
@@ -115,7 +127,9 @@ def section_dynamics(p: Problem, args) -> dict:
     out = {name: H.summarize(v) for name, v in times.items()}
     out["ratios"] = {
         "eval, fast GN / torch": H.paired_ratio(times, "keras fast-GN eval", "torch eval"),
-        "eval, Keras GN / torch": H.paired_ratio(times, "keras GroupNormalization eval", "torch eval"),
+        "eval, Keras GN / torch": H.paired_ratio(
+            times, "keras GroupNormalization eval", "torch eval"
+        ),
         "vjp, fast GN / torch": H.paired_ratio(times, "keras fast-GN vjp", "torch vjp"),
         "vjp, Keras GN / torch": H.paired_ratio(times, "keras GroupNormalization vjp", "torch vjp"),
     }
@@ -140,8 +154,9 @@ def section_forward(p: Problem, args) -> dict:
         "torchdiffeq odeint": lambda: torch_forward(p)[0],
         ours: _np(block_forward(blocks[p.norm]), p.y0_tf),
         f"ODEBlock ({other_norm} GN)": _np(block_forward(blocks[other_norm]), p.y0_tf),
-        "odelayers.odeint (fast GN)": _np(odeint_forward(p, method="dopri5", rtol=RTOL, atol=ATOL),
-                                          p.y0_tf),
+        "odelayers.odeint (fast GN)": _np(
+            odeint_forward(p, method="dopri5", rtol=RTOL, atol=ATOL), p.y0_tf
+        ),
         "plain TFP DormandPrince (fast GN)": _np(tfp_plain_forward(p), p.y0_tf),
     }
     finals, nfe = {}, {}
@@ -155,25 +170,31 @@ def section_forward(p: Problem, args) -> dict:
     rows = {}
     for name in fns:
         layout = "nchw" if name.startswith("torch") else "nhwc"
-        rows[name] = {**H.summarize(times[name]), "nfe": nfe[name],
-                      "error": p.error(finals[name], layout),
-                      "ratio_to_torchdiffeq": H.paired_ratio(times, name, "torchdiffeq odeint")}
-    return {"rows": rows, "headline": rows[ours]["ratio_to_torchdiffeq"]["median"],
-            "headline_name": ours,
-            "layer_overhead_vs_plain_tfp": H.paired_ratio(times, "odelayers.odeint (fast GN)",
-                                                          "plain TFP DormandPrince (fast GN)"),
-            "block_over_odeint": H.paired_ratio(times, "ODEBlock (fast GN)",
-                                                "odelayers.odeint (fast GN)"),
-            "error_torchdiffeq": rows["torchdiffeq odeint"]["error"],
-            "error_ours": rows[ours]["error"]}
-
+        rows[name] = {
+            **H.summarize(times[name]),
+            "nfe": nfe[name],
+            "error": p.error(finals[name], layout),
+            "ratio_to_torchdiffeq": H.paired_ratio(times, name, "torchdiffeq odeint"),
+        }
+    return {
+        "rows": rows,
+        "headline": rows[ours]["ratio_to_torchdiffeq"]["median"],
+        "headline_name": ours,
+        "layer_overhead_vs_plain_tfp": H.paired_ratio(
+            times, "odelayers.odeint (fast GN)", "plain TFP DormandPrince (fast GN)"
+        ),
+        "block_over_odeint": H.paired_ratio(
+            times, "ODEBlock (fast GN)", "odelayers.odeint (fast GN)"
+        ),
+        "error_torchdiffeq": rows["torchdiffeq odeint"]["error"],
+        "error_ours": rows[ours]["error"],
+    }
 
 
 def _grad_agreement(torch_grads, tf_grads) -> float:
     """Largest relative L2 difference between matching gradients (y0 and each weight)."""
-    import numpy as np
-
     import _odenet as O
+    import numpy as np
 
     worst = 0.0
     for i, (g_t, g_f) in enumerate(zip(torch_grads, tf_grads)):
@@ -191,8 +212,11 @@ def _first_call_nfe(p: Problem, name: str, step, block=None) -> dict:
     """Call a training step once (this traces TF code) and count its evaluations."""
     if name.startswith("torch"):
         result = step()
-        return {"nfe_forward": result["nfe_forward"], "nfe_backward": result["nfe_backward"],
-                "grads": result["grads"]}
+        return {
+            "nfe_forward": result["nfe_forward"],
+            "nfe_backward": result["nfe_backward"],
+            "grads": result["grads"],
+        }
     grads, total = tf_nfe(p, step)
     if block is not None:
         forward = block.nfe
@@ -206,91 +230,81 @@ def section_adjoint(p: Problem, args) -> dict:
     block = block_for(p, p.norm, method="dopri5", rtol=RTOL, atol=ATOL, gradient="adjoint")
     # odelayers' adjoint uses the seminorm by default; torchdiffeq's default is the
     # full norm, and it offers the seminorm as an option: both are timed.
-    steps = {"torchdiffeq odeint_adjoint": torch_train_step(p, adjoint=True),
-             ours: _np(block_train(p, block), p.y0_tf),
-             "torchdiffeq odeint_adjoint (seminorm)": torch_train_step(p, adjoint=True,
-                                                                       seminorm=True)}
+    steps = {
+        "torchdiffeq odeint_adjoint": torch_train_step(p, adjoint=True),
+        ours: _np(block_train(p, block), p.y0_tf),
+        "torchdiffeq odeint_adjoint (seminorm)": torch_train_step(p, adjoint=True, seminorm=True),
+    }
     blocks = {ours: block}
     if args.full:
         steps["plain TFP adjoint (fast GN)"] = _np(tfp_plain_train(p), p.y0_tf)
     first = {name: _first_call_nfe(p, name, step, blocks.get(name)) for name, step in steps.items()}
     times = H.interleaved(steps, reps=args.adjoint_reps, warmup=0)
-    rows = {name: {**H.summarize(times[name]),
-                   "nfe_forward": first[name]["nfe_forward"],
-                   "nfe_backward": first[name]["nfe_backward"],
-                   "ratio_to_torchdiffeq": H.paired_ratio(times, name, "torchdiffeq odeint_adjoint")}
-            for name in steps}
-    return {"rows": rows, "headline": rows[ours]["ratio_to_torchdiffeq"]["median"],
-            "headline_name": ours,
-            "ratio_to_torchdiffeq_seminorm": H.paired_ratio(
-                times, ours, "torchdiffeq odeint_adjoint (seminorm)")["median"],
-            "gradient_max_relative_difference_vs_torchdiffeq":
-                _grad_agreement(first["torchdiffeq odeint_adjoint"]["grads"], first[ours]["grads"])}
+    rows = {
+        name: {
+            **H.summarize(times[name]),
+            "nfe_forward": first[name]["nfe_forward"],
+            "nfe_backward": first[name]["nfe_backward"],
+            "ratio_to_torchdiffeq": H.paired_ratio(times, name, "torchdiffeq odeint_adjoint"),
+        }
+        for name in steps
+    }
+    return {
+        "rows": rows,
+        "headline": rows[ours]["ratio_to_torchdiffeq"]["median"],
+        "headline_name": ours,
+        "ratio_to_torchdiffeq_seminorm": H.paired_ratio(
+            times, ours, "torchdiffeq odeint_adjoint (seminorm)"
+        )["median"],
+        "gradient_max_relative_difference_vs_torchdiffeq": _grad_agreement(
+            first["torchdiffeq odeint_adjoint"]["grads"], first[ours]["grads"]
+        ),
+    }
 
 
 def _nfe_pair(result: dict) -> dict:
     return {"nfe_forward": result["nfe_forward"], "nfe_backward": result["nfe_backward"]}
 
 
-def _fewest_steps(error_of, bar: float, start: int = 1, limit: int = 64):
-    """Fewest steps n <= limit with error_of(n) <= bar, searching from ``start``.
+def _fastest_candidates(p: Problem, bar: float) -> tuple[dict, dict, dict]:
+    """Training steps of each library's solvers at the fewest steps reaching ``bar``.
 
-    Errors fall monotonically with n for these methods, so: walk down from ``start``
-    while it still passes, else double up to a passing n and bisect. Returns
-    (n, error) or (None, None) when even ``limit`` steps do not reach the bar.
+    Returns ``(candidates, meta, blocks)``: name -> step function, name -> what
+    it is (side, method, steps, error), name -> our ODEBlock (for its NFE).
     """
-    cache = {}
-
-    def ok(n):
-        if n not in cache:
-            cache[n] = error_of(n)
-        return cache[n] <= bar
-
-    n = max(1, min(start, limit))
-    if ok(n):
-        while n > 1 and ok(n - 1):
-            n -= 1
-        return n, cache[n]
-    lo = n  # fails
-    hi = n
-    while not ok(hi):
-        if hi >= limit:
-            return None, None
-        lo, hi = hi, min(2 * hi, limit)
-    while hi - lo > 1:  # lo fails, hi passes
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
-    return hi, cache[hi]
-
-
-def section_fastest(p: Problem, args, bar: float, adjoint_rows: dict) -> dict:
-    """Every solver of each library that reaches the error bar; fastest training step each.
-
-    The adjoint candidates (an order of magnitude slower than backprop here) are not
-    timed again: their times come from the adjoint section. Unless ``--full``, a
-    candidate whose second run is over 3x its side's fastest second run is not
-    repeated either (it cannot win); its single run is reported.
-    """
-    import time
-
     candidates, meta, blocks = {}, {}, {}
     # Ours.
     block = block_for(p, p.norm, method="dopri5", rtol=RTOL, atol=ATOL, gradient="backprop")
     candidates["ours dopri5 backprop"] = _np(block_train(p, block), p.y0_tf)
     blocks["ours dopri5 backprop"] = block
-    meta["ours dopri5 backprop"] = {"side": "ours", "method": "dopri5", "gradient": "backprop",
-                                    "steps": None, "error": bar_errors(p)["ours"]}
+    meta["ours dopri5 backprop"] = {
+        "side": "ours",
+        "method": "dopri5",
+        "gradient": "backprop",
+        "steps": None,
+        "error": bar_errors(p)["ours"],
+    }
     # Theirs.
     candidates["torchdiffeq dopri5 odeint (backprop)"] = torch_train_step(p)
     meta["torchdiffeq dopri5 odeint (backprop)"] = {
-        "side": "theirs", "method": "dopri5", "gradient": "backprop", "steps": None,
-        "error": bar_errors(p)["theirs"]}
+        "side": "theirs",
+        "method": "dopri5",
+        "gradient": "backprop",
+        "steps": None,
+        "error": bar_errors(p)["theirs"],
+    }
     for method in ("rk4", "midpoint", "euler"):
-        n_t, err_t = _fewest_steps(
-            lambda n: p.error(torch_forward(p, method=method, n_steps=n)[0], "nchw"), bar)
-        n_o, err_o = _fewest_steps(
-            lambda n: p.error(odeint_forward(p, method=method, num_steps=n)(p.y0_tf), "nhwc"),
-            bar, start=n_t or 1)
+        n_t, err_t = fewest_steps(
+            lambda n, method=method: p.error(torch_forward(p, method=method, n_steps=n)[0], "nchw"),
+            bar,
+        )
+        n_o, err_o = fewest_steps(
+            lambda n, method=method: p.error(
+                odeint_forward(p, method=method, num_steps=n)(p.y0_tf), "nhwc"
+            ),
+            bar,
+            start=n_t or 1,
+        )
         for side, n, err in (("ours", n_o, err_o), ("theirs", n_t, err_t)):
             if n is None:
                 meta[f"{side} {method}"] = {"side": side, "method": method, "reached": False}
@@ -303,19 +317,48 @@ def section_fastest(p: Problem, args, bar: float, adjoint_rows: dict) -> dict:
             else:
                 name = f"torchdiffeq {method} x{n} backprop"
                 candidates[name] = torch_train_step(p, method=method, n_steps=n)
-            meta[name] = {"side": side, "method": method, "gradient": "backprop", "steps": n,
-                          "error": err}
+            meta[name] = {
+                "side": side,
+                "method": method,
+                "gradient": "backprop",
+                "steps": n,
+                "error": err,
+            }
+    return candidates, meta, blocks
+
+
+def section_fastest(p: Problem, args, bar: float, adjoint_rows: dict) -> dict:
+    """Every solver of each library that reaches the error bar; fastest training step each.
+
+    The adjoint candidates (an order of magnitude slower than backprop here) are not
+    timed again: their times come from the adjoint section. Unless ``--full``, a
+    candidate whose second run is over 3x its side's fastest second run is not
+    repeated either (it cannot win); its single run is reported.
+    """
+    import time
+
+    candidates, meta, blocks = _fastest_candidates(p, bar)
     once = {}
     for name, step in candidates.items():
-        meta[name].update({k: v for k, v in _first_call_nfe(p, name, step, blocks.get(name)).items()
-                           if k != "grads"})
+        meta[name].update(
+            {
+                k: v
+                for k, v in _first_call_nfe(p, name, step, blocks.get(name)).items()
+                if k != "grads"
+            }
+        )
         start = time.perf_counter()
         step()
         once[name] = time.perf_counter() - start
-    best_once = {side: min(t for n, t in once.items() if meta[n]["side"] == side)
-                 for side in ("ours", "theirs")}
-    timed = {n: c for n, c in candidates.items()
-             if args.full or once[n] <= 3 * best_once[meta[n]["side"]]}
+    best_once = {
+        side: min(t for n, t in once.items() if meta[n]["side"] == side)
+        for side in ("ours", "theirs")
+    }
+    timed = {
+        n: c
+        for n, c in candidates.items()
+        if args.full or once[n] <= 3 * best_once[meta[n]["side"]]
+    }
     # Each contender takes well under a second: 3x the repetitions, because the
     # ratio between the two fastest moves by +-0.05 from run to run with 5.
     times = H.interleaved(timed, reps=3 * args.reps, warmup=0)
@@ -328,75 +371,34 @@ def section_fastest(p: Problem, args, bar: float, adjoint_rows: dict) -> dict:
             row.update({"median_s": once[name], "n": 1, "note": "single run (not a contender)"})
         rows[name] = row
     # The dopri5 adjoint steps, timed in the adjoint section.
-    for name, side in ((f"ODEBlock adjoint ({p.norm} GN)", "ours"),
-                       ("torchdiffeq odeint_adjoint", "theirs")):
+    for name, side in (
+        (f"ODEBlock adjoint ({p.norm} GN)", "ours"),
+        ("torchdiffeq odeint_adjoint", "theirs"),
+    ):
         r = adjoint_rows[name]
         rows[f"{'ours' if side == 'ours' else 'torchdiffeq'} dopri5 adjoint"] = {
-            "side": side, "method": "dopri5", "gradient": "adjoint", "steps": None,
-            "error": bar_errors(p)[side], "median_s": r["median_s"], "n": r["n"],
-            "nfe_forward": r["nfe_forward"], "nfe_backward": r["nfe_backward"],
-            "note": "timed in the adjoint section"}
+            "side": side,
+            "method": "dopri5",
+            "gradient": "adjoint",
+            "steps": None,
+            "error": bar_errors(p)[side],
+            "median_s": r["median_s"],
+            "n": r["n"],
+            "nfe_forward": r["nfe_forward"],
+            "nfe_backward": r["nfe_backward"],
+            "note": "timed in the adjoint section",
+        }
     med = {name: statistics.median(v) for name, v in times.items()}
     best_ours = min((n for n in times if meta[n]["side"] == "ours"), key=med.get)
     best_theirs = min((n for n in times if meta[n]["side"] == "theirs"), key=med.get)
-    return {"error_bar": bar, "rows": rows, "fastest_ours": best_ours,
-            "fastest_theirs": best_theirs,
-            "headline": H.paired_ratio(times, best_ours, best_theirs)["median"],
-            "ratio_of_medians": med[best_ours] / med[best_theirs]}
-
-
-def bar_errors(p: Problem) -> dict:
-    """Final-state errors of both dopri5 forward solves at rtol = atol = 1e-3 (cached)."""
-    if not hasattr(p, "_dopri5_errors"):
-        p._dopri5_errors = {
-            "theirs": p.error(torch_forward(p)[0], "nchw"),
-            "ours": p.error(odeint_forward(p, method="dopri5", rtol=RTOL, atol=ATOL)(p.y0_tf),
-                            "nhwc")}
-    return p._dopri5_errors
-
-
-# ---------------------------------------------------------------------------- output
-def render_markdown(res: dict) -> str:
-    fwd, adj, fast, dyn = res["forward"], res["adjoint"], res["fastest"], res["dynamics"]
-    lines = ["## Goals (ratio ours / torchdiffeq, median of interleaved per-round ratios)\n",
-             H.markdown_table(
-                 ["measure", "ours", "theirs", "ratio", "goal", ""],
-                 [["forward solve", fwd["headline_name"], "odeint", fwd["headline"], "<= 1.0",
-                   H.goal_mark(fwd["headline"], 1.0)],
-                  ["forward + adjoint backward", adj["headline_name"], "odeint_adjoint",
-                   adj["headline"], "<= 1.0", H.goal_mark(adj["headline"], 1.0)],
-                  ["fastest training step at equal error", fast["fastest_ours"],
-                   fast["fastest_theirs"], fast["headline"], "<= 0.8",
-                   H.goal_mark(fast["headline"], 0.8)]]),
-             "\n## One dynamics evaluation\n",
-             H.markdown_table(["ratio", "median", "q1", "q3"],
-                              [[k, v["median"], v["q1"], v["q3"]] for k, v in dyn["ratios"].items()]),
-             "\n## Forward solve (dopri5, rtol = atol = 1e-3)\n",
-             H.markdown_table(["implementation", "median s", "NFE", "rel. error", "ratio to odeint"],
-                              [[k, v["median_s"], v["nfe"], v["error"],
-                                v["ratio_to_torchdiffeq"]["median"]]
-                               for k, v in fwd["rows"].items()]),
-             f"\nodelayers.odeint / plain TFP (same dynamics; NFE and first step differ): "
-             f"{fwd['layer_overhead_vs_plain_tfp']['median']:.3g}; ODEBlock / odelayers.odeint "
-             f"(Keras layer vs plain TF dynamics): {fwd['block_over_odeint']['median']:.3g}\n",
-             "\n## Forward + backward, adjoint\n",
-             H.markdown_table(["implementation", "median s", "NFE fwd", "NFE bwd", "ratio"],
-                              [[k, v["median_s"], v["nfe_forward"], v["nfe_backward"],
-                                v["ratio_to_torchdiffeq"]["median"]]
-                               for k, v in adj["rows"].items()]),
-             f"\nODEBlock adjoint (seminorm, the default) / torchdiffeq odeint_adjoint with "
-             f"its seminorm option: {adj['ratio_to_torchdiffeq_seminorm']:.3g}\n",
-             f"\nGradients, largest relative difference to torchdiffeq's: "
-             f"{adj['gradient_max_relative_difference_vs_torchdiffeq']:.2e}\n",
-             f"\n## Fastest training step reaching relative error <= {fast['error_bar']:.3g}\n",
-             H.markdown_table(["candidate", "median s", "steps", "NFE fwd", "NFE bwd", "rel. error",
-                               "note"],
-                              [[k, v.get("median_s"), v.get("steps"), v.get("nfe_forward"),
-                                v.get("nfe_backward"),
-                                v.get("error") if v.get("reached", True) else "not reached <= 64 steps",
-                                v.get("note", "")]
-                               for k, v in fast["rows"].items()])]
-    return "\n".join(lines)
+    return {
+        "error_bar": bar,
+        "rows": rows,
+        "fastest_ours": best_ours,
+        "fastest_theirs": best_theirs,
+        "headline": H.paired_ratio(times, best_ours, best_theirs)["median"],
+        "ratio_of_medians": med[best_ours] / med[best_theirs],
+    }
 
 
 def main(argv=None) -> int:
@@ -404,27 +406,49 @@ def main(argv=None) -> int:
     threads = H.configure_threads(args.threads, args.inter_op_threads)
     record = H.Record("odeint", args, threads)
     p = Problem(args.norm)
-    res = {"problem": {"batch": 32, "size": 18, "channels": 64, "dtype": "float32",
-                       "rtol": RTOL, "atol": ATOL, "t": [0.0, 1.0], "reference_tol": REF_TOL,
-                       "error_metric": "rms(y - ref) / rms(ref)", "reps": args.reps,
-                       "headline_group_norm": args.norm}}
+    res = {
+        "problem": {
+            "batch": 32,
+            "size": 18,
+            "channels": 64,
+            "dtype": "float32",
+            "rtol": RTOL,
+            "atol": ATOL,
+            "t": [0.0, 1.0],
+            "reference_tol": REF_TOL,
+            "error_metric": "rms(y - ref) / rms(ref)",
+            "reps": args.reps,
+            "headline_group_norm": args.norm,
+        }
+    }
     res["equivalence_max_abs_diff"] = p.check_equivalence()
     print("dynamics agree with PyTorch's:", res["equivalence_max_abs_diff"], flush=True)
     p.ref = p.reference()
     res["dynamics"] = section_dynamics(p, args)
-    print("dynamics eval ratios:", {k: round(v["median"], 3)
-                                    for k, v in res["dynamics"]["ratios"].items()}, flush=True)
+    print(
+        "dynamics eval ratios:",
+        {k: round(v["median"], 3) for k, v in res["dynamics"]["ratios"].items()},
+        flush=True,
+    )
     res["forward"] = section_forward(p, args)
-    print(f"forward: {res['forward']['headline_name']} / torchdiffeq.odeint = "
-          f"{res['forward']['headline']:.3f} (goal <= 1.0)", flush=True)
+    print(
+        f"forward: {res['forward']['headline_name']} / torchdiffeq.odeint = "
+        f"{res['forward']['headline']:.3f} (goal <= 1.0)",
+        flush=True,
+    )
     res["adjoint"] = section_adjoint(p, args)
-    print(f"forward + adjoint: {res['adjoint']['headline_name']} / odeint_adjoint = "
-          f"{res['adjoint']['headline']:.3f} (goal <= 1.0)", flush=True)
+    print(
+        f"forward + adjoint: {res['adjoint']['headline_name']} / odeint_adjoint = "
+        f"{res['adjoint']['headline']:.3f} (goal <= 1.0)",
+        flush=True,
+    )
     bar = max(res["forward"]["error_torchdiffeq"], res["forward"]["error_ours"])
     res["fastest"] = section_fastest(p, args, bar, res["adjoint"]["rows"])
-    print(f"fastest training step: {res['fastest']['fastest_ours']} / "
-          f"{res['fastest']['fastest_theirs']} = {res['fastest']['headline']:.3f} (goal <= 0.8)",
-          flush=True)
+    print(
+        f"fastest training step: {res['fastest']['fastest_ours']} / "
+        f"{res['fastest']['fastest_theirs']} = {res['fastest']['headline']:.3f} (goal <= 0.8)",
+        flush=True,
+    )
     path = record.finish(res, render_markdown(res))
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0

@@ -30,8 +30,12 @@ RTOL = ATOL = 1e-3
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     H.add_common_arguments(parser)
-    parser.add_argument("--norm", choices=("fast", "keras"), default="fast",
-                        help="group norm inside the Keras dynamics (default: fast)")
+    parser.add_argument(
+        "--norm",
+        choices=("fast", "keras"),
+        default="fast",
+        help="group norm inside the Keras dynamics (default: fast)",
+    )
     args = parser.parse_args(argv)
     if args.reps is None:
         args.reps = 15  # the ratio moves by +-0.02 between runs with 7
@@ -46,10 +50,10 @@ def tensorflow_candidates(args, weights, y0_np):
     difference between the shipped solver and TFP's coefficients after every
     step (``lazy_dense_output=False``).
     """
+    import _odenet as O
     import tensorflow as tf
     import tensorflow_probability as tfp
 
-    import _odenet as O
     import odelayers
 
     y0 = tf.constant(O.to_nhwc(y0_np))
@@ -68,6 +72,7 @@ def tensorflow_candidates(args, weights, y0_np):
         def run(y):
             r = solver.solve(plain_dyn, 0.0, y, solution_times=[1.0])
             return r.states[-1], r.diagnostics.num_ode_fn_evaluations
+
         return run
 
     tfp_solve = direct(tfp.math.ode.DormandPrince(rtol=RTOL, atol=ATOL))
@@ -80,6 +85,7 @@ def tensorflow_candidates(args, weights, y0_np):
             for k in range(n):  # unrolled: n evaluations, no loop machinery
                 y = dyn(y, t=tf.constant(k / n, tf.float32))
             return y
+
         return chain
 
     # The same solve through odelayers' solver class directly, and with TFP's
@@ -94,8 +100,10 @@ def tensorflow_candidates(args, weights, y0_np):
         return lambda: tf.nest.map_structure(lambda x: x.numpy(), fn(y0))
 
     functions = {
-        "ODEBlock solve": sync(solve), "ODEBlock chain": sync(chain_of(nfe)),
-        "plain TFP solve": sync(tfp_solve), "plain TFP chain": sync(chain_of(tfp_nfe)),
+        "ODEBlock solve": sync(solve),
+        "ODEBlock chain": sync(chain_of(nfe)),
+        "plain TFP solve": sync(tfp_solve),
+        "plain TFP chain": sync(chain_of(tfp_nfe)),
         "odelayers solver solve": sync(shipped_direct),
         "coefficients every step solve": sync(every),
         "TF single": sync(tf.function(lambda y: dyn(y, t=0.5))),
@@ -129,8 +137,11 @@ def torch_candidates(torch_func, y0_np):
         with torch.no_grad():
             return torch_func(torch.tensor(0.5), y0_t)
 
-    functions = {"torchdiffeq solve": torch_solve, "torchdiffeq chain": torch_chain,
-                 "torch single": torch_single}
+    functions = {
+        "torchdiffeq solve": torch_solve,
+        "torchdiffeq chain": torch_chain,
+        "torch single": torch_single,
+    }
     return functions, torch_nfe
 
 
@@ -148,21 +159,51 @@ def overhead(times, solve_name, chain_name, n, single_name):
 
 
 def markdown(res) -> str:
-    rows = [[name, r["nfe"], r["solve_median_s"], r["per_eval_in_chain_ms"], r["single_eval_ms"],
-             r["vs_chain"], r["vs_single"]]
-            for name, r in ((k, res[k]) for k in ("ODEBlock", "plain TFP", "torchdiffeq",
-                                                  "odelayers solver, called directly",
-                                                  "dense-output coefficients after every step (TFP)"))]
-    md = (f"Solver overhead = forward solve time / (NFE x one evaluation), goal <= 1.15: "
-          f"**{res['headline']:.3f}** ({H.goal_mark(res['headline'], 1.15)}).\n\n"
-          + H.markdown_table(["solver", "NFE", "solve s", "eval ms (chained)", "eval ms (single call)",
-                              "overhead vs chain", "overhead vs single"], rows))
+    rows = [
+        [
+            name,
+            r["nfe"],
+            r["solve_median_s"],
+            r["per_eval_in_chain_ms"],
+            r["single_eval_ms"],
+            r["vs_chain"],
+            r["vs_single"],
+        ]
+        for name, r in (
+            (k, res[k])
+            for k in (
+                "ODEBlock",
+                "plain TFP",
+                "torchdiffeq",
+                "odelayers solver, called directly",
+                "dense-output coefficients after every step (TFP)",
+            )
+        )
+    ]
+    md = (
+        f"Solver overhead = forward solve time / (NFE x one evaluation), goal <= 1.15: "
+        f"**{res['headline']:.3f}** ({H.goal_mark(res['headline'], 1.15)}).\n\n"
+        + H.markdown_table(
+            [
+                "solver",
+                "NFE",
+                "solve s",
+                "eval ms (chained)",
+                "eval ms (single call)",
+                "overhead vs chain",
+                "overhead vs single",
+            ],
+            rows,
+        )
+    )
     every = res["dense-output coefficients after every step (TFP)"]
-    md += (f"\n\nodelayers computes the dense-output coefficients only for the step that crosses "
-           f"the output time; computing them after every step as TFP does takes "
-           f"x{every['time_ratio_to_shipped']:.3f} the solve time (overhead "
-           f"{every['vs_chain']:.3f}), final states equal to "
-           f"{every['max_abs_difference_to_shipped']:.1e}.")
+    md += (
+        f"\n\nodelayers computes the dense-output coefficients only for the step that crosses "
+        f"the output time; computing them after every step as TFP does takes "
+        f"x{every['time_ratio_to_shipped']:.3f} the solve time (overhead "
+        f"{every['vs_chain']:.3f}), final states equal to "
+        f"{every['max_abs_difference_to_shipped']:.1e}."
+    )
     return md
 
 
@@ -178,8 +219,10 @@ def main(argv=None) -> int:
     y0_np = O.torch_initial_state()
     tf_functions, info = tensorflow_candidates(args, O.export_weights(torch_func), y0_np)
     torch_functions, torch_nfe = torch_candidates(torch_func, y0_np)
-    singles = {"TF single": tf_functions.pop("TF single"),
-               "torch single": torch_functions.pop("torch single")}
+    singles = {
+        "TF single": tf_functions.pop("TF single"),
+        "torch single": torch_functions.pop("torch single"),
+    }
     candidates = {**tf_functions, **torch_functions}
     times = H.interleaved({**candidates, **singles}, reps=args.reps, warmup=args.warmup)
     # The single evaluations are short: give them many more repetitions.
@@ -187,29 +230,45 @@ def main(argv=None) -> int:
 
     nfe = info["nfe"]
     res = {
-        "problem": {"batch": 32, "size": 18, "channels": 64, "method": "dopri5", "rtol": RTOL,
-                    "atol": ATOL, "group_norm": args.norm, "reps": args.reps},
+        "problem": {
+            "batch": 32,
+            "size": 18,
+            "channels": 64,
+            "method": "dopri5",
+            "rtol": RTOL,
+            "atol": ATOL,
+            "group_norm": args.norm,
+            "reps": args.reps,
+        },
         "ODEBlock": overhead(times, "ODEBlock solve", "ODEBlock chain", nfe, "TF single"),
-        "plain TFP": overhead(times, "plain TFP solve", "plain TFP chain", info["tfp_nfe"],
-                              "TF single"),
-        "torchdiffeq": overhead(times, "torchdiffeq solve", "torchdiffeq chain", torch_nfe,
-                                "torch single"),
-        "odelayers solver, called directly": overhead(times, "odelayers solver solve",
-                                                      "ODEBlock chain", nfe, "TF single"),
+        "plain TFP": overhead(
+            times, "plain TFP solve", "plain TFP chain", info["tfp_nfe"], "TF single"
+        ),
+        "torchdiffeq": overhead(
+            times, "torchdiffeq solve", "torchdiffeq chain", torch_nfe, "torch single"
+        ),
+        "odelayers solver, called directly": overhead(
+            times, "odelayers solver solve", "ODEBlock chain", nfe, "TF single"
+        ),
         "dense-output coefficients after every step (TFP)": {
             **overhead(times, "coefficients every step solve", "ODEBlock chain", nfe, "TF single"),
             "max_abs_difference_to_shipped": info["every_max_diff"],
-            "time_ratio_to_shipped": H.paired_ratio(times, "coefficients every step solve",
-                                                    "odelayers solver solve")["median"]},
+            "time_ratio_to_shipped": H.paired_ratio(
+                times, "coefficients every step solve", "odelayers solver solve"
+            )["median"],
+        },
         "goal": 1.15,
     }
     res["headline"] = res["ODEBlock"]["vs_chain"]
-    print(f"solver overhead (solve / NFE x eval): ODEBlock {res['headline']:.3f} (goal <= 1.15), "
-          f"plain TFP {res['plain TFP']['vs_chain']:.3f}, torchdiffeq "
-          f"{res['torchdiffeq']['vs_chain']:.3f}")
+    print(
+        f"solver overhead (solve / NFE x eval): ODEBlock {res['headline']:.3f} (goal <= 1.15), "
+        f"plain TFP {res['plain TFP']['vs_chain']:.3f}, torchdiffeq "
+        f"{res['torchdiffeq']['vs_chain']:.3f}"
+    )
     path = record.finish(res, markdown(res))
     print(f"wrote {path}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -38,24 +38,40 @@ def main(argv=None) -> int:
     rows = []
     for tol in TOLERANCES:
         plain = tfp.math.ode.DormandPrince(rtol=tol, atol=tol).solve(
-            lambda t, y: y, 0.0, y0, solution_times=tf.constant([1.0], tf.float64))
-        ours, info = odelayers.odeint(lambda t, y: y, y0, [0.0, 1.0], rtol=tol, atol=tol,
-                                      max_num_steps=100_000, full_output=True)
-        rows.append({
-            "tol": tol,
-            "tfp_error": abs(float(plain.states[-1, 0]) - math.e),
-            # TFP's count leaves out the initial evaluation.
-            "tfp_nfe": int(plain.diagnostics.num_ode_fn_evaluations) + 1,
-            "odelayers_error": abs(float(ours[-1, 0]) - math.e),
-            "odelayers_nfe": int(info["nfe"]),
-        })
+            lambda t, y: y, 0.0, y0, solution_times=tf.constant([1.0], tf.float64)
+        )
+        ours, info = odelayers.odeint(
+            lambda t, y: y,
+            y0,
+            [0.0, 1.0],
+            rtol=tol,
+            atol=tol,
+            max_num_steps=100_000,
+            full_output=True,
+        )
+        rows.append(
+            {
+                "tol": tol,
+                "tfp_error": abs(float(plain.states[-1, 0]) - math.e),
+                # TFP's count leaves out the initial evaluation.
+                "tfp_nfe": int(plain.diagnostics.num_ode_fn_evaluations) + 1,
+                "odelayers_error": abs(float(ours[-1, 0]) - math.e),
+                "odelayers_nfe": int(info["nfe"]),
+            }
+        )
         print(rows[-1], flush=True)
     res = {"problem": "dy/dt = y, y(0) = 1, t in [0, 1], float64, dopri5", "rows": rows}
-    md = ("dy/dt = y, y(0) = 1, absolute error of y(1) = e, float64, rtol = atol = tol "
-          "(first-step choice differs: TFP fixed 1e-3, odelayers automatic).\n\n"
-          + H.markdown_table(["tol", "TFP error", "TFP NFE", "odelayers error", "odelayers NFE"],
-                             [[r["tol"], r["tfp_error"], r["tfp_nfe"], r["odelayers_error"],
-                               r["odelayers_nfe"]] for r in rows]))
+    md = (
+        "dy/dt = y, y(0) = 1, absolute error of y(1) = e, float64, rtol = atol = tol "
+        "(first-step choice differs: TFP fixed 1e-3, odelayers automatic).\n\n"
+        + H.markdown_table(
+            ["tol", "TFP error", "TFP NFE", "odelayers error", "odelayers NFE"],
+            [
+                [r["tol"], r["tfp_error"], r["tfp_nfe"], r["odelayers_error"], r["odelayers_nfe"]]
+                for r in rows
+            ],
+        )
+    )
     path = record.finish(res, md)
     print(f"wrote {path}")
     return 0

@@ -37,12 +37,17 @@ BATCH = 32
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     H.add_common_arguments(parser)
-    parser.add_argument("--batches", type=int, default=6,
-                        help="training batches per timed repetition (default 6)")
-    parser.add_argument("--no-full-epoch", action="store_true",
-                        help="skip the one full epoch of each framework")
-    parser.add_argument("--levers", action="store_true",
-                        help="also measure the Keras-side levers (adds ~10 minutes)")
+    parser.add_argument(
+        "--batches", type=int, default=6, help="training batches per timed repetition (default 6)"
+    )
+    parser.add_argument(
+        "--no-full-epoch", action="store_true", help="skip the one full epoch of each framework"
+    )
+    parser.add_argument(
+        "--levers",
+        action="store_true",
+        help="also measure the Keras-side levers (adds ~10 minutes)",
+    )
     parser.add_argument("--variant", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -99,22 +104,25 @@ def build_keras(variant: str = "default"):
         return model
     model = resnet.build_resnet()
     if variant in ("spe8", "xla"):
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=resnet.ADAM_LEARNING_RATE),
-                      loss="binary_crossentropy",
-                      metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
-                      steps_per_execution=8 if variant == "spe8" else 1,
-                      jit_compile=(variant == "xla"))
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=resnet.ADAM_LEARNING_RATE),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+            steps_per_execution=8 if variant == "spe8" else 1,
+            jit_compile=(variant == "xla"),
+        )
     return model
 
 
 def check_parameter_counts(keras_model, torch_model) -> dict:
     """Assert the twin has exactly the Keras model's parameters; return the counts."""
+    import _resnet_torch as RT
     import numpy as np
 
-    import _resnet_torch as RT
-
-    keras_counts = {"trainable": int(sum(np.prod(w.shape) for w in keras_model.trainable_weights)),
-                    "total": int(keras_model.count_params())}
+    keras_counts = {
+        "trainable": int(sum(np.prod(w.shape) for w in keras_model.trainable_weights)),
+        "total": int(keras_model.count_params()),
+    }
     torch_counts = RT.parameter_counts(torch_model)
     assert keras_counts == torch_counts, f"Keras {keras_counts} != PyTorch {torch_counts}"
     return keras_counts
@@ -128,16 +136,19 @@ def keras_runner(model, x, y, n_batches: int | None, use_dataset: bool = False):
     if use_dataset:
         import tensorflow as tf
 
-        ds = (tf.data.Dataset.from_tensor_slices((xs, ys)).shuffle(n, seed=0)
-              .batch(BATCH).prefetch(tf.data.AUTOTUNE))
+        ds = (
+            tf.data.Dataset.from_tensor_slices((xs, ys))
+            .shuffle(n, seed=0)
+            .batch(BATCH)
+            .prefetch(tf.data.AUTOTUNE)
+        )
         return lambda: model.fit(ds, epochs=1, verbose=0)
     return lambda: model.fit(xs, ys, batch_size=BATCH, epochs=1, shuffle=True, verbose=0)
 
 
 def torch_runner(model, step, xt, yt, n_batches: int | None):
-    import torch
-
     import _resnet_torch as RT
+    import torch
 
     gen = torch.Generator().manual_seed(0)
     n = len(xt) if n_batches is None else n_batches * BATCH
@@ -146,10 +157,9 @@ def torch_runner(model, step, xt, yt, n_batches: int | None):
 
 def measure(args, variant: str = "default") -> dict:
     """Interleaved steady-state (and optionally full-epoch) timings of Keras vs PyTorch."""
+    import _resnet_torch as RT
     import numpy as np
     import torch
-
-    import _resnet_torch as RT
 
     x, y = load_images()
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
@@ -158,8 +168,9 @@ def measure(args, variant: str = "default") -> dict:
     tmodel = RT.TorchResNet()
     tstep = RT.make_trainer(tmodel)
 
-    variants = [variant] if variant != "in-process levers" else ["default", "spe8", "xla",
-                                                                    "tf.data"]
+    variants = (
+        [variant] if variant != "in-process levers" else ["default", "spe8", "xla", "tf.data"]
+    )
     keras_models = {}
     for v in variants:
         keras_models[v] = build_keras("default" if v == "tf.data" else v)
@@ -167,30 +178,40 @@ def measure(args, variant: str = "default") -> dict:
     kx = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if variant == "channels_first" else x
 
     # Warm-up: trace the full-batch and the last partial-batch (1300 = 40 x 32 + 20) shapes.
-    warm = {f"keras {v}": keras_runner(m, kx[:BATCH + 20], y[:BATCH + 20], None,
-                                       use_dataset=(v == "tf.data"))
-            for v, m in keras_models.items()}
-    warm["torch"] = torch_runner(tmodel, tstep, xt[:BATCH + 20], yt[:BATCH + 20], None)
+    warm = {
+        f"keras {v}": keras_runner(
+            m, kx[: BATCH + 20], y[: BATCH + 20], None, use_dataset=(v == "tf.data")
+        )
+        for v, m in keras_models.items()
+    }
+    warm["torch"] = torch_runner(tmodel, tstep, xt[: BATCH + 20], yt[: BATCH + 20], None)
     for fn in warm.values():
         fn()
 
-    steady = {f"keras {v}": keras_runner(m, kx, y, args.batches, use_dataset=(v == "tf.data"))
-              for v, m in keras_models.items()}
+    steady = {
+        f"keras {v}": keras_runner(m, kx, y, args.batches, use_dataset=(v == "tf.data"))
+        for v, m in keras_models.items()
+    }
     steady["torch"] = torch_runner(tmodel, tstep, xt, yt, args.batches)
     times = H.interleaved(steady, reps=args.reps, warmup=0)
     n_epoch_batches = math.ceil(N_IMAGES / BATCH)
-    out = {"parameters": counts, "batches_per_rep": args.batches, "reps": args.reps,
-           "steady": {}}
+    out = {"parameters": counts, "batches_per_rep": args.batches, "reps": args.reps, "steady": {}}
     for name, ts in times.items():
         s = H.summarize(ts)
-        out["steady"][name] = {**s, "per_batch_s": s["median_s"] / args.batches,
-                               "epoch_extrapolated_s": s["median_s"] / args.batches * n_epoch_batches}
+        out["steady"][name] = {
+            **s,
+            "per_batch_s": s["median_s"] / args.batches,
+            "epoch_extrapolated_s": s["median_s"] / args.batches * n_epoch_batches,
+        }
         if name != "torch":
             out["steady"][name]["ratio_to_torch"] = H.paired_ratio(times, name, "torch")
     if not args.no_full_epoch:
-        full = {f"keras {variants[0]}": keras_runner(keras_models[variants[0]], kx, y, None,
-                                                     use_dataset=(variants[0] == "tf.data")),
-                "torch": torch_runner(tmodel, tstep, xt, yt, None)}
+        full = {
+            f"keras {variants[0]}": keras_runner(
+                keras_models[variants[0]], kx, y, None, use_dataset=(variants[0] == "tf.data")
+            ),
+            "torch": torch_runner(tmodel, tstep, xt, yt, None),
+        }
         ft = H.interleaved(full, reps=1, warmup=0)
         out["full_epoch"] = {name: ts[0] for name, ts in ft.items()}
         out["full_epoch"]["ratio"] = ft[f"keras {variants[0]}"][0] / ft["torch"][0]
@@ -211,8 +232,20 @@ def run_subprocess_lever(name: str, args) -> dict:
     env_over, extra = SUBPROCESS_LEVERS[name]
     env = {**os.environ, **env_over}
     base = ["--threads", str(args.threads), "--inter-op-threads", str(args.inter_op_threads)]
-    cmd = [sys.executable, __file__, "--child", "--no-full-epoch", "--batches", str(args.batches),
-           "--reps", str(args.reps)] + base + extra  # later options override earlier ones
+    cmd = (
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--no-full-epoch",
+            "--batches",
+            str(args.batches),
+            "--reps",
+            str(args.reps),
+        ]
+        + base
+        + extra
+    )  # later options override earlier ones
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
@@ -229,13 +262,19 @@ def main(argv=None) -> int:
     res = measure(args)
     steady = res["steady"]["keras default"]
     res["headline"] = steady["ratio_to_torch"]["median"]
-    print(f"steady state: Keras {steady['per_batch_s']:.3f} s/batch, PyTorch "
-          f"{res['steady']['torch']['per_batch_s']:.3f} s/batch, ratio {res['headline']:.3f} "
-          f"(goal <= 1.0)", flush=True)
+    print(
+        f"steady state: Keras {steady['per_batch_s']:.3f} s/batch, PyTorch "
+        f"{res['steady']['torch']['per_batch_s']:.3f} s/batch, ratio {res['headline']:.3f} "
+        f"(goal <= 1.0)",
+        flush=True,
+    )
     if "full_epoch" in res:
         fe = res["full_epoch"]
-        print(f"full epoch: Keras {fe['keras default']:.1f} s, PyTorch {fe['torch']:.1f} s, "
-              f"ratio {fe['ratio']:.3f}", flush=True)
+        print(
+            f"full epoch: Keras {fe['keras default']:.1f} s, PyTorch {fe['torch']:.1f} s, "
+            f"ratio {fe['ratio']:.3f}",
+            flush=True,
+        )
     if args.levers:
         lever_args = argparse.Namespace(**{**vars(args), "no_full_epoch": True})
         inproc = measure(lever_args, "in-process levers")
@@ -243,9 +282,12 @@ def main(argv=None) -> int:
         for name in SUBPROCESS_LEVERS:
             child = run_subprocess_lever(name, args)
             levers[name] = child.get("steady", {}).get(
-                f"keras {'channels_first' if 'NCHW' in name else 'default'}", child)
-            print(f"lever {name}: {json.dumps(levers[name].get('ratio_to_torch', levers[name]))}",
-                  flush=True)
+                f"keras {'channels_first' if 'NCHW' in name else 'default'}", child
+            )
+            print(
+                f"lever {name}: {json.dumps(levers[name].get('ratio_to_torch', levers[name]))}",
+                flush=True,
+            )
         res["levers"] = levers
     md = render_markdown(res)
     path = record.finish(res, md)
@@ -255,25 +297,52 @@ def main(argv=None) -> int:
 
 def render_markdown(res: dict) -> str:
     s = res["steady"]
-    lines = [f"Keras / PyTorch, one training step of the report's residual CNN "
-             f"({res['parameters']['total']:,} parameters, {res['parameters']['trainable']:,} "
-             f"trainable, equal in both), batch {BATCH}: **{res['headline']:.3f}** "
-             f"(goal <= 1.0, {H.goal_mark(res['headline'], 1.0)}).\n",
-             H.markdown_table(["framework", "s / batch", f"epoch ({math.ceil(N_IMAGES / BATCH)} "
-                               "batches), extrapolated s", "ratio to PyTorch"],
-                              [[k, v["per_batch_s"], v["epoch_extrapolated_s"],
-                                v.get("ratio_to_torch", {}).get("median")]
-                               for k, v in s.items()])]
+    lines = [
+        f"Keras / PyTorch, one training step of the report's residual CNN "
+        f"({res['parameters']['total']:,} parameters, {res['parameters']['trainable']:,} "
+        f"trainable, equal in both), batch {BATCH}: **{res['headline']:.3f}** "
+        f"(goal <= 1.0, {H.goal_mark(res['headline'], 1.0)}).\n",
+        H.markdown_table(
+            [
+                "framework",
+                "s / batch",
+                f"epoch ({math.ceil(N_IMAGES / BATCH)} batches), extrapolated s",
+                "ratio to PyTorch",
+            ],
+            [
+                [
+                    k,
+                    v["per_batch_s"],
+                    v["epoch_extrapolated_s"],
+                    v.get("ratio_to_torch", {}).get("median"),
+                ]
+                for k, v in s.items()
+            ],
+        ),
+    ]
     if "full_epoch" in res:
         fe = res["full_epoch"]
-        lines.append(f"\nOne full epoch ({N_IMAGES} images): Keras {fe['keras default']:.1f} s, "
-                     f"PyTorch {fe['torch']:.1f} s, ratio {fe['ratio']:.3f}.")
+        lines.append(
+            f"\nOne full epoch ({N_IMAGES} images): Keras {fe['keras default']:.1f} s, "
+            f"PyTorch {fe['torch']:.1f} s, ratio {fe['ratio']:.3f}."
+        )
     if "levers" in res:
         lines.append("\n### Levers (Keras side; ratio to PyTorch measured in the same process)\n")
-        lines.append(H.markdown_table(
-            ["lever", "s / batch", "ratio to PyTorch"],
-            [[k, v.get("per_batch_s"), v.get("ratio_to_torch", {}).get("median") if "error" not in v
-              else v["error"]] for k, v in res["levers"].items()]))
+        lines.append(
+            H.markdown_table(
+                ["lever", "s / batch", "ratio to PyTorch"],
+                [
+                    [
+                        k,
+                        v.get("per_batch_s"),
+                        v.get("ratio_to_torch", {}).get("median")
+                        if "error" not in v
+                        else v["error"],
+                    ]
+                    for k, v in res["levers"].items()
+                ],
+            )
+        )
     return "\n".join(lines)
 
 

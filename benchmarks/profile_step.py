@@ -32,9 +32,20 @@ import tempfile
 import _harness as H
 
 # Events that contain other ops (function calls, loops, the executor's own spans).
-CONTAINER_OPS = {"While", "StatelessWhile", "If", "StatelessIf", "PartitionedCall",
-                 "StatefulPartitionedCall", "Function", "RunGraph", "Run", "Process",
-                 "IteratorGetNext", "MultiDeviceIteratorGetNextFromShard"}
+CONTAINER_OPS = {
+    "While",
+    "StatelessWhile",
+    "If",
+    "StatelessIf",
+    "PartitionedCall",
+    "StatefulPartitionedCall",
+    "Function",
+    "RunGraph",
+    "Run",
+    "Process",
+    "IteratorGetNext",
+    "MultiDeviceIteratorGetNextFromShard",
+}
 
 CATEGORY_RULES = [  # (category, regex on the TF op type or the aten op name), first match wins
     ("conv backward", r"Conv2DBackprop|convolution_backward|mkldnn_convolution_backward"),
@@ -44,15 +55,21 @@ CATEGORY_RULES = [  # (category, regex on the TF op type or the aten op name), f
     ("pooling", r"MaxPool|max_pool|amax|Max$"),
     ("optimizer", r"ApplyAdam|Adam|_foreach|adam|AssignSub|AssignAdd|addcdiv|addcmul|lerp"),
     ("dropout RNG", r"Random|bernoulli"),
-    ("input pipeline", r"Dataset|Iterator|Prefetch|ParallelMap|FlatMap|^Zip|^Root|DoCompute|"
-                       r"^Map$|OptionsDataset"),
+    (
+        "input pipeline",
+        r"Dataset|Iterator|Prefetch|ParallelMap|FlatMap|^Zip|^Root|DoCompute|"
+        r"^Map$|OptionsDataset",
+    ),
     ("matmul", r"MatMul|addmm|mm$|linear"),
     ("reductions", r"Mean|Sum|reduce|mean|sum|Prod"),
-    ("element-wise", r"Mul|Add|Sub|Div|Square|Rsqrt|Sqrt|Maximum|Neg|Select|mul|add|sub|div|"
-                     r"pow|rsqrt|sqrt|maximum|where|clamp|Tile|repeat|expand|Concat|cat|copy|"
-                     r"fill|Fill|zeros|ones|empty|Cast|to$|Log|log|Exp|exp|Reciprocal|Softmax|"
-                     r"softmax|binary_cross|Less|Greater|Equal|Clip|Pad|Transpose|permute|"
-                     r"Reshape|view|Slice|slice|index|Gather|gather|Pack|Unpack|stack"),
+    (
+        "element-wise",
+        r"Mul|Add|Sub|Div|Square|Rsqrt|Sqrt|Maximum|Neg|Select|mul|add|sub|div|"
+        r"pow|rsqrt|sqrt|maximum|where|clamp|Tile|repeat|expand|Concat|cat|copy|"
+        r"fill|Fill|zeros|ones|empty|Cast|to$|Log|log|Exp|exp|Reciprocal|Softmax|"
+        r"softmax|binary_cross|Less|Greater|Equal|Clip|Pad|Transpose|permute|"
+        r"Reshape|view|Slice|slice|index|Gather|gather|Pack|Unpack|stack",
+    ),
 ]
 
 
@@ -67,8 +84,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     H.add_common_arguments(parser)
     parser.add_argument("--model", choices=("odenet", "resnet"), default="odenet")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="profiled steps (default: odenet 10, resnet 16 = 2 fits of 8 batches)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="profiled steps (default: odenet 10, resnet 16 = 2 fits of 8 batches)",
+    )
     args = parser.parse_args(argv)
     if args.steps is None:
         args.steps = 10 if args.model == "odenet" else 16
@@ -140,11 +161,11 @@ def by_category(ops: dict) -> dict:
 
 # ------------------------------------------------------------------------------ steps
 def odenet_steps():
+    import _odenet as O
     import tensorflow as tf
     import torch
     from torchdiffeq import odeint
 
-    import _odenet as O
     import odelayers
 
     tfunc = O.torch_odefunc()
@@ -152,8 +173,9 @@ def odenet_steps():
     weights = O.export_weights(tfunc)
     y0_tf = tf.constant(O.to_nhwc(y0))
     cot = tf.ones_like(y0_tf)
-    block = odelayers.ODEBlock(O.keras_dynamics(weights, "fast"), method="rk4", num_steps=2,
-                               gradient="backprop")
+    block = odelayers.ODEBlock(
+        O.keras_dynamics(weights, "fast"), method="rk4", num_steps=2, gradient="backprop"
+    )
     block.build(y0_tf.shape)
 
     @tf.function
@@ -170,8 +192,13 @@ def odenet_steps():
         for p in tfunc.parameters():
             p.grad = None
         y = y0_t.clone().requires_grad_(True)
-        out = odeint(tfunc, y, torch.tensor([0.0, 1.0]), method="rk4",
-                     options={"grid_constructor": lambda f, y0, t: grid})
+        out = odeint(
+            tfunc,
+            y,
+            torch.tensor([0.0, 1.0]),
+            method="rk4",
+            options={"grid_constructor": lambda f, y0, t: grid},
+        )
         out[-1].sum().backward()
 
     return (lambda: [g.numpy() for g in tf_step(y0_tf)]), torch_step
@@ -180,14 +207,13 @@ def odenet_steps():
 def resnet_steps(per_run: int):
     """Keras: one ``model.fit`` over ``per_run`` batches (its per-call set-up amortised
     as in an epoch); PyTorch: the same number of batches."""
+    import _resnet_torch as RT
     import numpy as np
     import torch
-
-    import _resnet_torch as RT
     from bench_resnet_epoch import BATCH, build_keras, load_images
 
     x, y = load_images()
-    x, y = x[:BATCH * per_run], y[:BATCH * per_run]
+    x, y = x[: BATCH * per_run], y[: BATCH * per_run]
     model = build_keras()
     tmodel = RT.TorchResNet()
     step = RT.make_trainer(tmodel)
@@ -200,7 +226,7 @@ def resnet_steps(per_run: int):
     def torch_step():
         tmodel.train()
         for i in range(per_run):
-            step(xt[i * BATCH:(i + 1) * BATCH], yt[i * BATCH:(i + 1) * BATCH])
+            step(xt[i * BATCH : (i + 1) * BATCH], yt[i * BATCH : (i + 1) * BATCH])
 
     return keras_step, torch_step
 
@@ -215,27 +241,51 @@ def main(argv=None) -> int:
     tf_ops, tf_wall = profile_tf(tf_run, runs, per_run)
     torch_ops, torch_wall = profile_torch(torch_run, runs, per_run)
     cats_tf, cats_torch = by_category(tf_ops), by_category(torch_ops)
-    names = sorted(set(cats_tf) | set(cats_torch),
-                   key=lambda c: -(cats_tf.get(c, 0) + cats_torch.get(c, 0)))
-    rows = [[c, cats_tf.get(c, 0.0), cats_torch.get(c, 0.0),
-             cats_tf.get(c, 0.0) - cats_torch.get(c, 0.0)] for c in names]
-    rows.append(["sum of ops", sum(cats_tf.values()), sum(cats_torch.values()),
-                 sum(cats_tf.values()) - sum(cats_torch.values())])
+    names = sorted(
+        set(cats_tf) | set(cats_torch), key=lambda c: -(cats_tf.get(c, 0) + cats_torch.get(c, 0))
+    )
+    rows = [
+        [
+            c,
+            cats_tf.get(c, 0.0),
+            cats_torch.get(c, 0.0),
+            cats_tf.get(c, 0.0) - cats_torch.get(c, 0.0),
+        ]
+        for c in names
+    ]
+    rows.append(
+        [
+            "sum of ops",
+            sum(cats_tf.values()),
+            sum(cats_torch.values()),
+            sum(cats_tf.values()) - sum(cats_torch.values()),
+        ]
+    )
     rows.append(["step wall time (profiled)", tf_wall, torch_wall, tf_wall - torch_wall])
     top = lambda ops: sorted(ops.items(), key=lambda kv: -kv[1])[:12]  # noqa: E731
-    md = (f"Per training step, milliseconds ({args.model}, {args.steps} profiled steps). "
-          "TensorFlow has no group-norm kernel: its group norms appear as reductions and "
-          "element-wise ops.\n\n"
-          + H.markdown_table(["category", "TensorFlow ms", "PyTorch ms", "difference ms"], rows)
-          + "\n\n### Top TensorFlow op types\n\n"
-          + H.markdown_table(["op type", "ms / step", "category"],
-                             [[k, v, categorise(k)] for k, v in top(tf_ops)])
-          + "\n\n### Top PyTorch ops (self time)\n\n"
-          + H.markdown_table(["op", "ms / step", "category"],
-                             [[k, v, categorise(k)] for k, v in top(torch_ops)]))
-    res = {"model": args.model, "steps": args.steps, "categories_tf_ms": cats_tf,
-           "categories_torch_ms": cats_torch, "tf_ops_ms": tf_ops, "torch_ops_ms": torch_ops,
-           "wall_ms": {"tensorflow": tf_wall, "torch": torch_wall}}
+    md = (
+        f"Per training step, milliseconds ({args.model}, {args.steps} profiled steps). "
+        "TensorFlow has no group-norm kernel: its group norms appear as reductions and "
+        "element-wise ops.\n\n"
+        + H.markdown_table(["category", "TensorFlow ms", "PyTorch ms", "difference ms"], rows)
+        + "\n\n### Top TensorFlow op types\n\n"
+        + H.markdown_table(
+            ["op type", "ms / step", "category"], [[k, v, categorise(k)] for k, v in top(tf_ops)]
+        )
+        + "\n\n### Top PyTorch ops (self time)\n\n"
+        + H.markdown_table(
+            ["op", "ms / step", "category"], [[k, v, categorise(k)] for k, v in top(torch_ops)]
+        )
+    )
+    res = {
+        "model": args.model,
+        "steps": args.steps,
+        "categories_tf_ms": cats_tf,
+        "categories_torch_ms": cats_torch,
+        "tf_ops_ms": tf_ops,
+        "torch_ops_ms": torch_ops,
+        "wall_ms": {"tensorflow": tf_wall, "torch": torch_wall},
+    }
     path = record.finish(res, md)
     print(md)
     print(f"wrote {path}")

@@ -95,7 +95,9 @@ class ODEBlock(keras.layers.Layer):
         require_tensorflow("ODEBlock")
         # Keyword arguments that name a solver option override `options`; the
         # rest go to keras.layers.Layer.
-        overrides = {name: kwargs.pop(name) for name in SolverOptions.field_names() if name in kwargs}
+        overrides = {
+            name: kwargs.pop(name) for name in SolverOptions.field_names() if name in kwargs
+        }
         if method is not None:
             overrides["method"] = method
         options = SolverOptions.resolve(options, **overrides)
@@ -112,7 +114,9 @@ class ODEBlock(keras.layers.Layer):
         self.t0, self.t1, self.t_eval = _validate.block_times(t0, t1, t_eval)
         self.augment = _validate.augment(augment)
         if not isinstance(nfe_metric_name, str) or not nfe_metric_name:
-            raise ValueError(f"nfe_metric_name must be a non-empty string, got {nfe_metric_name!r}.")
+            raise ValueError(
+                f"nfe_metric_name must be a non-empty string, got {nfe_metric_name!r}."
+            )
         self.dynamics = dynamics
         self._dynamics_takes_time = _takes_time(dynamics)
         self._nfe_tracker = LastValue(name=nfe_metric_name)
@@ -167,7 +171,11 @@ class ODEBlock(keras.layers.Layer):
             derivative.shape, state_shape
         ):
             got = getattr(derivative, "shape", type(derivative).__name__)
-            extra = f" (input channels {state_shape[-1] - self.augment} + augment {self.augment})" if self.augment else ""
+            extra = (
+                f" (input channels {state_shape[-1] - self.augment} + augment {self.augment})"
+                if self.augment
+                else ""
+            )
             raise ValueError(
                 f"The dynamics layer {self.dynamics.name!r} maps a state of shape "
                 f"{state_shape}{extra} to {got}; dh/dt must have the state's shape. "

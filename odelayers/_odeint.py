@@ -132,7 +132,8 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False):
             # function traced afresh for this call keeps eager semantics (the
             # dynamics are read now) at the cost of one trace.
             compiled = tf.function(
-                lambda y0: _solve(func, y0, t_tensor, t_static, options, final_only), autograph=False
+                lambda y0: _solve(func, y0, t_tensor, t_static, options, final_only),
+                autograph=False,
             )
             return compiled(y0)
         return _solve(func, y0, t_tensor, t_static, options, final_only)
@@ -146,7 +147,7 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False):
 
 def _readable(message: str, marker: str) -> str:
     """The assertion text of a TensorFlow error, without TF's brackets."""
-    text = message[message.index(marker):]
+    text = message[message.index(marker) :]
     text = text.split("\n")[0]
     return re.sub(r"\]\s*\[", " ", text).strip("[] ")
 

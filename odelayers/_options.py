@@ -53,7 +53,9 @@ def _positive_number(name: str, value, *, allow_none: bool = False):
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__}).")
+        raise TypeError(
+            f"{name} must be a positive number, got {value!r} ({type(value).__name__})."
+        )
     value = float(value)
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
@@ -160,24 +162,32 @@ class SolverOptions:
 
     def _checked(self) -> dict:
         method = _choice(
-            "ODE method", self.method, sorted(METHODS),
+            "ODE method",
+            self.method,
+            sorted(METHODS),
             "adaptive: 'dopri5', 'bdf'; fixed step: 'euler', 'midpoint', 'rk4'",
             listed="Valid methods",
         )
         gradient = _choice(
-            "gradient mode", self.gradient, GRADIENTS,
+            "gradient mode",
+            self.gradient,
+            GRADIENTS,
             "'adjoint': memory independent of the number of steps; 'backprop': "
             "differentiate through the solver's steps",
             listed="Valid modes",
         )
         adjoint_norm = _choice(
-            "adjoint_norm", self.adjoint_norm, ADJOINT_NORMS,
+            "adjoint_norm",
+            self.adjoint_norm,
+            ADJOINT_NORMS,
             "'seminorm': the backward solve bounds the error of the state and its "
             "adjoint only, much faster at tight tolerances; 'full': also of the "
             "parameter-gradient integrals, as TFP's own adjoint",
         )
         error_norm = _choice(
-            "error_norm", self.error_norm, ERROR_NORMS,
+            "error_norm",
+            self.error_norm,
+            ERROR_NORMS,
             "'tfp': TFP's sqrt(mean((err/tol)**4)); 'rms': SciPy's and torchdiffeq's rms(err/tol)",
         )
         if gradient == "backprop" and method not in BACKPROP_METHODS:
@@ -187,7 +197,9 @@ class SolverOptions:
                 f"supports 'backprop' ({_names(BACKPROP_METHODS)})."
             )
         if not isinstance(self.lazy_dense_output, bool):
-            raise TypeError(f"lazy_dense_output must be True or False, got {self.lazy_dense_output!r}.")
+            raise TypeError(
+                f"lazy_dense_output must be True or False, got {self.lazy_dense_output!r}."
+            )
         values = dict(
             method=method,
             gradient=gradient,

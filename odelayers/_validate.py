@@ -70,7 +70,9 @@ def times(t, dtype):
     if static is not None:
         static = np.asarray(static, dtype=np.float64)
         if static.ndim != 1 or static.size == 0:
-            raise ValueError(f"t must be a non-empty 1-D sequence of times, got shape {static.shape}.")
+            raise ValueError(
+                f"t must be a non-empty 1-D sequence of times, got shape {static.shape}."
+            )
         if not np.all(np.isfinite(static)):
             raise ValueError(f"t must be finite, got {static.tolist()}.")
         steps = np.diff(static)
@@ -131,7 +133,9 @@ def block_times(t0, t1, t_eval):
         return t0, t1, None
     values = np.asarray(t_eval, dtype=np.float64)
     if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
-        raise ValueError(f"t_eval must be a non-empty 1-D sequence of finite times, got {t_eval!r}.")
+        raise ValueError(
+            f"t_eval must be a non-empty 1-D sequence of finite times, got {t_eval!r}."
+        )
     if np.any(np.diff(values) <= 0):
         raise ValueError(f"t_eval must be strictly increasing, got {values.tolist()}.")
     if values[0] < t0 or values[-1] > t1:

@@ -63,9 +63,13 @@ def main(options: RunOptions) -> dict:
 
     # # Training Set list
     # nums <- sample(1:1604, 1300)
-    nums, not_nums = preprocess.split_indices(len(x), preprocess.default_n_train(len(x)),
-                                              seed=options.seed, kind=options.sample_kind)
-    nums, not_nums = nums[:options.limit_train], not_nums[:options.limit_test]  # --quick, --limit-*
+    nums, not_nums = preprocess.split_indices(
+        len(x), preprocess.default_n_train(len(x)), seed=options.seed, kind=options.sample_kind
+    )
+    nums, not_nums = (
+        nums[: options.limit_train],
+        not_nums[: options.limit_test],
+    )  # --quick, --limit-*
 
     # # Organizing
     # train_iceberg <- x[nums, , ];  train_truth <- y[nums, 2]
@@ -76,8 +80,9 @@ def main(options: RunOptions) -> dict:
     # ## Need to scale data
     # train_iceberg <- train_iceberg/max(abs(train_iceberg))
     # test_iceberg <- test_iceberg/max(abs(train_iceberg))   (divides by 1: see preprocess)
-    train_iceberg, test_iceberg = preprocess.scale_dense(train_iceberg, test_iceberg,
-                                                         options.preprocessing)
+    train_iceberg, test_iceberg = preprocess.scale_dense(
+        train_iceberg, test_iceberg, options.preprocessing
+    )
     train_iceberg = np.asarray(train_iceberg, dtype="float32")
     test_iceberg = np.asarray(test_iceberg, dtype="float32")
     print(options.describe(len(train_iceberg), len(test_iceberg)))

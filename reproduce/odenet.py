@@ -103,18 +103,27 @@ def main(options: RunOptions) -> dict:
 
     # # Training Set list
     # nums <- sample(1:1604, 1300)
-    nums, not_nums = preprocess.split_indices(len(x), preprocess.default_n_train(len(x)),
-                                              seed=options.seed, kind=options.sample_kind)
-    nums, not_nums = nums[:options.limit_train], not_nums[:options.limit_test]  # --quick, --limit-*
+    nums, not_nums = preprocess.split_indices(
+        len(x), preprocess.default_n_train(len(x)), seed=options.seed, kind=options.sample_kind
+    )
+    nums, not_nums = (
+        nums[: options.limit_train],
+        not_nums[: options.limit_test],
+    )  # --quick, --limit-*
 
     # # Organizing
     train_iceberg, train_truth = np.asarray(x[nums], "float32"), np.asarray(y[nums], "float32")
-    test_iceberg, test_truth = np.asarray(x[not_nums], "float32"), np.asarray(y[not_nums], "float32")
+    test_iceberg, test_truth = (
+        np.asarray(x[not_nums], "float32"),
+        np.asarray(y[not_nums], "float32"),
+    )
     print(options.describe(len(train_iceberg), len(test_iceberg)))
 
     # ## Prepare model ... ## Setting up model: THE DIFFERENCE, one ODE block for two residual blocks
     model_odeNN = create_model(options.solver, hidden_channels=options.hidden_channels)  # noqa: N806
-    print(f"odenet: ODE block over [0, 1], {options.solver}, hidden_channels={options.hidden_channels}")
+    print(
+        f"odenet: ODE block over [0, 1], {options.solver}, hidden_channels={options.hidden_channels}"
+    )
     # ## Setting up functions for model evaluation and passes
     resnet.compile_model(model_odeNN)
 
@@ -126,8 +135,9 @@ def main(options: RunOptions) -> dict:
 
         # ## Trying on test data
         # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
-        predictions = resnet.r_style_accuracy(model_odeNN.predict(test_iceberg, verbose=0),
-                                              test_truth)
+        predictions = resnet.r_style_accuracy(
+            model_odeNN.predict(test_iceberg, verbose=0), test_truth
+        )
         run.record(r_style_test_accuracy=predictions)
         score = run.evaluate(model_odeNN, test_iceberg, test_truth)  # what the line meant to say
     # paste("Test Accuracy (ResNN):", predictions_resnet)
@@ -136,24 +146,36 @@ def main(options: RunOptions) -> dict:
     return run.metrics
 
 
-def create_model(solver: odelayers.SolverOptions = settings.ODENET_SOLVER, *,
-                 hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
-                 kernel_size: int = settings.ODENET_KERNEL_SIZE):
+def create_model(
+    solver: odelayers.SolverOptions = settings.ODENET_SOLVER,
+    *,
+    hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
+    kernel_size: int = settings.ODENET_KERNEL_SIZE,
+):
     """The residual CNN's graph with one ODE block where its two residual blocks were; not compiled."""
     input_img, input_img_norm = resnet.input_layers()
     input_CNN = resnet.input_cnn(input_img_norm)  # noqa: N806 - the R name
     # ## first residual + ## second residual  ->  h(1) = h(0) + integral_0^1 f(h(t), t) dt
-    dynamics = ResidualBranchDynamics(channels=STATE_CHANNELS, hidden_channels=hidden_channels,
-                                      kernel_size=kernel_size, name="dynamics")
-    features = odelayers.ODEBlock(dynamics, t0=0.0, t1=1.0, options=solver,
-                                  name="ode_block")(input_CNN)
+    dynamics = ResidualBranchDynamics(
+        channels=STATE_CHANNELS,
+        hidden_channels=hidden_channels,
+        kernel_size=kernel_size,
+        name="dynamics",
+    )
+    features = odelayers.ODEBlock(dynamics, t0=0.0, t1=1.0, options=solver, name="ode_block")(
+        input_CNN
+    )
     outputs = resnet.output_head(resnet.top_cnn(features))
     return keras.Model(inputs=input_img, outputs=outputs, name="odenet")
 
 
-def build_odenet(solver: odelayers.SolverOptions | None = None, *,
-                 hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
-                 kernel_size: int = settings.ODENET_KERNEL_SIZE, **solver_options):
+def build_odenet(
+    solver: odelayers.SolverOptions | None = None,
+    *,
+    hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
+    kernel_size: int = settings.ODENET_KERNEL_SIZE,
+    **solver_options,
+):
     """The ODE-Net, compiled like the residual CNN (Adam 0.001, binary cross-entropy, accuracy).
 
     Args:
@@ -173,10 +195,10 @@ def build_odenet(solver: odelayers.SolverOptions | None = None, *,
 # The dynamics: the R residual branch made continuous (see the module docstring).
 
 
-
 def _group_norm(channels: int, name: str):
-    return keras.layers.GroupNormalization(groups=min(MAX_GROUPS, channels), epsilon=1e-3,
-                                           name=name)
+    return keras.layers.GroupNormalization(
+        groups=min(MAX_GROUPS, channels), epsilon=1e-3, name=name
+    )
 
 
 @keras.saving.register_keras_serializable(package="reproduce")
@@ -194,18 +216,25 @@ class ResidualBranchDynamics(keras.layers.Layer):
         kernel_size: side of the square kernels (5 in R's branch).
     """
 
-    def __init__(self, channels: int = STATE_CHANNELS,
-                 hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
-                 kernel_size: int = settings.ODENET_KERNEL_SIZE, **kwargs):
+    def __init__(
+        self,
+        channels: int = STATE_CHANNELS,
+        hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
+        kernel_size: int = settings.ODENET_KERNEL_SIZE,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.channels = int(channels)
         self.hidden_channels = int(hidden_channels)
         self.kernel_size = int(kernel_size)
         self.norm_in = _group_norm(self.channels, "norm_in")
-        self.conv1 = odelayers.ConcatConv2D(self.hidden_channels, self.kernel_size, padding="same",
-                                  name="conv1")
+        self.conv1 = odelayers.ConcatConv2D(
+            self.hidden_channels, self.kernel_size, padding="same", name="conv1"
+        )
         self.norm1 = _group_norm(self.hidden_channels, "norm1")
-        self.conv2 = odelayers.ConcatConv2D(self.channels, self.kernel_size, padding="same", name="conv2")
+        self.conv2 = odelayers.ConcatConv2D(
+            self.channels, self.kernel_size, padding="same", name="conv2"
+        )
         self.norm2 = _group_norm(self.channels, "norm2")
 
     def build(self, input_shape):
@@ -226,5 +255,9 @@ class ResidualBranchDynamics(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels,
-                "hidden_channels": self.hidden_channels, "kernel_size": self.kernel_size}
+        return {
+            **super().get_config(),
+            "channels": self.channels,
+            "hidden_channels": self.hidden_channels,
+            "kernel_size": self.kernel_size,
+        }

@@ -64,11 +64,14 @@ class RunOptions:
         if self.model not in settings.MODELS:
             raise ValueError(f"model must be one of {settings.MODELS}, not {self.model!r}")
         if self.preprocessing not in settings.PREPROCESSINGS:
-            raise ValueError(f"preprocessing must be one of {settings.PREPROCESSINGS}, "
-                             f"not {self.preprocessing!r}")
+            raise ValueError(
+                f"preprocessing must be one of {settings.PREPROCESSINGS}, "
+                f"not {self.preprocessing!r}"
+            )
         if self.sample_kind not in settings.SAMPLE_KINDS:
-            raise ValueError(f"sample_kind must be one of {settings.SAMPLE_KINDS}, "
-                             f"not {self.sample_kind!r}")
+            raise ValueError(
+                f"sample_kind must be one of {settings.SAMPLE_KINDS}, not {self.sample_kind!r}"
+            )
 
     def default_run_name(self, source) -> str:
         """``{model}-{preprocessing}-{real|standin}-{quick|e<epochs>}`` (+ limits outside quick)."""
@@ -89,9 +92,11 @@ class RunOptions:
 
     def describe(self, n_train: int, n_test: int) -> str:
         """One line: what this run trains on and how."""
-        return (f"{self.model}: {n_train} training and {n_test} test images, {self.epochs} epochs, "
-                f"batch {self.batch_size}, seed {self.seed}, preprocessing {self.preprocessing}, "
-                f"sample.kind {self.sample_kind}")
+        return (
+            f"{self.model}: {n_train} training and {n_test} test images, {self.epochs} epochs, "
+            f"batch {self.batch_size}, seed {self.seed}, preprocessing {self.preprocessing}, "
+            f"sample.kind {self.sample_kind}"
+        )
 
     def run_spec(self, source, **settings_to_match) -> RunSpec:
         """The engine's :class:`~reproduce.engine.spec.RunSpec` for this run on ``source``'s data.
@@ -99,8 +104,12 @@ class RunOptions:
         ``settings_to_match`` (e.g. the ODE-Net's solver) are recorded in
         ``metrics.json`` and must match for the run to be resumed.
         """
-        config = {"sample_kind": self.sample_kind, "limit_train": self.limit_train,
-                  "limit_test": self.limit_test, **settings_to_match}
+        config = {
+            "sample_kind": self.sample_kind,
+            "limit_train": self.limit_train,
+            "limit_test": self.limit_test,
+            **settings_to_match,
+        }
         metadata = {
             "model": self.model,
             "preprocessing": self.preprocessing,
@@ -112,10 +121,18 @@ class RunOptions:
         }
         if self.argv is not None:
             metadata["argv"] = list(self.argv)
-        return RunSpec(run_dir=self.run_dir(source), epochs=self.epochs,
-                       batch_size=self.batch_size, seed=self.seed, metadata=metadata,
-                       resume=self.resume, force=self.force, deterministic=self.deterministic,
-                       verbose=self.verbose, eager=self.eager)
+        return RunSpec(
+            run_dir=self.run_dir(source),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            metadata=metadata,
+            resume=self.resume,
+            force=self.force,
+            deterministic=self.deterministic,
+            verbose=self.verbose,
+            eager=self.eager,
+        )
 
     def finished_run(self, source) -> dict | None:
         """Under ``all`` without ``force``: the metrics of the finished run already in the folder.
@@ -129,6 +146,7 @@ class RunOptions:
         metrics = runfolder.read_metrics(run_dir)
         if metrics is None or metrics.get("status") != runfolder.FINISHED:
             return None
-        print(f"{self.model}: {run_dir} already holds a finished run; skipping it "
-              "(--force retrains).")
+        print(
+            f"{self.model}: {run_dir} already holds a finished run; skipping it (--force retrains)."
+        )
         return metrics

@@ -17,7 +17,7 @@ src/main/array.c) and is checked against output of real R in the tests.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

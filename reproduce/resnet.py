@@ -79,15 +79,22 @@ def main(options: RunOptions) -> dict:
 
     # # Training Set list
     # nums <- sample(1:1604, 1300)
-    nums, not_nums = preprocess.split_indices(len(x), preprocess.default_n_train(len(x)),
-                                              seed=options.seed, kind=options.sample_kind)
-    nums, not_nums = nums[:options.limit_train], not_nums[:options.limit_test]  # --quick, --limit-*
+    nums, not_nums = preprocess.split_indices(
+        len(x), preprocess.default_n_train(len(x)), seed=options.seed, kind=options.sample_kind
+    )
+    nums, not_nums = (
+        nums[: options.limit_train],
+        not_nums[: options.limit_test],
+    )  # --quick, --limit-*
 
     # # Organizing
     # train_iceberg <- x[nums, , , ];  train_truth <- y[nums, ]
     # test_iceberg <- x[-nums, , , ];  test_truth <- y[-nums, ]
     train_iceberg, train_truth = np.asarray(x[nums], "float32"), np.asarray(y[nums], "float32")
-    test_iceberg, test_truth = np.asarray(x[not_nums], "float32"), np.asarray(y[not_nums], "float32")
+    test_iceberg, test_truth = (
+        np.asarray(x[not_nums], "float32"),
+        np.asarray(y[not_nums], "float32"),
+    )
     print(options.describe(len(train_iceberg), len(test_iceberg)))
 
     # ## Prepare model ... ## Output layer (functions below, one per chunk)
@@ -104,15 +111,17 @@ def main(options: RunOptions) -> dict:
 
         # ## Trying on test data
         # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
-        predictions_resnet = r_style_accuracy(model_resNN.predict(test_iceberg, verbose=0),
-                                              test_truth)
+        predictions_resnet = r_style_accuracy(
+            model_resNN.predict(test_iceberg, verbose=0), test_truth
+        )
         run.record(r_style_test_accuracy=predictions_resnet)
         score = run.evaluate(model_resNN, test_iceberg, test_truth)  # what the line meant to say
     # paste("Test Accuracy (ResNN):", predictions_resnet)
-    print("Test Accuracy (ResNN):", predictions_resnet, "(R's line; always 0.5, see r_style_accuracy)")
+    print(
+        "Test Accuracy (ResNN):", predictions_resnet, "(R's line; always 0.5, see r_style_accuracy)"
+    )
     print("Test accuracy:", score["accuracy"], " Test loss:", score["loss"])
     return run.metrics
-
 
 
 def input_layers():
@@ -282,7 +291,9 @@ def r_style_accuracy(pred, y_onehot) -> float:
     if pred.ndim != 2 or pred.shape[1] < 2:
         raise ValueError(f"pred must be an n x k matrix with k >= 2, got shape {pred.shape}")
     if truth.ndim != 2 or truth.shape[0] != pred.shape[0]:
-        raise ValueError(f"y_onehot must be an n x k matrix with n = {pred.shape[0]}, got {truth.shape}")
+        raise ValueError(
+            f"y_onehot must be an n x k matrix with n = {pred.shape[0]}, got {truth.shape}"
+        )
     second_column = np.round(pred)[:, 1]  # round(predict(...))[,2]
     truth_storage = truth.ravel(order="F")  # a matrix is its column-major vector
     recycled = np.resize(second_column, truth_storage.shape)  # R's recycling rule

@@ -86,7 +86,9 @@ def load_runs(runs_dir: str | os.PathLike) -> RunScan:
     """
     root = Path(runs_dir)
     if not root.is_dir():
-        raise ReproduceError(f"runs folder {root} does not exist (train a model first, or pass --runs)")
+        raise ReproduceError(
+            f"runs folder {root} does not exist (train a model first, or pass --runs)"
+        )
     scan = RunScan()
     for folder in runfolder.run_folders(root):
         try:
@@ -96,7 +98,12 @@ def load_runs(runs_dir: str | os.PathLike) -> RunScan:
             # --force); a comparison only says why the folder was skipped: the
             # JSON parser's message, kept as the exception's context.
             reason = err.__context__ if isinstance(err, ReproduceError) else err
-            scan.skipped.append((folder.name, f"{runfolder.METRICS_FILE} unreadable: {reason or 'not a JSON object'}"))
+            scan.skipped.append(
+                (
+                    folder.name,
+                    f"{runfolder.METRICS_FILE} unreadable: {reason or 'not a JSON object'}",
+                )
+            )
             continue
         if metrics is None:  # removed between listing and reading
             continue
@@ -126,7 +133,9 @@ def primary_data_sha(runs: list[Run]) -> str | None:
     return best.data_sha256
 
 
-def representative_runs(runs: list[Run], data_sha256: str | None = None) -> dict[tuple[str, str], Run]:
+def representative_runs(
+    runs: list[Run], data_sha256: str | None = None
+) -> dict[tuple[str, str], Run]:
     """One run per (model, preprocessing): finished first, then most epochs, then latest.
 
     Args:
@@ -150,6 +159,8 @@ def curve_runs(runs: list[Run]) -> dict[str, list[Run]]:
     with_history = [r for r in runs if r.history is not None and len(r.history) > 0]
     chosen = representative_runs(with_history)
     by_model: dict[str, list[Run]] = {}
-    for (model, _), run in sorted(chosen.items(), key=lambda item: (item[0][0], item[0][1] != "r", item[0][1])):
+    for (model, _), run in sorted(
+        chosen.items(), key=lambda item: (item[0][0], item[0][1] != "r", item[0][1])
+    ):
         by_model.setdefault(model, []).append(run)
     return by_model

@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 
 from reproduce.engine import atomic
-from reproduce.engine.atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
+from reproduce.engine.atomic import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 

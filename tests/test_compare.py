@@ -95,8 +95,13 @@ def write_run(root, name, **overrides):
         "command": "python -m reproduce dense",
         "argv": ["dense"],
         # Real data that is not on this machine: compare must say so, not fail.
-        "data": {"kind": "real", "path": "/nonexistent/train.json", "sha256": DATA_SHA, "n_records": 1604,
-                 "description": "real"},
+        "data": {
+            "kind": "real",
+            "path": "/nonexistent/train.json",
+            "sha256": DATA_SHA,
+            "n_records": 1604,
+            "description": "real",
+        },
         "versions": {"python": "3.12"},
         "git_commit": "0" * 40,
         "date": "2025-01-01T00:00:00Z",
@@ -109,11 +114,13 @@ def write_run(root, name, **overrides):
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps(metrics))
     epochs = max(int(metrics["epochs"]), 1)
-    history = pd.DataFrame({
-        "epoch": np.arange(1, epochs + 1),
-        "loss": np.linspace(0.7, metrics["train_loss"], epochs),
-        "accuracy": np.linspace(0.5, metrics["train_accuracy"], epochs),
-    })
+    history = pd.DataFrame(
+        {
+            "epoch": np.arange(1, epochs + 1),
+            "loss": np.linspace(0.7, metrics["train_loss"], epochs),
+            "accuracy": np.linspace(0.5, metrics["train_accuracy"], epochs),
+        }
+    )
     if metrics["model"] == "odenet":
         history["nfe"] = 26
     history.to_csv(folder / "history.csv", index=False)
@@ -124,11 +131,30 @@ def write_run(root, name, **overrides):
 def runs_dir(tmp_path):
     root = tmp_path / "results"
     write_run(root, "dense-r", test_accuracy=0.5362, train_accuracy=0.5521)
-    write_run(root, "dense-corrected", preprocessing="corrected", test_accuracy=0.8125, train_accuracy=0.9)
-    write_run(root, "resnet-r", model="resnet", test_accuracy=0.8553, train_accuracy=0.9931,
-              train_loss=0.02, r_style_test_accuracy=0.5, params=4_473_474, seconds_per_epoch=80.0)
-    write_run(root, "odenet-r", model="odenet", test_accuracy=0.8388, train_accuracy=0.95,
-              params=171_234, nfe={"last_forward": 26, "mean_forward": 25.5}, seconds_per_epoch=120.0)
+    write_run(
+        root, "dense-corrected", preprocessing="corrected", test_accuracy=0.8125, train_accuracy=0.9
+    )
+    write_run(
+        root,
+        "resnet-r",
+        model="resnet",
+        test_accuracy=0.8553,
+        train_accuracy=0.9931,
+        train_loss=0.02,
+        r_style_test_accuracy=0.5,
+        params=4_473_474,
+        seconds_per_epoch=80.0,
+    )
+    write_run(
+        root,
+        "odenet-r",
+        model="odenet",
+        test_accuracy=0.8388,
+        train_accuracy=0.95,
+        params=171_234,
+        nfe={"last_forward": 26, "mean_forward": 25.5},
+        seconds_per_epoch=120.0,
+    )
     (root / "figures").mkdir()  # not a run
     broken = root / "half-written"
     broken.mkdir()
@@ -160,8 +186,21 @@ def test_table_rows_are_read_from_the_runs(runs_dir):
     rows = comparison_rows(scan.runs)
     by_source = {row[0]: row for row in rows}
     dense = by_source["`dense-r`"]
-    assert dense[1:8] == ["dense", "r (faithful)", "finished", "150", "1300/304", "real `abababababab`", "53.6%"]
-    assert dense[8] == "0.690" and dense[9] == "55.2%" and dense[11] == "769,281" and dense[12] == "5.5 min"
+    assert dense[1:8] == [
+        "dense",
+        "r (faithful)",
+        "finished",
+        "150",
+        "1300/304",
+        "real `abababababab`",
+        "53.6%",
+    ]
+    assert (
+        dense[8] == "0.690"
+        and dense[9] == "55.2%"
+        and dense[11] == "769,281"
+        and dense[12] == "5.5 min"
+    )
     ode = by_source["`odenet-r`"]
     assert ode[13] == "26 (last), 25.5 (mean)" and ode[11] == "171,234"
     # The report's figures lead each model's block, quoted from report_claims.
@@ -173,10 +212,17 @@ def test_table_rows_are_read_from_the_runs(runs_dir):
 
 def test_explanation_follows_the_numbers(runs_dir):
     runs = load_runs(runs_dir).runs
-    shares = SplitShares(n_test=304, majority_share=0.5329, majority_name="Not an Iceberg", data_sha256=DATA_SHA,
-                         data_kind="real")
+    shares = SplitShares(
+        n_test=304,
+        majority_share=0.5329,
+        majority_name="Not an Iceberg",
+        data_sha256=DATA_SHA,
+        data_kind="real",
+    )
     text = "\n".join(explain(runs, shares))
-    assert "The report's 54%, measured on this same test split, is within two standard errors" in text
+    assert (
+        "The report's 54%, measured on this same test split, is within two standard errors" in text
+    )
     assert "The bugs cost 27.6 percentage points" in text  # 81.25 - 53.62
     assert "no better than guessing the majority class" in text
     assert "looks like an accuracy on the training images" in text
@@ -232,7 +278,9 @@ def test_r_history_is_parsed_from_write_csv(r_history_file, tmp_path):
     np.testing.assert_allclose(history["val_loss"], [0.7012, 0.6634, 0.6489])
     # write.csv(..., row.names = FALSE), training only, metric named "accuracy" (newer keras)
     plain = tmp_path / "plain.csv"
-    plain.write_text('"epoch","value","metric","data"\n1,0.7,"loss","training"\n1,0.5,"accuracy","training"\n')
+    plain.write_text(
+        '"epoch","value","metric","data"\n1,0.7,"loss","training"\n1,0.5,"accuracy","training"\n'
+    )
     assert read_r_history(plain).to_dict("list") == {"epoch": [1], "loss": [0.7], "accuracy": [0.5]}
 
 
@@ -247,7 +295,9 @@ def test_r_history_errors_are_clear(tmp_path):
 
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="R is not installed")
 def test_fixture_is_what_r_writes():
-    done = subprocess.run(["Rscript", "-e", R_FIXTURE_SCRIPT], capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        ["Rscript", "-e", R_FIXTURE_SCRIPT], capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout == R_FIXTURE_CSV
 
 
@@ -264,30 +314,48 @@ def test_readme_block_is_replaced_and_markers_are_required():
 
 def test_compare_command_end_to_end(runs_dir, r_history_file, tmp_path, capsys, monkeypatch):
     figures = runs_dir / "figures"
-    (figures / "fig09_solution_curves.png").write_bytes(b"\x89PNG")  # links only to files that exist
+    (figures / "fig09_solution_curves.png").write_bytes(
+        b"\x89PNG"
+    )  # links only to files that exist
     readme = tmp_path / "README.md"
     readme.write_text(f"# Project\n\n{README_START}\nstale\n{README_END}\n\n## Licence\n")
     out = tmp_path / "COMPARISON.md"
     monkeypatch.chdir(tmp_path)
-    status = cli.main([
-        "compare", "--runs", str(runs_dir), "--out", str(out), "--r-history", str(r_history_file),
-        "--readme", str(readme),
-    ])
+    status = cli.main(
+        [
+            "compare",
+            "--runs",
+            str(runs_dir),
+            "--out",
+            str(out),
+            "--r-history",
+            str(r_history_file),
+            "--readme",
+            str(readme),
+        ]
+    )
     assert status == 0
     text = out.read_text()
     assert "| `resnet-r` | resnet |" in text and "R keras `history.csv`" in text
     assert "66.4%" in text  # R's final training accuracy
     assert "## What the differences mean" in text and "half-written" in text
-    assert "not computed: the data of run dense-corrected (real, sha256 abababababab) is not on this machine" in text
+    assert (
+        "not computed: the data of run dense-corrected (real, sha256 abababababab) is not on this machine"
+        in text
+    )
     assert "(results/figures/fig09_solution_curves.png)" in text
     assert (figures / "fig04_07_curves_with_r.png").stat().st_size > 10_000
     new_readme = readme.read_text()
     assert "stale" not in new_readme and "| `dense-r` | dense |" in new_readme
-    assert new_readme.startswith("# Project\n") and new_readme.endswith(f"{README_END}\n\n## Licence\n")
+    assert new_readme.startswith("# Project\n") and new_readme.endswith(
+        f"{README_END}\n\n## Licence\n"
+    )
     assert "](results/figures/fig04_07_curves_with_r.png)" in new_readme
 
     readme.write_text("# no markers\n")
-    status = cli.main(["compare", "--runs", str(runs_dir), "--out", str(out), "--readme", str(readme)])
+    status = cli.main(
+        ["compare", "--runs", str(runs_dir), "--out", str(out), "--readme", str(readme)]
+    )
     assert status == 2
     assert "results:start" in capsys.readouterr().err
 
@@ -302,8 +370,11 @@ def test_majority_share_comes_from_the_runs_data(tmp_path):
 
     path = tmp_path / "train.json"
     sha = write_train_json(synthetic_train(40, seed=5), path)
-    folder = write_run(tmp_path / "results", "dense-r",
-                       data={"kind": "real", "path": str(path), "sha256": sha, "n_records": 40})
+    folder = write_run(
+        tmp_path / "results",
+        "dense-r",
+        data={"kind": "real", "path": str(path), "sha256": sha, "n_records": 40},
+    )
     run = load_runs(folder.parent).runs[0]
     shares, note = shares_for_run(run)
     labels = np.array([r["is_iceberg"] for r in json.loads(path.read_text())])

@@ -70,7 +70,9 @@ def test_load_gives_the_contract_frame(tmp_path, records):
         assert row.id == record["id"]
         for band in ("band_1", "band_2"):
             cell = getattr(row, band)
-            assert isinstance(cell, np.ndarray) and cell.dtype == np.float64 and cell.shape == (5625,)
+            assert (
+                isinstance(cell, np.ndarray) and cell.dtype == np.float64 and cell.shape == (5625,)
+            )
             assert cell.tolist() == record[band]  # exact, element by element, in file order
         if record["inc_angle"] == "na":
             assert math.isnan(row.inc_angle)
@@ -126,29 +128,68 @@ def _duplicate_id(records):
 
 
 BAD_RECORDS = {
-    "top level is an object": (lambda r: {"records": r}, ["expected a JSON list", "object with keys [\"records\"]"]),
+    "top level is an object": (
+        lambda r: {"records": r},
+        ["expected a JSON list", 'object with keys ["records"]'],
+    ),
     "top level is a number": (lambda r: 3, ["expected a JSON list", "number 3"]),
     "empty list": (lambda r: [], ["empty", "at least one record"]),
-    "record not an object": (lambda r: [r[0], [1, 2]], ["record 1", "expected a JSON object", "list of 2"]),
+    "record not an object": (
+        lambda r: [r[0], [1, 2]],
+        ["record 1", "expected a JSON object", "list of 2"],
+    ),
     "missing band_2": (_drop(2, "band_2"), ["record 2", "missing field 'band_2'"]),
     "missing is_iceberg": (_drop(0, "is_iceberg"), ["record 0", "missing field 'is_iceberg'"]),
     "missing id": (_drop(3, "id"), ["record 3", "missing field 'id'"]),
     "id a number": (_set(1, "id", 7), ["record 1", "field 'id'", "non-empty string", "number 7"]),
-    "band too short": (lambda r: _set(2, "band_1", r[2]["band_1"][:5624])(r), ["record 2", "'band_1'", "5625", "found 5624 values"]),
-    "band too long": (lambda r: _set(0, "band_2", r[0]["band_2"] * 2)(r), ["record 0", "'band_2'", "found 11250 values"]),
-    "band not a list": (_set(1, "band_1", "lots of pixels"), ["record 1", "'band_1'", "the string \"lots of pixels\""]),
-    "band pixel a string": (_set_pixel(3, "band_2", 17, "-20.5"), ["record 3", "'band_2'", "value 17", "string"]),
-    "band pixel null": (_set_pixel(0, "band_1", 5, None), ["record 0", "'band_1'", "value 5 is null"]),
+    "band too short": (
+        lambda r: _set(2, "band_1", r[2]["band_1"][:5624])(r),
+        ["record 2", "'band_1'", "5625", "found 5624 values"],
+    ),
+    "band too long": (
+        lambda r: _set(0, "band_2", r[0]["band_2"] * 2)(r),
+        ["record 0", "'band_2'", "found 11250 values"],
+    ),
+    "band not a list": (
+        _set(1, "band_1", "lots of pixels"),
+        ["record 1", "'band_1'", 'the string "lots of pixels"'],
+    ),
+    "band pixel a string": (
+        _set_pixel(3, "band_2", 17, "-20.5"),
+        ["record 3", "'band_2'", "value 17", "string"],
+    ),
+    "band pixel null": (
+        _set_pixel(0, "band_1", 5, None),
+        ["record 0", "'band_1'", "value 5 is null"],
+    ),
     "band pixel true": (_set_pixel(0, "band_1", 9, True), ["'band_1'", "value 9 is true"]),
-    "band pixel a list": (_set_pixel(2, "band_2", 0, [1.0]), ["'band_2'", "value 0 is a list of 1"]),
-    "band pixel NaN": (_set_pixel(1, "band_1", 3, float("nan")), ["record 1", "'band_1'", "value 3 is nan", "finite"]),
-    "band pixel Infinity": (_set_pixel(1, "band_2", 4, float("inf")), ["'band_2'", "value 4 is inf", "finite"]),
-    "band pixel huge integer": (_set_pixel(2, "band_1", 0, 10**400), ["'band_1'", "finite numbers"]),
-    "angle a word": (_set(2, "inc_angle", "unknown"), ["record 2", "'inc_angle'", 'or "na"', "string \"unknown\""]),
+    "band pixel a list": (
+        _set_pixel(2, "band_2", 0, [1.0]),
+        ["'band_2'", "value 0 is a list of 1"],
+    ),
+    "band pixel NaN": (
+        _set_pixel(1, "band_1", 3, float("nan")),
+        ["record 1", "'band_1'", "value 3 is nan", "finite"],
+    ),
+    "band pixel Infinity": (
+        _set_pixel(1, "band_2", 4, float("inf")),
+        ["'band_2'", "value 4 is inf", "finite"],
+    ),
+    "band pixel huge integer": (
+        _set_pixel(2, "band_1", 0, 10**400),
+        ["'band_1'", "finite numbers"],
+    ),
+    "angle a word": (
+        _set(2, "inc_angle", "unknown"),
+        ["record 2", "'inc_angle'", 'or "na"', 'string "unknown"'],
+    ),
     "angle null": (_set(0, "inc_angle", None), ["'inc_angle'", "null"]),
     "angle infinite": (_set(0, "inc_angle", float("-inf")), ["'inc_angle'", "-inf"]),
-    "label 2": (_set(1, "is_iceberg", 2), ["record 1", "'is_iceberg'", "0 (ship) or 1 (iceberg)", "number 2"]),
-    "label a string": (_set(1, "is_iceberg", "1"), ["'is_iceberg'", "string \"1\""]),
+    "label 2": (
+        _set(1, "is_iceberg", 2),
+        ["record 1", "'is_iceberg'", "0 (ship) or 1 (iceberg)", "number 2"],
+    ),
+    "label a string": (_set(1, "is_iceberg", "1"), ["'is_iceberg'", 'string "1"']),
     "label true": (_set(3, "is_iceberg", True), ["record 3", "'is_iceberg'", "found true"]),
     "duplicate ids": (_duplicate_id, ["records 1 and 3 share the id", "unique"]),
 }
@@ -234,26 +275,37 @@ def test_7z_round_trip_matches_plain_json(tmp_path, records):
 def test_7z_with_several_files_picks_train_json(tmp_path, records):
     archive = make_7z(
         tmp_path / "kaggle.7z",
-        {"README.json": b'{"not": "records"}', "train.json": json.dumps(records[:2]).encode(), "notes.txt": b"x"},
+        {
+            "README.json": b'{"not": "records"}',
+            "train.json": json.dumps(records[:2]).encode(),
+            "notes.txt": b"x",
+        },
     )
     assert len(load_train_json(archive)) == 2
 
 
 def test_7z_without_json(tmp_path):
     archive = make_7z(tmp_path / "train.json.7z", {"train.csv": b"a,b\n"})
-    with pytest.raises(DataError, match=r"train.json.7z: the 7z archive holds no .json file \(it holds: train.csv\)"):
+    with pytest.raises(
+        DataError,
+        match=r"train.json.7z: the 7z archive holds no .json file \(it holds: train.csv\)",
+    ):
         load_train_json(archive)
 
 
 def test_7z_errors_inside_the_member_name_it(tmp_path, records):
     records[0]["is_iceberg"] = 5
     archive = make_7z(tmp_path / "train.json.7z", {"train.json": json.dumps(records[:1]).encode()})
-    with pytest.raises(DataError, match=r"train.json.7z \(member train.json\): record 0 .*'is_iceberg'"):
+    with pytest.raises(
+        DataError, match=r"train.json.7z \(member train.json\): record 0 .*'is_iceberg'"
+    ):
         load_train_json(archive)
 
 
 def test_damaged_7z_and_fake_7z(tmp_path, records):
-    good = make_7z(tmp_path / "good.7z", {"train.json": json.dumps(records[:1]).encode()}).read_bytes()
+    good = make_7z(
+        tmp_path / "good.7z", {"train.json": json.dumps(records[:1]).encode()}
+    ).read_bytes()
     damaged = tmp_path / "damaged.json.7z"
     damaged.write_bytes(good[: len(good) // 2])
     with pytest.raises(DataError, match="damaged.json.7z: cannot unpack the 7z archive"):
@@ -291,7 +343,9 @@ def test_number_formatting_matches_json_for_edge_values():
         [
             np.round(rng.uniform(-46, 36, 50), 4),  # like the bands
             np.round(rng.uniform(-1e6, 1e6, 50), 4),  # long integer parts
-            np.concatenate([[0.0, 1e-4, -1e-4, 5.0, -5.0, 0.5, 10.0, 99.9999, 123456789.0001], np.zeros(41)]),
+            np.concatenate(
+                [[0.0, 1e-4, -1e-4, 5.0, -5.0, 0.5, 10.0, 99.9999, 123456789.0001], np.zeros(41)]
+            ),
             np.concatenate([[-0.0, 1.0], np.zeros(48)]),  # negative zero: slow path
             rng.normal(size=50),  # not multiples of 1e-4: slow path
             np.concatenate([[1e-7, 1e20, -3.5e-5], np.ones(47)]),
@@ -365,7 +419,9 @@ def test_environment_beats_default(clean_env, records, monkeypatch):
 
 def test_default_file_then_default_archive(clean_env, records):
     (clean_env / "data").mkdir()
-    archive = make_7z(clean_env / "data" / "train.json.7z", {"train.json": json.dumps(records[:2]).encode()})
+    archive = make_7z(
+        clean_env / "data" / "train.json.7z", {"train.json": json.dumps(records[:2]).encode()}
+    )
     frame, source = resolve_data()
     assert len(frame) == 2 and source.path == str(archive.resolve())
     _write_dataset(clean_env / "data" / "train.json", records, 3)
@@ -391,10 +447,15 @@ def test_stand_in_when_nothing_is_found(clean_env):
         n_records=20,
         description=source.description,
     )
-    assert "stand-in" in source.description and "synthetic_train(n=20, seed=0)" in source.description
+    assert (
+        "stand-in" in source.description and "synthetic_train(n=20, seed=0)" in source.description
+    )
     assert source.sha256[:12] in source.description
     assert source.to_dict() == {
-        "kind": "stand-in", "path": None, "sha256": source.sha256, "n_records": 20,
+        "kind": "stand-in",
+        "path": None,
+        "sha256": source.sha256,
+        "n_records": 20,
         "description": source.description,
     }
     # Same values as reading the stand-in back from disk.
@@ -449,7 +510,7 @@ def test_summary_of_a_known_frame():
     json.dumps(summary)  # JSON-ready
     text = format_summary(summary)
     assert "1 ships, 1 icebergs (50.0% icebergs)" in text
-    assert '35.50 .. 35.50 degrees' in text and '1 "na"' in text
+    assert "35.50 .. 35.50 degrees" in text and '1 "na"' in text
     assert "band_1 (HH)  mean -15.00 dB, std 5.00, min -20.00, max -10.00" in text
 
 
@@ -476,7 +537,9 @@ def test_make_data_then_data(tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr().out
     assert str(written) in printed
     assert f"sha256 {hashlib.sha256(written.read_bytes()).hexdigest()}" in printed
-    assert written.read_bytes() == json.dumps(synthetic_train(12, 4), separators=(",", ":")).encode()
+    assert (
+        written.read_bytes() == json.dumps(synthetic_train(12, 4), separators=(",", ":")).encode()
+    )
 
     assert cli.main(["data", "--data", str(written)]) == 0
     printed = capsys.readouterr().out
@@ -497,7 +560,11 @@ def test_data_command_bad_file_exits_2_without_traceback(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     result = subprocess.run(
         [sys.executable, "-m", "reproduce", "data", "--data", str(bad)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -32,7 +32,11 @@ BASE = synthetic_train(2, seed=5)
 
 def fresh_records() -> list[dict]:
     """A copy of BASE that may be mutated (faster than copy.deepcopy)."""
-    return [{key: list(value) if isinstance(value, list) else value for key, value in r.items()} for r in BASE]
+    return [
+        {key: list(value) if isinstance(value, list) else value for key, value in r.items()}
+        for r in BASE
+    ]
+
 
 BASE_BYTES = json.dumps(BASE[:1]).encode()
 
@@ -53,8 +57,35 @@ json_scalars = st.one_of(
 )
 # Values that sit on the edges of the schema's checks.
 edge_values = st.sampled_from(
-    [None, True, False, 0, 1, 2, -1, 0.0, 1.0, 0.5, 1e308, -1e308, 45.0, 10**400, -(10**400),
-     float("nan"), float("inf"), float("-inf"), "", "na", "NA", "1", "NaN", [], {}, [1.0], {"na": 1}]
+    [
+        None,
+        True,
+        False,
+        0,
+        1,
+        2,
+        -1,
+        0.0,
+        1.0,
+        0.5,
+        1e308,
+        -1e308,
+        45.0,
+        10**400,
+        -(10**400),
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        "",
+        "na",
+        "NA",
+        "1",
+        "NaN",
+        [],
+        {},
+        [1.0],
+        {"na": 1},
+    ]
 )
 json_values = st.recursive(
     st.one_of(edge_values, json_scalars),
@@ -90,7 +121,15 @@ def mutated_records(draw):
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(
             st.sampled_from(
-                ["drop", "replace_field", "resize_band", "bad_pixel", "replace_record", "duplicate_id", "top_level"]
+                [
+                    "drop",
+                    "replace_field",
+                    "resize_band",
+                    "bad_pixel",
+                    "replace_record",
+                    "duplicate_id",
+                    "top_level",
+                ]
             )
         )
         if not isinstance(records, list) or not records:
@@ -244,7 +283,11 @@ kaggle_like = st.integers(-460_000, 350_000).map(lambda k: k / 1e4)
 
 
 @settings(max_examples=100, deadline=None)
-@given(values=st.lists(st.one_of(finite_floats, kaggle_like, st.just(-0.0), st.just(0.0)), min_size=1, max_size=40))
+@given(
+    values=st.lists(
+        st.one_of(finite_floats, kaggle_like, st.just(-0.0), st.just(0.0)), min_size=1, max_size=40
+    )
+)
 def test_number_formatting_is_json_dumps(values):
     rows = np.array([values, values[::-1]])
     for row, text in zip(rows, writing._format_rows(rows)):

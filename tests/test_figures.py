@@ -21,7 +21,11 @@ from reproduce.figures import make as figures_make
 
 
 def is_png(path) -> bool:
-    return path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
+    return (
+        path.is_file()
+        and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        and path.stat().st_size > 5_000
+    )
 
 
 # ------------------------------------------------------------------ Figure 3
@@ -64,7 +68,9 @@ def test_rotation_and_palette_match_real_r():
         "cat(which(m == 1, arr.ind = TRUE), which(m == 2, arr.ind = TRUE), '\\n'); "
         "cat(gray((-44:0)/-44), '\\n')"
     )
-    out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        ["Rscript", "-e", script], capture_output=True, text=True, timeout=60, check=True
+    )
     positions, palette = out.stdout.strip().split("\n")
     img = np.zeros((75, 75))
     img[3, 60], img[69, 1] = 1, 2
@@ -84,7 +90,13 @@ def test_colour_bins_follow_r_image_default():
 
 
 def test_mfcol_fills_column_by_column():
-    assert [figures.mfcol_position(i) for i in (0, 1, 4, 5, 24)] == [(0, 0), (1, 0), (4, 0), (0, 1), (4, 4)]
+    assert [figures.mfcol_position(i) for i in (0, 1, 4, 5, 24)] == [
+        (0, 0),
+        (1, 0),
+        (4, 0),
+        (0, 1),
+        (4, 4),
+    ]
 
 
 # ------------------------------------------------------------------ Figures 9-11
@@ -96,7 +108,9 @@ def test_solution_curves_match_closed_form(tmp_path):
     tol = figures.SOLUTION_ATOL + figures.SOLUTION_RTOL * np.abs(exact)
     assert np.all(np.abs(curves.y - exact) <= tol)
     k2 = list(curves.y0).index(2.0)
-    np.testing.assert_allclose(curves.y[:, k2], 3.0 - np.exp(-curves.x / 2.0), atol=1e-5)  # report eq. (29)
+    np.testing.assert_allclose(
+        curves.y[:, k2], 3.0 - np.exp(-curves.x / 2.0), atol=1e-5
+    )  # report eq. (29)
     assert is_png(figures.plot_solution_curves(curves, tmp_path / "fig09.png"))
 
 
@@ -198,9 +212,15 @@ def write_history_run(root, name, model, epochs, status="finished"):
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(
-        json.dumps({"model": model, "preprocessing": "r", "status": status, "epochs": epochs}))
-    pd.DataFrame({"epoch": np.arange(1, epochs + 1), "loss": np.linspace(0.7, 0.3, epochs),
-                  "accuracy": np.linspace(0.5, 0.9, epochs)}).to_csv(folder / "history.csv", index=False)
+        json.dumps({"model": model, "preprocessing": "r", "status": status, "epochs": epochs})
+    )
+    pd.DataFrame(
+        {
+            "epoch": np.arange(1, epochs + 1),
+            "loss": np.linspace(0.7, 0.3, epochs),
+            "accuracy": np.linspace(0.5, 0.9, epochs),
+        }
+    ).to_csv(folder / "history.csv", index=False)
 
 
 def test_figures_command_writes_every_file(tiny_data, toy, tmp_path, monkeypatch):
@@ -212,11 +232,19 @@ def test_figures_command_writes_every_file(tiny_data, toy, tmp_path, monkeypatch
     write_history_run(runs, "dense-long", "dense", 12)
     write_history_run(runs, "dense-unfinished", "dense", 30, status="interrupted")
     write_history_run(runs, "resnet", "resnet", 3)
-    monkeypatch.setattr(figures_make, "train_toy_models", lambda: toy)  # trained once, in the fixture
+    monkeypatch.setattr(
+        figures_make, "train_toy_models", lambda: toy
+    )  # trained once, in the fixture
     out = tmp_path / "figs"
     assert cli.main(["figures", "--data", str(path), "--runs", str(runs), "--out", str(out)]) == 0
-    names = ["fig03_images.png", "fig04_07_curves.png", "fig08_trajectories.png",
-             "fig09_solution_curves.png", "fig10_phase_portrait.png", "fig11_euler.png"]
+    names = [
+        "fig03_images.png",
+        "fig04_07_curves.png",
+        "fig08_trajectories.png",
+        "fig09_solution_curves.png",
+        "fig10_phase_portrait.png",
+        "fig11_euler.png",
+    ]
     for name in names:
         assert is_png(out / name), name
     assert pd.read_csv(out / "euler_table.csv")["y"].tolist() == [1, 2, 4, 8, 16]
@@ -247,8 +275,15 @@ def drawn_lines(monkeypatch, draw):
     monkeypatch.setattr(Figure, "savefig", capture)
     draw()
     assert saved, "nothing was saved"
-    return {(ax.get_ylabel(), line.get_label()): (np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float))
-            for figure in saved for ax in figure.axes for line in ax.get_lines()}
+    return {
+        (ax.get_ylabel(), line.get_label()): (
+            np.asarray(line.get_xdata(), float),
+            np.asarray(line.get_ydata(), float),
+        )
+        for figure in saved
+        for ax in figure.axes
+        for line in ax.get_lines()
+    }
 
 
 def test_figures_4_7_and_a_runs_curves_draw_the_same_values(tmp_path, monkeypatch):
@@ -265,14 +300,22 @@ def test_figures_4_7_and_a_runs_curves_draw_the_same_values(tmp_path, monkeypatc
     history["val_acc"] = history["acc"] - 0.1
     history.to_csv(history_path, index=False)
 
-    own = drawn_lines(monkeypatch, lambda: plot_history(history_path, tmp_path / "curves.png", "dense"))
-    figure = drawn_lines(monkeypatch, lambda: figures.plot_curves_side_by_side(
-        curve_runs(load_runs(runs).runs), tmp_path / "fig04_07.png"))
+    own = drawn_lines(
+        monkeypatch, lambda: plot_history(history_path, tmp_path / "curves.png", "dense")
+    )
+    figure = drawn_lines(
+        monkeypatch,
+        lambda: figures.plot_curves_side_by_side(
+            curve_runs(load_runs(runs).runs), tmp_path / "fig04_07.png"
+        ),
+    )
 
-    columns = {"loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), training"),
-               "val_loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), validation"),
-               "acc": ("accuracy", "accuracy", "dense-r (r), training"),
-               "val_acc": ("accuracy", "accuracy", "dense-r (r), validation")}
+    columns = {
+        "loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), training"),
+        "val_loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), validation"),
+        "acc": ("accuracy", "accuracy", "dense-r (r), training"),
+        "val_acc": ("accuracy", "accuracy", "dense-r (r), validation"),
+    }
     for column, (own_axis, figure_axis, figure_label) in columns.items():
         own_label = "training (validation)" if column.startswith("val_") else "training"
         own_x, own_y = own[(own_axis, own_label)]

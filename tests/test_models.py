@@ -98,18 +98,40 @@ def test_dense_trains_through_fit_with_falling_loss(images):
 
 def resnet_branch_params() -> int:
     """One R residual branch: BN, conv 5x5 64->128, BN, conv 5x5 128->64, BN."""
-    return (bn_params(64) + conv_params(5, 64, 128) + bn_params(128)
-            + conv_params(5, 128, 64) + bn_params(64))
+    return (
+        bn_params(64)
+        + conv_params(5, 64, 128)
+        + bn_params(128)
+        + conv_params(5, 128, 64)
+        + bn_params(64)
+    )
 
 
 def resnet_expected_params() -> int:
     """The R graph's parameter count, layer by layer (5x5 kernels throughout)."""
-    stem = bn_params(3) + conv_params(5, 3, 32) + bn_params(32) + conv_params(5, 32, 64) + bn_params(64)
+    stem = (
+        bn_params(3)
+        + conv_params(5, 3, 32)
+        + bn_params(32)
+        + conv_params(5, 32, 64)
+        + bn_params(64)
+    )
     branch = resnet_branch_params()
-    top = (conv_params(5, 64, 128) + bn_params(128) + conv_params(5, 128, 256) + bn_params(256)
-           + conv_params(5, 256, 512) + bn_params(512))
-    head = (dense_params(512, 512) + bn_params(512) + dense_params(512, 256) + bn_params(256)
-            + dense_params(256, 2))
+    top = (
+        conv_params(5, 64, 128)
+        + bn_params(128)
+        + conv_params(5, 128, 256)
+        + bn_params(256)
+        + conv_params(5, 256, 512)
+        + bn_params(512)
+    )
+    head = (
+        dense_params(512, 512)
+        + bn_params(512)
+        + dense_params(512, 256)
+        + bn_params(256)
+        + dense_params(256, 2)
+    )
     return stem + 2 * branch + top + head
 
 
@@ -122,10 +144,16 @@ def test_resnet_graph_is_the_r_graph():
     assert count("Dropout") == 2 + 2 * 1 + 2 + 2
     assert count("MaxPooling2D") == 2 + 3 and count("GlobalMaxPooling2D") == 1
     assert count("Add") == 2
-    assert all(layer.momentum == 0.99 and layer.epsilon == 1e-3
-               for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
-    assert all(layer.kernel_size == (5, 5) and layer.padding == "same"
-               for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert all(
+        layer.momentum == 0.99 and layer.epsilon == 1e-3
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    assert all(
+        layer.kernel_size == (5, 5) and layer.padding == "same"
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Conv2D)
+    )
     # Both residual sums add the stem's output (input_CNN), not the running sum.
     stem_out = model.get_layer("stem_dropout2").output
     for name in ("res1_add", "res2_add"):
@@ -190,8 +218,13 @@ def test_r_style_accuracy_nan_prediction_gives_nan():
 def dynamics_expected_params(hidden: int, k: int = 3, channels: int = 64) -> int:
     """GroupNorm (gamma, beta) and ConcatConv2D (the time is one more input channel)."""
     gn = lambda c: 2 * c  # noqa: E731
-    return (gn(channels) + conv_params(k, channels + 1, hidden) + gn(hidden)
-            + conv_params(k, hidden + 1, channels) + gn(channels))
+    return (
+        gn(channels)
+        + conv_params(k, channels + 1, hidden)
+        + gn(hidden)
+        + conv_params(k, hidden + 1, channels)
+        + gn(channels)
+    )
 
 
 def test_odenet_is_the_resnet_with_one_ode_block_for_the_residual_blocks():
@@ -203,12 +236,20 @@ def test_odenet_is_the_resnet_with_one_ode_block_for_the_residual_blocks():
     blocks = [layer for layer in ode.layers if isinstance(layer, odelayers.ODEBlock)]
     assert len(blocks) == 1
     assert not any(isinstance(layer, keras.layers.Add) for layer in ode.layers)
-    shared = lambda m: [(type(l).__name__, l.name) for l in m.layers  # noqa: E731, E741
-                        if not l.name.startswith("res") and l.name != "ode_block"]
+
+    def shared(m):
+        return [
+            (type(layer).__name__, layer.name)
+            for layer in m.layers
+            if not layer.name.startswith("res") and layer.name != "ode_block"
+        ]
+
     assert shared(ode) == shared(res)  # stem, top stack, head and their order are identical
     assert blocks[0].input.shape == blocks[0].output.shape == (None, 18, 18, 64)
     # No batch normalisation or dropout inside the dynamics.
-    inner = [type(layer).__name__ for layer in blocks[0].dynamics._flatten_layers(include_self=False)]
+    inner = [
+        type(layer).__name__ for layer in blocks[0].dynamics._flatten_layers(include_self=False)
+    ]
     assert "GroupNormalization" in inner and "BatchNormalization" not in inner
     assert "Dropout" not in inner
     expected = resnet_expected_params() - 2 * resnet_branch_params() + dynamics_expected_params(32)
@@ -280,6 +321,8 @@ def test_epoch_cost_odenet_at_most_twice_resnet(images):
             logs = model.train_on_batch(x, y, return_dict=True)
             seconds[name].append(time.perf_counter() - start)
     res, ode = (float(np.median(seconds[name])) for name in ("resnet", "odenet"))
-    print(f"\nresnet {res:.3f} s/batch, odenet {ode:.3f} s/batch (nfe {logs.get('nfe')}), "
-          f"ratio {ode / res:.2f}")
+    print(
+        f"\nresnet {res:.3f} s/batch, odenet {ode:.3f} s/batch (nfe {logs.get('nfe')}), "
+        f"ratio {ode / res:.2f}"
+    )
     assert ode <= 2.0 * res

@@ -75,7 +75,9 @@ def finite_differences(problem):
         return loss_of(ys, weights_out)
 
     eps = 1e-5
-    along_y0 = (float(loss(y0 + eps * direction_y0)) - float(loss(y0 - eps * direction_y0))) / (2 * eps)
+    along_y0 = (float(loss(y0 + eps * direction_y0)) - float(loss(y0 - eps * direction_y0))) / (
+        2 * eps
+    )
     originals = [v.numpy() for v in dynamics.trainable_variables]
 
     def shifted(sign):
@@ -110,7 +112,9 @@ def test_adjoint_matches_central_finite_differences(problem, finite_differences,
     np.testing.assert_allclose(got, finite_differences, rtol=1e-5)
 
 
-def test_backprop_through_rk4_matches_central_finite_differences(problem, finite_differences, rk4_backprop_grads):
+def test_backprop_through_rk4_matches_central_finite_differences(
+    problem, finite_differences, rk4_backprop_grads
+):
     _, _, _, direction_y0, direction_w = problem
     got = directional(rk4_backprop_grads, direction_y0, direction_w)
     np.testing.assert_allclose(got, finite_differences, rtol=1e-5)
@@ -134,7 +138,9 @@ def test_adjoint_matches_backprop_through_fine_rk4(adjoint_grads, rk4_backprop_g
     ],
     ids=["dopri5-adjoint-default", "dopri5-backprop", "rk4-adjoint", "midpoint-backprop"],
 )
-def test_every_gradient_mode_is_close_to_the_reference(problem, rk4_backprop_grads, solver, tolerance):
+def test_every_gradient_mode_is_close_to_the_reference(
+    problem, rk4_backprop_grads, solver, tolerance
+):
     dynamics, y0, weights_out, _, _ = problem
     grads = gradients(dynamics, y0, weights_out, **solver)
     for a, r in zip(grads, rk4_backprop_grads):
@@ -144,7 +150,10 @@ def test_every_gradient_mode_is_close_to_the_reference(problem, rk4_backprop_gra
 
 @pytest.mark.parametrize(
     "solver, tolerance",
-    [(dict(rtol=1e-7, atol=1e-10), 1e-5), (dict(method="euler", num_steps=64, gradient="backprop"), 1e-2)],
+    [
+        (dict(rtol=1e-7, atol=1e-10), 1e-5),
+        (dict(method="euler", num_steps=64, gradient="backprop"), 1e-2),
+    ],
     ids=["dopri5-adjoint", "euler-backprop"],
 )
 def test_gradient_through_every_output_time(solver, tolerance):
@@ -165,7 +174,9 @@ def test_gradient_is_finite_when_dynamics_start_at_zero(gradient):
     # differentiated: d/dw sum(y(1)) = sum(y0 * t * exp(w t)) = 3 exactly.
     w = tf.Variable(0.0, dtype=tf.float64)
     with tf.GradientTape() as tape:
-        y = odelayers.odeint(lambda t, y: w * y, tf.ones([3, 1], tf.float64), [0.0, 1.0], gradient=gradient)
+        y = odelayers.odeint(
+            lambda t, y: w * y, tf.ones([3, 1], tf.float64), [0.0, 1.0], gradient=gradient
+        )
         total = tf.reduce_sum(y[-1])
     np.testing.assert_allclose(tape.gradient(total, w).numpy(), 3.0, rtol=1e-3)
 
@@ -220,8 +231,11 @@ def test_seminorm_saves_backward_steps_without_losing_accuracy():
 
 
 @pytest.mark.parametrize("fuse", [True, False], ids=["xla-fused-stage-sums", "add_n-stage-sums"])
-@pytest.mark.parametrize("solver", [dict(), dict(adjoint_norm="full"), dict(gradient="backprop")],
-                         ids=["adjoint-seminorm", "adjoint-full", "backprop"])
+@pytest.mark.parametrize(
+    "solver",
+    [dict(), dict(adjoint_norm="full"), dict(gradient="backprop")],
+    ids=["adjoint-seminorm", "adjoint-full", "backprop"],
+)
 def test_dopri5_values_and_gradients_match_closed_form(fuse, solver):
     # dy/dt = a y: y(1) = y0 exp(a); for L = sum(w y(1)), dL/dy0 = w exp(a) and
     # dL/da = sum(w y0) exp(a). Both ways of forming the stage sums (one
@@ -236,8 +250,15 @@ def test_dopri5_values_and_gradients_match_closed_form(fuse, solver):
     def solve_and_differentiate(y0):
         with tf.GradientTape() as tape:
             tape.watch(y0)
-            y1 = odelayers.odeint(lambda t, y: a * y, y0, [0.0, 1.0], rtol=1e-10, atol=1e-10,
-                                  fuse_min_elements=fuse_min_elements, **solver)[-1]
+            y1 = odelayers.odeint(
+                lambda t, y: a * y,
+                y0,
+                [0.0, 1.0],
+                rtol=1e-10,
+                atol=1e-10,
+                fuse_min_elements=fuse_min_elements,
+                **solver,
+            )[-1]
             loss = tf.reduce_sum(w * y1)
         return (y1, *tape.gradient(loss, [y0, a]))
 

@@ -34,7 +34,11 @@ def two_moons_like(n=256, seed=0):
     rng = np.random.default_rng(seed)
     angle = rng.uniform(0, np.pi, n)
     label = rng.integers(0, 2, n)
-    x = np.where(label[:, None] == 0, np.c_[np.cos(angle), np.sin(angle)], np.c_[1 - np.cos(angle), 0.5 - np.sin(angle)])
+    x = np.where(
+        label[:, None] == 0,
+        np.c_[np.cos(angle), np.sin(angle)],
+        np.c_[1 - np.cos(angle), 0.5 - np.sin(angle)],
+    )
     return (x + rng.normal(scale=0.1, size=x.shape)).astype("float32"), label.astype("float32")
 
 
@@ -96,7 +100,9 @@ def test_float64_model_with_fixed_step_backprop_trains():
     x, y = two_moons_like(128, seed=1)
     model = make_model("float64", method="rk4", num_steps=2, gradient="backprop")
     model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy")
-    history = model.fit(x.astype("float64"), y.astype("float64"), batch_size=64, epochs=6, verbose=0)
+    history = model.fit(
+        x.astype("float64"), y.astype("float64"), batch_size=64, epochs=6, verbose=0
+    )
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert history.history["nfe"] == [8.0] * 6  # 2 steps x 4 stages
     out = model(x[:4].astype("float64"))

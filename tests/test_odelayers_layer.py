@@ -36,7 +36,9 @@ def test_euler_with_unit_steps_is_a_weight_tied_resnet():
     keras.utils.set_random_seed(0)
     depth = 4
     f = Residual(3)
-    block = odelayers.ODEBlock(f, t0=0.0, t1=float(depth), method="euler", step_size=1.0, gradient="backprop")
+    block = odelayers.ODEBlock(
+        f, t0=0.0, t1=float(depth), method="euler", step_size=1.0, gradient="backprop"
+    )
     x = tf.random.stateless_normal([5, 3], seed=[1, 2])
     ode_output = block(x)
 
@@ -53,7 +55,9 @@ def test_concat_dense_sees_time_as_an_extra_feature():
     out = layer(h, t=tf.constant(0.5))
     kernel, bias = (v.numpy() for v in layer.dense.weights)
     assert kernel.shape == (4, 2)
-    np.testing.assert_allclose(out.numpy(), np.array([[0.5, 1.0, 2.0, 3.0]]) @ kernel + bias, rtol=1e-6)
+    np.testing.assert_allclose(
+        out.numpy(), np.array([[0.5, 1.0, 2.0, 3.0]]) @ kernel + bias, rtol=1e-6
+    )
 
 
 def test_concat_conv2d_sees_time_as_an_extra_channel():
@@ -88,7 +92,9 @@ def test_conv_ode_block_on_feature_maps():
 
 def constant_rate_dynamics(units, dtype="float32"):
     """dh/dt = 1 (zero kernel, unit bias): h(t) = h(t0) + (t - t0) in every channel."""
-    return odelayers.ConcatDense(units, kernel_initializer="zeros", bias_initializer="ones", dtype=dtype)
+    return odelayers.ConcatDense(
+        units, kernel_initializer="zeros", bias_initializer="ones", dtype=dtype
+    )
 
 
 def test_augment_integrates_zero_channels_and_keeps_them():
@@ -125,7 +131,9 @@ def test_autonomous_sequential_dynamics():
 
 def test_float64_block_matches_closed_form():
     # dh/dt = -h  ->  h(1) = h(0) / e, solved in float64.
-    dynamics = odelayers.ConcatDense(2, kernel_initializer="zeros", bias_initializer="zeros", dtype="float64")
+    dynamics = odelayers.ConcatDense(
+        2, kernel_initializer="zeros", bias_initializer="zeros", dtype="float64"
+    )
     block = odelayers.ODEBlock(dynamics, rtol=1e-10, atol=1e-12, dtype="float64")
     block.build((None, 2))
     kernel = dynamics.dense.kernel
@@ -140,7 +148,14 @@ def test_float64_block_matches_closed_form():
 
 def test_config_round_trip_rebuilds_an_equal_block():
     block = odelayers.ODEBlock(
-        Residual(4), t0=0.5, t1=2.0, method="rk4", num_steps=3, gradient="backprop", augment=1, nfe_metric_name="nfe_a"
+        Residual(4),
+        t0=0.5,
+        t1=2.0,
+        method="rk4",
+        num_steps=3,
+        gradient="backprop",
+        augment=1,
+        nfe_metric_name="nfe_a",
     )
     x = tf.random.stateless_normal([2, 3], seed=[9, 10])
     y = block(x)
@@ -157,16 +172,48 @@ def test_config_round_trip_rebuilds_an_equal_block():
 @pytest.mark.parametrize(
     "make, error, text",
     [
-        (lambda: odelayers.ODEBlock(Residual(4)), ValueError, "maps a state of shape (2, 3) to (2, 4)"),
-        (lambda: odelayers.ODEBlock(Residual(3), augment=2), ValueError, "Make its last layer output 5 features"),
-        (lambda: odelayers.ODEBlock(Residual(3), dtype="float64"), ValueError, "computes in float32 but the ODEBlock in float64"),
+        (
+            lambda: odelayers.ODEBlock(Residual(4)),
+            ValueError,
+            "maps a state of shape (2, 3) to (2, 4)",
+        ),
+        (
+            lambda: odelayers.ODEBlock(Residual(3), augment=2),
+            ValueError,
+            "Make its last layer output 5 features",
+        ),
+        (
+            lambda: odelayers.ODEBlock(Residual(3), dtype="float64"),
+            ValueError,
+            "computes in float32 but the ODEBlock in float64",
+        ),
         (lambda: odelayers.ODEBlock(Residual(3), method="heun"), ValueError, "Valid methods:"),
-        (lambda: odelayers.ODEBlock(Residual(3), gradient="forward"), ValueError, "Valid modes: 'adjoint', 'backprop'"),
+        (
+            lambda: odelayers.ODEBlock(Residual(3), gradient="forward"),
+            ValueError,
+            "Valid modes: 'adjoint', 'backprop'",
+        ),
         (lambda: odelayers.ODEBlock(Residual(3), method="euler"), ValueError, "pass step_size=..."),
-        (lambda: odelayers.ODEBlock(Residual(3), t0=1.0, t1=1.0), ValueError, "t1 must be greater than t0"),
-        (lambda: odelayers.ODEBlock(Residual(3), t_eval=[0.5, 2.0]), ValueError, "t_eval must lie within [t0, t1]"),
-        (lambda: odelayers.ODEBlock(Residual(3), augment=-1), ValueError, "augment must be a non-negative integer"),
-        (lambda: odelayers.ODEBlock(lambda h, t: h), TypeError, "dynamics must be a keras.layers.Layer"),
+        (
+            lambda: odelayers.ODEBlock(Residual(3), t0=1.0, t1=1.0),
+            ValueError,
+            "t1 must be greater than t0",
+        ),
+        (
+            lambda: odelayers.ODEBlock(Residual(3), t_eval=[0.5, 2.0]),
+            ValueError,
+            "t_eval must lie within [t0, t1]",
+        ),
+        (
+            lambda: odelayers.ODEBlock(Residual(3), augment=-1),
+            ValueError,
+            "augment must be a non-negative integer",
+        ),
+        (
+            lambda: odelayers.ODEBlock(lambda h, t: h),
+            TypeError,
+            "dynamics must be a keras.layers.Layer",
+        ),
     ],
 )
 def test_misconfigured_blocks_say_what_to_change(make, error, text):
@@ -216,14 +263,18 @@ def test_other_keras_backend_imports_but_refuses_to_solve():
         """
     )
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": os.pathsep.join(sys.path)}
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
 
 
 def test_backend_check_names_the_fix(monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    with pytest.raises(odelayers.errors.UnsupportedBackendError, match="running on 'jax'.*KERAS_BACKEND=tensorflow"):
+    with pytest.raises(
+        odelayers.errors.UnsupportedBackendError, match="running on 'jax'.*KERAS_BACKEND=tensorflow"
+    ):
         odelayers.ODEBlock(odelayers.ConcatDense(3))
     with pytest.raises(odelayers.errors.UnsupportedBackendError, match="odeint"):
         odelayers.odeint(lambda t, y: y, np.ones(2), [0.0, 1.0])
@@ -231,8 +282,13 @@ def test_backend_check_names_the_fix(monkeypatch):
 
 @pytest.mark.parametrize(
     "options",
-    [dict(), dict(strides=2), dict(padding="valid"), dict(dilation_rate=2, activation="tanh"),
-     dict(use_bias=False)],
+    [
+        dict(),
+        dict(strides=2),
+        dict(padding="valid"),
+        dict(dilation_rate=2, activation="tanh"),
+        dict(use_bias=False),
+    ],
     ids=["same", "strides2", "valid", "dilated-tanh", "no-bias"],
 )
 def test_concat_conv2d_equals_convolving_the_concatenated_time_channel(options):

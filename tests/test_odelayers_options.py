@@ -34,8 +34,15 @@ def test_importing_solver_options_imports_neither_tensorflow_nor_keras():
         "print(sorted(m for m in ('tensorflow', 'keras', 'tensorflow_probability') if m in sys.modules))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                            cwd=ROOT, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -71,7 +78,11 @@ def test_options_are_normalised_and_frozen():
 @pytest.mark.parametrize(
     "kwargs, error, text",
     [
-        (dict(method="rk45"), ValueError, "Valid methods: 'bdf', 'dopri5', 'euler', 'midpoint', 'rk4'"),
+        (
+            dict(method="rk45"),
+            ValueError,
+            "Valid methods: 'bdf', 'dopri5', 'euler', 'midpoint', 'rk4'",
+        ),
         (dict(error_norm="max"), ValueError, "Valid: 'tfp', 'rms'"),
         (dict(parallel_iterations=0), ValueError, "parallel_iterations must be a positive integer"),
         (dict(fuse_min_elements=-1), ValueError, "fuse_min_elements must be a positive integer"),
@@ -86,7 +97,9 @@ def test_solver_options_reject_bad_values_naming_the_fix(kwargs, error, text):
 
 
 def test_unknown_keywords_and_wrong_options_types_name_the_fix():
-    with pytest.raises(TypeError, match=r"Unknown solver option\(s\) 'rtoll'. Valid: 'method', 'rtol'"):
+    with pytest.raises(
+        TypeError, match=r"Unknown solver option\(s\) 'rtoll'. Valid: 'method', 'rtol'"
+    ):
         odelayers.odeint(lambda t, y: -y, tf.ones([1]), [0.0, 1.0], rtoll=1e-3)
     with pytest.raises(TypeError, match="options must be an odelayers.SolverOptions, got dict"):
         odelayers.odeint(lambda t, y: -y, tf.ones([1]), [0.0, 1.0], options={"rtol": 1e-3})
@@ -104,8 +117,9 @@ def test_odeint_options_equal_keywords_and_keywords_override_them():
     by_options = odelayers.odeint(lambda t, y: -y, y0, t, options=options)
     np.testing.assert_array_equal(by_options.numpy(), by_keywords.numpy())
     rk4 = odelayers.odeint(lambda t, y: -y, y0, t, "rk4", options=options, step_size=0.5)
-    _, info = odelayers.odeint(lambda t, y: -y, y0, t, options=options, method="rk4",
-                               step_size=0.5, full_output=True)
+    _, info = odelayers.odeint(
+        lambda t, y: -y, y0, t, options=options, method="rk4", step_size=0.5, full_output=True
+    )
     assert int(info["nfe"]) == 4 * 4  # 1 + 3 steps of 4 stages: rk4, not dopri5
     np.testing.assert_allclose(rk4.numpy(), np.exp(-np.array(t))[:, None] * y0.numpy(), rtol=5e-3)
 
@@ -120,9 +134,15 @@ def test_parallel_iterations_change_no_value_or_gradient():
     @tf.function
     def solve(parallel_iterations):
         with tf.GradientTape() as tape:
-            y = odelayers.odeint(dynamics, y0, [0.0, 0.7, 1.5], rtol=1e-6, atol=1e-8,
-                                 parallel_iterations=parallel_iterations)
-            loss = tf.reduce_sum(y ** 2)
+            y = odelayers.odeint(
+                dynamics,
+                y0,
+                [0.0, 0.7, 1.5],
+                rtol=1e-6,
+                atol=1e-8,
+                parallel_iterations=parallel_iterations,
+            )
+            loss = tf.reduce_sum(y**2)
         return y, tape.gradient(loss, w)
 
     (y1, g1), (y10, g10) = solve(1), solve(10)
@@ -139,18 +159,21 @@ def test_rms_error_norm_meets_the_tolerance_with_its_own_steps():
     exact = np.exp(-np.outer(t, rates.numpy())) * y0.numpy()
     nfe = {}
     for norm in odelayers.ERROR_NORMS:
-        y, info = odelayers.odeint(lambda t, y: -rates * y, y0, t, rtol=1e-6, atol=1e-9,
-                                   error_norm=norm, full_output=True)
+        y, info = odelayers.odeint(
+            lambda t, y: -rates * y, y0, t, rtol=1e-6, atol=1e-9, error_norm=norm, full_output=True
+        )
         np.testing.assert_allclose(y.numpy(), exact, rtol=2e-5)
         nfe[norm] = int(info["nfe"])
     assert nfe["rms"] != nfe["tfp"], nfe
 
 
 def test_dormand_prince_is_configured_by_options():
-    solver = odelayers.DormandPrince(1e-5, 1e-8, options=SolverOptions(parallel_iterations=4),
-                                     first_step=0.01)
-    assert solver.options == SolverOptions(rtol=1e-5, atol=1e-8, parallel_iterations=4,
-                                           first_step=0.01)
+    solver = odelayers.DormandPrince(
+        1e-5, 1e-8, options=SolverOptions(parallel_iterations=4), first_step=0.01
+    )
+    assert solver.options == SolverOptions(
+        rtol=1e-5, atol=1e-8, parallel_iterations=4, first_step=0.01
+    )
     result = solver.solve(lambda t, y: -y, 0.0, tf.constant([1.0], F64), solution_times=[1.0])
     np.testing.assert_allclose(result.states.numpy()[-1], np.exp(-1.0), rtol=1e-4)
 
@@ -160,7 +183,9 @@ class Decay(keras.layers.Layer):
     """dh/dt = -h W, with one weight matrix."""
 
     def build(self, input_shape):
-        self.w = self.add_weight(shape=(input_shape[-1], input_shape[-1]), initializer="glorot_uniform")
+        self.w = self.add_weight(
+            shape=(input_shape[-1], input_shape[-1]), initializer="glorot_uniform"
+        )
 
     def call(self, h, t):
         return -ops_matmul(h, self.w) * (1.0 + t)
@@ -186,9 +211,17 @@ def test_odeblock_options_equal_keywords():
 
 def test_odeblock_options_survive_a_keras_file(tmp_path):
     keras.utils.set_random_seed(4)
-    options = SolverOptions(rtol=1e-5, atol=1e-7, error_norm="rms", parallel_iterations=3,
-                            max_num_steps=500, adjoint_norm="full")
-    model = keras.Sequential([keras.Input((3,)), odelayers.ODEBlock(Decay(), t1=0.5, options=options)])
+    options = SolverOptions(
+        rtol=1e-5,
+        atol=1e-7,
+        error_norm="rms",
+        parallel_iterations=3,
+        max_num_steps=500,
+        adjoint_norm="full",
+    )
+    model = keras.Sequential(
+        [keras.Input((3,)), odelayers.ODEBlock(Decay(), t1=0.5, options=options)]
+    )
     x = np.random.default_rng(1).normal(size=(5, 3)).astype("float32")
     path = tmp_path / "options.keras"
     model.save(path)
@@ -200,8 +233,17 @@ def test_odeblock_options_survive_a_keras_file(tmp_path):
 def test_config_of_a_block_saved_before_solver_options_still_loads():
     block = odelayers.ODEBlock(Decay(), method="rk4", step_size=0.25, gradient="backprop")
     config = block.get_config()
-    old_keys = ("method", "rtol", "atol", "step_size", "num_steps", "gradient", "max_num_steps",
-                "first_step", "adjoint_norm")
+    old_keys = (
+        "method",
+        "rtol",
+        "atol",
+        "step_size",
+        "num_steps",
+        "gradient",
+        "max_num_steps",
+        "first_step",
+        "adjoint_norm",
+    )
     assert all(config[key] == getattr(block.options, key) for key in old_keys)
     for new_key in ("error_norm", "parallel_iterations", "lazy_dense_output", "fuse_min_elements"):
         del config[new_key]

@@ -59,7 +59,9 @@ def solve(problem, **kwargs):
 
 def test_euler_step_one_reproduces_the_report_table():
     # Appendix 7.3.2: Euler, step 1 on [0, 4] for dy/dx = y gives 1, 2, 4, 8, 16.
-    ys = odelayers.odeint(growth, tf.constant(1.0, F64), [0.0, 1.0, 2.0, 3.0, 4.0], method="euler", step_size=1.0)
+    ys = odelayers.odeint(
+        growth, tf.constant(1.0, F64), [0.0, 1.0, 2.0, 3.0, 4.0], method="euler", step_size=1.0
+    )
     np.testing.assert_array_equal(ys.numpy(), [1.0, 2.0, 4.0, 8.0, 16.0])
     # The same grid through a single output interval.
     last = odelayers.odeint(growth, tf.constant(1.0, F64), [0.0, 4.0], method="euler", num_steps=4)
@@ -131,14 +133,18 @@ def lotka_volterra_np(t, z):
 def lv_reference():
     t = np.linspace(0.0, 4.0, 9)  # about two predator-prey cycles
     z0 = [2.0, 1.0]
-    sol = solve_ivp(lotka_volterra_np, (0.0, 4.0), z0, t_eval=t, rtol=1e-10, atol=1e-12, method="DOP853")
+    sol = solve_ivp(
+        lotka_volterra_np, (0.0, 4.0), z0, t_eval=t, rtol=1e-10, atol=1e-12, method="DOP853"
+    )
     return t, np.asarray(z0), sol.y.T
 
 
 @pytest.mark.parametrize("method, rtol, tolerance", [("dopri5", 1e-8, 1e-5), ("bdf", 1e-6, 1e-3)])
 def test_nonlinear_system_agrees_with_scipy(lv_reference, method, rtol, tolerance):
     t, z0, reference = lv_reference
-    ys = odelayers.odeint(lotka_volterra, tf.constant(z0, F64), t, method=method, rtol=rtol, atol=rtol * 1e-2)
+    ys = odelayers.odeint(
+        lotka_volterra, tf.constant(z0, F64), t, method=method, rtol=rtol, atol=rtol * 1e-2
+    )
     np.testing.assert_allclose(ys.numpy(), reference, rtol=tolerance, atol=tolerance)
 
 
@@ -152,20 +158,30 @@ def test_bdf_solves_a_stiff_problem_in_few_steps():
 
     t = np.array([0.0, 1.0, 5.0])
     exact = np.stack([np.exp(-t), 1000.0 / 999.0 * (np.exp(-t) - np.exp(-1000.0 * t))], axis=1)
-    ys, info = odelayers.odeint(stiff, tf.constant([1.0, 0.0], F64), t, method="bdf", rtol=1e-6, atol=1e-9, full_output=True)
+    ys, info = odelayers.odeint(
+        stiff, tf.constant([1.0, 0.0], F64), t, method="bdf", rtol=1e-6, atol=1e-9, full_output=True
+    )
     np.testing.assert_allclose(ys.numpy(), exact, rtol=1e-3, atol=1e-8)
     assert int(info["nfe"]) < 1000
     # An explicit method is held to the stability limit (|h| < ~3.3e-3) and
     # gives up within the same budget of steps.
     with pytest.raises(ODESolverError, match="max_num_steps=100.*method='bdf'"):
-        odelayers.odeint(stiff, tf.constant([1.0, 0.0], F64), t, rtol=1e-6, atol=1e-9, max_num_steps=100)
+        odelayers.odeint(
+            stiff, tf.constant([1.0, 0.0], F64), t, rtol=1e-6, atol=1e-9, max_num_steps=100
+        )
 
 
 # ---- NFE, shapes, dtypes, graph mode ---------------------------------------
 
 
 @pytest.mark.parametrize(
-    "method, kwargs", [("dopri5", {}), ("dopri5", dict(first_step=0.1)), ("rk4", dict(step_size=0.25)), ("euler", dict(num_steps=3))]
+    "method, kwargs",
+    [
+        ("dopri5", {}),
+        ("dopri5", dict(first_step=0.1)),
+        ("rk4", dict(step_size=0.25)),
+        ("euler", dict(num_steps=3)),
+    ],
 )
 def test_reported_nfe_counts_every_evaluation(method, kwargs):
     calls = []
@@ -174,7 +190,9 @@ def test_reported_nfe_counts_every_evaluation(method, kwargs):
         calls.append(1)
         return -y
 
-    _, info = odelayers.odeint(counted, tf.ones([2], F64), [0.0, 0.5, 1.0], method=method, full_output=True, **kwargs)
+    _, info = odelayers.odeint(
+        counted, tf.ones([2], F64), [0.0, 0.5, 1.0], method=method, full_output=True, **kwargs
+    )
     assert int(info["nfe"]) == len(calls) > 0
 
 
@@ -197,14 +215,18 @@ def test_any_rank_state_and_float32():
 
 def test_time_dependent_dynamics_and_scalar_state():
     # dy/dt = cos(t)  ->  y = sin(t)
-    ys = odelayers.odeint(lambda t, y: tf.cos(t), tf.constant(0.0, F64), np.linspace(0, 3, 4), rtol=1e-8, atol=1e-10)
+    ys = odelayers.odeint(
+        lambda t, y: tf.cos(t), tf.constant(0.0, F64), np.linspace(0, 3, 4), rtol=1e-8, atol=1e-10
+    )
     np.testing.assert_allclose(ys.numpy(), np.sin(np.linspace(0, 3, 4)), atol=1e-7)
 
 
 def test_works_inside_tf_function_with_tensor_times():
     @tf.function
     def run(y0, t):
-        return odelayers.odeint(relaxation, y0, t, method="rk4", step_size=0.25), odelayers.odeint(relaxation, y0, t)
+        return odelayers.odeint(relaxation, y0, t, method="rk4", step_size=0.25), odelayers.odeint(
+            relaxation, y0, t
+        )
 
     t = tf.constant([0.0, 1.0, 2.0], F64)
     fixed, adaptive = run(tf.constant([2.0], F64), t)
@@ -223,13 +245,25 @@ def f_identity(t, y):
 @pytest.mark.parametrize(
     "kwargs, error, text",
     [
-        (dict(method="rk45"), ValueError, "Valid methods: 'bdf', 'dopri5', 'euler', 'midpoint', 'rk4'"),
+        (
+            dict(method="rk45"),
+            ValueError,
+            "Valid methods: 'bdf', 'dopri5', 'euler', 'midpoint', 'rk4'",
+        ),
         (dict(gradient="exact"), ValueError, "Valid modes: 'adjoint', 'backprop'"),
         (dict(method="bdf", gradient="backprop"), ValueError, "supports gradient='adjoint' only"),
         (dict(method="euler"), ValueError, "pass step_size=..."),
-        (dict(method="euler", step_size=0.1, num_steps=3), ValueError, "either step_size or num_steps"),
+        (
+            dict(method="euler", step_size=0.1, num_steps=3),
+            ValueError,
+            "either step_size or num_steps",
+        ),
         (dict(step_size=0.1), ValueError, "fixed-step methods"),
-        (dict(method="rk4", step_size=0.1, first_step=0.1), ValueError, "first_step applies to adaptive"),
+        (
+            dict(method="rk4", step_size=0.1, first_step=0.1),
+            ValueError,
+            "first_step applies to adaptive",
+        ),
         (dict(rtol=-1.0), ValueError, "rtol must be a positive"),
         (dict(max_num_steps=0), ValueError, "max_num_steps must be a positive integer"),
         (dict(adjoint_norm="max"), ValueError, "Valid: 'seminorm', 'full'"),
@@ -265,7 +299,9 @@ def test_solver_gives_up_with_advice():
     with pytest.raises(ODESolverError, match="step size underflowed.*loosen rtol/atol"):
         odelayers.odeint(lambda t, y: y * y, tf.ones([1]), [0.0, 2.0])
     with pytest.raises(ODESolverError, match="max_num_steps=5 steps.*Raise max_num_steps"):
-        odelayers.odeint(lambda t, y: tf.sin(20.0 * y), tf.ones([1], F64), [0.0, 10.0], max_num_steps=5)
+        odelayers.odeint(
+            lambda t, y: tf.sin(20.0 * y), tf.ones([1], F64), [0.0, 10.0], max_num_steps=5
+        )
     with pytest.raises(ODESolverError, match="returned NaN or Inf"):
         odelayers.odeint(lambda t, y: tf.math.log(y - 2.0), tf.ones([1], F64), [0.0, 1.0])
 
@@ -275,7 +311,9 @@ def test_solver_errors_inside_tf_function_carry_the_same_advice():
     def run(y0):
         return odelayers.odeint(lambda t, y: y * y, y0, [0.0, 2.0])
 
-    with pytest.raises(tf.errors.InvalidArgumentError, match="odelayers: dopri5 gave up: the step size underflowed"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="odelayers: dopri5 gave up: the step size underflowed"
+    ):
         run(tf.ones([1], F64))
 
 
@@ -293,8 +331,10 @@ def test_lazy_dense_output_equals_coefficients_at_every_step():
     times = tf.constant([1e-4, 2e-4, 0.3, 0.31, 0.32, 1.7, 4.0], tf.float64)
     results = [
         solver.solve(lotka_volterra, 0.0, y0, solution_times=times)
-        for solver in (odelayers.DormandPrince(1e-5, 1e-8),
-                       odelayers.DormandPrince(1e-5, 1e-8, lazy_dense_output=False))
+        for solver in (
+            odelayers.DormandPrince(1e-5, 1e-8),
+            odelayers.DormandPrince(1e-5, 1e-8, lazy_dense_output=False),
+        )
     ]
     np.testing.assert_array_equal(results[0].states.numpy(), results[1].states.numpy())
     assert int(results[0].diagnostics.num_ode_fn_evaluations) == int(
@@ -307,7 +347,8 @@ def test_float64_dopri5_reaches_tight_tolerances():
     # float32 and stall near 6e-8 whatever the tolerance; odelayers' must
     # reach the tolerance's level, at the solution and in the dense output.
     t = [0.0, 0.3, 0.77, 1.0]
-    y, info = odelayers.odeint(lambda t, y: y, tf.ones([1], tf.float64), t, rtol=1e-12, atol=1e-12,
-                               full_output=True)
+    y, info = odelayers.odeint(
+        lambda t, y: y, tf.ones([1], tf.float64), t, rtol=1e-12, atol=1e-12, full_output=True
+    )
     np.testing.assert_allclose(y.numpy()[:, 0], np.exp(t), rtol=2e-10)
     assert int(info["nfe"]) < 1000

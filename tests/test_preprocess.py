@@ -34,7 +34,9 @@ def _frame(records):
             "id": [r["id"] for r in records],
             "band_1": [np.asarray(r["band_1"], dtype=np.float64) for r in records],
             "band_2": [np.asarray(r["band_2"], dtype=np.float64) for r in records],
-            "inc_angle": [np.nan if r["inc_angle"] == "na" else float(r["inc_angle"]) for r in records],
+            "inc_angle": [
+                np.nan if r["inc_angle"] == "na" else float(r["inc_angle"]) for r in records
+            ],
             "is_iceberg": [int(r["is_iceberg"]) for r in records],
         }
     )
@@ -150,7 +152,9 @@ def test_dense_scaling_bug_matches_r(data, r_out):
     # Training images: R's doubles, as Keras receives them (float32).
     r_slice = np.array([float(v) for v in scale["train_scaled_slice"]]).reshape((75, 5), order="F")
     np.testing.assert_array_equal(train[0, :, :5], r_slice.astype(np.float32))
-    assert float(np.sum(train, dtype=np.float64)) == pytest.approx(float(scale["train_scaled_sum"]), rel=1e-6)
+    assert float(np.sum(train, dtype=np.float64)) == pytest.approx(
+        float(scale["train_scaled_sum"]), rel=1e-6
+    )
     assert np.max(np.abs(train)) == 1.0
 
 
@@ -241,9 +245,7 @@ def test_mean_channel_rounds_like_r():
     for mode in ("r", "corrected"):
         x, _ = resnet_inputs(frame, mode)
         channel = x[0, :, :, 2].T if mode == "r" else x[0, :, :, 2]
-        np.testing.assert_array_equal(
-            channel.reshape(-1)[: len(mean)], mean.astype(np.float32)
-        )
+        np.testing.assert_array_equal(channel.reshape(-1)[: len(mean)], mean.astype(np.float32))
 
 
 # ---- sizes and errors ----------------------------------------------------------

@@ -114,7 +114,9 @@ def _r_values(raw):
 
 
 @pytest.mark.parametrize(
-    "case", ARRAYS["array"], ids=lambda c: f"len{len(c['values'])}-dim{'x'.join(map(str, c['dim']))}"
+    "case",
+    ARRAYS["array"],
+    ids=lambda c: f"len{len(c['values'])}-dim{'x'.join(map(str, c['dim']))}",
 )
 def test_r_array_matches_r(case):
     values = _r_values(case["values"]) if case["values"] else np.array([], dtype=np.float64)
@@ -141,7 +143,9 @@ def test_r_array_keeps_dtype_and_rejects_bad_dims():
         r_array([1, 2], (2, -1))
 
 
-@pytest.mark.parametrize("case", ARRAYS["aperm"], ids=lambda c: "perm" + "".join(map(str, c["perm"])))
+@pytest.mark.parametrize(
+    "case", ARRAYS["aperm"], ids=lambda c: "perm" + "".join(map(str, c["perm"]))
+)
 def test_r_aperm_matches_r(case):
     source = r_array(np.arange(1, int(np.prod(case["dim"])) + 1), case["dim"])
     result = r_aperm(source, case["perm"])

@@ -45,7 +45,14 @@ def runs(tmp_path_factory):
         "sigint": _launch(base / "sigint", "--signal", "INT", "--at-epoch", "2", "--at-batch", "1"),
         # SIGTERM twice after batch 1 of epoch 4: the second one kills at once.
         "sigterm-twice": _launch(
-            base / "sigterm-twice", "--signal", "TERM", "--at-epoch", "3", "--at-batch", "0", "--twice"
+            base / "sigterm-twice",
+            "--signal",
+            "TERM",
+            "--at-epoch",
+            "3",
+            "--at-batch",
+            "0",
+            "--twice",
         ),
     }
     reference_dir = base / "uninterrupted"

@@ -57,7 +57,9 @@ def test_fit_evaluate_record_finish_the_run(uninterrupted):
     assert "Finished 6 epochs" in (run_dir / "log.txt").read_text()
 
 
-def test_interrupted_run_resumed_through_a_new_run_equals_the_uninterrupted_one(uninterrupted, tmp_path):
+def test_interrupted_run_resumed_through_a_new_run_equals_the_uninterrupted_one(
+    uninterrupted, tmp_path
+):
     keras = pytest.importorskip("keras")
 
     class SigintAt(keras.callbacks.Callback):  # a user pressing Ctrl-C in epoch 3

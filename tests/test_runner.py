@@ -64,7 +64,11 @@ def test_run_folder_holds_the_contract_files(finished):
     assert metrics == json.loads((run_dir / "metrics.json").read_text())
     assert CONTRACT_KEYS <= set(metrics)
     assert metrics["status"] == "finished" and metrics["epochs"] == metrics["epochs_planned"] == 3
-    assert (metrics["model"], metrics["preprocessing"], metrics["quick"]) == ("dense", "corrected", True)
+    assert (metrics["model"], metrics["preprocessing"], metrics["quick"]) == (
+        "dense",
+        "corrected",
+        True,
+    )
     assert metrics["data"] == tiny.METADATA["data"] and metrics["note"] == "kept as given"
     assert metrics["params"] == metrics["trainable_params"] == 8 * 16 + 16 + 16 + 1
     assert set(metrics["versions"]) == {
@@ -204,7 +208,9 @@ def test_nan_loss_is_reported_with_epoch_and_batch(tmp_path):
     x_train = x_train.copy()
     x_train[40, 3] = -20.0  # sample 40 is in batch 3 (1-based) of 16-sample batches
     with pytest.raises(TrainingFailed) as caught:
-        tiny.run(tmp_path, build_model=build, data=(x_train, y_train, x_test, y_test), shuffle=False)
+        tiny.run(
+            tmp_path, build_model=build, data=(x_train, y_train, x_test, y_test), shuffle=False
+        )
     message = str(caught.value)
     assert "loss became nan at epoch 1, batch 3 of 4" in message
     assert "learning rate" in message and "rtol" in message
@@ -217,7 +223,9 @@ def test_non_finite_data_is_refused_before_training(tmp_path):
     x_train, y_train, x_test, y_test = tiny.tiny_data()
     y_train = y_train.copy()
     y_train[[5, 9]] = np.nan
-    with pytest.raises(ReproduceError, match="training labels hold NaN or infinite values in 2 samples"):
+    with pytest.raises(
+        ReproduceError, match="training labels hold NaN or infinite values in 2 samples"
+    ):
         tiny.run(tmp_path, data=(x_train, y_train, x_test, y_test))
     assert not (tmp_path / "metrics.json").exists()
 
@@ -230,7 +238,9 @@ def test_diverging_training_stops_at_the_first_nan(tmp_path):
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e3), loss="mse")
         return model
 
-    with pytest.raises(TrainingFailed, match=r"loss became (nan|inf) at epoch \d+, batch \d+ of 4") as caught:
+    with pytest.raises(
+        TrainingFailed, match=r"loss became (nan|inf) at epoch \d+, batch \d+ of 4"
+    ) as caught:
         tiny.run(tmp_path, build_model=build, epochs=50)
     epoch = int(re.search(r"at epoch (\d+)", str(caught.value)).group(1))
     metrics = read_metrics(tmp_path)
@@ -246,7 +256,9 @@ def test_diverging_training_stops_at_the_first_nan(tmp_path):
 
 def _solver_model(layer):
     keras = _keras()
-    model = keras.Sequential([keras.Input((8,)), layer, keras.layers.Dense(1, activation="sigmoid")])
+    model = keras.Sequential(
+        [keras.Input((8,)), layer, keras.layers.Dense(1, activation="sigmoid")]
+    )
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     return model
 

@@ -106,7 +106,10 @@ def test_clutter_has_few_look_speckle(full):
 
 def _border_median(band: np.ndarray) -> np.ndarray:
     images = band.reshape(-1, 75, 75)
-    border = np.concatenate([images[:, :8, :].reshape(len(images), -1), images[:, -8:, :].reshape(len(images), -1)], axis=1)
+    border = np.concatenate(
+        [images[:, :8, :].reshape(len(images), -1), images[:, -8:, :].reshape(len(images), -1)],
+        axis=1,
+    )
     return np.median(border, axis=1)
 
 
@@ -196,7 +199,9 @@ def measure_learnability(arrays: dict, epochs: int = 15, seed: int = 1) -> dict:
         + [layers.Dense(128, activation="relu") for _ in range(4)]
         + [layers.Dense(1, activation="sigmoid")]
     )
-    dense.compile(optimizer=keras.optimizers.SGD(0.01), loss="binary_crossentropy", metrics=["accuracy"])
+    dense.compile(
+        optimizer=keras.optimizers.SGD(0.01), loss="binary_crossentropy", metrics=["accuracy"]
+    )
     dense.fit(dense_x[train], labels[train], epochs=epochs, batch_size=32, verbose=0)
 
     cnn_x = np.stack([hh, hv, (hh + hv) / 2.0], axis=-1)
@@ -215,7 +220,9 @@ def measure_learnability(arrays: dict, epochs: int = 15, seed: int = 1) -> dict:
             layers.Dense(1, activation="sigmoid"),
         ]
     )
-    cnn.compile(optimizer=keras.optimizers.Adam(0.001), loss="binary_crossentropy", metrics=["accuracy"])
+    cnn.compile(
+        optimizer=keras.optimizers.Adam(0.001), loss="binary_crossentropy", metrics=["accuracy"]
+    )
     cnn.fit(cnn_x[train], labels[train], epochs=epochs, batch_size=32, verbose=0)
     return {
         "dense": float(dense.evaluate(dense_x[test], labels[test], verbose=0)[1]),

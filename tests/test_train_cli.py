@@ -25,9 +25,24 @@ def test_help_explains_every_option(command, capsys):
         parse(command, "--help")
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    options = ["--data", "--epochs", "--batch-size", "--seed", "--preprocessing", "--out", "--quick",
-               "--run-name", "--resume", "--no-resume", "--force", "--deterministic", "--sample-kind",
-               "--verbose", "--limit-train", "--limit-test"]
+    options = [
+        "--data",
+        "--epochs",
+        "--batch-size",
+        "--seed",
+        "--preprocessing",
+        "--out",
+        "--quick",
+        "--run-name",
+        "--resume",
+        "--no-resume",
+        "--force",
+        "--deterministic",
+        "--sample-kind",
+        "--verbose",
+        "--limit-train",
+        "--limit-test",
+    ]
     ode_options = ["--method", "--rtol", "--atol", "--gradient", "--step-size", "--hidden-channels"]
     for option in options + (ode_options if command in ("odenet", "all") else []):
         assert option in text, option
@@ -87,8 +102,12 @@ def test_run_names():
 
 
 def test_bad_option_values_are_refused(capsys):
-    for argv in (["dense", "--epochs", "0"], ["dense", "--preprocessing", "python"],
-                 ["odenet", "--method", "magic"], ["odenet", "--rtol", "-1"]):
+    for argv in (
+        ["dense", "--epochs", "0"],
+        ["dense", "--preprocessing", "python"],
+        ["odenet", "--method", "magic"],
+        ["odenet", "--rtol", "-1"],
+    ):
         with pytest.raises(SystemExit) as exc:
             parse(*argv)
         assert exc.value.code == 2
@@ -97,10 +116,30 @@ def test_bad_option_values_are_refused(capsys):
 # ---------------------------------------------------------------- end to end (tiny)
 
 METRICS_KEYS = {
-    "model", "preprocessing", "status", "epochs", "epochs_planned", "batch_size", "seed", "quick",
-    "test_loss", "test_accuracy", "train_loss", "train_accuracy", "params", "trainable_params",
-    "wall_time_s", "seconds_per_epoch", "nfe", "command", "argv", "data", "versions", "git_commit",
-    "date", "hardware",
+    "model",
+    "preprocessing",
+    "status",
+    "epochs",
+    "epochs_planned",
+    "batch_size",
+    "seed",
+    "quick",
+    "test_loss",
+    "test_accuracy",
+    "train_loss",
+    "train_accuracy",
+    "params",
+    "trainable_params",
+    "wall_time_s",
+    "seconds_per_epoch",
+    "nfe",
+    "command",
+    "argv",
+    "data",
+    "versions",
+    "git_commit",
+    "date",
+    "hardware",
 }
 
 
@@ -143,9 +182,31 @@ def check_run_folder(folder, model, epochs, argv):
 
 def test_all_quick_like_writes_every_file_of_the_contract(tiny_json, tmp_path, capsys, monkeypatch):
     out = tmp_path / "results"
-    argv = ["all", "--quick", "--data", str(tiny_json), "--out", str(out), "--epochs", "2",
-            "--batch-size", "8", "--limit-train", "16", "--limit-test", "8", "--verbose", "0",
-            "--eager", "--method", "rk4", "--step-size", "0.5", "--hidden-channels", "8"]
+    argv = [
+        "all",
+        "--quick",
+        "--data",
+        str(tiny_json),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--limit-train",
+        "16",
+        "--limit-test",
+        "8",
+        "--verbose",
+        "0",
+        "--eager",
+        "--method",
+        "rk4",
+        "--step-size",
+        "0.5",
+        "--hidden-channels",
+        "8",
+    ]
     assert run_cli(argv, monkeypatch) == 0
     printed = capsys.readouterr().out
     assert "data:" in printed and "Total params" in printed  # data source and model summary
@@ -171,8 +232,19 @@ def test_all_quick_like_writes_every_file_of_the_contract(tiny_json, tmp_path, c
 
 
 def test_single_model_refuses_to_overwrite_a_finished_run(tiny_json, tmp_path, capsys, monkeypatch):
-    argv = ["dense", "--data", str(tiny_json), "--out", str(tmp_path), "--epochs", "1",
-            "--verbose", "0", "--run-name", "once"]
+    argv = [
+        "dense",
+        "--data",
+        str(tiny_json),
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--run-name",
+        "once",
+    ]
     assert run_cli(argv, monkeypatch) == 0
     check_run_folder(tmp_path / "once", "dense", 1, argv)
     assert run_cli(argv, monkeypatch) == 2
@@ -182,8 +254,23 @@ def test_single_model_refuses_to_overwrite_a_finished_run(tiny_json, tmp_path, c
 
 @pytest.mark.slow
 def test_odenet_compiled_default_solver_through_the_command_line(tiny_json, tmp_path, monkeypatch):
-    argv = ["odenet", "--data", str(tiny_json), "--out", str(tmp_path), "--epochs", "1",
-            "--limit-train", "16", "--limit-test", "8", "--verbose", "0", "--hidden-channels", "8"]
+    argv = [
+        "odenet",
+        "--data",
+        str(tiny_json),
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--limit-train",
+        "16",
+        "--limit-test",
+        "8",
+        "--verbose",
+        "0",
+        "--hidden-channels",
+        "8",
+    ]
     assert run_cli(argv, monkeypatch) == 0
     metrics, rows = check_run_folder(tmp_path / "odenet-r-real-e1-n16x8", "odenet", 1, argv)
     assert metrics["ode"]["method"] == "dopri5" and float(rows[0]["nfe"]) >= 7

@@ -157,7 +157,10 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         # dense output) and loops with parallel_iterations=1.
         if isinstance(solution_times, tfp.math.ode.ChosenBySolver):
             return super()._solve(
-                ode_fn, initial_time, initial_state, solution_times,
+                ode_fn,
+                initial_time,
+                initial_state,
+                solution_times,
                 previous_solver_internal_state=previous_solver_internal_state,
             )
         del jacobian_fn, jacobian_sparsity, batch_ndims
@@ -259,9 +262,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         def coefficients():
             # TFP's rk_fourth_order_interpolation_coefficients, with the
             # midpoint formed by stage_sum (exact float64 weights).
-            y_mid = stage_sum(
-                y0, _tfp_dopri._TABLEAU.c_mid, k, dt, self._options.fuse_min_elements
-            )
+            y_mid = stage_sum(y0, _tfp_dopri._TABLEAU.c_mid, k, dt, self._options.fuse_min_elements)
             return _rk_util._fourth_order_interpolation_coefficients(y0, y1, y_mid, k[0], k[-1], dt)
 
         if target is None:
@@ -331,7 +332,9 @@ class AdjointDormandPrince(DormandPrince):
             current_derivative=tf.nest.map_structure(tf.zeros_like, p.initial_state),
             last_step_start=p.initial_time,
             current_time=p.initial_time,
-            step_size=tf.constant(1e-3 if self._first_step is None else self._first_step, p.real_dtype),
+            step_size=tf.constant(
+                1e-3 if self._first_step is None else self._first_step, p.real_dtype
+            ),
             interpolating_coefficients=[p.initial_state] * self.ORDER,
         )
 

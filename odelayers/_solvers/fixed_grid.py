@@ -176,5 +176,3 @@ def integrate_fixed(method, func, y0, t_start, times, step_size):
     else:
         stacked = tf.nest.map_structure(lambda *leaves: tf.stack(leaves), *states)
     return stacked, total_steps * method.stages
-
-

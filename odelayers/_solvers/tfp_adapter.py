@@ -13,7 +13,12 @@ from odelayers._solvers.fixed_grid import integrate_fixed
 class _FixedDiagnostics(
     collections.namedtuple(
         "_FixedDiagnostics",
-        ["num_ode_fn_evaluations", "num_jacobian_evaluations", "num_matrix_factorizations", "status"],
+        [
+            "num_ode_fn_evaluations",
+            "num_jacobian_evaluations",
+            "num_matrix_factorizations",
+            "status",
+        ],
     ),
     tfp.math.ode.Diagnostics,
 ):

@@ -32,8 +32,12 @@ def register(subparsers) -> None:
             "beside ours, with what the differences mean. Every number comes from the runs' files."
         ),
     )
-    parser.add_argument("--runs", default="results", help="folder of run folders (default: results)")
-    parser.add_argument("--out", default=None, help="Markdown file to write (default: RUNS/COMPARISON.md)")
+    parser.add_argument(
+        "--runs", default="results", help="folder of run folders (default: results)"
+    )
+    parser.add_argument(
+        "--out", default=None, help="Markdown file to write (default: RUNS/COMPARISON.md)"
+    )
     parser.add_argument(
         "--r-history",
         default=None,

@@ -31,7 +31,9 @@ def register(subparsers) -> None:
             "else the generated stand-in), check every record, and print the source and a summary."
         ),
     )
-    data.add_argument("--data", metavar="PATH", default=None, help="Kaggle's train.json or train.json.7z")
+    data.add_argument(
+        "--data", metavar="PATH", default=None, help="Kaggle's train.json or train.json.7z"
+    )
     data.set_defaults(func=run_data)
 
     make = subparsers.add_parser(
@@ -42,9 +44,20 @@ def register(subparsers) -> None:
             "schema, and print its path and sha256."
         ),
     )
-    make.add_argument("out", metavar="OUT", help="directory (writes OUT/train.json) or a file name ending in .json")
-    make.add_argument("--n", type=positive_int, default=1604, help="number of records (default: 1604, as Kaggle's)")
-    make.add_argument("--seed", type=int, default=0, help="generator seed (default: 0, the stand-in runs use)")
+    make.add_argument(
+        "out",
+        metavar="OUT",
+        help="directory (writes OUT/train.json) or a file name ending in .json",
+    )
+    make.add_argument(
+        "--n",
+        type=positive_int,
+        default=1604,
+        help="number of records (default: 1604, as Kaggle's)",
+    )
+    make.add_argument(
+        "--seed", type=int, default=0, help="generator seed (default: 0, the stand-in runs use)"
+    )
     make.add_argument("--force", action="store_true", help="overwrite an existing file")
     make.set_defaults(func=run_make_data)
 

@@ -30,11 +30,11 @@ from reproduce.options import RunOptions
 
 _DESCRIPTIONS = {
     "dense": "The report's dense network (appendix 7.1.2): flatten a 75x75 image, 4 x Dense(128, "
-             "relu), sigmoid; SGD lr 0.01, binary cross-entropy.",
+    "relu), sigmoid; SGD lr 0.01, binary cross-entropy.",
     "resnet": "The report's residual CNN (appendix 7.2.2): batch-normalised 5x5 conv stem, two "
-              "residual blocks, conv 128/256/512, dense head, 2-way softmax; Adam(0.001).",
+    "residual blocks, conv 128/256/512, dense head, 2-way softmax; Adam(0.001).",
     "odenet": "The residual CNN with its two residual blocks replaced by one Neural ODE block "
-              "over [0, 1] (the report's section 4, never trained there).",
+    "over [0, 1] (the report's section 4, never trained there).",
     "all": "Run dense, resnet and odenet in turn with the same options.",
 }
 
@@ -42,8 +42,9 @@ _DESCRIPTIONS = {
 def register(subparsers) -> None:
     """Add the ``dense``, ``resnet``, ``odenet`` and ``all`` commands."""
     for name in (*settings.MODELS, "all"):
-        parser = subparsers.add_parser(name, help=_DESCRIPTIONS[name],
-                                       description=_DESCRIPTIONS[name])
+        parser = subparsers.add_parser(
+            name, help=_DESCRIPTIONS[name], description=_DESCRIPTIONS[name]
+        )
         _add_data_options(parser)
         _add_training_options(parser)
         _add_output_options(parser)
@@ -71,82 +72,166 @@ def _positive_float(text: str) -> float:
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("data and split")
-    g.add_argument("--data", metavar="PATH",
-                   help="Kaggle's train.json (or train.json.7z). Default: $ICEBERG_DATA, then "
-                        "data/train.json, else a generated stand-in of 1604 records.")
-    g.add_argument("--preprocessing", choices=settings.PREPROCESSINGS, default="r",
-                   help="'r' reproduces the R scripts' inputs bug for bug (the dense script's "
-                        "interleaved bands and unscaled test set); 'corrected' fixes them. "
-                        "Default: r.")
-    g.add_argument("--seed", type=int, default=settings.SEED,
-                   help="set.seed() value for the 1300/304 split, also seeds weight "
-                        f"initialisation and shuffling. Default: {settings.SEED}, as in the report.")
-    g.add_argument("--sample-kind", choices=settings.SAMPLE_KINDS, default=settings.SAMPLE_KIND,
-                   help="R's sample.kind for the split: 'Rounding' (R < 3.6, the report's era, "
-                        "default) or 'Rejection' (R >= 3.6).")
-    g.add_argument("--limit-train", type=_positive_int, metavar="N",
-                   help="keep only the first N training images of the split (for quick checks).")
-    g.add_argument("--limit-test", type=_positive_int, metavar="N",
-                   help="keep only the first N test images of the split.")
+    g.add_argument(
+        "--data",
+        metavar="PATH",
+        help="Kaggle's train.json (or train.json.7z). Default: $ICEBERG_DATA, then "
+        "data/train.json, else a generated stand-in of 1604 records.",
+    )
+    g.add_argument(
+        "--preprocessing",
+        choices=settings.PREPROCESSINGS,
+        default="r",
+        help="'r' reproduces the R scripts' inputs bug for bug (the dense script's "
+        "interleaved bands and unscaled test set); 'corrected' fixes them. "
+        "Default: r.",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=settings.SEED,
+        help="set.seed() value for the 1300/304 split, also seeds weight "
+        f"initialisation and shuffling. Default: {settings.SEED}, as in the report.",
+    )
+    g.add_argument(
+        "--sample-kind",
+        choices=settings.SAMPLE_KINDS,
+        default=settings.SAMPLE_KIND,
+        help="R's sample.kind for the split: 'Rounding' (R < 3.6, the report's era, "
+        "default) or 'Rejection' (R >= 3.6).",
+    )
+    g.add_argument(
+        "--limit-train",
+        type=_positive_int,
+        metavar="N",
+        help="keep only the first N training images of the split (for quick checks).",
+    )
+    g.add_argument(
+        "--limit-test",
+        type=_positive_int,
+        metavar="N",
+        help="keep only the first N test images of the split.",
+    )
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("training")
-    g.add_argument("--epochs", type=_positive_int, metavar="N",
-                   help=f"epochs to train. Default: {settings.EPOCHS} (the report's), or the "
-                        "--quick preset's.")
-    g.add_argument("--batch-size", type=_positive_int, default=settings.BATCH_SIZE, metavar="N",
-                   help=f"mini-batch size. Default: {settings.BATCH_SIZE} (R keras' fit() default).")
-    g.add_argument("--quick", action="store_true",
-                   help="preset for a fast end-to-end check: fewer epochs for every model and "
-                        "a subset of images for the CNNs; all three together take under 10 "
-                        "minutes on 2 CPU cores. Prints what it shrank.")
-    g.add_argument("--deterministic", action="store_true",
-                   help="make TensorFlow's kernels deterministic (slower; same seed gives "
-                        "the same numbers on the same machine).")
-    g.add_argument("--eager", action="store_true",
-                   help="run Keras eagerly, without compiling a graph: each batch is slower, "
-                        "but training starts at once (for debugging and tiny runs).")
-    g.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                   help="Keras' fit verbosity: 0 silent, 1 progress bar (default), 2 one "
-                        "line per epoch (better for log files).")
+    g.add_argument(
+        "--epochs",
+        type=_positive_int,
+        metavar="N",
+        help=f"epochs to train. Default: {settings.EPOCHS} (the report's), or the "
+        "--quick preset's.",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=settings.BATCH_SIZE,
+        metavar="N",
+        help=f"mini-batch size. Default: {settings.BATCH_SIZE} (R keras' fit() default).",
+    )
+    g.add_argument(
+        "--quick",
+        action="store_true",
+        help="preset for a fast end-to-end check: fewer epochs for every model and "
+        "a subset of images for the CNNs; all three together take under 10 "
+        "minutes on 2 CPU cores. Prints what it shrank.",
+    )
+    g.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="make TensorFlow's kernels deterministic (slower; same seed gives "
+        "the same numbers on the same machine).",
+    )
+    g.add_argument(
+        "--eager",
+        action="store_true",
+        help="run Keras eagerly, without compiling a graph: each batch is slower, "
+        "but training starts at once (for debugging and tiny runs).",
+    )
+    g.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="Keras' fit verbosity: 0 silent, 1 progress bar (default), 2 one "
+        "line per epoch (better for log files).",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("output")
-    g.add_argument("--out", default="results", metavar="DIR",
-                   help="parent folder of the run folder. Default: results/.")
-    g.add_argument("--run-name", metavar="NAME",
-                   help="run folder name. Default: "
-                        "{model}-{preprocessing}-{real|standin}-{quick|e<epochs>}.")
-    g.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="continue an interrupted run of the same name from its last "
-                        "completed epoch (default), or --no-resume to refuse to.")
-    g.add_argument("--force", action="store_true",
-                   help="overwrite a run folder of the same name instead of refusing or resuming.")
+    g.add_argument(
+        "--out",
+        default="results",
+        metavar="DIR",
+        help="parent folder of the run folder. Default: results/.",
+    )
+    g.add_argument(
+        "--run-name",
+        metavar="NAME",
+        help="run folder name. Default: {model}-{preprocessing}-{real|standin}-{quick|e<epochs>}.",
+    )
+    g.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue an interrupted run of the same name from its last "
+        "completed epoch (default), or --no-resume to refuse to.",
+    )
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite a run folder of the same name instead of refusing or resuming.",
+    )
 
 
 def _add_ode_options(parser: argparse.ArgumentParser) -> None:
     d = settings.ODENET_SOLVER
     g = parser.add_argument_group("ODE solver (odenet)")
-    g.add_argument("--method", default=d.method, choices=METHODS,
-                   help="ODE solver: 'dopri5' (adaptive Dormand-Prince), 'bdf' (adaptive, "
-                        "for stiff problems), or a fixed-step method ('euler', 'midpoint', "
-                        f"'rk4') with --step-size. Default: {d.method}.")
-    g.add_argument("--rtol", type=_positive_float, default=d.rtol,
-                   help=f"relative tolerance of an adaptive solver. Default: {d.rtol}.")
-    g.add_argument("--atol", type=_positive_float, default=d.atol,
-                   help=f"absolute tolerance of an adaptive solver. Default: {d.atol}.")
-    g.add_argument("--gradient", choices=GRADIENTS, default=d.gradient,
-                   help="'adjoint' solves the adjoint ODE backwards (constant memory, the "
-                        "report's section 4.1.2); 'backprop' differentiates through the "
-                        f"solver's steps. Default: {d.gradient}.")
-    g.add_argument("--step-size", type=_positive_float, default=d.step_size, metavar="H",
-                   help="fixed step for fixed-step methods (e.g. --method rk4 --step-size 0.25).")
-    g.add_argument("--hidden-channels", type=_positive_int,
-                   default=settings.ODENET_HIDDEN_CHANNELS, metavar="N",
-                   help="channels inside the dynamics (the R branch has 128). Default: "
-                        f"{settings.ODENET_HIDDEN_CHANNELS}.")
+    g.add_argument(
+        "--method",
+        default=d.method,
+        choices=METHODS,
+        help="ODE solver: 'dopri5' (adaptive Dormand-Prince), 'bdf' (adaptive, "
+        "for stiff problems), or a fixed-step method ('euler', 'midpoint', "
+        f"'rk4') with --step-size. Default: {d.method}.",
+    )
+    g.add_argument(
+        "--rtol",
+        type=_positive_float,
+        default=d.rtol,
+        help=f"relative tolerance of an adaptive solver. Default: {d.rtol}.",
+    )
+    g.add_argument(
+        "--atol",
+        type=_positive_float,
+        default=d.atol,
+        help=f"absolute tolerance of an adaptive solver. Default: {d.atol}.",
+    )
+    g.add_argument(
+        "--gradient",
+        choices=GRADIENTS,
+        default=d.gradient,
+        help="'adjoint' solves the adjoint ODE backwards (constant memory, the "
+        "report's section 4.1.2); 'backprop' differentiates through the "
+        f"solver's steps. Default: {d.gradient}.",
+    )
+    g.add_argument(
+        "--step-size",
+        type=_positive_float,
+        default=d.step_size,
+        metavar="H",
+        help="fixed step for fixed-step methods (e.g. --method rk4 --step-size 0.25).",
+    )
+    g.add_argument(
+        "--hidden-channels",
+        type=_positive_int,
+        default=settings.ODENET_HIDDEN_CHANNELS,
+        metavar="N",
+        help="channels inside the dynamics (the R branch has 128). Default: "
+        f"{settings.ODENET_HIDDEN_CHANNELS}.",
+    )
 
 
 # ---------------------------------------------------------------- running
@@ -167,26 +252,51 @@ def resolve_options(model: str, args: argparse.Namespace) -> RunOptions:
             shrunk.append(f"epochs {settings.EPOCHS} -> {preset.epochs}")
         if limit_train is None and preset.limit_train is not None:
             limit_train = preset.limit_train
-            shrunk.append(f"training images -> the first {preset.limit_train} of the training "
-                          f"split (of {settings.R_N_TRAIN} on the report's data)")
+            shrunk.append(
+                f"training images -> the first {preset.limit_train} of the training "
+                f"split (of {settings.R_N_TRAIN} on the report's data)"
+            )
         if limit_test is None and preset.limit_test is not None:
             limit_test = preset.limit_test
-            shrunk.append(f"test images -> the first {preset.limit_test} of the test split "
-                          f"(of {settings.R_N_RECORDS - settings.R_N_TRAIN})")
+            shrunk.append(
+                f"test images -> the first {preset.limit_test} of the test split "
+                f"(of {settings.R_N_RECORDS - settings.R_N_TRAIN})"
+            )
     solver = settings.ODENET_SOLVER
     if hasattr(args, "method"):  # the ODE options exist for odenet and all only
-        solver = dataclasses.replace(solver, method=args.method, rtol=args.rtol, atol=args.atol,
-                                     gradient=args.gradient, step_size=args.step_size)
+        solver = dataclasses.replace(
+            solver,
+            method=args.method,
+            rtol=args.rtol,
+            atol=args.atol,
+            gradient=args.gradient,
+            step_size=args.step_size,
+        )
     argv = getattr(args, "argv", None)
     return RunOptions(
-        model=model, data=args.data, preprocessing=args.preprocessing, seed=args.seed,
-        sample_kind=args.sample_kind, limit_train=limit_train, limit_test=limit_test,
-        epochs=epochs or settings.EPOCHS, batch_size=args.batch_size, quick=args.quick,
-        shrunk=tuple(shrunk), deterministic=args.deterministic, eager=args.eager,
-        verbose=args.verbose, out=args.out, run_name=args.run_name,
-        in_all=args.command == "all", resume=args.resume, force=args.force,
-        argv=None if argv is None else tuple(str(a) for a in argv), solver=solver,
-        hidden_channels=getattr(args, "hidden_channels", settings.ODENET_HIDDEN_CHANNELS))
+        model=model,
+        data=args.data,
+        preprocessing=args.preprocessing,
+        seed=args.seed,
+        sample_kind=args.sample_kind,
+        limit_train=limit_train,
+        limit_test=limit_test,
+        epochs=epochs or settings.EPOCHS,
+        batch_size=args.batch_size,
+        quick=args.quick,
+        shrunk=tuple(shrunk),
+        deterministic=args.deterministic,
+        eager=args.eager,
+        verbose=args.verbose,
+        out=args.out,
+        run_name=args.run_name,
+        in_all=args.command == "all",
+        resume=args.resume,
+        force=args.force,
+        argv=None if argv is None else tuple(str(a) for a in argv),
+        solver=solver,
+        hidden_channels=getattr(args, "hidden_channels", settings.ODENET_HIDDEN_CHANNELS),
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -217,4 +327,3 @@ def _script_main(model: str):
     from reproduce import dense, odenet, resnet
 
     return {"dense": dense.main, "resnet": resnet.main, "odenet": odenet.main}[model]
-

@@ -19,7 +19,6 @@ R_EXPORT_LINES = (
 )
 
 
-
 def figure_links(figures_dir: Path, relative_to: Path) -> list[str]:
     """Markdown image lines for the figures that exist, relative to ``relative_to``."""
     lines = []
@@ -59,7 +58,9 @@ def comparison_markdown(
     for paragraph in paragraphs:
         parts += [paragraph, ""]
     if skipped:
-        parts += ["## Skipped run folders", ""] + [f"- `{name}`: {why}" for name, why in skipped] + [""]
+        parts += (
+            ["## Skipped run folders", ""] + [f"- `{name}`: {why}" for name, why in skipped] + [""]
+        )
     parts += [
         "## Bring your R history",
         "",

@@ -1,4 +1,4 @@
-""""What the differences mean": sentences computed from the runs' numbers.
+""" "What the differences mean": sentences computed from the runs' numbers.
 
 "Close to" means within two binomial standard errors of the test split,
 ``2 * sqrt(p (1 - p) / n_test)``: closer than that, two accuracies cannot be
@@ -23,7 +23,7 @@ def binomial_margin(p: float, n: int) -> float:
 
 
 def explain(runs: list[Run], shares: SplitShares | None = None, shares_note: str = "") -> list[str]:
-    """"What the differences mean": one paragraph per question, computed from the runs.
+    """ "What the differences mean": one paragraph per question, computed from the runs.
 
     Args:
         runs: all runs; the text uses :func:`reproduce.runs.representative_runs` on the data
@@ -61,8 +61,15 @@ def _explain_dense(chosen, shares: SplitShares | None, shares_note: str) -> str:
     text = ["**The dense script's truncation and scaling bugs.**"]
     if faithful is None and corrected is None:
         return " ".join(text + ["No dense run: nothing to compare."])
-    n_test = shares.n_test if shares else int((faithful or corrected).get(
-        "n_test", claim.n_test or settings.R_N_RECORDS - settings.R_N_TRAIN))
+    n_test = (
+        shares.n_test
+        if shares
+        else int(
+            (faithful or corrected).get(
+                "n_test", claim.n_test or settings.R_N_RECORDS - settings.R_N_TRAIN
+            )
+        )
+    )
     if faithful is not None and corrected is not None:
         a_r, a_c = faithful.get("test_accuracy"), corrected.get("test_accuracy")
         if a_r is not None and a_c is not None:
@@ -120,7 +127,9 @@ def _majority_class_sentences(shares: SplitShares, faithful: Run | None) -> list
                 f"errors) of that: no better than guessing the majority class."
             )
         elif a_r > m:
-            text.append(f"The faithful run's {pct(a_r)} is {points(a_r - m)} above it: it learned something.")
+            text.append(
+                f"The faithful run's {pct(a_r)} is {points(a_r - m)} above it: it learned something."
+            )
         else:
             text.append(f"The faithful run's {pct(a_r)} is {points(a_r - m)} below it.")
     same_split = (
@@ -138,13 +147,15 @@ def _majority_class_sentences(shares: SplitShares, faithful: Run | None) -> list
             if abs(gap) <= margin
             else f"{points(gap)} {'above' if gap > 0 else 'below'} it"
         )
-        text.append(f"The report's {claim.display()}, measured on this same test split, is {closeness}.")
+        text.append(
+            f"The report's {claim.display()}, measured on this same test split, is {closeness}."
+        )
     return text
 
 
 def _explain_resnet(chosen) -> str:
     claim = CLAIMS["resnet"]
-    text = [f"**Is the report's \"{claim.display()}\" a train or a test figure?**"]
+    text = [f'**Is the report\'s "{claim.display()}" a train or a test figure?**']
     runs = [chosen[k] for k in (("resnet", "r"), ("resnet", "corrected")) if k in chosen]
     if not runs:
         return " ".join(text + ["No residual CNN run: nothing to compare."])
@@ -162,9 +173,13 @@ def _explain_resnet(chosen) -> str:
                 f"an accuracy on the training images (Keras prints it after every epoch)."
             )
         elif train >= target and test >= target:
-            text.append(f"Both clear {pct(target, 0)}, so this run cannot tell which split the report scored.")
+            text.append(
+                f"Both clear {pct(target, 0)}, so this run cannot tell which split the report scored."
+            )
         elif test >= target > train:
-            text.append(f"Only the test figure clears {pct(target, 0)} here (training accuracy is measured with dropout on).")
+            text.append(
+                f"Only the test figure clears {pct(target, 0)} here (training accuracy is measured with dropout on)."
+            )
         else:
             nearer = "training" if abs(train - target) < abs(test - target) else "test"
             text.append(
@@ -179,13 +194,14 @@ def _explain_resnet(chosen) -> str:
             "recycles the vector over both columns, and for each image exactly one column "
             f"matches, so run as printed it gives {num(r_style)} here whatever the model"
             + (
-                f": the report's \"{claim.display()}\" cannot have come from that line as printed."
-                if abs(r_style - target) > binomial_margin(target, claim.n_test or settings.R_N_RECORDS - settings.R_N_TRAIN)
+                f': the report\'s "{claim.display()}" cannot have come from that line as printed.'
+                if abs(r_style - target)
+                > binomial_margin(target, claim.n_test or settings.R_N_RECORDS - settings.R_N_TRAIN)
                 else "."
             )
         )
     text.append(
-        "The report adds \"using mean squared error as the measure\", yet the code trains with "
+        'The report adds "using mean squared error as the measure", yet the code trains with '
         "binary cross-entropy and reports accuracy; nothing in the code computes a squared error."
     )
     return " ".join(text)
@@ -196,9 +212,16 @@ def _explain_odenet(chosen) -> str:
     ode = chosen.get(("odenet", "r")) or chosen.get(("odenet", "corrected"))
     res = chosen.get(("resnet", "r")) or chosen.get(("resnet", "corrected"))
     if ode is None:
-        return " ".join(text + ["No ODE-Net run (the report trains none either: its section 4.2 is empty)."])
+        return " ".join(
+            text + ["No ODE-Net run (the report trains none either: its section 4.2 is empty)."]
+        )
     if res is None:
-        return " ".join(text + [f"ODE-Net: {pct(ode.get('test_accuracy'))} test accuracy; no residual CNN run to compare with."])
+        return " ".join(
+            text
+            + [
+                f"ODE-Net: {pct(ode.get('test_accuracy'))} test accuracy; no residual CNN run to compare with."
+            ]
+        )
     p_o, p_r = ode.get("params"), res.get("params")
     if p_o and p_r:
         text.append(
@@ -207,7 +230,9 @@ def _explain_odenet(chosen) -> str:
         )
     a_o, a_r = ode.get("test_accuracy"), res.get("test_accuracy")
     if a_o is not None and a_r is not None:
-        margin = binomial_margin(max(a_o, a_r), int(min(ode.get("n_test", 304), res.get("n_test", 304))))
+        margin = binomial_margin(
+            max(a_o, a_r), int(min(ode.get("n_test", 304), res.get("n_test", 304)))
+        )
         if abs(a_o - a_r) <= margin:
             verdict = f"within two standard errors ({points(margin)}) of each other"
         else:

@@ -60,7 +60,11 @@ def run_compare(
     atomic_write_text(
         out,
         comparison_markdown(
-            scan.runs, rows, paragraphs, figure_links(figures_dir, out.parent), scan.skipped,
+            scan.runs,
+            rows,
+            paragraphs,
+            figure_links(figures_dir, out.parent),
+            scan.skipped,
             str(r_history) if r_history else None,
         ),
     )

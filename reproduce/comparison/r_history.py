@@ -59,12 +59,16 @@ def read_r_history(path: str | os.PathLike):
     frame["epoch"] = pd.to_numeric(frame["epoch"], errors="coerce")
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
     frame = frame.dropna(subset=["epoch"])
-    wide = frame.pivot_table(index="epoch", columns="column", values="value", aggfunc="first", dropna=False)
+    wide = frame.pivot_table(
+        index="epoch", columns="column", values="value", aggfunc="first", dropna=False
+    )
     wide = wide.dropna(how="all")
     if wide.empty:
         raise ReproduceError(f"R history {path}: no values (every value is NA)")
     preferred = ["loss", "accuracy", "val_loss", "val_accuracy"]
-    columns = [c for c in preferred if c in wide.columns] + sorted(c for c in wide.columns if c not in preferred)
+    columns = [c for c in preferred if c in wide.columns] + sorted(
+        c for c in wide.columns if c not in preferred
+    )
     wide = wide[columns].reset_index()
     wide["epoch"] = wide["epoch"].astype(int)
     wide.columns.name = None
@@ -77,4 +81,3 @@ def last_value(history, column: str):
         return None
     values = history[column].dropna()
     return float(values.iloc[-1]) if len(values) else None
-

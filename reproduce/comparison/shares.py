@@ -40,8 +40,15 @@ class SplitShares:
     data_kind: str = ""
 
 
-def split_class_shares(labels, n_train: int | None = None, seed: int = 1, kind: str = "Rounding",
-                       data_sha256: str = "", limit_test: int | None = None, data_kind: str = "") -> SplitShares:
+def split_class_shares(
+    labels,
+    n_train: int | None = None,
+    seed: int = 1,
+    kind: str = "Rounding",
+    data_sha256: str = "",
+    limit_test: int | None = None,
+    data_kind: str = "",
+) -> SplitShares:
     """Majority-class share of the test split drawn by ``set.seed(seed); sample(1:n, n_train)``.
 
     The dense script's labels stay with their records even where its pixels do
@@ -75,8 +82,11 @@ def shares_for_run(run: Run, data_path: str | None = None) -> tuple[SplitShares 
     """
     data = run.get("data", {}) or {}
     wanted = data.get("sha256")
-    split = {"seed": int(run.get("seed", 1)), "kind": str(run.get("sample_kind", "Rounding")),
-             "limit_test": run.get("limit_test")}
+    split = {
+        "seed": int(run.get("seed", 1)),
+        "kind": str(run.get("sample_kind", "Rounding")),
+        "limit_test": run.get("limit_test"),
+    }
     for candidate in [data_path, data.get("path") if data.get("kind") == "real" else None]:
         if not candidate or not Path(candidate).is_file():
             continue
@@ -85,8 +95,12 @@ def shares_for_run(run: Run, data_path: str | None = None) -> tuple[SplitShares 
         except ReproduceError:
             continue
         if not wanted or source.sha256 == wanted:
-            return split_class_shares(frame["is_iceberg"].to_numpy(), data_sha256=source.sha256,
-                                      data_kind=source.kind, **split), ""
+            return split_class_shares(
+                frame["is_iceberg"].to_numpy(),
+                data_sha256=source.sha256,
+                data_kind=source.kind,
+                **split,
+            ), ""
     if data.get("kind") == "stand-in":
         n = int(data.get("n_records") or STAND_IN_N)
         sha = hashlib.sha256(stand_in_json_bytes(n, STAND_IN_SEED)).hexdigest()

@@ -54,7 +54,11 @@ def _epochs_label(run: Run) -> str:
 
 def _images_label(run: Run) -> str:
     n_train, n_test = run.get("n_train"), run.get("n_test")
-    return "–" if n_train is None and n_test is None else f"{n_train if n_train is not None else '?'}/{n_test if n_test is not None else '?'}"
+    return (
+        "–"
+        if n_train is None and n_test is None
+        else f"{n_train if n_train is not None else '?'}/{n_test if n_test is not None else '?'}"
+    )
 
 
 def _escape(text: str) -> str:
@@ -90,7 +94,12 @@ def claim_row(claim: AccuracyClaim) -> list[str]:
         "–" if claim.epochs is None else str(claim.epochs),
         "–" if claim.n_train is None else f"{claim.n_train}/{claim.n_test}",
         "real (Kaggle)" if claim.epochs else "–",
-        claim.display() + ("" if claim.split.startswith("test") or claim.test_accuracy is None else " (split unclear)"),
+        claim.display()
+        + (
+            ""
+            if claim.split.startswith("test") or claim.test_accuracy is None
+            else " (split unclear)"
+        ),
         "–",
         "–",
         "–",
@@ -154,7 +163,9 @@ def markdown_table(rows: list[list[str]], header=TABLE_HEADER) -> str:
     return "\n".join(lines)
 
 
-def comparison_rows(runs: list[Run], r_history=None, r_label: str = "", r_model: str = "dense") -> list[list[str]]:
+def comparison_rows(
+    runs: list[Run], r_history=None, r_label: str = "", r_model: str = "dense"
+) -> list[list[str]]:
     """All table rows: per model, the report's figure, then our runs, then R's history."""
     rows: list[list[str]] = []
     models = list(MODEL_ORDER) + sorted({r.model for r in runs} - set(MODEL_ORDER))

@@ -101,7 +101,9 @@ def _unpack_7z(path: Path, raw: bytes) -> tuple[str, bytes]:
                 )
             member = candidates[0]
             if member.uncompressed is not None and member.uncompressed > _MAX_MEMBER_BYTES:
-                raise DataError(f"{path}: {member.filename} is {member.uncompressed} bytes unpacked, too large")
+                raise DataError(
+                    f"{path}: {member.filename} is {member.uncompressed} bytes unpacked, too large"
+                )
             factory = py7zr.io.BytesIOFactory(_MAX_MEMBER_BYTES)
             archive.extract(targets=[member.filename], factory=factory)
             product = factory.get(member.filename)

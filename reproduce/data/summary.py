@@ -48,6 +48,7 @@ def summarise(frame: pd.DataFrame) -> dict:
 
 def format_summary(summary: dict) -> str:
     """Render :func:`summarise`'s dict as a few aligned lines of text."""
+
     def number(value, digits=2):
         return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -58,7 +59,7 @@ def format_summary(summary: dict) -> str:
         f"classes      {summary['n_ships']} ships, {summary['n_icebergs']} icebergs"
         f" ({'n/a' if share is None else f'{100 * share:.1f}%'} icebergs)",
         f"inc_angle    {number(angle['min'])} .. {number(angle['max'])} degrees,"
-        f" mean {number(angle['mean'])}, {angle['n_na']} \"na\"",
+        f' mean {number(angle["mean"])}, {angle["n_na"]} "na"',
     ]
     for band, polarisation in (("band_1", "HH"), ("band_2", "HV")):
         stats = summary[band]

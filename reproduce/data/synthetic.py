@@ -145,7 +145,10 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
     hv_clutter = _db_to_linear(hv_clutter_db)[:, None, None]
     target_hh = (target["hh_contrast"])[:, None, None] * target["shape"]
     hh_mean = hh_clutter * (_db_to_linear(texture_db) + target_hh)
-    hv_mean = hv_clutter * _db_to_linear(0.7 * texture_db) + hh_clutter * target_hh * target["xpol"][:, None, None]
+    hv_mean = (
+        hv_clutter * _db_to_linear(0.7 * texture_db)
+        + hh_clutter * target_hh * target["xpol"][:, None, None]
+    )
 
     # Speckle: gamma-distributed intensity with unit mean and few looks.
     looks = rng.integers(3, 6, size=n).astype(np.float64)[:, None, None]
@@ -191,7 +194,9 @@ def _clutter_levels(rng: np.random.Generator, angle: np.ndarray) -> tuple[np.nda
     return hh_db, hv_db
 
 
-def _swell_texture(rng: np.random.Generator, n: int, coarse: int = 8, amplitude_db: float = 0.8) -> np.ndarray:
+def _swell_texture(
+    rng: np.random.Generator, n: int, coarse: int = 8, amplitude_db: float = 0.8
+) -> np.ndarray:
     """Smooth random modulation in dB: bilinear upsampling of coarse noise."""
     grid = rng.normal(0.0, amplitude_db, size=(n, coarse, coarse))
     weights = _bilinear_weights(coarse, SIDE)
@@ -264,7 +269,9 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
         strength = np.where(n_points > j, _db_to_linear(strength_db), 0.0)
         point_xpol = _db_to_linear(xpol_db + rng.normal(0.0, 2.0, size=n))
         # A Gaussian spot is separable: outer product of its row and column profiles.
-        spot = np.einsum("ni,nj->nij", _gauss(pixels - py[:, None], 0.7), _gauss(pixels - px[:, None], 0.7))
+        spot = np.einsum(
+            "ni,nj->nij", _gauss(pixels - py[:, None], 0.7), _gauss(pixels - px[:, None], 0.7)
+        )
         points_hh += strength[:, None, None] * spot
         points_hv += (strength * point_xpol)[:, None, None] * spot
 

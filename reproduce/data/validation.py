@@ -53,7 +53,9 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
     is_iceberg = np.empty(n, dtype=np.int64)
     for index, record in enumerate(records):
         if not isinstance(record, dict):
-            raise DataError(f"{source}: record {index}: expected a JSON object, found {describe(record)}")
+            raise DataError(
+                f"{source}: record {index}: expected a JSON object, found {describe(record)}"
+            )
         where = f"{source}: record {index}"
         raw_id = record.get("id")
         if isinstance(raw_id, str) and raw_id:
@@ -63,7 +65,9 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
             fields = ", ".join(f"'{field}'" for field in missing)
             raise DataError(f"{where}: missing field {fields}; a record needs {', '.join(COLUMNS)}")
         if not (isinstance(raw_id, str) and raw_id):
-            raise DataError(f"{where}: field 'id': expected a non-empty string, found {describe(raw_id)}")
+            raise DataError(
+                f"{where}: field 'id': expected a non-empty string, found {describe(raw_id)}"
+            )
         ids.append(raw_id)
         band_1[index] = _check_band(record["band_1"], where, "band_1")
         band_2[index] = _check_band(record["band_2"], where, "band_2")
@@ -87,13 +91,19 @@ _EXPECTED_BAND = f"expected a list of {N_PIXELS} finite numbers (75 x 75 dB valu
 def _check_band(value: Any, where: str, field: str) -> np.ndarray:
     if isinstance(value, np.ndarray):
         if value.ndim != 1 or value.dtype.kind not in "fiu":
-            raise DataError(f"{where}: field '{field}': {_EXPECTED_BAND}, found an array {value.dtype}{list(value.shape)}")
+            raise DataError(
+                f"{where}: field '{field}': {_EXPECTED_BAND}, found an array {value.dtype}{list(value.shape)}"
+            )
         if value.shape[0] != N_PIXELS:
-            raise DataError(f"{where}: field '{field}': {_EXPECTED_BAND}, found {value.shape[0]} values")
+            raise DataError(
+                f"{where}: field '{field}': {_EXPECTED_BAND}, found {value.shape[0]} values"
+            )
         array = value.astype(np.float64)
     elif isinstance(value, list):
         if len(value) != N_PIXELS:
-            raise DataError(f"{where}: field '{field}': {_EXPECTED_BAND}, found {len(value)} values")
+            raise DataError(
+                f"{where}: field '{field}': {_EXPECTED_BAND}, found {len(value)} values"
+            )
         # Fast path: JSON numbers come back as exactly float or int.
         if not set(map(type, value)) <= {float, int}:
             for position, item in enumerate(value):
@@ -117,7 +127,9 @@ def _check_band(value: Any, where: str, field: str) -> np.ndarray:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
 
 
 def _check_angle(value: Any, where: str) -> float:
@@ -138,7 +150,9 @@ def _check_angle(value: Any, where: str) -> float:
 def _check_label(value: Any, where: str) -> int:
     if _is_number(value) and value in (0, 1):
         return int(value)
-    raise DataError(f"{where}: field 'is_iceberg': expected 0 (ship) or 1 (iceberg), found {describe(value)}")
+    raise DataError(
+        f"{where}: field 'is_iceberg': expected 0 (ship) or 1 (iceberg), found {describe(value)}"
+    )
 
 
 def _check_unique_ids(ids: list[str], source: str) -> None:

@@ -90,11 +90,16 @@ def frame_to_json(ids, band_1, band_2, inc_angle, is_iceberg) -> bytes:
     for index, record_id in enumerate(ids):
         angle = inc_angle[index]
         parts.append(
-            b'{"id":' + json.dumps(record_id).encode()
-            + b',"band_1":' + rows_1[index]
-            + b',"band_2":' + rows_2[index]
-            + b',"inc_angle":' + (b'"na"' if math.isnan(angle) else repr(float(angle)).encode())
-            + b',"is_iceberg":' + str(int(is_iceberg[index])).encode()
+            b'{"id":'
+            + json.dumps(record_id).encode()
+            + b',"band_1":'
+            + rows_1[index]
+            + b',"band_2":'
+            + rows_2[index]
+            + b',"inc_angle":'
+            + (b'"na"' if math.isnan(angle) else repr(float(angle)).encode())
+            + b',"is_iceberg":'
+            + str(int(is_iceberg[index])).encode()
             + b"}"
         )
     return b"[" + b",".join(parts) + b"]"
@@ -113,7 +118,9 @@ def _format_rows(matrix: np.ndarray) -> list[bytes]:
         chunk = matrix[start : start + _FORMAT_CHUNK_ROWS]
         with np.errstate(over="ignore", invalid="ignore"):  # huge values take the slow path
             scaled = np.rint(chunk * 1e4)
-        exact = (scaled / 1e4 == chunk) & (np.abs(scaled) < 1e15) & ~((chunk == 0) & np.signbit(chunk))
+        exact = (
+            (scaled / 1e4 == chunk) & (np.abs(scaled) < 1e15) & ~((chunk == 0) & np.signbit(chunk))
+        )
         fast_rows = exact.all(axis=1)
         fast_text = _format_fixed4(scaled[fast_rows].astype(np.int64)) if fast_rows.any() else []
         fast_iter = iter(fast_text)
@@ -121,7 +128,9 @@ def _format_rows(matrix: np.ndarray) -> list[bytes]:
             if fast:
                 rows.append(next(fast_iter))
             else:
-                rows.append(json.dumps(row.tolist(), separators=(",", ":"), allow_nan=False).encode())
+                rows.append(
+                    json.dumps(row.tolist(), separators=(",", ":"), allow_nan=False).encode()
+                )
     return rows
 
 
@@ -138,7 +147,9 @@ def _format_fixed4(tenthousandths: np.ndarray) -> list[bytes]:
     n_int = max(1, len(str(int(integer.max()))))
     int_length = 1 + sum((integer >= 10**d).astype(np.int64) for d in range(1, n_int))
     frac_length = np.where(
-        fraction % 1000 == 0, 1, np.where(fraction % 100 == 0, 2, np.where(fraction % 10 == 0, 3, 4))
+        fraction % 1000 == 0,
+        1,
+        np.where(fraction % 100 == 0, 2, np.where(fraction % 10 == 0, 3, 4)),
     )
     width = 1 + n_int + 1 + 4 + 1  # sign, integer digits, point, fraction, separator
     chars = np.empty((rows, columns, width), dtype=np.uint8)

@@ -99,10 +99,20 @@ def draw_history(
     if accuracy_axis is not None:
         panels.append((accuracy_axis, accuracy_column(frame), accuracy_column(frame, "val_")))
     for axis, training, validation in panels:
-        for column, style, name in ((training, styles[0], label), (validation, styles[1], validation_label)):
+        for column, style, name in (
+            (training, styles[0], label),
+            (validation, styles[1], validation_label),
+        ):
             if column is None or column not in frame.columns or frame[column].isna().all():
                 continue
-            axis.plot(frame["epoch"], frame[column], linestyle=style, color=colour, label=name, **line_options)
+            axis.plot(
+                frame["epoch"],
+                frame[column],
+                linestyle=style,
+                color=colour,
+                label=name,
+                **line_options,
+            )
 
 
 def plot_history(

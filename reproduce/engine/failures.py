@@ -143,7 +143,9 @@ def memory_message(stage: str, epoch: int, exc: BaseException) -> str:
 
 def nan_message(epoch: int, batch: int, steps: int, loss: float) -> str:
     """What the user reads when the loss became ``loss`` (NaN/inf) at ``epoch``, ``batch`` (1-based)."""
-    kept = {1: "no epoch was completed", 2: "epoch 1 is kept"}.get(epoch, f"epochs 1-{epoch - 1} are kept")
+    kept = {1: "no epoch was completed", 2: "epoch 1 is kept"}.get(
+        epoch, f"epochs 1-{epoch - 1} are kept"
+    )
     return (
         f"the training loss became {loss} at epoch {epoch}, batch "
         f"{batch} of {steps}; the run stopped there ({kept}). Likely cause: a "

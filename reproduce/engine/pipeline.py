@@ -21,6 +21,8 @@ def epochs_dataset(x, y, orders, batch_size: int):
         x_all = tf.convert_to_tensor(x)
         y_all = tf.convert_to_tensor(y)
     epochs = tf.data.Dataset.from_tensor_slices(orders)
-    batches = epochs.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+    batches = epochs.flat_map(
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+    )
     pairs = batches.map(lambda index: (tf.gather(x_all, index), tf.gather(y_all, index)))
     return pairs.prefetch(2)

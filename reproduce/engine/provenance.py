@@ -26,7 +26,10 @@ __all__ = [
 
 # Key in the versions dict -> (import name, distribution names to try).
 _PACKAGES = {
-    "tensorflow": ("tensorflow", ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly")),
+    "tensorflow": (
+        "tensorflow",
+        ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"),
+    ),
     "keras": ("keras", ("keras", "keras-nightly")),
     "tensorflow_probability": ("tensorflow_probability", ("tensorflow-probability", "tfp-nightly")),
     "numpy": ("numpy", ("numpy",)),
@@ -113,7 +116,10 @@ def _cpu_model() -> str:
         pass
     if sys.platform == "darwin":
         name = subprocess.run(
-            ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, check=False
+            ["sysctl", "-n", "machdep.cpu.brand_string"],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.strip()
         if name:
             return name

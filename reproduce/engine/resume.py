@@ -106,7 +106,9 @@ def check_config(spec: RunSpec, config: dict, stored: dict, epochs_done: int) ->
         for key, value in config.items()
         if stored.get(key) != value
     ]
-    differences += [f"{key}: {stored[key]!r} there, absent here" for key in stored if key not in config]
+    differences += [
+        f"{key}: {stored[key]!r} there, absent here" for key in stored if key not in config
+    ]
     if differences:
         raise ReproduceError(
             f"{spec.run_dir} holds an unfinished run ({epochs_done} of "

@@ -219,7 +219,9 @@ class Run:
 
     # ----------------------------------------------------------- public steps
 
-    def fit(self, model, x_train, y_train, *, test_data: tuple[Any, Any] | None = None) -> list[dict]:
+    def fit(
+        self, model, x_train, y_train, *, test_data: tuple[Any, Any] | None = None
+    ) -> list[dict]:
         """Train ``model`` for the epochs the run still lacks; return the whole history.
 
         ``model`` must be compiled, and built right after
@@ -298,12 +300,18 @@ class Run:
     def _start_session(self) -> None:
         state = self._state
         if state is not None:
-            check_config(self.spec, self._config, state.get("config") or {}, int(state.get("epoch", 0)))
+            check_config(
+                self.spec, self._config, state.get("config") or {}, int(state.get("epoch", 0))
+            )
             restore_weights(self.model, self.checkpoint_dir, state)
             self.progress.restore(state)
-            self.log(f"Resuming {self.run_dir} after epoch {self.progress.epochs_done} of {self.spec.epochs}.")
+            self.log(
+                f"Resuming {self.run_dir} after epoch {self.progress.epochs_done} of {self.spec.epochs}."
+            )
         else:
-            self.log(f"Training into {self.run_dir}: {self.spec.epochs} epochs. Command: {self.command}")
+            self.log(
+                f"Training into {self.run_dir}: {self.spec.epochs} epochs. Command: {self.command}"
+            )
         self.progress.start_session(self._found)
         write_history(self.run_dir, self.progress.history)
         self._write_status(RUNNING)
@@ -322,7 +330,10 @@ class Run:
         orders = epoch_orders(spec.seed, start, spec.epochs, n, spec.shuffle)
         dataset = epochs_dataset(x_train, y_train, orders, spec.batch_size)
         driver = EpochDriver(
-            seed=spec.seed, steps=steps, request=self.request, on_epoch_completed=self._epoch_completed
+            seed=spec.seed,
+            steps=steps,
+            request=self.request,
+            on_epoch_completed=self._epoch_completed,
         )
         with graceful_signals(self.request):
             try:
@@ -369,7 +380,9 @@ class Run:
             results["model_file"] = MODEL_FILE
         except Exception as exc:  # an unserialisable layer must not cost the results
             results["model_file"] = None
-            self.log(f"warning: the trained model could not be saved as {MODEL_FILE}: {first_line(str(exc))}")
+            self.log(
+                f"warning: the trained model could not be saved as {MODEL_FILE}: {first_line(str(exc))}"
+            )
         write_history(self.run_dir, self.progress.history)
         metrics = self._write_status(FINISHED)
         self._write_curves(FINISHED)
@@ -380,7 +393,9 @@ class Run:
             for name, key in (("accuracy", "test_accuracy"), ("loss", "test_loss"))
             if metrics.get(key) is not None
         ]
-        self.log(f"Finished {self.progress.epochs_done} epochs in {self.run_dir}: " + ", ".join(scores))
+        self.log(
+            f"Finished {self.progress.epochs_done} epochs in {self.run_dir}: " + ", ".join(scores)
+        )
 
     def _failure_from(self, exc: Exception, stage: str) -> TrainingFailed | None:
         """The :class:`TrainingFailed` that ``exc`` means (status written), or ``None`` for a bug."""

@@ -86,7 +86,9 @@ class RunSpec:
         set_(self, "config", dict(self.config or {}))
         set_(self, "callbacks", tuple(self.callbacks or ()))
         if int(self.epochs) < 1 or int(self.batch_size) < 1:
-            raise ValueError(f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1")
+            raise ValueError(
+                f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1"
+            )
         if not 0 <= int(self.seed) < 2**32:
             raise ReproduceError(f"the seed must be an integer in [0, 2**32), not {self.seed}")
         set_(self, "epochs", int(self.epochs))

@@ -18,7 +18,9 @@ PREPROCESSING_COLORS = {"r": "C0", "corrected": "C2"}
 R_HISTORY_COLOR = "C3"
 
 
-def plot_curves_side_by_side(runs_by_model, out_png, r_history=None, r_model: str = "dense", r_label: str = "") -> Path:
+def plot_curves_side_by_side(
+    runs_by_model, out_png, r_history=None, r_model: str = "dense", r_label: str = ""
+) -> Path:
     """Figures 4 and 7: loss (top) and accuracy (bottom) per epoch, one column per model.
 
     Args:
@@ -44,15 +46,38 @@ def plot_curves_side_by_side(runs_by_model, out_png, r_history=None, r_model: st
         if not runs and not r_here:
             missing.append(model)
             for ax in (loss_ax, acc_ax):
-                ax.text(0.5, 0.5, "no run", ha="center", va="center", transform=ax.transAxes, color="gray")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no run",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="gray",
+                )
         for run in runs:
             name = f"{run.name} ({run.preprocessing})"
-            draw_history(loss_ax, acc_ax, run.history, colour=PREPROCESSING_COLORS.get(run.preprocessing, "C4"),
-                         label=f"{name}, training", validation_label=f"{name}, validation")
+            draw_history(
+                loss_ax,
+                acc_ax,
+                run.history,
+                colour=PREPROCESSING_COLORS.get(run.preprocessing, "C4"),
+                label=f"{name}, training",
+                validation_label=f"{name}, validation",
+            )
         if r_here:
-            draw_history(loss_ax, acc_ax, r_history, colour=R_HISTORY_COLOR, styles=("-.", ":"),
-                         label=f"R keras {r_label}, training", validation_label=f"R keras {r_label}, validation")
-        subtitle = [f"{run.name}: {run.get('status', '?')}, {run.get('epochs', '?')} epochs" for run in runs]
+            draw_history(
+                loss_ax,
+                acc_ax,
+                r_history,
+                colour=R_HISTORY_COLOR,
+                styles=("-.", ":"),
+                label=f"R keras {r_label}, training",
+                validation_label=f"R keras {r_label}, validation",
+            )
+        subtitle = [
+            f"{run.name}: {run.get('status', '?')}, {run.get('epochs', '?')} epochs" for run in runs
+        ]
         loss_ax.set_title("\n".join([MODEL_TITLES[model]] + subtitle), fontsize=9)
         loss_ax.set_ylabel("loss (binary cross-entropy)")
         acc_ax.set_ylabel("accuracy")
@@ -62,8 +87,10 @@ def plot_curves_side_by_side(runs_by_model, out_png, r_history=None, r_model: st
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
-    suptitle = ("Figures 4 and 7 (report 2.2.3, 3.2): loss and accuracy per epoch from the runs' history.csv "
-                "(blue: faithful R preprocessing, green: corrected)")
+    suptitle = (
+        "Figures 4 and 7 (report 2.2.3, 3.2): loss and accuracy per epoch from the runs' history.csv "
+        "(blue: faithful R preprocessing, green: corrected)"
+    )
     if missing:
         suptitle += f"\nno run found for: {', '.join(missing)}"
     fig.suptitle(suptitle, fontsize=11)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 #: key -> (file name under the figures folder, caption)
 FIGURES = {
-    "fig03": ("fig03_images.png", "Figure 3: the first 25 training images as the R code draws them"),
+    "fig03": (
+        "fig03_images.png",
+        "Figure 3: the first 25 training images as the R code draws them",
+    ),
     "fig04_07": ("fig04_07_curves.png", "Figures 4 and 7: loss and accuracy per epoch, per model"),
     "fig04_07_with_r": ("fig04_07_curves_with_r.png", "Figures 4 and 7 with the R keras history"),
     "fig08": ("fig08_trajectories.png", "Figure 8: residual network vs Neural ODE hidden states"),

@@ -33,8 +33,13 @@ from reproduce.runs import curve_runs, load_runs
 FIGURE_KEYS = tuple(key for key in FIGURES if key != "fig04_07_with_r")  # compare draws that one
 
 
-def make_figures(data_path=None, runs_dir="results", out_dir=None, command: str | None = None,
-                 only: tuple[str, ...] | None = None) -> Path:
+def make_figures(
+    data_path=None,
+    runs_dir="results",
+    out_dir=None,
+    command: str | None = None,
+    only: tuple[str, ...] | None = None,
+) -> Path:
     """Write every figure (or those named in ``only``) and ``manifest.json``; return the manifest path.
 
     Args:
@@ -78,8 +83,16 @@ class _Manifest:
         self.entries: list[dict] = []
 
     def record(self, path: Path, figure: str, section: str, **extra) -> None:
-        self.entries.append({"file": path.name, "figure": figure, "report_section": section,
-                             "sha256": _sha256(path), "data": None, **extra})
+        self.entries.append(
+            {
+                "file": path.name,
+                "figure": figure,
+                "report_section": section,
+                "sha256": _sha256(path),
+                "data": None,
+                **extra,
+            }
+        )
         print(f"wrote {path}")
 
     def write(self, command: str) -> Path:
@@ -120,33 +133,67 @@ def _write_curves(manifest: _Manifest, out_dir: Path, runs_dir) -> None:
     runs_path = Path(runs_dir)
     runs = curve_runs(load_runs(runs_path).runs) if runs_path.is_dir() else {}
     path = plot_curves_side_by_side(runs, out_dir / file_name("fig04_07"))
-    manifest.record(path, "Figures 4 and 7", "2.2.3 (Figure 4), 3.2 (Figure 7)",
-                    runs={m: [{"run": r.name, "preprocessing": r.preprocessing, "status": r.get("status"),
-                               "epochs": r.get("epochs"), "data": r.get("data")} for r in rs]
-                          for m, rs in runs.items()})
+    manifest.record(
+        path,
+        "Figures 4 and 7",
+        "2.2.3 (Figure 4), 3.2 (Figure 7)",
+        runs={
+            m: [
+                {
+                    "run": r.name,
+                    "preprocessing": r.preprocessing,
+                    "status": r.get("status"),
+                    "epochs": r.get("epochs"),
+                    "data": r.get("data"),
+                }
+                for r in rs
+            ]
+            for m, rs in runs.items()
+        },
+    )
 
 
 def _write_trajectories(manifest: _Manifest, out_dir: Path) -> None:
     result = train_toy_models()
     path = plot_trajectories(result, out_dir / file_name("fig08"))
-    manifest.record(path, "Figure 8", report_claims.TRAJECTORIES_SECTION,
-                    toy={"target": result.target, "depth": result.depth,
-                         "resnet_mse": list(result.resnet_loss), "ode_mse": list(result.ode_loss)})
+    manifest.record(
+        path,
+        "Figure 8",
+        report_claims.TRAJECTORIES_SECTION,
+        toy={
+            "target": result.target,
+            "depth": result.depth,
+            "resnet_mse": list(result.resnet_loss),
+            "ode_mse": list(result.ode_loss),
+        },
+    )
 
 
 def _write_solution_curves(manifest: _Manifest, out_dir: Path) -> None:
     curves = solution_curves()
     path = plot_solution_curves(curves, out_dir / file_name("fig09"))
-    manifest.record(path, "Figure 9", report_claims.SOLUTION_CURVES_SECTION,
-                    check={"max_abs_error": curves.max_error, "max_error_to_tolerance": curves.error_to_tolerance,
-                           "rtol": SOLUTION_RTOL, "atol": SOLUTION_ATOL})
+    manifest.record(
+        path,
+        "Figure 9",
+        report_claims.SOLUTION_CURVES_SECTION,
+        check={
+            "max_abs_error": curves.max_error,
+            "max_error_to_tolerance": curves.error_to_tolerance,
+            "rtol": SOLUTION_RTOL,
+            "atol": SOLUTION_ATOL,
+        },
+    )
 
 
 def _write_phase_portrait(manifest: _Manifest, out_dir: Path) -> None:
     path, equilibria = plot_phase_portrait(out_dir / file_name("fig10"))
-    manifest.record(path, "Figure 10", report_claims.PHASE_PORTRAIT_SECTION,
-                    equilibria=[{"y": e.y, "stability": e.stability} for e in equilibria],
-                    parameters={"r": LOGISTIC_R, "K": LOGISTIC_K})
+    manifest.record(
+        path,
+        "Figure 10",
+        report_claims.PHASE_PORTRAIT_SECTION,
+        equilibria=[{"y": e.y, "stability": e.stability} for e in equilibria],
+        parameters={"r": LOGISTIC_R, "K": LOGISTIC_K},
+    )
 
 
 def _write_euler(manifest: _Manifest, out_dir: Path) -> None:

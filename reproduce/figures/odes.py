@@ -41,7 +41,9 @@ class SolutionCurves:
     error_to_tolerance: float
 
 
-def solution_curves(y0s=SOLUTION_Y0, x_end: float = 12.0, rtol: float = SOLUTION_RTOL, atol: float = SOLUTION_ATOL) -> SolutionCurves:
+def solution_curves(
+    y0s=SOLUTION_Y0, x_end: float = 12.0, rtol: float = SOLUTION_RTOL, atol: float = SOLUTION_ATOL
+) -> SolutionCurves:
     """Solve dy/dx = (3 - y)/2 with :func:`odelayers.odeint` (dopri5) and check it.
 
     The closed form is ``y = 3 - (3 - y0) exp(-x/2)`` (the report's
@@ -91,12 +93,24 @@ def plot_solution_curves(curves: SolutionCurves, out_png) -> Path:
         if y0 == 2.0:
             continue
         ax.plot(curves.x, curves.y[:, k], color="0.45", lw=1.2)
-        ax.annotate(f"y(0) = {y0:g}", (curves.x[0], y0), xytext=(4, 0), textcoords="offset points",
-                    va="center", fontsize=8, color="0.3")
+        ax.annotate(
+            f"y(0) = {y0:g}",
+            (curves.x[0], y0),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color="0.3",
+        )
     k2 = int(np.flatnonzero(curves.y0 == 2.0)[0]) if np.any(curves.y0 == 2.0) else None
     if k2 is not None:
-        ax.plot(curves.x, curves.y[:, k2], color=report_claims.SOLUTION_CURVES_HIGHLIGHT_COLOR, lw=2.8,
-                label="y(0) = 2: y = 3 - exp(-x/2)")
+        ax.plot(
+            curves.x,
+            curves.y[:, k2],
+            color=report_claims.SOLUTION_CURVES_HIGHLIGHT_COLOR,
+            lw=2.8,
+            label="y(0) = 2: y = 3 - exp(-x/2)",
+        )
     ax.axhline(3.0, color="black", ls="--", lw=1.2, label="asymptote y = 3 (dy/dx = 0)")
     ax.set_xlabel("x")
     ax.set_ylabel("y(x)")
@@ -172,7 +186,9 @@ def phase_line(f, y_min: float, y_max: float, n_grid: int = 4001) -> list[Equili
     return equilibria
 
 
-def plot_phase_portrait(out_png, r: float = LOGISTIC_R, k: float = LOGISTIC_K) -> tuple[Path, list[Equilibrium]]:
+def plot_phase_portrait(
+    out_png, r: float = LOGISTIC_R, k: float = LOGISTIC_K
+) -> tuple[Path, list[Equilibrium]]:
     """Figure 10: dy/dt against y for the logistic equation, equilibria marked and
     labelled with their stability, arrows on the y axis for the direction of flow."""
     plt = pyplot()
@@ -192,24 +208,45 @@ def plot_phase_portrait(out_png, r: float = LOGISTIC_R, k: float = LOGISTIC_K) -
         if direction == 0 or b - a < 1.5 * arrow_len:
             continue
         start, end = mid - direction * arrow_len / 2, mid + direction * arrow_len / 2
-        ax.annotate("", xy=(end, 0), xytext=(start, 0),
-                    arrowprops=dict(arrowstyle="-|>", color="C3", lw=2.2, mutation_scale=20))
+        ax.annotate(
+            "",
+            xy=(end, 0),
+            xytext=(start, 0),
+            arrowprops=dict(arrowstyle="-|>", color="C3", lw=2.2, mutation_scale=20),
+        )
     peak = float(np.max(np.abs(f(y))))
     for eq in equilibria:
         stable = eq.stability == "stable"
-        ax.plot(eq.y, 0, "o", ms=11, zorder=5, markeredgewidth=2,
-                color="black", markerfacecolor="black" if stable else "white")
+        ax.plot(
+            eq.y,
+            0,
+            "o",
+            ms=11,
+            zorder=5,
+            markeredgewidth=2,
+            color="black",
+            markerfacecolor="black" if stable else "white",
+        )
         shown = round(eq.y, 9) + 0.0  # the bisection's last digits (e.g. -4.7e-16) are noise
         label = f"y = K = {shown:g}" if abs(eq.y - k) < 1e-6 * k else f"y = {shown:g}"
-        ax.annotate(f"{label}\n{eq.stability} equilibrium", (eq.y, 0), xytext=(0, -18),
-                    textcoords="offset points", ha="center", va="top", fontsize=9)
+        ax.annotate(
+            f"{label}\n{eq.stability} equilibrium",
+            (eq.y, 0),
+            xytext=(0, -18),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=9,
+        )
     ax.set_xlabel("y")
     ax.set_ylabel("dy/dt")
     ax.set_xlim(y_min, y_max)
     ax.set_ylim(-0.9 * peak, 1.25 * peak)
     ax.grid(alpha=0.3)
     ax.plot([], [], "o", color="black", label="stable equilibrium (filled)")
-    ax.plot([], [], "o", color="black", markerfacecolor="white", label="unstable equilibrium (open)")
+    ax.plot(
+        [], [], "o", color="black", markerfacecolor="white", label="unstable equilibrium (open)"
+    )
     ax.plot([], [], color="C3", marker=">", ls="", label="direction of flow of y")
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(
@@ -246,21 +283,34 @@ def euler_table(x_end: float = 4.0, step: float = 1.0):
         return y
 
     x = np.arange(0.0, x_end + step / 2, step)
-    y = np.asarray(odeint(rhs, tf.constant(1.0, dtype=tf.float64), tf.constant(x, dtype=tf.float64),
-                          method="euler", step_size=step)).reshape(-1)
-    slope = np.asarray([float(rhs(tf.constant(xi, tf.float64), tf.constant(yi, tf.float64))) for xi, yi in zip(x, y)])
+    y = np.asarray(
+        odeint(
+            rhs,
+            tf.constant(1.0, dtype=tf.float64),
+            tf.constant(x, dtype=tf.float64),
+            method="euler",
+            step_size=step,
+        )
+    ).reshape(-1)
+    slope = np.asarray(
+        [
+            float(rhs(tf.constant(xi, tf.float64), tf.constant(yi, tf.float64)))
+            for xi, yi in zip(x, y)
+        ]
+    )
     return pd.DataFrame({"Iteration": np.arange(len(x)), "x": x, "y": y, "dy/dx": slope})
 
 
 def euler_table_markdown(table) -> str:
     """The Euler table as Markdown, with how it compares to the report's (computed)."""
+
     def fmt(v):
         return f"{v:g}"
 
     lines = [
         "# Euler's method for dy/dx = y, y(0) = 1, step 1 on [0, 4]",
         "",
-        "Computed by `odelayers.odeint(..., method=\"euler\", step_size=1)`; dy/dx is the right-hand "
+        'Computed by `odelayers.odeint(..., method="euler", step_size=1)`; dy/dx is the right-hand '
         f"side evaluated at the solver's y (report section {report_claims.EULER_TABLE_SECTION}).",
         "",
         "| " + " | ".join(EULER_COLUMNS) + " |",
@@ -282,7 +332,7 @@ def euler_table_markdown(table) -> str:
     step = float(table["x"].iloc[1] - table["x"].iloc[0])
     lines += [
         "",
-        f"Note: the report's text says \"{report_claims.EULER_TEXT_QUOTE}\". The derivative at x = 0 "
+        f'Note: the report\'s text says "{report_claims.EULER_TEXT_QUOTE}". The derivative at x = 0 '
         f"is dy/dx = y = {slope0:g}, not {said:g}: the report's table (dy/dx = 1 in row 0) is right "
         f"and its text is not. With a slope of {said:g} the first step would give y_1 = {y0 + step * said:g}, "
         f"not the table's {float(table['y'].iloc[1]):g}.",
@@ -299,8 +349,15 @@ def plot_euler(table, out_png) -> Path:
     ax.plot(x_fine, np.exp(x_fine), color="black", lw=2, label="true solution y = exp(x)")
     xs, ys = table["x"].to_numpy(), table["y"].to_numpy()
     for i in range(len(xs) - 1):
-        ax.plot(xs[i:i + 2], ys[i:i + 2], "-o", color=f"C{i}", lw=2.5, ms=6,
-                label=f"Euler step {i + 1}: slope {table['dy/dx'].iloc[i]:g}")
+        ax.plot(
+            xs[i : i + 2],
+            ys[i : i + 2],
+            "-o",
+            color=f"C{i}",
+            lw=2.5,
+            ms=6,
+            label=f"Euler step {i + 1}: slope {table['dy/dx'].iloc[i]:g}",
+        )
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.grid(alpha=0.3)

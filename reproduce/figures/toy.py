@@ -48,7 +48,9 @@ def _toy_target(x):
     return 2.0 * np.tanh(2.0 * x)
 
 
-def train_toy_models(depth: int = 4, steps: int = 80, seed: int = 0, n_points: int = 9) -> ToyResult:
+def train_toy_models(
+    depth: int = 4, steps: int = 80, seed: int = 0, n_points: int = 9
+) -> ToyResult:
     """Train a weight-tied residual network and a Neural ODE on a 1-D toy regression.
 
     Task: map x in [-1, 1] to ``2 tanh(2x)`` (points near 0 must be pushed apart,
@@ -80,16 +82,27 @@ def train_toy_models(depth: int = 4, steps: int = 80, seed: int = 0, n_points: i
     make_dynamics = _toy_dynamics_class()
     resnet_dyn = make_dynamics()
     ode_dyn = make_dynamics()
-    ode_block = ODEBlock(ode_dyn, t0=0.0, t1=float(depth), method="dopri5", rtol=TOY_RTOL, atol=TOY_ATOL,
-                         gradient="adjoint")
+    ode_block = ODEBlock(
+        ode_dyn,
+        t0=0.0,
+        t1=float(depth),
+        method="dopri5",
+        rtol=TOY_RTOL,
+        atol=TOY_ATOL,
+        gradient="adjoint",
+    )
 
     def resnet_forward(h):
         for k in range(depth):
             h = h + resnet_dyn(h, tf.constant(float(k)))
         return h
 
-    resnet_loss = _fit_full_batch(resnet_forward, lambda: resnet_dyn.trainable_variables, x, y, steps, tf, keras)
-    ode_loss = _fit_full_batch(ode_block, lambda: ode_block.trainable_variables, x, y, steps, tf, keras)
+    resnet_loss = _fit_full_batch(
+        resnet_forward, lambda: resnet_dyn.trainable_variables, x, y, steps, tf, keras
+    )
+    ode_loss = _fit_full_batch(
+        ode_block, lambda: ode_block.trainable_variables, x, y, steps, tf, keras
+    )
 
     inputs = np.linspace(-1.0, 1.0, n_points, dtype=np.float32)[:, None]
     states = [inputs]
