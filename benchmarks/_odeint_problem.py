@@ -272,9 +272,6 @@ def ordered_weights(dyn) -> list:
     return out
 
 
-STEP_LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
-
-
 def fewest_steps(error_of, bar: float, start: int = 1, limit: int = 64):
     """Fewest steps n <= limit with error_of(n) <= bar, searching from ``start``.
 

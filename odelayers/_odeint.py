@@ -207,7 +207,8 @@ def _solve(func, y0, t_tensor, t_static, options, final_only=False):
             results = solver.solve(ode_fn, t0, y0, later)
             states, nfe = results.states, results.diagnostics.num_ode_fn_evaluations
     else:
-        solver = registry.adaptive_solver(options)
+        # An adaptive method ("dopri5", "bdf"): a TFP Solver built from the options.
+        solver = registry.SOLVERS[options.method](options=options)
         # `solve` wraps `_solve` in TFP's adjoint custom gradient; calling
         # `_solve` directly leaves plain autodiff through the steps.
         run = solver.solve if options.gradient == "adjoint" else solver._solve
