@@ -103,9 +103,7 @@ def main(options: RunOptions) -> dict:
 
     # # Training Set list
     # nums <- sample(1:1604, 1300)
-    nums, not_nums = preprocess.split_indices(
-        len(x), preprocess.default_n_train(len(x)), seed=options.seed, kind=options.sample_kind
-    )
+    nums, not_nums = preprocess.report_split(len(x), seed=options.seed, kind=options.sample_kind)
     nums, not_nums = (
         nums[: options.limit_train],
         not_nums[: options.limit_test],

@@ -38,6 +38,8 @@ __all__ = [
     "dense_inputs",
     "resnet_inputs",
     "split_indices",
+    "report_split",
+    "MIN_RECORDS",
     "default_n_train",
     "scale_dense",
 ]
@@ -215,6 +217,27 @@ def default_n_train(n: int) -> int:
     if n >= 2:
         n_train = min(max(n_train, 1), n - 1)
     return max(n_train, 1)
+
+
+#: The fewest records the report's split can use: one to train on, one to test on.
+MIN_RECORDS = 2
+
+
+def report_split(n: int, seed: int = 1, kind: str = "Rounding") -> tuple[np.ndarray, np.ndarray]:
+    """The R scripts' ``nums <- sample(1:1604, 1300)`` for ``n`` records: train and test indices.
+
+    :func:`split_indices` with the report's proportion (:func:`default_n_train`).
+
+    Raises:
+        DataError: fewer than :data:`MIN_RECORDS` records (a test set would be empty).
+    """
+    if n < MIN_RECORDS:
+        raise DataError(
+            f"the data hold {n} record{'s' if n != 1 else ''}: the report's train/test split "
+            f"needs at least {MIN_RECORDS} (one to train on, one to test on); "
+            "Kaggle's train.json has 1604"
+        )
+    return split_indices(n, default_n_train(n), seed=seed, kind=kind)
 
 
 def split_indices(

@@ -274,6 +274,7 @@ def test_r_history_is_parsed_from_write_csv(r_history_file, tmp_path):
     history = read_r_history(r_history_file)
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
     assert history["epoch"].tolist() == [1, 2, 3]  # the NA padding of epoch 4 is dropped
+    assert history.attrs["epochs_without_values"] == [4]  # ... and said so
     np.testing.assert_allclose(history["accuracy"], [0.5, 0.5875, 0.6641])
     np.testing.assert_allclose(history["val_loss"], [0.7012, 0.6634, 0.6489])
     # write.csv(..., row.names = FALSE), training only, metric named "accuracy" (newer keras)
@@ -282,6 +283,22 @@ def test_r_history_is_parsed_from_write_csv(r_history_file, tmp_path):
         '"epoch","value","metric","data"\n1,0.7,"loss","training"\n1,0.5,"accuracy","training"\n'
     )
     assert read_r_history(plain).to_dict("list") == {"epoch": [1], "loss": [0.7], "accuracy": [0.5]}
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ('2,"oops","loss","training"', r"row 2 has value 'oops', not a number or NA"),
+        ('1.5,0.6,"loss","training"', r"row 2 has epoch 1.5, not a whole epoch number"),
+        ('x,0.6,"loss","training"', r"row 2 has epoch 'x', not a whole epoch number"),
+        ('NA,0.6,"loss","training"', r"row 2 has epoch NA, not a whole epoch number"),
+    ],
+)
+def test_r_history_refuses_what_it_would_otherwise_drop_or_merge(tmp_path, row, message):
+    path = tmp_path / "h.csv"
+    path.write_text(f'"epoch","value","metric","data"\n1,0.7,"loss","training"\n{row}\n')
+    with pytest.raises(ReproduceError, match=message):
+        read_r_history(path)
 
 
 def test_r_history_errors_are_clear(tmp_path):

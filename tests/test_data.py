@@ -246,6 +246,27 @@ def test_truncated_real_file_says_where(tmp_path, records):
         load_train_json(path)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"hello", b"[1,]", b'{"a" 1}', b"[1] x", b'[{"id": "a"} {"id": "b"}]', b"nan"],
+)
+def test_short_invalid_files_are_not_called_truncated(tmp_path, content):
+    """Invalid text that is complete is not "truncated", however short the file."""
+    path = tmp_path / "train.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_train_json(path)
+    assert "not valid JSON" in str(info.value) and "truncated" not in str(info.value)
+
+
+@pytest.mark.parametrize("cut", [5, 20, 41])
+def test_a_file_cut_anywhere_is_called_truncated(tmp_path, records, cut):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(records)[:cut])
+    with pytest.raises(DataError, match="truncated"):
+        load_train_json(path)
+
+
 def test_unusable_names(tmp_path):
     with pytest.raises(DataError, match="not a usable file name"):
         load_train_json(str(tmp_path / "a\0b.json"))

@@ -274,3 +274,24 @@ def test_odenet_compiled_default_solver_through_the_command_line(tiny_json, tmp_
     assert run_cli(argv, monkeypatch) == 0
     metrics, rows = check_run_folder(tmp_path / "odenet-r-real-e1-n16x8", "odenet", 1, argv)
     assert metrics["ode"]["method"] == "dopri5" and float(rows[0]["nfe"]) >= 7
+
+
+def test_data_too_small_to_split_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    from reproduce.data import synthetic
+
+    records = synthetic.synthetic_train(n=2, seed=3)
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(records[:1]))
+    out = tmp_path / "runs"
+    argv = ["dense", "--epochs", "1", "--data", str(one), "--out", str(out), "--verbose", "0"]
+    assert run_cli(argv, monkeypatch) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "1 record" in err and "at least 2" in err, err
+    assert not out.exists()  # refused before a run folder was made
+
+    two = tmp_path / "two.json"  # the minimum: one image to train on, one to test on
+    two.write_text(json.dumps(records))
+    argv[4] = str(two)
+    assert run_cli(argv, monkeypatch) == 0
+    metrics = json.loads(next(out.glob("*/metrics.json")).read_text())
+    assert (metrics["n_train"], metrics["n_test"], metrics["status"]) == (1, 1, "finished")

@@ -43,6 +43,11 @@ def run_compare(
     readme_text = _read_readme(readme) if readme is not None else None  # fail before doing any work
     scan = load_runs(runs_dir)
     history_r = read_r_history(r_history) if r_history else None
+    if history_r is not None and history_r.attrs.get("epochs_without_values"):
+        dropped = history_r.attrs["epochs_without_values"]
+        print(
+            f"R history: epochs {dropped[0]}-{dropped[-1]} have no values (NA: not run); left out"
+        )
     figures_dir = runs_dir / "figures"
     if history_r is not None:
         figures_dir.mkdir(parents=True, exist_ok=True)

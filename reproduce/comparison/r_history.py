@@ -21,11 +21,14 @@ def read_r_history(path: str | os.PathLike):
 
     Returns:
         pandas.DataFrame, one row per epoch that has any value, column
-        ``epoch`` then ``loss``, ``accuracy``, ``val_loss``, ... .
+        ``epoch`` then ``loss``, ``accuracy``, ``val_loss``, ... . The epochs
+        dropped because every value was NA are listed in
+        ``frame.attrs["epochs_without_values"]``.
 
     Raises:
         ReproduceError: unreadable file, missing columns, unknown ``data`` value,
-            or no values at all.
+            an epoch that is not a whole number, a value that is neither a
+            number nor NA (naming the first such row), or no values at all.
     """
     import pandas as pd
 
@@ -56,12 +59,13 @@ def read_r_history(path: str | os.PathLike):
         )
     metric = frame["metric"].astype(str).str.strip().replace({"acc": "accuracy"})
     frame["column"] = metric.where(frame["data"] == "training", "val_" + metric)
-    frame["epoch"] = pd.to_numeric(frame["epoch"], errors="coerce")
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-    frame = frame.dropna(subset=["epoch"])
+    frame["epoch"] = _numbers(frame, "epoch", path, integers=True)
+    frame["value"] = _numbers(frame, "value", path, integers=False)
     wide = frame.pivot_table(
         index="epoch", columns="column", values="value", aggfunc="first", dropna=False
     )
+    # R pads the epochs an early stop never ran with NA: those rows are dropped, and said so.
+    not_run = [int(e) for e in wide.index[wide.isna().all(axis=1)]]
     wide = wide.dropna(how="all")
     if wide.empty:
         raise ReproduceError(f"R history {path}: no values (every value is NA)")
@@ -72,7 +76,33 @@ def read_r_history(path: str | os.PathLike):
     wide = wide[columns].reset_index()
     wide["epoch"] = wide["epoch"].astype(int)
     wide.columns.name = None
+    wide.attrs["epochs_without_values"] = not_run
     return wide
+
+
+def _numbers(frame, column: str, path: Path, *, integers: bool):
+    """``frame[column]`` as numbers; NA stays missing, anything else unreadable is refused.
+
+    Refusing (rather than coercing to NA) keeps a typo from silently removing an
+    epoch, and an epoch such as 1.5 from being merged into epoch 1.
+    """
+    import pandas as pd
+
+    raw = frame[column]
+    numbers = pd.to_numeric(raw, errors="coerce")
+    bad = numbers.isna() & raw.notna()
+    if integers:
+        bad |= raw.isna() | (numbers.notna() & (numbers != numbers.round()))
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        value = raw.iloc[row]
+        shown = "NA" if pd.isna(value) else repr(value) if isinstance(value, str) else f"{value:g}"
+        what = "a whole epoch number" if integers else "a number or NA"
+        raise ReproduceError(
+            f"R history {path}: row {row + 1} has {column} {shown}, not {what} "
+            f"({int(bad.sum())} such row(s)); fix or remove them"
+        )
+    return numbers
 
 
 def last_value(history, column: str):

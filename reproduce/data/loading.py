@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -135,10 +136,23 @@ def _parse_json(label: str, raw: bytes) -> Any:
 
 
 def _looks_truncated(err: json.JSONDecodeError) -> bool:
-    """The parser failed near the end of a document that is not closed.
+    """The parser ran out of input: the document stops before it is complete.
 
-    A hint only: an unterminated string reports where the string began, so
-    "near" allows a few dozen characters (strings in this schema are short).
+    Either the error is at the very end of the text (a value, a comma or a
+    closing bracket was still expected), or a string that starts at the error
+    never ends. Invalid text elsewhere, however short the file, is not called
+    truncated.
     """
     text = err.doc.rstrip() if isinstance(err.doc, str) else ""
-    return err.pos >= len(text) - 64 and not text.endswith(("]", "}"))
+    if err.msg.startswith("Unterminated string"):
+        return '"' not in text[err.pos + 1 :]
+    if err.msg.startswith("Extra data"):
+        return False
+    # What follows the error is nothing, or the beginning of a number or literal cut short.
+    rest = text[err.pos :]
+    return bool(_PARTIAL_NUMBER.fullmatch(rest)) or any(w.startswith(rest) for w in _LITERALS)
+
+
+# A number cut anywhere ("2.", "1e", "-"), and the literals Python's json reads.
+_PARTIAL_NUMBER = re.compile(r"-?\d*(\.\d*)?([eE][+-]?\d*)?")
+_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
