@@ -59,6 +59,7 @@ class RunOptions:
     argv: tuple[str, ...] | None = None  # the arguments after ``python -m reproduce``
     solver: SolverOptions = settings.ODENET_SOLVER  # read by the ODE-Net only
     hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS  # read by the ODE-Net only
+    tensorboard: str | None = None  # TensorBoard logs under this folder, one subfolder per run
 
     def __post_init__(self):
         if self.model not in settings.MODELS:
@@ -121,8 +122,15 @@ class RunOptions:
         }
         if self.argv is not None:
             metadata["argv"] = list(self.argv)
+        run_dir = self.run_dir(source)
+        callbacks = ()
+        if self.tensorboard:
+            from reproduce.engine.tensorboard import CompletedEpochsTensorBoard  # imports Keras
+
+            metadata["tensorboard"] = str(Path(self.tensorboard) / run_dir.name)
+            callbacks = (CompletedEpochsTensorBoard(metadata["tensorboard"]),)
         return RunSpec(
-            run_dir=self.run_dir(source),
+            run_dir=run_dir,
             epochs=self.epochs,
             batch_size=self.batch_size,
             seed=self.seed,
@@ -132,6 +140,7 @@ class RunOptions:
             deterministic=self.deterministic,
             verbose=self.verbose,
             eager=self.eager,
+            callbacks=callbacks,
         )
 
     def finished_run(self, source) -> dict | None:

@@ -180,6 +180,12 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         "completed epoch (default), or --no-resume to refuse to.",
     )
     g.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="also write TensorBoard logs (loss, accuracy and, for the ODE-Net, the NFE per "
+        "completed epoch) under DIR/<run name>; view with `tensorboard --logdir DIR`.",
+    )
+    g.add_argument(
         "--force",
         action="store_true",
         help="overwrite a run folder of the same name instead of refusing or resuming.",
@@ -296,6 +302,7 @@ def resolve_options(model: str, args: argparse.Namespace) -> RunOptions:
         argv=None if argv is None else tuple(str(a) for a in argv),
         solver=solver,
         hidden_channels=getattr(args, "hidden_channels", settings.ODENET_HIDDEN_CHANNELS),
+        tensorboard=args.tensorboard,
     )
 
 
