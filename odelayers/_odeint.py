@@ -149,6 +149,8 @@ def _readable(message: str, marker: str) -> str:
     """The assertion text of a TensorFlow error, without TF's brackets."""
     text = message[message.index(marker) :]
     text = text.split("\n")[0]
+    # TensorFlow prints an assertion's strings C-escaped (method=\'bdf\').
+    text = text.replace("\\'", "'").replace('\\"', '"')
     return re.sub(r"\]\s*\[", " ", text).strip("[] ")
 
 
