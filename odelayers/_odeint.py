@@ -46,7 +46,8 @@ def odeint(func, y0, t, method=None, *, options=None, full_output=False, **overr
             ``odelayers.available_methods()``.
         rtol, atol: relative and absolute error tolerances of the adaptive
             methods (per element: ``atol + rtol * |y|``); ignored by the
-            fixed-step methods.
+            fixed-step methods. float16 states need ``rtol >= 1e-2``
+            (bfloat16: ``1e-1``): finer tolerances raise ``ValueError``.
         step_size: fixed-step methods: the largest step. Each interval
             between consecutive times is split into the fewest equal steps
             no longer than ``step_size``.
@@ -90,9 +91,11 @@ def odeint(func, y0, t, method=None, *, options=None, full_output=False, **overr
     Raises:
         ValueError, TypeError: invalid arguments (the message says what to
             change), including ``func`` returning the wrong shape or dtype.
-        odelayers.errors.ODESolverError: an adaptive solver gave up (eager
-            mode; inside ``tf.function`` the same message arrives as
-            ``tf.errors.InvalidArgumentError``).
+        odelayers.errors.ODESolverError: an adaptive solver gave up, or a
+            fixed-step solve's state became NaN/Inf (eager mode; inside
+            ``tf.function`` the same message arrives as
+            ``tf.errors.InvalidArgumentError``). The message names the time
+            reached, the step size and what to change.
     """
     require_tensorflow("odeint")
     from odelayers import _validate
@@ -125,6 +128,9 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False):
     """
     import tensorflow as tf
 
+    from odelayers import _validate
+
+    _validate.tolerances(options, y0.dtype)
     try:
         if options.method == "bdf" and tf.executing_eagerly() and t_static is not None:
             # TFP's BDF computes Jacobians with pfor, which re-traces a function
@@ -149,6 +155,8 @@ def _readable(message: str, marker: str) -> str:
     """The assertion text of a TensorFlow error, without TF's brackets."""
     text = message[message.index(marker) :]
     text = text.split("\n")[0]
+    # TensorFlow prints an assertion's strings C-escaped (method=\'bdf\').
+    text = text.replace("\\'", "'").replace('\\"', '"')
     return re.sub(r"\]\s*\[", " ", text).strip("[] ")
 
 

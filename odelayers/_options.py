@@ -85,7 +85,12 @@ class SolverOptions:
             5(4)), ``"bdf"`` (adaptive, stiff problems, small states),
             ``"euler"``, ``"midpoint"``, ``"rk4"`` (fixed step).
         rtol, atol: error tolerances of the adaptive methods (per element:
-            ``atol + rtol * |y|``).
+            ``atol + rtol * |y|``). A 16-bit state cannot meet the default
+            ``rtol`` (rounding swamps the error estimate and the step size
+            underflows): a solve refuses ``rtol`` below 1e-2 for float16
+            and 1e-1 for bfloat16 states, and an ``atol`` that rounds to
+            zero, with a ``ValueError`` saying so; use float32 states for
+            finer tolerances.
         step_size: fixed-step methods: the largest step.
         num_steps: fixed-step methods, instead of ``step_size``: the number of
             equal steps over the whole time span.

@@ -100,6 +100,38 @@ def times(t, dtype):
     return t_tensor, None
 
 
+# The finest rtol an adaptive solve in a 16-bit dtype resolves: about 10 units
+# of the dtype's relative spacing (float16: 2**-10 = 9.8e-4; bfloat16: 2**-7).
+# At finer tolerances rounding dominates the error estimate and the step size
+# collapses: float16 dopri5 on dy/dt = -y fails at rtol 3e-3 and 1e-3 (the
+# default), and succeeds at 1e-2.
+MIN_RTOL = {tf.float16: 1e-2, tf.bfloat16: 1e-1}
+_DIGITS = {tf.float16: 3, tf.bfloat16: 2}
+
+
+def tolerances(options, dtype):
+    """Refuse tolerances an adaptive solve in ``dtype`` cannot resolve (16-bit states).
+
+    ``atol`` must not round to zero in ``dtype`` either: a zero tolerance on a
+    zero state divides by zero in the error estimate.
+    """
+    floor = MIN_RTOL.get(dtype)
+    if options.is_fixed_step or floor is None:
+        return
+    fix = (
+        f"What to change: pass rtol >= {floor:g} for {dtype.name} states, or solve in "
+        "float32: cast y0 and build the dynamics with dtype='float32'."
+    )
+    if options.rtol < floor:
+        raise ValueError(
+            f"rtol={options.rtol:g} is finer than {dtype.name} states can resolve "
+            f"({dtype.name} keeps about {_DIGITS[dtype]} significant digits), so the "
+            f"step-size control would fail (the step size underflows). {fix}"
+        )
+    if float(tf.cast(options.atol, dtype)) == 0.0:
+        raise ValueError(f"atol={options.atol:g} rounds to zero in {dtype.name}. {fix}")
+
+
 def step_size(options, t_tensor, t_static):
     """The fixed step size: ``step_size``, or the span of ``t`` over ``num_steps``.
 

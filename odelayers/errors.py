@@ -7,7 +7,7 @@ the two situations that are not a wrong argument value.
 
 
 class ODESolverError(RuntimeError):
-    """An adaptive solver gave up: too many steps, or its step size underflowed.
+    """A solve failed: too many steps, an underflowed step size, or a NaN/Inf state.
 
     Raised directly when the solve runs eagerly. Inside a compiled function
     (``tf.function``, ``model.fit``) TensorFlow reports the same message as a

@@ -7,7 +7,10 @@
   built from ``first_step`` (Hairer's first step), ``step_control`` (error
   measure, next step size) and ``stage_sums`` (XLA-fused stage sums).
 * ``bdf``: TFP's BDF for stiff problems.
-* ``messages``: failure messages and TensorFlow's log noise.
+* ``nonfinite``: a fixed-step solve whose state became NaN/Inf fails, naming
+  the step.
+* ``messages``: failure messages (numbers filled in, eager and in graphs) and
+  TensorFlow's log noise.
 
 States may be nested structures of tensors: TFP's adjoint solves an augmented
 system ``(state, adjoint, parameter adjoints, ...)`` with the same solver.

@@ -16,8 +16,8 @@ from tensorflow_probability.python.math.ode import dormand_prince as _tfp_dopri
 from tensorflow_probability.python.math.ode import runge_kutta_util as _rk_util
 
 from odelayers._options import SolverOptions
+from odelayers._solvers import messages
 from odelayers._solvers.first_step import select_initial_step
-from odelayers._solvers.messages import graph_assert
 from odelayers._solvers.stage_sums import runge_kutta_step, stage_sum
 from odelayers._solvers.step_control import all_finite, error_ratio, next_step_size
 
@@ -113,17 +113,20 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     def _start(self, ode_fn, initial_time, initial_state):
         """Solver state at the start of a solve: f(t0, y0), checks, first step size."""
         state = super()._initialize_solver_internal_state(ode_fn, initial_time, initial_state)
+        t0 = state.current_time
         checks = [
-            graph_assert(
+            messages.check(
                 all_finite(state.current_state),
-                "the ODE state contains NaN or Inf at the start of a solve (of the "
-                "forward problem, or of the backward adjoint problem when computing "
-                "gradients). Check the inputs, the loss and the learning rate.",
+                "the ODE state contains NaN or Inf at the start of a solve at t = {t} (of "
+                "the forward problem, or of the backward adjoint problem when computing "
+                "gradients). What to change: check the inputs, the loss and the learning rate.",
+                t=t0,
             ),
-            graph_assert(
+            messages.check(
                 all_finite(state.current_derivative),
-                "the dynamics returned NaN or Inf at the start of a solve. Check the "
-                "dynamics' weights (a diverged training?) and inputs.",
+                "the dynamics returned NaN or Inf at the start of a solve at t = {t}. "
+                "What to change: check the dynamics' weights (a diverged training?) and inputs.",
+                t=t0,
             ),
         ]
         with tf.control_dependencies(checks):
@@ -283,24 +286,28 @@ class DormandPrince(tfp.math.ode.DormandPrince):
 
     def _give_up_checks(self, diagnostics, t0, dt):
         """Assertions that stop a solve that cannot reach its end time."""
-        limit = self._step_limit * self.ODE_FN_EVALS_PER_STEP
+        per_step = self.ODE_FN_EVALS_PER_STEP
+        steps = diagnostics.num_ode_fn_evaluations // per_step
         return [
-            graph_assert(
-                diagnostics.num_ode_fn_evaluations < limit,
+            messages.check(
+                steps < self._step_limit,
                 f"dopri5 gave up after max_num_steps={self._step_limit} steps (accepted "
-                "and rejected) before reaching the end time. Raise max_num_steps, "
-                "loosen rtol/atol, or use method='bdf' if the problem is stiff. "
-                "Reached t =",
-                t0,
+                "and rejected) before reaching the end time: reached t = {t} with step "
+                "size {dt}. What to change: Raise max_num_steps, loosen rtol/atol, or use "
+                "method='bdf' if the problem is stiff.",
+                t=t0,
+                dt=dt,
             ),
-            graph_assert(
+            messages.check(
                 t0 + dt > t0,
-                "dopri5 gave up: the step size underflowed (t + dt == t). The "
-                "dynamics may blow up in finite time, return NaN/Inf, or be stiff: "
-                "check the dynamics, loosen rtol/atol, or use method='bdf'. At t =",
-                t0,
-                "step size =",
-                dt,
+                "dopri5 gave up: the step size underflowed (t + dt == t) at t = {t} with "
+                f"step size {{dt}} after {{steps}} steps (max_num_steps={self._step_limit}). "
+                "The dynamics may blow up in finite time near there, return NaN/Inf "
+                "there, or be stiff. What to change: check the dynamics, loosen "
+                "rtol/atol, or use method='bdf'.",
+                t=t0,
+                dt=dt,
+                steps=steps,
             ),
         ]
 

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from odelayers._solvers.nonfinite import check_finite
 from odelayers._solvers.stage_sums import combine
 
 # Up to this many steps per output interval, a fixed-step solve whose step
@@ -159,7 +160,7 @@ def integrate_fixed(method, func, y0, t_start, times, step_size):
     h = static_value(step_size)
     h = step_size if h is None else h
 
-    y, states, total_steps = y0, [], 0
+    y, states, intervals, total_steps = y0, [], [], 0
     for t_next in times:
         span = t_next - t_prev
         num_steps = count_steps(span, h)
@@ -169,8 +170,10 @@ def integrate_fixed(method, func, y0, t_start, times, step_size):
             dt = tf.cast(span, dtype) / tf.cast(num_steps, dtype)
         y = _advance(method, func, y, t_prev, dt, num_steps, dtype)
         states.append(y)
+        intervals.append((t_prev, dt, num_steps))
         total_steps = total_steps + num_steps
         t_prev = t_next
+    states = check_finite(method, func, y0, intervals, states)
     if len(states) == 1:  # a reshape, whose gradient is free (tf.stack's copies)
         stacked = tf.nest.map_structure(lambda leaf: tf.expand_dims(leaf, 0), states[0])
     else:

@@ -1,0 +1,143 @@
+"""Solver failures: each message carries the marker, its numbers in place, and advice.
+
+Every failure is checked eagerly (``ODESolverError``) and inside
+``tf.function`` (``InvalidArgumentError``), and the time it reports is parsed
+back from the text and compared with a time known in advance.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import re  # noqa: E402
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import odelayers  # noqa: E402
+from odelayers.errors import ODESolverError  # noqa: E402
+
+F64 = tf.float64
+NUMBER = r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|-?nan|-?inf)"
+MODES = ["eager", "tf.function"]
+
+
+def failure_text(mode, run, y0):
+    """The one-line message of the failure ``run(y0)`` raises in ``mode``."""
+    if mode == "eager":
+        with pytest.raises(ODESolverError) as caught:
+            run(y0)
+        text = str(caught.value)
+    else:
+        with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+            tf.function(run, autograph=False)(y0)
+        message = caught.value.message
+        text = message[message.index("odelayers:") :].splitlines()[0]
+    assert text.startswith("odelayers:")
+    assert 't ="' not in text and "] [" not in text
+    assert "What to change" in text
+    return text
+
+
+def number_after(label, text):
+    match = re.search(re.escape(label) + " " + NUMBER, text)
+    assert match, f"no number after {label!r} in: {text}"
+    return float(match.group(1))
+
+
+def nan_after_half(t, y):
+    """-y until t = 0.5, NaN after."""
+    return tf.where(t > 0.5, tf.fill(tf.shape(y), tf.constant(float("nan"), y.dtype)), -y)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_max_num_steps_reports_time_and_step_size(mode):
+    def run(y0):
+        return odelayers.odeint(lambda t, y: tf.sin(20.0 * y), y0, [0.0, 10.0], max_num_steps=5)
+
+    text = failure_text(mode, run, tf.ones([1], F64))
+    assert "max_num_steps=5 steps" in text and "Raise max_num_steps" in text
+    t = number_after("reached t =", text)
+    assert 0.0 < t < 10.0
+    assert number_after("with step size", text) > 0.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_step_size_underflow_reports_where(mode):
+    # dy/dt = y^2, y(0) = 1 blows up at t = 1.
+    def run(y0):
+        return odelayers.odeint(lambda t, y: y * y, y0, [0.0, 2.0])
+
+    text = failure_text(mode, run, tf.ones([1]))
+    assert "step size underflowed" in text and "loosen rtol/atol" in text
+    assert number_after("at t =", text) == pytest.approx(1.0, abs=1e-3)
+    assert 0.0 < number_after("with step size", text) < 1e-5
+    steps = int(number_after("after", text))
+    assert 0 < steps < 4096 and "max_num_steps=4096" in text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dopri5_nonfinite_dynamics_reports_the_time(mode):
+    def run(y0):
+        return odelayers.odeint(nan_after_half, y0, [0.0, 1.0])
+
+    text = failure_text(mode, run, tf.ones([2]))
+    assert "return NaN/Inf" in text
+    assert number_after("at t =", text) == pytest.approx(0.5, abs=1e-3)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dopri5_nonfinite_start_reports_the_time(mode):
+    def run(y0):
+        return odelayers.odeint(lambda t, y: tf.math.log(y - 2.0), y0, [0.25, 1.0])
+
+    text = failure_text(mode, run, tf.ones([1], F64))
+    assert "returned NaN or Inf" in text
+    assert number_after("at t =", text) == 0.25
+
+
+@pytest.mark.parametrize("gradient", ["adjoint", "backprop"])
+@pytest.mark.parametrize("method", ["euler", "midpoint", "rk4"])
+@pytest.mark.parametrize("mode", MODES)
+def test_fixed_step_nonfinite_state_reports_the_step(mode, method, gradient):
+    step = 0.125
+
+    def run(y0):
+        return odelayers.odeint(
+            nan_after_half, y0, [0.0, 0.25, 1.0], method=method, step_size=step, gradient=gradient
+        )
+
+    text = failure_text(mode, run, tf.ones([3]))
+    assert f"odelayers: {method}: the ODE state became NaN or Inf" in text
+    t_from = number_after("in the step from t =", text)
+    t_to = number_after(" to t =", text)
+    assert 0.5 <= t_from <= 0.5 + step
+    assert t_to == pytest.approx(t_from + step)
+    assert number_after("step size", text) == step
+    assert "smaller step_size" in text
+
+
+def test_fixed_step_finite_solve_is_unchanged():
+    ys = odelayers.odeint(lambda t, y: -y, tf.ones([2], F64), [0.0, 1.0], method="rk4", num_steps=8)
+    assert float(ys[-1][0]) == pytest.approx(0.36788, abs=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16])
+def test_16_bit_states_refuse_tolerances_they_cannot_resolve(dtype):
+    floor = {tf.float16: 1e-2, tf.bfloat16: 1e-1}[dtype]
+    y0 = tf.ones([2], dtype)
+    with pytest.raises(ValueError, match=rf"rtol=0.001 .*{dtype.name}.*rtol >= {floor:g}.*float32"):
+        odelayers.odeint(lambda t, y: -y, y0, [0.0, 1.0])
+
+    @tf.function(autograph=False)
+    def run(y0):
+        return odelayers.odeint(lambda t, y: -y, y0, [0.0, 1.0])
+
+    with pytest.raises(ValueError, match=rf"rtol >= {floor:g}"):
+        run(y0)
+    with pytest.raises(ValueError, match=f"atol=1e-50 rounds to zero in {dtype.name}"):
+        odelayers.odeint(lambda t, y: -y, y0, [0.0, 1.0], rtol=floor, atol=1e-50)
+    ys = odelayers.odeint(lambda t, y: -y, y0, [0.0, 1.0], rtol=floor)
+    assert float(ys[-1][0]) == pytest.approx(0.3679, abs=5 * floor)
+    # Fixed steps have no tolerances to refuse.
+    odelayers.odeint(lambda t, y: -y, y0, [0.0, 1.0], method="rk4", num_steps=4)
