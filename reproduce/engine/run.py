@@ -53,10 +53,10 @@ How the ``with`` block ends:
   "finished" with the test scores, the NFE reading and what was recorded,
   after ``model.keras``, ``history.csv``, ``curves.png`` and the log (that
   status is the last thing written), and the checkpoint is removed. Only a
-  model Keras cannot serialise is a warning (``model_file`` null). Keys: see the run-folder
-  contract; ``train_loss``/``train_accuracy`` are the last epoch's values as
-  Keras logged them (running means over the epoch, in training mode, like R's
-  ``plot(history)``); ``wall_time_s`` is the time spent training (all
+  model Keras cannot serialise is a warning (``model_file`` null). Keys: see
+  the run-folder contract; ``train_loss``/``train_accuracy`` are the last
+  epoch's values as Keras logged them (running means over the epoch, in
+  training mode, like R's ``plot(history)``); ``wall_time_s`` is the time spent training (all
   sessions) plus the evaluation; ``seconds_per_epoch`` the mean training time
   of an epoch; ``date`` the start of the run; ``sessions`` one entry per start
   or resumption;
