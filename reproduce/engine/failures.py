@@ -166,11 +166,12 @@ def nan_message(epoch: int, batch: int, steps: int, loss: float) -> str:
     )
 
 
-def write_failure_message(exc: OSError, saved_epoch: int, epochs: int) -> str:
+def write_failure_message(exc: OSError, saved_epoch: int | None, epochs: int) -> str:
     """One line for a run-folder write that failed (see :func:`is_write_failure`).
 
     Names the file and the cause, says what was kept (the checkpoint after
-    ``saved_epoch`` of ``epochs``; 0: none yet) and how to go on.
+    ``saved_epoch`` of ``epochs``; 0: none yet; ``None``: before the run
+    began, nothing to say) and how to go on.
     """
     cause = _CAUSES.get(exc.errno, "")
     remedy = (
@@ -178,6 +179,11 @@ def write_failure_message(exc: OSError, saved_epoch: int, epochs: int) -> str:
         if exc.errno in (errno.EROFS, errno.EACCES)
         else ("free some space")
     )
+    if saved_epoch is None:
+        return (
+            f"cannot write {exc.filename}: {exc.strerror}{cause}. The run did not start: "
+            f"{remedy} and run the same command again."
+        )
     if saved_epoch >= epochs:
         kept, then = (
             f"all {epochs} epochs are saved in its checkpoint",

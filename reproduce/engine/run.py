@@ -178,16 +178,18 @@ class Run:
         quiet_tensorflow()
         import tensorflow as tf
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = contextlib.ExitStack()
-        lock.enter_context(exclusive(self.run_dir))
         try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            lock.enter_context(exclusive(self.run_dir))
             remove_stale_temporaries(self.run_dir)
             self._state = previous_state(self.spec, self.log)
             if self.spec.deterministic:
                 tf.config.experimental.enable_op_determinism()
-        except BaseException:
+        except BaseException as exc:
             lock.close()
+            if is_write_failure(exc):  # e.g. the log of a start-over, on a full disk
+                raise ReproduceError(write_failure_message(exc, None, self.spec.epochs)) from None
             raise
         self._lock = lock
         return self
