@@ -3,7 +3,7 @@
 Imported by the tests (for the model, the data and the options) and run as a
 script by the resumption tests, which need a real process to signal::
 
-    python tests/_tiny_run.py RUN_DIR [--signal INT|TERM --at-epoch E --at-batch B [--twice]]
+    python tests/_tiny_run.py RUN_DIR [--epochs N] [--signal INT|TERM --at-epoch E --at-batch B [--twice]]
 
 With ``--signal`` the run sends that signal to its own process at the end of
 batch B (0-based) of epoch E (0-based), like a user pressing Ctrl-C at that
@@ -129,13 +129,14 @@ def main() -> int:
     parser.add_argument("--at-epoch", type=int, default=2)
     parser.add_argument("--at-batch", type=int, default=1)
     parser.add_argument("--twice", action="store_true")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
     args = parser.parse_args()
     callbacks = None
     if args.signal:
         signum = getattr(signal, "SIG" + args.signal)
         callbacks = [signal_callback(signum, args.at_epoch, args.at_batch, args.twice)]
     try:
-        run(args.run_dir, callbacks=callbacks)
+        run(args.run_dir, callbacks=callbacks, epochs=args.epochs)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -11,7 +11,9 @@ directory is fsynced afterwards so that the rename itself survives a power cut.
 Temporary files are hidden (their name starts with a dot), keep the target's
 extension (``model.keras`` is written as ``.model.tmp-<random>.keras``, since
 Keras picks the format from the extension), and are removed when writing
-fails.
+fails. A failed write raises an :class:`OSError` whose ``filename`` is the
+target, not the temporary file: the user is told which result could not be
+written (``errno`` and ``strerror`` are kept, so a full disk stays ENOSPC).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "fsync_directory",
+    "naming_failures",
 ]
 
 
@@ -69,6 +72,28 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def _commit(tmp: Path, target: Path) -> None:
+    """Make the written temporary file durable and move it over ``target``."""
+    _fsync_file(tmp)
+    os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def naming_failures(path: str | os.PathLike) -> Iterator[None]:
+    """Re-raise an :class:`OSError` of the block with ``path`` as its file name.
+
+    Same errno and text; an error without errno propagates as it is. A write
+    may fail on a temporary file, or at ``close`` without any file name: the
+    user needs to know which result could not be written.
+    """
+    try:
+        yield
+    except OSError as error:
+        if error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror, os.fspath(path)) from error
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Give a temporary path to write to; move it over ``path`` on success.
@@ -92,11 +117,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     tmp = _temporary_sibling(target)
     try:
-        yield tmp
-        if not tmp.exists():
-            raise FileNotFoundError(f"nothing was written to the temporary file {tmp}")
-        _fsync_file(tmp)
-        os.replace(tmp, target)
+        with naming_failures(target):
+            yield tmp
+            if not tmp.exists():
+                raise FileNotFoundError(f"nothing was written to the temporary file {tmp}")
+            _commit(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

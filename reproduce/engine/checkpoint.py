@@ -11,10 +11,11 @@ import contextlib
 import json
 from pathlib import Path
 
-from reproduce.engine.atomic import atomic_path, atomic_write_json
+from reproduce.engine.atomic import atomic_write_bytes, atomic_write_json
 from reproduce.engine.metrics import json_safe
 from reproduce.engine.progress import Progress
 from reproduce.engine.runfolder import STATE_FILE
+from reproduce.engine.serialise import weights_bytes
 from reproduce.errors import ReproduceError
 
 __all__ = ["load_state", "restore_weights", "save_checkpoint"]
@@ -25,8 +26,8 @@ def save_checkpoint(checkpoint_dir: Path, model, config: dict, progress: Progres
     epoch = progress.epochs_done
     checkpoint_dir.mkdir(exist_ok=True)
     name = f"epoch-{epoch:04d}.weights.h5"
-    with atomic_path(checkpoint_dir / name) as tmp:
-        model.save_weights(tmp)
+    # Serialised in memory, written by Python: see reproduce.engine.serialise.
+    atomic_write_bytes(checkpoint_dir / name, weights_bytes(model))
     state = {
         "format": 1,
         "epoch": epoch,

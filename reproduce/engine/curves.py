@@ -14,12 +14,13 @@ without a display.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reproduce.engine.atomic import atomic_path
+from reproduce.engine.atomic import atomic_write_bytes
 
 __all__ = ["ACCURACY_KEYS", "accuracy_column", "draw_history", "load_history", "plot_history"]
 
@@ -194,6 +195,7 @@ def plot_history(
     figure.suptitle(title)
 
     out = Path(out_png)
-    with atomic_path(out) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi)
-    return out
+    # Rendered in memory first, so that a full disk fails in Python's write.
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=dpi)
+    return atomic_write_bytes(out, image.getvalue())

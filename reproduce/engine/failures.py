@@ -35,6 +35,12 @@ REPEATABLE_FAILURES = ("nan", "solver")
 # A full disk, an exhausted quota, a read-only or forbidden folder: the user
 # can fix these, and the last saved epoch stays resumable.
 _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+_CAUSES = {
+    errno.ENOSPC: " (the disk is full)",
+    errno.EDQUOT: " (the disk quota is used up)",
+    errno.EROFS: " (the file system is read-only)",
+    errno.EACCES: " (no permission to write there)",
+}
 
 # odelayers starts every solver message with this marker (odelayers.errors).
 _SOLVER_MARKER = "odelayers:"
@@ -124,10 +130,16 @@ def is_write_failure(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS
 
 
-def solver_message(stage: str, epoch: int, detail: str) -> str:
-    """What the user reads when the ODE solver gave up during ``stage`` of ``epoch`` (1-based)."""
+def solver_message(
+    stage: str, epoch: int, detail: str, batch: tuple[int, int] | None = None
+) -> str:
+    """What the user reads when the ODE solver gave up during ``stage`` of ``epoch`` (1-based).
+
+    ``batch`` is ``(batch, steps)`` (1-based) when the failing batch is known (training).
+    """
+    where = f"epoch {epoch}" if batch is None else f"epoch {epoch}, batch {batch[0]} of {batch[1]}"
     return (
-        f"the ODE solver gave up during {stage} (epoch {epoch}): "
+        f"the ODE solver gave up during {stage} ({where}): "
         f"{first_line(detail)}. What to change: loosen the tolerances (rtol/atol) or raise "
         "max_num_steps if it ran out of steps; if the step size underflowed or the state "
         "became non-finite, the dynamics are stiff or blowing up: try the 'bdf' solver, a "
@@ -154,10 +166,37 @@ def nan_message(epoch: int, batch: int, steps: int, loss: float) -> str:
     )
 
 
-def write_failure_message(run_dir, exc: OSError) -> str:
-    """What the user reads when the run folder could not be written (see :func:`is_write_failure`)."""
+def write_failure_message(exc: OSError, saved_epoch: int | None, epochs: int) -> str:
+    """One line for a run-folder write that failed (see :func:`is_write_failure`).
+
+    Names the file and the cause, says what was kept (the checkpoint after
+    ``saved_epoch`` of ``epochs``; 0: none yet; ``None``: before the run
+    began, nothing to say) and how to go on.
+    """
+    cause = _CAUSES.get(exc.errno, "")
+    remedy = (
+        "make the folder writable"
+        if exc.errno in (errno.EROFS, errno.EACCES)
+        else ("free some space")
+    )
+    if saved_epoch is None:
+        return (
+            f"cannot write {exc.filename}: {exc.strerror}{cause}. The run did not start: "
+            f"{remedy} and run the same command again."
+        )
+    if saved_epoch >= epochs:
+        kept, then = (
+            f"all {epochs} epochs are saved in its checkpoint",
+            "evaluates and saves the model without training again",
+        )
+    elif saved_epoch:
+        kept, then = (
+            f"its checkpoint after epoch {saved_epoch} of {epochs} is kept",
+            "resumes from there",
+        )
+    else:
+        kept, then = "no epoch was saved yet", "starts it"
     return (
-        f"cannot write the run folder {run_dir}: {exc.strerror} ({exc.filename}). "
-        "Free some space or choose another output folder, then rerun the same command "
-        "to resume from the last saved epoch."
+        f"cannot write {exc.filename}: {exc.strerror}{cause}. The run is not finished and "
+        f"{kept}: {remedy} and run the same command again, which {then}."
     )

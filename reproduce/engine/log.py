@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from reproduce.engine import provenance
+from reproduce.engine.atomic import naming_failures
 from reproduce.engine.runfolder import LOG_FILE
 
 __all__ = ["RunLog"]
@@ -23,6 +24,6 @@ class RunLog:
         stamp = provenance.utc_now()
         # Appended, not replaced atomically: a log that loses its last line in
         # a crash is still a log, and rewriting it every epoch would cost more.
-        with open(self.path, "a", encoding="utf-8") as handle:
+        with naming_failures(self.path), open(self.path, "a", encoding="utf-8") as handle:
             for line in str(message).splitlines() or [""]:
                 handle.write(f"{stamp}  {line}\n")

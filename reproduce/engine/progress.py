@@ -45,6 +45,12 @@ class Progress:
         self.sessions[-1]["end_epoch"] = len(self.history)
         return row
 
+    def forget_last_epoch(self) -> None:
+        """Undo :meth:`add_epoch` for an epoch whose checkpoint could not be saved."""
+        self.history.pop()
+        self.epoch_seconds.pop()
+        self.sessions[-1]["end_epoch"] = len(self.history)
+
     def start_session(self, provenance_: Mapping[str, Any]) -> None:
         self.sessions.append(
             {

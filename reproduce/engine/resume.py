@@ -43,9 +43,10 @@ def previous_state(spec: RunSpec, log: Callable[[str], None]) -> dict | None:
     if status == FINISHED:
         accuracy = previous.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, (int, float)) else ""
+        other = _other_data(previous.get("data"), spec.metadata.get("data"))
         raise ReproduceError(
             f"{run_dir} already holds a finished run ({previous.get('epochs')} epochs"
-            f"{score}). Add --force to overwrite it, or choose another output folder."
+            f"{score}){other}. Add --force to overwrite it, or choose another output folder."
         )
     if status not in (RUNNING, INTERRUPTED, FAILED):
         reason = f"its status {status!r} is unknown"
@@ -60,6 +61,22 @@ def previous_state(spec: RunSpec, log: Callable[[str], None]) -> dict | None:
     remove_run_files(run_dir)
     log(f"Starting over in {run_dir}: the run there was not finished and {reason}.")
     return None
+
+
+def _sha256(data: Any) -> str | None:
+    return data.get("sha256") if isinstance(data, Mapping) else None
+
+
+def _other_data(there: Any, here: Any) -> str:
+    """`` on other data (sha256 ... there, ... here)`` when both are known and differ, else ``""``.
+
+    The folder name says real or stand-in data, not which file: two data
+    files can map to the same folder.
+    """
+    stored, wanted = _sha256(there), _sha256(here)
+    if stored is None or wanted is None or stored == wanted:
+        return ""
+    return f" trained on other data (data sha256 {stored} there, {wanted} here)"
 
 
 def _arrays_sha256(arrays: Sequence[Any]) -> str:
@@ -79,7 +96,7 @@ def resume_config(spec: RunSpec, model, arrays: Sequence[Any]) -> dict:
 
     ``arrays`` are ``(x_train, y_train)`` or ``(x_train, y_train, x_test, y_test)``.
     """
-    data = spec.metadata.get("data") or {}
+    data = spec.metadata.get("data")
     config = {
         "model": spec.metadata.get("model"),
         "preprocessing": spec.metadata.get("preprocessing"),
@@ -88,7 +105,7 @@ def resume_config(spec: RunSpec, model, arrays: Sequence[Any]) -> dict:
         "batch_size": spec.batch_size,
         "seed": spec.seed,
         "shuffle": bool(spec.shuffle),
-        "data_sha256": data.get("sha256") if isinstance(data, Mapping) else None,
+        "data_sha256": _sha256(data),
         "arrays_sha256": _arrays_sha256(arrays),
         "n_train": len(arrays[0]),
         "n_test": len(arrays[2]) if len(arrays) > 2 else None,
@@ -110,9 +127,12 @@ def check_config(spec: RunSpec, config: dict, stored: dict, epochs_done: int) ->
         f"{key}: {stored[key]!r} there, absent here" for key in stored if key not in config
     ]
     if differences:
+        other = _other_data(
+            {"sha256": stored.get("data_sha256")}, {"sha256": config.get("data_sha256")}
+        )
         raise ReproduceError(
             f"{spec.run_dir} holds an unfinished run ({epochs_done} of "
-            f"{stored.get('epochs_planned')} epochs) with other settings ("
+            f"{stored.get('epochs_planned')} epochs){other} with other settings ("
             + "; ".join(differences)
             + "). Rerun with that run's settings to resume it, add --force to start over, "
             "or choose another output folder."

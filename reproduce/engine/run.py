@@ -4,12 +4,12 @@ Typical use (one block per model in a command)::
 
     from reproduce import engine
 
-    spec = engine.RunSpec(out / "dense-r", epochs=150, batch_size=32, seed=1,
+    engine.seed_everything(seed)            # before building: the initial weights
+    model = build_dense(...)                # compiled
+    spec = engine.RunSpec(out / "dense-r", epochs=150, batch_size=32, seed=seed,
                           metadata={"model": "dense", "preprocessing": "r", "quick": False,
                                     "data": source.to_dict(), "argv": argv})
     with engine.Run(spec) as run:
-        engine.seed_everything(spec.seed)
-        model = build_dense(...)            # compiled
         run.fit(model, x_train, y_train)
         run.evaluate(model, x_test, y_test)
         run.record(r_style_test_accuracy=...)
@@ -25,7 +25,9 @@ The run folder is brought up to date after every completed epoch::
     <run_dir>/checkpoint/    state.json + epoch-NNNN.weights.h5 (while unfinished)
 
 Every file is replaced atomically (:mod:`reproduce.engine.atomic`), so a kill at
-any moment leaves a readable folder that a later run can resume. Resumption is
+any moment leaves a readable folder that a later run can resume. Models and
+weights are serialised in memory first (:mod:`reproduce.engine.serialise`), so
+a full disk fails in Python's write, never inside HDF5. Resumption is
 exact (:mod:`reproduce.engine.seeding`): with ``deterministic=True`` a resumed
 run's history equals the uninterrupted one to the last digit.
 
@@ -48,11 +50,13 @@ What happens to an existing ``run_dir`` when the run is entered:
 How the ``with`` block ends:
 
 - normally, after ``fit``: the run is finished. ``metrics.json`` gets status
-  "finished" with the test scores, the NFE reading and what was recorded;
-  ``model.keras`` is saved and the checkpoint removed. Keys: see the run-folder
-  contract; ``train_loss``/``train_accuracy`` are the last epoch's values as
-  Keras logged them (running means over the epoch, in training mode, like R's
-  ``plot(history)``); ``wall_time_s`` is the time spent training (all
+  "finished" with the test scores, the NFE reading and what was recorded,
+  after ``model.keras``, ``history.csv``, ``curves.png`` and the log (that
+  status is the last thing written), and the checkpoint is removed. Only a
+  model Keras cannot serialise is a warning (``model_file`` null). Keys: see
+  the run-folder contract; ``train_loss``/``train_accuracy`` are the last
+  epoch's values as Keras logged them (running means over the epoch, in
+  training mode, like R's ``plot(history)``); ``wall_time_s`` is the time spent training (all
   sessions) plus the evaluation; ``seconds_per_epoch`` the mean training time
   of an epoch; ``date`` the start of the run; ``sessions`` one entry per start
   or resumption;
@@ -66,8 +70,13 @@ How the ``with`` block ends:
 - a failure the user can act on (a loss that turns NaN or infinite, an ODE
   solver that gives up, memory exhausted) writes status "failed" with an
   "error" message and raises :class:`TrainingFailed` (a
-  :class:`ReproduceError`: one line, exit status 2); a run folder that cannot
-  be written raises :class:`ReproduceError`;
+  :class:`ReproduceError`: one line, exit status 2);
+- a run folder that cannot be written (disk full, quota, read-only,
+  permission), at any file: :class:`ReproduceError`, one line naming the file
+  and the cause. The run is not marked finished and the checkpoint of the
+  last saved epoch stays; the same command, run again once the cause is
+  fixed, resumes from it (with every epoch saved: straight to evaluation and
+  ``model.keras``);
 - anything else is a bug: status "failed" is written and the exception
   propagates unchanged.
 """
@@ -82,7 +91,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from reproduce.engine import provenance
-from reproduce.engine.atomic import atomic_path
 from reproduce.engine.checkpoint import restore_weights, save_checkpoint
 from reproduce.engine.failures import (
     TrainingFailed,
@@ -117,6 +125,7 @@ from reproduce.engine.runfolder import (
     write_history,
     write_metrics,
 )
+from reproduce.engine.serialise import save_model_file
 from reproduce.engine.signals import StopRequest, exclusive, graceful_signals
 from reproduce.engine.spec import RunSpec, check_arrays
 from reproduce.errors import ReproduceError
@@ -147,6 +156,7 @@ class Run:
         self._found: dict = {}  # provenance, looked up once per session (git and TF are not free)
         self._sizes: tuple[int | None, int | None] = (None, None)
         self._state: dict | None = None
+        self._saved_epoch = 0  # the epoch the checkpoint holds (0: none)
         self._lock: contextlib.ExitStack | None = None
         self._stage: str | None = None  # "training" once fit began, then "evaluation"
         self._ended = False  # a final status ("finished", "failed", "interrupted") is written
@@ -168,16 +178,18 @@ class Run:
         quiet_tensorflow()
         import tensorflow as tf
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = contextlib.ExitStack()
-        lock.enter_context(exclusive(self.run_dir))
         try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            lock.enter_context(exclusive(self.run_dir))
             remove_stale_temporaries(self.run_dir)
             self._state = previous_state(self.spec, self.log)
             if self.spec.deterministic:
                 tf.config.experimental.enable_op_determinism()
-        except BaseException:
+        except BaseException as exc:
             lock.close()
+            if is_write_failure(exc):  # e.g. the log of a start-over, on a full disk
+                raise ReproduceError(write_failure_message(exc, None, self.spec.epochs)) from None
             raise
         self._lock = lock
         return self
@@ -205,7 +217,11 @@ class Run:
         if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. during evaluation
             raise self._interrupted("Interrupted") from None
         if is_write_failure(exc):
-            raise ReproduceError(write_failure_message(self.run_dir, exc)) from None
+            message = write_failure_message(exc, self._saved_epoch, self.spec.epochs)
+            self.progress.error, self.progress.error_kind = message, "write"
+            with contextlib.suppress(OSError):  # where a small file still fits: say why
+                self._write_status(FAILED)
+            raise ReproduceError(message) from None
         if not isinstance(exc, Exception):
             return
         failure = self._failure_from(exc, self._stage)
@@ -305,6 +321,7 @@ class Run:
             )
             restore_weights(self.model, self.checkpoint_dir, state)
             self.progress.restore(state)
+            self._saved_epoch = self.progress.epochs_done
             self.log(
                 f"Resuming {self.run_dir} after epoch {self.progress.epochs_done} of {self.spec.epochs}."
             )
@@ -347,7 +364,8 @@ class Run:
                     callbacks=[driver, *spec.callbacks],
                 )
             except Exception as exc:
-                failure = self._failure_from(exc, "training")
+                batch = (driver.batches_done + 1, steps)
+                failure = self._failure_from(exc, "training", batch)
                 if failure is not None:
                     raise failure from None
                 raise
@@ -360,7 +378,12 @@ class Run:
     def _epoch_completed(self, epoch: int, logs: Mapping[str, Any], seconds: float) -> None:
         """Record a complete epoch (0-based ``epoch``): history, checkpoint, files, log."""
         row = self.progress.add_epoch(epoch, logs, seconds)
-        save_checkpoint(self.checkpoint_dir, self.model, self._config, self.progress)
+        try:
+            save_checkpoint(self.checkpoint_dir, self.model, self._config, self.progress)
+        except BaseException:
+            self.progress.forget_last_epoch()  # what is written next must not claim it
+            raise
+        self._saved_epoch = self.progress.epochs_done
         write_history(self.run_dir, self.progress.history)
         self._write_status(RUNNING)
         shown = "  ".join(f"{k}={v:.6g}" for k, v in row.items() if k != "epoch")
@@ -369,40 +392,48 @@ class Run:
     # ----------------------------------------------------------- endings
 
     def _finish(self) -> None:
+        """Write every result, then status "finished" (the commit), then drop the checkpoint.
+
+        Any write may fail (a full disk): until the status is written, the
+        folder still says "running" and keeps its checkpoint, so the same
+        command resumes and finishes the run without training again.
+        """
         began = self._evaluation_began
         results = {**self._scores, "nfe": nfe_reading(self.model, self.progress.history)}
         results.update(self._recorded)
         results["_evaluation_s"] = time.perf_counter() - began if began is not None else 0.0
         self.progress.results = results
-        try:
-            with atomic_path(self.run_dir / MODEL_FILE) as tmp:
-                self.model.save(tmp)
-            results["model_file"] = MODEL_FILE
-        except Exception as exc:  # an unserialisable layer must not cost the results
-            results["model_file"] = None
-            self.log(
-                f"warning: the trained model could not be saved as {MODEL_FILE}: {first_line(str(exc))}"
-            )
+        saved = save_model_file(self.model, self.run_dir / MODEL_FILE, self.log)
+        results["model_file"] = MODEL_FILE if saved else None
         write_history(self.run_dir, self.progress.history)
-        metrics = self._write_status(FINISHED)
+        metrics = self._build_metrics(FINISHED)
         self._write_curves(FINISHED)
-        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
-        self._ended = True
         scores = [
             f"test {name} {metrics[key]:.4f}"
             for name, key in (("accuracy", "test_accuracy"), ("loss", "test_loss"))
             if metrics.get(key) is not None
         ]
-        self.log(
-            f"Finished {self.progress.epochs_done} epochs in {self.run_dir}: " + ", ".join(scores)
+        done = f"Finished {self.progress.epochs_done} epochs in {self.run_dir}: " + ", ".join(
+            scores
         )
+        self.log(done, echo=False)
+        write_metrics(self.run_dir, metrics)
+        self._metrics = metrics
+        self._ended = True
+        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        print(done, flush=True)
 
-    def _failure_from(self, exc: Exception, stage: str) -> TrainingFailed | None:
-        """The :class:`TrainingFailed` that ``exc`` means (status written), or ``None`` for a bug."""
+    def _failure_from(
+        self, exc: Exception, stage: str, batch: tuple[int, int] | None = None
+    ) -> TrainingFailed | None:
+        """The :class:`TrainingFailed` that ``exc`` means (status written), or ``None`` for a bug.
+
+        ``batch``: ``(batch, steps)``, 1-based, of the epoch that was training.
+        """
         epoch = self.progress.epochs_done + 1
         solver = solver_failure(exc)
         if solver is not None:
-            return self._fail("solver", solver_message(stage, epoch, solver))
+            return self._fail("solver", solver_message(stage, epoch, solver, batch))
         if out_of_memory(exc):
             return self._fail("memory", memory_message(stage, epoch, exc))
         return None
@@ -429,7 +460,13 @@ class Run:
     # ----------------------------------------------------------- files
 
     def _write_status(self, status: str) -> dict:
-        metrics = build_metrics(
+        metrics = self._build_metrics(status)
+        write_metrics(self.run_dir, metrics)
+        self._metrics = metrics
+        return metrics
+
+    def _build_metrics(self, status: str) -> dict:
+        return build_metrics(
             status,
             spec=self.spec,
             progress=self.progress,
@@ -438,9 +475,6 @@ class Run:
             found=self._found,
             sizes=self._sizes,
         )
-        write_metrics(self.run_dir, metrics)
-        self._metrics = metrics
-        return metrics
 
     def _write_curves(self, status: str) -> None:
         history = self.progress.history
