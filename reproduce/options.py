@@ -155,6 +155,9 @@ class RunOptions:
         metrics = runfolder.read_metrics(run_dir)
         if metrics is None or metrics.get("status") != runfolder.FINISHED:
             return None
+        trained_on = (metrics.get("data") or {}).get("sha256")
+        if trained_on != source.sha256:  # other data: not skipped, the engine refuses and says so
+            return None
         print(
             f"{self.model}: {run_dir} already holds a finished run; skipping it (--force retrains)."
         )

@@ -295,3 +295,35 @@ def test_data_too_small_to_split_is_refused_before_training(tmp_path, capsys, mo
     assert run_cli(argv, monkeypatch) == 0
     metrics = json.loads(next(out.glob("*/metrics.json")).read_text())
     assert (metrics["n_train"], metrics["n_test"], metrics["status"]) == (1, 1, "finished")
+
+
+def test_all_skips_a_finished_run_only_when_it_was_trained_on_the_same_data(tmp_path, capsys):
+    from reproduce.engine import runfolder
+    from reproduce.options import RunOptions
+
+    class Source:
+        kind, sha256 = "real", "a" * 64
+
+    options = RunOptions("dense", out=str(tmp_path), in_all=True)
+    folder = options.run_dir(Source)
+    folder.mkdir(parents=True)
+    finished = {"status": runfolder.FINISHED, "data": {"sha256": Source.sha256}}
+    (folder / runfolder.METRICS_FILE).write_text(json.dumps(finished))
+    assert options.finished_run(Source) == finished
+    assert "already holds a finished run" in capsys.readouterr().out
+
+    Source.sha256 = "b" * 64  # same run name, other data: not skipped (the engine refuses)
+    assert options.finished_run(Source) is None
+
+
+def test_a_solver_message_from_a_graph_reads_like_the_eager_one():
+    from reproduce.engine.failures import graph_solver_message
+
+    text = (
+        "Graph execution error:\n\nassertion failed: [odelayers: dopri5 gave up at t = 0.5. "
+        "What to change: use method=\\'bdf\\'.]\n\t [[{{node assert}}]]"
+    )
+    assert graph_solver_message(text) == (
+        "odelayers: dopri5 gave up at t = 0.5. What to change: use method='bdf'."
+    )
+    assert graph_solver_message("assertion failed: [x > 0]") is None

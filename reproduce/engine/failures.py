@@ -95,7 +95,8 @@ def graph_solver_message(message: str) -> str | None:
     start = message.find(_SOLVER_MARKER)
     if start < 0:
         return None
-    return message[start:].splitlines()[0].rstrip("]' \"")
+    # TensorFlow escapes the quotes of the message it prints (method=\'bdf\').
+    return message[start:].splitlines()[0].rstrip("]' \"").replace("\\'", "'")
 
 
 def solver_failure(exc: BaseException) -> str | None:
