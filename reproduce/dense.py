@@ -85,10 +85,11 @@ def main(options: RunOptions) -> dict:
     test_iceberg = np.asarray(test_iceberg, dtype="float32")
     print(options.describe(len(train_iceberg), len(test_iceberg)))
 
-    # #### Creating model
-    iceberg_nn = create_model()
-    # ## Adding loss function and optimizer
-    compile_model(iceberg_nn)
+    with engine.model_scope(options.distribute):  # --distribute: a copy on every device
+        # #### Creating model
+        iceberg_nn = create_model()
+        # ## Adding loss function and optimizer
+        compile_model(iceberg_nn)
 
     with engine.Run(options.run_spec(source)) as run:
         # ## Fitting the model

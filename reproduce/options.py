@@ -26,7 +26,7 @@ from pathlib import Path
 
 from odelayers import SolverOptions
 from reproduce import settings
-from reproduce.engine import runfolder
+from reproduce.engine import distribution, runfolder
 from reproduce.engine.spec import RunSpec
 
 
@@ -60,6 +60,7 @@ class RunOptions:
     solver: SolverOptions = settings.ODENET_SOLVER  # read by the ODE-Net only
     hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS  # read by the ODE-Net only
     tensorboard: str | None = None  # TensorBoard logs under this folder, one subfolder per run
+    distribute: str | None = None  # "mirrored" (reproduce.engine.distribution)
 
     def __post_init__(self):
         if self.model not in settings.MODELS:
@@ -123,6 +124,8 @@ class RunOptions:
         if self.argv is not None:
             metadata["argv"] = list(self.argv)
         run_dir = self.run_dir(source)
+        if self.distribute:
+            metadata["distribute"] = distribution.describe(self.distribute)
         callbacks = ()
         if self.tensorboard:
             from reproduce.engine.tensorboard import CompletedEpochsTensorBoard  # imports Keras

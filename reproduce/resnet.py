@@ -96,11 +96,12 @@ def main(options: RunOptions) -> dict:
     print(options.describe(len(train_iceberg), len(test_iceberg)))
 
     # ## Prepare model ... ## Output layer (functions below, one per chunk)
-    # ## Setting up model
-    # model_resNN <- keras_model(inputs = list(input_img), outputs = list(outputs))
-    model_resNN = create_model()  # noqa: N806 - the R name
-    # ## Setting up functions for model evaluation and passes
-    compile_model(model_resNN)
+    with engine.model_scope(options.distribute):  # --distribute: a copy on every device
+        # ## Setting up model
+        # model_resNN <- keras_model(inputs = list(input_img), outputs = list(outputs))
+        model_resNN = create_model()  # noqa: N806 - the R name
+        # ## Setting up functions for model evaluation and passes
+        compile_model(model_resNN)
 
     with engine.Run(options.run_spec(source)) as run:
         # ## Fitting the model

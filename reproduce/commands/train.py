@@ -26,6 +26,7 @@ import dataclasses
 
 from odelayers import GRADIENTS, METHODS
 from reproduce import settings
+from reproduce.engine.distribution import STRATEGIES
 from reproduce.options import RunOptions
 
 _DESCRIPTIONS = {
@@ -148,6 +149,12 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run Keras eagerly, without compiling a graph: each batch is slower, "
         "but training starts at once (for debugging and tiny runs).",
+    )
+    g.add_argument(
+        "--distribute",
+        choices=STRATEGIES,
+        help="train on several local devices with TensorFlow's MirroredStrategy ('mirrored': "
+        "every GPU, or the CPU); each batch of --batch-size images is split across them.",
     )
     g.add_argument(
         "--verbose",
@@ -303,6 +310,7 @@ def resolve_options(model: str, args: argparse.Namespace) -> RunOptions:
         solver=solver,
         hidden_channels=getattr(args, "hidden_channels", settings.ODENET_HIDDEN_CHANNELS),
         tensorboard=args.tensorboard,
+        distribute=args.distribute,
     )
 
 

@@ -7,6 +7,7 @@ train one model into a run folder; :func:`run_training` does the same in one
 call; :func:`seed_everything` seeds a model's initial weights.
 """
 
+from reproduce.engine.distribution import model_scope
 from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
 from reproduce.engine.run import Run
 from reproduce.engine.runfolder import read_metrics
@@ -19,6 +20,7 @@ __all__ = [
     "RunSpec",
     "TrainingFailed",
     "TrainingInterrupted",
+    "model_scope",
     "read_metrics",
     "run_training",
     "seed_everything",

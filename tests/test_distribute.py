@@ -1,0 +1,75 @@
+"""Training under tf.distribute.MirroredStrategy from the command line: same numbers as one device.
+
+Logical devices must be configured before TensorFlow starts, so each run is a
+subprocess (the launcher below splits the CPU into N logical devices).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LAUNCH = r"""
+import sys
+import tensorflow as tf
+
+devices = int(sys.argv[1])
+if devices > 1:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+from reproduce import cli
+
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_json(tmp_path_factory):
+    from reproduce.data import synthetic
+
+    path = tmp_path_factory.mktemp("data") / "train.json"
+    path.write_text(json.dumps(synthetic.synthetic_train(n=40, seed=11)))
+    return path
+
+
+def launch(devices: int, argv: list[str], env: dict | None = None, wait: bool = True):
+    command = [sys.executable, "-c", LAUNCH, str(devices), *argv]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    if not wait:
+        return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def losses(folder: Path) -> list[float]:
+    with open(folder / "history.csv", newline="") as f:
+        return [float(row["loss"]) for row in csv.DictReader(f)]
+
+
+def common(data: Path, out: Path, model: str = "dense") -> list[str]:
+    return [model, "--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "8"]
+
+
+def test_mirrored_on_two_devices_trains_like_one(tiny_json, tmp_path):
+    argv = [*common(tiny_json, tmp_path), "--verbose", "0"]
+    launch(1, [*argv, "--run-name", "one"])
+    launch(2, [*argv, "--run-name", "two", "--distribute", "mirrored"])
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["distribute"]["strategy"] == "mirrored" and two["distribute"]["replicas"] == 2
+    assert two["status"] == "finished"
+    # Same weights, same batches, gradients summed over the replicas: equal up to rounding.
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-4)
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    assert "distribute" not in one
+    assert two["test_accuracy"] == pytest.approx(one["test_accuracy"], abs=1e-6)
