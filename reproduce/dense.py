@@ -64,10 +64,8 @@ def main(options: RunOptions) -> dict:
     # # Training Set list
     # nums <- sample(1:1604, 1300)
     nums, not_nums = preprocess.report_split(len(x), seed=options.seed, kind=options.sample_kind)
-    nums, not_nums = (
-        nums[: options.limit_train],
-        not_nums[: options.limit_test],
-    )  # --quick, --limit-*
+    # (--quick and --limit-* keep the first images of each side of the split)
+    nums, not_nums = nums[: options.limit_train], not_nums[: options.limit_test]
 
     # # Organizing
     # train_iceberg <- x[nums, , ];  train_truth <- y[nums, 2]

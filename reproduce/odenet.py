@@ -104,17 +104,14 @@ def main(options: RunOptions) -> dict:
     # # Training Set list
     # nums <- sample(1:1604, 1300)
     nums, not_nums = preprocess.report_split(len(x), seed=options.seed, kind=options.sample_kind)
-    nums, not_nums = (
-        nums[: options.limit_train],
-        not_nums[: options.limit_test],
-    )  # --quick, --limit-*
+    # (--quick and --limit-* keep the first images of each side of the split)
+    nums, not_nums = nums[: options.limit_train], not_nums[: options.limit_test]
 
     # # Organizing
-    train_iceberg, train_truth = np.asarray(x[nums], "float32"), np.asarray(y[nums], "float32")
-    test_iceberg, test_truth = (
-        np.asarray(x[not_nums], "float32"),
-        np.asarray(y[not_nums], "float32"),
-    )
+    train_iceberg = np.asarray(x[nums], "float32")
+    train_truth = np.asarray(y[nums], "float32")
+    test_iceberg = np.asarray(x[not_nums], "float32")
+    test_truth = np.asarray(y[not_nums], "float32")
     print(options.describe(len(train_iceberg), len(test_iceberg)))
 
     # ## Prepare model ... ## Setting up model: THE DIFFERENCE, one ODE block for two residual blocks

@@ -80,19 +80,16 @@ def main(options: RunOptions) -> dict:
     # # Training Set list
     # nums <- sample(1:1604, 1300)
     nums, not_nums = preprocess.report_split(len(x), seed=options.seed, kind=options.sample_kind)
-    nums, not_nums = (
-        nums[: options.limit_train],
-        not_nums[: options.limit_test],
-    )  # --quick, --limit-*
+    # (--quick and --limit-* keep the first images of each side of the split)
+    nums, not_nums = nums[: options.limit_train], not_nums[: options.limit_test]
 
     # # Organizing
     # train_iceberg <- x[nums, , , ];  train_truth <- y[nums, ]
     # test_iceberg <- x[-nums, , , ];  test_truth <- y[-nums, ]
-    train_iceberg, train_truth = np.asarray(x[nums], "float32"), np.asarray(y[nums], "float32")
-    test_iceberg, test_truth = (
-        np.asarray(x[not_nums], "float32"),
-        np.asarray(y[not_nums], "float32"),
-    )
+    train_iceberg = np.asarray(x[nums], "float32")
+    train_truth = np.asarray(y[nums], "float32")
+    test_iceberg = np.asarray(x[not_nums], "float32")
+    test_truth = np.asarray(y[not_nums], "float32")
     print(options.describe(len(train_iceberg), len(test_iceberg)))
 
     # ## Prepare model ... ## Output layer (functions below, one per chunk)
@@ -116,9 +113,8 @@ def main(options: RunOptions) -> dict:
         run.record(r_style_test_accuracy=predictions_resnet)
         score = run.evaluate(model_resNN, test_iceberg, test_truth)  # what the line meant to say
     # paste("Test Accuracy (ResNN):", predictions_resnet)
-    print(
-        "Test Accuracy (ResNN):", predictions_resnet, "(R's line; always 0.5, see r_style_accuracy)"
-    )
+    print("Test Accuracy (ResNN):", predictions_resnet)
+    print("  (the report's line scores 0.5 for any model: see r_style_accuracy)")
     print("Test accuracy:", score["accuracy"], " Test loss:", score["loss"])
     return run.metrics
 
