@@ -195,7 +195,7 @@ class ODEBlock(keras.layers.Layer):
         if self.dynamics.compute_dtype != dtype:
             raise ValueError(
                 f"The dynamics layer {self.dynamics.name!r} computes in "
-                f"{self.dynamics.compute_dtype} but the ODEBlock integrates in {dtype}. "
+                f"{self.dynamics.compute_dtype} but the ODEBlock in {dtype}. "
                 f"Create both with the same dtype, e.g. dtype='{dtype}' for "
                 "the dynamics (or keras.config.set_floatx before creating the layers)."
             )
@@ -204,10 +204,12 @@ class ODEBlock(keras.layers.Layer):
             self._t1_raw = self.add_weight(
                 name="t1_raw",
                 shape=(),
-                initializer=keras.initializers.Constant(_time.raw_from_span(self.t1 - self.t0)),
+                initializer="zeros",
                 trainable=True,
                 autocast=False,
             )
+            # Assigned rather than a Constant initializer, which rounds through float32.
+            self._t1_raw.assign(_time.raw_from_span(self.t1 - self.t0))
         # Calling the dynamics on symbolic tensors builds its weights and
         # gives its output shape without computing anything.
         state = keras.KerasTensor(state_shape, dtype=dtype)
