@@ -253,13 +253,17 @@ class ODEBlock(keras.layers.Layer):
 
         if self.trainable_t1:
             dynamics = _time.rescaled(dynamics, self.t0, self._span)
-            self._t1_tracker.update_state(self.t0 + self._span("float32"))
         times = tf.constant(self._times, state.dtype)
         final_only = self.t_eval is None
         states, nfe = _odeint.solve(
             dynamics, state, times, self._times, self._solve_options, final_only=final_only
         )
         self._nfe_tracker.update_state(nfe)
+        if self.trainable_t1:
+            # Read after the solve, not before: under MirroredStrategy an earlier
+            # read of the mirrored weight in the same step kept it out of the
+            # variables TFP's adjoint differentiates on one replica (no gradient).
+            self._t1_tracker.update_state(self.t0 + self._span("float32"))
         if final_only:
             return tf.cast(states, self.compute_dtype)
         trajectory = states[self._first_output :]
