@@ -16,14 +16,22 @@ adjoint_norm="seminorm", options=None, full_output=False, **overrides)``
 ``ODEBlock(dynamics, t0=0.0, t1=1.0, method="dopri5", rtol=1e-3, atol=1e-6,
 step_size=None, num_steps=None, gradient="adjoint", augment=0, t_eval=None,
 max_num_steps=4096, first_step=None, nfe_metric_name="nfe",
-adjoint_norm="seminorm", options=None, **overrides)``
+adjoint_norm="seminorm", options=None, trainable_t1=False, t1_metric_name="t1",
+**overrides)``
     A Keras layer mapping ``h(t0) = inputs`` to ``h(t1)``, where ``dynamics``
     is any Keras layer with ``call(self, h, t)``. States ``[B, D]`` or
     ``[B, H, W, C]``. ``augment=k`` integrates with ``k`` extra zero channels
     (augmented Neural ODEs) and keeps them in the output. It reports the
     number of function evaluations (NFE) of its last forward solve as a
     metric ``"nfe"`` in ``model.fit`` logs and ``History``, and as
-    ``block.nfe``.
+    ``block.nfe`` (under ``tf.distribute``: the largest over the replicas).
+    ``trainable_t1=True`` learns the end time, ``t1 = t0 + softplus(raw)``,
+    solving over s in [0, 1] with the dynamics scaled by ``t1 - t0``
+    (fixed-step methods keep their number of steps); it is logged as the
+    metric ``"t1"`` and read as ``block.current_t1``; ``t_eval`` is refused
+    with it. Under a mixed dtype policy (``mixed_float16``) the block and
+    its dynamics compute in float32 and the output has the policy's compute
+    dtype.
 
 ``ConcatConv2D(filters, kernel_size, ...)``, ``ConcatDense(units, ...)``
     ``Conv2D`` / ``Dense`` that see the time ``t`` as an extra input channel /
@@ -88,7 +96,8 @@ GPUs); blocks with "bdf" or with "dopri5" + "backprop" opt out
 (``supports_jit = False``), everything else compiles.
 
 Dtypes and backends: float32 and float64 (``y0``'s dtype, or the layer's
-dtype policy; the dynamics must use the same). Everything works eagerly and
+dtype policy; the dynamics must use the same; under a mixed policy, float32
+inside the block). Everything works eagerly and
 in ``tf.function`` / ``model.fit`` (compiled code is far faster). The solvers
 need Keras' TensorFlow backend; on another backend ``import odelayers`` works
 and using ``odeint``/``ODEBlock`` raises ``UnsupportedBackendError``.

@@ -7,6 +7,7 @@ import inspect
 import keras
 import numpy as np
 
+from odelayers import _precision, _time
 from odelayers._backend import require_tensorflow
 from odelayers._metrics import LastValue
 from odelayers._options import SolverOptions
@@ -37,7 +38,17 @@ class ODEBlock(keras.layers.Layer):
             (weights, saving). Dynamics are evaluated many times per solve:
             keep them deterministic (no dropout) and free of batch statistics
             (prefer ``GroupNormalization`` to ``BatchNormalization``).
-        t0, t1: integration interval, ``t1 > t0``.
+        t0, t1: integration interval, ``t1 > t0``. With ``trainable_t1``,
+            ``t1`` is where the learned end time starts.
+        trainable_t1: learn the end time: ``t1 = t0 + softplus(raw)`` with
+            ``raw`` a trainable weight (``t1`` stays above ``t0``). The block
+            solves ``dh/ds = T f(h, t0 + s T)``, ``T = t1 - t0``, over s in
+            [0, 1], so every method and gradient mode trains ``t1``;
+            fixed-step methods keep their number of steps (the step scales
+            with the interval). ``block.current_t1`` is its value and the
+            metric ``t1_metric_name`` reports it in ``fit`` logs. Not
+            combined with ``t_eval`` (fixed output times would fall outside
+            a moving interval).
         method: the solver method, as in ``odelayers.odeint``.
         options: an ``odelayers.SolverOptions``; defaults: its defaults.
             Keywords naming its fields (``rtol``, ``atol``, ``step_size``,
@@ -58,12 +69,21 @@ class ODEBlock(keras.layers.Layer):
         nfe_metric_name: name of the metric reporting the number of function
             evaluations (NFE) of the last forward solve. Give blocks distinct
             names when a model has several.
+        t1_metric_name: name of the metric reporting the learned ``t1``
+            (``trainable_t1=True`` only).
         **kwargs: solver options as above, and ``keras.layers.Layer``
             arguments (``name``, ``dtype``, ...).
 
     NFE: during ``fit``/``evaluate`` the block reports a metric ``"nfe"``
     (progress bar and ``History``; at the end of an epoch, the value of its
     last batch), and ``block.nfe`` returns it as a Python int afterwards.
+    Under a ``tf.distribute`` strategy it is the largest NFE of the replicas.
+
+    Mixed precision: under a mixed policy (``mixed_float16``,
+    ``mixed_bfloat16``) the block and its dynamics compute in float32 (the
+    dynamics' sub-layers that follow the mixed policy are switched to
+    float32 when the block is created) and the output has the policy's
+    compute dtype.
 
     Example::
 
@@ -90,6 +110,8 @@ class ODEBlock(keras.layers.Layer):
         augment=0,
         t_eval=None,
         nfe_metric_name="nfe",
+        trainable_t1=False,
+        t1_metric_name="t1",
         **kwargs,
     ):
         require_tensorflow("ODEBlock")
@@ -113,28 +135,45 @@ class ODEBlock(keras.layers.Layer):
             )
         self.t0, self.t1, self.t_eval = _validate.block_times(t0, t1, t_eval)
         self.augment = _validate.augment(augment)
-        if not isinstance(nfe_metric_name, str) or not nfe_metric_name:
-            raise ValueError(
-                f"nfe_metric_name must be a non-empty string, got {nfe_metric_name!r}."
-            )
+        for name, value in (
+            ("nfe_metric_name", nfe_metric_name),
+            ("t1_metric_name", t1_metric_name),
+        ):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
+        self.trainable_t1 = _validate.trainable_t1(trainable_t1, self.t_eval)
         self.dynamics = dynamics
         self._dynamics_takes_time = _takes_time(dynamics)
+        self._integration_dtype = _precision.integration_dtype(self.dtype_policy)
+        if _precision.is_mixed(self.dtype_policy):
+            _precision.compute_dynamics_in(dynamics, self._integration_dtype)
         self._nfe_tracker = LastValue(name=nfe_metric_name)
+        self._t1_tracker = None
+        self._solve_options = self.options
+        if self.trainable_t1:
+            self._t1_tracker = LastValue(name=t1_metric_name, dtype="float32", replicas="same")
+            self._solve_options = _time.unit_interval_options(self.options, self.t1 - self.t0)
         # Keras compiles models with XLA when it can ("auto" on GPUs). XLA
         # handles the adjoint and the fixed-step loops, but not backprop
         # through TFP's adaptive loops (unbounded while loops) nor BDF's
         # Jacobians: such blocks opt out.
         self.supports_jit = self.options.is_fixed_step or self.options.gradient == "adjoint"
         self.supports_jit = self.supports_jit and self.options.method != "bdf"
-        if self.t_eval is None:
+        self._times = self._solve_times()
+        # With t_eval starting after t0, the state at t0 is not an output.
+        self._first_output = 1 if self.t_eval is None or self.t_eval[0] > self.t0 else 0
+
+    def _solve_times(self):
+        """The times handed to the solver: s = 0, 1 when t1 is learned, else t0 .. t1."""
+        if self.trainable_t1:
+            times = [0.0, 1.0]
+        elif self.t_eval is None:
             times = [self.t0, self.t1]
         elif self.t_eval[0] > self.t0:
             times = [self.t0, *self.t_eval]
         else:
             times = list(self.t_eval)
-        self._times = np.asarray(times, dtype=np.float64)
-        # With t_eval starting after t0, the state at t0 is not an output.
-        self._first_output = 1 if self.t_eval is None or self.t_eval[0] > self.t0 else 0
+        return np.asarray(times, dtype=np.float64)
 
     # -- Keras API -----------------------------------------------------------
 
@@ -152,18 +191,30 @@ class ODEBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         state_shape = self._state_shape(input_shape)
-        if self.dynamics.compute_dtype != self.compute_dtype:
+        dtype = self._integration_dtype
+        if self.dynamics.compute_dtype != dtype:
             raise ValueError(
                 f"The dynamics layer {self.dynamics.name!r} computes in "
-                f"{self.dynamics.compute_dtype} but the ODEBlock in {self.compute_dtype}. "
-                f"Create both with the same dtype, e.g. dtype='{self.compute_dtype}' for "
+                f"{self.dynamics.compute_dtype} but the ODEBlock in {dtype}. "
+                f"Create both with the same dtype, e.g. dtype='{dtype}' for "
                 "the dynamics (or keras.config.set_floatx before creating the layers)."
             )
+        if self.trainable_t1:
+            # Not autocast: under a mixed policy t1 would be read in float16.
+            self._t1_raw = self.add_weight(
+                name="t1_raw",
+                shape=(),
+                initializer="zeros",
+                trainable=True,
+                autocast=False,
+            )
+            # Assigned rather than a Constant initializer, which rounds through float32.
+            self._t1_raw.assign(_time.raw_from_span(self.t1 - self.t0))
         # Calling the dynamics on symbolic tensors builds its weights and
         # gives its output shape without computing anything.
-        state = keras.KerasTensor(state_shape, dtype=self.compute_dtype)
+        state = keras.KerasTensor(state_shape, dtype=dtype)
         if self._dynamics_takes_time:
-            time = keras.KerasTensor((), dtype=self.compute_dtype)
+            time = keras.KerasTensor((), dtype=dtype)
             derivative = self.dynamics(state, t=time)
         else:
             derivative = self.dynamics(state)
@@ -188,7 +239,8 @@ class ODEBlock(keras.layers.Layer):
 
         from odelayers import _odeint
 
-        state = inputs
+        # Under a mixed policy: float16 in, float32 solve, float16 out.
+        state = tf.cast(inputs, self._integration_dtype)
         if self.augment:
             padding = [[0, 0]] * (len(state.shape) - 1) + [[0, self.augment]]
             state = tf.pad(state, padding)
@@ -199,17 +251,28 @@ class ODEBlock(keras.layers.Layer):
                 kwargs["t"] = t
             return self.dynamics(h, **kwargs)
 
+        if self.trainable_t1:
+            dynamics = _time.rescaled(dynamics, self.t0, self._span)
         times = tf.constant(self._times, state.dtype)
         final_only = self.t_eval is None
         states, nfe = _odeint.solve(
-            dynamics, state, times, self._times, self.options, final_only=final_only
+            dynamics, state, times, self._times, self._solve_options, final_only=final_only
         )
         self._nfe_tracker.update_state(nfe)
+        if self.trainable_t1:
+            # Read after the solve, not before: under MirroredStrategy an earlier
+            # read of the mirrored weight in the same step kept it out of the
+            # variables TFP's adjoint differentiates on one replica (no gradient).
+            self._t1_tracker.update_state(self.t0 + self._span("float32"))
         if final_only:
-            return states
+            return tf.cast(states, self.compute_dtype)
         trajectory = states[self._first_output :]
         rank = len(trajectory.shape)
-        return tf.transpose(trajectory, [1, 0, *range(2, rank)])
+        return tf.cast(tf.transpose(trajectory, [1, 0, *range(2, rank)]), self.compute_dtype)
+
+    def _span(self, dtype):
+        """``T = t1 - t0 = softplus(raw)`` in ``dtype``, read from the weight on every call."""
+        return keras.ops.softplus(keras.ops.cast(self._t1_raw, dtype))
 
     def compute_output_shape(self, input_shape):
         state_shape = self._state_shape(input_shape)
@@ -234,6 +297,8 @@ class ODEBlock(keras.layers.Layer):
                 "augment": self.augment,
                 "t_eval": None if self.t_eval is None else list(self.t_eval),
                 "nfe_metric_name": self._nfe_tracker.name,
+                "trainable_t1": self.trainable_t1,
+                "t1_metric_name": self._t1_tracker.name if self._t1_tracker else "t1",
             }
         )
         return config
@@ -250,6 +315,13 @@ class ODEBlock(keras.layers.Layer):
     def nfe(self) -> int:
         """Function evaluations of the last forward solve (read eagerly)."""
         return int(keras.ops.convert_to_numpy(self._nfe_tracker.value))
+
+    @property
+    def current_t1(self) -> float:
+        """The end time now: the learned value with ``trainable_t1``, else ``t1`` (read eagerly)."""
+        if not self.trainable_t1:
+            return self.t1
+        return self.t0 + float(keras.ops.convert_to_numpy(self._span("float64")))
 
     @property
     def nfe_metric(self):

@@ -181,3 +181,16 @@ def _finite_number(name, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}.")
     return float(value)
+
+
+def trainable_t1(value, t_eval) -> bool:
+    """``trainable_t1``: a bool, refused with ``t_eval`` (output times fixed in advance)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"trainable_t1 must be True or False, got {value!r}.")
+    if value and t_eval is not None:
+        raise ValueError(
+            "trainable_t1=True cannot be combined with t_eval: the output times are fixed "
+            "while the learned t1 moves, so they could fall outside [t0, t1]. Use t_eval=None "
+            "(the block returns h(t1)), or keep t1 fixed to get a trajectory."
+        )
+    return value

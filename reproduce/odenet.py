@@ -115,14 +115,22 @@ def main(options: RunOptions) -> dict:
     print(options.describe(len(train_iceberg), len(test_iceberg)))
 
     # ## Prepare model ... ## Setting up model: THE DIFFERENCE, one ODE block for two residual blocks
-    model_odeNN = create_model(options.solver, hidden_channels=options.hidden_channels)  # noqa: N806
+    model_odeNN = create_model(  # noqa: N806
+        options.solver,
+        hidden_channels=options.hidden_channels,
+        trainable_t1=options.trainable_t1,
+    )
+    interval = "[0, t1], t1 learned from 1" if options.trainable_t1 else "[0, 1]"
     print(
-        f"odenet: ODE block over [0, 1], {options.solver}, hidden_channels={options.hidden_channels}"
+        f"odenet: ODE block over {interval}, {options.solver}, "
+        f"hidden_channels={options.hidden_channels}"
     )
     # ## Setting up functions for model evaluation and passes
     resnet.compile_model(model_odeNN)
 
     ode = {**dataclasses.asdict(options.solver), "hidden_channels": options.hidden_channels}
+    if options.trainable_t1:  # only when set: runs from before the option still resume
+        ode["trainable_t1"] = True
     with engine.Run(options.run_spec(source, ode=ode)) as run:
         # ## Fitting the model
         # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
@@ -134,6 +142,8 @@ def main(options: RunOptions) -> dict:
             model_odeNN.predict(test_iceberg, verbose=0), test_truth
         )
         run.record(r_style_test_accuracy=predictions)
+        if options.trainable_t1:  # history.csv has it per epoch (column "t1")
+            run.record(learned_t1=model_odeNN.get_layer("ode_block").current_t1)
         score = run.evaluate(model_odeNN, test_iceberg, test_truth)  # what the line meant to say
     # paste("Test Accuracy (ResNN):", predictions_resnet)
     print("Test Accuracy (ODE-Net):", predictions, "(R's line; always 0.5, see r_style_accuracy)")
@@ -146,8 +156,13 @@ def create_model(
     *,
     hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
     kernel_size: int = settings.ODENET_KERNEL_SIZE,
+    trainable_t1: bool = False,
 ):
-    """The residual CNN's graph with one ODE block where its two residual blocks were; not compiled."""
+    """The residual CNN's graph with one ODE block where its two residual blocks were; not compiled.
+
+    ``trainable_t1`` makes the block's end time (1 at the start) a weight,
+    reported per epoch as the metric ``t1``.
+    """
     input_img, input_img_norm = resnet.input_layers()
     input_CNN = resnet.input_cnn(input_img_norm)  # noqa: N806 - the R name
     # ## first residual + ## second residual  ->  h(1) = h(0) + integral_0^1 f(h(t), t) dt
@@ -157,9 +172,10 @@ def create_model(
         kernel_size=kernel_size,
         name="dynamics",
     )
-    features = odelayers.ODEBlock(dynamics, t0=0.0, t1=1.0, options=solver, name="ode_block")(
-        input_CNN
+    block = odelayers.ODEBlock(
+        dynamics, t0=0.0, t1=1.0, options=solver, trainable_t1=trainable_t1, name="ode_block"
     )
+    features = block(input_CNN)
     outputs = resnet.output_head(resnet.top_cnn(features))
     return keras.Model(inputs=input_img, outputs=outputs, name="odenet")
 

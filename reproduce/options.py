@@ -16,7 +16,9 @@ Decisions a user may want to know:
   so a shortened run never resumes into a full run's folder. Under ``all``,
   ``run_name`` NAME names the runs ``NAME-dense``, ``NAME-resnet``, ``NAME-odenet``.
 * The sample kind, the limits and the solver settings must match for a run to
-  be resumed, like the epochs, batch size and seed.
+  be resumed, like the epochs, batch size and seed (the ODE-Net's learned end
+  time too: ``trainable_t1`` enters those settings only when set, so runs
+  from before the option resume unchanged).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class RunOptions:
     argv: tuple[str, ...] | None = None  # the arguments after ``python -m reproduce``
     solver: SolverOptions = settings.ODENET_SOLVER  # read by the ODE-Net only
     hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS  # read by the ODE-Net only
+    trainable_t1: bool = False  # read by the ODE-Net only: learn the block's end time
     tensorboard: str | None = None  # TensorBoard logs under this folder, one subfolder per run
     distribute: str | None = None  # "mirrored" (reproduce.engine.distribution)
 

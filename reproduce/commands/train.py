@@ -245,6 +245,13 @@ def _add_ode_options(parser: argparse.ArgumentParser) -> None:
         help="channels inside the dynamics (the R branch has 128). Default: "
         f"{settings.ODENET_HIDDEN_CHANNELS}.",
     )
+    g.add_argument(
+        "--trainable-t1",
+        action="store_true",
+        help="learn the ODE block's end time t1 (starting at 1, kept above t0 = 0) with the "
+        "other weights; history.csv logs it per epoch (column t1), metrics.json the final "
+        "value (learned_t1). Fixed-step methods keep their number of steps. Default: off.",
+    )
 
 
 # ---------------------------------------------------------------- running
@@ -309,6 +316,7 @@ def resolve_options(model: str, args: argparse.Namespace) -> RunOptions:
         argv=None if argv is None else tuple(str(a) for a in argv),
         solver=solver,
         hidden_channels=getattr(args, "hidden_channels", settings.ODENET_HIDDEN_CHANNELS),
+        trainable_t1=getattr(args, "trainable_t1", False),
         tensorboard=args.tensorboard,
         distribute=args.distribute,
     )
