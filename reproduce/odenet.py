@@ -114,41 +114,54 @@ def main(options: RunOptions) -> dict:
     test_truth = np.asarray(y[not_nums], "float32")
     print(options.describe(len(train_iceberg), len(test_iceberg)))
 
-    # ## Prepare model ... ## Setting up model: THE DIFFERENCE, one ODE block for two residual blocks
-    model_odeNN = create_model(  # noqa: N806
-        options.solver,
-        hidden_channels=options.hidden_channels,
-        trainable_t1=options.trainable_t1,
-    )
-    interval = "[0, t1], t1 learned from 1" if options.trainable_t1 else "[0, 1]"
-    print(
-        f"odenet: ODE block over {interval}, {options.solver}, "
-        f"hidden_channels={options.hidden_channels}"
-    )
-    # ## Setting up functions for model evaluation and passes
-    resnet.compile_model(model_odeNN)
+    # ## Prepare model ... ## Output layer: THE DIFFERENCE, one ODE block for two residual blocks
+    print(describe_ode(options))
+    with engine.model_scope(options.distribute):  # --distribute: a copy on every device
+        # ## Setting up model
+        model_odeNN = create_model(  # noqa: N806 - the R script's naming
+            options.solver,
+            hidden_channels=options.hidden_channels,
+            trainable_t1=options.trainable_t1,
+        )
+        # ## Setting up functions for model evaluation and passes
+        resnet.compile_model(model_odeNN)
 
-    ode = {**dataclasses.asdict(options.solver), "hidden_channels": options.hidden_channels}
-    if options.trainable_t1:  # only when set: runs from before the option still resume
-        ode["trainable_t1"] = True
-    with engine.Run(options.run_spec(source, ode=ode)) as run:
+    with engine.Run(options.run_spec(source, ode=ode_settings(options))) as run:
         # ## Fitting the model
         # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
         run.fit(model_odeNN, train_iceberg, train_truth)
 
         # ## Trying on test data
         # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
-        predictions = resnet.r_style_accuracy(
+        predictions_odenet = resnet.r_style_accuracy(
             model_odeNN.predict(test_iceberg, verbose=0), test_truth
         )
-        run.record(r_style_test_accuracy=predictions)
+        run.record(r_style_test_accuracy=predictions_odenet)
         if options.trainable_t1:  # history.csv has it per epoch (column "t1")
             run.record(learned_t1=model_odeNN.get_layer("ode_block").current_t1)
         score = run.evaluate(model_odeNN, test_iceberg, test_truth)  # what the line meant to say
     # paste("Test Accuracy (ResNN):", predictions_resnet)
-    print("Test Accuracy (ODE-Net):", predictions, "(R's line; always 0.5, see r_style_accuracy)")
+    print("Test Accuracy (ODE-Net):", predictions_odenet)
+    print("  (the report's line scores 0.5 for any model: see r_style_accuracy)")
     print("Test accuracy:", score["accuracy"], " Test loss:", score["loss"])
     return run.metrics
+
+
+def ode_settings(options: RunOptions) -> dict:
+    """The ODE block's settings, recorded in ``metrics.json``; a resumed run must match them."""
+    ode = {**dataclasses.asdict(options.solver), "hidden_channels": options.hidden_channels}
+    if options.trainable_t1:  # only when set: runs from before the option still resume
+        ode["trainable_t1"] = True
+    return ode
+
+
+def describe_ode(options: RunOptions) -> str:
+    """One line: the ODE block's interval, solver and size."""
+    interval = "[0, t1], t1 learned from 1" if options.trainable_t1 else "[0, 1]"
+    return (
+        f"odenet: ODE block over {interval}, {options.solver}, "
+        f"hidden_channels={options.hidden_channels}"
+    )
 
 
 def create_model(
