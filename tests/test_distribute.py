@@ -73,3 +73,19 @@ def test_mirrored_on_two_devices_trains_like_one(tiny_json, tmp_path):
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     assert "distribute" not in one
     assert two["test_accuracy"] == pytest.approx(one["test_accuracy"], abs=1e-6)
+
+
+def test_the_three_models_train_under_mirrored(tiny_json, tmp_path):
+    """resnet and odenet too; their batch-norm statistics are per replica (Keras' default)."""
+    argv = ["all", "--data", str(tiny_json), "--out", str(tmp_path), "--epochs", "1"]
+    argv += ["--batch-size", "4", "--limit-train", "8", "--limit-test", "4", "--verbose", "0"]
+    argv += ["--hidden-channels", "8", "--method", "rk4", "--step-size", "0.5"]
+    launch(2, [*argv, "--run-name", "m", "--distribute", "mirrored"])
+    for model in ("dense", "resnet", "odenet"):
+        metrics = json.loads((tmp_path / f"m-{model}" / "metrics.json").read_text())
+        assert metrics["status"] == "finished", model
+        assert metrics["distribute"]["replicas"] == 2, model
+        assert all(np.isfinite(losses(tmp_path / f"m-{model}"))), model
+    odenet = json.loads((tmp_path / "m-odenet" / "metrics.json").read_text())
+    # rk4 with 2 steps is 8 evaluations on each replica: the maximum over replicas, not the sum.
+    assert odenet["nfe"]["last_forward"] == 8
