@@ -94,12 +94,9 @@ class RunSpec:
             )
         if self.train_seed is None:
             set_(self, "train_seed", self.seed)
-        for name in ("seed", "train_seed"):
-            value = getattr(self, name)
+        for name, value in (("seed", self.seed), ("training seed", self.train_seed)):
             if not 0 <= int(value) < 2**32:
-                raise ReproduceError(
-                    f"the {name.replace('_', ' ')} must be an integer in [0, 2**32), not {value}"
-                )
+                raise ReproduceError(f"the {name} must be an integer in [0, 2**32), not {value}")
         set_(self, "train_seed", int(self.train_seed))
         set_(self, "epochs", int(self.epochs))
         set_(self, "batch_size", int(self.batch_size))
