@@ -14,6 +14,10 @@ R keras defaults the script relies on (and which we therefore write out):
   *binary* accuracy in the Keras 2 that R keras wrapped in 2019, so we name
   ``BinaryAccuracy`` explicitly instead of letting Keras 3 guess.
 
+``semantics="keras22"`` (``--semantics``, the default) computes the binary
+cross-entropy as R keras' Keras 2.2 did, on clipped probabilities
+(:mod:`reproduce.keras22`); ``"keras3"`` as Keras 3 does.
+
 ``preprocessing="r"`` reproduces the script's two bugs (the
 ``array(dim=c(75,75,1604))`` that interleaves bands and drops half the records,
 and the test set divided by 1); ``"corrected"`` fixes both. Both live in

@@ -32,7 +32,10 @@ rtol = atol = 1e-3 (a loose tolerance: the classifier needs features, not an
 accurate trajectory) and adjoint gradients, the report's section 4.1.2. ``--method rk4 --step-size 0.25 --gradient backprop``
 is a fixed-cost alternative.
 
-Parameter counts (``model.count_params()``, moving statistics included):
+Parameter counts (``model.count_params()``, moving statistics included; with
+``semantics="keras3"``, as R's summary counted them; the default Keras 2.2
+batch norm adds one update counter per layer: 14 in the residual CNN,
+5,578,588, and 8 in the ODE-Net, 4,795,094):
 
 =============  =========  ==========================================
 model          params     where they differ
@@ -43,7 +46,7 @@ ODE-Net        4,795,086  one dynamics (32 hidden channels): 38,144
 
 The blocks shrink 21-fold; the whole network only by 14%, because the top
 stack and the head (4.7 M parameters) are the residual CNN's, unchanged.
-``--hidden-channels 64`` gives 4,832,334 parameters.
+``--hidden-channels 64`` gives 4,832,334 parameters (4,832,342 with the default batch norm).
 
 Measured cost of a training batch of 32 stand-in images (TensorFlow 2.20 on 2
 CPU cores shared with other work; batches of the models alternated five or six

@@ -29,9 +29,16 @@ Faithful details worth knowing:
   model (see :func:`r_style_accuracy`). We report it as
   ``r_style_test_accuracy`` next to the real ``test_accuracy``.
 
+* ``semantics`` (``--semantics``, default ``"keras22"``) makes the loss and
+  the 14 batch normalisations compute what R keras computed in 2019
+  (:mod:`reproduce.keras22`); ``"keras3"`` keeps Keras 3's own.
+
 Parameter count (``model.count_params()``, which like R keras' summary
-includes the batch-normalisation moving statistics): 5,578,574, of which
-5,574,024 trainable; ``tests/test_models.py`` derives it from the layer sizes.
+includes the batch-normalisation moving statistics): 5,578,574 as R's summary
+counted it (``semantics="keras3"``), of which 5,574,024 trainable; with
+Keras 2.2's batch norm (the default) 14 more, 5,578,588: each layer also keeps
+its number of updates, for the zero-debiased averages. ``tests/test_models.py``
+derives both from the layer sizes.
 """
 
 from __future__ import annotations

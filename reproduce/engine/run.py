@@ -18,7 +18,8 @@ Typical use (one block per model in a command)::
 The run folder is brought up to date after every completed epoch::
 
     <run_dir>/metrics.json   status, configuration, results, provenance
-    <run_dir>/history.csv    one row per completed epoch: epoch, loss, accuracy, ...
+    <run_dir>/history.csv    one row per completed epoch: epoch, loss, accuracy, ...,
+                             test_loss, test_accuracy (with test_data, inference mode)
     <run_dir>/curves.png     loss and accuracy per epoch
     <run_dir>/log.txt        what the run reported, one timestamped line each
     <run_dir>/model.keras    the trained model (when finished)
@@ -56,7 +57,8 @@ How the ``with`` block ends:
   model Keras cannot serialise is a warning (``model_file`` null). Keys: see
   the run-folder contract; ``train_loss``/``train_accuracy`` are the last
   epoch's values as Keras logged them (running means over the epoch, in
-  training mode, like R's ``plot(history)``); ``wall_time_s`` is the time spent training (all
+  training mode, like R's ``plot(history)``), ``train_loss_inference``/``train_accuracy_inference``
+  the training set scored in inference mode at the end; ``wall_time_s`` is the time spent training (all
   sessions) plus the evaluation; ``seconds_per_epoch`` the mean training time
   of an epoch; ``date`` the start of the run; ``sessions`` one entry per start
   or resumption;
