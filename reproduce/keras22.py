@@ -1,8 +1,8 @@
 """What R keras computed in 2019 (Keras 2.2 on TensorFlow 1.x), as Keras 3 components.
 
 The same R call computes something else in Keras 3 in two places the report's
-scripts reach (checked against the Keras 2.2 and
-TensorFlow 1.x sources; the README's "Fidelity" section has the whole table):
+scripts reach (checked against the Keras 2.2 and TensorFlow 1.x sources; the
+README's "Fidelity" section has the whole table):
 
 * ``loss = "binary_crossentropy"``: Keras 2.2 clipped the output probabilities
   to [1e-7, 1 - 1e-7], turned them back into logits with log(p / (1 - p)) and
@@ -45,6 +45,7 @@ EPSILON = 1e-7
 
 
 def check_semantics(semantics: str) -> str:
+    """``semantics`` if it is one of :data:`reproduce.settings.SEMANTICS_OPTIONS`, else ValueError."""
     if semantics not in settings.SEMANTICS_OPTIONS:
         raise ValueError(
             f"semantics must be one of {settings.SEMANTICS_OPTIONS}, not {semantics!r}"
