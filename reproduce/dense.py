@@ -14,6 +14,10 @@ R keras defaults the script relies on (and which we therefore write out):
   *binary* accuracy in the Keras 2 that R keras wrapped in 2019, so we name
   ``BinaryAccuracy`` explicitly instead of letting Keras 3 guess.
 
+``semantics="keras22"`` (``--semantics``, the default) computes the binary
+cross-entropy as R keras' Keras 2.2 did, on clipped probabilities
+(:mod:`reproduce.keras22`); ``"keras3"`` as Keras 3 does.
+
 ``preprocessing="r"`` reproduces the script's two bugs (the
 ``array(dim=c(75,75,1604))`` that interleaves bands and drops half the records,
 and the test set divided by 1); ``"corrected"`` fixes both. Both live in
@@ -30,7 +34,7 @@ quiet_tensorflow()
 
 import keras  # noqa: E402  (after the quiet import above, on purpose)
 
-from reproduce import data, engine, preprocess  # noqa: E402
+from reproduce import data, engine, keras22, preprocess, settings  # noqa: E402
 from reproduce.options import RunOptions  # noqa: E402
 
 #: Image side in pixels; every band is a 75x75 radar image.
@@ -44,8 +48,9 @@ SGD_LEARNING_RATE = 0.01
 def main(options: RunOptions) -> dict:
     """The whole R script; returns the run's metrics (as written to ``metrics.json``)."""
     # ## Setting seed
-    # set.seed(1)                   -> options.seed: the split below, the weights, the shuffling
-    engine.seed_everything(options.seed)
+    # set.seed(1)                   -> options.seed: the split below
+    # (weights, dropout and shuffling: options.train_seed, by default the same number)
+    engine.seed_everything(options.train_seed)
 
     # ## Reading in dataset
     # train = fromJSON("train.json")
@@ -87,12 +92,12 @@ def main(options: RunOptions) -> dict:
         # #### Creating model
         iceberg_nn = create_model()
         # ## Adding loss function and optimizer
-        compile_model(iceberg_nn)
+        compile_model(iceberg_nn, options.semantics)  # --semantics: keras22 (R's) or keras3
 
     with engine.Run(options.run_spec(source)) as run:
         # ## Fitting the model
         # iceberg_nn %>% fit(train_iceberg, train_truth, epochs = 150)
-        run.fit(iceberg_nn, train_iceberg, train_truth)
+        run.fit(iceberg_nn, train_iceberg, train_truth, test_data=(test_iceberg, test_truth))
 
         # ## Seeing the accuracy
         # score <- iceberg_nn %>% evaluate(test_iceberg, test_truth)
@@ -123,21 +128,24 @@ def create_model():
     return model
 
 
-def compile_model(model):
+def compile_model(model, semantics: str = settings.SEMANTICS):
     """``## Adding loss function and optimizer``: SGD(0.01), binary cross-entropy, binary accuracy."""
     # iceberg_nn %>% compile(optimizer = 'sgd', loss = 'binary_crossentropy',
     #                        metrics = c('accuracy'))
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=SGD_LEARNING_RATE, momentum=0.0),
-        loss="binary_crossentropy",
+        loss=keras22.loss("binary_crossentropy", semantics),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
     )
     return model
 
 
-def build_dense():
+def build_dense(*, semantics: str = settings.SEMANTICS):
     """The R script's dense network, compiled as the script compiles it.
+
+    ``semantics="keras22"`` (default) computes the loss as R keras did in
+    2019; ``"keras3"`` as Keras 3 does (:mod:`reproduce.keras22`).
 
     Seed Keras first (``keras.utils.set_random_seed``) for repeatable weights.
     """
-    return compile_model(create_model())
+    return compile_model(create_model(), semantics)

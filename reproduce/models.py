@@ -5,7 +5,9 @@
 * :func:`build_odenet` -- the residual CNN with its residual blocks replaced by
   a Neural ODE block (section 4).
 
-Each returns a compiled Keras model with the R scripts' settings. Importing
+Each returns a compiled Keras model with the R scripts' settings; the keyword
+``semantics`` (default ``"keras22"``) picks what the loss and the batch
+normalisation compute: R keras' Keras 2.2 or Keras 3 (:mod:`reproduce.keras22`). Importing
 this module imports Keras (and TensorFlow), quietly.
 """
 

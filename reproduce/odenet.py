@@ -32,7 +32,10 @@ rtol = atol = 1e-3 (a loose tolerance: the classifier needs features, not an
 accurate trajectory) and adjoint gradients, the report's section 4.1.2. ``--method rk4 --step-size 0.25 --gradient backprop``
 is a fixed-cost alternative.
 
-Parameter counts (``model.count_params()``, moving statistics included):
+Parameter counts (``model.count_params()``, moving statistics included; with
+``semantics="keras3"``, as R's summary counted them; the default Keras 2.2
+batch norm adds one update counter per layer: 14 in the residual CNN,
+5,578,588, and 8 in the ODE-Net, 4,795,094):
 
 =============  =========  ==========================================
 model          params     where they differ
@@ -43,7 +46,7 @@ ODE-Net        4,795,086  one dynamics (32 hidden channels): 38,144
 
 The blocks shrink 21-fold; the whole network only by 14%, because the top
 stack and the head (4.7 M parameters) are the residual CNN's, unchanged.
-``--hidden-channels 64`` gives 4,832,334 parameters.
+``--hidden-channels 64`` gives 4,832,334 parameters (4,832,342 with the default batch norm).
 
 Measured cost of a training batch of 32 stand-in images (TensorFlow 2.20 on 2
 CPU cores shared with other work; batches of the models alternated five or six
@@ -88,8 +91,9 @@ MAX_GROUPS = 32
 
 def main(options: RunOptions) -> dict:
     """The residual CNN's script with the ODE-Net as its model; returns the run's metrics."""
-    # (the R script sets no seed: we seed like the dense script's set.seed(1), with options.seed)
-    engine.seed_everything(options.seed)
+    # (the R script sets no seed: we seed like the dense script's set.seed(1), with options.seed;
+    #  weights, dropout and shuffling follow options.train_seed, by default the same number)
+    engine.seed_everything(options.train_seed)
 
     # ## Loading data
     # train = fromJSON("train.json")
@@ -122,14 +126,15 @@ def main(options: RunOptions) -> dict:
             options.solver,
             hidden_channels=options.hidden_channels,
             trainable_t1=options.trainable_t1,
+            semantics=options.semantics,
         )
         # ## Setting up functions for model evaluation and passes
-        resnet.compile_model(model_odeNN)
+        resnet.compile_model(model_odeNN, options.semantics)  # --semantics: keras22 or keras3
 
     with engine.Run(options.run_spec(source, ode=ode_settings(options))) as run:
         # ## Fitting the model
         # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
-        run.fit(model_odeNN, train_iceberg, train_truth)
+        run.fit(model_odeNN, train_iceberg, train_truth, test_data=(test_iceberg, test_truth))
 
         # ## Trying on test data
         # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
@@ -170,14 +175,16 @@ def create_model(
     hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
     kernel_size: int = settings.ODENET_KERNEL_SIZE,
     trainable_t1: bool = False,
+    semantics: str = settings.SEMANTICS,
 ):
     """The residual CNN's graph with one ODE block where its two residual blocks were; not compiled.
 
     ``trainable_t1`` makes the block's end time (1 at the start) a weight,
-    reported per epoch as the metric ``t1``.
+    reported per epoch as the metric ``t1``; ``semantics`` picks the batch
+    normalisation of the residual CNN's layers (:mod:`reproduce.keras22`).
     """
-    input_img, input_img_norm = resnet.input_layers()
-    input_CNN = resnet.input_cnn(input_img_norm)  # noqa: N806 - the R name
+    input_img, input_img_norm = resnet.input_layers(semantics)
+    input_CNN = resnet.input_cnn(input_img_norm, semantics)  # noqa: N806 - the R name
     # ## first residual + ## second residual  ->  h(1) = h(0) + integral_0^1 f(h(t), t) dt
     dynamics = ResidualBranchDynamics(
         channels=STATE_CHANNELS,
@@ -189,7 +196,7 @@ def create_model(
         dynamics, t0=0.0, t1=1.0, options=solver, trainable_t1=trainable_t1, name="ode_block"
     )
     features = block(input_CNN)
-    outputs = resnet.output_head(resnet.top_cnn(features))
+    outputs = resnet.output_head(resnet.top_cnn(features, semantics), semantics)
     return keras.Model(inputs=input_img, outputs=outputs, name="odenet")
 
 
@@ -198,6 +205,7 @@ def build_odenet(
     *,
     hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
     kernel_size: int = settings.ODENET_KERNEL_SIZE,
+    semantics: str = settings.SEMANTICS,
     **solver_options,
 ):
     """The ODE-Net, compiled like the residual CNN (Adam 0.001, binary cross-entropy, accuracy).
@@ -205,6 +213,7 @@ def build_odenet(
     Args:
         solver: the ODE block's solver; default :data:`reproduce.settings.ODENET_SOLVER`.
         hidden_channels, kernel_size: size of the dynamics (see :class:`ResidualBranchDynamics`).
+        semantics: ``"keras22"`` (R keras' loss and batch-norm statistics) or ``"keras3"``.
         **solver_options: fields of :class:`odelayers.SolverOptions` that replace
             those of ``solver`` (``method="rk4", step_size=0.25``, ``rtol=1e-4``, ...).
 
@@ -212,8 +221,10 @@ def build_odenet(
     (``keras.utils.set_random_seed``) for repeatable weights.
     """
     solver = dataclasses.replace(solver or settings.ODENET_SOLVER, **solver_options)
-    model = create_model(solver, hidden_channels=hidden_channels, kernel_size=kernel_size)
-    return resnet.compile_model(model)
+    model = create_model(
+        solver, hidden_channels=hidden_channels, kernel_size=kernel_size, semantics=semantics
+    )
+    return resnet.compile_model(model, semantics)
 
 
 # The dynamics: the R residual branch made continuous (see the module docstring).

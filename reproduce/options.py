@@ -15,7 +15,13 @@ Decisions a user may want to know:
   ``limit_train``/``limit_test`` outside the quick preset add ``-n<train>x<test>``
   so a shortened run never resumes into a full run's folder. Under ``all``,
   ``run_name`` NAME names the runs ``NAME-dense``, ``NAME-resnet``, ``NAME-odenet``.
-* The sample kind, the limits and the solver settings must match for a run to
+* ``seed`` is R's ``set.seed()``: the split. ``train_seed`` (default: the
+  same number) seeds the weights, the dropout masks and the shuffling, so
+  that training can be repeated with other draws on the same split.
+* ``semantics`` (default ``keras22``) makes the loss and the batch
+  normalisation compute what R keras computed in 2019 (:mod:`reproduce.keras22`);
+  ``keras3`` keeps Keras 3's own. It is recorded in ``metrics.json``.
+* The sample kind, the semantics, the limits and the solver settings must match for a run to
   be resumed, like the epochs, batch size and seed (the ODE-Net's learned end
   time too: ``trainable_t1`` enters those settings only when set, so runs
   from before the option resume unchanged).
@@ -43,6 +49,8 @@ class RunOptions:
     data: str | None = None  # None: $ICEBERG_DATA, data/train.json, else the stand-in
     preprocessing: str = "r"
     seed: int = settings.SEED
+    train_seed: int | None = None  # None: the split's seed
+    semantics: str = settings.SEMANTICS
     sample_kind: str = settings.SAMPLE_KIND
     limit_train: int | None = None
     limit_test: int | None = None
@@ -73,6 +81,12 @@ class RunOptions:
                 f"preprocessing must be one of {settings.PREPROCESSINGS}, "
                 f"not {self.preprocessing!r}"
             )
+        if self.semantics not in settings.SEMANTICS_OPTIONS:
+            raise ValueError(
+                f"semantics must be one of {settings.SEMANTICS_OPTIONS}, not {self.semantics!r}"
+            )
+        if self.train_seed is None:
+            object.__setattr__(self, "train_seed", self.seed)
         if self.sample_kind not in settings.SAMPLE_KINDS:
             raise ValueError(
                 f"sample_kind must be one of {settings.SAMPLE_KINDS}, not {self.sample_kind!r}"
@@ -97,10 +111,11 @@ class RunOptions:
 
     def describe(self, n_train: int, n_test: int) -> str:
         """One line: what this run trains on and how."""
+        trained = f" (training seed {self.train_seed})" if self.train_seed != self.seed else ""
         return (
             f"{self.model}: {n_train} training and {n_test} test images, {self.epochs} epochs, "
-            f"batch {self.batch_size}, seed {self.seed}, preprocessing {self.preprocessing}, "
-            f"sample.kind {self.sample_kind}"
+            f"batch {self.batch_size}, seed {self.seed}{trained}, preprocessing "
+            f"{self.preprocessing}, sample.kind {self.sample_kind}, semantics {self.semantics}"
         )
 
     def run_spec(self, source, **settings_to_match) -> RunSpec:
@@ -111,6 +126,7 @@ class RunOptions:
         """
         config = {
             "sample_kind": self.sample_kind,
+            "semantics": self.semantics,
             "limit_train": self.limit_train,
             "limit_test": self.limit_test,
             **settings_to_match,
@@ -140,6 +156,7 @@ class RunOptions:
             epochs=self.epochs,
             batch_size=self.batch_size,
             seed=self.seed,
+            train_seed=self.train_seed,
             metadata=metadata,
             resume=self.resume,
             force=self.force,

@@ -29,9 +29,16 @@ Faithful details worth knowing:
   model (see :func:`r_style_accuracy`). We report it as
   ``r_style_test_accuracy`` next to the real ``test_accuracy``.
 
+* ``semantics`` (``--semantics``, default ``"keras22"``) makes the loss and
+  the 14 batch normalisations compute what R keras computed in 2019
+  (:mod:`reproduce.keras22`); ``"keras3"`` keeps Keras 3's own.
+
 Parameter count (``model.count_params()``, which like R keras' summary
-includes the batch-normalisation moving statistics): 5,578,574, of which
-5,574,024 trainable; ``tests/test_models.py`` derives it from the layer sizes.
+includes the batch-normalisation moving statistics): 5,578,574 as R's summary
+counted it (``semantics="keras3"``), of which 5,574,024 trainable; with
+Keras 2.2's batch norm (the default) 14 more, 5,578,588: each layer also keeps
+its number of updates, for the zero-debiased averages. ``tests/test_models.py``
+derives both from the layer sizes.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ quiet_tensorflow()
 
 import keras  # noqa: E402  (after the quiet import above, on purpose)
 
-from reproduce import data, engine, preprocess  # noqa: E402
+from reproduce import data, engine, keras22, preprocess, settings  # noqa: E402
 from reproduce.options import RunOptions  # noqa: E402
 
 IMAGE_SHAPE = (75, 75, 3)
@@ -59,8 +66,9 @@ ADAM_LEARNING_RATE = 0.001
 
 def main(options: RunOptions) -> dict:
     """The whole R script; returns the run's metrics (as written to ``metrics.json``)."""
-    # (the R script sets no seed: we seed like the dense script's set.seed(1), with options.seed)
-    engine.seed_everything(options.seed)
+    # (the R script sets no seed: we seed like the dense script's set.seed(1), with options.seed;
+    #  weights, dropout and shuffling follow options.train_seed, by default the same number)
+    engine.seed_everything(options.train_seed)
 
     # ## Loading data
     # train = fromJSON("train.json")
@@ -96,14 +104,14 @@ def main(options: RunOptions) -> dict:
     with engine.model_scope(options.distribute):  # --distribute: a copy on every device
         # ## Setting up model
         # model_resNN <- keras_model(inputs = list(input_img), outputs = list(outputs))
-        model_resNN = create_model()  # noqa: N806 - the R name
+        model_resNN = create_model(options.semantics)  # noqa: N806 - the R name
         # ## Setting up functions for model evaluation and passes
-        compile_model(model_resNN)
+        compile_model(model_resNN, options.semantics)  # --semantics: keras22 (R's) or keras3
 
     with engine.Run(options.run_spec(source)) as run:
         # ## Fitting the model
         # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
-        run.fit(model_resNN, train_iceberg, train_truth)
+        run.fit(model_resNN, train_iceberg, train_truth, test_data=(test_iceberg, test_truth))
 
         # ## Trying on test data
         # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
@@ -119,16 +127,16 @@ def main(options: RunOptions) -> dict:
     return run.metrics
 
 
-def input_layers():
+def input_layers(semantics: str = settings.SEMANTICS):
     """``## Prepare model`` and ``## Normalizing data``: the image input and its batch norm."""
     # input_img = layer_input(shape = c(75, 75, 3), name="img")
     input_img = keras.Input(shape=IMAGE_SHAPE, name="img")
     # input_img_norm = input_img %>% layer_batch_normalization(momentum = 0.99)
-    input_img_norm = batch_norm("input_bn")(input_img)
+    input_img_norm = batch_norm("input_bn", semantics)(input_img)
     return input_img, input_img_norm
 
 
-def input_cnn(input_img_norm):
+def input_cnn(input_img_norm, semantics: str = settings.SEMANTICS):
     """``## input CNN``: two 5x5 conv stages, 75x75x3 -> 18x18x64.
 
     Each stage is conv -> BN -> ELU -> 2x2 max pooling -> dropout 0.25.
@@ -140,14 +148,14 @@ def input_cnn(input_img_norm):
     # layer_conv_2d(64, ...) %>% ... %>% layer_dropout(0.25)
     for stage, filters in enumerate((32, 64), start=1):
         x = _conv(filters, f"stem_conv{stage}")(x)
-        x = batch_norm(f"stem_bn{stage}")(x)
+        x = batch_norm(f"stem_bn{stage}", semantics)(x)
         x = keras.layers.ELU(name=f"stem_elu{stage}")(x)
         x = keras.layers.MaxPooling2D((2, 2), name=f"stem_pool{stage}")(x)
         x = keras.layers.Dropout(0.25, name=f"stem_dropout{stage}")(x)
     return x
 
 
-def residual_branch(x, block: int):
+def residual_branch(x, block: int, semantics: str = settings.SEMANTICS):
     """The residual function of ``## first residual`` / ``## second residual``.
 
     BN -> conv 128 -> BN -> ELU -> dropout 0.25 -> conv 64 -> BN -> ELU
@@ -155,22 +163,22 @@ def residual_branch(x, block: int):
     """
     p = f"res{block}_"
     # layer_batch_normalization(momentum = 0.99) %>%
-    x = batch_norm(p + "bn_in")(x)
+    x = batch_norm(p + "bn_in", semantics)(x)
     # layer_conv_2d(128, kernel_size = kernel_size,padding = "same") %>%
     x = _conv(128, p + "conv1")(x)
     # layer_batch_normalization(momentum = 0.99) %>% layer_activation_elu() %>%
-    x = batch_norm(p + "bn1")(x)
+    x = batch_norm(p + "bn1", semantics)(x)
     x = keras.layers.ELU(name=p + "elu1")(x)
     # layer_dropout(0.25) %>%
     x = keras.layers.Dropout(0.25, name=p + "dropout")(x)
     # layer_conv_2d(64, kernel_size = kernel_size, padding = "same") %>%
     x = _conv(64, p + "conv2")(x)
     # layer_batch_normalization(momentum = 0.99) %>% layer_activation_elu()
-    x = batch_norm(p + "bn2")(x)
+    x = batch_norm(p + "bn2", semantics)(x)
     return keras.layers.ELU(name=p + "elu2")(x)
 
 
-def top_cnn(x):
+def top_cnn(x, semantics: str = settings.SEMANTICS):
     """``## final CNN``: conv 128/256/512 stages, then global max pooling.
 
     Exactly as written in R: the 128 stage has no dropout, the 256 and 512
@@ -179,7 +187,7 @@ def top_cnn(x):
     # layer_conv_2d(128, ...) %>% layer_batch_normalization(momentum = 0.99) %>%
     # layer_activation_elu() %>% layer_max_pooling_2d(c(2,2)) %>%
     x = _conv(128, "top_conv1")(x)
-    x = batch_norm("top_bn1")(x)
+    x = batch_norm("top_bn1", semantics)(x)
     x = keras.layers.ELU(name="top_elu1")(x)
     x = keras.layers.MaxPooling2D((2, 2), name="top_pool1")(x)
     # layer_conv_2d(256, ...) %>% layer_batch_normalization(momentum = 0.99) %>%
@@ -187,7 +195,7 @@ def top_cnn(x):
     # layer_conv_2d(512, ...) %>% ... (the same) ...
     for stage, filters in ((2, 256), (3, 512)):
         x = _conv(filters, f"top_conv{stage}")(x)
-        x = batch_norm(f"top_bn{stage}")(x)
+        x = batch_norm(f"top_bn{stage}", semantics)(x)
         x = keras.layers.ELU(name=f"top_elu{stage}")(x)
         x = keras.layers.Dropout(0.25, name=f"top_dropout{stage}")(x)
         x = keras.layers.MaxPooling2D((2, 2), name=f"top_pool{stage}")(x)
@@ -195,67 +203,74 @@ def top_cnn(x):
     return keras.layers.GlobalMaxPooling2D(name="global_max_pool")(x)
 
 
-def output_head(x):
+def output_head(x, semantics: str = settings.SEMANTICS):
     """``## Output layer``: Dense 512 and 256 with BN, ELU, dropout 0.5; 2-way softmax."""
     # layer_dense(512,activation = NULL) %>% layer_batch_normalization(momentum = 0.99) %>%
     # layer_activation_elu() %>% layer_dropout(0.5) %>%
     # layer_dense(256,activation = NULL) %>% ... %>% layer_dropout(0.5) %>%
     for stage, units in enumerate((512, 256), start=1):
         x = keras.layers.Dense(units, activation=None, name=f"head_dense{stage}")(x)
-        x = batch_norm(f"head_bn{stage}")(x)
+        x = batch_norm(f"head_bn{stage}", semantics)(x)
         x = keras.layers.ELU(name=f"head_elu{stage}")(x)
         x = keras.layers.Dropout(0.5, name=f"head_dropout{stage}")(x)
     # layer_dense(2,activation = "softmax")
     return keras.layers.Dense(2, activation="softmax", name="output")(x)
 
 
-def create_model():
+def create_model(semantics: str = settings.SEMANTICS):
     """``## Prepare model`` to ``## Setting up model``: the residual CNN, not yet compiled.
 
     Input ``[n, 75, 75, 3]`` (HH, HV and their mean, in dB), output a 2-way
     softmax over (not iceberg, iceberg). See the module docstring for the
     graph's particularities.
     """
-    input_img, input_img_norm = input_layers()
-    input_CNN = input_cnn(input_img_norm)  # noqa: N806 - the R name
+    input_img, input_img_norm = input_layers(semantics)
+    input_CNN = input_cnn(input_img_norm, semantics)  # noqa: N806 - the R name
 
     # ## first residual
     # input_CNN_residual = layer_add(list(input_CNN_residual,input_CNN))
-    residual = keras.layers.Add(name="res1_add")([residual_branch(input_CNN, 1), input_CNN])
+    residual = keras.layers.Add(name="res1_add")(
+        [residual_branch(input_CNN, 1, semantics), input_CNN]
+    )
     # ## second residual: the branch reads the first sum, but adds input_CNN again
     # input_CNN_residual = layer_add(list(input_CNN_residual,input_CNN))
-    residual = keras.layers.Add(name="res2_add")([residual_branch(residual, 2), input_CNN])
+    residual = keras.layers.Add(name="res2_add")(
+        [residual_branch(residual, 2, semantics), input_CNN]
+    )
 
-    outputs = output_head(top_cnn(residual))
+    outputs = output_head(top_cnn(residual, semantics), semantics)
     # model_resNN <- keras_model(inputs = list(input_img), outputs = list(outputs))
     return keras.Model(inputs=input_img, outputs=outputs, name="model_resNN")
 
 
-def compile_model(model):
+def compile_model(model, semantics: str = settings.SEMANTICS):
     """``## Setting up functions for model evaluation and passes``: Adam(0.001), BCE, accuracy."""
     # model_resNN %>% compile(optimizer = optimizer_adam(lr = 0.001),
     #                         loss="binary_crossentropy", metrics = c("accuracy"))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=ADAM_LEARNING_RATE),
-        loss="binary_crossentropy",
+        loss=keras22.loss("binary_crossentropy", semantics),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
     )
     return model
 
 
-def build_resnet():
+def build_resnet(*, semantics: str = settings.SEMANTICS):
     """The R script's residual CNN, compiled as the script compiles it.
 
     Seed Keras first (``keras.utils.set_random_seed``) for repeatable weights.
     """
-    return compile_model(create_model())
+    return compile_model(create_model(semantics), semantics)
 
 
 # The layers the R script repeats, with its settings written out.
 
 
-def batch_norm(name: str):
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+def batch_norm(name: str, semantics: str = settings.SEMANTICS):
+    # layer_batch_normalization(momentum = 0.99): Keras 2.2's moving statistics under "keras22"
+    return keras22.batch_normalization(
+        semantics, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
+    )
 
 
 def _conv(filters: int, name: str):

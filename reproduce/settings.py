@@ -59,3 +59,9 @@ ODENET_SOLVER = SolverOptions(method="dopri5", rtol=1e-3, atol=1e-3, gradient="a
 #: Channels inside the ODE-Net's dynamics (the R residual branch has 128) and its kernel side.
 ODENET_HIDDEN_CHANNELS = 32
 ODENET_KERNEL_SIZE = 3
+
+#: What ``compile(loss = "binary_crossentropy")`` and ``layer_batch_normalization``
+#: compute: ``keras22`` as R keras did in 2019 (Keras 2.2 on TensorFlow 1.x,
+#: :mod:`reproduce.keras22`), ``keras3`` as Keras 3 does today.
+SEMANTICS = "keras22"
+SEMANTICS_OPTIONS = ("keras22", "keras3")

@@ -18,6 +18,7 @@ quiet_tensorflow()
 import keras  # noqa: E402
 
 from reproduce.data import synthetic  # noqa: E402
+from reproduce.keras22 import Keras22BatchNormalization, Keras22BinaryCrossentropy  # noqa: E402
 from reproduce.models import build_dense, build_odenet, build_resnet, r_style_accuracy  # noqa: E402
 
 
@@ -33,6 +34,11 @@ def dense_params(n_in: int, n_out: int) -> int:
 def bn_params(channels: int) -> int:
     """gamma, beta (trainable) and moving mean, variance (not trainable)."""
     return 4 * channels
+
+
+#: Keras 2.2's batch norm (the default semantics) also keeps its number of
+#: updates, one non-trainable scalar per layer, for its zero-debiased averages.
+DEBIAS_STATE = 1
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +84,10 @@ def test_dense_is_compiled_with_r_keras_defaults():
     assert isinstance(opt, keras.optimizers.SGD)
     assert float(opt.learning_rate) == pytest.approx(0.01)
     assert opt.momentum == 0.0 and not opt.nesterov
-    assert model.loss == "binary_crossentropy"
+    assert isinstance(model.loss, Keras22BinaryCrossentropy)  # what R keras computed
+    assert build_dense(semantics="keras3").loss == "binary_crossentropy"
+    # no batch norm: both semantics have R's parameter count
+    assert build_dense(semantics="keras3").count_params() == 769_793
 
 
 def test_dense_trains_through_fit_with_falling_loss(images):
@@ -140,7 +149,9 @@ def test_resnet_graph_is_the_r_graph():
     model = build_resnet()
     count = lambda kind: sum(type(layer).__name__ == kind for layer in model.layers)  # noqa: E731
     assert count("Conv2D") == 2 + 2 * 2 + 3
-    assert count("BatchNormalization") == 1 + 2 + 2 * 3 + 3 + 2
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) == 1 + 2 + 2 * 3 + 3 + 2
+    assert all(type(layer) is Keras22BatchNormalization for layer in bns)
     assert count("Dropout") == 2 + 2 * 1 + 2 + 2
     assert count("MaxPooling2D") == 2 + 3 and count("GlobalMaxPooling2D") == 1
     assert count("Add") == 2
@@ -163,14 +174,24 @@ def test_resnet_graph_is_the_r_graph():
     assert model.get_layer("res2_bn_in").input is model.get_layer("res1_add").output
     assert model.output_shape == (None, 2)
     assert model.get_layer("output").activation.__name__ == "softmax"
-    assert model.count_params() == resnet_expected_params()
+    assert model.count_params() == resnet_expected_params() + len(bns) * DEBIAS_STATE
+    assert model.count_params() == 5_578_588
+
+
+def test_resnet_with_keras3_semantics_has_r_summary_parameter_count():
+    model = build_resnet(semantics="keras3")
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) == 14 and all(type(layer) is keras.layers.BatchNormalization for layer in bns)
+    assert model.count_params() == resnet_expected_params() == 5_578_574
 
 
 def test_resnet_is_compiled_like_r():
     model = build_resnet()
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
-    assert model.loss == "binary_crossentropy"
+    assert float(model.optimizer.epsilon) == pytest.approx(1e-7)  # Keras 2.2's K.epsilon()
+    assert isinstance(model.loss, Keras22BinaryCrossentropy)
+    assert build_resnet(semantics="keras3").loss == "binary_crossentropy"
 
 
 def test_resnet_trains_through_fit_with_falling_loss(images):
@@ -253,8 +274,12 @@ def test_odenet_is_the_resnet_with_one_ode_block_for_the_residual_blocks():
     assert "GroupNormalization" in inner and "BatchNormalization" not in inner
     assert "Dropout" not in inner
     expected = resnet_expected_params() - 2 * resnet_branch_params() + dynamics_expected_params(32)
-    assert ode.count_params() == expected
+    bns = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in ode.layers)
+    assert bns == 8
+    assert ode.count_params() == expected + bns * DEBIAS_STATE == 4_795_094
     assert ode.count_params() < res.count_params()
+    keras3 = small_odenet(hidden_channels=32, semantics="keras3")
+    assert keras3.count_params() == expected == 4_795_086
 
 
 def eager(model):

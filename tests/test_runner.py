@@ -80,10 +80,13 @@ def test_run_folder_holds_the_contract_files(finished):
     assert metrics["wall_time_s"] > 0 and metrics["seconds_per_epoch"] > 0
 
     lines = (run_dir / "history.csv").read_text().splitlines()
-    assert lines[0].split(",") == ["epoch", "loss", "accuracy"]
+    assert lines[0].split(",") == ["epoch", "loss", "accuracy", "test_loss", "test_accuracy"]
     assert [int(line.split(",")[0]) for line in lines[1:]] == [1, 2, 3]
     last = lines[-1].split(",")
     assert float(last[1]) == metrics["train_loss"] and float(last[2]) == metrics["train_accuracy"]
+    # the last epoch's test diagnostic scored the final weights: the final test scores
+    assert float(last[3]) == pytest.approx(metrics["test_loss"], rel=1e-6)
+    assert float(last[4]) == pytest.approx(metrics["test_accuracy"], rel=1e-6)
 
     assert (run_dir / "curves.png").read_bytes()[:8] == PNG
     log = (run_dir / "log.txt").read_text()

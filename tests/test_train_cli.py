@@ -42,6 +42,8 @@ def test_help_explains_every_option(command, capsys):
         "--verbose",
         "--limit-train",
         "--limit-test",
+        "--semantics",
+        "--train-seed",
     ]
     ode_options = ["--method", "--rtol", "--atol", "--gradient", "--step-size", "--hidden-channels"]
     for option in options + (ode_options if command in ("odenet", "all") else []):
@@ -57,6 +59,23 @@ def test_defaults_are_the_reports_settings():
     assert resolved.preprocessing == "r" and resolved.sample_kind == "Rounding"
     assert resolved.out == "results" and resolved.resume and not resolved.force
     assert resolved.limit_train is None and resolved.limit_test is None and resolved.shrunk == ()
+    assert resolved.semantics == "keras22" and resolved.train_seed == resolved.seed == 1
+
+
+def test_training_seed_and_semantics_options():
+    resolved = train.resolve_options("dense", parse("dense", "--seed", "3"))
+    assert (resolved.seed, resolved.train_seed) == (3, 3)  # the split's seed unless given
+    args = parse("dense", "--seed", "3", "--train-seed", "9", "--semantics", "keras3")
+    resolved = train.resolve_options("dense", args)
+    assert (resolved.seed, resolved.train_seed, resolved.semantics) == (3, 9, "keras3")
+    assert "seed 3 (training seed 9)" in resolved.describe(10, 5)
+    assert "semantics keras3" in resolved.describe(10, 5)
+    source = type("Source", (), {"kind": "stand-in", "to_dict": lambda self: {}})()
+    spec = resolved.run_spec(source)
+    assert (spec.seed, spec.train_seed) == (3, 9)
+    assert spec.metadata["semantics"] == spec.resume_config["semantics"] == "keras3"
+    with pytest.raises(SystemExit):
+        parse("dense", "--semantics", "keras2")
 
 
 def test_odenet_solver_defaults():
@@ -217,6 +236,14 @@ def test_all_quick_like_writes_every_file_of_the_contract(tiny_json, tmp_path, c
         model = run.split("-")[0]
         metrics, rows = check_run_folder(out / run, model, 2, argv)
         assert metrics["quick"] and (metrics["n_train"], metrics["n_test"]) == (16, 8)
+        assert metrics["semantics"] == "keras22" and metrics["seed"] == metrics["train_seed"] == 1
+        # the per-epoch test diagnostic; after the last epoch it is the final test score
+        assert all(r["test_loss"] and r["test_accuracy"] for r in rows)
+        assert float(rows[-1]["test_loss"]) == pytest.approx(metrics["test_loss"], rel=1e-5)
+        assert 0.0 <= metrics["train_accuracy_inference"] <= 1.0
+        assert metrics["train_loss_inference"] > 0
+        assert sum(metrics["predicted_class_shares"].values()) == pytest.approx(1.0)
+        assert set(metrics["predicted_class_shares"]) == {"0", "1"}
         if model == "odenet":
             assert [float(r["nfe"]) for r in rows] == [8, 8]  # rk4, 2 steps of 4 evaluations
             assert metrics["nfe"]["last_forward"] == 8

@@ -91,8 +91,15 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
         "--seed",
         type=int,
         default=settings.SEED,
-        help="set.seed() value for the 1300/304 split, also seeds weight "
-        f"initialisation and shuffling. Default: {settings.SEED}, as in the report.",
+        help="set.seed() value for the 1300/304 split (and the training seed unless "
+        f"--train-seed is given). Default: {settings.SEED}, as in the report.",
+    )
+    g.add_argument(
+        "--train-seed",
+        type=int,
+        metavar="N",
+        help="seed of the initial weights, the dropout masks and the shuffling, apart from "
+        "the split's. Default: the --seed value.",
     )
     g.add_argument(
         "--sample-kind",
@@ -137,6 +144,15 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         help="preset for a fast end-to-end check: fewer epochs for every model and "
         "a subset of images for the CNNs; all three together take under 10 "
         "minutes on 2 CPU cores. Prints what it shrank.",
+    )
+    g.add_argument(
+        "--semantics",
+        choices=settings.SEMANTICS_OPTIONS,
+        default=settings.SEMANTICS,
+        help="what the binary cross-entropy and the batch normalisation compute: 'keras22' "
+        "as R keras did in 2019 (Keras 2.2: clipped probabilities, zero-debiased moving "
+        "statistics; default) or 'keras3' as Keras 3 does (cached logits, biased averages). "
+        "See the README's section on fidelity.",
     )
     g.add_argument(
         "--deterministic",
@@ -298,6 +314,8 @@ def resolve_options(model: str, args: argparse.Namespace) -> RunOptions:
         data=args.data,
         preprocessing=args.preprocessing,
         seed=args.seed,
+        train_seed=args.train_seed,
+        semantics=args.semantics,
         sample_kind=args.sample_kind,
         limit_train=limit_train,
         limit_test=limit_test,

@@ -74,6 +74,7 @@ def draw_history(
     label: str,
     validation_label: str,
     styles: tuple[str, str] = ("-", "--"),
+    test_label: str | None = None,
     **line_options,
 ) -> None:
     """Draw one history's loss on ``loss_axis`` and its accuracy on ``accuracy_axis``.
@@ -81,9 +82,11 @@ def draw_history(
     The one curve-drawing routine of the project: a run's ``curves.png``
     (:func:`plot_history`) and the report's Figures 4 and 7
     (``reproduce.figures.curves``) both draw through it, so the two always
-    show the same values. Training columns use ``styles[0]``, validation
-    columns (``val_loss``, ``val_accuracy``) ``styles[1]``, both in ``colour``.
-    Columns that are absent or entirely missing are skipped.
+    show the same values. Training columns use ``styles[0]``; validation
+    columns (``val_loss``, ``val_accuracy``) and the engine's per-epoch test
+    diagnostic (``test_loss``, ``test_accuracy``, scored in inference mode)
+    ``styles[1]``; all in ``colour``. Columns that are absent or entirely
+    missing are skipped.
 
     Args:
         loss_axis: matplotlib axes for the loss.
@@ -92,17 +95,22 @@ def draw_history(
         colour: line colour.
         label: legend label of the training lines.
         validation_label: legend label of the validation lines.
-        styles: line styles of the training and the validation lines.
+        styles: line styles of the training and the validation (and test) lines.
+        test_label: legend label of the test lines; default ``"<label> (test)"``.
         **line_options: passed to ``Axes.plot`` (marker, linewidth, ...).
     """
     frame = load_history(history)
-    panels = [(loss_axis, "loss", "val_loss")]
+    test_label = test_label or f"{label} (test)"
+    panels = [(loss_axis, "loss", "val_loss", "test_loss")]
     if accuracy_axis is not None:
-        panels.append((accuracy_axis, accuracy_column(frame), accuracy_column(frame, "val_")))
-    for axis, training, validation in panels:
+        panels.append(
+            (accuracy_axis, *(accuracy_column(frame, prefix) for prefix in ("", "val_", "test_")))
+        )
+    for axis, training, validation, test in panels:
         for column, style, name in (
             (training, styles[0], label),
             (validation, styles[1], validation_label),
+            (test, styles[1], test_label),
         ):
             if column is None or column not in frame.columns or frame[column].isna().all():
                 continue
@@ -130,8 +138,9 @@ def plot_history(
 
     Left panel: loss; right panel: accuracy (y axis fixed to [0, 1] so that
     figures of different runs compare at a glance; a chance-level curve looks
-    like one). Validation columns (``val_loss``, ``val_accuracy``), when the
-    history has them, are drawn dashed in the same colour. ``r_history`` is
+    like one). Validation columns (``val_loss``, ``val_accuracy``) and the
+    per-epoch test scores (``test_loss``, ``test_accuracy``), when the history
+    has them, are drawn dashed in the same colour. ``r_history`` is
     drawn in a second colour with its own label, for comparing a port with
     the original. A history without an accuracy metric gets the loss panel
     only.
@@ -157,7 +166,9 @@ def plot_history(
     if other is not None:
         frames.append((other, r_label, "tab:orange"))
 
-    has_accuracy = any(accuracy_column(f) or accuracy_column(f, "val_") for f, _, _ in frames)
+    has_accuracy = any(
+        accuracy_column(f, prefix) for f, _, _ in frames for prefix in ("", "val_", "test_")
+    )
     panels = 2 if has_accuracy else 1
     figure = Figure(figsize=(5.0 * panels + 1.0, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
@@ -174,6 +185,7 @@ def plot_history(
             colour=colour,
             label=name,
             validation_label=f"{name} (validation)",
+            test_label=f"{name} (test, inference mode)",
             marker=marker,
             markersize=3,
             linewidth=1.5,

@@ -27,7 +27,9 @@ class EpochDriver(keras.callbacks.Callback):
     is set; after each *complete* epoch it calls
     ``on_epoch_completed(epoch, logs, seconds)`` (0-based ``epoch``), which
     saves the checkpoint and the files. An epoch cut short (signal, NaN) is
-    never reported. After ``fit``, ``bad_batch``/``bad_loss``/``bad_epoch``
+    never reported. ``diagnose``, when given, is called after each complete
+    epoch (its training time measured first) and its scores join that epoch's
+    row. After ``fit``, ``bad_batch``/``bad_loss``/``bad_epoch``
     (1-based) say where a non-finite loss appeared, if one did.
     """
 
@@ -38,12 +40,14 @@ class EpochDriver(keras.callbacks.Callback):
         steps: int,
         request: StopRequest,
         on_epoch_completed: Callable[[int, Mapping[str, Any], float], None],
+        diagnose: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.seed = int(seed)
         self.steps = int(steps)
         self.request = request
         self.on_epoch_completed = on_epoch_completed
+        self.diagnose = diagnose
         self.batches_done = 0
         self.bad_batch: int | None = None
         self.bad_loss: float | None = None
@@ -68,6 +72,9 @@ class EpochDriver(keras.callbacks.Callback):
         if self.bad_batch is not None:
             self.bad_epoch = int(epoch) + 1
         elif self.batches_done == self.steps:
-            self.on_epoch_completed(int(epoch), logs or {}, time.perf_counter() - self.began)
+            seconds = time.perf_counter() - self.began
+            # a copy: the other callbacks (TensorBoard) see Keras' own logs
+            row = {**(logs or {}), **(self.diagnose() if self.diagnose else {})}
+            self.on_epoch_completed(int(epoch), row, seconds)
             if self.request:  # a signal during the last batch or the saving
                 self.model.stop_training = True

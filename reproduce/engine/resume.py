@@ -104,6 +104,7 @@ def resume_config(spec: RunSpec, model, arrays: Sequence[Any]) -> dict:
         "epochs_planned": spec.epochs,
         "batch_size": spec.batch_size,
         "seed": spec.seed,
+        "train_seed": spec.train_seed,
         "shuffle": bool(spec.shuffle),
         "data_sha256": _sha256(data),
         "arrays_sha256": _arrays_sha256(arrays),

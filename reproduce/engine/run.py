@@ -18,7 +18,8 @@ Typical use (one block per model in a command)::
 The run folder is brought up to date after every completed epoch::
 
     <run_dir>/metrics.json   status, configuration, results, provenance
-    <run_dir>/history.csv    one row per completed epoch: epoch, loss, accuracy, ...
+    <run_dir>/history.csv    one row per completed epoch: epoch, loss, accuracy, ...,
+                             test_loss, test_accuracy (with test_data, inference mode)
     <run_dir>/curves.png     loss and accuracy per epoch
     <run_dir>/log.txt        what the run reported, one timestamped line each
     <run_dir>/model.keras    the trained model (when finished)
@@ -56,7 +57,8 @@ How the ``with`` block ends:
   model Keras cannot serialise is a warning (``model_file`` null). Keys: see
   the run-folder contract; ``train_loss``/``train_accuracy`` are the last
   epoch's values as Keras logged them (running means over the epoch, in
-  training mode, like R's ``plot(history)``); ``wall_time_s`` is the time spent training (all
+  training mode, like R's ``plot(history)``), ``train_loss_inference``/``train_accuracy_inference``
+  the training set scored in inference mode at the end; ``wall_time_s`` is the time spent training (all
   sessions) plus the evaluation; ``seconds_per_epoch`` the mean training time
   of an epoch; ``date`` the start of the run; ``sessions`` one entry per start
   or resumption;
@@ -104,9 +106,9 @@ from reproduce.engine.failures import (
     solver_message,
     write_failure_message,
 )
+from reproduce.engine.inference import epoch_diagnostic, final_scores
 from reproduce.engine.log import RunLog
 from reproduce.engine.metrics import (
-    accuracy_key,
     build_metrics,
     curves_title,
     nfe_reading,
@@ -164,6 +166,7 @@ class Run:
         self._recorded: dict[str, Any] = {}
         self._evaluation_began: float | None = None
         self._metrics: dict | None = None
+        self._train_data: tuple[Any, Any] | None = None
 
     @property
     def metrics(self) -> dict | None:
@@ -244,8 +247,10 @@ class Run:
         :func:`reproduce.engine.seed_everything` so that its initial weights
         depend on the seed only. A resumed run's checkpoint (weights,
         optimizer state, history) is restored into it first. ``test_data``
-        ``(x_test, y_test)``, when given, is checked too and becomes part of
-        the configuration a resumed run must match, like the training arrays.
+        ``(x_test, y_test)``, when given, is checked too, becomes part of
+        the configuration a resumed run must match, and is scored in inference
+        mode after each epoch (``test_loss``/``test_accuracy`` in the history;
+        :mod:`reproduce.engine.inference`), without touching training.
         """
         if self._lock is None:
             raise RuntimeError("Run.fit is called inside `with Run(spec) as run:`")
@@ -269,38 +274,31 @@ class Run:
             "hardware": provenance.hardware(),
         }
         self._start_session()
-        self._train(x_train, y_train)
+        self._train_data = (x_train, y_train)
+        self._train(x_train, y_train, test_data)
         return [dict(row) for row in self.progress.history]
 
     def evaluate(self, model, x_test, y_test) -> dict:
         """Keras' evaluation on the test set: ``{"loss": ..., "accuracy": ...}``, recorded.
 
         Stored as ``test_loss``/``test_accuracy`` (``None`` without samples or
-        without an accuracy metric).
+        without an accuracy metric), with the checks of
+        :func:`reproduce.engine.inference.final_scores`.
         """
         if self._stage is None:
             raise RuntimeError("Run.evaluate is called after Run.fit")
         self._stage = "evaluation"
         if self._evaluation_began is None:
             self._evaluation_began = time.perf_counter()
-        try:
-            scores = (
-                model.evaluate(
-                    x_test, y_test, batch_size=self.spec.batch_size, verbose=0, return_dict=True
-                )
-                if len(x_test)
-                else {}
+        try:  # the test set, then the final inference-mode checks
+            self._scores = final_scores(
+                model, (x_test, y_test), self._train_data, self.spec.batch_size
             )
         except Exception as exc:
             failure = self._failure_from(exc, "evaluation")
             if failure is not None:
                 raise failure from None
             raise
-        key = accuracy_key(scores)
-        self._scores = {
-            "test_loss": float(scores["loss"]) if "loss" in scores else None,
-            "test_accuracy": float(scores[key]) if key else None,
-        }
         self._sizes = (self._sizes[0], len(x_test))
         return {"loss": self._scores["test_loss"], "accuracy": self._scores["test_accuracy"]}
 
@@ -333,7 +331,7 @@ class Run:
         write_history(self.run_dir, self.progress.history)
         self._write_status(RUNNING)
 
-    def _train(self, x_train, y_train) -> None:
+    def _train(self, x_train, y_train, test_data) -> None:
         """Train the remaining epochs in one ``fit`` call (see :mod:`reproduce.engine.pipeline`)."""
         from reproduce.engine.driver import EpochDriver  # imports Keras
         from reproduce.engine.pipeline import epochs_dataset
@@ -344,13 +342,14 @@ class Run:
         steps = math.ceil(n / spec.batch_size)
         if start >= spec.epochs:
             return
-        orders = epoch_orders(spec.seed, start, spec.epochs, n, spec.shuffle)
+        orders = epoch_orders(spec.train_seed, start, spec.epochs, n, spec.shuffle)
         dataset = epochs_dataset(x_train, y_train, orders, spec.batch_size)
         driver = EpochDriver(
-            seed=spec.seed,
+            seed=spec.train_seed,
             steps=steps,
             request=self.request,
             on_epoch_completed=self._epoch_completed,
+            diagnose=epoch_diagnostic(self.model, test_data, spec.batch_size),
         )
         with graceful_signals(self.request):
             try:

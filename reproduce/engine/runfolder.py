@@ -3,7 +3,7 @@
 A run folder (one per training run, under ``--out``) holds::
 
     metrics.json   status, configuration, results, provenance
-    history.csv    one row per completed epoch: epoch, loss, accuracy, ...
+    history.csv    one row per completed epoch: epoch, loss, accuracy, ..., test_loss, test_accuracy
     curves.png     loss and accuracy per epoch
     log.txt        what the run reported, one timestamped line each
     model.keras    the trained model (when finished; not committed)

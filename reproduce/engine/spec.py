@@ -35,9 +35,11 @@ class RunSpec:
         run_dir: the run folder; created if missing. One process at a time.
         epochs: epochs to train in total (``epochs_planned``).
         batch_size: mini-batch size, also used for evaluation.
-        seed: in [0, 2**32); fixes the per-epoch sample order and dropout
-            masks (the initial weights come from
-            :func:`reproduce.engine.seed_everything` with the same seed).
+        seed: in [0, 2**32); the run's seed as recorded (the scripts' split,
+            R's ``set.seed``), and the training seed unless ``train_seed`` is given.
+        train_seed: in [0, 2**32) or ``None`` (then ``seed``); fixes the
+            per-epoch sample order and dropout masks (the initial weights
+            come from :func:`reproduce.engine.seed_everything` with it).
         metadata: stored in ``metrics.json``. Recognised keys: ``model``,
             ``preprocessing``, ``quick``, ``data`` (``DataSource.to_dict()``),
             ``argv`` (the arguments after ``python -m reproduce``), ``command``
@@ -77,6 +79,7 @@ class RunSpec:
     shuffle: bool = True
     callbacks: Sequence[Any] = ()
     eager: bool = False
+    train_seed: int | None = None
 
     def __post_init__(self) -> None:
         # Normalised here so that the rest of the engine reads plain values.
@@ -89,8 +92,12 @@ class RunSpec:
             raise ValueError(
                 f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1"
             )
-        if not 0 <= int(self.seed) < 2**32:
-            raise ReproduceError(f"the seed must be an integer in [0, 2**32), not {self.seed}")
+        if self.train_seed is None:
+            set_(self, "train_seed", self.seed)
+        for name, value in (("seed", self.seed), ("training seed", self.train_seed)):
+            if not 0 <= int(value) < 2**32:
+                raise ReproduceError(f"the {name} must be an integer in [0, 2**32), not {value}")
+        set_(self, "train_seed", int(self.train_seed))
         set_(self, "epochs", int(self.epochs))
         set_(self, "batch_size", int(self.batch_size))
         set_(self, "seed", int(self.seed))

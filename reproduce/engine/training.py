@@ -68,7 +68,7 @@ def run_training(
     # Checked before the folder is touched, so that bad data leaves it as it was.
     check_arrays(x_train, y_train, x_test, y_test)
     with Run(spec) as run:
-        seed_everything(spec.seed)
+        seed_everything(spec.train_seed)
         model = build_model()
         run.fit(model, x_train, y_train, test_data=(x_test, y_test))
         run.evaluate(model, x_test, y_test)
