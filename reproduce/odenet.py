@@ -17,7 +17,12 @@ dropout -> conv 64 -> BN -> ELU) made continuous:
 
 * group normalisation instead of batch normalisation: batch statistics would
   make ``f`` depend on the rest of the batch and differ between training and
-  inference, so the solution of the ODE would too (Chen et al. 2018 do the same);
+  inference, so the solution of the ODE would too (Chen et al. 2018 do the same).
+  The layer is :class:`odelayers.GroupNormalization`: the maths, weights
+  (``gamma``, ``beta``) and configuration of ``keras.layers.GroupNormalization``,
+  with the group statistics computed from per-channel moments, which is faster
+  on CPU (``benchmarks/bench_group_norm.py``); the ODE-Net results committed
+  before this change were computed with Keras' layer;
 * no dropout inside ``f``: a random ``f`` is not an ODE an adaptive solver can
   integrate (its error estimate would chase the noise);
 * the time enters every convolution as an extra input channel
@@ -220,9 +225,8 @@ def build_odenet(
 
 
 def _group_norm(channels: int, name: str):
-    return keras.layers.GroupNormalization(
-        groups=min(MAX_GROUPS, channels), epsilon=1e-3, name=name
-    )
+    # Keras' group norm with faster statistics: same weights, names and maths.
+    return odelayers.GroupNormalization(groups=min(MAX_GROUPS, channels), epsilon=1e-3, name=name)
 
 
 @keras.saving.register_keras_serializable(package="reproduce")
