@@ -47,7 +47,7 @@ scale=True, beta_initializer="zeros", gamma_initializer="ones", ...)``
 
 ``SolverOptions(method="dopri5", rtol=1e-3, atol=1e-6, step_size=None,
 num_steps=None, max_num_steps=4096, first_step=None, gradient="adjoint",
-adjoint_norm="seminorm", error_norm="tfp", parallel_iterations=1,
+adjoint_norm="seminorm", error_norm="rms", parallel_iterations=1,
 lazy_dense_output=True, fuse_min_elements=4096)``
     Every solver setting in one frozen, validated object:
     ``odeint(f, y0, t, options=opts)`` and ``ODEBlock(f, options=opts)``
