@@ -41,9 +41,10 @@ adjoint_norm="seminorm", options=None, trainable_t1=False, t1_metric_name="t1",
 scale=True, beta_initializer="zeros", gamma_initializer="ones", ...)``
     ``keras.layers.GroupNormalization`` (a subclass: same arguments, weights
     ``gamma``/``beta``, ``get_config`` and result) computing the group
-    statistics from per-channel moments in one pass over the input: 2-4x
-    faster on CPU (``benchmarks/bench_group_norm.py``). Use it in dynamics,
-    which run once per function evaluation.
+    statistics from per-channel moments in one pass over the input: 2.2-3.1x
+    faster on CPU with two or more channels per group, level with one
+    (``benchmarks/bench_group_norm.py``). Use it in dynamics, which run once
+    per function evaluation.
 
 ``SolverOptions(method="dopri5", rtol=1e-3, atol=1e-6, step_size=None,
 num_steps=None, max_num_steps=4096, first_step=None, gradient="adjoint",
