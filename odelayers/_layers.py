@@ -306,6 +306,9 @@ class ODEBlock(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # Saved before error_norm existed, or while "tfp" was the default: keep
+        # the norm that model was solved with.
+        config.setdefault("error_norm", "tfp")
         config["dynamics"] = keras.saving.deserialize_keras_object(config["dynamics"])
         return cls(**config)
 

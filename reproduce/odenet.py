@@ -17,7 +17,12 @@ dropout -> conv 64 -> BN -> ELU) made continuous:
 
 * group normalisation instead of batch normalisation: batch statistics would
   make ``f`` depend on the rest of the batch and differ between training and
-  inference, so the solution of the ODE would too (Chen et al. 2018 do the same);
+  inference, so the solution of the ODE would too (Chen et al. 2018 do the same).
+  The layer is :class:`odelayers.GroupNormalization`: the maths, weights
+  (``gamma``, ``beta``) and configuration of ``keras.layers.GroupNormalization``,
+  with the group statistics computed from per-channel moments, which is faster
+  on CPU (``benchmarks/bench_group_norm.py``); the ODE-Net results committed
+  before this change were computed with Keras' layer;
 * no dropout inside ``f``: a random ``f`` is not an ODE an adaptive solver can
   integrate (its error estimate would chase the noise);
 * the time enters every convolution as an extra input channel
@@ -29,7 +34,9 @@ dropout -> conv 64 -> BN -> ELU) made continuous:
 
 Solver defaults (:data:`reproduce.settings.ODENET_SOLVER`): dopri5 with
 rtol = atol = 1e-3 (a loose tolerance: the classifier needs features, not an
-accurate trajectory) and adjoint gradients, the report's section 4.1.2. ``--method rk4 --step-size 0.25 --gradient backprop``
+accurate trajectory) and adjoint gradients, the report's section 4.1.2; the
+error norm is odelayers' default, the RMS norm of SciPy and torchdiffeq (the
+committed ODE-Net runs, and the NFE figures below, used TFP's norm). ``--method rk4 --step-size 0.25 --gradient backprop``
 is a fixed-cost alternative.
 
 Parameter counts (``model.count_params()``, moving statistics included; with
@@ -231,9 +238,8 @@ def build_odenet(
 
 
 def _group_norm(channels: int, name: str):
-    return keras.layers.GroupNormalization(
-        groups=min(MAX_GROUPS, channels), epsilon=1e-3, name=name
-    )
+    # Keras' group norm with faster statistics: same weights, names and maths.
+    return odelayers.GroupNormalization(groups=min(MAX_GROUPS, channels), epsilon=1e-3, name=name)
 
 
 @keras.saving.register_keras_serializable(package="reproduce")

@@ -191,7 +191,11 @@ def test_grid_shows_the_images_r_plots(tiny_data):
 
 @pytest.fixture(scope="module")
 def toy():
-    return figures.train_toy_models()
+    # 100 steps, not the figure's 80: after 80 the ODE's worst point (x = +-1) is
+    # still 0.29-0.31 from the target under either dopri5 error norm, so the check
+    # below would measure the training's progress at its bound rather than whether
+    # the target was learned; after 100 it is 0.21 under both.
+    return figures.train_toy_models(steps=100)
 
 
 def test_toy_models_are_trained(toy, tmp_path):

@@ -54,8 +54,11 @@ class DormandPrince(tfp.math.ode.DormandPrince):
       buffers alive, which doubles the peak memory of a training step and
       makes it vary from run to run.
 
-    Everything else (tableau, error norm, step-size controller, interpolation,
-    the adjoint equations) is TFP's, unless ``error_norm="rms"``.
+    * The error norm is the RMS norm of SciPy and torchdiffeq
+      (``error_norm="rms"``, the default); ``error_norm="tfp"`` keeps TFP's.
+
+    Everything else (tableau, step-size controller, interpolation, the
+    adjoint equations) is TFP's.
 
     Args:
         rtol, atol: error tolerances; default: ``SolverOptions``' defaults.
