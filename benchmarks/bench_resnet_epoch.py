@@ -121,7 +121,11 @@ def check_parameter_counts(keras_model, torch_model) -> dict:
 
     keras_counts = {
         "trainable": int(sum(np.prod(w.shape) for w in keras_model.trainable_weights)),
-        "total": int(keras_model.count_params()),
+        # Keras 2.2's batch norm (the default) keeps an update counter per layer:
+        # bookkeeping, not a parameter, and PyTorch's twin has none.
+        "total": int(
+            sum(np.prod(w.shape) for w in keras_model.weights if "debias_steps" not in w.path)
+        ),
     }
     torch_counts = RT.parameter_counts(torch_model)
     assert keras_counts == torch_counts, f"Keras {keras_counts} != PyTorch {torch_counts}"
