@@ -591,3 +591,21 @@ def test_data_command_bad_file_exits_2_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "record 0 (id 'a')" in lines[0]
+
+
+def test_a_file_is_read_once_while_it_does_not_change(tmp_path, records, monkeypatch):
+    """``all`` trains three models on one file: it is parsed once, and again only if it changes."""
+    from reproduce.data import source
+
+    reads = []
+    real_load = source.load_with_sha256
+    monkeypatch.setattr(source, "load_with_sha256", lambda p: reads.append(p) or real_load(p))
+    source._load_file.cache_clear()
+    path = dump(tmp_path / "train.json", records)
+    first, _ = resolve_data(str(path))
+    second, _ = resolve_data(str(path))
+    assert len(reads) == 1 and first.equals(second) and first is not second
+    dump(path, records[:-1])  # another size: read again
+    third, src = resolve_data(str(path))
+    assert len(reads) == 2 and len(third) == len(records) - 1 == src.n_records
+    source._load_file.cache_clear()

@@ -64,8 +64,10 @@ def resolve_data(
     (by ``path`` or the variable) but missing is an error, not a reason to
     fall back to the stand-in.
 
-    The stand-in is generated once per process and (n, seed); its band
-    arrays are read-only because they are shared between callers.
+    The stand-in is generated once per process and (n, seed), and a file is
+    read once per process while its size and modification time stay the same
+    (``all`` trains three models on the same data); the band arrays are shared
+    between callers, so they are not to be modified in place.
 
     Returns:
         (DataFrame as in :func:`reproduce.data.loading.load_train_json`, :class:`DataSource`).
@@ -90,10 +92,26 @@ def resolve_data(
             f"seed={stand_in_seed}), sha256 {sha256[:12]})"
         )
         return frame.copy(deep=False), DataSource("stand-in", None, sha256, len(frame), description)
-    frame, sha256 = load_with_sha256(path)
     absolute = str(Path(path).resolve())
+    frame, sha256 = _load_file(absolute, *_file_identity(absolute))
+    frame = frame.copy(deep=False)
     description = f"real: {absolute} ({origin}, {len(frame)} records, sha256 {sha256[:12]})"
     return frame, DataSource("real", absolute, sha256, len(frame), description)
+
+
+def _file_identity(path: str) -> tuple[int, int]:
+    """Size and modification time of ``path``, so that a changed file is read again."""
+    try:
+        stat = os.stat(path)
+    except OSError:  # missing or unreadable: load_with_sha256 says so in its own words
+        return -1, -1
+    return stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=1)
+def _load_file(path: str, size: int, mtime_ns: int):
+    """``load_with_sha256(path)``, once per version of the file (``size``, ``mtime_ns``)."""
+    return load_with_sha256(path)
 
 
 def stand_in_json_bytes(n: int = STAND_IN_N, seed: int = STAND_IN_SEED) -> bytes:
