@@ -76,9 +76,10 @@ class RunOptions:
     def __post_init__(self):
         if self.model not in settings.MODELS:
             raise ValueError(f"model must be one of {settings.MODELS}, not {self.model!r}")
-        if self.preprocessing not in settings.PREPROCESSINGS:
+        modes = settings.DENSE_PREPROCESSINGS if self.model == "dense" else settings.PREPROCESSINGS
+        if self.preprocessing not in modes:
             raise ValueError(
-                f"preprocessing must be one of {settings.PREPROCESSINGS}, "
+                f"preprocessing of the {self.model} model must be one of {modes}, "
                 f"not {self.preprocessing!r}"
             )
         if self.semantics not in settings.SEMANTICS_OPTIONS:

@@ -34,6 +34,7 @@ from reproduce.rcompat import r_aperm, r_array, r_sample
 
 __all__ = [
     "PREPROCESSING_MODES",
+    "DENSE_PREPROCESSING_MODES",
     "IMAGE_SIDE",
     "dense_inputs",
     "resnet_inputs",
@@ -45,15 +46,18 @@ __all__ = [
 ]
 
 PREPROCESSING_MODES = settings.PREPROCESSINGS
+#: The dense network's modes: both bugs ("r"), one of them, or neither ("corrected").
+DENSE_PREPROCESSING_MODES = settings.DENSE_PREPROCESSINGS
+# Which of the dense script's two bugs each mode keeps.
+_ARRAY_BUG = ("r", "r-array-only")
+_SCALING_BUG = ("r", "r-scaling-only")
 IMAGE_SIDE = 75
 _PIXELS = IMAGE_SIDE * IMAGE_SIDE
 
 
-def _check_mode(preprocessing: str) -> str:
-    if preprocessing not in PREPROCESSING_MODES:
-        raise ValueError(
-            f"preprocessing must be one of {PREPROCESSING_MODES}, got {preprocessing!r}"
-        )
+def _check_mode(preprocessing: str, modes=PREPROCESSING_MODES) -> str:
+    if preprocessing not in modes:
+        raise ValueError(f"preprocessing must be one of {modes}, got {preprocessing!r}")
     return preprocessing
 
 
@@ -106,14 +110,15 @@ def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray
     also transposes every image (``x[k, i, j]`` is row ``j``, column ``i`` of
     the band).
 
-    ``"corrected"`` takes ``band_1`` (HH polarisation) of every record, in the
+    ``"r-array-only"`` builds the same array; ``"r-scaling-only"`` and
+    ``"corrected"`` take ``band_1`` (HH polarisation) of every record, in the
     data's row-major orientation, with its own label. The dense network sees a
     single 75x75 image per record; HH is the band the faithful array starts
     with, and as the co-polarised band it is the stronger of the two.
 
     Args:
         df: records with columns ``band_1``, ``band_2``, ``is_iceberg``.
-        preprocessing: ``"r"`` or ``"corrected"``.
+        preprocessing: one of :data:`DENSE_PREPROCESSING_MODES`.
 
     Returns:
         ``(x, y)``: ``x`` float32 of shape ``[n, 75, 75]``; ``y`` int64 0/1 of
@@ -124,11 +129,11 @@ def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray
         DataError: a missing column, no records, a band that is not 5625
             values, a label that is not 0 or 1.
     """
-    _check_mode(preprocessing)
+    _check_mode(preprocessing, DENSE_PREPROCESSING_MODES)
     _check_frame(df)
     n = len(df)
     y = _labels(df)
-    if preprocessing == "corrected":
+    if preprocessing not in _ARRAY_BUG:
         x = np.stack([_band(df, k, "band_1") for k in range(n)])
         return x.reshape(n, IMAGE_SIDE, IMAGE_SIDE).astype(np.float32), y
     # array() keeps the first 75*75*n values, i.e. the first n bands, which
@@ -293,8 +298,8 @@ def scale_dense(
     absolute value is 1: the test images are divided by 1 and stay in dB while
     the training images lie in [-1, 1].
 
-    ``"corrected"`` divides both sets by ``max(abs(x_train))`` of the unscaled
-    training images.
+    ``"r-scaling-only"`` does the same; ``"r-array-only"`` and ``"corrected"``
+    divide both sets by ``max(abs(x_train))`` of the unscaled training images.
 
     The arithmetic is done in float64, like R's, and the results returned as
     float32.
@@ -302,7 +307,7 @@ def scale_dense(
     Args:
         x_train: training images, any shape.
         x_test: test images, any shape.
-        preprocessing: ``"r"`` or ``"corrected"``.
+        preprocessing: one of :data:`DENSE_PREPROCESSING_MODES`.
 
     Returns:
         ``(x_train_scaled, x_test_scaled)`` as float32 arrays.
@@ -311,7 +316,7 @@ def scale_dense(
         DataError: the training set is empty, or its largest absolute value is
             0 or not finite (R would silently produce NaN or Inf).
     """
-    _check_mode(preprocessing)
+    _check_mode(preprocessing, DENSE_PREPROCESSING_MODES)
     train = np.asarray(x_train, dtype=np.float64)
     test = np.asarray(x_test, dtype=np.float64)
     if train.size == 0:
@@ -320,7 +325,7 @@ def scale_dense(
     if not math.isfinite(train_max) or train_max == 0.0:
         raise DataError(f"cannot scale by the training images' largest absolute value {train_max}")
     scaled_train = train / train_max
-    if preprocessing == "r":
+    if preprocessing in _SCALING_BUG:
         test_divisor = float(np.max(np.abs(scaled_train)))  # 1, by construction
     else:
         test_divisor = train_max

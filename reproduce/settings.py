@@ -28,6 +28,9 @@ SAMPLE_KIND = "Rounding"
 SAMPLE_KINDS = ("Rounding", "Rejection")
 #: ``r`` reproduces the R scripts' inputs bug for bug; ``corrected`` fixes them.
 PREPROCESSINGS = ("r", "corrected")
+#: The dense script has two independent bugs (its array() and its test scaling): these keep one
+#: each, so that a comparison can say what each costs. The residual script has neither.
+DENSE_PREPROCESSINGS = ("r", "r-array-only", "r-scaling-only", "corrected")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -170,6 +170,38 @@ def test_dense_scaling_corrected_uses_one_statistic(data):
     np.testing.assert_allclose(ratio_train, ratio_train[0, 0, 0], rtol=1e-6)
 
 
+def test_each_of_the_dense_scripts_two_bugs_on_its_own(data):
+    """r-array-only keeps R's array() and scales correctly; r-scaling-only the reverse."""
+    x_r, y_r = dense_inputs(data, "r")
+    x_c, y_c = dense_inputs(data, "corrected")
+    x_a, y_a = dense_inputs(data, "r-array-only")
+    x_s, y_s = dense_inputs(data, "r-scaling-only")
+    np.testing.assert_array_equal(x_a, x_r)
+    np.testing.assert_array_equal(x_s, x_c)
+    assert not np.array_equal(x_r, x_c)  # the two image sets differ, or this proves nothing
+    for y in (y_c, y_a, y_s):
+        np.testing.assert_array_equal(y, y_r)
+    train_idx, test_idx = split_indices(6, n_train=4)
+    for images in (x_r, x_c):
+        train, test = images[train_idx], images[test_idx]
+        buggy = scale_dense(train, test, "r")
+        right = scale_dense(train, test, "corrected")
+        np.testing.assert_array_equal(scale_dense(train, test, "r-scaling-only")[1], buggy[1])
+        np.testing.assert_array_equal(scale_dense(train, test, "r-array-only")[1], right[1])
+        np.testing.assert_array_equal(test.astype(np.float32), buggy[1])  # divided by 1
+        assert not np.array_equal(buggy[1], right[1])
+
+
+def test_single_bug_modes_are_the_dense_scripts_only(data):
+    from reproduce.options import RunOptions
+
+    with pytest.raises(ValueError, match="preprocessing must be one of"):
+        resnet_inputs(data, "r-array-only")
+    with pytest.raises(ValueError, match="resnet model must be one of"):
+        RunOptions("resnet", preprocessing="r-scaling-only")
+    assert RunOptions("dense", preprocessing="r-scaling-only").preprocessing == "r-scaling-only"
+
+
 def test_scale_dense_refuses_an_all_zero_training_set():
     with pytest.raises(DataError, match="largest absolute value"):
         scale_dense(np.zeros((2, 3, 3)), np.ones((1, 3, 3)), "r")

@@ -110,6 +110,8 @@ def test_run_names():
     real, standin = _Source("real"), _Source("stand-in")
     args = train.resolve_options("dense", parse("dense"))
     assert args.run_dir(real).name == "dense-r-real-e150"
+    args = train.resolve_options("dense", parse("dense", "--preprocessing", "r-array-only"))
+    assert args.run_dir(real).name == "dense-r-array-only-real-e150"
     args = train.resolve_options("odenet", parse("all", "--quick", "--preprocessing", "corrected"))
     assert args.run_dir(standin).name == "odenet-corrected-standin-quick"
     args = train.resolve_options("resnet", parse("resnet", "--epochs", "5", "--limit-train", "64"))
@@ -126,6 +128,8 @@ def test_bad_option_values_are_refused(capsys):
         ["dense", "--preprocessing", "python"],
         ["odenet", "--method", "magic"],
         ["odenet", "--rtol", "-1"],
+        ["resnet", "--preprocessing", "r-array-only"],
+        ["all", "--preprocessing", "r-scaling-only"],
     ):
         with pytest.raises(SystemExit) as exc:
             parse(*argv)

@@ -46,7 +46,7 @@ def register(subparsers) -> None:
         parser = subparsers.add_parser(
             name, help=_DESCRIPTIONS[name], description=_DESCRIPTIONS[name]
         )
-        _add_data_options(parser)
+        _add_data_options(parser, dense_only=name == "dense")
         _add_training_options(parser)
         _add_output_options(parser)
         if name in ("odenet", "all"):
@@ -71,7 +71,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
+def _add_data_options(parser: argparse.ArgumentParser, dense_only: bool) -> None:
     g = parser.add_argument_group("data and split")
     g.add_argument(
         "--data",
@@ -81,11 +81,17 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--preprocessing",
-        choices=settings.PREPROCESSINGS,
+        choices=settings.DENSE_PREPROCESSINGS if dense_only else settings.PREPROCESSINGS,
         default="r",
         help="'r' reproduces the R scripts' inputs bug for bug (the dense script's "
-        "interleaved bands and unscaled test set); 'corrected' fixes them. "
-        "Default: r.",
+        "interleaved bands and unscaled test set); 'corrected' fixes them"
+        + (
+            "; 'r-array-only' keeps only the array() bug, 'r-scaling-only' only the "
+            "test-scaling bug"
+            if dense_only
+            else ""
+        )
+        + ". Default: r.",
     )
     g.add_argument(
         "--seed",
