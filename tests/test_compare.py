@@ -409,3 +409,35 @@ def test_majority_share_comes_from_the_runs_data(tmp_path):
 def test_compare_needs_a_runs_folder(tmp_path):
     with pytest.raises(ReproduceError, match="does not exist"):
         run_compare(tmp_path / "missing", compute_shares=False)
+
+
+def test_table_notes_name_the_stand_in_and_the_code_versions(tmp_path):
+    from reproduce.comparison.table import table_notes
+
+    standin = {"kind": "stand-in", "path": None, "sha256": "e" * 64, "n_records": 1604}
+    write_run(tmp_path, "a", git_commit="a" * 40)
+    write_run(tmp_path, "b", git_commit="a" * 40)
+    assert table_notes(load_runs(tmp_path).runs) == []  # real data, one clean version: nothing
+
+    write_run(tmp_path, "c", git_commit="c" * 40 + "-dirty", data=standin)
+    notes = table_notes(load_runs(tmp_path).runs)
+    assert len(notes) == 2
+    assert "stand-in" in notes[0] and "chance" in notes[0]
+    assert "2 code version(s)" in notes[1]
+    assert "`aaaaaaa`: a, b" in notes[1] and "`ccccccc-dirty`: c" in notes[1]
+
+
+def test_the_notes_stand_under_both_tables(tmp_path, monkeypatch, capsys):
+    runs = tmp_path / "runs"
+    standin = {"kind": "stand-in", "path": None, "sha256": "e" * 64, "n_records": 1604}
+    write_run(runs, "dense-r", data=standin, git_commit="1" * 40)
+    write_run(runs, "dense-corrected", preprocessing="corrected", git_commit="2" * 40)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Project\n\n{README_START}\nstale\n{README_END}\n")
+    from reproduce.comparison import run_compare
+
+    out = run_compare(runs, readme=readme, compute_shares=False)
+    for text in (out.read_text(), readme.read_text()):
+        table = text.index("| source |")
+        assert table < text.index("that is chance, not a reproduction")  # right under it
+        assert table < text.index("2 code version(s)")

@@ -37,8 +37,9 @@ def comparison_markdown(
     figures: list[str],
     skipped: list[tuple[str, str]],
     r_history_file: str | None,
+    notes: list[str] = (),
 ) -> str:
-    """The whole ``COMPARISON.md``."""
+    """The whole ``COMPARISON.md``; ``notes`` go right under the table."""
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     parts = [
         "# Our numbers beside the report's",
@@ -49,6 +50,7 @@ def comparison_markdown(
         "",
         markdown_table(rows),
         "",
+        *[f"{note}\n" for note in notes],
         "NFE: evaluations of the ODE dynamics per forward pass. Test accuracy of the R row is "
         "R's validation split, when R had one.",
         "",

@@ -10,7 +10,7 @@ from reproduce.comparison.explain import explain
 from reproduce.comparison.r_history import read_r_history
 from reproduce.comparison.readme import readme_block, replace_between_markers
 from reproduce.comparison.shares import SplitShares, shares_for_run
-from reproduce.comparison.table import comparison_rows
+from reproduce.comparison.table import comparison_rows, table_notes
 from reproduce.engine.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
 from reproduce.figures.curves import plot_curves_side_by_side
@@ -61,6 +61,7 @@ def run_compare(
     shares, shares_note = _test_split_shares(scan.runs, data_path) if compute_shares else (None, "")
     rows = comparison_rows(scan.runs, history_r, Path(r_history).name if r_history else "", r_model)
     paragraphs = explain(scan.runs, shares, shares_note)
+    notes = table_notes(scan.runs)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
         out,
@@ -71,12 +72,13 @@ def run_compare(
             figure_links(figures_dir, out.parent),
             scan.skipped,
             str(r_history) if r_history else None,
+            notes,
         ),
     )
     if readme is not None:
         readme_path = Path(readme)
         link = Path(os.path.relpath(out.resolve(), readme_path.parent.resolve())).as_posix()
-        block = readme_block(rows, figure_links(figures_dir, readme_path.parent), link)
+        block = readme_block(rows, figure_links(figures_dir, readme_path.parent), link, notes)
         atomic_write_text(readme_path, replace_between_markers(readme_text, block, str(readme)))
     return out
 

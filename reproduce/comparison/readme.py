@@ -16,8 +16,11 @@ REGENERATE_COMMANDS = (
 )
 
 
-def readme_block(rows: list[list[str]], figures: list[str], comparison_link: str) -> str:
-    """What goes between the README markers: the table, a link to the full
+def readme_block(
+    rows: list[list[str]], figures: list[str], comparison_link: str, notes: list[str] = ()
+) -> str:
+    """What goes between the README markers: the table, the notes a reader needs
+    beside it (:func:`reproduce.comparison.table.table_notes`), a link to the full
     comparison (``comparison_link``, relative to the README) and the figures."""
     return (
         "\n".join(
@@ -27,6 +30,7 @@ def readme_block(rows: list[list[str]], figures: list[str], comparison_link: str
                 "",
                 markdown_table(rows),
                 "",
+                *[f"{note}\n" for note in notes],
                 "What the differences mean, in words computed from these numbers: "
                 f"[{comparison_link}]({comparison_link}).",
                 "",

@@ -176,3 +176,32 @@ def comparison_rows(
         if r_history is not None and model == r_model:
             rows.append(r_history_row(r_history, r_label, r_model))
     return rows
+
+
+def table_notes(runs: list[Run]) -> list[str]:
+    """What a reader must know beside the table, computed from the runs shown.
+
+    The report's rows are on Kaggle's real data: beside runs on the stand-in,
+    a number that matches is chance, not a reproduction. Runs made by
+    different code versions (``git_commit``, ``-dirty`` when the tree had
+    changes) are named per version, since their numbers need not agree.
+    """
+    notes = []
+    if any((run.get("data") or {}).get("kind") == "stand-in" for run in runs):
+        notes.append(
+            "The report's rows are its own numbers on Kaggle's real data; rows marked "
+            "stand-in are ours on the generated stand-in. Where the two agree, that is chance, "
+            "not a reproduction."
+        )
+    versions: dict[str, list[str]] = {}
+    for run in runs:
+        commit = str(run.get("git_commit") or "unknown")
+        short = commit[:7] + ("-dirty" if commit.endswith("-dirty") else "")
+        versions.setdefault(short, []).append(run.name)
+    if len(versions) > 1 or any(v.endswith("-dirty") for v in versions):
+        listed = "; ".join(f"`{v}`: {', '.join(names)}" for v, names in sorted(versions.items()))
+        notes.append(
+            f"These runs were made by {len(versions)} code version(s) ({listed}); "
+            "a version marked -dirty had uncommitted changes."
+        )
+    return notes
