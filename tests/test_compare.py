@@ -226,7 +226,11 @@ def test_explanation_follows_the_numbers(runs_dir):
     assert "The bugs cost 27.6 percentage points" in text  # 81.25 - 53.62
     assert "no better than guessing the majority class" in text
     assert "looks like an accuracy on the training images" in text
-    assert "gives 0.500 here" in text and "cannot have come from that line" in text
+    assert (
+        "gives 0.500 here" in text
+        and "cannot have come from that line" in text
+        and "cut off" in text
+    )
     assert "171,234 parameters, 3.8% of the residual CNN's 4,473,474" in text
 
     # Other numbers, other words.

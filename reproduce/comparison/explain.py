@@ -189,12 +189,15 @@ def _explain_resnet(chosen) -> str:
     r_style = run.get("r_style_test_accuracy")
     if r_style is not None:
         text.append(
-            "The report's scoring line `mean(round(predict(model_resNN, test_iceberg))[,2] == "
-            "test_truth)` compares a vector of predictions with the one-hot test matrix; R "
+            "The report prints its scoring line cut off, `mean(round(predict(model_resNN, "
+            "test_iceberg))[,2] == test_truth` without its closing parenthesis, so what it "
+            "computed can only be inferred; completed the shortest way, `mean(round(predict("
+            "model_resNN, test_iceberg))[,2] == test_truth)` compares a vector of predictions "
+            "with the one-hot test matrix; R "
             "recycles the vector over both columns, and for each image exactly one column "
-            f"matches, so run as printed it gives {num(r_style)} here whatever the model"
+            f"matches, so completed this way it gives {num(r_style)} here whatever the model"
             + (
-                f': the report\'s "{claim.display()}" cannot have come from that line as printed.'
+                f': the report\'s "{claim.display()}" cannot have come from that line completed so.'
                 if abs(r_style - target)
                 > binomial_margin(target, claim.n_test or settings.R_N_RECORDS - settings.R_N_TRAIN)
                 else "."
