@@ -328,3 +328,29 @@ def test_figures_4_7_and_a_runs_curves_draw_the_same_values(tmp_path, monkeypatc
         np.testing.assert_array_equal(fig_x, history["epoch"])
         np.testing.assert_array_equal(own_y, history[column])
         np.testing.assert_array_equal(fig_y, history[column])
+
+
+def test_figures_4_7_share_one_y_scale_per_row(tmp_path, monkeypatch):
+    """The models' columns are compared side by side, so each row has one y-scale."""
+    from matplotlib.figure import Figure
+
+    from reproduce.runs import curve_runs
+
+    runs = tmp_path / "results"
+    write_history_run(runs, "dense-r", "dense", 5)
+    write_history_run(runs, "resnet-r", "resnet", 5)
+    history_path = runs / "resnet-r" / "history.csv"
+    history = pd.read_csv(history_path)
+    history["loss"] *= 20  # a loss an order of magnitude above the dense network's
+    history.to_csv(history_path, index=False)
+    saved, real_savefig = [], Figure.savefig
+    monkeypatch.setattr(
+        Figure,
+        "savefig",
+        lambda figure, *a, **k: saved.append(figure) or real_savefig(figure, *a, **k),
+    )
+    figures.plot_curves_side_by_side(curve_runs(load_runs(runs).runs), tmp_path / "f.png")
+    axes = np.asarray(saved[0].axes[:6]).reshape(2, 3)
+    for row in axes:
+        assert len({ax.get_ylim() for ax in row}) == 1
+    assert axes[0, 0].get_ylim()[1] >= history["loss"].max()  # the dense column shows it too

@@ -37,7 +37,8 @@ def plot_curves_side_by_side(
     from matplotlib.ticker import MaxNLocator
 
     plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharex="col")
+    # One y-scale per row: the models' columns are compared side by side.
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharex="col", sharey="row")
     missing = []
     for col, model in enumerate(MODEL_ORDER):
         loss_ax, acc_ax = axes[0, col], axes[1, col]
