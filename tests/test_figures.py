@@ -354,3 +354,25 @@ def test_figures_4_7_share_one_y_scale_per_row(tmp_path, monkeypatch):
     for row in axes:
         assert len({ax.get_ylim() for ax in row}) == 1
     assert axes[0, 0].get_ylim()[1] >= history["loss"].max()  # the dense column shows it too
+
+
+def test_figures_4_7_draw_the_per_epoch_test_scores(tmp_path, monkeypatch):
+    from reproduce.runs import curve_runs
+
+    runs = tmp_path / "results"
+    write_history_run(runs, "dense-r", "dense", 4)
+    history_path = runs / "dense-r" / "history.csv"
+    history = pd.read_csv(history_path)
+    history["test_loss"], history["test_accuracy"] = [0.9, 0.8, 0.75, 0.7], [0.5, 0.55, 0.6, 0.6]
+    history.to_csv(history_path, index=False)
+    lines = drawn_lines(
+        monkeypatch,
+        lambda: figures.plot_curves_side_by_side(
+            curve_runs(load_runs(runs).runs), tmp_path / "f.png"
+        ),
+    )
+    label = "dense-r (r), test (inference mode)"
+    np.testing.assert_array_equal(
+        lines[("loss (binary cross-entropy)", label)][1], history["test_loss"]
+    )
+    np.testing.assert_array_equal(lines[("accuracy", label)][1], history["test_accuracy"])

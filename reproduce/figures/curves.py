@@ -65,6 +65,7 @@ def plot_curves_side_by_side(
                 colour=PREPROCESSING_COLORS.get(run.preprocessing, "C4"),
                 label=f"{name}, training",
                 validation_label=f"{name}, validation",
+                test_label=f"{name}, test (inference mode)",
             )
         if r_here:
             draw_history(
