@@ -218,9 +218,42 @@ def available_methods() -> dict:
     return {name: SOLVERS[name].summary for name in sorted(SOLVERS)}
 
 
-# With Keras already imported, loading costs nothing more, and it registers
-# ODEBlock and the blocks with Keras' serialisation before any model loads.
-if "keras" in _sys.modules:
-    for _name in ("ConcatConv2D", "GroupNormalization", "ODEBlock"):
-        _load(_name)
-    del _name
+def _register_with_keras() -> None:
+    """Import the layers, which registers them with Keras' serialisation."""
+    for name in ("ConcatConv2D", "GroupNormalization", "ODEBlock"):
+        _load(name)
+
+
+class _AfterKerasImport:
+    """Registers odelayers' layers as soon as Keras is imported.
+
+    ``keras.models.load_model`` finds ``odelayers>ODEBlock`` only if the class
+    was registered, i.e. its module imported. With ``import odelayers`` before
+    ``import keras`` nothing would have imported it: this finder, first on
+    ``sys.meta_path`` until Keras is imported, lets the normal import of
+    ``keras`` happen and then registers the layers.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        _sys.meta_path.remove(self)  # once; the lookup below must not come back here
+        from importlib.util import find_spec
+
+        spec = find_spec("keras")  # what the other finders return; imports nothing
+        if spec is None or spec.loader is None:
+            return spec
+        run_module = spec.loader.exec_module
+
+        def run_then_register(module):
+            run_module(module)
+            _register_with_keras()
+
+        spec.loader.exec_module = run_then_register  # this spec's own loader object
+        return spec
+
+
+if "keras" in _sys.modules:  # loading costs nothing more, and registers the layers now
+    _register_with_keras()
+else:
+    _sys.meta_path.insert(0, _AfterKerasImport())

@@ -47,6 +47,43 @@ def test_importing_solver_options_imports_neither_tensorflow_nor_keras():
     assert result.stdout.strip() == "[]"
 
 
+def test_a_saved_model_loads_whatever_the_order_of_the_imports(tmp_path):
+    """``import odelayers`` before ``import keras``: ODEBlock is registered all the same."""
+    inp = keras.Input((3,))
+    model = keras.Model(inp, odelayers.ODEBlock(_Decay(), method="rk4", num_steps=4)(inp))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    expected = model.predict(np.ones((1, 3)), verbose=0)
+    code = (
+        "import sys\n"
+        "import odelayers\n"
+        "assert 'keras' not in sys.modules\n"
+        "import keras, numpy as np\n"
+        f"keras.saving.register_keras_serializable('{_Decay.__module__}')(type('_Decay', "
+        "(keras.layers.Layer,), {'call': lambda self, h, t: -h}))\n"
+        f"m = keras.models.load_model({str(path)!r})\n"
+        "print(float(m.predict(np.ones((1, 3)), verbose=0)[0, 0]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.strip().splitlines()[-1]) == pytest.approx(float(expected[0, 0]))
+
+
+@keras.saving.register_keras_serializable(__name__)
+class _Decay(keras.layers.Layer):
+    def call(self, h, t):
+        return -h
+
+
 def test_every_exported_name_resolves():
     assert set(odelayers.__all__) <= set(dir(odelayers))
     for name in odelayers.__all__:
