@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from odelayers._backend import require_tensorflow
 from odelayers._options import SolverOptions
-from odelayers.errors import ODESolverError
+from odelayers.errors import ODESolverError, solver_message
 
 
 def _called_as_is(function):
@@ -144,20 +142,10 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False):
             return compiled(y0)
         return _solve(func, y0, t_tensor, t_static, options, final_only)
     except tf.errors.InvalidArgumentError as error:
-        from odelayers._solvers.messages import MESSAGE_MARKER
-
-        if MESSAGE_MARKER in error.message:
-            raise ODESolverError(_readable(error.message, MESSAGE_MARKER)) from None
+        message = solver_message(error.message)
+        if message is not None:
+            raise ODESolverError(message) from None
         raise
-
-
-def _readable(message: str, marker: str) -> str:
-    """The assertion text of a TensorFlow error, without TF's brackets."""
-    text = message[message.index(marker) :]
-    text = text.split("\n")[0]
-    # TensorFlow prints an assertion's strings C-escaped (method=\'bdf\').
-    text = text.replace("\\'", "'").replace('\\"', '"')
-    return re.sub(r"\]\s*\[", " ", text).strip("[] ")
 
 
 def _checked(func):

@@ -141,3 +141,16 @@ def test_16_bit_states_refuse_tolerances_they_cannot_resolve(dtype):
     assert float(ys[-1][0]) == pytest.approx(0.3679, abs=5 * floor)
     # Fixed steps have no tolerances to refuse.
     odelayers.odeint(lambda t, y: -y, y0, [0.0, 1.0], method="rk4", num_steps=4)
+
+
+def test_solver_message_reads_a_graph_errors_text_back():
+    from odelayers.errors import solver_message
+
+    text = (
+        "Graph execution error:\n\nassertion failed: [odelayers: rk4 gave up at t = 0.5] "
+        "[use method=\\'dopri5\\' or \\\"bdf\\\"]\n\t [[{{node Assert}}]]"
+    )
+    assert (
+        solver_message(text) == "odelayers: rk4 gave up at t = 0.5 use method='dopri5' or \"bdf\""
+    )
+    assert solver_message("assertion failed: [x > 0]") is None

@@ -348,13 +348,16 @@ def test_all_skips_a_finished_run_only_when_it_was_trained_on_the_same_data(tmp_
 
 
 def test_a_solver_message_from_a_graph_reads_like_the_eager_one():
-    from reproduce.engine.failures import graph_solver_message
+    import tensorflow as tf
+
+    from reproduce.engine.failures import solver_failure
 
     text = (
         "Graph execution error:\n\nassertion failed: [odelayers: dopri5 gave up at t = 0.5. "
         "What to change: use method=\\'bdf\\'.]\n\t [[{{node assert}}]]"
     )
-    assert graph_solver_message(text) == (
+    assert solver_failure(tf.errors.InvalidArgumentError(None, None, text)) == (
         "odelayers: dopri5 gave up at t = 0.5. What to change: use method='bdf'."
     )
-    assert graph_solver_message("assertion failed: [x > 0]") is None
+    other = tf.errors.InvalidArgumentError(None, None, "assertion failed: [x > 0]")
+    assert solver_failure(other) is None

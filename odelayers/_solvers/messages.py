@@ -7,12 +7,7 @@ import string
 
 import tensorflow as tf
 
-from odelayers.errors import ODESolverError
-
-# Every message of an error raised inside a graph starts with this marker, so
-# an eager caller can turn TensorFlow's InvalidArgumentError back into an
-# ODESolverError (see _odeint.py).
-MESSAGE_MARKER = "odelayers:"
+from odelayers.errors import MESSAGE_MARKER, ODESolverError
 
 # Significant digits a number is printed with: enough to tell the time reached
 # from the end time (1.000001 vs 1), no more than the dtype resolves.

@@ -4,7 +4,10 @@ A failure the user can act on (a loss that turns NaN or infinite, an ODE
 solver that gives up, memory exhausted, a run folder that cannot be written)
 becomes a one-line :class:`ReproduceError`; anything else is a bug and keeps
 its traceback. The causes are recognised by exception type, except for the
-one case where TensorFlow leaves only the text (:func:`graph_solver_message`).
+one case where TensorFlow leaves only the text: a solver that gives up inside
+a compiled training step can only fail a TensorFlow assertion, whose text
+odelayers reads back (:func:`odelayers.errors.solver_message`, which finds its
+``"odelayers:"`` marker).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ __all__ = [
     "TrainingFailed",
     "TrainingInterrupted",
     "first_line",
-    "graph_solver_message",
     "is_write_failure",
     "memory_message",
     "nan_message",
@@ -41,9 +43,6 @@ _CAUSES = {
     errno.EROFS: " (the file system is read-only)",
     errno.EACCES: " (no permission to write there)",
 }
-
-# odelayers starts every solver message with this marker (odelayers.errors).
-_SOLVER_MARKER = "odelayers:"
 
 
 class TrainingFailed(ReproduceError):
@@ -81,41 +80,23 @@ def first_line(text: str, limit: int = 400) -> str:
     return ""
 
 
-def graph_solver_message(message: str) -> str | None:
-    """The odelayers solver message inside a TensorFlow runtime error's text, or ``None``.
-
-    The one place where a failure is recognised by its text. A solver that
-    gives up inside a compiled function (``model.fit``'s training step) cannot
-    raise :class:`odelayers.errors.ODESolverError`: errors inside a graph
-    surface as ``tf.errors.InvalidArgumentError`` ("Graph execution error:
-    ... assertion failed: [odelayers: ...]"), and the message is all that
-    tells them apart from any other failed assertion. odelayers starts its
-    messages with ``"odelayers:"`` for this reason.
-    """
-    start = message.find(_SOLVER_MARKER)
-    if start < 0:
-        return None
-    # TensorFlow escapes the quotes of the message it prints (method=\'bdf\').
-    return message[start:].splitlines()[0].rstrip("]' \"").replace("\\'", "'")
-
-
 def solver_failure(exc: BaseException) -> str | None:
     """The message of an ODE solver failure, or ``None`` if ``exc`` is something else.
 
     Eagerly the solver raises :class:`odelayers.errors.ODESolverError`;
     inside a compiled step TensorFlow re-raises it as a runtime error whose
-    text carries the message (see :func:`graph_solver_message`).
+    text carries the message (:func:`odelayers.errors.solver_message`).
     """
     # Imported here: odelayers and TensorFlow load slowly, and the engine's
     # package must import without them.
-    from odelayers.errors import ODESolverError
+    from odelayers import errors as ode_errors
 
-    if isinstance(exc, ODESolverError):
+    if isinstance(exc, ode_errors.ODESolverError):
         return str(exc)
     import tensorflow as tf
 
     if isinstance(exc, tf.errors.OpError):
-        return graph_solver_message(exc.message or "")
+        return ode_errors.solver_message(exc.message or "")
     return None
 
 
