@@ -17,7 +17,13 @@ Decisions a user may want to know:
   ``run_name`` NAME names the runs ``NAME-dense``, ``NAME-resnet``, ``NAME-odenet``.
 * ``seed`` is R's ``set.seed()``: the split. ``train_seed`` (default: the
   same number) seeds the weights, the dropout masks and the shuffling, so
-  that training can be repeated with other draws on the same split.
+  that training can be repeated with other draws on the same split. A
+  training seed other than ``seed`` adds ``-t<train_seed>`` to the run name
+  (default or given), so that the runs of several seeds get one folder each
+  while a run with the default seed keeps the name it always had.
+* ``skip_finished`` (set under ``all`` and when several training seeds are
+  trained in turn): a finished run already in the folder is skipped rather
+  than refused, so that rerunning the same command resumes the sequence.
 * ``semantics`` (default ``keras22``) makes the loss and the batch
   normalisation compute what R keras computed in 2019 (:mod:`reproduce.keras22`);
   ``keras3`` keeps Keras 3's own. It is recorded in ``metrics.json``.
@@ -64,6 +70,7 @@ class RunOptions:
     out: str = "results"
     run_name: str | None = None
     in_all: bool = False  # part of ``all``: --run-name gets the model as suffix
+    skip_finished: bool = False  # one of several seeds: a finished run is skipped, not refused
     resume: bool = True
     force: bool = False
     argv: tuple[str, ...] | None = None  # the arguments after ``python -m reproduce``
@@ -103,11 +110,14 @@ class RunOptions:
         return name
 
     def run_dir(self, source) -> Path:
-        """The run folder: ``out / run_name`` (suffixed by the model under ``all``) or the default."""
+        """The run folder: ``out / run_name`` (suffixed by the model under ``all``) or the default,
+        then ``-t<train_seed>`` when the training seed is not the split's."""
         if self.run_name:
             name = f"{self.run_name}-{self.model}" if self.in_all else self.run_name
         else:
             name = self.default_run_name(source)
+        if self.train_seed != self.seed:
+            name += f"-t{self.train_seed}"
         return Path(self.out) / name
 
     def describe(self, n_train: int, n_test: int) -> str:
@@ -168,12 +178,13 @@ class RunOptions:
         )
 
     def finished_run(self, source) -> dict | None:
-        """Under ``all`` without ``force``: the metrics of the finished run already in the folder.
+        """Under ``all`` or one of several seeds, without ``force``: the metrics of the finished
+        run already in the folder.
 
-        Rerunning the same ``all`` command thus skips the models already
-        trained (and says so); ``None`` means: train.
+        Rerunning the same command thus skips the runs already trained (and
+        says so); ``None`` means: train.
         """
-        if not self.in_all or self.force:
+        if not (self.in_all or self.skip_finished) or self.force:
             return None
         run_dir = self.run_dir(source)
         metrics = runfolder.read_metrics(run_dir)

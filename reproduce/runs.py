@@ -5,6 +5,15 @@ file names and statuses. Where several runs exist for one (model,
 preprocessing), :func:`representative_runs` picks one: a finished run before
 an unfinished one, then the most epochs, then the latest date.
 
+Runs that differ only in the training seed form a :class:`SeedGroup`
+(:func:`seed_groups`): their ``metrics.json`` agree on every key but the
+training seed, the outcome (scores, NFE, shares of the predicted classes),
+the timing and the provenance (command, date, versions, commit, hardware).
+The keys left out are listed (:data:`NOT_SETTINGS`) rather than the keys kept,
+so that a setting added later splits groups instead of silently averaging
+runs made with different settings. A run recorded before ``train_seed`` existed
+was trained with its split's seed.
+
 This module sits below both :mod:`reproduce.comparison` and
 :mod:`reproduce.figures`, which both need the runs, so neither imports the other
 for them.
@@ -12,7 +21,10 @@ for them.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +76,127 @@ class Run:
     @property
     def finished(self) -> bool:
         return self.get("status") == runfolder.FINISHED
+
+
+#: Keys of ``metrics.json`` that are not settings of a run: the training seed,
+#: what the run measured, when and where it ran, how it was invoked.
+NOT_SETTINGS = frozenset(
+    {
+        "train_seed",
+        "test_loss",
+        "test_accuracy",
+        "train_loss",
+        "train_accuracy",
+        "train_loss_inference",
+        "train_accuracy_inference",
+        "predicted_class_shares",
+        "r_style_test_accuracy",
+        "nfe",
+        "learned_t1",
+        "wall_time_s",
+        "seconds_per_epoch",
+        "date",
+        "finished_at",
+        "sessions",
+        "command",
+        "argv",
+        "versions",
+        "git_commit",
+        "hardware",
+        "model_file",
+        "tensorboard",
+        "error",
+        "error_kind",
+        "data",  # replaced by its kind, sha256 and size: a path may differ for one file
+    }
+)
+#: A share of one predicted class at least this large makes a constant classifier.
+CONSTANT_SHARE = 1.0 - 1e-9
+
+
+def train_seed(run: Run) -> int:
+    """The run's training seed (its split's seed for runs recorded before the option)."""
+    return int(run.get("train_seed", run.get("seed", 1)))
+
+
+def settings_key(run: Run) -> str:
+    """Every setting of the run (all of ``metrics.json`` but :data:`NOT_SETTINGS`), as text."""
+    settings_ = {k: v for k, v in run.metrics.items() if k not in NOT_SETTINGS}
+    data = run.get("data", {}) or {}
+    settings_["data"] = {k: data.get(k) for k in ("kind", "sha256", "n_records")}
+    settings_.setdefault("seed", 1)
+    return json.dumps(settings_, sort_keys=True, default=str)
+
+
+def is_constant(run: Run) -> bool | None:
+    """Whether the run predicts one class for every test image (``None``: not recorded)."""
+    shares = run.get("predicted_class_shares")
+    if not shares:
+        return None
+    return max(float(v) for v in shares.values()) >= CONSTANT_SHARE
+
+
+def mean_sd(values) -> tuple[float | None, float | None, int]:
+    """Mean, sample standard deviation (n - 1; ``None`` below two values) and count."""
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None, None, 0
+    sd = statistics.stdev(values) if len(values) > 1 else None
+    return statistics.fmean(values), sd, len(values)
+
+
+@dataclass
+class SeedGroup:
+    """Runs with the same settings but the training seed, sorted by training seed."""
+
+    runs: list[Run]
+
+    @property
+    def name(self) -> str:
+        """One run's name; several runs' common name without ``-t<seed>``, else the first's."""
+        if len(self.runs) == 1:
+            return self.runs[0].name
+        stems = {re.sub(r"-t\d+$", "", run.name) for run in self.runs}
+        return stems.pop() if len(stems) == 1 else self.runs[0].name
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def train_seeds(self) -> list[int]:
+        return [train_seed(run) for run in self.runs]
+
+    def get(self, key: str, default=None):
+        """A setting, read from the first run (the runs share their settings)."""
+        return self.runs[0].get(key, default)
+
+    def values(self, key: str) -> list:
+        """``key`` of every run (``None`` where a run lacks it), in training-seed order."""
+        return [run.get(key) for run in self.runs]
+
+    def stats(self, key: str) -> tuple[float | None, float | None, int]:
+        """:func:`mean_sd` of ``key`` over the runs that recorded it."""
+        return mean_sd(self.values(key))
+
+    def constant(self) -> tuple[int, int]:
+        """(runs that predict one class, runs that recorded their predicted classes)."""
+        known = [c for c in (is_constant(run) for run in self.runs) if c is not None]
+        return sum(known), len(known)
+
+    model = property(lambda self: self.runs[0].model)
+    preprocessing = property(lambda self: self.runs[0].preprocessing)
+    data_sha256 = property(lambda self: self.runs[0].data_sha256)
+    finished = property(lambda self: self.runs[0].finished)
+    history = property(lambda self: self.runs[0].history)
+
+
+def seed_groups(runs: list[Run]) -> list[SeedGroup]:
+    """Group the runs that differ only in the training seed, in the order of ``runs``."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(settings_key(run), []).append(run)
+    return [SeedGroup(sorted(members, key=train_seed)) for members in groups.values()]
 
 
 @dataclass
@@ -150,6 +283,30 @@ def representative_runs(
         if key not in chosen or _run_rank(run) > _run_rank(chosen[key]):
             chosen[key] = run
     return chosen
+
+
+def _group_rank(group: SeedGroup):
+    """Sort key of seed groups: finished, most epochs, most seeds, latest date."""
+    latest = max(str(run.get("date", "")) for run in group.runs)
+    return (group.finished, int(group.get("epochs", 0) or 0), group.n, latest, group.name)
+
+
+def curve_groups(runs: list[Run]) -> dict[str, list[SeedGroup]]:
+    """The seed groups to draw per model for the curves: per preprocessing, the best
+    group whose runs have a history (finished first, then most epochs, then most
+    seeds, then latest), faithful ("r") before corrected."""
+    with_history = [r for r in runs if r.history is not None and len(r.history) > 0]
+    chosen: dict[tuple[str, str], SeedGroup] = {}
+    for group in seed_groups(with_history):
+        key = (group.model, group.preprocessing)
+        if key not in chosen or _group_rank(group) > _group_rank(chosen[key]):
+            chosen[key] = group
+    by_model: dict[str, list[SeedGroup]] = {}
+    for (model, _), group in sorted(
+        chosen.items(), key=lambda i: (i[0][0], i[0][1] != "r", i[0][1])
+    ):
+        by_model.setdefault(model, []).append(group)
+    return by_model
 
 
 def curve_runs(runs: list[Run]) -> dict[str, list[Run]]:

@@ -101,11 +101,16 @@ def _add_data_options(parser: argparse.ArgumentParser, dense_only: bool) -> None
         f"--train-seed is given). Default: {settings.SEED}, as in the report.",
     )
     g.add_argument(
+        "--train-seeds",
         "--train-seed",
+        dest="train_seeds",
         type=int,
+        nargs="+",
         metavar="N",
-        help="seed of the initial weights, the dropout masks and the shuffling, apart from "
-        "the split's. Default: the --seed value.",
+        help="seed(s) of the initial weights, the dropout masks and the shuffling, apart from "
+        "the split's, which stays --seed's. Several (e.g. --train-seeds 1 2 3) train one run "
+        "per seed in turn, each in its own folder, named with -t<N> where N differs from "
+        "--seed; rerunning the command skips the finished ones. Default: the --seed value.",
     )
     g.add_argument(
         "--sample-kind",
@@ -279,11 +284,14 @@ def _add_ode_options(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------- running
 
 
-def resolve_options(model: str, args: argparse.Namespace) -> RunOptions:
+def resolve_options(
+    model: str, args: argparse.Namespace, train_seed: int | None = None
+) -> RunOptions:
     """``args`` for ``model``: epochs and limits from the report's defaults or the quick preset.
 
     ``shrunk`` lists, in words, what the quick preset changed; options given
-    explicitly are kept.
+    explicitly are kept. ``train_seed`` picks one of ``--train-seeds`` (default:
+    the first given, else the split's seed).
     """
     epochs, limit_train, limit_test = args.epochs, args.limit_train, args.limit_test
     shrunk = []
@@ -320,7 +328,7 @@ def resolve_options(model: str, args: argparse.Namespace) -> RunOptions:
         data=args.data,
         preprocessing=args.preprocessing,
         seed=args.seed,
-        train_seed=args.train_seed,
+        train_seed=train_seed if train_seed is not None else (training_seeds(args) or [None])[0],
         semantics=args.semantics,
         sample_kind=args.sample_kind,
         limit_train=limit_train,
@@ -335,6 +343,7 @@ def resolve_options(model: str, args: argparse.Namespace) -> RunOptions:
         out=args.out,
         run_name=args.run_name,
         in_all=args.command == "all",
+        skip_finished=len(training_seeds(args)) > 1,
         resume=args.resume,
         force=args.force,
         argv=None if argv is None else tuple(str(a) for a in argv),
@@ -357,12 +366,35 @@ def run_command(args: argparse.Namespace) -> int:
 
     quiet_tensorflow()  # before anything imports TensorFlow
     models = settings.MODELS if args.command == "all" else (args.command,)
-    for model in models:
-        options = resolve_options(model, args)
-        if options.shrunk:
-            print(f"--quick shrank {model}: " + "; ".join(options.shrunk))
-        _script_main(model)(options)
+    seeds = training_seeds(args) or [None]
+    # Seed by seed, every model of a seed before the next seed: an interrupted
+    # `all` leaves complete sets of the three models behind.
+    for index, seed in enumerate(seeds):
+        if len(seeds) > 1:
+            print(f"training seed {seed} ({index + 1} of {len(seeds)})")
+        for model in models:
+            options = resolve_options(model, args, seed)
+            if options.shrunk and index == 0:
+                print(f"--quick shrank {model}: " + "; ".join(options.shrunk))
+            _script_main(model)(options)
     return 0
+
+
+def training_seeds(args: argparse.Namespace) -> list[int]:
+    """The training seeds asked for (``[]``: none given), each once.
+
+    Raises:
+        ReproduceError: a seed is given twice (its two runs would share one folder).
+    """
+    from reproduce.errors import ReproduceError
+
+    seeds = list(getattr(args, "train_seeds", None) or [])
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ReproduceError(
+            f"--train-seeds repeats {', '.join(map(str, repeated))}: give each seed once"
+        )
+    return seeds
 
 
 def _script_main(model: str):

@@ -5,10 +5,13 @@ Reads every run folder under ``--runs`` (metrics and history, through
 ``results/COMPARISON.md``) with
 
 * one table (:mod:`~reproduce.comparison.table`): the report's figures
-  (:mod:`reproduce.report_claims`) and, for each run, model, preprocessing,
-  epochs, data, test accuracy and loss, train accuracy, parameters, wall time,
-  NFE and hardware -- every number read from the run's files, nothing typed by
-  hand;
+  (:mod:`reproduce.report_claims`) and, for each seed group (runs that differ
+  only in the training seed, :func:`reproduce.runs.seed_groups`), model,
+  preprocessing, epochs, data, test accuracy and loss and the inference-mode
+  train accuracy as mean ± sd over the seeds with n, each seed's test accuracy,
+  parameters, wall time, NFE and hardware -- every number read from the runs'
+  files, nothing typed by hand; notes under it say what one seed cannot
+  separate and where a report figure lies within our seeds' spread;
 * "What the differences mean" (:mod:`~reproduce.comparison.explain`):
   sentences computed from those numbers.
 
@@ -50,19 +53,26 @@ from reproduce.comparison.table import (
     TABLE_HEADER,
     claim_row,
     comparison_rows,
+    group_row,
     markdown_table,
+    mean_sd_text,
     r_history_row,
     run_row,
+    seed_notes,
 )
 from reproduce.runs import (
     MODEL_ORDER,
     MODEL_TITLES,
     Run,
     RunScan,
+    SeedGroup,
+    curve_groups,
     curve_runs,
     load_runs,
+    mean_sd,
     primary_data_sha,
     representative_runs,
+    seed_groups,
 )
 
 __all__ = [
@@ -75,17 +85,22 @@ __all__ = [
     "R_EXPORT_LINES",
     "Run",
     "RunScan",
+    "SeedGroup",
     "SplitShares",
     "TABLE_HEADER",
     "binomial_margin",
     "claim_row",
     "comparison_markdown",
     "comparison_rows",
+    "curve_groups",
     "curve_runs",
     "explain",
     "figure_links",
     "load_runs",
+    "group_row",
     "markdown_table",
+    "mean_sd",
+    "mean_sd_text",
     "primary_data_sha",
     "r_history_row",
     "read_r_history",
@@ -94,6 +109,8 @@ __all__ = [
     "representative_runs",
     "run_compare",
     "run_row",
+    "seed_groups",
+    "seed_notes",
     "shares_for_run",
     "split_class_shares",
 ]

@@ -15,7 +15,7 @@ from reproduce.engine.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
 from reproduce.figures.curves import plot_curves_side_by_side
 from reproduce.figures.files import file_name
-from reproduce.runs import Run, curve_runs, load_runs, primary_data_sha
+from reproduce.runs import Run, curve_groups, load_runs, primary_data_sha
 
 
 def run_compare(
@@ -52,7 +52,7 @@ def run_compare(
     if history_r is not None:
         figures_dir.mkdir(parents=True, exist_ok=True)
         plot_curves_side_by_side(
-            curve_runs(scan.runs),
+            curve_groups(scan.runs),
             figures_dir / file_name("fig04_07_with_r"),
             r_history=history_r,
             r_model=r_model,

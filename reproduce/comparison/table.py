@@ -1,15 +1,21 @@
 """The comparison table: the report's figures, our runs and an R history as Markdown rows.
 
-Every cell of a run's row is read from its metrics; the report's rows quote
-:mod:`reproduce.report_claims`.
+Our runs are shown one row per seed group (:class:`reproduce.runs.SeedGroup`:
+runs that differ only in the training seed): test accuracy, test loss and the
+inference-mode training accuracy as mean ± sample standard deviation over the
+seeds with n, e.g. ``87.2 ± 1.3 % (n=3)``, and every seed's test accuracy in
+a column of its own. A group whose every seed predicts one class for all test
+images is named ``constant (3/3 seeds)``. Every cell is read from the runs'
+metrics; the report's rows quote :mod:`reproduce.report_claims`.
 """
 
 from __future__ import annotations
 
+from reproduce.comparison.explain import binomial_margin
 from reproduce.comparison.formatting import num, pct
 from reproduce.comparison.r_history import last_value
 from reproduce.report_claims import CLAIMS, AccuracyClaim
-from reproduce.runs import MODEL_ORDER, Run
+from reproduce.runs import MODEL_ORDER, Run, SeedGroup, mean_sd, seed_groups, train_seed
 
 
 def _wall_time(seconds) -> str:
@@ -74,9 +80,10 @@ TABLE_HEADER = (
     "images (train/test)",
     "data",
     "test accuracy",
+    "per training seed: test accuracy",
     "test loss",
-    "train accuracy",
-    "train loss",
+    "train accuracy (inference)",
+    "train accuracy (training mode)",
     "params",
     "wall time",
     "NFE",
@@ -107,29 +114,74 @@ def claim_row(claim: AccuracyClaim) -> list[str]:
         "–",
         "–",
         "–",
+        "–",
+    ]
+
+
+def mean_sd_text(stats, scale: float = 100.0, fmt: str = ".1f", unit: str = " %") -> str:
+    """``(mean, sd, n)`` as ``87.2 ± 1.3 % (n=3)``; one value as ``87.2 % (n=1)``."""
+    mean, sd, n = stats
+    if not n:
+        return "–"
+    spread = "" if sd is None else f" ± {format(sd * scale, fmt)}"
+    return f"{format(mean * scale, fmt)}{spread}{unit} (n={n})"
+
+
+def _constant_text(group: SeedGroup) -> str:
+    constant, known = group.constant()
+    if not constant:
+        return ""
+    if constant == known == group.n:
+        return f"; constant ({constant}/{group.n} seeds)"
+    return f"; constant in {constant}/{known} seeds"
+
+
+def _per_seed(group: SeedGroup) -> str:
+    return ", ".join(f"{train_seed(run)}: {pct(run.get('test_accuracy'))}" for run in group.runs)
+
+
+def _group_nfe(group: SeedGroup) -> str:
+    if group.n == 1:
+        return _nfe_label(group.get("nfe"))
+    means = [(run.get("nfe") or {}).get("mean_forward") for run in group.runs]
+    mean, _, n = mean_sd(means)
+    return "–" if not n else f"{mean:.1f} (mean of {n} runs)"
+
+
+def _source(group: SeedGroup) -> str:
+    return ", ".join(f"`{run.name}`" for run in group.runs)
+
+
+def group_row(group: SeedGroup) -> list[str]:
+    """The table row of a seed group, every number read from its runs' ``metrics.json``."""
+    params = group.get("params")
+    wall, _, n_wall = mean_sd(group.values("wall_time_s"))
+    hardware = dict.fromkeys(str(run.get("hardware", "–")) for run in group.runs)
+    return [
+        _source(group),
+        group.model,
+        {"r": "r (faithful)", "corrected": "corrected"}.get(
+            group.preprocessing, group.preprocessing
+        ),
+        str(group.get("status", "?")),
+        _epochs_label(group),
+        _images_label(group),
+        _data_label(group.get("data")),
+        mean_sd_text(group.stats("test_accuracy")) + _constant_text(group),
+        _per_seed(group),
+        mean_sd_text(group.stats("test_loss"), scale=1.0, fmt=".3f", unit=""),
+        mean_sd_text(group.stats("train_accuracy_inference")),
+        mean_sd_text(group.stats("train_accuracy")),
+        "–" if params is None else f"{int(params):,}",
+        _wall_time(wall) + (" (mean)" if n_wall > 1 else ""),
+        _group_nfe(group),
+        _escape(" / ".join(hardware)),
     ]
 
 
 def run_row(run: Run) -> list[str]:
-    """The table row of one run, every number read from its ``metrics.json``."""
-    params = run.get("params")
-    return [
-        f"`{run.name}`",
-        run.model,
-        {"r": "r (faithful)", "corrected": "corrected"}.get(run.preprocessing, run.preprocessing),
-        str(run.get("status", "?")),
-        _epochs_label(run),
-        _images_label(run),
-        _data_label(run.get("data")),
-        pct(run.get("test_accuracy")),
-        num(run.get("test_loss")),
-        pct(run.get("train_accuracy")),
-        num(run.get("train_loss")),
-        "–" if params is None else f"{int(params):,}",
-        _wall_time(run.get("wall_time_s")),
-        _nfe_label(run.get("nfe")),
-        _escape(run.get("hardware", "–")),
-    ]
+    """The table row of one run alone (a seed group of one)."""
+    return group_row(SeedGroup([run]))
 
 
 def r_history_row(history, label: str, model: str) -> list[str]:
@@ -146,9 +198,10 @@ def r_history_row(history, label: str, model: str) -> list[str]:
         "–",
         "–",
         "–" if val_acc is None else f"{pct(val_acc)} (validation)",
+        "–",
         "–" if val_loss is None else f"{num(val_loss)} (validation)",
+        "–",
         pct(last_value(history, "accuracy")),
-        num(last_value(history, "loss")),
         "–",
         "–",
         "–",
@@ -172,7 +225,7 @@ def comparison_rows(
     for model in models:
         if model in CLAIMS:
             rows.append(claim_row(CLAIMS[model]))
-        rows += [run_row(run) for run in runs if run.model == model]
+        rows += [group_row(group) for group in seed_groups(runs) if group.model == model]
         if r_history is not None and model == r_model:
             rows.append(r_history_row(r_history, r_label, r_model))
     return rows
@@ -204,4 +257,71 @@ def table_notes(runs: list[Run]) -> list[str]:
             f"These runs were made by {len(versions)} code version(s) ({listed}); "
             "a version marked -dirty had uncommitted changes."
         )
+    return notes + seed_notes(runs)
+
+
+def seed_notes(runs: list[Run]) -> list[str]:
+    """What the training seeds behind each row allow a reader to conclude.
+
+    ``±`` is the sample standard deviation over the training seeds; a row of
+    one seed cannot separate its settings from the draws of one training; a
+    report figure is called consistent with our runs only where it lies within
+    the spread (lowest to highest) of two or more seeds, and a single-seed
+    match (within two binomial standard errors) leaves chance open.
+    """
+    groups = seed_groups(runs)
+    if not groups:
+        return []
+    notes = [
+        "Each row of ours is a seed group: runs that differ only in the training seed "
+        "(weights, dropout, shuffling), on the split of the same set.seed(); ± is the sample "
+        "standard deviation over those seeds (n - 1), n the number of seeds."
+    ]
+    single = [f"`{g.name}`" for g in groups if g.n == 1]
+    if single:
+        notes.append(
+            f"n=1 ({', '.join(single)}): one training seed, so the draws of one training are not "
+            "separated from the settings; a difference or a match there may be chance."
+        )
+    if any(g.constant()[0] for g in groups):
+        notes.append(
+            "constant: the seeds' models predict one class for every test image "
+            "(their accuracy is that class's share of the test split)."
+        )
+    notes += [text for g in groups if (text := _claim_match(g))]
     return notes
+
+
+def _claim_match(group: SeedGroup) -> str:
+    """A note when the report's figure for the group's model matches our seeds' test accuracy."""
+    claim = CLAIMS.get(group.model)
+    accuracies = [a for a in group.values("test_accuracy") if a is not None]
+    if claim is None or claim.test_accuracy is None or not accuracies:
+        return ""
+    target, low, high = claim.test_accuracy, min(accuracies), max(accuracies)
+    stand_in = (group.get("data") or {}).get("kind") == "stand-in"
+    caveat = " (on the stand-in: not a reproduction either way)" if stand_in else ""
+    figure = f"The report's {claim.display()} ({claim.model})"
+    if len(accuracies) == 1:
+        n_test = int(group.get("n_test") or claim.n_test or 304)
+        close = abs(high - target) <= binomial_margin(target, n_test)
+        if (claim.qualifier == ">" and high > target) or (claim.qualifier != ">" and close):
+            return (
+                f"{figure} matches `{group.name}` ({pct(high)}) on a single training seed: "
+                f"chance not excluded{caveat}."
+            )
+        return ""
+    if claim.qualifier == ">":
+        clearing = sum(a > target for a in accuracies)
+        if clearing:
+            return (
+                f"{figure}: {clearing} of the {len(accuracies)} seeds of `{group.name}` clear it "
+                f"(spread {pct(low)} to {pct(high)}): consistent with it{caveat}."
+            )
+        return ""
+    if low <= target <= high:
+        return (
+            f"{figure} lies within the spread of the {len(accuracies)} seeds of `{group.name}` "
+            f"({pct(low)} to {pct(high)}): consistent with it{caveat}."
+        )
+    return ""

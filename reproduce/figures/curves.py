@@ -2,16 +2,19 @@
 
 The lines are drawn by :func:`reproduce.engine.curves.draw_history`, the same
 routine that draws each run's own curves, so the figure and the runs' curve
-images always show the same values.
+images always show the same values. A seed group (runs that differ only in the
+training seed, :func:`reproduce.runs.curve_groups`) is drawn as each seed's
+curve, thin and pale and kept out of the legend, under the seeds' mean per
+epoch, thick: the spread of the draws stays visible beside the mean.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from reproduce.engine.curves import draw_history
+from reproduce.engine.curves import draw_history, load_history
 from reproduce.figures.canvas import pyplot, save_figure
-from reproduce.runs import MODEL_ORDER, MODEL_TITLES
+from reproduce.runs import MODEL_ORDER, MODEL_TITLES, Run, SeedGroup
 
 PREPROCESSING_COLORS = {"r": "C0", "corrected": "C2"}
 #: Colour of an R keras history, drawn dash-dotted beside our runs.
@@ -24,8 +27,8 @@ def plot_curves_side_by_side(
     """Figures 4 and 7: loss (top) and accuracy (bottom) per epoch, one column per model.
 
     Args:
-        runs_by_model: ``{"dense"|"resnet"|"odenet": [reproduce.runs.Run, ...]}``
-            (see :func:`reproduce.runs.curve_runs`): each run is drawn, faithful
+        runs_by_model: ``{"dense"|"resnet"|"odenet": [Run or SeedGroup, ...]}``
+            (see :func:`reproduce.runs.curve_groups`): each is drawn, faithful
             preprocessing in blue, corrected in green; a model without runs leaves
             an empty column, named in the title.
         out_png: file to write.
@@ -42,7 +45,7 @@ def plot_curves_side_by_side(
     missing = []
     for col, model in enumerate(MODEL_ORDER):
         loss_ax, acc_ax = axes[0, col], axes[1, col]
-        runs = runs_by_model.get(model) or []
+        runs = [_as_group(item) for item in runs_by_model.get(model) or []]
         r_here = r_history is not None and model == r_model
         if not runs and not r_here:
             missing.append(model)
@@ -56,17 +59,8 @@ def plot_curves_side_by_side(
                     transform=ax.transAxes,
                     color="gray",
                 )
-        for run in runs:
-            name = f"{run.name} ({run.preprocessing})"
-            draw_history(
-                loss_ax,
-                acc_ax,
-                run.history,
-                colour=PREPROCESSING_COLORS.get(run.preprocessing, "C4"),
-                label=f"{name}, training",
-                validation_label=f"{name}, validation",
-                test_label=f"{name}, test (inference mode)",
-            )
+        for group in runs:
+            _draw_group(loss_ax, acc_ax, group)
         if r_here:
             draw_history(
                 loss_ax,
@@ -78,7 +72,9 @@ def plot_curves_side_by_side(
                 validation_label=f"R keras {r_label}, validation",
             )
         subtitle = [
-            f"{run.name}: {run.get('status', '?')}, {run.get('epochs', '?')} epochs" for run in runs
+            f"{g.name}: {g.get('status', '?')}, {g.get('epochs', '?')} epochs"
+            + (f", mean of {len(g.runs)} seeds" if len(g.runs) > 1 else "")
+            for g in runs
         ]
         loss_ax.set_title("\n".join([MODEL_TITLES[model]] + subtitle), fontsize=9)
         loss_ax.set_ylabel("loss (binary cross-entropy)")
@@ -98,3 +94,48 @@ def plot_curves_side_by_side(
     fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.93 if missing else 0.95))
     return save_figure(fig, out_png)
+
+
+def _as_group(item: Run | SeedGroup) -> SeedGroup:
+    return item if isinstance(item, SeedGroup) else SeedGroup([item])
+
+
+def mean_history(group: SeedGroup):
+    """The seeds' histories averaged epoch by epoch (the epochs any seed reached)."""
+    import pandas as pd
+
+    frames = [load_history(run.history) for run in group.runs]
+    return pd.concat(frames).groupby("epoch", as_index=False).mean(numeric_only=True)
+
+
+def _draw_group(loss_ax, acc_ax, group: SeedGroup) -> None:
+    """One run as it is; several seeds thin (out of the legend) under their mean, thick."""
+    colour = PREPROCESSING_COLORS.get(group.preprocessing, "C4")
+    name = f"{group.name} ({group.preprocessing})"
+    if len(group.runs) == 1:
+        history = group.runs[0].history
+    else:
+        for run in group.runs:
+            draw_history(
+                loss_ax,
+                acc_ax,
+                run.history,
+                colour=colour,
+                label="_seed",  # a leading underscore keeps a line out of the legend
+                validation_label="_seed",
+                test_label="_seed",
+                linewidth=0.7,
+                alpha=0.35,
+            )
+        history = mean_history(group)
+        name += f", mean of {len(group.runs)} seeds"
+    draw_history(
+        loss_ax,
+        acc_ax,
+        history,
+        colour=colour,
+        label=f"{name}, training",
+        validation_label=f"{name}, validation",
+        test_label=f"{name}, test (inference mode)",
+        **({} if len(group.runs) == 1 else {"linewidth": 2.2}),
+    )

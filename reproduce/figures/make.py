@@ -27,7 +27,7 @@ from reproduce.figures.odes import (
 )
 from reproduce.figures.r_images import plot_image_grid, r_plotted_training_images
 from reproduce.figures.toy import plot_trajectories, train_toy_models
-from reproduce.runs import curve_runs, load_runs
+from reproduce.runs import curve_groups, load_runs
 
 #: What ``--only`` accepts, in the report's order.
 FIGURE_KEYS = tuple(key for key in FIGURES if key != "fig04_07_with_r")  # compare draws that one
@@ -131,7 +131,7 @@ def _write_image_grid(manifest: _Manifest, out_dir: Path, data_path) -> None:
 
 def _write_curves(manifest: _Manifest, out_dir: Path, runs_dir) -> None:
     runs_path = Path(runs_dir)
-    runs = curve_runs(load_runs(runs_path).runs) if runs_path.is_dir() else {}
+    runs = curve_groups(load_runs(runs_path).runs) if runs_path.is_dir() else {}
     path = plot_curves_side_by_side(runs, out_dir / file_name("fig04_07"))
     manifest.record(
         path,
@@ -141,6 +141,8 @@ def _write_curves(manifest: _Manifest, out_dir: Path, runs_dir) -> None:
             m: [
                 {
                     "run": r.name,
+                    "runs": [run.name for run in r.runs],
+                    "train_seeds": r.train_seeds,
                     "preprocessing": r.preprocessing,
                     "status": r.get("status"),
                     "epochs": r.get("epochs"),
