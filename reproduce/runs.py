@@ -192,11 +192,23 @@ class SeedGroup:
 
 
 def seed_groups(runs: list[Run]) -> list[SeedGroup]:
-    """Group the runs that differ only in the training seed, in the order of ``runs``."""
-    groups: dict[str, list[Run]] = {}
+    """Group the runs that differ only in the training seed, in the order of ``runs``.
+
+    A group holds each training seed once; a run repeating a seed with the same
+    settings goes to the next group of those settings that lacks the seed.
+    """
+    groups: dict[str, list[list[Run]]] = {}
     for run in runs:
-        groups.setdefault(settings_key(run), []).append(run)
-    return [SeedGroup(sorted(members, key=train_seed)) for members in groups.values()]
+        same = groups.setdefault(settings_key(run), [])
+        # A second run of a seed already in the group repeats it (another folder, another
+        # session): it starts a group of its own rather than counting as another seed.
+        home = next((g for g in same if train_seed(run) not in map(train_seed, g)), None)
+        if home is None:
+            same.append(home := [])
+        home.append(run)
+    return [
+        SeedGroup(sorted(members, key=train_seed)) for same in groups.values() for members in same
+    ]
 
 
 @dataclass

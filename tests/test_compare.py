@@ -19,6 +19,7 @@ from reproduce import cli
 from reproduce.comparison import (
     README_END,
     README_START,
+    TABLE_HEADER,
     SplitShares,
     comparison_rows,
     curve_runs,
@@ -186,28 +187,27 @@ def test_table_rows_are_read_from_the_runs(runs_dir):
     rows = comparison_rows(scan.runs)
     by_source = {row[0]: row for row in rows}
     dense = by_source["`dense-r`"]
-    assert dense[1:8] == [
+    assert dense[1:9] == [
         "dense",
         "r (faithful)",
         "finished",
         "150",
         "1300/304",
         "real `abababababab`",
-        "53.6%",
+        "53.6 % (n=1)",  # one training seed: no spread, n said
+        "1: 53.6%",  # the training seed (the split's, recorded before the option) and its score
     ]
-    assert (
-        dense[8] == "0.690"
-        and dense[9] == "55.2%"
-        and dense[11] == "769,281"
-        and dense[12] == "5.5 min"
-    )
+    assert dense[9] == "0.690 (n=1)" and dense[11] == "55.2 % (n=1)"
+    assert dense[10] == "–"  # no inference-mode training score recorded
+    assert dense[12] == "769,281" and dense[13] == "5.5 min"
     ode = by_source["`odenet-r`"]
-    assert ode[13] == "26 (last), 25.5 (mean)" and ode[11] == "171,234"
+    assert ode[14] == "26 (last), 25.5 (mean)" and ode[12] == "171,234"
     # The report's figures lead each model's block, quoted from report_claims.
     sources = [row[0] for row in rows]
     assert sources[0].startswith("report §2.2")
     report_rows = [row for row in rows if row[0].startswith("report")]
     assert [row[7] for row in report_rows] == ["54%", "over 98% (split unclear)", "none"]
+    assert all(len(row) == len(TABLE_HEADER) for row in rows)
 
 
 def test_explanation_follows_the_numbers(runs_dir):
@@ -421,11 +421,11 @@ def test_table_notes_name_the_stand_in_and_the_code_versions(tmp_path):
     standin = {"kind": "stand-in", "path": None, "sha256": "e" * 64, "n_records": 1604}
     write_run(tmp_path, "a", git_commit="a" * 40)
     write_run(tmp_path, "b", git_commit="a" * 40)
-    assert table_notes(load_runs(tmp_path).runs) == []  # real data, one clean version: nothing
+    notes = table_notes(load_runs(tmp_path).runs)  # real data, one clean version: no such note
+    assert not any("stand-in" in note or "code version" in note for note in notes)
 
     write_run(tmp_path, "c", git_commit="c" * 40 + "-dirty", data=standin)
-    notes = table_notes(load_runs(tmp_path).runs)
-    assert len(notes) == 2
+    notes = table_notes(load_runs(tmp_path).runs)[:2]
     assert "stand-in" in notes[0] and "chance" in notes[0]
     assert "2 code version(s)" in notes[1]
     assert "`aaaaaaa`: a, b" in notes[1] and "`ccccccc-dirty`: c" in notes[1]
