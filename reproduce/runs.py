@@ -110,6 +110,18 @@ NOT_SETTINGS = frozenset(
         "data",  # replaced by its kind, sha256 and size: a path may differ for one file
     }
 )
+#: The outcome that :meth:`SeedGroup.mean_run` averages over the seeds.
+_AVERAGED = (
+    "test_accuracy",
+    "test_loss",
+    "train_accuracy",
+    "train_loss",
+    "train_accuracy_inference",
+    "train_loss_inference",
+    "r_style_test_accuracy",
+    "wall_time_s",
+    "seconds_per_epoch",
+)
 #: A share of one predicted class at least this large makes a constant classifier.
 CONSTANT_SHARE = 1.0 - 1e-9
 
@@ -183,6 +195,22 @@ class SeedGroup:
         """(runs that predict one class, runs that recorded their predicted classes)."""
         known = [c for c in (is_constant(run) for run in self.runs) if c is not None]
         return sum(known), len(known)
+
+    def mean_run(self) -> Run:
+        """The group as one run: its first run's settings with the outcome averaged over seeds.
+
+        ``n_seeds`` and ``train_seeds`` say how many and which; one run is itself.
+        """
+        if len(self.runs) == 1:
+            return self.runs[0]
+        metrics = dict(self.runs[0].metrics)
+        for key in _AVERAGED:
+            metrics[key] = self.stats(key)[0]
+        nfe_means = [(run.get("nfe") or {}).get("mean_forward") for run in self.runs]
+        if any(v is not None for v in nfe_means):
+            metrics["nfe"] = {"mean_forward": mean_sd(nfe_means)[0]}
+        metrics.update(n_seeds=self.n, train_seeds=self.train_seeds)
+        return Run(self.name, self.runs[0].folder, metrics, None)
 
     model = property(lambda self: self.runs[0].model)
     preprocessing = property(lambda self: self.runs[0].preprocessing)
@@ -303,16 +331,25 @@ def _group_rank(group: SeedGroup):
     return (group.finished, int(group.get("epochs", 0) or 0), group.n, latest, group.name)
 
 
+def representative_groups(
+    runs: list[Run], data_sha256: str | None = None
+) -> dict[tuple[str, str], SeedGroup]:
+    """One seed group per (model, preprocessing): finished first, then most epochs, then
+    most seeds, then latest; only runs on ``data_sha256`` when given."""
+    chosen: dict[tuple[str, str], SeedGroup] = {}
+    for group in seed_groups([r for r in runs if data_sha256 in (None, r.data_sha256)]):
+        key = (group.model, group.preprocessing)
+        if key not in chosen or _group_rank(group) > _group_rank(chosen[key]):
+            chosen[key] = group
+    return chosen
+
+
 def curve_groups(runs: list[Run]) -> dict[str, list[SeedGroup]]:
     """The seed groups to draw per model for the curves: per preprocessing, the best
     group whose runs have a history (finished first, then most epochs, then most
     seeds, then latest), faithful ("r") before corrected."""
     with_history = [r for r in runs if r.history is not None and len(r.history) > 0]
-    chosen: dict[tuple[str, str], SeedGroup] = {}
-    for group in seed_groups(with_history):
-        key = (group.model, group.preprocessing)
-        if key not in chosen or _group_rank(group) > _group_rank(chosen[key]):
-            chosen[key] = group
+    chosen = representative_groups(with_history)
     by_model: dict[str, list[SeedGroup]] = {}
     for (model, _), group in sorted(
         chosen.items(), key=lambda i: (i[0][0], i[0][1] != "r", i[0][1])

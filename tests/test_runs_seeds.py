@@ -262,6 +262,17 @@ def test_the_comparison_table_has_one_row_per_group(tmp_path):
     assert [row[TEST_ACCURACY].split("(")[-1] for row in ours] == ["n=1)", "n=3)"]
 
 
+def test_the_text_uses_the_seeds_mean_and_says_so(tmp_path):
+    from reproduce.comparison import explain
+
+    three_seeds(tmp_path, accuracies=(0.54, 0.61, 0.58))
+    write_run(tmp_path, "resnet-r", model="resnet", test_accuracy=0.9, train_accuracy=0.99)
+    text = " ".join(explain(load_runs(tmp_path).runs))
+    assert "Only a r dense run exists (57.7% test accuracy)" in text  # (54 + 61 + 58) / 3
+    assert "means over training seeds on one split: dense/r (3 seeds)" in text
+    assert "One training seed only, so chance is not separated from the settings: resnet/r" in text
+
+
 # ---------------------------------------------------------------- Figures 4/7
 
 

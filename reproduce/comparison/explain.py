@@ -3,7 +3,10 @@
 "Close to" means within two binomial standard errors of the test split,
 ``2 * sqrt(p (1 - p) / n_test)``: closer than that, two accuracies cannot be
 told apart on 304 images. The text compares runs made on the same data only
-(the data most runs used), one representative run per (model, preprocessing).
+(the data most runs used), one representative seed group per (model,
+preprocessing) (:func:`reproduce.runs.representative_groups`), its scores
+averaged over its training seeds (:meth:`reproduce.runs.SeedGroup.mean_run`);
+the introduction says which rows are such means and which rest on one seed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from reproduce import settings
 from reproduce.comparison.formatting import num, pct, points
 from reproduce.comparison.shares import SplitShares
 from reproduce.report_claims import CLAIMS
-from reproduce.runs import Run, primary_data_sha, representative_runs
+from reproduce.runs import Run, primary_data_sha, representative_groups
 
 
 def binomial_margin(p: float, n: int) -> float:
@@ -32,7 +35,7 @@ def explain(runs: list[Run], shares: SplitShares | None = None, shares_note: str
         shares_note: why ``shares`` is missing, said in the text.
     """
     sha = primary_data_sha(runs)
-    chosen = representative_runs(runs, sha)
+    chosen = {key: group.mean_run() for key, group in representative_groups(runs, sha).items()}
     paragraphs = []
     if not runs:
         return ["No runs found: train the models first; then this section compares them."]
@@ -48,11 +51,26 @@ def explain(runs: list[Run], shares: SplitShares | None = None, shares_note: str
     if quick:
         names = ", ".join(f"{r.model}/{r.preprocessing} ({r.get('epochs')} epochs)" for r in quick)
         intro += f". Shorter than the report's 150 epochs: {names}"
+    intro += _seeds_sentence(chosen)
     paragraphs.append(intro + ".")
     paragraphs.append(_explain_dense(chosen, shares, shares_note))
     paragraphs.append(_explain_resnet(chosen))
     paragraphs.append(_explain_odenet(chosen))
     return [p for p in paragraphs if p]
+
+
+def _seeds_sentence(chosen) -> str:
+    """Which of the runs the text uses are means over training seeds, and which one seed."""
+    means = [r for r in chosen.values() if r.get("n_seeds")]
+    single = [r for r in chosen.values() if not r.get("n_seeds")]
+    text = ""
+    if means:
+        listed = ", ".join(f"{r.model}/{r.preprocessing} ({r.get('n_seeds')} seeds)" for r in means)
+        text += f". Scores below are means over training seeds on one split: {listed}"
+    if single:
+        listed = ", ".join(f"{r.model}/{r.preprocessing}" for r in single)
+        text += f". One training seed only, so chance is not separated from the settings: {listed}"
+    return text
 
 
 def _explain_dense(chosen, shares: SplitShares | None, shares_note: str) -> str:
@@ -163,7 +181,9 @@ def _explain_resnet(chosen) -> str:
     train, test = run.get("train_accuracy"), run.get("test_accuracy")
     target = claim.test_accuracy
     text.append(
-        f"Our residual CNN (`{run.name}`, {run.get('epochs')} epochs) reached {pct(train)} on the "
+        f"Our residual CNN (`{run.name}`, {run.get('epochs')} epochs"
+        + (f", mean of {run.get('n_seeds')} training seeds" if run.get("n_seeds") else "")
+        + f") reached {pct(train)} on the "
         f"training images and {pct(test)} on the test images."
     )
     if train is not None and test is not None:
