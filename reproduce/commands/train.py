@@ -4,7 +4,11 @@ Each command turns its options into one :class:`~reproduce.options.RunOptions`
 per model and calls that model's script (:func:`reproduce.dense.main`,
 :func:`reproduce.resnet.main`, :func:`reproduce.odenet.main`), which leaves one
 run folder under ``--out`` (see :mod:`reproduce.engine.runfolder`). ``all``
-runs the three in turn.
+runs the three in turn. ``--train-seeds N [N ...]`` repeats that once per
+training seed, seed by seed (under ``all``: the three models of one seed before
+the next seed), each run in its own folder (``-t<N>`` where N is not the
+split's seed); the split stays ``--seed``'s. Without it one run is trained with
+the split's seed, as before, so ``all --quick`` keeps its time budget.
 
 Defaults are the report's settings (:mod:`reproduce.settings`). ``--quick`` is
 a preset that runs all three models end to end on 2 CPU cores in under 10
@@ -16,7 +20,7 @@ the preset.
 so Ctrl-C stops the whole sequence. Rerunning the same ``all`` command skips
 the runs already finished and resumes the interrupted one (``--force``
 retrains them all); a single-model command refuses to overwrite a finished run
-without ``--force``.
+without ``--force``, unless it trains several seeds, which skips them as ``all`` does.
 """
 
 from __future__ import annotations
