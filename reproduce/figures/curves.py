@@ -89,6 +89,8 @@ def plot_curves_side_by_side(
         "Figures 4 and 7 (report 2.2.3, 3.2): loss and accuracy per epoch from the runs' history.csv "
         "(blue: faithful R preprocessing, green: corrected)"
     )
+    if any(len(g.runs) > 1 for item in runs_by_model.values() for g in map(_as_group, item)):
+        suptitle += "; thin: each training seed, thick: their mean"
     if missing:
         suptitle += f"\nno run found for: {', '.join(missing)}"
     fig.suptitle(suptitle, fontsize=11)
