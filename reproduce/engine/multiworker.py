@@ -92,7 +92,10 @@ def worker_spec(spec):
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     mine = scratch / spec.run_dir.name
     if spec.run_dir.is_dir():
-        shutil.copytree(spec.run_dir, mine)
+        try:
+            shutil.copytree(spec.run_dir, mine)
+        except shutil.Error:  # a file the chief replaced meanwhile: the rest is copied
+            pass
     return dataclasses.replace(spec, run_dir=mine)
 
 
