@@ -107,7 +107,7 @@ def adapt(model):
     """
     import tensorflow as tf
 
-    strategy = model.distribute_strategy
+    strategy = getattr(model, "distribute_strategy", None)  # a Keras model has one
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return model
     if cluster()["workers"] < 2 or getattr(model, "_multiworker_adapted", False):
