@@ -184,8 +184,10 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--distribute",
         choices=STRATEGIES,
-        help="train on several local devices with TensorFlow's MirroredStrategy ('mirrored': "
-        "every GPU, or the CPU); each batch of --batch-size images is split across them.",
+        help="train on several devices: 'mirrored' (TensorFlow's MirroredStrategy: every local "
+        "GPU, or the CPU) or 'multiworker' (MultiWorkerMirroredStrategy: one process per worker, "
+        "each given TF_CONFIG; only the chief writes the run folder); each batch of "
+        "--batch-size images is split across all replicas.",
     )
     g.add_argument(
         "--verbose",

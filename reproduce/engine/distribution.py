@@ -6,11 +6,11 @@ replicas' gradients are summed, so the numbers stay those of one device up to
 rounding. One strategy per process, made on first use and shared by the models
 of ``all``.
 
-Several machines (``tf.distribute.MultiWorkerMirroredStrategy``) are not
-offered: Keras 3's ``model.fit`` fails under that strategy before the first
-step (``_maybe_symbolic_build`` reduces a ``PerReplica`` batch eagerly, then
-the train step's cross-replica sum of a scalar fails; keras-team/keras#20585,
-open as of Keras 3.15).
+``--distribute multiworker`` trains on several workers (processes, on one
+machine or several) with ``tf.distribute.MultiWorkerMirroredStrategy``, each
+told its place by ``TF_CONFIG``; :mod:`reproduce.engine.multiworker` says how
+Keras 3's ``fit`` is made to run under it and which worker writes the run
+folder.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import contextlib
 import functools
 from typing import Any
 
+from reproduce.engine.multiworker import cluster
 from reproduce.errors import ReproduceError
 
 __all__ = ["STRATEGIES", "describe", "model_scope", "strategy"]
 
-STRATEGIES = ("mirrored",)
+STRATEGIES = ("mirrored", "multiworker")
 
 
 @functools.cache
@@ -35,6 +36,9 @@ def strategy(name: str | None):
         raise ReproduceError(f"--distribute must be one of {', '.join(STRATEGIES)}, not {name!r}")
     import tensorflow as tf
 
+    if name == "multiworker":
+        # Reads TF_CONFIG and waits for every worker of the cluster to connect.
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.MirroredStrategy()
 
 
@@ -45,9 +49,18 @@ def model_scope(name: str | None):
 
 
 def describe(name: str | None) -> dict[str, Any] | None:
-    """What ``metrics.json`` records: the strategy and its number of replicas."""
+    """What ``metrics.json`` records: the strategy, its replicas and (multiworker) workers.
+
+    ``devices`` are this process's own; under ``multiworker``, ``replicas``
+    counts those of all workers, ``task`` is the worker that wrote the file.
+    """
     chosen = strategy(name)
     if chosen is None:
         return None
     devices = [str(d) for d in chosen.extended.worker_devices]
-    return {"strategy": name, "replicas": int(chosen.num_replicas_in_sync), "devices": devices}
+    described = {"strategy": name, "replicas": int(chosen.num_replicas_in_sync), "devices": devices}
+    if name == "multiworker":
+        found = cluster()
+        described["workers"] = found["workers"]
+        described["task"] = f"{found['task_type']}:{found['task_index']}"
+    return described

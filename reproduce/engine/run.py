@@ -113,6 +113,7 @@ from reproduce.engine.metrics import (
     curves_title,
     nfe_reading,
 )
+from reproduce.engine.multiworker import adapt, worker_spec
 from reproduce.engine.progress import Progress
 from reproduce.engine.resume import check_config, previous_state, resume_config
 from reproduce.engine.runfolder import (
@@ -146,6 +147,7 @@ class Run:
     """
 
     def __init__(self, spec: RunSpec) -> None:
+        spec = worker_spec(spec)  # --distribute multiworker: only the chief writes spec.run_dir
         self.spec = spec
         self.run_dir = spec.run_dir
         self.checkpoint_dir = spec.run_dir / CHECKPOINT_DIR
@@ -264,6 +266,7 @@ class Run:
             model.build((None, *x_train.shape[1:]))
         if self.spec.eager:
             model.run_eagerly = True
+        adapt(model)  # Keras' fit under MultiWorkerMirroredStrategy (reproduce.engine.multiworker)
         model.summary()  # whatever the verbosity: what was trained belongs in the output
         self.model, self._stage = model, "training"
         self._sizes = (len(x_train), len(test_data[0]) if test_data else None)
