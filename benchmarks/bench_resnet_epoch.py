@@ -23,6 +23,8 @@ Run: ``python benchmarks/bench_resnet_epoch.py --threads 1 --run-label a`` (and 
 and ``--threads 2``): ~2.5 minutes each on an idle 2-core machine; writes
 ``resnet_step_t{threads}_{label}.json/.md``. ``--quick``: a smoke run (~1.5 min).
 ``--xla`` adds Keras with ``jit_compile=True`` (7x slower here, + ~2 min);
+``--fused-bn`` adds the shipped model with its batch norms on TensorFlow's fused kernel
+(``_fused_bn.py``, a prototype, not shipped; + ~40 s);
 ``--torch-compile`` adds ``torch.compile`` (its compilation takes ~2.5 min on one
 thread).
 """
@@ -48,6 +50,11 @@ def parse_args(argv=None):
     parser.add_argument("--run-label", default="a", help="a, b, ...: names the output files")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds of 1 batch")
     parser.add_argument("--xla", action="store_true", help="add Keras with jit_compile=True")
+    parser.add_argument(
+        "--fused-bn",
+        action="store_true",
+        help="add the shipped model with its batch norms on the fused kernel (prototype)",
+    )
     parser.add_argument(
         "--torch-compile", action="store_true", help="add torch.compile of the PyTorch model"
     )
@@ -175,18 +182,28 @@ def torch_candidates(args, x, y, foreach: bool) -> tuple[dict, dict]:
     return runners, check
 
 
-def keras_candidates(args, x, y) -> tuple[dict, object]:
-    """Keras runners by name (the shipped model; with ``--xla`` also jit_compile=True)."""
+def keras_candidates(args, x, y) -> tuple[dict, object, dict | None]:
+    """Keras runners by name: the shipped model, and the opt-in extra rows.
+
+    Also returns the shipped model and, with ``--fused-bn``, the prototype's equality
+    check against the shipped batch norm.
+    """
     batches = [(x[i : i + BATCH], y[i : i + BATCH]) for i in range(0, len(x), BATCH)]
-    runners, shipped = {}, None
-    for name, jit in (("keras (shipped)", False), ("keras jit_compile=True", True)):
-        if jit and not args.xla:
-            continue
-        model = build_keras(jit)
-        shipped = shipped or model
+    shipped = build_keras()
+    models = {"keras (shipped)": shipped}
+    fused_check = None
+    if args.xla:
+        models["keras jit_compile=True"] = build_keras(jit_compile=True)
+    if args.fused_bn:
+        import _fused_bn as FB
+
+        fused_check = {str(s): FB.check_equal(s) for s in ((32, 75, 75, 32), (32, 18, 18, 128))}
+        models["keras fused batch norm (prototype)"] = FB.fused_twin(shipped)
+    runners = {}
+    for name, model in models.items():
         runners[name] = cycling_runner(model.train_on_batch, batches, args.batches)
         runners[name].warm = cycling_runner(model.train_on_batch, batches, 1)
-    return runners, shipped
+    return runners, shipped, fused_check
 
 
 # ---------------------------------------------------------------------------- measurement
@@ -233,7 +250,7 @@ def measure(args) -> dict:
     """Interleaved per-batch timings of Keras against every PyTorch variant."""
     x, y = load_images()
     foreach = choose_foreach()
-    keras_runners, kmodel = keras_candidates(args, x, y)
+    keras_runners, kmodel, fused_check = keras_candidates(args, x, y)
     torch_runners, check = torch_candidates(args, x, y, foreach["chosen"])
     counts = check_parameter_counts(kmodel, check["model"])
     runners = {**keras_runners, **torch_runners}
@@ -269,6 +286,7 @@ def measure(args) -> dict:
         "flops": flops,
         "torch_compile": "measured" if args.torch_compile else "not run (--torch-compile)",
         "xla": "measured" if args.xla else "not run (--xla)",
+        "fused_bn_check": fused_check,
     }
 
 
