@@ -53,7 +53,7 @@ def _flops_section(res: dict) -> list[str]:
         f"\nTheoretical fp32 peak ({peak['assumptions']}, clock from {fl['clock_source']}; "
         f"CPU flags {', '.join(fl['cpu_has'])}): AVX-512 {peak['avx512'] / 1e9:.1f} GFLOP/s, "
         f"AVX2 {peak['avx2'] / 1e9:.1f} GFLOP/s. Measured matmul ceiling ({mm['n']}x{mm['n']} "
-        f"fp32, best of 3): PyTorch {mm['torch'] / 1e9:.1f} GFLOP/s, NumPy "
+        f"fp32, best of 3, before and after the rounds): PyTorch {mm['torch'] / 1e9:.1f} GFLOP/s, NumPy "
         f"{mm['numpy'] / 1e9:.1f} GFLOP/s.\n",
     ]
     rows = [
@@ -82,6 +82,19 @@ def _fused_note(res: dict) -> str:
     )
 
 
+def load_note(res: dict) -> str:
+    """A warning when other processes were busy as the run started (empty otherwise)."""
+    load = (res.get("load_before") or [0.0])[0]
+    if load < 0.5:
+        return ""
+    return (
+        f"\n**Not an idle machine:** load average {load:.2f} on {res.get('logical_cpus')} "
+        f"logical CPUs before the run. PyTorch's OpenMP regions wait for their slowest "
+        f"thread, so with more than one thread its times (and these ratios) say more about "
+        f"the neighbours than about the libraries (benchmarks/README.md).\n"
+    )
+
+
 def render_markdown(res: dict) -> str:
     """The run's markdown body (the provenance header is the harness's)."""
     p, pb = res["parameters"], res["per_batch"]
@@ -98,6 +111,7 @@ def render_markdown(res: dict) -> str:
         f"foreach={fe['chosen']} (step {fe['foreach=False'] * 1e3:.1f} ms loop vs "
         f"{fe['foreach=True'] * 1e3:.1f} ms foreach). torch.compile: {res['torch_compile']}; "
         f"Keras XLA: {res['xla']}.\n",
+        load_note(res),
         H.markdown_table(
             ["candidate", "s / batch: median (IQR, range)", "first batch s"],
             [[k, _fmt_range(_time_stats(s)), f"{s['first_batch_s']:.2f}"] for k, s in pb.items()],

@@ -225,9 +225,17 @@ def ratio_stats(times: dict, ours: str, theirs: str) -> dict:
     return {k.removesuffix("_s"): v for k, v in s.items()}
 
 
-def flop_figures(args, kmodel, check, threads: int) -> dict:
-    """Our FLOP count, PyTorch's count of the same step, and the machine's ceilings."""
+def flop_figures(args, kmodel, check, threads: int, matmul_before: dict) -> dict:
+    """Our FLOP count, PyTorch's count of the same step, and the machine's ceilings.
+
+    The matmul ceiling is measured before and after the rounds; the higher of the two
+    per library is kept (load from other processes can only lower it).
+    """
     import _flops as F
+
+    after = F.matmul_ceiling(args.matmul_n)
+    matmul = {k: max(matmul_before[k], after[k]) for k in ("torch", "numpy")}
+    matmul.update(n=args.matmul_n, before=matmul_before, after=after)
 
     ours = F.keras_training_flops(kmodel, BATCH)
     theirs = F.torch_counted_flops(check["model"], check["step"], *check["batch"])
@@ -242,25 +250,29 @@ def flop_figures(args, kmodel, check, threads: int) -> dict:
         "clock_source": how,
         "cpu_has": sorted(flags & {"avx2", "fma", "avx512f", "amx_tile", "amx_bf16"}),
         "peak": F.theoretical_peaks(cores, ghz),
-        "matmul": F.matmul_ceiling(args.matmul_n),
+        "matmul": matmul,
     }
 
 
 def measure(args) -> dict:
     """Interleaved per-batch timings of Keras against every PyTorch variant."""
+    import _flops as F
+
+    load_before = H.load_average()
     x, y = load_images()
     foreach = choose_foreach()
     keras_runners, kmodel, fused_check = keras_candidates(args, x, y)
     torch_runners, check = torch_candidates(args, x, y, foreach["chosen"])
     counts = check_parameter_counts(kmodel, check["model"])
     runners = {**keras_runners, **torch_runners}
+    matmul_before = F.matmul_ceiling(args.matmul_n)
     first = warm_up(runners, args.warmup)
     times = H.interleaved(runners, reps=args.reps, warmup=0)
     per_batch = {k: [t / args.batches for t in v] for k, v in times.items()}
     stats = {k: H.summarize(v) for k, v in per_batch.items()}
     fastest = min(torch_runners, key=lambda k: stats[k]["median_s"])
     threads = args.threads
-    flops = flop_figures(args, kmodel, check, threads)
+    flops = flop_figures(args, kmodel, check, threads, matmul_before)
     total = flops["count"]["total"]
     for name, s in stats.items():
         s["first_batch_s"] = first[name]
@@ -287,6 +299,8 @@ def measure(args) -> dict:
         "torch_compile": "measured" if args.torch_compile else "not run (--torch-compile)",
         "xla": "measured" if args.xla else "not run (--xla)",
         "fused_bn_check": fused_check,
+        "load_before": load_before,  # other processes' load, before this run added its own
+        "logical_cpus": os.cpu_count(),
     }
 
 
