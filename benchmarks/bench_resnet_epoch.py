@@ -4,29 +4,29 @@ Ours: ``reproduce.models.build_resnet()`` with its defaults (Keras 2.2 batch nor
 loss, Adam 1e-3, no XLA: Keras' ``jit_compile="auto"`` is off on a CPU-only machine),
 one ``model.train_on_batch`` per batch of 32 (the train function ``model.fit``
 runs). Theirs: the PyTorch twin (``_resnet_torch.py``, same layers, sizes and
-parameter count, asserted) in NCHW and in ``channels_last`` memory format, with
-Adam's multi-tensor (``foreach``) step if that is the faster one here, and, with
-``--torch-compile``, ``torch.compile`` of the model; whichever PyTorch variant has
-the lowest median is "PyTorch at its fastest". Both get the same intra/inter-op
-thread counts (``_harness.configure_threads``). Data: stand-in images
+parameter count, asserted) in NCHW, in ``channels_last`` memory format, and
+``torch.compile`` of the ``channels_last`` model, with Adam's multi-tensor
+(``foreach``) step if that is the faster one here (timed first); whichever PyTorch
+variant has the lowest median is "PyTorch at its fastest". Both get the same
+intra/inter-op thread counts (``_harness.configure_threads``). Data: stand-in images
 (``reproduce.data.synthetic_train``) preprocessed as the R script does.
 
-Every candidate trains ``--warmup`` batches first (default 5), then
-``--reps`` rounds (default 12) of ``--batches`` batches each (default 2),
-interleaved (A B C, C B A, ...). Reported: per-batch times (median, IQR, min-max),
-per-round ratios Keras / PyTorch (median, IQR, min-max; goal <= 1.0 against the
-fastest PyTorch variant), and each side's FLOP/s against the machine's fp32 peak
-and a measured matmul ceiling (``_flops.py``), the FLOP count checked against
-PyTorch's ``FlopCounterMode``.
+Every candidate trains ``--warmup`` batches first (default 5; the first one traces or
+compiles, and its time is reported), then ``--reps`` rounds (default 12) of
+``--batches`` batches each (default 1), interleaved (A B C D, D C B A, ...). Reported:
+per-batch times (median, IQR, min-max), per-round ratios Keras / PyTorch (median,
+IQR, min-max; goal <= 1.0 against the fastest PyTorch variant), and each side's
+FLOP/s against the machine's fp32 peak and a measured matmul ceiling (``_flops.py``),
+the FLOP count checked against PyTorch's ``FlopCounterMode``.
 
 Run: ``python benchmarks/bench_resnet_epoch.py --threads 1 --run-label a`` (and b,
-and ``--threads 2``): ~2.5 minutes each on an idle 2-core machine; writes
-``resnet_step_t{threads}_{label}.json/.md``. ``--quick``: a smoke run (~1.5 min).
-``--xla`` adds Keras with ``jit_compile=True`` (7x slower here, + ~2 min);
-``--fused-bn`` adds the shipped model with its batch norms on TensorFlow's fused kernel
-(``_fused_bn.py``, a prototype, not shipped; + ~40 s);
-``--torch-compile`` adds ``torch.compile`` (its compilation takes ~2.5 min on one
-thread).
+and ``--threads 2``): ~3 minutes each on an idle 2-core machine (torch.compile's first
+compilation on a machine adds ~1.5 min; later ones hit its cache); writes
+``resnet_step_t{threads}_{label}.json/.md``. ``--quick``: a smoke run without
+torch.compile (~1-2 min). ``--no-torch-compile`` skips it. ``--xla`` adds Keras with
+``jit_compile=True`` (7x slower here, + ~2 min); ``--fused-bn`` adds the shipped
+model with its batch norms on TensorFlow's fused kernel (``_fused_bn.py``, a
+prototype, not shipped; + ~30 s).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     H.add_common_arguments(parser)
     parser.set_defaults(warmup=5)
-    parser.add_argument("--batches", type=int, default=2, help="batches per round (default 2)")
+    parser.add_argument("--batches", type=int, default=1, help="batches per round (default 1)")
     parser.add_argument("--run-label", default="a", help="a, b, ...: names the output files")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds of 1 batch")
     parser.add_argument("--xla", action="store_true", help="add Keras with jit_compile=True")
@@ -56,12 +56,15 @@ def parse_args(argv=None):
         help="add the shipped model with its batch norms on the fused kernel (prototype)",
     )
     parser.add_argument(
-        "--torch-compile", action="store_true", help="add torch.compile of the PyTorch model"
+        "--no-torch-compile",
+        dest="torch_compile",
+        action="store_false",
+        help="skip torch.compile of the PyTorch model (its compilation: ~0.8-2.5 min)",
     )
     parser.add_argument("--matmul-n", type=int, default=None, help="matmul ceiling size (4096)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.reps, args.batches = args.reps or 3, 1
+        args.reps, args.torch_compile = args.reps or 3, False
         args.matmul_n = args.matmul_n or 2048
     args.reps = args.reps or 12
     args.matmul_n = args.matmul_n or 4096
@@ -296,7 +299,7 @@ def measure(args) -> dict:
         "ratios": ratios,
         "headline": headline,
         "flops": flops,
-        "torch_compile": "measured" if args.torch_compile else "not run (--torch-compile)",
+        "torch_compile": "measured" if args.torch_compile else "not run",
         "xla": "measured" if args.xla else "not run (--xla)",
         "fused_bn_check": fused_check,
         "load_before": load_before,  # other processes' load, before this run added its own
