@@ -1,116 +1,101 @@
-"""One training epoch of the report's residual CNN: Keras (``reproduce.resnet``) vs a PyTorch twin.
+"""The report's residual CNN, one training step: Keras (what ``reproduce`` ships) vs PyTorch at its fastest.
 
-The Keras model is ``reproduce.resnet.build_resnet()`` trained with ``model.fit`` as the
-reproduction trains it (numpy arrays, batch 32, Adam 1e-3, binary cross-entropy);
-the PyTorch model (``_resnet_torch.py``) has the same layers, sizes and
-hyper-parameters; the parameter counts are asserted equal. Data: the first 1300
-images of the generated stand-in (``reproduce.data.synthetic_train``), preprocessed
-as the R script does; PyTorch gets them in NCHW.
+Ours: ``reproduce.models.build_resnet()`` with its defaults (Keras 2.2 batch norm and
+loss, Adam 1e-3, no XLA: Keras' ``jit_compile="auto"`` is off on a CPU-only machine),
+one ``model.train_on_batch`` per batch of 32 (the train function ``model.fit``
+runs). Theirs: the PyTorch twin (``_resnet_torch.py``, same layers, sizes and
+parameter count, asserted) in NCHW, in ``channels_last`` memory format, and
+``torch.compile`` of the ``channels_last`` model, with Adam's multi-tensor
+(``foreach``) step if that is the faster one here (timed first); whichever PyTorch
+variant has the lowest median is "PyTorch at its fastest". Both get the same
+intra/inter-op thread counts (``_harness.configure_threads``). Data: stand-in images
+(``reproduce.data.synthetic_train``) preprocessed as the R script does.
 
-Measured, interleaved: ``--batches N`` training batches per repetition (steady-state
-step time, extrapolated to the epoch's 41 batches), then one full epoch of each.
-Ratio = Keras / PyTorch (goal <= 1.0).
+Every candidate trains ``--warmup`` batches first (default 5; the first one traces or
+compiles, and its time is reported), then ``--reps`` rounds (default 12) of
+``--batches`` batches each (default 1), interleaved (A B C D, D C B A, ...). Reported:
+per-batch times (median, IQR, min-max), per-round ratios Keras / PyTorch (median,
+IQR, min-max; goal <= 1.0 against the fastest PyTorch variant), and each side's
+FLOP/s against the machine's fp32 peak and a measured matmul ceiling (``_flops.py``),
+the FLOP count checked against PyTorch's ``FlopCounterMode``.
 
-``--levers`` also measures the Keras-side settings listed in the README (each against
-the same PyTorch baseline in the same process, or in a fresh subprocess when the
-setting must be fixed before TensorFlow starts: oneDNN, threads, data layout).
-
-Run: ``python benchmarks/bench_resnet_epoch.py`` (about 4-5 minutes on 2 cores);
-``--no-full-epoch`` for the steady-state figure alone.
+Run: ``python benchmarks/bench_resnet_epoch.py --threads 1 --run-label a`` (and b,
+and ``--threads 2``): ~3 minutes each on an idle 2-core machine (torch.compile's first
+compilation on a machine adds ~1.5 min; later ones hit its cache); writes
+``resnet_step_t{threads}_{label}.json/.md``. ``--quick``: a smoke run without
+torch.compile (~1-2 min). ``--no-torch-compile`` skips it. ``--xla`` adds Keras with
+``jit_compile=True`` (7x slower here, + ~2 min); ``--fused-bn`` adds the shipped
+model with its batch norms on TensorFlow's fused kernel (``_fused_bn.py``, a
+prototype, not shipped; + ~30 s).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
-import subprocess
 import sys
+import time
 
 import _harness as H
 
-N_IMAGES = 1300
+N_IMAGES = 320  # 10 batches, cycled: enough for distinct batches without the data set's cost
 BATCH = 32
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     H.add_common_arguments(parser)
+    parser.set_defaults(warmup=5)
+    parser.add_argument("--batches", type=int, default=1, help="batches per round (default 1)")
+    parser.add_argument("--run-label", default="a", help="a, b, ...: names the output files")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds of 1 batch")
+    parser.add_argument("--xla", action="store_true", help="add Keras with jit_compile=True")
     parser.add_argument(
-        "--batches", type=int, default=6, help="training batches per timed repetition (default 6)"
-    )
-    parser.add_argument(
-        "--no-full-epoch", action="store_true", help="skip the one full epoch of each framework"
-    )
-    parser.add_argument(
-        "--levers",
+        "--fused-bn",
         action="store_true",
-        help="also measure the Keras-side levers (adds ~10 minutes)",
+        help="add the shipped model with its batch norms on the fused kernel (prototype)",
     )
-    parser.add_argument("--variant", default="default", help=argparse.SUPPRESS)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-torch-compile",
+        dest="torch_compile",
+        action="store_false",
+        help="skip torch.compile of the PyTorch model (its compilation: ~0.8-2.5 min)",
+    )
+    parser.add_argument("--matmul-n", type=int, default=None, help="matmul ceiling size (4096)")
     args = parser.parse_args(argv)
-    if args.reps is None:
-        args.reps = 3
+    if args.quick:
+        args.reps, args.torch_compile = args.reps or 3, False
+        args.matmul_n = args.matmul_n or 2048
+    args.reps = args.reps or 12
+    args.matmul_n = args.matmul_n or 4096
     return args
 
 
-# ---------------------------------------------------------------------------- data
-def load_images():
-    """1300 stand-in images [n, 75, 75, 3] float32 and one-hot labels [n, 2]."""
+# ---------------------------------------------------------------------------- data, models
+def load_images(n: int = N_IMAGES):
+    """``n`` stand-in images [n, 75, 75, 3] float32 and one-hot labels [n, 2]."""
+    import numpy as np
     import pandas as pd
 
     from reproduce.data import synthetic_train
     from reproduce.preprocess import resnet_inputs
 
-    df = pd.DataFrame(synthetic_train(N_IMAGES, seed=0))
+    df = pd.DataFrame(synthetic_train(n, seed=0))
     for band in ("band_1", "band_2"):
-        df[band] = df[band].map(lambda v: __import__("numpy").asarray(v, dtype="float64"))
+        df[band] = df[band].map(lambda v: np.asarray(v, dtype="float64"))
     return resnet_inputs(df, preprocessing="r")
 
 
-# ---------------------------------------------------------------------------- models
-def build_keras(variant: str = "default"):
-    """The report's model, compiled as ``reproduce.resnet`` does, with a lever applied.
-
-    Variants: ``default``; ``spe8`` (``steps_per_execution=8``); ``xla``
-    (``jit_compile=True``); ``channels_first`` (the same layers in NCHW; set in a
-    fresh process, see :func:`main`).
-    """
+def build_keras(jit_compile: bool = False):
+    """The shipped model, compiled as ``reproduce.resnet`` compiles it (optionally with XLA)."""
     import keras
 
-    from reproduce import resnet
+    from reproduce.models import build_resnet
 
     keras.utils.set_random_seed(0)
-    if variant == "channels_first":
-        keras.config.set_image_data_format("channels_first")
-        original = keras.layers.BatchNormalization
-
-        def channels_first_bn(*args, **kwargs):  # same layer, normalising axis 1
-            return original(*args, axis=1, **kwargs)
-
-        keras.layers.BatchNormalization = channels_first_bn
-        try:
-            inp = keras.Input(shape=(3, 75, 75), name="img")
-            x = resnet.batch_norm("input_bn")(inp)
-            stem = resnet.input_cnn(x)
-            r = keras.layers.Add()([resnet.residual_branch(stem, 1), stem])
-            r = keras.layers.Add()([resnet.residual_branch(r, 2), stem])
-            model = keras.Model(inp, resnet.output_head(resnet.top_cnn(r)))
-            model = resnet.compile_like_r(model)
-        finally:
-            keras.layers.BatchNormalization = original
-        return model
-    model = resnet.build_resnet()
-    if variant in ("spe8", "xla"):
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=resnet.ADAM_LEARNING_RATE),
-            loss="binary_crossentropy",
-            metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
-            steps_per_execution=8 if variant == "spe8" else 1,
-            jit_compile=(variant == "xla"),
-        )
+    model = build_resnet()
+    if jit_compile:
+        model.jit_compile = True  # the only change: the same compile() otherwise
     return model
 
 
@@ -132,222 +117,210 @@ def check_parameter_counts(keras_model, torch_model) -> dict:
     return keras_counts
 
 
-# ---------------------------------------------------------------------------- timing
-def keras_runner(model, x, y, n_batches: int | None, use_dataset: bool = False):
-    """A call that trains ``n_batches`` batches (None: the whole epoch) with ``model.fit``."""
-    n = len(x) if n_batches is None else n_batches * BATCH
-    xs, ys = x[:n], y[:n]
-    if use_dataset:
-        import tensorflow as tf
+# ---------------------------------------------------------------------------- runners
+def cycling_runner(step, batches, per_call: int):
+    """A call that runs ``step(x, y)`` on the next ``per_call`` batches, cycling through them."""
+    state = {"i": 0}
 
-        ds = (
-            tf.data.Dataset.from_tensor_slices((xs, ys))
-            .shuffle(n, seed=0)
-            .batch(BATCH)
-            .prefetch(tf.data.AUTOTUNE)
-        )
-        return lambda: model.fit(ds, epochs=1, verbose=0)
-    return lambda: model.fit(xs, ys, batch_size=BATCH, epochs=1, shuffle=True, verbose=0)
+    def run():
+        for _ in range(per_call):
+            xb, yb = batches[state["i"] % len(batches)]
+            state["i"] += 1
+            step(xb, yb)
+
+    return run
 
 
-def torch_runner(model, step, xt, yt, n_batches: int | None):
+def choose_foreach() -> dict:
+    """Time Adam's step, per-parameter loop vs multi-tensor, on the twin's parameters."""
     import _resnet_torch as RT
     import torch
 
-    gen = torch.Generator().manual_seed(0)
-    n = len(xt) if n_batches is None else n_batches * BATCH
-    return lambda: RT.train_epoch(model, step, xt[:n], yt[:n], BATCH, gen)
+    out = {}
+    for foreach in (False, True):
+        model = RT.TorchResNet()
+        for p in model.parameters():
+            p.grad = torch.randn_like(p)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, foreach=foreach)
+        for _ in range(3):
+            opt.step()
+        start = time.perf_counter()
+        for _ in range(10):
+            opt.step()
+        out[f"foreach={foreach}"] = (time.perf_counter() - start) / 10
+    out["chosen"] = out["foreach=True"] < out["foreach=False"]
+    return out
 
 
-def measure(args, variant: str = "default") -> dict:
-    """Interleaved steady-state (and optionally full-epoch) timings of Keras vs PyTorch."""
+def torch_candidates(args, x, y, foreach: bool) -> tuple[dict, dict]:
+    """PyTorch runners by name, and the NCHW model/step/batch used for the FLOP check."""
     import _resnet_torch as RT
     import numpy as np
     import torch
 
-    x, y = load_images()
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     yt = torch.from_numpy(y)
-    torch.manual_seed(0)
-    tmodel = RT.TorchResNet()
-    tstep = RT.make_trainer(tmodel)
-
-    variants = (
-        [variant] if variant != "in-process levers" else ["default", "spe8", "xla", "tf.data"]
-    )
-    keras_models = {}
-    for v in variants:
-        keras_models[v] = build_keras("default" if v == "tf.data" else v)
-    counts = check_parameter_counts(keras_models[variants[0]], tmodel)
-    kx = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if variant == "channels_first" else x
-
-    # Warm-up: trace the full-batch and the last partial-batch (1300 = 40 x 32 + 20) shapes.
-    warm = {
-        f"keras {v}": keras_runner(
-            m, kx[: BATCH + 20], y[: BATCH + 20], None, use_dataset=(v == "tf.data")
+    layouts = ["nchw", "channels_last"] + (["compile"] if args.torch_compile else [])
+    runners, check = {}, {}
+    for layout in layouts:
+        torch.manual_seed(0)
+        model, _ = RT.to_layout(
+            RT.TorchResNet(), xt[:1], "nchw" if layout == "nchw" else "channels_last"
         )
-        for v, m in keras_models.items()
-    }
-    warm["torch"] = torch_runner(tmodel, tstep, xt[: BATCH + 20], yt[: BATCH + 20], None)
-    for fn in warm.values():
-        fn()
-
-    steady = {
-        f"keras {v}": keras_runner(m, kx, y, args.batches, use_dataset=(v == "tf.data"))
-        for v, m in keras_models.items()
-    }
-    steady["torch"] = torch_runner(tmodel, tstep, xt, yt, args.batches)
-    times = H.interleaved(steady, reps=args.reps, warmup=0)
-    n_epoch_batches = math.ceil(N_IMAGES / BATCH)
-    out = {"parameters": counts, "batches_per_rep": args.batches, "reps": args.reps, "steady": {}}
-    for name, ts in times.items():
-        s = H.summarize(ts)
-        out["steady"][name] = {
-            **s,
-            "per_batch_s": s["median_s"] / args.batches,
-            "epoch_extrapolated_s": s["median_s"] / args.batches * n_epoch_batches,
-        }
-        if name != "torch":
-            out["steady"][name]["ratio_to_torch"] = H.paired_ratio(times, name, "torch")
-    if not args.no_full_epoch:
-        full = {
-            f"keras {variants[0]}": keras_runner(
-                keras_models[variants[0]], kx, y, None, use_dataset=(variants[0] == "tf.data")
-            ),
-            "torch": torch_runner(tmodel, tstep, xt, yt, None),
-        }
-        ft = H.interleaved(full, reps=1, warmup=0)
-        out["full_epoch"] = {name: ts[0] for name, ts in ft.items()}
-        out["full_epoch"]["ratio"] = ft[f"keras {variants[0]}"][0] / ft["torch"][0]
-    return out
-
-
-# ---------------------------------------------------------------------------- levers
-SUBPROCESS_LEVERS = {
-    # name: (environment overrides, extra arguments)
-    "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, []),
-    "inter-op threads 2": ({}, ["--inter-op-threads", "2"]),
-    "intra-op threads 2 (both frameworks)": ({}, ["--threads", "2"]),
-    "channels first (NCHW)": ({}, ["--variant", "channels_first"]),
-}
-
-
-def run_subprocess_lever(name: str, args) -> dict:
-    env_over, extra = SUBPROCESS_LEVERS[name]
-    env = {**os.environ, **env_over}
-    base = ["--threads", str(args.threads), "--inter-op-threads", str(args.inter_op_threads)]
-    cmd = (
-        [
-            sys.executable,
-            __file__,
-            "--child",
-            "--no-full-epoch",
-            "--batches",
-            str(args.batches),
-            "--reps",
-            str(args.reps),
+        forward = torch.compile(model) if layout == "compile" else None
+        step = RT.make_trainer(model, foreach=foreach, forward=forward)
+        fmt = "nchw" if layout == "nchw" else "channels_last"
+        batches = [
+            (RT.to_layout(model, xt[i : i + BATCH], fmt)[1], yt[i : i + BATCH])
+            for i in range(0, len(xt), BATCH)
         ]
-        + base
-        + extra
-    )  # later options override earlier ones
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        name = {"nchw": "torch NCHW", "channels_last": "torch channels_last"}.get(
+            layout, "torch.compile channels_last"
+        )
+        runners[name] = cycling_runner(step, batches, args.batches)
+        runners[name].warm = cycling_runner(step, batches, 1)
+        if layout == "nchw":
+            check = {"model": model, "step": step, "batch": batches[0]}
+        model.train()
+    return runners, check
+
+
+def keras_candidates(args, x, y) -> tuple[dict, object, dict | None]:
+    """Keras runners by name: the shipped model, and the opt-in extra rows.
+
+    Also returns the shipped model and, with ``--fused-bn``, the prototype's equality
+    check against the shipped batch norm.
+    """
+    batches = [(x[i : i + BATCH], y[i : i + BATCH]) for i in range(0, len(x), BATCH)]
+    shipped = build_keras()
+    models = {"keras (shipped)": shipped}
+    fused_check = None
+    if args.xla:
+        models["keras jit_compile=True"] = build_keras(jit_compile=True)
+    if args.fused_bn:
+        import _fused_bn as FB
+
+        fused_check = {str(s): FB.check_equal(s) for s in ((32, 75, 75, 32), (32, 18, 18, 128))}
+        models["keras fused batch norm (prototype)"] = FB.fused_twin(shipped)
+    runners = {}
+    for name, model in models.items():
+        runners[name] = cycling_runner(model.train_on_batch, batches, args.batches)
+        runners[name].warm = cycling_runner(model.train_on_batch, batches, 1)
+    return runners, shipped, fused_check
+
+
+# ---------------------------------------------------------------------------- measurement
+def warm_up(runners: dict, n: int) -> dict:
+    """``n`` untimed batches of each candidate; returns the first batch's time (tracing)."""
+    first = {}
+    for name, run in runners.items():
+        start = time.perf_counter()
+        run.warm()
+        first[name] = time.perf_counter() - start
+        for _ in range(n - 1):
+            run.warm()
+    return first
+
+
+def ratio_stats(times: dict, ours: str, theirs: str) -> dict:
+    """Median, IQR and min-max of the per-round ratios ``ours / theirs``."""
+    s = H.summarize([a / b for a, b in zip(times[ours], times[theirs])])
+    return {k.removesuffix("_s"): v for k, v in s.items()}
+
+
+def flop_figures(args, kmodel, check, threads: int, matmul_before: dict) -> dict:
+    """Our FLOP count, PyTorch's count of the same step, and the machine's ceilings.
+
+    The matmul ceiling is measured before and after the rounds; the higher of the two
+    per library is kept (load from other processes can only lower it).
+    """
+    import _flops as F
+
+    after = F.matmul_ceiling(args.matmul_n)
+    matmul = {k: max(matmul_before[k], after[k]) for k in ("torch", "numpy")}
+    matmul.update(n=args.matmul_n, before=matmul_before, after=after)
+
+    ours = F.keras_training_flops(kmodel, BATCH)
+    theirs = F.torch_counted_flops(check["model"], check["step"], *check["batch"])
+    ghz, how = F.clock_ghz()
+    cores = min(threads, os.cpu_count() or threads)
+    flags = F.cpu_flags()
+    return {
+        "count": ours,
+        "torch_flop_counter": theirs,
+        "count_vs_torch": ours["total"] / theirs["total"],
+        "clock_ghz": ghz,
+        "clock_source": how,
+        "cpu_has": sorted(flags & {"avx2", "fma", "avx512f", "amx_tile", "amx_bf16"}),
+        "peak": F.theoretical_peaks(cores, ghz),
+        "matmul": matmul,
+    }
+
+
+def measure(args) -> dict:
+    """Interleaved per-batch timings of Keras against every PyTorch variant."""
+    import _flops as F
+
+    load_before = H.load_average()
+    x, y = load_images()
+    foreach = choose_foreach()
+    keras_runners, kmodel, fused_check = keras_candidates(args, x, y)
+    torch_runners, check = torch_candidates(args, x, y, foreach["chosen"])
+    counts = check_parameter_counts(kmodel, check["model"])
+    runners = {**keras_runners, **torch_runners}
+    matmul_before = F.matmul_ceiling(args.matmul_n)
+    first = warm_up(runners, args.warmup)
+    times = H.interleaved(runners, reps=args.reps, warmup=0)
+    per_batch = {k: [t / args.batches for t in v] for k, v in times.items()}
+    stats = {k: H.summarize(v) for k, v in per_batch.items()}
+    fastest = min(torch_runners, key=lambda k: stats[k]["median_s"])
+    threads = args.threads
+    flops = flop_figures(args, kmodel, check, threads, matmul_before)
+    total = flops["count"]["total"]
+    for name, s in stats.items():
+        s["first_batch_s"] = first[name]
+        s["gflops"] = total / s["median_s"] / 1e9
+        s["fraction_of_peak_avx512"] = total / s["median_s"] / flops["peak"]["avx512"]
+        s["fraction_of_matmul_torch"] = total / s["median_s"] / flops["matmul"]["torch"]
+    ratios = {k: {t: ratio_stats(per_batch, k, t) for t in torch_runners} for k in keras_runners}
+    headline = ratios["keras (shipped)"][fastest]["median"]
+    return {
+        "parameters": counts,
+        "batch": BATCH,
+        "batches_per_round": args.batches,
+        "rounds": args.reps,
+        "warmup_batches": args.warmup,
+        "quick": args.quick,
+        "keras_jit_compile": bool(kmodel.jit_compile),
+        "adam_foreach": foreach,
+        "per_batch": stats,
+        "per_batch_samples_s": per_batch,
+        "torch_fastest": fastest,
+        "ratios": ratios,
+        "headline": headline,
+        "flops": flops,
+        "torch_compile": "measured" if args.torch_compile else "not run",
+        "xla": "measured" if args.xla else "not run (--xla)",
+        "fused_bn_check": fused_check,
+        "load_before": load_before,  # other processes' load, before this run added its own
+        "logical_cpus": os.cpu_count(),
+    }
 
 
 def main(argv=None) -> int:
+    import _resnet_report as R
+
     args = parse_args(argv)
+    # NumPy's BLAS (the matmul ceiling) reads its thread count when it loads: same count.
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(args.threads))
     threads = H.configure_threads(args.threads, args.inter_op_threads)
-    if args.child:
-        print(json.dumps(measure(args, args.variant), default=float))
-        return 0
-    record = H.Record("resnet_epoch", args, threads)
+    record = H.Record(f"resnet_step_t{args.threads}_{args.run_label}", args, threads)
     res = measure(args)
-    steady = res["steady"]["keras default"]
-    res["headline"] = steady["ratio_to_torch"]["median"]
-    print(
-        f"steady state: Keras {steady['per_batch_s']:.3f} s/batch, PyTorch "
-        f"{res['steady']['torch']['per_batch_s']:.3f} s/batch, ratio {res['headline']:.3f} "
-        f"(goal <= 1.0)",
-        flush=True,
-    )
-    if "full_epoch" in res:
-        fe = res["full_epoch"]
-        print(
-            f"full epoch: Keras {fe['keras default']:.1f} s, PyTorch {fe['torch']:.1f} s, "
-            f"ratio {fe['ratio']:.3f}",
-            flush=True,
-        )
-    if args.levers:
-        lever_args = argparse.Namespace(**{**vars(args), "no_full_epoch": True})
-        inproc = measure(lever_args, "in-process levers")
-        levers = {k: v for k, v in inproc["steady"].items() if k != "torch"}
-        for name in SUBPROCESS_LEVERS:
-            child = run_subprocess_lever(name, args)
-            levers[name] = child.get("steady", {}).get(
-                f"keras {'channels_first' if 'NCHW' in name else 'default'}", child
-            )
-            print(
-                f"lever {name}: {json.dumps(levers[name].get('ratio_to_torch', levers[name]))}",
-                flush=True,
-            )
-        res["levers"] = levers
-    md = render_markdown(res)
-    path = record.finish(res, md)
+    print(R.summary_line(res), flush=True)
+    path = record.finish(res, R.render_markdown(res))
     print(f"wrote {path}")
     return 0
-
-
-def render_markdown(res: dict) -> str:
-    s = res["steady"]
-    lines = [
-        f"Keras / PyTorch, one training step of the report's residual CNN "
-        f"({res['parameters']['total']:,} parameters, {res['parameters']['trainable']:,} "
-        f"trainable, equal in both), batch {BATCH}: **{res['headline']:.3f}** "
-        f"(goal <= 1.0, {H.goal_mark(res['headline'], 1.0)}).\n",
-        H.markdown_table(
-            [
-                "framework",
-                "s / batch",
-                f"epoch ({math.ceil(N_IMAGES / BATCH)} batches), extrapolated s",
-                "ratio to PyTorch",
-            ],
-            [
-                [
-                    k,
-                    v["per_batch_s"],
-                    v["epoch_extrapolated_s"],
-                    v.get("ratio_to_torch", {}).get("median"),
-                ]
-                for k, v in s.items()
-            ],
-        ),
-    ]
-    if "full_epoch" in res:
-        fe = res["full_epoch"]
-        lines.append(
-            f"\nOne full epoch ({N_IMAGES} images): Keras {fe['keras default']:.1f} s, "
-            f"PyTorch {fe['torch']:.1f} s, ratio {fe['ratio']:.3f}."
-        )
-    if "levers" in res:
-        lines.append("\n### Levers (Keras side; ratio to PyTorch measured in the same process)\n")
-        lines.append(
-            H.markdown_table(
-                ["lever", "s / batch", "ratio to PyTorch"],
-                [
-                    [
-                        k,
-                        v.get("per_batch_s"),
-                        v.get("ratio_to_torch", {}).get("median")
-                        if "error" not in v
-                        else v["error"],
-                    ]
-                    for k, v in res["levers"].items()
-                ],
-            )
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
