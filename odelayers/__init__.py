@@ -54,8 +54,9 @@ lazy_dense_output=True, fuse_min_elements=4096)``
     ``odeint(f, y0, t, options=opts)`` and ``ODEBlock(f, options=opts)``
     take it, and keywords next to it replace its fields. Importing it does
     not import TensorFlow (e.g. for a command line's ``--help``).
-    ``METHODS``, ``GRADIENTS``, ``ADJOINT_NORMS``, ``ERROR_NORMS`` and
-    ``DEFAULT_MAX_NUM_STEPS`` are its valid values and default step limit.
+    ``METHODS`` (``FIXED_STEP_METHODS`` among them), ``GRADIENTS``,
+    ``ADJOINT_NORMS``, ``ERROR_NORMS`` and ``DEFAULT_MAX_NUM_STEPS`` are its
+    valid values and default step limit.
 
 ``DormandPrince(rtol, atol, options=None, **overrides)``
     The "dopri5" solver as a ``tfp.math.ode.Solver``
@@ -150,6 +151,7 @@ from odelayers._options import (
     ADJOINT_NORMS,
     DEFAULT_MAX_NUM_STEPS,
     ERROR_NORMS,
+    FIXED_STEP_METHODS,
     GRADIENTS,
     METHODS,
     SolverOptions,
@@ -170,6 +172,7 @@ __all__ = [
     "ADJOINT_NORMS",
     "DEFAULT_MAX_NUM_STEPS",
     "ERROR_NORMS",
+    "FIXED_STEP_METHODS",
     "GRADIENTS",
     "METHODS",
     "ConcatConv2D",

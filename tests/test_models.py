@@ -6,8 +6,6 @@ directly from its arrays so that these tests depend on the models only.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -312,42 +310,25 @@ def test_odenet_trains_records_nfe_and_round_trips_through_keras_file(images, tm
     assert dynamics.get_config()["hidden_channels"] == 16
 
 
-def test_odenet_defaults_dopri5_adjoint_train(images):
+def test_odenet_default_solver_is_rk4_backprop_and_dopri5_adjoint_is_one_option_away(images):
     keras.utils.set_random_seed(4)
-    model = eager(build_odenet(hidden_channels=16))  # dopri5, rtol = atol = 1e-3, adjoint
-    block = model.get_layer("ode_block")
-    assert block.get_config()["method"] == "dopri5" and block.get_config()["gradient"] == "adjoint"
+    model = eager(build_odenet(hidden_channels=16))  # rk4, step 0.5, backprop
+    config = model.get_layer("ode_block").get_config()
+    assert (config["method"], config["step_size"], config["gradient"]) == ("rk4", 0.5, "backprop")
     x, y = images["cnn_x"][:8], images["cnn_y"][:8]
     history = model.fit(x, y, epochs=1, batch_size=8, verbose=0).history
+    assert history["nfe"] == [8]  # 2 steps x 4 stages: a fixed cost per batch
+
+    keras.utils.set_random_seed(4)  # the report's adaptive solver with the adjoint
+    adaptive = eager(
+        build_odenet(hidden_channels=16, method="dopri5", step_size=None, gradient="adjoint")
+    )
+    config = adaptive.get_layer("ode_block").get_config()
+    assert (config["method"], config["rtol"], config["atol"]) == ("dopri5", 1e-3, 1e-3)
+    history = adaptive.fit(x, y, epochs=1, batch_size=8, verbose=0).history
     assert np.isfinite(history["loss"][0])
     assert history["nfe"][0] >= 7  # at least one Dormand-Prince step: 7 stages, the first shared
 
 
-# ------------------------------------------------------------------ epoch cost (by hand)
-
-
-@pytest.mark.slow
-def test_epoch_cost_odenet_at_most_twice_resnet(images):
-    """Seconds per training batch of 32, default ODE-Net vs residual CNN.
-
-    Batches of the two models alternate, so that a change of load on a shared
-    machine affects both; the medians are compared.
-    """
-    x = np.concatenate([images["cnn_x"]] * 2)[:32]
-    y = np.concatenate([images["cnn_y"]] * 2)[:32]
-    keras.utils.set_random_seed(0)
-    models = {"resnet": build_resnet(), "odenet": build_odenet()}
-    for model in models.values():
-        model.train_on_batch(x, y)  # trace and warm up
-    seconds = {name: [] for name in models}
-    for _ in range(5):
-        for name, model in models.items():
-            start = time.perf_counter()
-            logs = model.train_on_batch(x, y, return_dict=True)
-            seconds[name].append(time.perf_counter() - start)
-    res, ode = (float(np.median(seconds[name])) for name in ("resnet", "odenet"))
-    print(
-        f"\nresnet {res:.3f} s/batch, odenet {ode:.3f} s/batch (nfe {logs.get('nfe')}), "
-        f"ratio {ode / res:.2f}"
-    )
-    assert ode <= 2.0 * res
+# The cost of a training step, ODE-Net against residual CNN, is measured by
+# benchmarks/bench_odenet_step.py (run by hand), not asserted in a timed test.

@@ -78,10 +78,21 @@ def test_training_seed_and_semantics_options():
         parse("dense", "--semantics", "keras2")
 
 
-def test_odenet_solver_defaults():
-    args = parse("odenet")
-    assert (args.method, args.gradient, args.step_size) == ("dopri5", "adjoint", None)
-    assert args.rtol == args.atol == 1e-3
+def test_odenet_solver_defaults_and_the_step_size_follows_the_method():
+    solver = train.resolve_options("odenet", parse("odenet")).solver
+    assert (solver.method, solver.step_size, solver.gradient) == ("rk4", 0.5, "backprop")
+    # The report's adaptive solver: no step size, the loose tolerances.
+    solver = train.resolve_options("odenet", parse("odenet", "--method", "dopri5")).solver
+    assert (solver.method, solver.step_size, solver.rtol, solver.atol) == (
+        "dopri5",
+        None,
+        1e-3,
+        1e-3,
+    )
+    solver = train.resolve_options("odenet", parse("odenet", "--method", "euler")).solver
+    assert solver.step_size == 0.5
+    args = parse("odenet", "--method", "rk4", "--step-size", "0.25")
+    assert train.resolve_options("odenet", args).solver.step_size == 0.25
 
 
 def test_quick_preset_shrinks_and_says_so_and_explicit_options_win():
@@ -92,8 +103,8 @@ def test_quick_preset_shrinks_and_says_so_and_explicit_options_win():
         assert resolved.epochs == preset.epochs < 150
         assert resolved.limit_train == preset.limit_train
         assert any(line.startswith("epochs 150 ->") for line in resolved.shrunk)
-    cnn = train.resolve_options("resnet", args)
-    assert cnn.limit_train is not None and any("training images" in s for s in cnn.shrunk)
+    cnn = train.resolve_options("resnet", args)  # every image of R's split, fewer epochs
+    assert cnn.limit_train is None and not any("training images" in s for s in cnn.shrunk)
 
     args = parse("resnet", "--quick", "--epochs", "2", "--limit-train", "10")
     resolved = train.resolve_options("resnet", args)
@@ -361,3 +372,31 @@ def test_a_solver_message_from_a_graph_reads_like_the_eager_one():
     )
     other = tf.errors.InvalidArgumentError(None, None, "assertion failed: [x > 0]")
     assert solver_failure(other) is None
+
+
+def test_quick_closing_lines_say_how_far_the_run_is_from_the_report():
+    runs = [
+        {
+            "model": "dense",
+            "status": "finished",
+            "epochs": 30,
+            "test_accuracy": 0.5461,
+            "seconds_per_epoch": 2.0,
+            "train_seed": 1,
+        },
+        {
+            "model": "resnet",
+            "status": "finished",
+            "epochs": 7,
+            "test_accuracy": 0.8816,
+            "seconds_per_epoch": 58.0,
+            "train_seed": 1,
+        },
+        {"model": "odenet", "status": "interrupted", "epochs": 3, "test_accuracy": 0.5},
+    ]
+    lines = train.quick_closing_lines(runs)
+    assert any("dense: 30 of the report's 150 epochs, test accuracy 54.6 %" in s for s in lines)
+    assert any("resnet: 7 of the report's 150 epochs, test accuracy 88.2 %" in s for s in lines)
+    assert not any("odenet" in s for s in lines)  # an unfinished run is no evidence
+    # (2 + 58) s per epoch x 150 epochs = 9000 s = 2.5 h
+    assert "about 2.5 h on this machine" in lines[-1]
