@@ -183,3 +183,48 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def load_runs(results_dir) -> dict[int, dict[str, dict]]:
+    """``{threads: {run label: record}}`` from ``odenet_step_t<threads>_<label>.json``."""
+    import json
+    import re
+    from pathlib import Path
+
+    found: dict[int, dict[str, dict]] = {}
+    for path in sorted(Path(results_dir).glob("odenet_step_t*_*.json")):
+        match = re.fullmatch(r"odenet_step_t(\d+)_(\w+)\.json", path.name)
+        if match:
+            found.setdefault(int(match[1]), {})[match[2]] = json.loads(path.read_text())
+    return found
+
+
+def summary_rows(results_dir) -> list[list[str]]:
+    """README rows, one per thread setting: measure, goal, figure (runs a / b), status, measured, detail."""
+    rows = []
+    for threads, by_label in sorted(load_runs(results_dir).items()):
+        labels = sorted(by_label)
+        res = [by_label[k]["results"]["rows"] for k in labels]
+        ratios = [r[SHIPPED]["ratio_to_resnet"]["median"] for r in res]
+        first = by_label[labels[0]]
+        adaptive = [
+            r["dopri5 1e-3 adjoint"]["ratio_to_resnet"]["median"]
+            for r in res
+            if "dopri5 1e-3 adjoint" in r
+        ]
+        detail = f"shipped: {res[0][SHIPPED]['solver']}, NFE {res[0][SHIPPED]['nfe']:.0f}"
+        if adaptive:
+            detail += "; the report's dopri5 with the adjoint: " + " / ".join(
+                f"{a:.2f}" for a in adaptive
+            )
+        rows.append(
+            [
+                f"ODE-Net training step / residual CNN's (ours alone), {threads} thread(s)",
+                "<= 1.0",
+                " / ".join(f"{r:.2f}" for r in ratios),
+                "met" if all(r <= 1.0 for r in ratios) else "missed",
+                f"{first['date'][:10]}, load {first['load_average_start'][0]}, runs {', '.join(labels)}",
+                detail,
+            ]
+        )
+    return rows

@@ -28,16 +28,25 @@ dropout -> conv 64 -> BN -> ELU) made continuous:
 * the time enters every convolution as an extra input channel
   (:class:`odelayers.ConcatConv2D`), so ``f`` can change along the depth the
   way the two blocks' separate weights could;
-* 3x3 kernels and 32 hidden channels instead of 5x5 and 128, so that an epoch
-  costs at most twice a residual-CNN epoch although ``f`` is evaluated NFE
-  times per forward pass and again for the adjoint (measured below).
+* 3x3 kernels and 32 hidden channels instead of 5x5 and 128: one evaluation of
+  ``f`` costs about 12 M multiply-adds per image, the two 5x5 residual blocks it
+  replaces about 265 M, so the ODE block is cheaper than they are as long as the
+  solver evaluates ``f`` (and differentiates it) a few times only.
 
-Solver defaults (:data:`reproduce.settings.ODENET_SOLVER`): dopri5 with
-rtol = atol = 1e-3 (a loose tolerance: the classifier needs features, not an
-accurate trajectory) and adjoint gradients, the report's section 4.1.2; the
-error norm is odelayers' default, the RMS norm of SciPy and torchdiffeq (the
-committed ODE-Net runs, and the NFE figures below, used TFP's norm). ``--method rk4 --step-size 0.25 --gradient backprop``
-is a fixed-cost alternative.
+Solver defaults (:data:`reproduce.settings.ODENET_SOLVER`): fixed-step rk4,
+two steps of 0.5 over [0, 1] (8 evaluations of ``f``, the same on every batch),
+with backprop through the steps. The report (section 4.1.2) describes Chen et
+al.'s adaptive solver with the adjoint; that is ``--method dopri5 --gradient
+adjoint`` (rtol = atol = 1e-3, a loose tolerance: the classifier needs features,
+not an accurate trajectory; RMS error norm, as SciPy and torchdiffeq). Why the
+default is not the report's: on the same batch of 32 stand-in images the
+adaptive solver with the adjoint makes a training step about 1.5x the residual
+CNN's (20 evaluations forward at the start of training, as many
+vector-Jacobian products backward), and the fixed-step solver below 1x, at a
+stand-in test accuracy within the seeds' spread of the residual CNN's
+(``benchmarks/bench_odenet_step.py`` and ``benchmarks/odenet_accuracy.py``,
+figures in ``results/benchmarks/``). The runs committed before this change
+used the adaptive solver.
 
 Parameter counts (``model.count_params()``, moving statistics included; with
 ``semantics="keras3"``, as R's summary counted them; the default Keras 2.2
@@ -55,23 +64,9 @@ The blocks shrink 21-fold; the whole network only by 14%, because the top
 stack and the head (4.7 M parameters) are the residual CNN's, unchanged.
 ``--hidden-channels 64`` gives 4,832,334 parameters (4,832,342 with the default batch norm).
 
-Measured cost of a training batch of 32 stand-in images (TensorFlow 2.20 on 2
-CPU cores shared with other work; batches of the models alternated five or six
-times so that load changes affect all alike; medians; dopri5 at
-rtol = atol = 1e-3 with the adjoint, NFE 14)::
-
-    load ~3:  residual CNN 1.10 s   ODE-Net h32 1.89 s (1.72x)   h16 2.06 s (1.87x)
-    load ~6:  residual CNN 2.72 s   ODE-Net h32 3.61 s (1.33x)   h64 4.96 s (1.82x)
-
-and in ``python -m reproduce all --quick`` (load ~3, 10 batches of 32 per
-epoch, epochs 2-3): residual CNN 11.1 s, ODE-Net 20.4 s per epoch (1.84x).
-At this size the solver's own work (step control, the adjoint's bookkeeping)
-costs as much as the convolutions: 16 hidden channels are no cheaper than 32.
-The cost grows with the NFE, which stayed at 14 in the quick runs; if it
-climbs in a long run, ``--method rk4 --step-size 0.25`` fixes it at 16
-evaluations. Reproduce with
-``python -m pytest tests/test_models.py -m slow -k epoch_cost -s``, which
-asserts the 2x bound for the default.
+The cost of a training step against the residual CNN's, for this default and
+for the other solvers, is measured by ``benchmarks/bench_odenet_step.py``
+(``results/benchmarks/odenet_step_*.md``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,130 @@
+"""Is the cheaper ODE-Net as accurate? Test accuracy over training seeds, read from run folders.
+
+The speed goal (``bench_odenet_step.py``: the ODE-Net's training step no slower
+than the residual CNN's) only counts if the ODE-Net still classifies as well:
+its stand-in test accuracy within 2 points of the residual CNN's, over at least 3
+training seeds (R's split unchanged). This script reads finished run folders made
+by ``python -m reproduce`` (nothing is trained here), groups them by settings
+(:func:`reproduce.runs.seed_groups`), and writes the mean, sample sd and each
+seed's test accuracy per group, the difference of each ODE-Net group's mean from
+the residual CNN's, and every run's provenance (command, commit, data, date).
+
+Run, for example::
+
+    python -m reproduce all --quick --train-seeds 1 2 3 --out /tmp/seeds
+    python -m reproduce odenet --quick --train-seeds 1 2 3 --method dopri5 \\
+        --gradient adjoint --run-name dopri5 --out /tmp/seeds
+    python benchmarks/odenet_accuracy.py /tmp/seeds
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import _harness as H
+
+GOAL_POINTS = 2.0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", type=Path, help="folder holding the run folders")
+    parser.add_argument("--out", type=Path, default=H.RESULTS_DIR)
+    parser.add_argument("--name", default="odenet_accuracy", help="output file stem")
+    return parser.parse_args(argv)
+
+
+def solver_of(group) -> str:
+    ode = group.get("ode") or {}
+    if not ode:
+        return ""
+    if ode.get("method") in ("euler", "midpoint", "rk4"):
+        return f"{ode['method']}, step {ode.get('step_size')}, {ode.get('gradient')}"
+    return f"{ode.get('method')}, rtol=atol={ode.get('rtol')}, {ode.get('gradient')}"
+
+
+def summarise(groups) -> dict:
+    """One entry per seed group of finished CNN runs, with the ODE-Nets' gap to the CNN."""
+    rows = []
+    for group in groups:
+        if group.model not in ("resnet", "odenet") or not group.finished:
+            continue
+        accuracies = [100 * a for a in group.values("test_accuracy")]
+        rows.append(
+            {
+                "group": group.name,
+                "model": group.model,
+                "solver": solver_of(group),
+                "epochs": group.get("epochs"),
+                "train_seeds": group.train_seeds,
+                "test_accuracy_pct": accuracies,
+                "mean_pct": statistics.fmean(accuracies),
+                "sd_pct": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
+                "seconds_per_epoch": [r.get("seconds_per_epoch") for r in group.runs],
+                "nfe_mean_forward": [(r.get("nfe") or {}).get("mean_forward") for r in group.runs],
+                "provenance": [
+                    {k: r.get(k) for k in ("command", "git_commit", "date", "hardware")}
+                    | {"data": (r.get("data") or {}).get("sha256")}
+                    for r in group.runs
+                ],
+            }
+        )
+    cnn = [r for r in rows if r["model"] == "resnet"]
+    for row in rows:
+        if row["model"] == "odenet" and cnn:
+            gap = row["mean_pct"] - cnn[0]["mean_pct"]
+            row["minus_resnet_points"] = gap
+            row["within_goal"] = gap >= -GOAL_POINTS and min(len(row["train_seeds"]), 3) == 3
+    return {"goal_points": GOAL_POINTS, "rows": rows}
+
+
+def render_markdown(res: dict) -> str:
+    header = ["model", "solver", "epochs", "seeds", "test accuracy (mean ± sd)", "each seed"]
+    header += ["ODE-Net - CNN", "s / epoch"]
+    rows = []
+    for r in res["rows"]:
+        sd = "" if r["sd_pct"] is None else f" ± {r['sd_pct']:.1f}"
+        gap = r.get("minus_resnet_points")
+        rows.append(
+            [
+                r["group"],
+                r["solver"],
+                r["epochs"],
+                len(r["train_seeds"]),
+                f"{r['mean_pct']:.1f}{sd} %",
+                ", ".join(f"{a:.1f}" for a in r["test_accuracy_pct"]),
+                "" if gap is None else f"{gap:+.1f} points",
+                ", ".join(f"{s:.0f}" for s in r["seconds_per_epoch"] if s),
+            ]
+        )
+    commits = sorted({p["git_commit"] for r in res["rows"] for p in r["provenance"]})
+    data = sorted({p["data"][:12] for r in res["rows"] for p in r["provenance"] if p["data"]})
+    return (
+        "Stand-in test accuracy of finished runs, grouped by settings; the goal: an ODE-Net "
+        f"within {res['goal_points']:g} points of the residual CNN's mean over 3 training "
+        "seeds (R's split). Seconds per epoch were measured on a machine shared with other "
+        "work: compare speed with `bench_odenet_step.py`, not here.\n\n"
+        + H.markdown_table(header, rows)
+        + f"\n\nRuns made by commit(s) {', '.join(commits)} on stand-in data sha256 "
+        f"{', '.join(data)}; each run's command and date are in the JSON file.\n"
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from reproduce import runs
+
+    scan = runs.load_runs(args.runs)
+    record = H.Record(args.name, args, {"intra_op": None, "inter_op": None})
+    res = summarise(runs.seed_groups(scan.runs))
+    path = record.finish(res, render_markdown(res))
+    print(render_markdown(res))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
