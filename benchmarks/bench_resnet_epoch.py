@@ -24,9 +24,8 @@ and ``--threads 2``): ~3 minutes each on an idle 2-core machine (torch.compile's
 compilation on a machine adds ~1.5 min; later ones hit its cache); writes
 ``resnet_step_t{threads}_{label}.json/.md``. ``--quick``: a smoke run without
 torch.compile (~1-2 min). ``--no-torch-compile`` skips it. ``--xla`` adds Keras with
-``jit_compile=True`` (7x slower here, + ~2 min); ``--fused-bn`` adds the shipped
-model with its batch norms on TensorFlow's fused kernel (``_fused_bn.py``, a
-prototype, not shipped; + ~30 s).
+``jit_compile=True`` (7x slower here, + ~2 min). The shipped model's batch norms run
+TensorFlow's fused kernel (``reproduce.keras22.Keras22BatchNormalization``, ``fused=None``).
 """
 
 from __future__ import annotations
@@ -50,11 +49,6 @@ def parse_args(argv=None):
     parser.add_argument("--run-label", default="a", help="a, b, ...: names the output files")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds of 1 batch")
     parser.add_argument("--xla", action="store_true", help="add Keras with jit_compile=True")
-    parser.add_argument(
-        "--fused-bn",
-        action="store_true",
-        help="add the shipped model with its batch norms on the fused kernel (prototype)",
-    )
     parser.add_argument(
         "--no-torch-compile",
         dest="torch_compile",
@@ -185,28 +179,18 @@ def torch_candidates(args, x, y, foreach: bool) -> tuple[dict, dict]:
     return runners, check
 
 
-def keras_candidates(args, x, y) -> tuple[dict, object, dict | None]:
-    """Keras runners by name: the shipped model, and the opt-in extra rows.
-
-    Also returns the shipped model and, with ``--fused-bn``, the prototype's equality
-    check against the shipped batch norm.
-    """
+def keras_candidates(args, x, y) -> tuple[dict, object]:
+    """Keras runners by name (the shipped model, and the opt-in extra row), and the shipped model."""
     batches = [(x[i : i + BATCH], y[i : i + BATCH]) for i in range(0, len(x), BATCH)]
     shipped = build_keras()
     models = {"keras (shipped)": shipped}
-    fused_check = None
     if args.xla:
         models["keras jit_compile=True"] = build_keras(jit_compile=True)
-    if args.fused_bn:
-        import _fused_bn as FB
-
-        fused_check = {str(s): FB.check_equal(s) for s in ((32, 75, 75, 32), (32, 18, 18, 128))}
-        models["keras fused batch norm (prototype)"] = FB.fused_twin(shipped)
     runners = {}
     for name, model in models.items():
         runners[name] = cycling_runner(model.train_on_batch, batches, args.batches)
         runners[name].warm = cycling_runner(model.train_on_batch, batches, 1)
-    return runners, shipped, fused_check
+    return runners, shipped
 
 
 # ---------------------------------------------------------------------------- measurement
@@ -264,7 +248,7 @@ def measure(args) -> dict:
     load_before = H.load_average()
     x, y = load_images()
     foreach = choose_foreach()
-    keras_runners, kmodel, fused_check = keras_candidates(args, x, y)
+    keras_runners, kmodel = keras_candidates(args, x, y)
     torch_runners, check = torch_candidates(args, x, y, foreach["chosen"])
     counts = check_parameter_counts(kmodel, check["model"])
     runners = {**keras_runners, **torch_runners}
@@ -301,7 +285,6 @@ def measure(args) -> dict:
         "flops": flops,
         "torch_compile": "measured" if args.torch_compile else "not run",
         "xla": "measured" if args.xla else "not run (--xla)",
-        "fused_bn_check": fused_check,
         "load_before": load_before,  # other processes' load, before this run added its own
         "logical_cpus": os.cpu_count(),
     }

@@ -27,6 +27,7 @@ from reproduce._quiet import quiet_tensorflow
 quiet_tensorflow()
 
 import keras  # noqa: E402  (after the quiet import above, on purpose)
+import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
 from reproduce import settings  # noqa: E402
@@ -42,6 +43,10 @@ __all__ = [
 
 #: Keras 2.2's ``K.epsilon()``, the clipping bound of its cross-entropy.
 EPSILON = 1e-7
+
+# TensorFlow's fused batch norm raises any smaller epsilon to this one
+# (``tf.compat.v1.nn.fused_batch_norm``); below it only the unfused path is exact.
+_FUSED_MIN_EPSILON = 1.001e-5
 
 
 def check_semantics(semantics: str) -> str:
@@ -104,12 +109,25 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
     layer). ``b_{t-1}`` is recovered from the stored average as
     ``average * (1 - momentum**(t - 1))``, so no further state is needed.
     Renormalisation and masks, which Keras 2.2 did not have, are refused.
+
+    ``fused`` (as in Keras 2's layer): on the TensorFlow backend, 4-D float32
+    inputs normalised over the last axis run TensorFlow's fused kernel
+    (``FusedBatchNormV3``, one kernel each way, as Keras 2.2 did) in training
+    and in inference; other inputs (other ranks or axes, float16 or mixed
+    precision, ``synchronized=True``, an epsilon under 1.001e-5, which the kernel
+    would raise) run the element-wise ops of Keras 3's layer. ``None`` (the
+    default) chooses so; ``True`` refuses, when the layer is built, inputs
+    the fused kernel cannot take; ``False`` never uses it. Both paths compute
+    the same outputs, gradients and moving statistics, to float32 rounding.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, fused: bool | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if self.renorm:
             raise ValueError("Keras22BatchNormalization has no batch renormalisation")
+        if fused not in (None, True, False):
+            raise ValueError(f"fused must be None, True or False, not {fused!r}")
+        self.fused = fused
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -118,12 +136,37 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
         )
         # Keras 2.2's backend took the fused kernel exactly for these inputs.
         self._fused_variance = len(input_shape) == 4 and self._reduction_axes == [0, 1, 2]
+        fusable = (
+            self._fused_variance
+            and keras.backend.backend() == "tensorflow"
+            and self.compute_dtype == "float32"
+            and not self.synchronized
+            and self.epsilon >= _FUSED_MIN_EPSILON
+        )
+        if self.fused and not fusable:
+            raise ValueError(
+                "fused=True takes 4-D float32 inputs normalised over the last axis, on the "
+                "TensorFlow backend, unsynchronised, with epsilon >= 1.001e-5; got input shape "
+                f"{input_shape}, axis {self.axis}, dtype {self.compute_dtype}, "
+                f"epsilon {self.epsilon}"
+            )
+        self._use_fused = fusable and self.fused is not False
 
     def call(self, inputs, training=None, mask=None):
         if mask is not None:
             raise ValueError("Keras22BatchNormalization does not take a mask")
+        fused = self._use_fused and keras.backend.standardize_dtype(inputs.dtype) == "float32"
         if not (training and self.trainable):
-            return super().call(inputs, training=training)
+            return (
+                self._fused_inference(inputs) if fused else super().call(inputs, training=training)
+            )
+        if fused:
+            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                inputs, *self._scale_and_offset(inputs), epsilon=self.epsilon, is_training=True
+            )
+            # The kernel's variance carries Bessel's correction, as Keras 2.2 fed it.
+            self._update_moving_statistics(mean, variance, inputs, bessel_corrected=True)
+            return outputs
         compute_dtype = keras.backend.result_type(inputs.dtype, "float32")
         inputs = ops.cast(inputs, compute_dtype)
         mean, variance = self._moments(inputs, None)
@@ -139,11 +182,35 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
         )
         return ops.cast(outputs, self.compute_dtype)
 
-    def _update_moving_statistics(self, mean, variance, inputs):
-        """One zero-debiased update of ``moving_mean`` and ``moving_variance`` (see the class)."""
+    def _scale_and_offset(self, inputs):
+        """``gamma`` and ``beta``, or the ones and zeros the fused kernel needs in their place."""
+        channels = inputs.shape[-1]
+        gamma = self.gamma if self.scale else tf.ones([channels], inputs.dtype)
+        beta = self.beta if self.center else tf.zeros([channels], inputs.dtype)
+        return gamma, beta
+
+    def _fused_inference(self, inputs):
+        """Keras 3's inference output, ``(x - moving_mean) / sqrt(moving_variance + epsilon)``
+        scaled and offset, from the fused kernel."""
+        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            inputs,
+            *self._scale_and_offset(inputs),
+            mean=self.moving_mean,
+            variance=self.moving_variance,
+            epsilon=self.epsilon,
+            is_training=False,
+        )
+        return outputs
+
+    def _update_moving_statistics(self, mean, variance, inputs, bessel_corrected=False):
+        """One zero-debiased update of ``moving_mean`` and ``moving_variance`` (see the class).
+
+        ``variance`` is the batch's biased variance, or with ``bessel_corrected`` the
+        fused kernel's, which already carries ``n / (n - 1)``.
+        """
         channels = inputs.shape[self.axis]
         n = ops.cast(ops.size(inputs), variance.dtype) / channels  # values per channel
-        if self._fused_variance:
+        if self._fused_variance and not bessel_corrected:
             variance = variance * n / ops.maximum(n - 1.0, 1.0)
         variance = variance * n / (n - (1.0 + self.epsilon))
         momentum = ops.cast(self.momentum, variance.dtype)
@@ -155,6 +222,9 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
             biased = biased * momentum + value * (1.0 - momentum)
             average.assign(ops.cast(biased / after, average.dtype))
         self.debias_steps.assign(steps + 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "fused": self.fused}
 
 
 def loss(name: str, semantics: str = settings.SEMANTICS):

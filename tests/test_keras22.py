@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 keras = pytest.importorskip("keras")
 
@@ -125,11 +126,17 @@ def _hand_moving_statistics(batches, fused: bool):
         yield t, b_mean / (1 - MOMENTUM**t), b_var / (1 - MOMENTUM**t)
 
 
-@pytest.mark.parametrize("shape, fused", [((8, 3), False), ((4, 5, 5, 3), True)])
+# (shape, the layer's ``fused``): 2-D inputs run the element-wise ops; 4-D ones the
+# fused kernel by default, and the element-wise ops with fused=False.
+PATHS = [((8, 3), None), ((4, 5, 5, 3), None), ((4, 5, 5, 3), False)]
+
+
+@pytest.mark.parametrize("shape, fused", PATHS)
 def test_moving_statistics_after_1_2_3_and_30_updates(shape, fused):
     batches = _batches(30, shape)
-    layer = keras22.Keras22BatchNormalization(momentum=MOMENTUM, epsilon=EPSILON)
-    expected = {t: (m, v) for t, m, v in _hand_moving_statistics(batches, fused)}
+    layer = keras22.Keras22BatchNormalization(momentum=MOMENTUM, epsilon=EPSILON, fused=fused)
+    four_d = len(shape) == 4  # Keras 2.2's fused kernel: Bessel-corrected variances
+    expected = {t: (m, v) for t, m, v in _hand_moving_statistics(batches, four_d)}
     for t, x in enumerate(batches, start=1):
         layer(x, training=True)
         if t in (1, 2, 3, 30):
@@ -143,34 +150,113 @@ def test_moving_statistics_after_1_2_3_and_30_updates(shape, fused):
     np.testing.assert_allclose(expected[1][0], first.mean(axis=0), rtol=1e-6)
 
 
-def test_inference_output_after_k_updates():
-    batches = _batches(5, (8, 3), seed=1)
-    layer = keras22.Keras22BatchNormalization(momentum=MOMENTUM, epsilon=EPSILON)
-    layer.build((None, 3))
+@pytest.mark.parametrize("shape, fused", PATHS)
+def test_inference_output_after_k_updates(shape, fused):
+    batches = _batches(5, shape, seed=1)
+    layer = keras22.Keras22BatchNormalization(momentum=MOMENTUM, epsilon=EPSILON, fused=fused)
+    layer.build((None, *shape[1:]))
     gamma, beta = np.array([0.5, 1.0, 2.0]), np.array([0.1, -0.2, 0.3])
     layer.gamma.assign(gamma.astype("float32"))
     layer.beta.assign(beta.astype("float32"))
     for x in batches:
         layer(x, training=True)
-    *_, (k, mean, variance) = _hand_moving_statistics(batches, fused=False)
+    *_, (k, mean, variance) = _hand_moving_statistics(batches, fused=len(shape) == 4)
     assert k == 5
-    x = _batches(1, (6, 3), seed=2)[0]
+    x = _batches(1, (6, *shape[1:]), seed=2)[0]
     expected = (x - mean) / np.sqrt(variance + EPSILON) * gamma + beta
     np.testing.assert_allclose(layer(x, training=False), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_training_outputs_equal_keras_batch_normalization():
+@pytest.mark.parametrize("fused", [None, False])
+def test_training_outputs_equal_keras_batch_normalization(fused):
     batches = _batches(3, (4, 5, 5, 3), seed=3)
-    ours = keras22.Keras22BatchNormalization(momentum=MOMENTUM, epsilon=EPSILON)
+    ours = keras22.Keras22BatchNormalization(momentum=MOMENTUM, epsilon=EPSILON, fused=fused)
     theirs = keras.layers.BatchNormalization(momentum=MOMENTUM, epsilon=EPSILON)
     for layer in (ours, theirs):
         layer.build((None, 5, 5, 3))
         layer.gamma.assign(np.array([0.5, 1.5, 2.0], "float32"))
         layer.beta.assign(np.array([0.1, 0.0, -0.1], "float32"))
     for x in batches:
-        np.testing.assert_array_equal(ours(x, training=True), theirs(x, training=True))
+        got, want = ours(x, training=True), theirs(x, training=True)
+        if fused is False:  # the same ops as Keras 3's layer
+            np.testing.assert_array_equal(got, want)
+        else:  # another kernel, another summation order
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # only the moving statistics differ: Keras 3's still remember their initial 0 and 1
     assert not np.allclose(ours.moving_mean.numpy(), theirs.moving_mean.numpy(), rtol=0.1)
+
+
+def _relative(a, b):
+    """Largest difference relative to the largest magnitude (elements near 0 included)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+def _train_and_infer(fused, batches, cotangent):
+    """3 training steps then one inference step, each as a traced graph (as ``fit`` runs it).
+
+    Returns, per step, the output and the gradients of ``sum(output * cotangent)`` with
+    respect to the input, gamma and beta; the moving statistics after the training
+    steps; and the TensorFlow op types of the training graph.
+    """
+    shape = batches[0].shape
+    layer = keras22.Keras22BatchNormalization(momentum=MOMENTUM, epsilon=EPSILON, fused=fused)
+    layer.build((None, *shape[1:]))
+    layer.gamma.assign(np.linspace(0.5, 1.5, shape[-1]).astype("float32"))
+    layer.beta.assign(np.linspace(-0.2, 0.2, shape[-1]).astype("float32"))
+
+    def step(x, training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = layer(x, training=training)
+            loss = tf.reduce_sum(out * cotangent)
+        return [out, *tape.gradient(loss, [x, layer.gamma, layer.beta])]
+
+    step = tf.function(step)
+    results = [step(tf.constant(x), True) for x in batches[:3]]
+    statistics = [layer.moving_mean.numpy(), layer.moving_variance.numpy()]
+    results.append(step(tf.constant(batches[3]), False))
+    graph = step.get_concrete_function(tf.constant(batches[0]), True).graph
+    return results, statistics, {op.type for op in graph.get_operations()}
+
+
+def test_fused_kernel_agrees_with_the_element_wise_ops():
+    """Outputs, input/gamma/beta gradients and moving statistics: fused vs fused=False."""
+    batches = _batches(4, (8, 6, 6, 5), seed=5)
+    cotangent = tf.constant(_batches(1, (8, 6, 6, 5), seed=6)[0] - 3.0)
+    fused, fused_stats, fused_ops = _train_and_infer(None, batches, cotangent)
+    plain, plain_stats, plain_ops = _train_and_infer(False, batches, cotangent)
+    assert "FusedBatchNormV3" in fused_ops and "FusedBatchNormGradV3" in fused_ops
+    assert not any(op.startswith("FusedBatchNorm") for op in plain_ops)
+    for step_fused, step_plain in zip(fused, plain):  # 3 training steps, then inference
+        for a, b in zip(step_fused, step_plain):
+            assert _relative(a, b) < 1e-5
+    for a, b in zip(fused_stats, plain_stats):
+        assert _relative(a, b) < 1e-5
+    # the statistics moved (3 updates), so inference compared more than the initial 0 and 1
+    assert np.all(np.abs(plain_stats[0]) > 1.0)
+
+
+def test_fused_is_refused_or_skipped_where_the_kernel_does_not_apply():
+    with pytest.raises(ValueError, match="fused"):
+        keras22.Keras22BatchNormalization(fused="yes")
+    with pytest.raises(ValueError, match="4-D float32"):
+        keras22.Keras22BatchNormalization(fused=True).build((None, 3))
+    with pytest.raises(ValueError, match="4-D float32"):
+        keras22.Keras22BatchNormalization(axis=1, fused=True).build((None, 5, 5, 3))
+    with pytest.raises(ValueError, match="4-D float32"):
+        keras22.Keras22BatchNormalization(fused=True, dtype="mixed_float16").build((2, 5, 5, 3))
+    # Mixed precision falls back to the element-wise ops (float32 statistics, float16 out).
+    layer = keras22.Keras22BatchNormalization(
+        momentum=MOMENTUM, epsilon=EPSILON, dtype="mixed_float16"
+    )
+    batches = _batches(2, (4, 5, 5, 3), seed=7)
+    for x in batches:
+        out = layer(x, training=True)
+    assert keras.backend.standardize_dtype(out.dtype) == "float16"
+    *_, (_, mean, variance) = _hand_moving_statistics(batches, fused=True)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-3)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), variance, rtol=1e-3)
 
 
 def test_config_and_weights_round_trip_through_a_saved_model(tmp_path):
@@ -181,6 +267,7 @@ def test_config_and_weights_round_trip_through_a_saved_model(tmp_path):
     model = keras.Model(inputs, outputs)
     layer = model.get_layer("bn")
     assert layer.get_config()["momentum"] == MOMENTUM
+    assert layer.get_config()["fused"] is None
     assert [w.name for w in layer.non_trainable_weights] == [
         "moving_mean",
         "moving_variance",
