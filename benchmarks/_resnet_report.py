@@ -70,18 +70,6 @@ def _flops_section(res: dict) -> list[str]:
     return lines + [H.markdown_table(header, rows)]
 
 
-def _fused_note(res: dict) -> str:
-    check = res.get("fused_bn_check")
-    if not check:
-        return ""
-    worst = max(v for per in check.values() for v in per.values())
-    return (
-        "\nThe fused-batch-norm row is a prototype (not shipped): the shipped Keras 2.2 batch "
-        "norm with its training path on `FusedBatchNormV3`; output, gradients and moving "
-        f"statistics equal the shipped layer's to {worst:.1e} (largest relative difference)."
-    )
-
-
 def load_note(res: dict) -> str:
     """A warning when other processes were busy as the run started (empty otherwise)."""
     load = (res.get("load_before") or [0.0])[0]
@@ -116,7 +104,6 @@ def render_markdown(res: dict) -> str:
             ["candidate", "s / batch: median (IQR, range)", "first batch s"],
             [[k, _fmt_range(_time_stats(s)), f"{s['first_batch_s']:.2f}"] for k, s in pb.items()],
         ),
-        _fused_note(res),
         "\nPer-round ratios Keras / PyTorch: median (IQR, range)\n",
         H.markdown_table(
             ["Keras", "PyTorch", "ratio"],
