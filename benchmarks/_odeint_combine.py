@@ -57,7 +57,7 @@ def _figures(res: dict) -> list[tuple[str, str]]:
         )
     )
     out.append(("fastest steps", f"{fast['fastest_ours']} vs {fast['fastest_theirs']}"))
-    out.append(("PyTorch memory format", res["dynamics"]["torch_format"]))
+    out.append(("PyTorch memory format", res["torch_format"]["used"]))
     return out
 
 

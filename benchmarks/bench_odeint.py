@@ -14,8 +14,8 @@ torchdiffeq at a tight tolerance); each side then runs at the loosest tolerance 
 a grid whose error meets the bar. Measured, interleaved (ratios = ours / theirs,
 median and spread of per-round ratios):
 
-1. one dynamics evaluation and VJP (picks PyTorch's memory format: channels_last
-   if faster in this run);
+1. one dynamics evaluation and VJP; PyTorch's memory format for the rest of the run
+   (channels_last if its forward solve is faster in this run);
 2. forward solve at the equal-accuracy tolerances (goal <= 0.8), with an extra row
    for the same block on ``keras.layers.GroupNormalization``;
 3. forward + adjoint backward, seminorm vs seminorm and full vs full (goal <= 0.8),
@@ -43,6 +43,7 @@ from _odeint_sections import (
     section_fastest,
     section_forward,
     section_tolerances,
+    section_torch_format,
 )
 
 
@@ -64,7 +65,7 @@ def parse_args(argv=None):
         "--torch-format",
         choices=("auto", "contiguous", "channels_last"),
         default="auto",
-        help="PyTorch memory format (auto: channels_last if faster in section 1)",
+        help="PyTorch memory format (auto: the faster forward solve in this run)",
     )
     parser.add_argument(
         "--ref-tol", type=float, default=None, help=f"float64 reference tolerance ({REF_TOL:g})"
@@ -122,7 +123,8 @@ def main(argv=None) -> int:
     res["reference"] = {k: v for k, v in p.ref.items() if k not in ("final", "grads")}
     _say(f"reference: {res['reference']}")
     res["dynamics"] = section_dynamics(p, args)
-    _say(f"PyTorch memory format: {res['dynamics']['torch_format']}")
+    res["torch_format"] = section_torch_format(p, args)
+    _say(f"PyTorch memory format: {res['torch_format']['used']}")
     res["tolerances"] = tols = section_tolerances(p, args.grid)
     _say(
         f"bar {tols['bar']:.3g}; tolerances: ours {tols['ours']['tol']:g} "
