@@ -45,7 +45,7 @@ def _figures(res: dict) -> list[tuple[str, str]]:
     out += [
         (m, f"{r['median']:.3f} [{r['q1']:.3f}-{r['q3']:.3f}]") for m, r, _, _ in goal_rows(res)
     ]
-    for name in ("ODEBlock adjoint seminorm", "torchdiffeq odeint_adjoint seminorm"):
+    for name in semi:
         g = semi[name]["grad_error"]
         out.append((f"grad error y0 / params: {name}", f"{g['y0']:.1e} / {g['params']:.1e}"))
     rows = fwd["rows"]

@@ -54,7 +54,7 @@ def _tolerance_lines(res: dict) -> list[str]:
         f"Bar: torchdiffeq dopri5's final-state error at rtol = atol = {tols['bar_tol']:g}: "
         f"**{tols['bar']:.4g}**; met by errors <= {tols['threshold']:.4g} (slack "
         f"{tols['slack']:.0%}: float32 rounding alone moved torchdiffeq's error by "
-        f"{res['torch_format']['rounding_gap_relative']:.2%} between memory formats). Each "
+        f"{res['torch_format']['rounding_gap_relative']:.1e} (relative) between memory formats). Each "
         "side runs at the loosest tolerance (scanned loosest first) whose error meets it.\n",
         H.markdown_table(
             ["side", "rtol = atol", "rel. error", "NFE", "scanned: tol: error (NFE)"], rows
