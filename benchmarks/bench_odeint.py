@@ -25,8 +25,10 @@ median and spread of per-round ratios):
 
 One invocation measures one thread setting; outputs are ``odeint_t<threads>[_<label>]
 .{json,md}``. ``benchmarks/_odeint_combine.py`` merges the runs into ``odeint.md``.
-Run: ``python benchmarks/bench_odeint.py --threads 1 --run-label a`` (about 8 minutes,
-plus the float64 reference the first time in an --out folder); ``--quick`` for a smoke run.
+Run: ``python benchmarks/bench_odeint.py --threads 1 --run-label a`` (about 10 minutes
+on an idle 2-core machine, most of it the adjoint section's 10 rounds of four adjoint
+steps; the first run in an --out folder adds the float64 reference, 1-3 minutes);
+``--quick`` for a smoke run (6 minutes under a load of 4, 3 with the reference cached).
 """
 
 from __future__ import annotations
