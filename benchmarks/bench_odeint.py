@@ -28,7 +28,7 @@ One invocation measures one thread setting; outputs are ``odeint_t<threads>[_<la
 Run: ``python benchmarks/bench_odeint.py --threads 1 --run-label a`` (about 10 minutes
 on an idle 2-core machine, most of it the adjoint section's 10 rounds of four adjoint
 steps; the first run in an --out folder adds the float64 reference, 1-3 minutes);
-``--quick`` for a smoke run (6 minutes under a load of 4, 3 with the reference cached).
+``--quick`` for a smoke run (6 minutes at 1 thread under a load of 4 on 2 cores).
 """
 
 from __future__ import annotations
