@@ -312,3 +312,18 @@ def goal_mark(value: float | None, goal: float) -> str:
     if value is None:
         return "n/a"
     return "met" if value <= goal else "missed"
+
+
+def paired_ratio_spread(times: dict[str, list[float]], ours: str, theirs: str) -> dict:
+    """:func:`paired_ratio` plus the smallest and largest per-round ratio."""
+    per_round = [a / b for a, b in zip(times[ours], times[theirs])]
+    out = paired_ratio(times, ours, theirs)
+    out.update({"min": min(per_round), "max": max(per_round)})
+    return out
+
+
+def warm(candidates: dict[str, Callable[[], object]], calls: int, names=None) -> None:
+    """Call each candidate (or those in ``names``) ``calls`` times, untimed."""
+    for _ in range(calls):
+        for name in names if names is not None else candidates:
+            candidates[name]()
