@@ -1,6 +1,6 @@
 """Render the latest benchmark figures (results/benchmarks/*.json) into the READMEs.
 
-Writes the table of goals and figures between ``<!-- benchmarks:start -->`` and
+Writes the table of goals and figures (each goal benchmark's ``summary_rows``) between ``<!-- benchmarks:start -->`` and
 ``<!-- benchmarks:end -->`` in the project README, and between
 ``<!-- figures:start -->`` and ``<!-- figures:end -->`` (and the measured levers
 between ``<!-- levers:start -->`` and ``<!-- levers:end -->``) in ``benchmarks/README.md``.
@@ -21,31 +21,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "results" / "benchmarks"
 
-# (label, json file, path to the figure inside "results", goal, what "ours / theirs" is)
-GOALS = [
-    ("ODE layer forward solve / torchdiffeq `odeint`", "odeint", ("forward", "headline"), 1.0),
-    (
-        "ODE layer forward + adjoint backward / torchdiffeq `odeint_adjoint`",
-        "odeint",
-        ("adjoint", "headline"),
-        1.0,
-    ),
-    (
-        "fastest training step at equal error, ours / torchdiffeq's fastest",
-        "odeint",
-        ("fastest", "headline"),
-        0.8,
-    ),
-    ("solver overhead: solve time / (NFE x one evaluation)", "overhead", ("headline",), 1.15),
-    (
-        "adjoint peak memory, tightest tol run / tol 1e-2 (see memory.md)",
-        "memory",
-        ("headline",),
-        1.1,
-    ),
-    ("residual CNN training step, Keras / PyTorch", "resnet_epoch", ("headline",), 1.0),
-]
-
 
 def _load(name: str, results_dir: Path) -> dict | None:
     path = results_dir / f"{name}.json"
@@ -54,100 +29,84 @@ def _load(name: str, results_dir: Path) -> dict | None:
     return json.loads(path.read_text())
 
 
-def _dig(data: dict, keys):
-    for key in keys:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
+def goal_rows(results_dir: Path = RESULTS) -> list[list[str]]:
+    """[measure, goal, figures, status, measured] rows of every goal benchmark that has run.
+
+    Each benchmark's own report module turns its run files into rows.
+    """
+    import _odeint_combine
+    import _resnet_report
+    import bench_odenet_step
+
+    rows = []
+    for source in (_odeint_combine, _resnet_report, bench_odenet_step):
+        for row in source.summary_rows(results_dir):
+            measured = row[4] if len(row) > 4 else _measured(results_dir, "odeint_t*_*.json")
+            rows.append([row[0], row[1], row[2], row[3], measured])
+    return rows
+
+
+def _measured(results_dir: Path, pattern: str) -> str:
+    """Dates, thread settings and loads of the run files matching ``pattern``."""
+    records = [json.loads(p.read_text()) for p in sorted(results_dir.glob(pattern))]
+    if not records:
+        return ""
+    dates = sorted({r["date"][:10] for r in records})
+    loads = sorted(r["load_average_start"][0] for r in records if r.get("load_average_start"))
+    return f"{', '.join(dates)}, load {loads[0]}-{loads[-1]}, {len(records)} runs"
 
 
 def summary_table(results_dir: Path = RESULTS) -> str:
-    """The goals table in markdown, with each figure's date, threads and load.
-
-    Figures from ``<results>/threads2/`` (the same benchmarks run with ``--threads 2
-    --out results/benchmarks/threads2``), when present, get a column of their own.
-    """
-    second = results_dir / "threads2"
-    has_second = any(second.glob("*.json")) if second.exists() else False
-    header = "| measure | goal | figure | status | measured |"
-    if has_second:
-        header += " 2 threads | status |"
-    rows = [header, "|" + "---|" * (header.count("|") - 1)]
-    for label, name, keys, goal in GOALS:
-        data = _load(name, results_dir)
-        value = _dig(data, ("results",) + keys) if data else None
-        if value is None:
-            row = f"| {label} | <= {goal} | not run | | |"
-        else:
-            threads = data.get("threads", {})
-            when = (
-                f"{data['date'][:10]}, {threads.get('intra_op')} thread(s), "
-                f"load {(data.get('load_average_start') or ['?'])[0]}"
-            )
-            row = f"| {label} | <= {goal} | {value:.3f} | {_status(value, goal)} | {when} |"
-        if has_second:
-            data2 = _load(name, second)
-            value2 = _dig(data2, ("results",) + keys) if data2 else None
-            row += (
-                f" {value2:.3f} | {_status(value2, goal)} |"
-                if value2 is not None
-                else " not run | |"
-            )
-        rows.append(row)
-    return "\n".join(rows)
-
-
-def _status(value: float, goal: float) -> str:
-    return "met" if value <= goal else "missed"
+    """The goals table in markdown: each row's figures are its separate runs side by side."""
+    rows = goal_rows(results_dir)
+    if not rows:
+        return "(no benchmark has run yet)"
+    lines = [
+        "| measure | goal | figures (run: ratio) | status | measured |",
+        "|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def details(results_dir: Path = RESULTS) -> str:
-    """Secondary figures worth a line each (NFE, absolute times, memory)."""
+    """Secondary figures worth a line each; what measures odelayers alone says so."""
+    import _resnet_report
+    import bench_odenet_step
+
     lines = []
-    od = _load("odeint", results_dir)
-    if od:
-        r = od["results"]
-        fwd = r["forward"]["rows"]
-        t_name = "torchdiffeq odeint"
-        ours = r["forward"]["headline_name"]
+    for row in _resnet_report.summary_rows(results_dir) + bench_odenet_step.summary_rows(
+        results_dir
+    ):
+        lines.append(f"- {row[0]}: {row[5]}.")
+    acc = _load("odenet_accuracy", results_dir)
+    if acc:
+        parts = []
+        for r in acc["results"]["rows"]:
+            sd = "" if r["sd_pct"] is None else f" ± {r['sd_pct']:.1f}"
+            parts.append(
+                f"{r['group']} ({r['solver'] or 'residual CNN'}) {r['mean_pct']:.1f}{sd} % "
+                f"over {len(r['train_seeds'])} seeds"
+            )
         lines.append(
-            f"- Forward dopri5 (rtol = atol = 1e-3): {ours} {fwd[ours]['median_s']:.3f} s, "
-            f"NFE {fwd[ours]['nfe']}, error {fwd[ours]['error']:.1e}; torchdiffeq "
-            f"{fwd[t_name]['median_s']:.3f} s, NFE {fwd[t_name]['nfe']}, error "
-            f"{fwd[t_name]['error']:.1e}."
-        )
-        fast = r["fastest"]
-        lines.append(
-            f"- Fastest training step at relative error <= {fast['error_bar']:.1e}: "
-            f"{fast['fastest_ours']} vs {fast['fastest_theirs']}."
+            "- Stand-in test accuracy of the quick runs ([odenet_accuracy.md]"
+            "(results/benchmarks/odenet_accuracy.md)): " + "; ".join(parts) + "."
         )
     mem = _load("memory", results_dir)
     if mem:
-        m = mem["results"]
-        a = m["adjoint_tight_over_loose"]
-        text = (
-            f"- Adjoint memory (batch {m.get('batch', 32)}): NFE {a['nfe_loose']}"
-            f"+{a.get('nfe_backward_loose', '?')} -> {a['nfe_tight']}"
-            f"+{a.get('nfe_backward_tight', '?')} (forward+backward) from tol {a['loose']:g} "
-            f"to {a['tight']:g}, peak ratio {a['ratio']:.2f}"
+        a = mem["results"]["adjoint_tight_over_loose"]
+        lines.append(
+            f"- odelayers alone, adjoint memory (batch {mem['results'].get('batch', 32)}): peak at "
+            f"tol {a['tight']:g} / at tol {a['loose']:g} = {a['ratio']:.2f} "
+            f"({mem['date'][:10]}, [memory.md](results/benchmarks/memory.md))."
         )
-        if m.get("shipped_adjoint_peak_spread_mib"):
-            lo, hi = m["shipped_adjoint_peak_spread_mib"]
-            text += f" (peaks {lo:.0f}-{hi:.0f} MiB across tolerances)"
-        if m.get("parallel_iterations_10"):
-            p10 = m["parallel_iterations_10"]
-            lo, hi = p10["peak_spread_mib"]
-            text += (
-                f"; with the loops at TensorFlow's default parallel_iterations=10 the peaks "
-                f"scatter {lo:.0f}-{hi:.0f} MiB (ratio {p10['ratio']:.2f})"
-            )
-        if m.get("rk4_backprop_linear_fit"):
-            text += (
-                f"; backprop through rk4 grows {m['rk4_backprop_linear_fit']['mib_per_step']:.0f}"
-                f" MiB per step"
-            )
-        lines.append(text + " ([plot](results/benchmarks/memory.png)).")
+    ov = _load("overhead", results_dir)
+    if ov and "headline" in ov["results"]:
+        lines.append(
+            f"- odelayers alone, solver overhead: solve time / (NFE x one evaluation) = "
+            f"{ov['results']['headline']:.2f} ({ov['date'][:10]}, "
+            "[overhead.md](results/benchmarks/overhead.md))."
+        )
     pr = _load("precision", results_dir)
     if pr:
         tight = min(pr["results"]["rows"], key=lambda r: r["tol"])
@@ -157,19 +116,6 @@ def details(results_dir: Path = RESULTS) -> str:
             f"(plain TFP: {tight['tfp_error']:.1e} in {tight['tfp_nfe']}; "
             f"[precision.md](results/benchmarks/precision.md))."
         )
-    rn = _load("resnet_epoch", results_dir)
-    if rn:
-        r = rn["results"]
-        k, t = r["steady"]["keras default"], r["steady"]["torch"]
-        text = (
-            f"- Residual CNN: {k['per_batch_s']:.2f} s / batch (Keras) vs {t['per_batch_s']:.2f} s "
-            f"(PyTorch), epoch extrapolated {k['epoch_extrapolated_s']:.0f} s vs "
-            f"{t['epoch_extrapolated_s']:.0f} s"
-        )
-        if "full_epoch" in r:
-            fe = r["full_epoch"]
-            text += f"; one full epoch {fe['keras default']:.0f} s vs {fe['torch']:.0f} s"
-        lines.append(text + ".")
     return "\n".join(lines)
 
 
@@ -214,34 +160,15 @@ def levers_table(results_dir: Path = RESULTS) -> str:
         for variant, v in r.get("xla", {}).items():
             effect = v.get("failed") or f"forward time x{_fmt(v.get('time_ratio_to_baseline'))}"
             rows.append(f"| ODE: compiler | {variant} | {effect} |")
-    rn = _load("resnet_epoch", results_dir)
-    if rn and "levers" in rn["results"]:
-        base = rn["results"]["steady"]["keras default"]
-        rows.append(
-            f"| CNN: baseline | `model.fit` on numpy arrays | {base['per_batch_s']:.2f} s / batch, "
-            f"Keras / PyTorch {base['ratio_to_torch']['median']:.3f} |"
-        )
-        names = {
-            "keras default": "same settings, second model instance",
-            "keras spe8": "`steps_per_execution=8`",
-            "keras xla": "`jit_compile=True` (XLA)",
-            "keras tf.data": "`tf.data` shuffle/batch/prefetch(AUTOTUNE)",
-        }
-        for variant, v in rn["results"]["levers"].items():
-            if "error" in v:
-                rows.append(f"| CNN | {variant} | failed: {v['error']} |")
-                continue
-            rows.append(
-                f"| CNN | {names.get(variant, variant)} | {v['per_batch_s']:.2f} s / batch, "
-                f"Keras / PyTorch {v['ratio_to_torch']['median']:.3f} |"
-            )
     return "\n".join(rows) if len(rows) > 2 else "(not run yet)"
 
 
 def block(results_dir: Path = RESULTS) -> str:
     return (
         "Ratios ours / theirs measured side by side in one process (repetitions interleaved, "
-        "median of per-round ratios), on CPU with the same thread settings for both. "
+        "median of per-round ratios), on CPU with the same thread settings for both; each "
+        "setting was run twice, in separate processes (runs a and b), and both are shown. "
+        'Rows marked "ours alone" compare two of our own settings. '
         "Generated by `python benchmarks/render.py` from `results/benchmarks/*.json`; "
         "how to run and what each measures: [benchmarks/README.md](benchmarks/README.md).\n\n"
         + summary_table(results_dir)
