@@ -91,9 +91,10 @@ def build_models(levers: bool) -> dict:
         if options:
             import dataclasses
 
-            solver = dataclasses.replace(
-                solver, step_size=None, num_steps=None, rtol=1e-3, atol=1e-3, **options
-            )
+            # A lever names its own method and step or tolerances; what it leaves out
+            # (the step of an adaptive method, say) is reset rather than inherited.
+            reset = dict(step_size=None, num_steps=None, rtol=1e-3, atol=1e-3)
+            solver = dataclasses.replace(solver, **{**reset, **options})
         built[name] = models.build_odenet(solver)
     return built
 
