@@ -62,6 +62,7 @@ def summarise(groups) -> dict:
                 "model": group.model,
                 "solver": solver_of(group),
                 "epochs": group.get("epochs"),
+                "n_train": group.get("n_train"),
                 "train_seeds": group.train_seeds,
                 "test_accuracy_pct": accuracies,
                 "mean_pct": statistics.fmean(accuracies),
@@ -76,18 +77,26 @@ def summarise(groups) -> dict:
                 ],
             }
         )
-    cnn = [r for r in rows if r["model"] == "resnet"]
     for row in rows:
-        if row["model"] == "odenet" and cnn:
-            gap = row["mean_pct"] - cnn[0]["mean_pct"]
-            row["minus_resnet_points"] = gap
-            row["within_goal"] = gap >= -GOAL_POINTS and min(len(row["train_seeds"]), 3) == 3
-            late = [v for v in row["late_epochs_mean_pct"] if v is not None]
-            late_cnn = [v for v in cnn[0]["late_epochs_mean_pct"] if v is not None]
-            if late and late_cnn:
-                row["late_minus_resnet_points"] = statistics.fmean(late) - statistics.fmean(
-                    late_cnn
-                )
+        # The residual CNN trained alike: same epochs and images, same training seeds.
+        cnn = [
+            r
+            for r in rows
+            if r["model"] == "resnet"
+            and r["epochs"] == row["epochs"]
+            and r["n_train"] == row["n_train"]
+            and r["train_seeds"] == row["train_seeds"]
+        ]
+        if row["model"] != "odenet" or not cnn:
+            continue
+        gap = row["mean_pct"] - cnn[0]["mean_pct"]
+        row["compared_with"] = cnn[0]["group"]
+        row["minus_resnet_points"] = gap
+        row["within_goal"] = gap >= -GOAL_POINTS and len(row["train_seeds"]) >= 3
+        late = [v for v in row["late_epochs_mean_pct"] if v is not None]
+        late_cnn = [v for v in cnn[0]["late_epochs_mean_pct"] if v is not None]
+        if late and late_cnn:
+            row["late_minus_resnet_points"] = statistics.fmean(late) - statistics.fmean(late_cnn)
     return {"goal_points": GOAL_POINTS, "rows": rows}
 
 
@@ -121,8 +130,8 @@ def render_markdown(res: dict) -> str:
                 ", ".join(f"{a:.1f}" for a in r["test_accuracy_pct"]),
                 "" if gap is None else f"{gap:+.1f} points",
                 ""
-                if gap is None
-                else f"{r.get('late_minus_resnet_points', float('nan')):+.1f} points",
+                if r.get("late_minus_resnet_points") is None
+                else f"{r['late_minus_resnet_points']:+.1f} points",
                 ", ".join("–" if v is None else f"{v:.1f}" for v in r["late_epochs_mean_pct"]),
                 ", ".join(f"{s:.0f}" for s in r["seconds_per_epoch"] if s),
             ]
