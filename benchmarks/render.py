@@ -86,10 +86,10 @@ def details(results_dir: Path = RESULTS) -> str:
             sd = "" if r["sd_pct"] is None else f" ± {r['sd_pct']:.1f}"
             parts.append(
                 f"{r['group']} ({r['solver'] or 'residual CNN'}) {r['mean_pct']:.1f}{sd} % "
-                f"over {len(r['train_seeds'])} seeds"
+                f"(n={len(r['train_seeds'])})"
             )
         lines.append(
-            "- Stand-in test accuracy of the quick runs ([odenet_accuracy.md]"
+            "- Stand-in test accuracy, final epoch, mean ± sd over training seeds ([odenet_accuracy.md]"
             "(results/benchmarks/odenet_accuracy.md)): " + "; ".join(parts) + "."
         )
     mem = _load("memory", results_dir)
@@ -98,13 +98,13 @@ def details(results_dir: Path = RESULTS) -> str:
         lines.append(
             f"- odelayers alone, adjoint memory (batch {mem['results'].get('batch', 32)}): peak at "
             f"tol {a['tight']:g} / at tol {a['loose']:g} = {a['ratio']:.2f} "
-            f"({mem['date'][:10]}, [memory.md](results/benchmarks/memory.md))."
+            f"({mem['date'][:10]}, {mem['machine']['cpu']}, [memory.md](results/benchmarks/memory.md))."
         )
     ov = _load("overhead", results_dir)
     if ov and "headline" in ov["results"]:
         lines.append(
             f"- odelayers alone, solver overhead: solve time / (NFE x one evaluation) = "
-            f"{ov['results']['headline']:.2f} ({ov['date'][:10]}, "
+            f"{ov['results']['headline']:.2f} ({ov['date'][:10]}, {ov['machine']['cpu']}, "
             "[overhead.md](results/benchmarks/overhead.md))."
         )
     pr = _load("precision", results_dir)
