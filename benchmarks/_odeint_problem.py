@@ -40,53 +40,12 @@ def shipped_dynamics(weights: dict, counter=None, norm_cls=None, groups=32):
     ``tf.Variable``) counts evaluations, as the PyTorch module's ``nfe`` does.
     """
     import _odenet as O
-    import keras
-    import numpy as np
 
     import odelayers
 
-    norm_cls = norm_cls or odelayers.GroupNormalization
-
-    class ODENetDynamics(keras.layers.Layer):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.norm1 = norm_cls(groups, epsilon=O.GN_EPS)
-            self.conv1 = odelayers.ConcatConv2D(O.CHANNELS, 3, padding="same")
-            self.norm2 = norm_cls(groups, epsilon=O.GN_EPS)
-            self.conv2 = odelayers.ConcatConv2D(O.CHANNELS, 3, padding="same")
-            self.norm3 = norm_cls(groups, epsilon=O.GN_EPS)
-
-        def build(self, input_shape):
-            for layer in (self.norm1, self.conv1, self.norm2, self.conv2, self.norm3):
-                layer.build(input_shape)
-
-        def call(self, h, t):
-            if counter is not None:
-                import tensorflow as tf
-
-                with tf.control_dependencies([counter.assign_add(1)]):
-                    h = tf.identity(h)
-            out = self.conv1(keras.ops.relu(self.norm1(h)), t=t)
-            out = self.conv2(keras.ops.relu(self.norm2(out)), t=t)
-            return self.norm3(out)
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-    layer = ODENetDynamics()
-    layer.build((None, O.SIZE, O.SIZE, O.CHANNELS))
-    layer.time_index = O._time_channel_index(layer.conv1)
-    for i, conv in ((1, layer.conv1), (2, layer.conv2)):
-        kernel = weights[f"conv{i}/kernel"]  # time channel first, as in torchdiffeq
-        if layer.time_index != 0:
-            kernel = np.concatenate([kernel[:, :, 1:, :], kernel[:, :, :1, :]], axis=2)
-        conv_vars = {v.path.split("/")[-1]: v for v in conv.weights}
-        conv_vars["kernel"].assign(kernel)
-        conv_vars["bias"].assign(weights[f"conv{i}/bias"])
-    for i, gn in ((1, layer.norm1), (2, layer.norm2), (3, layer.norm3)):
-        gn.gamma.assign(weights[f"norm{i}/gamma"])
-        gn.beta.assign(weights[f"norm{i}/beta"])
-    return layer
+    return O.keras_dynamics(
+        weights, groups=groups, counter=counter, norm_cls=norm_cls or odelayers.GroupNormalization
+    )
 
 
 def ordered_weights(dyn) -> list:

@@ -188,12 +188,19 @@ class TFODEFunc:
 
 # ---------------------------------------------------------------------------- Keras
 def keras_dynamics(
-    weights: dict, norm: str = "fast", groups: int = 32, eps: float = GN_EPS, counter=None
+    weights: dict,
+    norm: str = "fast",
+    groups: int = 32,
+    eps: float = GN_EPS,
+    counter=None,
+    norm_cls=None,
 ):
     """The dynamics as a Keras layer made of odelayers.ConcatConv2D and group norms.
 
     ``norm="keras"`` uses ``keras.layers.GroupNormalization``; ``norm="fast"`` a
-    layer with the same weights and result computed by :func:`group_norm_fast`.
+    layer with the same weights and result computed by :func:`group_norm_fast`;
+    ``norm_cls`` (e.g. ``odelayers.GroupNormalization``), when given, replaces both.
+    The layer's ``time_index`` is the time channel's position in the kernels.
     ``call(h, t)`` as ODEBlock expects. ``counter`` (an int64 ``tf.Variable``) is
     incremented at every evaluation, like the ``nfe`` attribute of the PyTorch module;
     it is held in a closure so that it is not one of the layer's weights. The time channel's position inside
@@ -204,7 +211,13 @@ def keras_dynamics(
 
     import odelayers
 
-    norm_layer = {"keras": keras.layers.GroupNormalization, "fast": _fast_group_norm_class()}[norm]
+    norm_layer = (
+        norm_cls
+        or {
+            "keras": keras.layers.GroupNormalization,
+            "fast": _fast_group_norm_class(),
+        }[norm]
+    )
 
     class ODENetDynamics(keras.layers.Layer):
         def __init__(self, filters=CHANNELS, **kwargs):
@@ -243,9 +256,10 @@ def keras_dynamics(
 
     layer = ODENetDynamics()
     layer.build((None, SIZE, SIZE, CHANNELS))
+    layer.time_index = _time_channel_index(layer.conv1)
     for i, conv in ((1, layer.conv1), (2, layer.conv2)):
         kernel = weights[f"conv{i}/kernel"]
-        if _time_channel_index(conv) != 0:  # move t from the first input channel to the last
+        if layer.time_index != 0:  # move t from the first input channel to the last
             kernel = np.concatenate([kernel[:, :, 1:, :], kernel[:, :, :1, :]], axis=2)
         conv_vars = {v.path.split("/")[-1]: v for v in conv.weights}
         conv_vars["kernel"].assign(kernel)
