@@ -16,6 +16,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -292,6 +293,17 @@ def _json_default(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+def load_thread_runs(results_dir, stem: str) -> dict[int, dict[str, dict]]:
+    """``{threads: {run label: record}}`` from the ``<stem>_t<threads>_<label>.json`` files."""
+    pattern = re.compile(rf"{re.escape(stem)}_t(\d+)_(\w+)\.json")
+    runs: dict[int, dict[str, dict]] = {}
+    for path in sorted(Path(results_dir).glob(f"{stem}_t*_*.json")):
+        match = pattern.fullmatch(path.name)
+        if match:
+            runs.setdefault(int(match[1]), {})[match[2]] = json.loads(path.read_text())
+    return runs
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

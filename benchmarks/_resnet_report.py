@@ -7,14 +7,11 @@ row per thread setting (runs a, b, ... side by side), for the project's figures.
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
 import _harness as H
 
 GOAL = 1.0
-_NAME = re.compile(r"resnet_step_t(\d+)_(\w+)\.json$")
 
 
 def _fmt_range(d: dict, scale: float = 1.0, spec: str = ".3f") -> str:
@@ -115,12 +112,7 @@ def render_markdown(res: dict) -> str:
 
 def load_runs(results_dir: Path) -> dict[int, dict[str, dict]]:
     """``{threads: {label: record}}`` for every ``resnet_step_t*_*.json`` in the folder."""
-    runs: dict[int, dict[str, dict]] = {}
-    for path in sorted(Path(results_dir).glob("resnet_step_t*_*.json")):
-        m = _NAME.search(path.name)
-        if m:
-            runs.setdefault(int(m.group(1)), {})[m.group(2)] = json.loads(path.read_text())
-    return runs
+    return H.load_thread_runs(results_dir, "resnet_step")
 
 
 def summary_rows(results_dir) -> list[list[str]]:

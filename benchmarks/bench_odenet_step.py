@@ -186,24 +186,10 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def load_runs(results_dir) -> dict[int, dict[str, dict]]:
-    """``{threads: {run label: record}}`` from ``odenet_step_t<threads>_<label>.json``."""
-    import json
-    import re
-    from pathlib import Path
-
-    found: dict[int, dict[str, dict]] = {}
-    for path in sorted(Path(results_dir).glob("odenet_step_t*_*.json")):
-        match = re.fullmatch(r"odenet_step_t(\d+)_(\w+)\.json", path.name)
-        if match:
-            found.setdefault(int(match[1]), {})[match[2]] = json.loads(path.read_text())
-    return found
-
-
 def summary_rows(results_dir) -> list[list[str]]:
     """README rows, one per thread setting: measure, goal, figure (runs a / b), status, measured, detail."""
     rows = []
-    for threads, by_label in sorted(load_runs(results_dir).items()):
+    for threads, by_label in sorted(H.load_thread_runs(results_dir, "odenet_step").items()):
         labels = sorted(by_label)
         res = [by_label[k]["results"]["rows"] for k in labels]
         ratios = [r[SHIPPED]["ratio_to_resnet"]["median"] for r in res]
