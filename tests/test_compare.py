@@ -12,8 +12,8 @@ import shutil
 import subprocess
 
 import numpy as np
-import pandas as pd
 import pytest
+from _fake_runs import DATA_SHA, write_run
 
 from reproduce import cli
 from reproduce.comparison import (
@@ -30,8 +30,6 @@ from reproduce.comparison import (
     run_compare,
 )
 from reproduce.errors import ReproduceError
-
-DATA_SHA = "ab" * 32
 
 # What keras:::as.data.frame.keras_training_history builds (epochs planned 4, run 3: NA pad),
 # written with write.csv. Running this script with Rscript printed R_FIXTURE_CSV below.
@@ -70,62 +68,6 @@ R_FIXTURE_CSV = """\
 "15",3,0.609,"acc","validation"
 "16",4,NA,"acc","validation"
 """
-
-
-def write_run(root, name, **overrides):
-    """A run folder with the contract's metrics.json keys and a history.csv."""
-    metrics = {
-        "model": "dense",
-        "preprocessing": "r",
-        "status": "finished",
-        "epochs": 150,
-        "epochs_planned": 150,
-        "batch_size": 32,
-        "seed": 1,
-        "quick": False,
-        "test_loss": 0.69,
-        "test_accuracy": 0.54,
-        "train_loss": 0.68,
-        "train_accuracy": 0.55,
-        "r_style_test_accuracy": None,
-        "params": 769_281,
-        "trainable_params": 769_281,
-        "wall_time_s": 330.0,
-        "seconds_per_epoch": 2.14,
-        "nfe": None,
-        "command": "python -m reproduce dense",
-        "argv": ["dense"],
-        # Real data that is not on this machine: compare must say so, not fail.
-        "data": {
-            "kind": "real",
-            "path": "/nonexistent/train.json",
-            "sha256": DATA_SHA,
-            "n_records": 1604,
-            "description": "real",
-        },
-        "versions": {"python": "3.12"},
-        "git_commit": "0" * 40,
-        "date": "2025-01-01T00:00:00Z",
-        "hardware": "test CPU, 2 cores; no GPU",
-        "n_train": 1300,
-        "n_test": 304,
-    }
-    metrics.update(overrides)
-    folder = root / name
-    folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps(metrics))
-    epochs = max(int(metrics["epochs"]), 1)
-    history = pd.DataFrame(
-        {
-            "epoch": np.arange(1, epochs + 1),
-            "loss": np.linspace(0.7, metrics["train_loss"], epochs),
-            "accuracy": np.linspace(0.5, metrics["train_accuracy"], epochs),
-        }
-    )
-    if metrics["model"] == "odenet":
-        history["nfe"] = 26
-    history.to_csv(folder / "history.csv", index=False)
-    return folder
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
+import _fake_runs as fake_runs
 import numpy as np
-import pandas as pd
 import pytest
 
 from reproduce import cli, settings
@@ -34,54 +34,28 @@ TEST_LOSS = TABLE_HEADER.index("test loss")
 TRAIN_INFERENCE = TABLE_HEADER.index("train accuracy (inference)")
 
 
+#: What the seed tests' runs change in the shared fake run: a short run with
+#: every setting a seed group compares recorded.
+SEED_RUN = {
+    "epochs": 4,
+    "epochs_planned": 4,
+    "train_seed": 1,
+    "semantics": "keras22",
+    "sample_kind": "Rounding",
+    "limit_train": None,
+    "limit_test": None,
+    "train_accuracy_inference": 0.56,
+    "predicted_class_shares": {"0": 0.4, "1": 0.6},
+    "params": 769_793,
+    "wall_time_s": 30.0,
+    "data": {"kind": "real", "path": "/a/train.json", "sha256": "ab" * 32, "n_records": 1604},
+    "hardware": "test CPU",
+}
+
+
 def write_run(root, name, **overrides):
     """A finished dense run on real data with the contract's keys, and its history."""
-    metrics = {
-        "model": "dense",
-        "preprocessing": "r",
-        "status": "finished",
-        "epochs": 4,
-        "epochs_planned": 4,
-        "batch_size": 32,
-        "seed": 1,
-        "train_seed": 1,
-        "quick": False,
-        "semantics": "keras22",
-        "sample_kind": "Rounding",
-        "limit_train": None,
-        "limit_test": None,
-        "test_loss": 0.69,
-        "test_accuracy": 0.54,
-        "train_loss": 0.68,
-        "train_accuracy": 0.55,
-        "train_accuracy_inference": 0.56,
-        "predicted_class_shares": {"0": 0.4, "1": 0.6},
-        "params": 769_793,
-        "wall_time_s": 30.0,
-        "command": "python -m reproduce dense",
-        "argv": ["dense"],
-        "data": {"kind": "real", "path": "/a/train.json", "sha256": "ab" * 32, "n_records": 1604},
-        "versions": {"python": "3.12"},
-        "git_commit": "0" * 40,
-        "date": "2025-01-01T00:00:00Z",
-        "hardware": "test CPU",
-        "n_train": 1300,
-        "n_test": 304,
-    }
-    metrics.update(overrides)
-    folder = root / name
-    folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps(metrics))
-    epochs = int(metrics["epochs"])
-    history = pd.DataFrame(
-        {
-            "epoch": np.arange(1, epochs + 1),
-            "loss": np.linspace(0.7, metrics["train_loss"], epochs),
-            "accuracy": np.linspace(0.5, metrics["train_accuracy"], epochs),
-        }
-    )
-    history.to_csv(folder / "history.csv", index=False)
-    return folder
+    return fake_runs.write_run(root, name, **{**SEED_RUN, **overrides})
 
 
 def three_seeds(root, accuracies=(0.54, 0.61, 0.58), **overrides):

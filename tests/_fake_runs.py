@@ -1,0 +1,70 @@
+"""Run folders written by hand for the tests of compare, figures and seed groups.
+
+:func:`write_run` writes a finished run's ``metrics.json`` with the keys the
+run-folder contract names, and a ``history.csv``; keywords replace keys.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+DATA_SHA = "ab" * 32
+
+
+def write_run(root, name, **overrides):
+    """A run folder with the contract's metrics.json keys and a history.csv."""
+    metrics = {
+        "model": "dense",
+        "preprocessing": "r",
+        "status": "finished",
+        "epochs": 150,
+        "epochs_planned": 150,
+        "batch_size": 32,
+        "seed": 1,
+        "quick": False,
+        "test_loss": 0.69,
+        "test_accuracy": 0.54,
+        "train_loss": 0.68,
+        "train_accuracy": 0.55,
+        "r_style_test_accuracy": None,
+        "params": 769_281,
+        "trainable_params": 769_281,
+        "wall_time_s": 330.0,
+        "seconds_per_epoch": 2.14,
+        "nfe": None,
+        "command": "python -m reproduce dense",
+        "argv": ["dense"],
+        # Real data that is not on this machine: compare must say so, not fail.
+        "data": {
+            "kind": "real",
+            "path": "/nonexistent/train.json",
+            "sha256": DATA_SHA,
+            "n_records": 1604,
+            "description": "real",
+        },
+        "versions": {"python": "3.12"},
+        "git_commit": "0" * 40,
+        "date": "2025-01-01T00:00:00Z",
+        "hardware": "test CPU, 2 cores; no GPU",
+        "n_train": 1300,
+        "n_test": 304,
+    }
+    metrics.update(overrides)
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    epochs = max(int(metrics["epochs"]), 1)
+    history = pd.DataFrame(
+        {
+            "epoch": np.arange(1, epochs + 1),
+            "loss": np.linspace(0.7, metrics["train_loss"], epochs),
+            "accuracy": np.linspace(0.5, metrics["train_accuracy"], epochs),
+        }
+    )
+    if metrics["model"] == "odenet":
+        history["nfe"] = 26
+    history.to_csv(folder / "history.csv", index=False)
+    return folder
