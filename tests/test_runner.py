@@ -398,3 +398,30 @@ def test_plot_history_without_accuracy_draws_the_loss_only(tmp_path):
 
     height, width = imread(out).shape[:2]
     assert width < 1.6 * height
+
+
+def test_git_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "metrics.json").write_text("{}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    assert provenance.git_commit(tmp_path) == head
+    (tmp_path / "results" / "metrics.json").write_text('{"a": 1}\n')  # a regenerated result
+    assert provenance.git_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")  # changed code
+    assert provenance.git_commit(tmp_path) == f"{head}-dirty"

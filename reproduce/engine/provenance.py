@@ -95,14 +95,19 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
 
     Returns:
         The full hash, ``"<hash>-dirty"`` when tracked files differ from the
-        commit (untracked files such as generated results do not count), or
+        commit (untracked files, and anything under ``results/``, the outputs,
+        do not count), or
         ``None`` outside a git repository or without git.
     """
     cwd = Path(path) if path is not None else _REPO_ROOT
     commit = _git(["rev-parse", "HEAD"], cwd)
     if not commit:
         return None
-    changes = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    # The results folder holds what the code wrote, not the code: a regenerated
+    # figure or run there does not make the code that wrote it "dirty".
+    changes = _git(
+        ["status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)results"], cwd
+    )
     return f"{commit}-dirty" if changes else commit
 
 
