@@ -76,7 +76,7 @@ def parse_args(argv=None):
         action="store_true",
         help="skip the parallel_iterations=10 and adjoint_norm='full' rows",
     )
-    parser.add_argument("--norm", choices=("fast", "keras"), default="fast")
+    parser.add_argument("--norm", choices=("odelayers", "keras"), default="odelayers")
     parser.add_argument(
         "--batch",
         type=int,

@@ -82,7 +82,7 @@ class Setup:
         self.cot = tf.constant(
             np.random.default_rng(2).standard_normal(self.y0.shape).astype(np.float32)
         )
-        self.func = O.TFODEFunc(self.weights, norm="fast")
+        self.func = O.TFODEFunc(self.weights)
         self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
         f64 = copy.deepcopy(tfunc).double()
         with torch.no_grad():

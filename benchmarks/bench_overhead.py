@@ -32,9 +32,10 @@ def parse_args(argv=None):
     H.add_common_arguments(parser)
     parser.add_argument(
         "--norm",
-        choices=("fast", "keras"),
-        default="fast",
-        help="group norm inside the Keras dynamics (default: fast)",
+        choices=("odelayers", "keras"),
+        default="odelayers",
+        help="group norm inside the Keras dynamics: the shipped odelayers layer (default) "
+        "or Keras' own",
     )
     args = parser.parse_args(argv)
     if args.reps is None:

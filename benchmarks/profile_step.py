@@ -174,7 +174,7 @@ def odenet_steps():
     y0_tf = tf.constant(O.to_nhwc(y0))
     cot = tf.ones_like(y0_tf)
     block = odelayers.ODEBlock(
-        O.keras_dynamics(weights, "fast"), method="rk4", num_steps=2, gradient="backprop"
+        O.keras_dynamics(weights), method="rk4", num_steps=2, gradient="backprop"
     )
     block.build(y0_tf.shape)
 

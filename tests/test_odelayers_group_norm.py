@@ -77,6 +77,38 @@ def test_outputs_and_gradients_equal_keras(shape, groups, epsilon, axis, dtype):
         np.testing.assert_allclose(a, b, rtol=0, atol=TOL[dtype] * scale, err_msg=name)
 
 
+@pytest.mark.parametrize("shape, groups, axis", [((3, 5, 5, 8), 4, -1), ((2, 6, 4), 2, 1)])
+def test_second_order_gradients_equal_keras(shape, groups, axis):
+    # The backward pass is written out (a custom gradient): differentiating it
+    # again (a Jacobian penalty, a Hessian-vector product) must match autodiff
+    # of Keras' layer, in float64 so that only the maths can differ.
+    rng = np.random.default_rng(7)
+    ours, theirs = _pair(shape, groups, 1e-3, axis, "float64", rng)
+    x = tf.constant(rng.standard_normal(shape) + 0.5)
+    cotangent = tf.constant(rng.standard_normal(shape))
+
+    def second_order(layer):
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = tf.reduce_sum(layer(x) * cotangent)
+            dx, dgamma = inner.gradient(y, [x, layer.gamma])
+            penalty = tf.reduce_sum(dx**2) + tf.reduce_sum(dgamma**2)
+        grads = outer.gradient(penalty, [x, layer.gamma, layer.beta])
+        # beta shifts the output only: it is in neither first derivative (None).
+        return [
+            np.zeros(v.shape) if g is None else g.numpy()
+            for g, v in zip(grads, [x, *layer.weights])
+        ]
+
+    for name, a, b in zip(
+        ["d2/dx", "d2/dgamma", "d2/dbeta"], second_order(ours), second_order(theirs)
+    ):
+        scale = max(1.0, float(np.abs(b).max()))
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9 * scale, err_msg=name)
+
+
 def test_normalises_each_group_to_zero_mean_unit_variance():
     # gamma = 1, beta = 0: every (example, group) has mean 0 and variance
     # var / (var + epsilon), whatever the input's offset and scale.

@@ -75,6 +75,7 @@ def draw_history(
     validation_label: str,
     styles: tuple[str, str] = ("-", "--"),
     test_label: str | None = None,
+    batch_stats_label: str | None = None,
     **line_options,
 ) -> None:
     """Draw one history's loss on ``loss_axis`` and its accuracy on ``accuracy_axis``.
@@ -85,8 +86,9 @@ def draw_history(
     show the same values. Training columns use ``styles[0]``; validation
     columns (``val_loss``, ``val_accuracy``) and the engine's per-epoch test
     diagnostic (``test_loss``, ``test_accuracy``, scored in inference mode)
-    ``styles[1]``; all in ``colour``. Columns that are absent or entirely
-    missing are skipped.
+    ``styles[1]``; the test accuracy with batch statistics
+    (``test_accuracy_batch_stats``, see ``reproduce.engine.inference``) dotted;
+    all in ``colour``. Columns that are absent or entirely missing are skipped.
 
     Args:
         loss_axis: matplotlib axes for the loss.
@@ -97,6 +99,8 @@ def draw_history(
         validation_label: legend label of the validation lines.
         styles: line styles of the training and the validation (and test) lines.
         test_label: legend label of the test lines; default ``"<label> (test)"``.
+        batch_stats_label: legend label of the batch-statistics test accuracy;
+            default ``"<label> (test, batch statistics)"``.
         **line_options: passed to ``Axes.plot`` (marker, linewidth, ...).
     """
     frame = load_history(history)
@@ -122,6 +126,16 @@ def draw_history(
                 label=name,
                 **line_options,
             )
+    column = "test_accuracy_batch_stats"
+    if accuracy_axis is not None and column in frame.columns and not frame[column].isna().all():
+        accuracy_axis.plot(
+            frame["epoch"],
+            frame[column],
+            linestyle=":",
+            color=colour,
+            label=batch_stats_label or f"{label} (test, batch statistics)",
+            **line_options,
+        )
 
 
 def plot_history(

@@ -126,6 +126,7 @@ def _draw_group(loss_ax, acc_ax, group: SeedGroup) -> None:
                 label="_seed",  # a leading underscore keeps a line out of the legend
                 validation_label="_seed",
                 test_label="_seed",
+                batch_stats_label="_seed",
                 linewidth=0.7,
                 alpha=0.35,
             )
@@ -139,5 +140,6 @@ def _draw_group(loss_ax, acc_ax, group: SeedGroup) -> None:
         label=f"{name}, training",
         validation_label=f"{name}, validation",
         test_label=f"{name}, test (inference mode)",
+        batch_stats_label=f"{name}, test (batch statistics)",
         **({} if len(group.runs) == 1 else {"linewidth": 2.2}),
     )
