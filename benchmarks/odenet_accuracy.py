@@ -68,6 +68,13 @@ def summarise(groups) -> dict:
                 "mean_pct": statistics.fmean(accuracies),
                 "sd_pct": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
                 "late_epochs_mean_pct": late,
+                "late_batch_stats_mean_pct": [
+                    _late_mean(run, column="test_accuracy_batch_stats") for run in group.runs
+                ],
+                "swing_pts": _mean_or_none([_swing(run, "test_accuracy") for run in group.runs]),
+                "swing_batch_stats_pts": _mean_or_none(
+                    [_swing(run, "test_accuracy_batch_stats") for run in group.runs]
+                ),
                 "seconds_per_epoch": [r.get("seconds_per_epoch") for r in group.runs],
                 "nfe_mean_forward": [(r.get("nfe") or {}).get("mean_forward") for r in group.runs],
                 "provenance": [
@@ -100,22 +107,43 @@ def summarise(groups) -> dict:
     return {"goal_points": GOAL_POINTS, "rows": rows}
 
 
-def _late_mean(run, epochs: int = LATE_EPOCHS) -> float | None:
+def _late_mean(run, epochs: int = LATE_EPOCHS, column: str = "test_accuracy") -> float | None:
     """Mean per-epoch test accuracy (history.csv's diagnostic) over the last ``epochs`` epochs.
 
     The test accuracy of one epoch swings by several points from the next in
     these short runs; the mean of the last few says more about the model.
+    ``column="test_accuracy_batch_stats"``: the same with batch statistics.
     """
     history = run.history
-    if history is None or "test_accuracy" not in history:
+    if history is None or column not in history or history[column].isna().all():
         return None
-    return 100 * float(history["test_accuracy"].tail(epochs).mean())
+    return 100 * float(history[column].tail(epochs).mean())
+
+
+def _swing(run, column: str) -> float | None:
+    """Mean absolute change of ``column`` from one epoch to the next, in points.
+
+    Set side by side for the inference-mode test accuracy (moving batch-norm
+    statistics) and the one with batch statistics: if the first swings and the
+    second does not, the swings come from the moving statistics.
+    """
+    history = run.history
+    if history is None or column not in history or history[column].isna().all():
+        return None
+    return 100 * float(history[column].diff().abs().mean())
+
+
+def _mean_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
 
 
 def render_markdown(res: dict) -> str:
     header = ["model", "solver", "epochs", "seeds", "test accuracy (mean ± sd)", "each seed"]
     header += ["ODE-Net - CNN (last epoch)", "ODE-Net - CNN (last epochs)"]
-    header += [f"last {LATE_EPOCHS} epochs' mean, each seed", "s / epoch"]
+    header += [f"last {LATE_EPOCHS} epochs' mean, each seed"]
+    header += [f"same, batch statistics (last {LATE_EPOCHS})", "swing: inference / batch stats"]
+    header += ["s / epoch"]
     rows = []
     for r in res["rows"]:
         sd = "" if r["sd_pct"] is None else f" ± {r['sd_pct']:.1f}"
@@ -133,6 +161,12 @@ def render_markdown(res: dict) -> str:
                 if r.get("late_minus_resnet_points") is None
                 else f"{r['late_minus_resnet_points']:+.1f} points",
                 ", ".join("–" if v is None else f"{v:.1f}" for v in r["late_epochs_mean_pct"]),
+                ", ".join("–" if v is None else f"{v:.1f}" for v in r["late_batch_stats_mean_pct"]),
+                " / ".join(
+                    "–" if v is None else f"{v:.1f}"
+                    for v in (r["swing_pts"], r["swing_batch_stats_pts"])
+                )
+                + " points",
                 ", ".join(f"{s:.0f}" for s in r["seconds_per_epoch"] if s),
             ]
         )
@@ -141,8 +175,13 @@ def render_markdown(res: dict) -> str:
     return (
         "Stand-in test accuracy of finished runs, grouped by settings; the goal: an ODE-Net "
         f"within {res['goal_points']:g} points of the residual CNN's mean over 3 training "
-        "seeds (R's split). Seconds per epoch were measured on a machine shared with other "
-        "work: compare speed with `bench_odenet_step.py`, not here.\n\n"
+        'seeds (R\'s split). "Batch statistics": the per-epoch test accuracy with each batch '
+        "of 32 test images normalised by its own statistics, dropout off (a transductive "
+        'diagnostic, `test_accuracy_batch_stats` in history.csv); "swing": the mean absolute '
+        "change of the test accuracy from one epoch to the next, with the moving statistics "
+        "(inference mode) and with batch statistics. Seconds per epoch were measured on a "
+        "machine shared with other work: compare speed with `bench_odenet_step.py`, not here."
+        "\n\n"
         + H.markdown_table(header, rows)
         + f"\n\nRuns made by commit(s) {', '.join(commits)} on stand-in data sha256 "
         f"{', '.join(data)}; each run's command and date are in the JSON file.\n"

@@ -9,8 +9,9 @@ benchmarks/README.md). Here the same statistics come from one pass over the
 input: per-channel means of ``x`` and ``x**2`` over the spatial axes (a
 reduction over leading, contiguous axes, which is fast), pooled per group on a
 ``[B, C]`` tensor, and the normalisation is one multiply-add per element with a
-per-(example, channel) scale and shift. ``benchmarks/bench_group_norm.py``
-measures the difference.
+per-(example, channel) scale and shift. The backward pass is the closed form
+(:func:`_group_norm_with_gradient`), not autodiff of those ops.
+``benchmarks/bench_group_norm.py`` measures the difference.
 """
 
 from __future__ import annotations

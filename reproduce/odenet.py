@@ -42,10 +42,10 @@ not an accurate trajectory; RMS error norm, as SciPy and torchdiffeq). Why the
 default is not the report's: on the same batch of 32 stand-in images the
 adaptive solver with the adjoint makes a training step about 1.5x the residual
 CNN's (20 evaluations forward at the start of training, as many
-vector-Jacobian products backward), and the fixed-step solver below 1x, at a
-stand-in test accuracy within the seeds' spread of the residual CNN's
-(``benchmarks/bench_odenet_step.py`` and ``benchmarks/odenet_accuracy.py``,
-figures in ``results/benchmarks/``). The runs committed before this change
+vector-Jacobian products backward), and the fixed-step solver about 1x
+(``benchmarks/bench_odenet_step.py``); the stand-in test accuracy of the two
+over 3 training seeds is in ``results/benchmarks/odenet_accuracy.md``
+(``benchmarks/odenet_accuracy.py``). The runs committed before this change
 used the adaptive solver.
 
 Parameter counts (``model.count_params()``, moving statistics included; with

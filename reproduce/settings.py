@@ -47,12 +47,14 @@ class QuickPreset:
 #: evaluation per epoch): the residual CNN's test accuracy went 69.7, 76.3, 78.6,
 #: 76.6, 69.1, 79.6, 88.2, 89.5 % over its first 8 epochs, the ODE-Net's 69.7,
 #: 82.2, 83.2 % over its first 3; 7 epochs was the first length at which both had
-#: passed 80 %. Over training seeds 1-3 the quick runs end at 76.5 +/- 10.1 % and
-#: 70.5 +/- 8.0 % (results/benchmarks/odenet_accuracy.md): well above the dense
-#: network's constant 54.6 %, not reliably at 80 %, since one epoch's test accuracy
-#: swings by up to 18 points from the next. (The earlier preset, 3 epochs on 320
-#: images, gave 64.6 % and 74.0 %: the loss falling, not learning.) The closing
-#: lines of a quick run say how far it is from the report's 150 epochs.
+#: passed 80 %. Over training seeds 1-3 a quick run ends well above the dense
+#: network's constant classifier but not reliably at 80 %: one epoch's test
+#: accuracy swings by up to 18 points from the next (the committed runs'
+#: figures and what the swings come from: results/benchmarks/odenet_accuracy.md
+#: and the README's "Results"). (The
+#: earlier preset, 3 epochs on 320 images, gave 64.6 % and 74.0 %: the loss
+#: falling, not learning.) The closing lines of a quick run say how far it is
+#: from the report's 150 epochs.
 QUICK = {
     "dense": QuickPreset(epochs=30, limit_train=None, limit_test=None),
     "resnet": QuickPreset(epochs=7, limit_train=None, limit_test=None),
