@@ -12,6 +12,7 @@ import shutil
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 from _fake_runs import DATA_SHA, write_run
 
@@ -387,3 +388,80 @@ def test_the_notes_stand_under_both_tables(tmp_path, monkeypatch, capsys):
         table = text.index("| source |")
         assert table < text.index("that is chance, not a reproduction")  # right under it
         assert table < text.index("2 code version(s)")
+
+
+def _seeded_runs(root, model, preprocessing, accuracies, **overrides):
+    """One run per training seed with the given final test accuracies."""
+    for seed, accuracy in enumerate(accuracies, start=1):
+        suffix = "" if seed == 1 else f"-t{seed}"
+        write_run(
+            root,
+            f"{model}-{preprocessing}{suffix}",
+            model=model,
+            preprocessing=preprocessing,
+            train_seed=seed,
+            test_accuracy=accuracy,
+            **overrides,
+        )
+
+
+def test_dense_bugs_one_at_a_time(tmp_path):
+    root = tmp_path / "results"
+    constant = {"predicted_class_shares": {"0": 1.0, "1": 0.0}}
+    mixed = {"predicted_class_shares": {"0": 0.4, "1": 0.6}}
+    _seeded_runs(root, "dense", "r", [0.546] * 3, **constant)
+    _seeded_runs(root, "dense", "r-array-only", [0.55, 0.56, 0.57], **mixed)
+    _seeded_runs(root, "dense", "r-scaling-only", [0.62, 0.64, 0.63], **mixed)
+    _seeded_runs(root, "dense", "corrected", [0.64, 0.65, 0.63], **mixed)
+    text = "\n".join(explain(load_runs(root).runs))
+    assert "both bugs (as printed) (`r`) 54.6% (150 epochs, 3 seeds, a constant classifier" in text
+    assert "the array bug alone (`r-array-only`) 56.0%" in text
+    # 64.0 - 56.0 = 8.0 points > two standard errors on 304 images (5.5): a cost
+    assert "The array bug alone costs 8.0 percentage points against the corrected" in text
+    # 64.0 - 63.0 = 1.0 point: within two standard errors
+    assert "The scaling bug alone makes no difference beyond two standard errors" in text
+
+
+def _write_history(folder, test_accuracy, batch_stats):
+    epochs = len(test_accuracy)
+    pd.DataFrame(
+        {
+            "epoch": np.arange(1, epochs + 1),
+            "loss": np.linspace(0.7, 0.3, epochs),
+            "accuracy": np.linspace(0.6, 0.9, epochs),
+            "test_loss": np.linspace(0.7, 0.4, epochs),
+            "test_accuracy": test_accuracy,
+            "test_accuracy_batch_stats": batch_stats,
+        }
+    ).to_csv(folder / "history.csv", index=False)
+
+
+def test_swings_are_told_from_the_per_epoch_diagnostics(tmp_path):
+    root = tmp_path / "results"
+    swinging = [0.70, 0.85, 0.65, 0.80]  # steps 15, 20, 15 points: mean 16.7
+    steady = [0.84, 0.86, 0.85, 0.87]  # steps 2, 1, 2: mean 1.7
+    for model, params in (("resnet", 5_578_574), ("odenet", 4_795_094)):
+        _seeded_runs(
+            root,
+            model,
+            "r",
+            [0.80, 0.78, 0.82],
+            epochs=4,
+            params=params,
+            train_accuracy_inference=0.88,
+        )
+        for suffix in ("", "-t2", "-t3"):
+            _write_history(root / f"{model}-r{suffix}", swinging, steady)
+    text = "\n".join(explain(load_runs(root).runs))
+    assert "changed by 16.7 percentage points on average" in text
+    assert "by 1.7 percentage points. At the last epoch: 80.0% with the moving statistics" in text
+    assert "against 87.0% with batch statistics" in text
+    assert "The weights classify steadily" in text
+    assert "standard deviations are 2.0 percentage points and 2.0 percentage points" in text
+    # last 4 epochs' mean: (0.70 + 0.85 + 0.65 + 0.80) / 4 = 75.0 % for both
+    assert "75.0% against 75.0%: the ODE-Net 0.0 percentage points above" in text
+    # Steady swings in both columns: no claim about the moving statistics.
+    for model in ("resnet", "odenet"):
+        for suffix in ("", "-t2", "-t3"):
+            _write_history(root / f"{model}-r{suffix}", swinging, swinging)
+    assert "The weights classify steadily" not in "\n".join(explain(load_runs(root).runs))

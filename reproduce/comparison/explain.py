@@ -35,7 +35,8 @@ def explain(runs: list[Run], shares: SplitShares | None = None, shares_note: str
         shares_note: why ``shares`` is missing, said in the text.
     """
     sha = primary_data_sha(runs)
-    chosen = {key: group.mean_run() for key, group in representative_groups(runs, sha).items()}
+    groups = representative_groups(runs, sha)
+    chosen = {key: group.mean_run() for key, group in groups.items()}
     paragraphs = []
     if not runs:
         return ["No runs found: train the models first; then this section compares them."]
@@ -54,8 +55,10 @@ def explain(runs: list[Run], shares: SplitShares | None = None, shares_note: str
     intro += _seeds_sentence(chosen)
     paragraphs.append(intro + ".")
     paragraphs.append(_explain_dense(chosen, shares, shares_note))
+    paragraphs.append(_explain_dense_bugs_apart(groups))
     paragraphs.append(_explain_resnet(chosen))
-    paragraphs.append(_explain_odenet(chosen))
+    paragraphs.append(_explain_odenet(chosen, groups))
+    paragraphs.append(_explain_swings(groups))
     return [p for p in paragraphs if p]
 
 
@@ -230,7 +233,7 @@ def _explain_resnet(chosen) -> str:
     return " ".join(text)
 
 
-def _explain_odenet(chosen) -> str:
+def _explain_odenet(chosen, groups=None) -> str:
     text = ["**The ODE-Net against the residual CNN.**"]
     ode = chosen.get(("odenet", "r")) or chosen.get(("odenet", "corrected"))
     res = chosen.get(("resnet", "r")) or chosen.get(("resnet", "corrected"))
@@ -264,6 +267,7 @@ def _explain_odenet(chosen) -> str:
             f"Test accuracy: {pct(a_o)} ({ode.get('epochs')} epochs) against {pct(a_r)} "
             f"({res.get('epochs')} epochs), {verdict}."
         )
+        text += _seed_spread_sentences(groups or {}, ode, res)
     nfe = ode.get("nfe") or {}
     if nfe.get("mean_forward") is not None:
         text.append(
@@ -273,4 +277,149 @@ def _explain_odenet(chosen) -> str:
     s_o, s_r = ode.get("seconds_per_epoch"), res.get("seconds_per_epoch")
     if s_o and s_r:
         text.append(f"Time per epoch: {s_o:.1f} s against {s_r:.1f} s ({s_o / s_r:.2f} times).")
+    return " ".join(text)
+
+
+#: Epochs at the end of a run whose per-epoch test accuracies are averaged (less noisy).
+LATE_EPOCHS = 4
+
+
+def _seed_spread_sentences(groups, ode, res) -> list[str]:
+    """The seeds' spread beside the ODE-Net's gap, and the gap over the last epochs."""
+    pair = [groups.get((run.model, run.preprocessing)) for run in (ode, res)]
+    if any(g is None or g.n < 2 for g in pair):
+        return []
+    sds = [g.stats("test_accuracy")[1] for g in pair]
+    text = [
+        f"Over {pair[0].n} and {pair[1].n} training seeds the test accuracies' standard "
+        f"deviations are {points(sds[0])} and {points(sds[1])}: a gap smaller than those is "
+        f"not told apart from chance."
+    ]
+    late = []
+    for group in pair:
+        values = [
+            float(run.history["test_accuracy"].tail(LATE_EPOCHS).mean())
+            for run in group.runs
+            if run.history is not None and "test_accuracy" in run.history
+        ]
+        late.append(sum(values) / len(values) if len(values) == group.n else None)
+    if None not in late:
+        text.append(
+            f"Averaged over each run's last {LATE_EPOCHS} epochs (the per-epoch test diagnostic), "
+            f"{pct(late[0])} against {pct(late[1])}: the ODE-Net {points(late[0] - late[1])} "
+            f"{'above' if late[0] >= late[1] else 'below'}."
+        )
+    return text
+
+
+#: The dense pipelines, named by what they keep of the R script's two bugs.
+_DENSE_BUGS = {
+    "r": "both bugs (as printed)",
+    "r-array-only": "the array bug alone",
+    "r-scaling-only": "the scaling bug alone",
+    "corrected": "neither",
+}
+
+
+def _explain_dense_bugs_apart(groups) -> str:
+    """Each dense bug's cost on its own, when the one-bug pipelines were trained.
+
+    The cost of a bug alone is the corrected pipeline's mean test accuracy
+    minus that of the pipeline that keeps only this bug; "within two standard
+    errors" as everywhere in this text, and a pipeline whose models answer one
+    class for every test image in all its seeds is named a constant classifier.
+    """
+    dense = {prep: groups[("dense", prep)] for prep in _DENSE_BUGS if ("dense", prep) in groups}
+    if not {"r-array-only", "r-scaling-only"} & set(dense):
+        return ""
+    text = ["**The two dense bugs one at a time.**"]
+    parts = []
+    for prep, group in dense.items():
+        accuracy = group.mean_run().get("test_accuracy")
+        constant, known = group.constant()
+        tag = ", a constant classifier in every seed" if known and constant == group.n else ""
+        if known and 0 < constant < group.n:
+            tag = f", constant in {constant} of {group.n} seeds"
+        parts.append(
+            f"{_DENSE_BUGS[prep]} (`{prep}`) {pct(accuracy)}"
+            f" ({group.get('epochs')} epochs, {group.n} seed{'s' if group.n > 1 else ''}{tag})"
+        )
+    text.append("Mean test accuracy with " + "; ".join(parts) + ".")
+    corrected = dense.get("corrected")
+    if corrected is not None:
+        base = corrected.mean_run().get("test_accuracy")
+        n_test = int(corrected.get("n_test") or settings.R_N_RECORDS - settings.R_N_TRAIN)
+        for prep in ("r-array-only", "r-scaling-only"):
+            if prep not in dense or base is None:
+                continue
+            accuracy = dense[prep].mean_run().get("test_accuracy")
+            cost = base - accuracy
+            margin = binomial_margin(max(base, accuracy), n_test)
+            if cost > margin:
+                verdict = f"costs {points(cost)} against the corrected pipeline"
+            elif cost < -margin:
+                verdict = f"scores {points(cost)} above the corrected pipeline"
+            else:
+                verdict = f"makes no difference beyond two standard errors ({points(margin)})"
+            text.append(f"{_DENSE_BUGS[prep][0].upper()}{_DENSE_BUGS[prep][1:]} {verdict}.")
+    return " ".join(text)
+
+
+def _mean_abs_step(history, column: str) -> float | None:
+    """Mean absolute change of ``column`` from one epoch to the next (``None`` without it)."""
+    if history is None or column not in history or history[column].isna().all():
+        return None
+    steps = history[column].diff().abs().dropna()
+    return float(steps.mean()) if len(steps) else None
+
+
+def _explain_swings(groups) -> str:
+    """Why a CNN's test accuracy swings from epoch to epoch: moving statistics or weights.
+
+    Read from the per-epoch diagnostics of ``history.csv``: the inference-mode
+    test accuracy (batch norms on their moving averages) and the one with each
+    test batch normalised by its own statistics (``test_accuracy_batch_stats``).
+    """
+    rows = []
+    for model in ("resnet", "odenet"):
+        group = groups.get((model, "r")) or groups.get((model, "corrected"))
+        if group is None:
+            continue
+        histories = [run.history for run in group.runs]
+        moving = [_mean_abs_step(h, "test_accuracy") for h in histories]
+        batch = [_mean_abs_step(h, "test_accuracy_batch_stats") for h in histories]
+        if any(v is None for v in moving + batch):
+            continue
+        last_batch = [float(h["test_accuracy_batch_stats"].iloc[-1]) for h in histories]
+        rows.append((model, group, moving, batch, last_batch))
+    if not rows:
+        return ""
+    text = ["**Why the test accuracy swings from one epoch to the next.**"]
+    for model, group, moving, batch, last_batch in rows:
+        run = group.mean_run()
+        name = "The residual CNN" if model == "resnet" else "The ODE-Net"
+        seeds = f"{group.n} seed{'s' if group.n > 1 else ''}, {group.get('epochs')} epochs"
+        text.append(
+            f"{name} ({seeds}): its test accuracy in inference mode changed by "
+            f"{points(sum(moving) / len(moving))} on average from one epoch to the next; "
+            f"normalised with each test batch's own statistics (dropout off), by "
+            f"{points(sum(batch) / len(batch))}. At the last epoch: {pct(run.get('test_accuracy'))} "
+            f"with the moving statistics against {pct(sum(last_batch) / len(last_batch))} with "
+            f"batch statistics."
+        )
+        train = run.get("train_accuracy_inference")
+        if train is not None:
+            text.append(
+                f"Its training images scored {pct(train)} in inference mode, "
+                f"{points(train - run.get('test_accuracy'))} above the test images."
+            )
+    steady = all(sum(b) / len(b) < 0.5 * sum(m) / len(m) for _, _, m, b, _ in rows)
+    if steady:
+        text.append(
+            "The weights classify steadily; what swings is the batch norms' moving averages "
+            "(momentum 0.99, about 100 batches, two and a half epochs of 41), which trail "
+            "weights that still change fast this early in training. That is Keras 2.2's batch "
+            "norm as R used it, not a defect of the port; a test accuracy read from one "
+            "epoch of a short run is a noisy sample of it."
+        )
     return " ".join(text)
