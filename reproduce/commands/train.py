@@ -415,6 +415,12 @@ def quick_closing_lines(metrics: list[dict]) -> list[str]:
             f"accuracy {100 * m['test_accuracy']:.1f} % (training seed {m.get('train_seed')}); "
             f"{per_epoch:.0f} s per epoch here"
         )
+    if {"resnet", "odenet"} & set(per_model):
+        lines.append(
+            "  After so few epochs one epoch's test accuracy of the CNNs can lie 20 points from "
+            "the next: their batch norms' moving averages trail the weights (history.csv's "
+            "test_accuracy_batch_stats holds steady; README, Results)."
+        )
     # One run of each model, whatever the number of seeds above: what `all` trains.
     full_s = settings.EPOCHS * sum(sum(v) / len(v) for v in per_model.values())
     lines.append(
