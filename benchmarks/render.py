@@ -84,13 +84,29 @@ def details(results_dir: Path = RESULTS) -> str:
         parts = []
         for r in acc["results"]["rows"]:
             sd = "" if r["sd_pct"] is None else f" ± {r['sd_pct']:.1f}"
+            late = [v for v in r.get("late_epochs_mean_pct") or [] if v is not None]
+            late_text = f"; last 4 epochs {sum(late) / len(late):.1f} %" if late else ""
             parts.append(
                 f"{r['group']} ({r['solver'] or 'residual CNN'}) {r['mean_pct']:.1f}{sd} % "
-                f"(n={len(r['train_seeds'])})"
+                f"(n={len(r['train_seeds'])}{late_text})"
             )
         lines.append(
             "- Stand-in test accuracy, final epoch, mean ± sd over training seeds ([odenet_accuracy.md]"
             "(results/benchmarks/odenet_accuracy.md)): " + "; ".join(parts) + "."
+        )
+    lag = _load("bn_lag", results_dir)
+    if lag:
+        parts = []
+        for model, m in lag["results"]["means"].items():
+            parts.append(
+                f"{model} (n={m['n']}) {100 * m['as_trained']['test']:.1f} % as trained, "
+                f"{100 * m['converged_dropout_on']['test']:.1f} % / "
+                f"{100 * m['converged_dropout_off']['test']:.1f} % after the moving statistics "
+                "converge on the frozen weights with dropout on / off"
+            )
+        lines.append(
+            "- Why the CNNs' test accuracy swings, mean inference-mode test accuracy of the "
+            "saved models ([bn_lag.md](results/benchmarks/bn_lag.md)): " + "; ".join(parts) + "."
         )
     mem = _load("memory", results_dir)
     if mem:
