@@ -410,6 +410,6 @@ def test_quick_closing_lines_say_how_far_the_run_is_from_the_report():
     # One run per model, the seeds' times averaged: (2 + (58 + 62) / 2) s x 150 = 9300 s = 2.6 h
     assert "about 2.6 h on this machine" in lines[-1]
     # The CNNs' epoch-to-epoch swings are named where a CNN ran, not for the dense network alone.
-    assert any("moving averages trail the weights" in s for s in lines)
+    assert any("batch norms' moving statistics" in s for s in lines)
     dense_only = train.quick_closing_lines(runs[:1])
-    assert not any("moving averages" in s for s in dense_only)
+    assert not any("moving statistics" in s for s in dense_only)

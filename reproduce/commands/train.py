@@ -418,7 +418,8 @@ def quick_closing_lines(metrics: list[dict]) -> list[str]:
     if {"resnet", "odenet"} & set(per_model):
         lines.append(
             "  After so few epochs one epoch's test accuracy of the CNNs can lie 20 points from "
-            "the next: their batch norms' moving averages trail the weights (history.csv's "
+            "the next: inference uses the batch norms' moving statistics, averaged in training "
+            "with dropout on while the weights still change (history.csv's "
             "test_accuracy_batch_stats holds steady; README, Results)."
         )
     # One run of each model, whatever the number of seeds above: what `all` trains.

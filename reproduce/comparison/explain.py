@@ -416,10 +416,11 @@ def _explain_swings(groups) -> str:
     steady = all(sum(b) / len(b) < 0.5 * sum(m) / len(m) for _, _, m, b, _ in rows)
     if steady:
         text.append(
-            "The weights classify steadily; what swings is the batch norms' moving averages "
-            "(momentum 0.99, about 100 batches, two and a half epochs of 41), which trail "
-            "weights that still change fast this early in training. That is Keras 2.2's batch "
-            "norm as R used it, not a defect of the port; a test accuracy read from one "
-            "epoch of a short run is a noisy sample of it."
+            "The weights classify steadily; what swings is the batch norms' moving "
+            "statistics, averages over the last hundred or so training batches (momentum "
+            "0.99), taken with dropout on and while the weights still change fast this early "
+            "in training. That is Keras 2.2's batch norm as R used it, not a defect of the "
+            "port; a test accuracy read from one epoch of a short run is a noisy sample of it. "
+            "How much is the averages' lag and how much dropout: `benchmarks/bn_lag.py`."
         )
     return " ".join(text)

@@ -87,11 +87,12 @@ def batch_statistics_accuracy(model, x, y, batch_size: int) -> float:
     """Accuracy on ``(x, y)`` with each batch normalised by its own statistics, dropout off.
 
     In inference mode a batch normalisation layer uses its moving averages,
-    which trail the weights by about ``1 / (1 - momentum)`` batches (100 at
-    Keras' 0.99, two and a half epochs of R's 41 batches). When the test
-    accuracy swings from one epoch to the next while this one holds, the
-    swings come from those lagging statistics, not from what the weights
-    learnt. The batches are the usual ``batch_size`` consecutive samples, so
+    taken in training, with dropout on, over about ``1 / (1 - momentum)``
+    batches (100 at Keras' 0.99, two and a half epochs of R's 41 batches)
+    during which the weights changed. When the test accuracy swings from one
+    epoch to the next while this one holds, the swings come from those
+    statistics, not from what the weights learnt (``benchmarks/bn_lag.py``
+    tells the averages' lag from dropout's share). The batches are the usual ``batch_size`` consecutive samples, so
     each sees the statistics of 32 test images (a transductive score: a
     diagnostic, not a result). Every batch normalisation variable is restored
     afterwards and no random generator advances (dropout's rate is 0 for the
