@@ -16,7 +16,7 @@ from reproduce.engine.curves import draw_history, load_history
 from reproduce.figures.canvas import pyplot, save_figure
 from reproduce.runs import MODEL_ORDER, MODEL_TITLES, Run, SeedGroup
 
-PREPROCESSING_COLORS = {"r": "C0", "corrected": "C2"}
+PREPROCESSING_COLORS = {"r": "C0", "corrected": "C2", "r-array-only": "C4", "r-scaling-only": "C1"}
 #: Colour of an R keras history, drawn dash-dotted beside our runs.
 R_HISTORY_COLOR = "C3"
 
@@ -87,14 +87,15 @@ def plot_curves_side_by_side(
                 ax.legend(fontsize=7)
     suptitle = (
         "Figures 4 and 7 (report 2.2.3, 3.2): loss and accuracy per epoch from the runs' history.csv "
-        "(blue: faithful R preprocessing, green: corrected)"
+        "(blue: faithful R preprocessing, green: corrected,\npurple: R's array bug only, "
+        "orange: R's scaling bug only)"
     )
     if any(len(g.runs) > 1 for item in runs_by_model.values() for g in map(_as_group, item)):
         suptitle += "; thin: each training seed, thick: their mean"
     if missing:
         suptitle += f"\nno run found for: {', '.join(missing)}"
     fig.suptitle(suptitle, fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.93 if missing else 0.95))
+    fig.tight_layout(rect=(0, 0, 1, 0.91 if missing else 0.93))
     return save_figure(fig, out_png)
 
 
