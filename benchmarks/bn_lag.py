@@ -83,12 +83,11 @@ def measure(run, epochs: int) -> dict:
     import odelayers  # noqa: F401 - registers the layers the file names
     import reproduce.keras22  # noqa: F401
     import reproduce.odenet  # noqa: F401
+    from reproduce.engine.inference import batch_norm_and_dropout_layers
 
     x_train, y_train, x_test, y_test = run_data(run)
     model = keras.saving.load_model(run.folder / "model.keras", compile=False)
-    layers = list(model._flatten_layers(include_self=False))
-    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
-    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    norms, dropouts = batch_norm_and_dropout_layers(model)
     trained = [[v.numpy() for v in layer.variables] for layer in norms]
     rates = [layer.rate for layer in dropouts]
 

@@ -27,6 +27,7 @@ from typing import Any
 from reproduce.engine.metrics import accuracy_key
 
 __all__ = [
+    "batch_norm_and_dropout_layers",
     "batch_statistics_accuracy",
     "epoch_diagnostic",
     "final_scores",
@@ -52,7 +53,7 @@ def epoch_diagnostic(
     if test_data is None or len(test_data[0]) == 0:
         return None
     x_test, y_test = test_data
-    with_batch_stats = bool(_batch_norm_layers(model)) and _single_device(model)
+    with_batch_stats = bool(batch_norm_and_dropout_layers(model)[0]) and _single_device(model)
 
     def diagnose() -> dict[str, float | None]:
         scores = inference_scores(model, x_test, y_test, batch_size)
@@ -66,14 +67,18 @@ def epoch_diagnostic(
     return diagnose
 
 
-def _batch_norm_layers(model) -> list:
+def batch_norm_and_dropout_layers(model) -> tuple[list, list]:
+    """The model's batch normalisation layers and its dropout layers, nested ones included.
+
+    The two layers that behave otherwise in training and in inference; the
+    diagnostics here and ``benchmarks/bn_lag.py`` switch them one at a time.
+    """
     import keras
 
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
+    layers = list(model._flatten_layers(include_self=False))
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    return norms, dropouts
 
 
 def _single_device(model) -> bool:
@@ -98,15 +103,9 @@ def batch_statistics_accuracy(model, x, y, batch_size: int) -> float:
     afterwards and no random generator advances (dropout's rate is 0 for the
     call), so training is unchanged (``tests/test_inference.py``).
     """
-    import keras
     import numpy as np
 
-    norms = _batch_norm_layers(model)
-    dropouts = [
-        layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, keras.layers.Dropout)
-    ]
+    norms, dropouts = batch_norm_and_dropout_layers(model)
     saved = [[v.numpy() for v in layer.variables] for layer in norms]
     rates = [layer.rate for layer in dropouts]
     correct = 0
