@@ -156,9 +156,9 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--quick",
         action="store_true",
-        help="preset for a fast end-to-end check: fewer epochs for every model and "
-        "a subset of images for the CNNs; all three together take under 10 "
-        "minutes on 2 CPU cores. Prints what it shrank.",
+        help="preset for a fast end-to-end check: every image of the split, fewer "
+        "epochs for every model (reproduce.settings.QUICK says how they were chosen); "
+        "all three together take about 3 minutes on 2 CPU cores. Prints what it shrank.",
     )
     g.add_argument(
         "--semantics",
