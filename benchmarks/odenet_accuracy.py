@@ -113,9 +113,12 @@ def _late_mean(run, epochs: int = LATE_EPOCHS, column: str = "test_accuracy") ->
     The test accuracy of one epoch swings by several points from the next in
     these short runs; the mean of the last few says more about the model.
     ``column="test_accuracy_batch_stats"``: the same with batch statistics.
+    None for a run shorter than ``epochs`` (its mean would be of every epoch).
     """
     history = run.history
     if history is None or column not in history or history[column].isna().all():
+        return None
+    if len(history) < epochs:
         return None
     return 100 * float(history[column].tail(epochs).mean())
 

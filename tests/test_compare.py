@@ -465,3 +465,10 @@ def test_swings_are_told_from_the_per_epoch_diagnostics(tmp_path):
         for suffix in ("", "-t2", "-t3"):
             _write_history(root / f"{model}-r{suffix}", swinging, swinging)
     assert "The weights classify steadily" not in "\n".join(explain(load_runs(root).runs))
+    # Runs of 3 epochs have no "last 4 epochs": no average is claimed for them.
+    for model in ("resnet", "odenet"):
+        for suffix in ("", "-t2", "-t3"):
+            _write_history(root / f"{model}-r{suffix}", swinging[:3], steady[:3])
+    text = "\n".join(explain(load_runs(root).runs))
+    assert "standard deviations are 2.0 percentage points" in text
+    assert "Averaged over each run's last" not in text

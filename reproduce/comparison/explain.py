@@ -300,7 +300,10 @@ def _seed_spread_sentences(groups, ode, res) -> list[str]:
         values = [
             float(run.history["test_accuracy"].tail(LATE_EPOCHS).mean())
             for run in group.runs
-            if run.history is not None and "test_accuracy" in run.history
+            # A run shorter than that has no "last 4 epochs": its mean would be all of them.
+            if run.history is not None
+            and "test_accuracy" in run.history
+            and len(run.history) >= LATE_EPOCHS
         ]
         late.append(sum(values) / len(values) if len(values) == group.n else None)
     if None not in late:
