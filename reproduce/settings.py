@@ -54,7 +54,7 @@ class QuickPreset:
 #: 83-91 % from epoch 3 on with batch statistics; what the swings come from:
 #: results/benchmarks/odenet_accuracy.md and the README's "Results"); the
 #: earlier 7-epoch preset gave 83.0 % and 76.1 % over the same seeds. Seeds 4-6
-#: took no part in the choice: on them 3 epochs gave 77.9 % (79.9, 69.4, 84.5)
+#: took no part in the choice: on them 3 epochs gave 78.0 % (79.9, 69.4, 84.5)
 #: and 84.0 % (82.9, 86.5, 82.6), so the residual CNN's 80 % is reached on
 #: average only within the seeds' spread; the committed quick runs hold all six
 #: (results/COMPARISON.md). (A preset
