@@ -182,8 +182,9 @@ def render_markdown(res: dict) -> str:
         "of 32 test images normalised by its own statistics, dropout off (a transductive "
         'diagnostic, `test_accuracy_batch_stats` in history.csv); "swing": the mean absolute '
         "change of the test accuracy from one epoch to the next, with the moving statistics "
-        "(inference mode) and with batch statistics. Seconds per epoch were measured on a "
-        "machine shared with other work: compare speed with `bench_odenet_step.py`, not here."
+        "(inference mode) and with batch statistics. Seconds per epoch are the runs' own, "
+        "whatever else the machine was running: compare speed with `bench_odenet_step.py`, "
+        "not here."
         "\n\n"
         + H.markdown_table(header, rows)
         + f"\n\nRuns made by commit(s) {', '.join(commits)} on stand-in data sha256 "
