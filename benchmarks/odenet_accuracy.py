@@ -26,9 +26,9 @@ from pathlib import Path
 
 import _harness as H
 
+from reproduce.comparison.epoch_stats import LATE_EPOCHS, late_mean, mean_abs_step
+
 GOAL_POINTS = 2.0
-#: Epochs at the end of a run whose test accuracy the less noisy estimate averages.
-LATE_EPOCHS = 4
 
 
 def parse_args(argv=None):
@@ -55,7 +55,7 @@ def summarise(groups) -> dict:
         if group.model not in ("resnet", "odenet") or not group.finished:
             continue
         accuracies = [100 * a for a in group.values("test_accuracy")]
-        late = [_late_mean(run) for run in group.runs]
+        late = [_pct(late_mean(run.history)) for run in group.runs]
         rows.append(
             {
                 "group": group.name,
@@ -69,11 +69,16 @@ def summarise(groups) -> dict:
                 "sd_pct": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
                 "late_epochs_mean_pct": late,
                 "late_batch_stats_mean_pct": [
-                    _late_mean(run, column="test_accuracy_batch_stats") for run in group.runs
+                    _pct(late_mean(run.history, "test_accuracy_batch_stats")) for run in group.runs
                 ],
-                "swing_pts": _mean_or_none([_swing(run, "test_accuracy") for run in group.runs]),
+                "swing_pts": _mean_or_none(
+                    [_pct(mean_abs_step(run.history, "test_accuracy")) for run in group.runs]
+                ),
                 "swing_batch_stats_pts": _mean_or_none(
-                    [_swing(run, "test_accuracy_batch_stats") for run in group.runs]
+                    [
+                        _pct(mean_abs_step(run.history, "test_accuracy_batch_stats"))
+                        for run in group.runs
+                    ]
                 ),
                 "seconds_per_epoch": [r.get("seconds_per_epoch") for r in group.runs],
                 "nfe_mean_forward": [(r.get("nfe") or {}).get("mean_forward") for r in group.runs],
@@ -104,36 +109,11 @@ def summarise(groups) -> dict:
         late_cnn = [v for v in cnn[0]["late_epochs_mean_pct"] if v is not None]
         if late and late_cnn:
             row["late_minus_resnet_points"] = statistics.fmean(late) - statistics.fmean(late_cnn)
-    return {"goal_points": GOAL_POINTS, "rows": rows}
+    return {"goal_points": GOAL_POINTS, "late_epochs": LATE_EPOCHS, "rows": rows}
 
 
-def _late_mean(run, epochs: int = LATE_EPOCHS, column: str = "test_accuracy") -> float | None:
-    """Mean per-epoch test accuracy (history.csv's diagnostic) over the last ``epochs`` epochs.
-
-    The test accuracy of one epoch swings by several points from the next in
-    these short runs; the mean of the last few says more about the model.
-    ``column="test_accuracy_batch_stats"``: the same with batch statistics.
-    None for a run shorter than ``epochs`` (its mean would be of every epoch).
-    """
-    history = run.history
-    if history is None or column not in history or history[column].isna().all():
-        return None
-    if len(history) < epochs:
-        return None
-    return 100 * float(history[column].tail(epochs).mean())
-
-
-def _swing(run, column: str) -> float | None:
-    """Mean absolute change of ``column`` from one epoch to the next, in points.
-
-    Set side by side for the inference-mode test accuracy (moving batch-norm
-    statistics) and the one with batch statistics: if the first swings and the
-    second does not, the swings come from the moving statistics.
-    """
-    history = run.history
-    if history is None or column not in history or history[column].isna().all():
-        return None
-    return 100 * float(history[column].diff().abs().mean())
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
 
 
 def _mean_or_none(values):

@@ -85,7 +85,8 @@ def details(results_dir: Path = RESULTS) -> str:
         for r in acc["results"]["rows"]:
             sd = "" if r["sd_pct"] is None else f" ± {r['sd_pct']:.1f}"
             late = [v for v in r.get("late_epochs_mean_pct") or [] if v is not None]
-            late_text = f"; last 4 epochs {sum(late) / len(late):.1f} %" if late else ""
+            late_epochs = acc["results"]["late_epochs"]
+            late_text = f"; last {late_epochs} epochs {sum(late) / len(late):.1f} %" if late else ""
             parts.append(
                 f"{r['group']} ({r['solver'] or 'residual CNN'}) {r['mean_pct']:.1f}{sd} % "
                 f"(n={len(r['train_seeds'])}{late_text})"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from reproduce import settings
+from reproduce.comparison.epoch_stats import LATE_EPOCHS, late_mean, mean_abs_step
 from reproduce.comparison.formatting import num, pct, points
 from reproduce.comparison.shares import SplitShares
 from reproduce.report_claims import CLAIMS
@@ -280,10 +281,6 @@ def _explain_odenet(chosen, groups=None) -> str:
     return " ".join(text)
 
 
-#: Epochs at the end of a run whose per-epoch test accuracies are averaged (less noisy).
-LATE_EPOCHS = 4
-
-
 def _seed_spread_sentences(groups, ode, res) -> list[str]:
     """The seeds' spread beside the ODE-Net's gap, and the gap over the last epochs."""
     pair = [groups.get((run.model, run.preprocessing)) for run in (ode, res)]
@@ -297,15 +294,8 @@ def _seed_spread_sentences(groups, ode, res) -> list[str]:
     ]
     late = []
     for group in pair:
-        values = [
-            float(run.history["test_accuracy"].tail(LATE_EPOCHS).mean())
-            for run in group.runs
-            # A run shorter than that has no "last 4 epochs": its mean would be all of them.
-            if run.history is not None
-            and "test_accuracy" in run.history
-            and len(run.history) >= LATE_EPOCHS
-        ]
-        late.append(sum(values) / len(values) if len(values) == group.n else None)
+        values = [late_mean(run.history) for run in group.runs]
+        late.append(None if None in values else sum(values) / len(values))
     if None not in late:
         text.append(
             f"Averaged over each run's last {LATE_EPOCHS} epochs (the per-epoch test diagnostic), "
@@ -368,14 +358,6 @@ def _explain_dense_bugs_apart(groups) -> str:
     return " ".join(text)
 
 
-def _mean_abs_step(history, column: str) -> float | None:
-    """Mean absolute change of ``column`` from one epoch to the next (``None`` without it)."""
-    if history is None or column not in history or history[column].isna().all():
-        return None
-    steps = history[column].diff().abs().dropna()
-    return float(steps.mean()) if len(steps) else None
-
-
 def _explain_swings(groups) -> str:
     """Why a CNN's test accuracy swings from epoch to epoch: moving statistics or weights.
 
@@ -389,8 +371,8 @@ def _explain_swings(groups) -> str:
         if group is None:
             continue
         histories = [run.history for run in group.runs]
-        moving = [_mean_abs_step(h, "test_accuracy") for h in histories]
-        batch = [_mean_abs_step(h, "test_accuracy_batch_stats") for h in histories]
+        moving = [mean_abs_step(h, "test_accuracy") for h in histories]
+        batch = [mean_abs_step(h, "test_accuracy_batch_stats") for h in histories]
         if any(v is None for v in moving + batch):
             continue
         last_batch = [float(h["test_accuracy_batch_stats"].iloc[-1]) for h in histories]

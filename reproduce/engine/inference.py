@@ -97,11 +97,12 @@ def batch_statistics_accuracy(model, x, y, batch_size: int) -> float:
     during which the weights changed. When the test accuracy swings from one
     epoch to the next while this one holds, the swings come from those
     statistics, not from what the weights learnt (``benchmarks/bn_lag.py``
-    tells the averages' lag from dropout's share). The batches are the usual ``batch_size`` consecutive samples, so
-    each sees the statistics of 32 test images (a transductive score: a
-    diagnostic, not a result). Every batch normalisation variable is restored
-    afterwards and no random generator advances (dropout's rate is 0 for the
-    call), so training is unchanged (``tests/test_inference.py``).
+    tells the averages' lag from dropout's share). The batches are the usual
+    ``batch_size`` consecutive samples, so each sees the statistics of 32 test
+    images (a transductive score: a diagnostic, not a result). Every batch
+    normalisation variable is restored afterwards and no random generator
+    advances (dropout's rate is 0 for the call), so training is unchanged
+    (``tests/test_inference.py``).
     """
     import numpy as np
 
