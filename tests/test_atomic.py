@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from reproduce.engine import atomic
-from reproduce.engine.atomic import (
+from reproduce import atomic
+from reproduce.atomic import (
     atomic_path,
     atomic_write_bytes,
     atomic_write_json,
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # the sha256 of its payload, so a reader can tell a complete file from a torn one.
 WRITER = r"""
 import hashlib, sys
-from reproduce.engine.atomic import atomic_write_json
+from reproduce.atomic import atomic_write_json
 path = sys.argv[1]
 version = 0
 while True:

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reproduce import engine
-from reproduce.engine import atomic, serialise
+from reproduce import atomic, engine
 from reproduce.engine import log as log_module
+from reproduce.engine import serialise
 from reproduce.errors import ReproduceError
 
 HERE = Path(__file__).resolve().parent
@@ -43,7 +43,7 @@ LAST = tiny.EPOCHS
 class FullDisk:
     """Fails the first write of ``name`` once armed with ENOSPC, then every write.
 
-    Writes go through :mod:`reproduce.engine.atomic` (replaced files) and the
+    Writes go through :mod:`reproduce.atomic` (replaced files) and the
     run's log (appended); both are intercepted. The error names the temporary
     file, as a real failed write would: the engine must name the target.
     """

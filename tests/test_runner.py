@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reproduce import provenance
 from reproduce.engine import (
     TrainingFailed,
     TrainingInterrupted,
-    provenance,
     read_metrics,
 )
 from reproduce.engine.curves import plot_history

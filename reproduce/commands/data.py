@@ -74,8 +74,8 @@ def run_data(args: argparse.Namespace) -> int:
 
 def run_make_data(args: argparse.Namespace) -> int:
     """Write the stand-in to disk and print where, with its sha256."""
+    from reproduce.atomic import atomic_write_bytes
     from reproduce.data import stand_in_json_bytes
-    from reproduce.engine.atomic import atomic_write_bytes
 
     target = output_path(args.out)
     if target.exists() and not args.force:

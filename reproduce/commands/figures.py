@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reproduce.engine import provenance
+from reproduce import provenance
 
 
 def _command(args) -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from reproduce.atomic import atomic_write_text
 from reproduce.comparison.document import comparison_markdown, figure_links
 from reproduce.comparison.explain import explain
 from reproduce.comparison.r_history import read_r_history
 from reproduce.comparison.readme import readme_block, replace_between_markers
 from reproduce.comparison.shares import SplitShares, shares_for_run
 from reproduce.comparison.table import comparison_rows, table_notes
-from reproduce.engine.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
 from reproduce.figures.curves import plot_curves_side_by_side
 from reproduce.figures.files import file_name

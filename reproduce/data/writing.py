@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reproduce.atomic import atomic_write_bytes
 from reproduce.data.validation import records_to_frame
-from reproduce.engine.atomic import atomic_write_bytes
 
 # Rows formatted at once by the vectorised number formatter (bounds memory).
 _FORMAT_CHUNK_ROWS = 128

@@ -11,7 +11,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from reproduce.engine.atomic import atomic_write_bytes, atomic_write_json
+from reproduce.atomic import atomic_write_bytes, atomic_write_json
 from reproduce.engine.metrics import json_safe
 from reproduce.engine.progress import Progress
 from reproduce.engine.runfolder import STATE_FILE

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reproduce.engine.atomic import atomic_write_bytes
+from reproduce.atomic import atomic_write_bytes
 
 __all__ = ["ACCURACY_KEYS", "accuracy_column", "draw_history", "load_history", "plot_history"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reproduce.engine import provenance
-from reproduce.engine.atomic import naming_failures
+from reproduce import provenance
+from reproduce.atomic import naming_failures
 from reproduce.engine.runfolder import LOG_FILE
 
 __all__ = ["RunLog"]

@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from reproduce.engine import provenance
+from reproduce import provenance
 from reproduce.engine.curves import ACCURACY_KEYS
 from reproduce.engine.progress import Progress
 from reproduce.engine.runfolder import FAILED, FINISHED

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from reproduce.engine import provenance
+from reproduce import provenance
 
 __all__ = ["Progress"]
 

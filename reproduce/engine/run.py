@@ -25,7 +25,7 @@ The run folder is brought up to date after every completed epoch::
     <run_dir>/model.keras    the trained model (when finished)
     <run_dir>/checkpoint/    state.json + epoch-NNNN.weights.h5 (while unfinished)
 
-Every file is replaced atomically (:mod:`reproduce.engine.atomic`), so a kill at
+Every file is replaced atomically (:mod:`reproduce.atomic`), so a kill at
 any moment leaves a readable folder that a later run can resume. Models and
 weights are serialised in memory first (:mod:`reproduce.engine.serialise`), so
 a full disk fails in Python's write, never inside HDF5. Resumption is
@@ -92,7 +92,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from reproduce.engine import provenance
+from reproduce import provenance
 from reproduce.engine.checkpoint import restore_weights, save_checkpoint
 from reproduce.engine.failures import (
     TrainingFailed,

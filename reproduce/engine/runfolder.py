@@ -22,7 +22,7 @@ import os
 import shutil
 from pathlib import Path
 
-from reproduce.engine.atomic import atomic_write_json, atomic_write_text
+from reproduce.atomic import atomic_write_json, atomic_write_text
 from reproduce.errors import ReproduceError
 
 __all__ = [
@@ -142,7 +142,7 @@ def remove_run_files(run_dir: str | os.PathLike) -> None:
 def remove_stale_temporaries(run_dir: str | os.PathLike) -> None:
     """Delete temporary files a killed writer left in the folder and its checkpoint.
 
-    See :mod:`reproduce.engine.atomic` for how they are named.
+    See :mod:`reproduce.atomic` for how they are named.
     """
     for directory in (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR):
         if directory.is_dir():

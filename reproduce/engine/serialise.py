@@ -3,7 +3,7 @@
 Why: HDF5 (through h5py) handles a failed write badly. On a full disk it
 prints raw HDF5 errors, leaves objects it cannot release, and has crashed the
 process with SIGSEGV while a checkpoint was written. Serialised in memory and
-written by Python (:mod:`reproduce.engine.atomic`), a full disk is a plain
+written by Python (:mod:`reproduce.atomic`), a full disk is a plain
 :class:`OSError` (ENOSPC) naming the file, and the run folder stays as it was.
 
 Keras 3's public API saves to paths only. Its saving module
@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from reproduce.engine.atomic import atomic_write_bytes
+from reproduce.atomic import atomic_write_bytes
 from reproduce.engine.failures import first_line
 
 __all__ = ["model_bytes", "save_model_file", "weights_bytes"]

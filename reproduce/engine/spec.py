@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reproduce.engine import provenance
+from reproduce import provenance
 from reproduce.errors import ReproduceError
 
 __all__ = ["RunSpec", "check_arrays"]

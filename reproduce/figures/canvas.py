@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reproduce.engine.atomic import atomic_path
+from reproduce.atomic import atomic_path
 
 FIGURE_DPI = 120
 

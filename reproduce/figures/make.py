@@ -7,9 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from reproduce import report_claims
-from reproduce.engine import provenance
-from reproduce.engine.atomic import atomic_write_text
+from reproduce import provenance, report_claims
+from reproduce.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
 from reproduce.figures.curves import plot_curves_side_by_side
 from reproduce.figures.files import FIGURES, file_name
