@@ -1,4 +1,4 @@
-"""A keras history exported from R, as the comparison reads it."""
+"""A keras history exported from R with ``write.csv(as.data.frame(history), FILE)``."""
 
 from __future__ import annotations
 
@@ -7,55 +7,45 @@ from pathlib import Path
 
 from reproduce.errors import ReproduceError
 
+#: The R lines that write such a file.
+R_EXPORT_LINES = (
+    "history <- iceberg_nn %>% fit(train_iceberg, train_truth, epochs = 150)  # or model_resNN",
+    'write.csv(as.data.frame(history), "history.csv")',
+)
+
 
 def read_r_history(path: str | os.PathLike):
-    """Read a keras history exported from R with ``write.csv(as.data.frame(history), FILE)``.
+    """R keras' long history (columns ``epoch, value, metric, data``) as one row per epoch.
 
-    R keras' ``as.data.frame(history)`` is long: one row per (metric, epoch)
-    with columns ``epoch, value, metric, data``; ``data`` is ``training`` or
-    ``validation``; epochs never run (early stop) are padded with ``NA``.
-    ``write.csv`` quotes strings with ``"`` and writes an unnamed first
-    column of row names (``""``) unless ``row.names = FALSE``. Both are accepted.
-    Metric ``acc`` (older keras) is renamed ``accuracy``; validation metrics
-    get the prefix ``val_`` as in Keras' own history.
-
-    Returns:
-        pandas.DataFrame, one row per epoch that has any value, column
-        ``epoch`` then ``loss``, ``accuracy``, ``val_loss``, ... . The epochs
-        dropped because every value was NA are listed in
-        ``frame.attrs["epochs_without_values"]``.
-
-    Raises:
-        ReproduceError: unreadable file, missing columns, unknown ``data`` value,
-            an epoch that is not a whole number, a value that is neither a
-            number nor NA (naming the first such row), or no values at all.
+    Returns a DataFrame with ``epoch``, ``loss``, ``accuracy``, ``val_loss``, ... (``acc``
+    renamed ``accuracy``, validation metrics prefixed ``val_``); the epochs R padded with NA
+    after an early stop are dropped and listed in ``frame.attrs["epochs_without_values"]``.
     """
     import pandas as pd
 
     path = Path(path)
     try:
-        frame = pd.read_csv(path, na_values=["NA"], keep_default_na=True)
+        frame = pd.read_csv(path, na_values=["NA"])
     except FileNotFoundError:
         raise ReproduceError(f"R history {path} does not exist") from None
-    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+    except (OSError, ValueError) as err:
         raise ReproduceError(f"R history {path} is not a CSV file: {err}") from None
     # write.csv's row-name column has an empty header, which pandas names "Unnamed: 0".
     frame = frame.rename(columns=lambda c: str(c).strip())
-    unnamed = [c for c in frame.columns if c == "" or c.startswith("Unnamed:")]
-    frame = frame.drop(columns=unnamed)
-    required = ["epoch", "value", "metric", "data"]
-    missing = [c for c in required if c not in frame.columns]
+    frame = frame.drop(columns=[c for c in frame.columns if c == "" or c.startswith("Unnamed:")])
+    missing = [c for c in ("epoch", "value", "metric", "data") if c not in frame.columns]
     if missing:
         raise ReproduceError(
-            f"R history {path}: missing column(s) {', '.join(missing)}; expected the long format of "
-            f'write.csv(as.data.frame(history), "{path.name}") with columns epoch, value, metric, data '
-            f"(found: {', '.join(map(str, frame.columns)) or 'none'})"
+            f"R history {path}: missing column(s) {', '.join(missing)}; expected the long format "
+            f'of write.csv(as.data.frame(history), "{path.name}") with columns epoch, value, '
+            f"metric, data (found: {', '.join(map(str, frame.columns)) or 'none'})"
         )
     frame["data"] = frame["data"].astype(str).str.strip()
     unknown = sorted(set(frame["data"]) - {"training", "validation"})
     if unknown:
         raise ReproduceError(
-            f"R history {path}: column data holds {unknown}; R keras writes 'training' or 'validation'"
+            f"R history {path}: column data holds {unknown}; R keras writes 'training' or "
+            "'validation'"
         )
     metric = frame["metric"].astype(str).str.strip().replace({"acc": "accuracy"})
     frame["column"] = metric.where(frame["data"] == "training", "val_" + metric)
@@ -64,16 +54,12 @@ def read_r_history(path: str | os.PathLike):
     wide = frame.pivot_table(
         index="epoch", columns="column", values="value", aggfunc="first", dropna=False
     )
-    # R pads the epochs an early stop never ran with NA: those rows are dropped, and said so.
     not_run = [int(e) for e in wide.index[wide.isna().all(axis=1)]]
     wide = wide.dropna(how="all")
     if wide.empty:
         raise ReproduceError(f"R history {path}: no values (every value is NA)")
-    preferred = ["loss", "accuracy", "val_loss", "val_accuracy"]
-    columns = [c for c in preferred if c in wide.columns] + sorted(
-        c for c in wide.columns if c not in preferred
-    )
-    wide = wide[columns].reset_index()
+    preferred = [c for c in ("loss", "accuracy", "val_loss", "val_accuracy") if c in wide]
+    wide = wide[preferred + sorted(set(wide.columns) - set(preferred))].reset_index()
     wide["epoch"] = wide["epoch"].astype(int)
     wide.columns.name = None
     wide.attrs["epochs_without_values"] = not_run
@@ -81,11 +67,8 @@ def read_r_history(path: str | os.PathLike):
 
 
 def _numbers(frame, column: str, path: Path, *, integers: bool):
-    """``frame[column]`` as numbers; NA stays missing, anything else unreadable is refused.
-
-    Refusing (rather than coercing to NA) keeps a typo from silently removing an
-    epoch, and an epoch such as 1.5 from being merged into epoch 1.
-    """
+    """``frame[column]`` as numbers. Anything unreadable is refused, not made NA: a typo must
+    not silently remove an epoch, nor an epoch 1.5 be merged into epoch 1."""
     import pandas as pd
 
     raw = frame[column]
@@ -103,11 +86,3 @@ def _numbers(frame, column: str, path: Path, *, integers: bool):
             f"({int(bad.sum())} such row(s)); fix or remove them"
         )
     return numbers
-
-
-def last_value(history, column: str):
-    """Last non-missing value of ``column`` in a history DataFrame, or ``None``."""
-    if history is None or column not in history.columns:
-        return None
-    values = history[column].dropna()
-    return float(values.iloc[-1]) if len(values) else None

@@ -1,4 +1,4 @@
-"""Drawing on matplotlib's file-only Agg backend and writing figures atomically."""
+"""Drawing on matplotlib's file-only Agg backend; figures are written atomically."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ FIGURE_DPI = 120
 
 
 def pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -20,13 +20,12 @@ def pyplot():
 
 
 def save_figure(fig, out_png) -> Path:
-    """Write the figure as PNG atomically (a crash leaves the old file or the new one)."""
-    plt = pyplot()
+    """Write ``fig`` as PNG atomically (a crash leaves the old file or the new one) and close it."""
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_path(out_png) as tmp:
             fig.savefig(tmp, dpi=FIGURE_DPI, format="png")
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
     return out_png

@@ -1,0 +1,51 @@
+"""The majority-class share of a run's test split: what a constant classifier scores."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+from reproduce.errors import ReproduceError
+from reproduce.runs import RunRecord
+
+
+def majority_share(run: RunRecord, data_path: str | None = None) -> float | None:
+    """Share of the more frequent class among the run's test labels (``None``: data not here).
+
+    The data is the file at ``data_path`` or at the run's recorded path, or the regenerated
+    stand-in, and only if its sha256 is the run's. Labels stay with their records in every
+    preprocessing, so the test labels are those of the split's test records.
+    """
+    from reproduce.preprocess import report_split
+
+    data = run.data
+    found = (_labels(data.get("kind"), data.get("sha256"), data.get("n_records"), path)
+             for path in (data_path, data.get("path")))  # fmt: skip
+    labels = next((labels for labels in found if labels is not None), None)
+    if labels is None:
+        return None
+    seed, kind = int(run.get("seed", 1)), str(run.get("sample_kind", "Rounding"))
+    test = labels[report_split(len(labels), seed=seed, kind=kind)[1]][: run.get("limit_test")]
+    iceberg = float(test.mean())
+    return max(iceberg, 1.0 - iceberg)
+
+
+@functools.lru_cache(maxsize=8)
+def _labels(kind, sha256, n_records, path):
+    if kind == "stand-in":
+        from reproduce.data import STAND_IN_SEED, stand_in_json_bytes, synthetic_arrays
+
+        n = int(n_records or 1604)
+        if hashlib.sha256(stand_in_json_bytes(n, STAND_IN_SEED)).hexdigest() != sha256:
+            return None
+        return synthetic_arrays(n, STAND_IN_SEED)["is_iceberg"].astype(int)
+    if not path or not Path(path).is_file():
+        return None
+    from reproduce.data import resolve_data
+
+    try:
+        frame, source = resolve_data(path)
+    except ReproduceError:
+        return None
+    return frame["is_iceberg"].to_numpy().astype(int) if source.sha256 == sha256 else None
