@@ -80,7 +80,7 @@ def run_compare(
     if scan.skipped:
         parts += ["## Skipped", markdown([{"folder": n, "why": w} for n, w in scan.skipped])]
     if history is not None:
-        last = {c: history[c].dropna().iloc[-1] for c in history.columns if c != "epoch"}
+        last = {c: float(history[c].dropna().iloc[-1]) for c in history.columns if c != "epoch"}
         r_row = {"file": Path(r_history).name, "model": r_model, "epochs": len(history), **last}
         parts += ["## R keras history (last epoch)", markdown([r_row])]
         from reproduce.figures.report_curves import plot_curves

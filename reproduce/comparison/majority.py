@@ -31,21 +31,25 @@ def majority_share(run: RunRecord, data_path: str | None = None) -> float | None
     return max(iceberg, 1.0 - iceberg)
 
 
-@functools.lru_cache(maxsize=8)
 def _labels(kind, sha256, n_records, path):
+    """The labels of the run's data, or ``None`` when they are not here under its sha256."""
     if kind == "stand-in":
-        from reproduce.data import STAND_IN_SEED, stand_in_json_bytes, synthetic_arrays
-
-        n = int(n_records or 1604)
-        if hashlib.sha256(stand_in_json_bytes(n, STAND_IN_SEED)).hexdigest() != sha256:
-            return None
-        return synthetic_arrays(n, STAND_IN_SEED)["is_iceberg"].astype(int)
+        return _stand_in_labels(int(n_records or 1604), sha256)
     if not path or not Path(path).is_file():
         return None
-    from reproduce.data import resolve_data
+    from reproduce.data import resolve_data  # caches the file while it is unchanged
 
     try:
         frame, source = resolve_data(path)
     except ReproduceError:
         return None
     return frame["is_iceberg"].to_numpy().astype(int) if source.sha256 == sha256 else None
+
+
+@functools.lru_cache(maxsize=4)
+def _stand_in_labels(n: int, sha256: str):
+    from reproduce.data import STAND_IN_SEED, stand_in_json_bytes, synthetic_arrays
+
+    if hashlib.sha256(stand_in_json_bytes(n, STAND_IN_SEED)).hexdigest() != sha256:
+        return None
+    return synthetic_arrays(n, STAND_IN_SEED)["is_iceberg"].astype(int)

@@ -114,12 +114,11 @@ def comparison_tables(runs: list[RunRecord], majority=lambda run: None) -> tuple
 
 
 def _cell(column: str, value) -> str:
-    if value is None or value == []:
-        return "–"
     if isinstance(value, list):
-        return ", ".join(
-            f"{v[0]}: {_cell(column, v[1])}" if isinstance(v, tuple) else str(v) for v in value
-        )
+        pairs = (f"{v[0]}: {_cell(column, v[1])}" if isinstance(v, tuple) else str(v) for v in value)
+        return ", ".join(pairs) or "–"
+    if value is None:
+        return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
