@@ -61,8 +61,6 @@ R_FIXTURE_CSV = """\
 """
 
 
-
-
 @pytest.fixture
 def runs_dir(tmp_path):
     root = tmp_path / "results"
@@ -215,5 +213,3 @@ def test_fixture_is_what_r_writes():
         ["Rscript", "-e", R_FIXTURE_SCRIPT], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout == R_FIXTURE_CSV
-
-
