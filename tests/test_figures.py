@@ -14,7 +14,6 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-
 from _fake_runs import three_seeds
 
 from reproduce.figures import canvas, odes, r_images, report_curves, toy
