@@ -8,17 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class AccuracyClaim:
-    """What the report says about one model's test accuracy.
-
-    Attributes:
-        model: the run folders' model name.
-        test_accuracy: the figure as a fraction (``None``: the report gives none).
-        qualifier: ``"="`` for an exact figure, ``">"`` where the report says "over".
-        epochs, n_train, n_test: what the report trained on (``None``: nothing trained).
-        split: which split the figure was measured on, as far as the report tells.
-        section: the report's section.
-        quote: the report's words.
-    """
+    """What the report says about one model's test accuracy (a fraction, ``None``: none given;
+    ``qualifier`` ">" where it says "over"), what it trained on, in which section and words."""
 
     model: str
     test_accuracy: float | None

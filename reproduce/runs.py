@@ -25,14 +25,8 @@ NOT_SETTINGS = frozenset(
 
 @dataclass
 class RunRecord:
-    """One run folder as read from disk.
-
-    Attributes:
-        name: the folder's name.
-        folder: its path.
-        metrics: the parsed ``metrics.json``.
-        history: ``history.csv`` as a DataFrame (``None`` if absent or unreadable).
-    """
+    """One run folder: its name, path, parsed ``metrics.json`` and ``history.csv`` as a
+    DataFrame (``None`` if absent or unreadable)."""
 
     name: str
     folder: Path

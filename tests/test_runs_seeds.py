@@ -17,7 +17,8 @@ from _fake_runs import write_run as fake_run
 
 from reproduce import cli, settings
 from reproduce.commands import train
-from reproduce.comparison import comparison_tables, mean_interval, t_quantile
+from reproduce.comparison import comparison_tables
+from reproduce.comparison.stats import mean_interval, t_quantile
 from reproduce.errors import ReproduceError
 from reproduce.runs import load_runs, seed_groups
 

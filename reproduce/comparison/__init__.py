@@ -10,29 +10,9 @@ from pathlib import Path
 from reproduce import provenance
 from reproduce.atomic import atomic_write_text
 from reproduce.comparison.majority import majority_share
-from reproduce.comparison.r_history import R_EXPORT_LINES, read_r_history
-from reproduce.comparison.stats import mean_interval, t_quantile
-from reproduce.comparison.table import (
-    claim_rows,
-    comparison_tables,
-    csv_cell,
-    is_constant,
-    markdown,
-)
+from reproduce.comparison.r_history import read_r_history
+from reproduce.comparison.table import claim_rows, comparison_tables, csv_cell, markdown
 from reproduce.runs import curve_groups, load_runs
-
-__all__ = [
-    "R_EXPORT_LINES",
-    "claim_rows",
-    "comparison_tables",
-    "is_constant",
-    "majority_share",
-    "markdown",
-    "mean_interval",
-    "read_r_history",
-    "run_compare",
-    "t_quantile",
-]
 
 
 def run_compare(
@@ -47,14 +27,11 @@ def run_compare(
     """Write ``comparison.md`` and ``comparison.csv`` into ``out``; return their paths.
 
     Args:
-        runs_dir: folder of run folders.
-        out: output folder.
+        runs_dir: folder of run folders; out: output folder.
         r_history: an R keras history CSV (:func:`read_r_history`): adds a table, and its
-            curves to ``out/figures/fig04_07_curves_with_r.png``.
-        r_model: which of our models that history belongs to.
-        data_path: the runs' ``train.json`` when not at the recorded path (for the majority
-            share of the test split).
-        compute_shares: load the data to compute the majority share.
+            curves to ``out/figures/fig04_07_curves_with_r.png``; r_model: its model.
+        data_path: the runs' ``train.json`` when not at the recorded path.
+        compute_shares: load the data for the majority share of the test split.
         command: the command line to record (default: this process's).
     """
     import pandas as pd

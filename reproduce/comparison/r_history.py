@@ -7,12 +7,6 @@ from pathlib import Path
 
 from reproduce.errors import ReproduceError
 
-#: The R lines that write such a file.
-R_EXPORT_LINES = (
-    "history <- iceberg_nn %>% fit(train_iceberg, train_truth, epochs = 150)  # or model_resNN",
-    'write.csv(as.data.frame(history), "history.csv")',
-)
-
 
 def read_r_history(path: str | os.PathLike):
     """R keras' long history (columns ``epoch, value, metric, data``) as one row per epoch.

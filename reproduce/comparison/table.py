@@ -42,65 +42,41 @@ def group_row(group: SeedGroup, majority_share: float | None = None) -> dict:
     """A seed group's numbers: mean and 95% t-interval over its seeds, and its settings."""
     accuracy = group.values("test_accuracy")
     mean, low, high, _ = mean_interval(accuracy)
-    claim = CLAIMS.get(group.model)
-    data = group.runs[0].data
-    return {
-        "model": group.model,
-        "preprocessing": group.preprocessing,
-        "configuration": group.name,
-        "status": group.get("status"),
-        "epochs": group.get("epochs"),
-        "solver": solver(group.runs[0]),
-        "n_train": group.get("n_train"),
-        "n_test": group.get("n_test"),
-        "data": f"{data.get('kind', '?')} {str(data.get('sha256', ''))[:12]}",
-        "report": claim.display() if claim else None,
-        "n": group.n,
-        "test_accuracy_per_seed": list(zip(group.train_seeds, accuracy)),
-        "test_accuracy_mean": mean,
-        "ci95_low": low,
-        "ci95_high": high,
-        "majority_share": majority_share,
-        "constant_seeds": [r.train_seed for r in group.runs if is_constant(r)],
-        "test_loss_mean": mean_interval(group.values("test_loss"))[0],
-        "train_accuracy_inference_mean": mean_interval(group.values("train_accuracy_inference"))[0],
-        "hardware": _distinct(group.values("hardware")),
-        "commit": _distinct(map(_short_commit, group.values("git_commit"))),
-    }
+    claim, data = CLAIMS.get(group.model), group.runs[0].data
+    settings = {k: group.get(k) for k in ("status", "epochs")}
+    settings.update(solver=solver(group.runs[0]), n_train=group.get("n_train"))
+    settings.update(
+        n_test=group.get("n_test"), data=f"{data.get('kind')} {data.get('sha256', '')[:12]}"
+    )
+    return {"model": group.model, "preprocessing": group.preprocessing,
+            "configuration": group.name, **settings,
+            "report": claim.display() if claim else None, "n": group.n,
+            "test_accuracy_per_seed": list(zip(group.train_seeds, accuracy)),
+            "test_accuracy_mean": mean, "ci95_low": low, "ci95_high": high,
+            "majority_share": majority_share,
+            "constant_seeds": [r.train_seed for r in group.runs if is_constant(r)],
+            "test_loss_mean": mean_interval(group.values("test_loss"))[0],
+            "train_accuracy_inference_mean": mean_interval(group.values("train_accuracy_inference"))[0],
+            "hardware": _distinct(group.values("hardware")),
+            "commit": _distinct(map(_short_commit, group.values("git_commit")))}  # fmt: skip
+
+
+#: The numbers of one run, as ``metrics.json`` names them.
+RUN_KEYS = ("status", "epochs", "test_accuracy", "test_loss", "train_accuracy_inference",
+            "train_accuracy", "wall_time_s")  # fmt: skip
 
 
 def run_row(run: RunRecord, configuration: str) -> dict:
     """One run's own numbers."""
-    return {
-        "run": run.name,
-        "configuration": configuration,
-        "train_seed": run.train_seed,
-        "status": run.get("status"),
-        "epochs": run.get("epochs"),
-        "test_accuracy": run.get("test_accuracy"),
-        "test_loss": run.get("test_loss"),
-        "train_accuracy_inference": run.get("train_accuracy_inference"),
-        "train_accuracy": run.get("train_accuracy"),
-        "constant": is_constant(run),
-        "wall_time_s": run.get("wall_time_s"),
-        "nfe_mean": (run.get("nfe") or {}).get("mean_forward"),
-    }
+    row = {"run": run.name, "configuration": configuration, "train_seed": run.train_seed}
+    row.update({key: run.get(key) for key in RUN_KEYS}, constant=is_constant(run))
+    return {**row, "nfe_mean": (run.get("nfe") or {}).get("mean_forward")}
 
 
 def claim_rows() -> list[dict]:
     """The report's figures with what they were measured on."""
-    return [
-        {
-            "model": c.model,
-            "report": c.display(),
-            "epochs": c.epochs,
-            "n_train": c.n_train,
-            "n_test": c.n_test,
-            "split": c.split,
-            "section": c.section,
-        }
-        for c in CLAIMS.values()
-    ]
+    keys = ("model", "epochs", "n_train", "n_test", "split", "section")
+    return [{"report": c.display(), **{k: getattr(c, k) for k in keys}} for c in CLAIMS.values()]
 
 
 def comparison_tables(runs: list[RunRecord], majority=lambda run: None) -> tuple[list, list]:
@@ -115,7 +91,9 @@ def comparison_tables(runs: list[RunRecord], majority=lambda run: None) -> tuple
 
 def _cell(column: str, value) -> str:
     if isinstance(value, list):
-        pairs = (f"{v[0]}: {_cell(column, v[1])}" if isinstance(v, tuple) else str(v) for v in value)
+        pairs = (
+            f"{v[0]}: {_cell(column, v[1])}" if isinstance(v, tuple) else str(v) for v in value
+        )
         return ", ".join(pairs) or "–"
     if value is None:
         return "–"

@@ -31,13 +31,8 @@ def _odeint(f, y0, t, **options) -> np.ndarray:
 
 @dataclass
 class SolutionCurves:
-    """dy/dx + y/2 = 3/2 solved for several y(0).
-
-    Attributes:
-        x: evaluation points; y0: initial conditions; y: [len(x), len(y0)] solutions;
-        exact: the closed form there; max_error: max |y - exact|; error_to_tolerance: the
-        largest |y - exact| / (atol + rtol |exact|) (at most 1 when accepted).
-    """
+    """dy/dx + y/2 = 3/2 solved at ``x`` for each ``y0`` (``y``: [len(x), len(y0)]) beside the
+    closed form; ``error_to_tolerance``: max |y - exact| / (atol + rtol |exact|), <= 1."""
 
     x: np.ndarray
     y0: np.ndarray
@@ -67,6 +62,16 @@ def solution_curves(y0s=SOLUTION_Y0, x_end=12.0, rtol=SOLUTION_RTOL, atol=SOLUTI
     return SolutionCurves(x, y0, y, exact, float(error.max()), float(np.max(error / bound)))
 
 
+def _finish(fig, ax, out_png, title: str, legend: str, **axis) -> Path:
+    """Label, grid, legend and title one panel, then write the figure."""
+    ax.set(**axis)
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend, fontsize=8)
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, out_png)
+
+
 def plot_solution_curves(curves: SolutionCurves, out_png) -> Path:
     """Figure 9: the solution curves, y(0) = 2 in sea green, the asymptote y = 3 dashed."""
     fig, ax = pyplot().subplots(figsize=(8, 5.5))
@@ -79,16 +84,10 @@ def plot_solution_curves(curves: SolutionCurves, out_png) -> Path:
         ax.annotate(f"y(0) = {y0:g}", (curves.x[0], y0), xytext=(4, 0), textcoords="offset points",
                     va="center", fontsize=8, color="0.3")  # fmt: skip
     ax.axhline(3.0, color="black", ls="--", lw=1.2, label="asymptote y = 3 (dy/dx = 0)")
-    ax.set(xlabel="x", ylabel="y(x)", xlim=(curves.x[0], curves.x[-1]))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title(
-        "Figure 9 (report 7.3.1): solution curves of dy/dx + y/2 = 3/2\nodelayers.odeint "
-        f"(dopri5); max |error| vs 3 - (3 - y0) exp(-x/2): {curves.max_error:.1e}",
-        fontsize=11,
-    )
-    fig.tight_layout()
-    return save_figure(fig, out_png)
+    title = ("Figure 9 (report 7.3.1): solution curves of dy/dx + y/2 = 3/2\nodelayers.odeint "
+             f"(dopri5); max |error| vs 3 - (3 - y0) exp(-x/2): {curves.max_error:.1e}")  # fmt: skip
+    xlim = (curves.x[0], curves.x[-1])
+    return _finish(fig, ax, out_png, title, "lower right", xlabel="x", ylabel="y(x)", xlim=xlim)
 
 
 def logistic_rate(y, r: float = LOGISTIC_R, k: float = LOGISTIC_K):
@@ -155,19 +154,14 @@ def plot_phase_portrait(out_png, r: float = LOGISTIC_R, k: float = LOGISTIC_K):
         ax.annotate(f"{label}\n{eq.stability} equilibrium", (eq.y, 0), xytext=(0, -18),
                     textcoords="offset points", ha="center", va="top", fontsize=9)  # fmt: skip
     peak = float(np.max(np.abs(f(y))))
-    ax.set(xlabel="y", ylabel="dy/dt", xlim=(y_min, y_max), ylim=(-0.9 * peak, 1.25 * peak))
-    ax.grid(alpha=0.3)
     ax.plot([], [], "o", color="black", label="stable equilibrium (filled)")
     ax.plot([], [], "o", color="black", mfc="white", label="unstable equilibrium (open)")
     ax.plot([], [], color="C3", marker=">", ls="", label="direction of flow of y")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(
-        "Figure 10 (report 7.3.1): phase portrait of the logistic (Verhulst) equation\n"
-        "equilibria found numerically; arrows point where y moves (right: dy/dt > 0)",
-        fontsize=11,
-    )
-    fig.tight_layout()
-    return save_figure(fig, out_png), equilibria
+    title = ("Figure 10 (report 7.3.1): phase portrait of the logistic (Verhulst) equation\n"
+             "equilibria found numerically; arrows point where y moves (right: dy/dt > 0)")  # fmt: skip
+    limits = dict(xlim=(y_min, y_max), ylim=(-0.9 * peak, 1.25 * peak))
+    path = _finish(fig, ax, out_png, title, "upper right", xlabel="y", ylabel="dy/dt", **limits)
+    return path, equilibria
 
 
 def euler_table(x_end: float = 4.0, step: float = 1.0):
@@ -210,13 +204,6 @@ def plot_euler(table, out_png) -> Path:
     for i in range(len(xs) - 1):
         ax.plot(xs[i : i + 2], ys[i : i + 2], "-o", color=f"C{i}", lw=2.5, ms=6,
                 label=f"Euler step {i + 1}: slope {table['dy/dx'].iloc[i]:g}")  # fmt: skip
-    ax.set(xlabel="x", ylabel="y")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=9)
-    ax.set_title(
-        "Figure 11 (report 7.3.2): Euler's method for dy/dx = y, y(0) = 1, step 1\n"
-        f"odelayers.odeint(method='euler'): y(4) = {ys[-1]:g} against exp(4) = {np.exp(4):.2f}",
-        fontsize=11,
-    )
-    fig.tight_layout()
-    return save_figure(fig, out_png)
+    title = ("Figure 11 (report 7.3.2): Euler's method for dy/dx = y, y(0) = 1, step 1\n"
+             f"odelayers.odeint(method='euler'): y(4) = {ys[-1]:g} against exp(4) = {np.exp(4):.2f}")  # fmt: skip
+    return _finish(fig, ax, out_png, title, "upper left", xlabel="x", ylabel="y")

@@ -17,17 +17,9 @@ TOY_RTOL, TOY_ATOL = 1e-3, 1e-4
 
 @dataclass
 class ToyResult:
-    """What :func:`train_toy_models` trained and measured.
-
-    Attributes:
-        depth: residual blocks = the ODE's integration time.
-        inputs: the inputs whose trajectories are drawn, [k].
-        resnet_depths: 0..depth; resnet_states: [depth + 1, k] the residual states there.
-        ode_times: times in [0, depth]; ode_states: [len, k] the ODE's state along them;
-        ode_outputs: [k] the trained ``ODEBlock``'s own outputs (the trajectory's end).
-        resnet_loss, ode_loss: training loss at the first and the last step.
-        target: the function learned, as text.
-    """
+    """The trajectories of ``inputs`` [k]: residual states [depth + 1, k] at ``resnet_depths``,
+    ODE states [len, k] at ``ode_times``; ``ode_outputs`` [k]: the trained ``ODEBlock``'s own
+    outputs; ``*_loss``: training loss at the first and the last step."""
 
     depth: int
     inputs: np.ndarray
