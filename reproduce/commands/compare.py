@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from reproduce.runs import MODELS
-
 
 def _command(args) -> int:
     from reproduce import provenance
     from reproduce.comparison import run_compare
 
     argv = ["compare", "--runs", args.runs, "--out", args.out]
-    argv += ["--r-history", args.r_history, "--r-model", args.r_model] if args.r_history else []
     command = provenance.command_line(argv + (["--data", args.data] if args.data else []))
-    paths = run_compare(args.runs, args.out, args.r_history, args.r_model, args.data, True, command)
+    paths = run_compare(args.runs, args.out, args.data, command=command)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 
@@ -28,8 +25,5 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--runs", default="runs", help="folder of run folders")
     parser.add_argument("--out", default="runs", help="output folder")
-    parser.add_argument("--r-history", metavar="FILE.csv", help="R keras history written by "
-                        'write.csv(as.data.frame(history), "FILE.csv")')  # fmt: skip
-    parser.add_argument("--r-model", default="dense", choices=MODELS, help="its model")
     parser.add_argument("--data", help="the runs' train.json when not at the recorded path")
     parser.set_defaults(func=_command)

@@ -14,7 +14,6 @@ from reproduce.runs import MODELS, SeedGroup
 
 TITLES = {"dense": "dense network", "resnet": "residual CNN", "odenet": "ODE-Net"}
 COLOURS = {"r": "C0", "corrected": "C2", "r-array-only": "C4", "r-scaling-only": "C1"}
-R_COLOUR = "C3"
 LOSS_LABEL, ACCURACY_LABEL = "loss (binary cross-entropy)", "accuracy"
 #: history column -> (panel: 0 loss, 1 accuracy; line style; what the line is)
 LINES = {
@@ -49,13 +48,12 @@ def mean_history(group: SeedGroup):
     return pd.concat(frames).groupby("epoch", as_index=False).mean(numeric_only=True)
 
 
-def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png, r_history=None) -> Path:
+def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
     """Loss (top) and accuracy (bottom) per epoch, one column per model, legends below.
 
     Args:
         groups_by_model: the groups to draw per model (:func:`reproduce.runs.curve_groups`).
         out_png: file to write.
-        r_history: ``(history, model, label)`` of an R keras history, drawn in red.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -72,8 +70,6 @@ def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png, r_history=
             for run in group.runs:
                 draw_history(panels, run.history, colour, "_seed", lw=0.7, alpha=0.35)
             draw_history(panels, mean_history(group), colour, f"{name}, mean of {group.n}", lw=2.2)
-        if r_history is not None and r_history[1] == model:
-            draw_history(panels, r_history[0], R_COLOUR, f"R keras {r_history[2]}")
         subtitles = [f"{g.name}: {g.get('status')}, {g.get('epochs')} epochs" for g in groups]
         panels[0].set_title("\n".join([TITLES[model], *subtitles]), fontsize=9)
         panels[0].set_ylabel(LOSS_LABEL)
