@@ -81,6 +81,7 @@ def load_runs(runs_dir: str | os.PathLike) -> RunScan:
             continue
         try:
             history = pd.read_csv(path.parent / "history.csv")
+            history = history if len(history) else None
         except (OSError, ValueError):
             history = None
         scan.runs.append(RunRecord(path.parent.name, path.parent, metrics, history))
@@ -107,12 +108,10 @@ class SeedGroup:
     preprocessing = property(lambda self: self.runs[0].preprocessing)
     finished = property(lambda self: self.runs[0].finished)
 
-    def get(self, key: str, default=None):
-        """A setting (the runs share them), read from the first run."""
+    def get(self, key: str, default=None):  # a setting: the runs share them
         return self.runs[0].get(key, default)
 
-    def values(self, key: str) -> list:
-        """``key`` of every run, ``None`` where a run lacks it."""
+    def values(self, key: str) -> list:  # None where a run lacks the key
         return [run.get(key) for run in self.runs]
 
 
@@ -137,19 +136,15 @@ def seed_groups(runs: list[RunRecord]) -> list[SeedGroup]:
 def curve_groups(runs: list[RunRecord]) -> dict[str, list[SeedGroup]]:
     """Per model, the seed groups Figures 4/7 draw: per preprocessing the best group with a
     history (finished, then most epochs, most seeds, latest), faithful ("r") first."""
-    chosen: dict[tuple[str, str], SeedGroup] = {}
 
     def rank(g: SeedGroup):
         latest = max(str(r.get("date", "")) for r in g.runs)
         return (g.finished, int(g.get("epochs", 0)), g.n, latest, g.name)
 
-    for group in seed_groups([r for r in runs if r.history is not None and len(r.history)]):
-        key = (group.model, group.preprocessing)
-        if key not in chosen or rank(group) > rank(chosen[key]):
-            chosen[key] = group
+    best = {}
+    for group in sorted(seed_groups([r for r in runs if r.history is not None]), key=rank):
+        best[group.model, group.preprocessing] = group  # the best ranked comes last
     by_model: dict[str, list[SeedGroup]] = {}
-    for (model, _), group in sorted(
-        chosen.items(), key=lambda i: (i[0][0], i[0][1] != "r", i[0][1])
-    ):
+    for (model, _), group in sorted(best.items(), key=lambda i: (i[0][1] != "r", i[0][1])):
         by_model.setdefault(model, []).append(group)
     return by_model

@@ -14,8 +14,8 @@ def majority_share(run: RunRecord, data_path: str | None = None) -> float | None
     """Share of the more frequent class among the run's test labels (``None``: data not here).
 
     The data is the file at ``data_path`` or at the run's recorded path, or the regenerated
-    stand-in, and only if its sha256 is the run's. Labels stay with their records in every
-    preprocessing, so the test labels are those of the split's test records.
+    stand-in, if its sha256 is the run's. Labels stay with their records in every
+    preprocessing: the test labels are the split's test records'.
     """
     from reproduce.preprocess import report_split
 

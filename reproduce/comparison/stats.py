@@ -9,17 +9,13 @@ import statistics
 def _t_within(t: float, df: int) -> float:
     """P(|T| <= t) for Student's t with integer ``df`` (Abramowitz & Stegun 26.7.3-4)."""
     theta = math.atan(t / math.sqrt(df))
-    c2 = math.cos(theta) ** 2
-    if df % 2 == 0:
-        term = total = 1.0
-        for j in range(1, df // 2):
-            term *= (2 * j - 1) / (2 * j) * c2
-            total += term
-        return math.sin(theta) * total
-    term = total = math.cos(theta)
-    for j in range(1, (df - 1) // 2):
-        term *= (2 * j) / (2 * j + 1) * c2
+    c2, even = math.cos(theta) ** 2, df % 2 == 0
+    term = total = 1.0 if even else math.cos(theta)
+    for j in range(1, (df - 1) // 2 + even):
+        term *= ((2 * j - 1) / (2 * j) if even else (2 * j) / (2 * j + 1)) * c2
         total += term
+    if even:
+        return math.sin(theta) * total
     return 2 / math.pi * (theta + (math.sin(theta) * total if df > 1 else 0.0))
 
 

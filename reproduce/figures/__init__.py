@@ -15,14 +15,9 @@ from reproduce.figures import odes, r_images, report_curves, toy
 from reproduce.runs import curve_groups, load_runs
 
 #: ``--only`` key -> file name, in the report's order.
-FIGURES = {
-    "fig03": "fig03_images.png",
-    "fig04_07": "fig04_07_curves.png",
-    "fig08": "fig08_trajectories.png",
-    "fig09": "fig09_solution_curves.png",
-    "fig10": "fig10_phase_portrait.png",
-    "fig11": "fig11_euler.png",
-}
+FIGURES = {key: f"{key}_{name}.png" for key, name in [("fig03", "images"),
+           ("fig04_07", "curves"), ("fig08", "trajectories"), ("fig09", "solution_curves"),
+           ("fig10", "phase_portrait"), ("fig11", "euler")]}  # fmt: skip
 
 
 def make_figures(
@@ -32,16 +27,13 @@ def make_figures(
     command: str | None = None,
     only: tuple[str, ...] | None = None,
 ) -> Path:
-    """Write the figures (all, or the keys of :data:`FIGURES` in ``only``) and the manifest.
+    """Write the figures (all, or the :data:`FIGURES` keys in ``only``) and ``manifest.json``
+    into ``out_dir``; return the manifest's path.
 
     Args:
-        data_path: train.json for Figure 3 (``None``: see :func:`reproduce.data.resolve_data`).
-        runs_dir: run folders for Figures 4 and 7.
-        out_dir: output folder.
+        data_path: train.json for Figure 3 (``None``: as :func:`reproduce.data.resolve_data`).
+        runs_dir: the run folders of Figures 4 and 7.
         command: the command line to record (default: this process's).
-
-    Returns:
-        The manifest's path.
     """
     unknown = set(only or ()) - set(FIGURES)
     if unknown:

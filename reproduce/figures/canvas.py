@@ -6,8 +6,6 @@ from pathlib import Path
 
 from reproduce.atomic import atomic_path
 
-FIGURE_DPI = 120
-
 
 def pyplot():
     """matplotlib's pyplot on the Agg backend (no display needed)."""
@@ -20,12 +18,11 @@ def pyplot():
 
 
 def save_figure(fig, out_png) -> Path:
-    """Write ``fig`` as PNG atomically (a crash leaves the old file or the new one) and close it."""
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``fig`` as PNG atomically (a crash leaves the old file or the new one); close it."""
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_path(out_png) as tmp:
-            fig.savefig(tmp, dpi=FIGURE_DPI, format="png")
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
         pyplot().close(fig)
-    return out_png
+    return Path(out_png)

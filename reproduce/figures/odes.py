@@ -176,23 +176,19 @@ def euler_table(x_end: float = 4.0, step: float = 1.0):
 
 def euler_table_markdown(table) -> str:
     """The Euler table as Markdown, beside the report's (section 7.3.2) cell by cell."""
-    report = np.asarray(report_claims.EULER_TABLE, dtype=float)
-    lines = [
+    report = np.asarray(report_claims.EULER_TABLE, dtype=float)[:, 2:]
+    ours = table[list(EULER_COLUMNS)].itertuples(index=False)
+    rows = ["| " + " | ".join(f"{v:g}" for v in (*a, *b)) + " |" for a, b in zip(ours, report)]
+    said, slope = report_claims.EULER_TEXT_DERIVATIVE_AT_0, table["dy/dx"].iloc[0]
+    return "\n".join([
         "# Euler's method for dy/dx = y, y(0) = 1, step 1 (report section "
-        f"{report_claims.EULER_TABLE_SECTION})",
-        "",
-        '`odelayers.odeint(..., method="euler", step_size=1)`; dy/dx is the right-hand side at '
-        "the solver's y.",
-        "",
-        "| Iteration | x | y | dy/dx | report y | report dy/dx |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for i, row in enumerate(table[list(EULER_COLUMNS)].itertuples(index=False)):
-        theirs = report[i, 2:] if i < len(report) else (np.nan, np.nan)
-        lines.append("| " + " | ".join(f"{v:g}" for v in (*row, *theirs)) + " |")
-    lines += ["", f'The report\'s text: "{report_claims.EULER_TEXT_QUOTE}" (dy/dx at x = 0: '
-              f"{report_claims.EULER_TEXT_DERIVATIVE_AT_0:g}; computed: {table['dy/dx'].iloc[0]:g}).", ""]  # fmt: skip
-    return "\n".join(lines)
+        f"{report_claims.EULER_TABLE_SECTION})", "",
+        '`odelayers.odeint(..., method="euler", step_size=1)`; dy/dx: the right-hand side at '
+        "the solver's y.", "",
+        "| Iteration | x | y | dy/dx | report y | report dy/dx |", "|" + " --- |" * 6, *rows, "",
+        f'The report\'s text: "{report_claims.EULER_TEXT_QUOTE}" (dy/dx at x = 0: {said:g}; '
+        f"computed: {slope:g}).", "",
+    ])  # fmt: skip
 
 
 def plot_euler(table, out_png) -> Path:

@@ -15,18 +15,16 @@ from reproduce.runs import MODELS, SeedGroup
 TITLES = {"dense": "dense network", "resnet": "residual CNN", "odenet": "ODE-Net"}
 COLOURS = {"r": "C0", "corrected": "C2", "r-array-only": "C4", "r-scaling-only": "C1"}
 LOSS_LABEL, ACCURACY_LABEL = "loss (binary cross-entropy)", "accuracy"
-#: history column -> (panel: 0 loss, 1 accuracy; line style; what the line is)
+#: history column -> (panel: 0 loss, 1 accuracy; line style; what the line is); "acc" is
+#: Keras' older name of "accuracy".
 LINES = {
-    "loss": (0, "-", "training"),
-    "val_loss": (0, "-.", "validation"),
+    "loss": (0, "-", "training"), "val_loss": (0, "-.", "validation"),
     "test_loss": (0, "--", "test (inference mode)"),
-    "accuracy": (1, "-", "training"),
-    "acc": (1, "-", "training"),  # Keras' older name
-    "val_accuracy": (1, "-.", "validation"),
-    "val_acc": (1, "-.", "validation"),
+    "accuracy": (1, "-", "training"), "acc": (1, "-", "training"),
+    "val_accuracy": (1, "-.", "validation"), "val_acc": (1, "-.", "validation"),
     "test_accuracy": (1, "--", "test (inference mode)"),
     "test_accuracy_batch_stats": (1, ":", "test (batch statistics)"),
-}
+}  # fmt: skip
 
 
 def draw_history(panels, history, colour: str, name: str, **style) -> None:

@@ -81,18 +81,10 @@ def train_toy_models(depth: int = 4, steps: int = 80, seed: int = 0, n_points: i
     times = np.linspace(0.0, float(depth), 81)
     trajectory = odeint(lambda t, h: ode_dyn(h, t), tf.constant(inputs), tf.constant(times, "float32"),
                         method="dopri5", rtol=TOY_RTOL, atol=TOY_ATOL)  # fmt: skip
-    return ToyResult(
-        depth=depth,
-        inputs=inputs[:, 0],
-        resnet_depths=np.arange(depth + 1),
-        resnet_states=np.concatenate(states, axis=1).T,
-        ode_times=times,
-        ode_states=np.asarray(trajectory)[:, :, 0],
-        ode_outputs=np.asarray(block(tf.constant(inputs)))[:, 0],
-        resnet_loss=resnet_loss,
-        ode_loss=ode_loss,
-        target=TOY_TARGET,
-    )
+    resnet_states = np.concatenate(states, axis=1).T
+    ode_states, outputs = np.asarray(trajectory)[:, :, 0], np.asarray(block(tf.constant(inputs)))
+    return ToyResult(depth, inputs[:, 0], np.arange(depth + 1), resnet_states, times, ode_states,
+                     outputs[:, 0], resnet_loss, ode_loss, TOY_TARGET)  # fmt: skip
 
 
 def _fit(forward, variables, x, y, steps) -> tuple[float, float]:
