@@ -59,10 +59,8 @@ class RunScan(NamedTuple):
 
 
 def load_runs(runs_dir: str | os.PathLike) -> RunScan:
-    """Every run folder directly under ``runs_dir``, sorted by model, preprocessing, name.
-
-    A folder whose ``metrics.json`` is not a JSON object is skipped (a run may be writing it).
-    """
+    """The run folders under ``runs_dir`` by model, preprocessing and name; those whose
+    ``metrics.json`` is not a JSON object are skipped (a run may be writing it)."""
     import pandas as pd
 
     root = Path(runs_dir)

@@ -190,6 +190,7 @@ def tiny_json(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # about 12 s on 2 cores
 def test_train_seeds_trains_one_run_per_seed_on_the_same_split(
     tiny_json, tmp_path, monkeypatch, capsys
 ):

@@ -11,12 +11,9 @@ from reproduce.runs import RunRecord
 
 
 def majority_share(run: RunRecord, data_path: str | None = None) -> float | None:
-    """Share of the more frequent class among the run's test labels (``None``: data not here).
-
-    The data is the file at ``data_path`` or at the run's recorded path, or the regenerated
-    stand-in, if its sha256 is the run's. Labels stay with their records in every
-    preprocessing: the test labels are the split's test records'.
-    """
+    """Share of the more frequent class among the run's test labels: those of the split's test
+    records in every preprocessing. The data is the file at ``data_path`` or the recorded path,
+    or the regenerated stand-in, if its sha256 is the run's (else ``None``)."""
     from reproduce.preprocess import report_split
 
     data = run.data

@@ -30,9 +30,7 @@ def t_quantile(level: float, df: int) -> float:
     return (low + high) / 2
 
 
-def mean_interval(
-    values, level: float = 0.95
-) -> tuple[float | None, float | None, float | None, int]:
+def mean_interval(values, level: float = 0.95) -> tuple:
     """(mean, low, high, n) of the values that are not ``None``: the Student-t interval for the
     mean with n - 1 degrees of freedom; the bounds are ``None`` below two values."""
     values = [float(v) for v in values if v is not None]

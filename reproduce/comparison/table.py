@@ -29,13 +29,12 @@ def solver(run: RunRecord) -> str:
     return f"{ode.get('method')} rtol={ode.get('rtol')} atol={ode.get('atol')}"
 
 
-def _short_commit(commit) -> str:
-    commit = str(commit or "unknown")
-    return commit[:7] + ("-dirty" if commit.endswith("-dirty") else "")
-
-
 def _distinct(values) -> str:
     return " / ".join(dict.fromkeys(str(v) for v in values))
+
+
+def _short_commit(commit) -> str:
+    return str(commit)[:7] + ("-dirty" if str(commit).endswith("-dirty") else "")
 
 
 def group_row(group: SeedGroup, majority_share: float | None = None) -> dict:

@@ -43,12 +43,8 @@ class SolutionCurves:
 
 
 def solution_curves(y0s=SOLUTION_Y0, x_end=12.0, rtol=SOLUTION_RTOL, atol=SOLUTION_ATOL):
-    """Solve dy/dx = (3 - y)/2 with dopri5; check against y = 3 - (3 - y0) exp(-x/2).
-
-    Raises:
-        RuntimeError: a point misses ``atol + rtol |exact|`` (a broken solver must not draw a
-            plausible figure).
-    """
+    """Solve dy/dx = (3 - y)/2 with dopri5; raise RuntimeError where a point misses
+    ``atol + rtol |exact|`` of y = 3 - (3 - y0) exp(-x/2): a broken solver must not draw."""
     y0, x = np.asarray(y0s, np.float64), np.linspace(0.0, x_end, 241)
     y = _odeint(lambda t, y: (3.0 - y) / 2.0, y0, x, method="dopri5", rtol=rtol, atol=atol)
     exact = 3.0 - (3.0 - y0[None, :]) * np.exp(-x[:, None] / 2.0)

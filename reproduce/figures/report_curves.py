@@ -47,12 +47,8 @@ def mean_history(group: SeedGroup):
 
 
 def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
-    """Loss (top) and accuracy (bottom) per epoch, one column per model, legends below.
-
-    Args:
-        groups_by_model: the groups to draw per model (:func:`reproduce.runs.curve_groups`).
-        out_png: file to write.
-    """
+    """Loss (top) and accuracy (bottom) per epoch, one column per model, legends below;
+    ``groups_by_model`` as :func:`reproduce.runs.curve_groups` chooses them."""
     from matplotlib.ticker import MaxNLocator
 
     plt = pyplot()
@@ -70,9 +66,8 @@ def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
             draw_history(panels, mean_history(group), colour, f"{name}, mean of {group.n}", lw=2.2)
         subtitles = [f"{g.name}: {g.get('status')}, {g.get('epochs')} epochs" for g in groups]
         panels[0].set_title("\n".join([TITLES[model], *subtitles]), fontsize=9)
-        panels[0].set_ylabel(LOSS_LABEL)
-        panels[1].set_ylabel(ACCURACY_LABEL)
-        panels[1].set_xlabel("epoch")
+        panels[0].set(ylabel=LOSS_LABEL)
+        panels[1].set(ylabel=ACCURACY_LABEL, xlabel="epoch")
         for ax in panels:
             ax.grid(alpha=0.3)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -80,11 +75,9 @@ def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
                 ax.text(0.5, 0.5, "no run", ha="center", transform=ax.transAxes, color="gray")
         handles = dict(zip(*panels[1].get_legend_handles_labels()[::-1]))
         handles.update(zip(*panels[0].get_legend_handles_labels()[::-1]))
-        if handles:
-            panels[1].legend(
-                handles.values(), handles.keys(), loc="upper center", fontsize=7,
-                bbox_to_anchor=(0.5, -0.14), frameon=False,
-            )  # fmt: skip
+        if handles:  # below the panels, where it hides no curve
+            panels[1].legend(handles.values(), handles.keys(), loc="upper center", fontsize=7,
+                             bbox_to_anchor=(0.5, -0.14), frameon=False)  # fmt: skip
     fig.suptitle(
         "Figures 4 and 7 (report 2.2.3, 3.2): loss and accuracy per epoch from the runs' "
         "history.csv\nblue: faithful R preprocessing, green: corrected, purple: R's array bug "

@@ -37,10 +37,8 @@ def train_toy_models(depth: int = 4, steps: int = 80, seed: int = 0, n_points: i
     """Train both models to map x in [-1, 1] to 2 tanh(2x) (monotone, so a 1-D flow can).
 
     Both share the dynamics f(h, t) (``ConcatDense`` 1 -> 16 tanh -> 1): the residual network
-    applies h <- h + f(h, k) for k < depth (Euler with step 1, states at integer depths only),
-    the Neural ODE integrates dh/dt = f(h, t) from 0 to depth with dopri5. Each is trained
-    with Adam on 64 points, full batch, for ``steps`` steps; ``n_points`` trajectories are read.
-    """
+    applies h <- h + f(h, k) for k < depth (Euler with step 1), the Neural ODE integrates
+    dh/dt = f(h, t) from 0 to depth with dopri5. Each is trained with Adam, full batch."""
     from reproduce._quiet import quiet_tensorflow
 
     quiet_tensorflow()
