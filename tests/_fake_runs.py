@@ -37,7 +37,7 @@ def write_run(root, name, **overrides):
         "nfe": None,
         "command": "python -m reproduce dense",
         "argv": ["dense"],
-        # Real data that is not on this machine: compare must say so, not fail.
+        # Real data that is not on this machine: no majority share, and no failure.
         "data": {
             "kind": "real",
             "path": "/nonexistent/train.json",

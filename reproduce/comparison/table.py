@@ -74,8 +74,9 @@ def run_row(run: RunRecord, configuration: str) -> dict:
 
 def claim_rows() -> list[dict]:
     """The report's figures with what they were measured on."""
-    keys = ("model", "epochs", "n_train", "n_test", "split", "section")
-    return [{"report": c.display(), **{k: getattr(c, k) for k in keys}} for c in CLAIMS.values()]
+    keys = ("epochs", "n_train", "n_test", "split", "section")
+    return [{"model": c.model, "report": c.display()} | {k: getattr(c, k) for k in keys}
+            for c in CLAIMS.values()]  # fmt: skip
 
 
 def comparison_tables(runs: list[RunRecord], majority=lambda run: None) -> tuple[list, list]:

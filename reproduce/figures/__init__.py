@@ -46,7 +46,6 @@ def make_figures(
         sha = hashlib.sha256((out / name).read_bytes()).hexdigest()
         entries.append({"file": name, "figure": figure, "report_section": section,
                         "sha256": sha, "data": None, **extra})  # fmt: skip
-        print(f"wrote {out / name}")
 
     for key in [k for k in FIGURES if not only or k in only]:
         path = out / FIGURES[key]
