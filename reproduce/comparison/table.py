@@ -34,7 +34,8 @@ def _distinct(values) -> str:
 
 
 def _short_commit(commit) -> str:
-    return str(commit)[:7] + ("-dirty" if str(commit).endswith("-dirty") else "")
+    commit = str(commit or "unknown")
+    return commit[:7] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 def group_row(group: SeedGroup, majority_share: float | None = None) -> dict:
@@ -42,13 +43,11 @@ def group_row(group: SeedGroup, majority_share: float | None = None) -> dict:
     accuracy = group.values("test_accuracy")
     mean, low, high, _ = mean_interval(accuracy)
     claim, data = CLAIMS.get(group.model), group.runs[0].data
-    settings = {k: group.get(k) for k in ("status", "epochs")}
-    settings.update(solver=solver(group.runs[0]), n_train=group.get("n_train"))
-    settings.update(
-        n_test=group.get("n_test"), data=f"{data.get('kind')} {data.get('sha256', '')[:12]}"
-    )
     return {"model": group.model, "preprocessing": group.preprocessing,
-            "configuration": group.name, **settings,
+            "configuration": group.name, "status": group.get("status"),
+            "epochs": group.get("epochs"), "solver": solver(group.runs[0]),
+            "n_train": group.get("n_train"), "n_test": group.get("n_test"),
+            "data": f"{data.get('kind')} {data.get('sha256', '')[:12]}",
             "report": claim.display() if claim else None, "n": group.n,
             "test_accuracy_per_seed": list(zip(group.train_seeds, accuracy)),
             "test_accuracy_mean": mean, "ci95_low": low, "ci95_high": high,
