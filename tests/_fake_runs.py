@@ -37,7 +37,7 @@ def write_run(root, name, **overrides):
         "nfe": None,
         "command": "python -m reproduce dense",
         "argv": ["dense"],
-        # Real data that is not on this machine: compare must say so, not fail.
+        # Real data that is not on this machine: no majority share, and no failure.
         "data": {
             "kind": "real",
             "path": "/nonexistent/train.json",
@@ -68,3 +68,46 @@ def write_run(root, name, **overrides):
         history["nfe"] = 26
     history.to_csv(folder / "history.csv", index=False)
     return folder
+
+
+#: What the seed tests change in the fake run: a short run with every setting recorded.
+SEED_RUN = {
+    "epochs": 4,
+    "epochs_planned": 4,
+    "train_seed": 1,
+    "semantics": "keras22",
+    "sample_kind": "Rounding",
+    "limit_train": None,
+    "limit_test": None,
+    "train_accuracy_inference": 0.56,
+    "predicted_class_shares": {"0": 0.4, "1": 0.6},
+    "params": 769_793,
+    "wall_time_s": 30.0,
+    "data": {"kind": "real", "path": "/a/train.json", "sha256": DATA_SHA, "n_records": 1604},
+    "hardware": "test CPU",
+}
+
+
+def three_seeds(root, accuracies=(0.54, 0.61, 0.58), **overrides):
+    """Seeds 1, 2, 3 of one setting, as `dense --train-seeds 1 2 3` leaves them; timing and
+    provenance differ between the seeds as they do between real sessions."""
+    for seed, accuracy in zip((1, 2, 3), accuracies):
+        write_run(
+            root,
+            "dense-r-real-e4" + ("" if seed == 1 else f"-t{seed}"),
+            **{
+                **SEED_RUN,
+                "train_seed": seed,
+                "test_accuracy": accuracy,
+                "test_loss": 1.0 - accuracy,
+                "train_accuracy": accuracy + 0.1,
+                "train_accuracy_inference": accuracy + 0.05,
+                "wall_time_s": 30.0 + seed,
+                "date": f"2025-01-0{seed}T00:00:00Z",
+                "git_commit": str(seed) * 40,
+                "hardware": f"machine {seed}",
+                "argv": ["dense", "--train-seeds", "1", "2", "3"],
+                "data": {**SEED_RUN["data"], "path": f"/{seed}/train.json"},
+                **overrides,
+            },
+        )

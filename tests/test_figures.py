@@ -14,10 +14,10 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+from _fake_runs import three_seeds
 
-from reproduce import figures
-from reproduce.comparison import load_runs
-from reproduce.figures import make as figures_make
+from reproduce.figures import canvas, odes, r_images, report_curves, toy
+from reproduce.runs import curve_groups, load_runs
 
 
 def is_png(path) -> bool:
@@ -49,13 +49,13 @@ def test_marker_pixel_lands_where_r_image_puts_it(row, col):
     """img[row, col] (0-based) is drawn by image(1:75, 1:75, t(apply(img, 2, rev))) at
     x = col + 1, y = 75 - row: R's rotation undoes image()'s transposed, bottom-up layout,
     so the picture appears as the matrix prints (row 1 at the top)."""
-    plt = figures.pyplot()
+    plt = canvas.pyplot()
     img = np.zeros((75, 75))
     img[row, col] = 1.0
-    rotated = figures.r_rotate(img)
+    rotated = r_images.r_rotate(img)
     assert rotated[col, 74 - row] == 1.0 and rotated.sum() == 1.0
     fig, ax = plt.subplots()
-    shown = figures.draw_r_image(ax, rotated)
+    shown = r_images.draw_r_image(ax, rotated)
     assert displayed_position(shown, 44) == (col + 1, 75 - row)  # the top colour: black
     plt.close(fig)
 
@@ -74,23 +74,23 @@ def test_rotation_and_palette_match_real_r():
     positions, palette = out.stdout.strip().split("\n")
     img = np.zeros((75, 75))
     img[3, 60], img[69, 1] = 1, 2
-    rotated = figures.r_rotate(img)
+    rotated = r_images.r_rotate(img)
     ours = [int(i) + 1 for v in (1, 2) for i in np.argwhere(rotated == v)[0]]
     assert ours == [int(p) for p in positions.split()]
-    assert figures.r_gray_palette(45) == palette.split()
+    assert r_images.r_gray_palette(45) == palette.split()
 
 
 def test_colour_bins_follow_r_image_default():
     z = np.linspace(-3.0, 5.0, 91).reshape(7, 13)
-    index = figures.r_image_color_indices(z)
+    index = r_images.r_image_color_indices(z)
     assert index.min() == 0 and index.max() == 44  # extremes get the end colours
     assert np.all(np.diff(index.ravel()) >= 0)  # monotone in z
     assert np.bincount(index.ravel(), minlength=45).min() >= 2  # 45 equal-width bins, all used
-    assert figures.r_image_color_indices(np.full((2, 2), 7.0)).tolist() == [[22, 22], [22, 22]]
+    assert r_images.r_image_color_indices(np.full((2, 2), 7.0)).tolist() == [[22, 22], [22, 22]]
 
 
 def test_mfcol_fills_column_by_column():
-    assert [figures.mfcol_position(i) for i in (0, 1, 4, 5, 24)] == [
+    assert [r_images.mfcol_position(i) for i in (0, 1, 4, 5, 24)] == [
         (0, 0),
         (1, 0),
         (4, 0),
@@ -103,15 +103,15 @@ def test_mfcol_fills_column_by_column():
 
 
 def test_solution_curves_match_closed_form(tmp_path):
-    curves = figures.solution_curves()
+    curves = odes.solution_curves()
     exact = 3.0 - (3.0 - curves.y0[None, :]) * np.exp(-curves.x[:, None] / 2.0)
-    tol = figures.SOLUTION_ATOL + figures.SOLUTION_RTOL * np.abs(exact)
+    tol = odes.SOLUTION_ATOL + odes.SOLUTION_RTOL * np.abs(exact)
     assert np.all(np.abs(curves.y - exact) <= tol)
     k2 = list(curves.y0).index(2.0)
     np.testing.assert_allclose(
         curves.y[:, k2], 3.0 - np.exp(-curves.x / 2.0), atol=1e-5
     )  # report eq. (29)
-    assert is_png(figures.plot_solution_curves(curves, tmp_path / "fig09.png"))
+    assert is_png(odes.plot_solution_curves(curves, tmp_path / "fig09.png"))
 
 
 def test_solution_curves_fail_loudly_on_a_wrong_solver(monkeypatch):
@@ -120,33 +120,31 @@ def test_solution_curves_fail_loudly_on_a_wrong_solver(monkeypatch):
     real = odelayers.odeint
     monkeypatch.setattr(odelayers, "odeint", lambda *a, **k: real(*a, **k) + 1e-4)
     with pytest.raises(RuntimeError, match="misses its tolerance"):
-        figures.solution_curves()
+        odes.solution_curves()
 
 
 def test_phase_portrait_equilibria_and_stability(tmp_path):
     r, k = 0.5, 10.0
-    path, equilibria = figures.plot_phase_portrait(tmp_path / "fig10.png", r=r, k=k)
+    path, equilibria = odes.plot_phase_portrait(tmp_path / "fig10.png", r=r, k=k)
     assert is_png(path)
     assert [e.stability for e in equilibria] == ["unstable", "stable"]
     np.testing.assert_allclose([e.y for e in equilibria], [0.0, k], atol=1e-9)
     # A cubic with three known roots: stable at -1 and 2, unstable at 0.5 (f = -(y+1)(y-0.5)(y-2)).
-    cubic = figures.phase_line(lambda y: -(y + 1) * (y - 0.5) * (y - 2), -3.0, 3.3)
+    cubic = odes.phase_line(lambda y: -(y + 1) * (y - 0.5) * (y - 2), -3.0, 3.3)
     np.testing.assert_allclose([e.y for e in cubic], [-1.0, 0.5, 2.0], atol=1e-9)
     assert [e.stability for e in cubic] == ["stable", "unstable", "stable"]
 
 
 def test_euler_table_is_computed_by_the_solver(tmp_path):
-    table = figures.euler_table()
+    table = odes.euler_table()
     assert table.columns.tolist() == ["Iteration", "x", "y", "dy/dx"]
     assert table["Iteration"].tolist() == [0, 1, 2, 3, 4]
     assert table["x"].tolist() == [0, 1, 2, 3, 4]
     assert table["y"].tolist() == [1, 2, 4, 8, 16]  # (1 + h)^n with h = 1
     assert table["dy/dx"].tolist() == table["y"].tolist()  # dy/dx = y
-    markdown = figures.euler_table_markdown(table)
-    assert "| 4 | 4 | 16 | 16 |" in markdown
-    assert "Every cell equals the report's table." in markdown
-    assert "is dy/dx = y = 1, not 0" in markdown
-    assert is_png(figures.plot_euler(table, tmp_path / "fig11.png"))
+    markdown = odes.euler_table_markdown(table)
+    assert "| 4 | 4 | 16 | 16 | 16 | 16 |" in markdown  # ours beside the report's
+    assert is_png(odes.plot_euler(table, tmp_path / "fig11.png"))
 
 
 # ------------------------------------------------------------------ Figure 3 from data
@@ -172,7 +170,7 @@ def test_grid_shows_the_images_r_plots(tiny_data):
 
     path, _ = tiny_data
     frame = load_train_json(path)
-    images, labels = figures.r_plotted_training_images(frame)
+    images, labels = r_images.r_plotted_training_images(frame)
     records = json.loads(path.read_text())
     nums = r_sample(40, round(40 * 1300 / 1604), 1, "Rounding")  # 1-based, R's draw order
 
@@ -190,26 +188,28 @@ def test_grid_shows_the_images_r_plots(tiny_data):
 
 
 @pytest.fixture(scope="module")
-def toy():
+def trained_toy():
     # 100 steps, not the figure's 80: after 80 the ODE's worst point (x = +-1) is
     # still 0.29-0.31 from the target under either dopri5 error norm, so the check
     # below would measure the training's progress at its bound rather than whether
     # the target was learned; after 100 it is 0.21 under both.
-    return figures.train_toy_models(steps=100)
+    return toy.train_toy_models(steps=100)
 
 
-def test_toy_models_are_trained(toy, tmp_path):
-    assert toy.resnet_loss[1] < 0.2 * toy.resnet_loss[0]
-    assert toy.ode_loss[1] < 0.2 * toy.ode_loss[0]
-    np.testing.assert_allclose(toy.resnet_states[0], toy.inputs)
-    np.testing.assert_allclose(toy.ode_states[0], toy.inputs)
+@pytest.mark.slow
+def test_toy_models_are_trained(trained_toy, tmp_path):
+    toy_result = trained_toy
+    assert toy_result.resnet_loss[1] < 0.2 * toy_result.resnet_loss[0]
+    assert toy_result.ode_loss[1] < 0.2 * toy_result.ode_loss[0]
+    np.testing.assert_allclose(toy_result.resnet_states[0], toy_result.inputs)
+    np.testing.assert_allclose(toy_result.ode_states[0], toy_result.inputs)
     # The drawn trajectory is the trained block's: it ends where the ODEBlock's output is.
-    np.testing.assert_allclose(toy.ode_states[-1], toy.ode_outputs, atol=1e-3)
+    np.testing.assert_allclose(toy_result.ode_states[-1], toy_result.ode_outputs, atol=1e-3)
     # Both learned the target: 2 tanh(2x) at the drawn inputs.
-    target = 2 * np.tanh(2 * toy.inputs)
-    assert np.max(np.abs(toy.resnet_states[-1] - target)) < 0.3
-    assert np.max(np.abs(toy.ode_states[-1] - target)) < 0.3
-    assert is_png(figures.plot_trajectories(toy, tmp_path / "fig08.png"))
+    target = 2 * np.tanh(2 * toy_result.inputs)
+    assert np.max(np.abs(toy_result.resnet_states[-1] - target)) < 0.3
+    assert np.max(np.abs(toy_result.ode_states[-1] - target)) < 0.3
+    assert is_png(toy.plot_trajectories(toy_result, tmp_path / "fig08.png"))
 
 
 def write_history_run(root, name, model, epochs, status="finished"):
@@ -227,7 +227,24 @@ def write_history_run(root, name, model, epochs, status="finished"):
     ).to_csv(folder / "history.csv", index=False)
 
 
-def test_figures_command_writes_every_file(tiny_data, toy, tmp_path, monkeypatch):
+def drawn_toy():
+    """A ToyResult of the right shapes, so the command test trains nothing."""
+    inputs, times = np.linspace(-1, 1, 9), np.linspace(0, 4, 81)
+    return toy.ToyResult(
+        depth=4,
+        inputs=inputs,
+        resnet_depths=np.arange(5),
+        resnet_states=np.outer(np.linspace(1, 2, 5), inputs),
+        ode_times=times,
+        ode_states=np.outer(np.linspace(1, 2, 81), inputs),
+        ode_outputs=2 * inputs,
+        resnet_loss=(1.0, 0.01),
+        ode_loss=(1.0, 0.02),
+        target=toy.TOY_TARGET,
+    )
+
+
+def test_figures_command_writes_every_file(tiny_data, tmp_path, monkeypatch):
     from reproduce import cli
 
     path, sha = tiny_data
@@ -236,9 +253,7 @@ def test_figures_command_writes_every_file(tiny_data, toy, tmp_path, monkeypatch
     write_history_run(runs, "dense-long", "dense", 12)
     write_history_run(runs, "dense-unfinished", "dense", 30, status="interrupted")
     write_history_run(runs, "resnet", "resnet", 3)
-    monkeypatch.setattr(
-        figures_make, "train_toy_models", lambda: toy
-    )  # trained once, in the fixture
+    monkeypatch.setattr(toy, "train_toy_models", drawn_toy)
     out = tmp_path / "figs"
     assert cli.main(["figures", "--data", str(path), "--runs", str(runs), "--out", str(out)]) == 0
     names = [
@@ -290,89 +305,74 @@ def drawn_lines(monkeypatch, draw):
     }
 
 
-def test_figures_4_7_and_a_runs_curves_draw_the_same_values(tmp_path, monkeypatch):
-    """One plotter: the run's curves.png and Figures 4/7 show the history.csv values, accuracy
-    included under Keras' older metric name ``acc``."""
-    from reproduce.engine.curves import plot_history
-    from reproduce.runs import curve_runs
-
+def test_figures_4_7_draw_the_history_values(tmp_path, monkeypatch):
+    """Every column of history.csv is drawn as recorded, accuracy also under Keras' older
+    name ``acc``, the per-epoch test scores included."""
     runs = tmp_path / "results"
-    write_history_run(runs, "dense-r", "dense", 6)
+    write_history_run(runs, "dense-r", "dense", 4)
     history_path = runs / "dense-r" / "history.csv"
     history = pd.read_csv(history_path).rename(columns={"accuracy": "acc"})
-    history["val_loss"] = history["loss"] + 0.1
-    history["val_acc"] = history["acc"] - 0.1
+    history["val_loss"], history["val_acc"] = history["loss"] + 0.1, history["acc"] - 0.1
+    history["test_loss"], history["test_accuracy"] = [0.9, 0.8, 0.75, 0.7], [0.5, 0.55, 0.6, 0.6]
     history.to_csv(history_path, index=False)
-
-    own = drawn_lines(
-        monkeypatch, lambda: plot_history(history_path, tmp_path / "curves.png", "dense")
-    )
-    figure = drawn_lines(
+    lines = drawn_lines(
         monkeypatch,
-        lambda: figures.plot_curves_side_by_side(
-            curve_runs(load_runs(runs).runs), tmp_path / "fig04_07.png"
-        ),
+        lambda: report_curves.plot_curves(curve_groups(load_runs(runs).runs), tmp_path / "f.png"),
     )
-
-    columns = {
-        "loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), training"),
-        "val_loss": ("loss", "loss (binary cross-entropy)", "dense-r (r), validation"),
-        "acc": ("accuracy", "accuracy", "dense-r (r), training"),
-        "val_acc": ("accuracy", "accuracy", "dense-r (r), validation"),
-    }
-    for column, (own_axis, figure_axis, figure_label) in columns.items():
-        own_label = "training (validation)" if column.startswith("val_") else "training"
-        own_x, own_y = own[(own_axis, own_label)]
-        fig_x, fig_y = figure[(figure_axis, figure_label)]
-        np.testing.assert_array_equal(own_x, history["epoch"])
-        np.testing.assert_array_equal(fig_x, history["epoch"])
-        np.testing.assert_array_equal(own_y, history[column])
-        np.testing.assert_array_equal(fig_y, history[column])
+    loss, accuracy = report_curves.LOSS_LABEL, report_curves.ACCURACY_LABEL
+    for column, axis, what in [
+        ("loss", loss, "training"),
+        ("val_loss", loss, "validation"),
+        ("test_loss", loss, "test (inference mode)"),
+        ("acc", accuracy, "training"),
+        ("val_acc", accuracy, "validation"),
+        ("test_accuracy", accuracy, "test (inference mode)"),
+    ]:
+        x, y = lines[(axis, f"dense-r, {what}")]
+        np.testing.assert_array_equal(x, history["epoch"])
+        np.testing.assert_array_equal(y, history[column])
 
 
-def test_figures_4_7_share_one_y_scale_per_row(tmp_path, monkeypatch):
-    """The models' columns are compared side by side, so each row has one y-scale."""
+def test_figures_4_7_give_every_panel_its_own_y_scale(tmp_path, monkeypatch):
+    """A CNN loss twenty times the dense network's must not flatten the dense curve."""
     from matplotlib.figure import Figure
-
-    from reproduce.runs import curve_runs
 
     runs = tmp_path / "results"
     write_history_run(runs, "dense-r", "dense", 5)
     write_history_run(runs, "resnet-r", "resnet", 5)
     history_path = runs / "resnet-r" / "history.csv"
     history = pd.read_csv(history_path)
-    history["loss"] *= 20  # a loss an order of magnitude above the dense network's
+    history["loss"] *= 20
     history.to_csv(history_path, index=False)
     saved, real_savefig = [], Figure.savefig
     monkeypatch.setattr(
-        Figure,
-        "savefig",
-        lambda figure, *a, **k: saved.append(figure) or real_savefig(figure, *a, **k),
+        Figure, "savefig", lambda fig, *a, **k: saved.append(fig) or real_savefig(fig, *a, **k)
     )
-    figures.plot_curves_side_by_side(curve_runs(load_runs(runs).runs), tmp_path / "f.png")
+    report_curves.plot_curves(curve_groups(load_runs(runs).runs), tmp_path / "f.png")
     axes = np.asarray(saved[0].axes[:6]).reshape(2, 3)
-    for row in axes:
-        assert len({ax.get_ylim() for ax in row}) == 1
-    assert axes[0, 0].get_ylim()[1] >= history["loss"].max()  # the dense column shows it too
+    dense_low, dense_high = axes[0, 0].get_ylim()
+    assert dense_high < 1.0 and dense_low > 0.2  # dense losses run 0.7 -> 0.3
+    assert axes[0, 1].get_ylim()[1] >= history["loss"].max()
+    assert all(ax.get_yticklabels()[0].get_visible() for ax in axes.ravel())
 
 
-def test_figures_4_7_draw_the_per_epoch_test_scores(tmp_path, monkeypatch):
-    from reproduce.runs import curve_runs
+def test_figures_4_7_draw_every_seed_thin_and_their_mean_thick(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
 
-    runs = tmp_path / "results"
-    write_history_run(runs, "dense-r", "dense", 4)
-    history_path = runs / "dense-r" / "history.csv"
-    history = pd.read_csv(history_path)
-    history["test_loss"], history["test_accuracy"] = [0.9, 0.8, 0.75, 0.7], [0.5, 0.55, 0.6, 0.6]
-    history.to_csv(history_path, index=False)
-    lines = drawn_lines(
-        monkeypatch,
-        lambda: figures.plot_curves_side_by_side(
-            curve_runs(load_runs(runs).runs), tmp_path / "f.png"
-        ),
+    three_seeds(tmp_path)
+    drawn, real_plot = [], Axes.plot
+    monkeypatch.setattr(
+        Axes,
+        "plot",
+        lambda ax, *a, **k: drawn.append((ax.get_ylabel(), a, k)) or real_plot(ax, *a, **k),
     )
-    label = "dense-r (r), test (inference mode)"
-    np.testing.assert_array_equal(
-        lines[("loss (binary cross-entropy)", label)][1], history["test_loss"]
-    )
-    np.testing.assert_array_equal(lines[("accuracy", label)][1], history["test_accuracy"])
+    groups = curve_groups(load_runs(tmp_path).runs)
+    report_curves.plot_curves(groups, tmp_path / "f.png")
+    histories = [run.history for run in groups["dense"][0].runs]
+    thin = [d for d in drawn if d[2].get("label") == "_seed"]
+    assert len(thin) == 6 and all(d[2]["lw"] < 1 for d in thin)  # loss, accuracy x 3 seeds
+    means = [d for d in drawn if d[2].get("label") == "dense-r-real-e4, mean of 3, training"]
+    mean_loss = means[0]  # the loss column is drawn before the accuracy
+    expected = np.mean([h["loss"] for h in histories], axis=0)
+    np.testing.assert_allclose(np.asarray(mean_loss[1][1], float), expected, rtol=1e-12)
+    assert mean_loss[2]["lw"] > 2

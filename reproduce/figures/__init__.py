@@ -1,105 +1,106 @@
-"""The report's figures 3-11, regenerated (``python -m reproduce figures``).
+"""The report's figures 3-11, regenerated (``python -m reproduce figures``), and
+``manifest.json``: per file its figure, report section, sha256 and provenance."""
 
-Every figure is computed, never drawn by hand:
+from __future__ import annotations
 
-* ``fig03_images.png`` -- the first 25 training images exactly as the dense
-  script (report 7.1.2) plots them: its faithful preprocessing (pixels and
-  labels mismatched as in R), ``par(mfcol = c(5, 5))`` column-wise order,
-  ``img <- t(apply(img, 2, rev))`` and ``image(1:75, 1:75, img, col =
-  gray((-44:0)/-44))`` (:mod:`~reproduce.figures.r_images`).
-* ``fig04_07_curves.png`` -- loss and accuracy per epoch of the three models,
-  from the run folders' histories (:mod:`~reproduce.figures.curves`).
-* ``fig08_trajectories.png`` -- hidden states of a small weight-tied residual
-  network (integer depths only) and of a Neural ODE with the same dynamics (a
-  continuous trajectory), both trained here in seconds (:mod:`~reproduce.figures.toy`).
-* ``fig09_solution_curves.png`` -- dy/dx + y/2 = 3/2 solved by
-  :func:`odelayers.odeint` and checked against 3 - (3 - y0) exp(-x/2).
-* ``fig10_phase_portrait.png`` -- the logistic equation's phase portrait with
-  equilibria found numerically and classified (:func:`~reproduce.figures.odes.phase_line`).
-* ``fig11_euler.png``, ``euler_table.csv``, ``euler_table.md`` -- Euler's
-  method with step 1 for dy/dx = y, from ``odeint(method="euler")``
-  (Figures 9-11: :mod:`~reproduce.figures.odes`).
+import hashlib
+import json
+import os
+from pathlib import Path
 
-``manifest.json`` beside them lists, per file, the command, the data (for
-Figure 3), the runs (for Figures 4 and 7), versions and the
-date (:mod:`~reproduce.figures.make`).
-"""
+from reproduce import provenance, report_claims
+from reproduce.atomic import atomic_write_text
+from reproduce.errors import ReproduceError
+from reproduce.figures import odes, r_images, report_curves, toy
+from reproduce.runs import curve_groups, load_runs
 
-from reproduce.figures.canvas import FIGURE_DPI, pyplot, save_figure
-from reproduce.figures.curves import PREPROCESSING_COLORS, plot_curves_side_by_side
-from reproduce.figures.make import FIGURE_KEYS, data_label, make_figures
-from reproduce.figures.odes import (
-    EULER_COLUMNS,
-    LOGISTIC_K,
-    LOGISTIC_R,
-    SOLUTION_ATOL,
-    SOLUTION_RTOL,
-    SOLUTION_Y0,
-    Equilibrium,
-    SolutionCurves,
-    euler_table,
-    euler_table_markdown,
-    logistic_rate,
-    phase_line,
-    plot_euler,
-    plot_phase_portrait,
-    plot_solution_curves,
-    solution_curves,
-)
-from reproduce.figures.r_images import (
-    draw_r_image,
-    mfcol_position,
-    plot_image_grid,
-    r_gray_palette,
-    r_image_color_indices,
-    r_plotted_training_images,
-    r_rotate,
-)
-from reproduce.figures.toy import (
-    TOY_ATOL,
-    TOY_RTOL,
-    TOY_TARGET,
-    ToyResult,
-    plot_trajectories,
-    train_toy_models,
-)
+#: ``--only`` key -> file name, in the report's order.
+FIGURES = {key: f"{key}_{name}.png" for key, name in [("fig03", "images"),
+           ("fig04_07", "curves"), ("fig08", "trajectories"), ("fig09", "solution_curves"),
+           ("fig10", "phase_portrait"), ("fig11", "euler")]}  # fmt: skip
 
-__all__ = [
-    "EULER_COLUMNS",
-    "FIGURE_DPI",
-    "FIGURE_KEYS",
-    "LOGISTIC_K",
-    "LOGISTIC_R",
-    "PREPROCESSING_COLORS",
-    "SOLUTION_ATOL",
-    "SOLUTION_RTOL",
-    "SOLUTION_Y0",
-    "TOY_ATOL",
-    "TOY_RTOL",
-    "TOY_TARGET",
-    "Equilibrium",
-    "SolutionCurves",
-    "ToyResult",
-    "data_label",
-    "draw_r_image",
-    "euler_table",
-    "euler_table_markdown",
-    "logistic_rate",
-    "make_figures",
-    "mfcol_position",
-    "phase_line",
-    "plot_curves_side_by_side",
-    "plot_euler",
-    "plot_image_grid",
-    "plot_phase_portrait",
-    "plot_solution_curves",
-    "plot_trajectories",
-    "pyplot",
-    "r_gray_palette",
-    "r_image_color_indices",
-    "r_plotted_training_images",
-    "r_rotate",
-    "save_figure",
-    "solution_curves",
-    "train_toy_models",
-]
+
+def make_figures(
+    data_path=None,
+    runs_dir: str | os.PathLike = "runs",
+    out_dir: str | os.PathLike = "runs/figures",
+    command: str | None = None,
+    only: tuple[str, ...] | None = None,
+) -> Path:
+    """Write the figures (all, or the :data:`FIGURES` keys in ``only``) and ``manifest.json``
+    into ``out_dir``; return the manifest's path.
+
+    Args:
+        data_path: train.json for Figure 3 (``None``: as :func:`reproduce.data.resolve_data`).
+        runs_dir: the run folders of Figures 4 and 7.
+        command: the command line to record (default: this process's).
+    """
+    unknown = set(only or ()) - set(FIGURES)
+    if unknown:
+        raise ReproduceError(f"unknown figure(s): {', '.join(sorted(unknown))}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+
+    def record(name: str, figure: str, section: str, **extra) -> None:
+        sha = hashlib.sha256((out / name).read_bytes()).hexdigest()
+        entries.append({"file": name, "figure": figure, "report_section": section,
+                        "sha256": sha, "data": None, **extra})  # fmt: skip
+
+    for key in [k for k in FIGURES if not only or k in only]:
+        path = out / FIGURES[key]
+        if key == "fig03":
+            from reproduce.data import resolve_data
+
+            frame, source = resolve_data(data_path)
+            images, labels = r_images.r_plotted_training_images(frame)
+            label = f"{source.kind} ({source.n_records} records), sha256 {source.sha256[:12]}"
+            r_images.plot_image_grid(images, labels, path, label)
+            record(path.name, "Figure 3", report_claims.IMAGE_GRID_SECTION, data=source.to_dict())
+        elif key == "fig04_07":
+            groups = curve_groups(load_runs(runs_dir).runs) if Path(runs_dir).is_dir() else {}
+            report_curves.plot_curves(groups, path)
+            drawn = {model: [{"run": g.name, "runs": [r.name for r in g.runs],
+                              "train_seeds": g.train_seeds, "preprocessing": g.preprocessing,
+                              "status": g.get("status"), "epochs": g.get("epochs"),
+                              "data": g.get("data")} for g in gs]
+                     for model, gs in groups.items()}  # fmt: skip
+            record(path.name, "Figures 4 and 7", report_claims.CURVES_SECTION, runs=drawn)
+        elif key == "fig08":
+            result = toy.train_toy_models()
+            toy.plot_trajectories(result, path)
+            record(path.name, "Figure 8", report_claims.TRAJECTORIES_SECTION,
+                   toy={"target": result.target, "depth": result.depth,
+                        "resnet_mse": list(result.resnet_loss), "ode_mse": list(result.ode_loss)})  # fmt: skip
+        elif key == "fig09":
+            curves = odes.solution_curves()
+            odes.plot_solution_curves(curves, path)
+            check = {"max_abs_error": curves.max_error, "rtol": odes.SOLUTION_RTOL,
+                     "max_error_to_tolerance": curves.error_to_tolerance, "atol": odes.SOLUTION_ATOL}  # fmt: skip
+            record(path.name, "Figure 9", report_claims.SOLUTION_CURVES_SECTION, check=check)
+        elif key == "fig10":
+            _, equilibria = odes.plot_phase_portrait(path)
+            record(path.name, "Figure 10", report_claims.PHASE_PORTRAIT_SECTION,
+                   equilibria=[{"y": e.y, "stability": e.stability} for e in equilibria],
+                   parameters={"r": odes.LOGISTIC_R, "K": odes.LOGISTIC_K})  # fmt: skip
+        else:
+            table = odes.euler_table()
+            odes.plot_euler(table, path)
+            atomic_write_text(out / "euler_table.csv", table.to_csv(index=False))
+            atomic_write_text(out / "euler_table.md", odes.euler_table_markdown(table))
+            for name in (path.name, "euler_table.csv", "euler_table.md"):
+                record(name, "Figure 11" if name == path.name else "Euler table",
+                       report_claims.EULER_TABLE_SECTION)  # fmt: skip
+    return _write_manifest(out / "manifest.json", entries, command)
+
+
+def _write_manifest(path: Path, entries: list[dict], command: str | None) -> Path:
+    """Merge this call's entries into ``manifest.json`` (figures not redrawn keep theirs)."""
+    try:
+        files = {e["file"]: e for e in json.loads(path.read_text())["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        files = {}
+    common = provenance.record(command, extra_versions=("matplotlib",))
+    files.update({e["file"]: {**e, **common} for e in entries})
+    manifest = {"files": [files[name] for name in sorted(files)]}
+    return atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n")

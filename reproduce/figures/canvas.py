@@ -1,4 +1,4 @@
-"""Drawing on matplotlib's file-only Agg backend and writing figures atomically."""
+"""Drawing on matplotlib's file-only Agg backend; figures are written atomically."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from pathlib import Path
 
 from reproduce.atomic import atomic_path
 
-FIGURE_DPI = 120
-
 
 def pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -20,13 +18,11 @@ def pyplot():
 
 
 def save_figure(fig, out_png) -> Path:
-    """Write the figure as PNG atomically (a crash leaves the old file or the new one)."""
-    plt = pyplot()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``fig`` as PNG atomically (a crash leaves the old file or the new one); close it."""
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_path(out_png) as tmp:
-            fig.savefig(tmp, dpi=FIGURE_DPI, format="png")
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
-        plt.close(fig)
-    return out_png
+        pyplot().close(fig)
+    return Path(out_png)

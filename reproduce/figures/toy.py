@@ -1,5 +1,5 @@
-"""Figure 8: a weight-tied residual network and a Neural ODE with the same dynamics,
-trained here in seconds on a 1-D toy regression, and their hidden-state trajectories."""
+"""Figure 8: a weight-tied residual network and a Neural ODE with the same dynamics, trained
+here in seconds on a 1-D toy regression, and their hidden-state trajectories."""
 
 from __future__ import annotations
 
@@ -10,22 +10,16 @@ import numpy as np
 
 from reproduce.figures.canvas import pyplot, save_figure
 
+TOY_TARGET = "y = 2 tanh(2x)"
+#: Tolerances of the toy Neural ODE, in training and for the drawn trajectory alike.
+TOY_RTOL, TOY_ATOL = 1e-3, 1e-4
+
 
 @dataclass
 class ToyResult:
-    """What :func:`train_toy_models` trained and measured.
-
-    Attributes:
-        depth: number of residual blocks = the ODE's integration time.
-        inputs: the inputs whose trajectories are drawn, shape [k].
-        resnet_depths: 0..depth; ``resnet_states`` [depth + 1, k] the residual
-            network's hidden states there.
-        ode_times: dense times in [0, depth]; ``ode_states`` [len, k] the Neural
-            ODE's hidden state along them; ``ode_outputs`` [k] the trained
-            ``ODEBlock``'s own outputs for the inputs (the trajectory's end).
-        resnet_loss, ode_loss: training loss before and after training.
-        target: the function learned, as text.
-    """
+    """The trajectories of ``inputs`` [k]: residual states [depth + 1, k] at ``resnet_depths``,
+    ODE states [len, k] at ``ode_times``; ``ode_outputs`` [k]: the trained ``ODEBlock``'s own
+    outputs; ``*_loss``: training loss at the first and the last step."""
 
     depth: int
     inputs: np.ndarray
@@ -39,143 +33,71 @@ class ToyResult:
     target: str
 
 
-TOY_TARGET = "y = 2 tanh(2x)"
-#: Solver tolerances of the toy Neural ODE, in training and for the drawn trajectory alike.
-TOY_RTOL, TOY_ATOL = 1e-3, 1e-4
+def train_toy_models(depth: int = 4, steps: int = 80, seed: int = 0, n_points: int = 9):
+    """Train both models to map x in [-1, 1] to 2 tanh(2x) (monotone, so a 1-D flow can).
 
-
-def _toy_target(x):
-    return 2.0 * np.tanh(2.0 * x)
-
-
-def train_toy_models(
-    depth: int = 4, steps: int = 80, seed: int = 0, n_points: int = 9
-) -> ToyResult:
-    """Train a weight-tied residual network and a Neural ODE on a 1-D toy regression.
-
-    Task: map x in [-1, 1] to ``2 tanh(2x)`` (points near 0 must be pushed apart,
-    the others pulled together; monotone, so a 1-D ODE flow can do it). Both
-    models share one architecture of dynamics ``f(h, t)`` (``ConcatDense`` 1 -> 16
-    tanh -> 1, with t as an extra input):
-
-    * the residual network applies ``h <- h + f(h, k)`` for k = 0..depth-1 (Euler
-      with step 1: values exist only at integer depths);
-    * the Neural ODE integrates ``dh/dt = f(h, t)`` from 0 to ``depth`` with dopri5.
-
-    Each is trained separately (Adam, full batch of 64 points) for ``steps``
-    steps. The trajectories of ``n_points`` inputs are then read off: the
-    residual network's at its integer depths, the ODE's densely with
-    :func:`odelayers.odeint` on 81 times.
-    """
+    Both share the dynamics f(h, t) (``ConcatDense`` 1 -> 16 tanh -> 1): the residual network
+    applies h <- h + f(h, k) for k < depth (Euler with step 1), the Neural ODE integrates
+    dh/dt = f(h, t) from 0 to depth with dopri5. Each is trained with Adam, full batch."""
     from reproduce._quiet import quiet_tensorflow
 
     quiet_tensorflow()
     import keras
     import tensorflow as tf
 
-    from odelayers import ODEBlock, odeint
+    from odelayers import ConcatDense, ODEBlock, odeint
 
-    keras.utils.set_random_seed(seed)
-    x = np.linspace(-1.0, 1.0, 64, dtype=np.float32)[:, None]
-    y = _toy_target(x).astype(np.float32)
-
-    make_dynamics = _toy_dynamics_class()
-    resnet_dyn = make_dynamics()
-    ode_dyn = make_dynamics()
-    ode_block = ODEBlock(
-        ode_dyn,
-        t0=0.0,
-        t1=float(depth),
-        method="dopri5",
-        rtol=TOY_RTOL,
-        atol=TOY_ATOL,
-        gradient="adjoint",
-    )
-
-    def resnet_forward(h):
-        for k in range(depth):
-            h = h + resnet_dyn(h, tf.constant(float(k)))
-        return h
-
-    resnet_loss = _fit_full_batch(
-        resnet_forward, lambda: resnet_dyn.trainable_variables, x, y, steps, tf, keras
-    )
-    ode_loss = _fit_full_batch(
-        ode_block, lambda: ode_block.trainable_variables, x, y, steps, tf, keras
-    )
-
-    inputs = np.linspace(-1.0, 1.0, n_points, dtype=np.float32)[:, None]
-    states = [inputs]
-    h = tf.constant(inputs)
-    for k in range(depth):
-        h = h + resnet_dyn(h, tf.constant(float(k)))
-        states.append(h.numpy())
-    resnet_states = np.concatenate(states, axis=1).T  # [depth + 1, k]
-
-    times = np.linspace(0.0, float(depth), 81)
-    trajectory = odeint(
-        lambda t, h: ode_dyn(h, t),
-        tf.constant(inputs),
-        tf.constant(times, dtype=tf.float32),
-        method="dopri5",
-        rtol=TOY_RTOL,
-        atol=TOY_ATOL,
-    )
-    ode_states = np.asarray(trajectory)[:, :, 0]
-    ode_outputs = np.asarray(ode_block(tf.constant(inputs)))[:, 0]
-    return ToyResult(
-        depth=depth,
-        inputs=inputs[:, 0],
-        resnet_depths=np.arange(depth + 1),
-        resnet_states=resnet_states,
-        ode_times=times,
-        ode_states=ode_states,
-        ode_outputs=ode_outputs,
-        resnet_loss=resnet_loss,
-        ode_loss=ode_loss,
-        target=TOY_TARGET,
-    )
-
-
-def _toy_dynamics_class():
-    import keras
-
-    from odelayers import ConcatDense
-
-    class ToyDynamics(keras.layers.Layer):
-        """f(h, t): ConcatDense(16, tanh) then ConcatDense(1); t enters both layers.
-
-        The output layer starts at zero, so both models start as the identity
-        (the usual initialisation of residual branches) and train smoothly.
-        """
-
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
+    class Dynamics(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
             self.hidden = ConcatDense(16, activation="tanh")
+            # A zero output layer starts both models at the identity, as residual branches are.
             self.out = ConcatDense(1, kernel_initializer="zeros")
 
         def call(self, h, t):
             return self.out(self.hidden(h, t), t)
 
-    return ToyDynamics
+    keras.utils.set_random_seed(seed)
+    x = np.linspace(-1.0, 1.0, 64, dtype=np.float32)[:, None]
+    y = (2.0 * np.tanh(2.0 * x)).astype(np.float32)
+    resnet_dyn, ode_dyn = Dynamics(), Dynamics()
+    block = ODEBlock(ode_dyn, t0=0.0, t1=float(depth), method="dopri5", rtol=TOY_RTOL,
+                     atol=TOY_ATOL, gradient="adjoint")  # fmt: skip
+
+    def resnet(h, states=None):
+        for k in range(depth):
+            h = h + resnet_dyn(h, tf.constant(float(k)))
+            if states is not None:
+                states.append(h.numpy())
+        return h
+
+    resnet_loss = _fit(resnet, lambda: resnet_dyn.trainable_variables, x, y, steps)
+    ode_loss = _fit(block, lambda: block.trainable_variables, x, y, steps)
+    inputs = np.linspace(-1.0, 1.0, n_points, dtype=np.float32)[:, None]
+    states = [inputs]
+    resnet(tf.constant(inputs), states)
+    times = np.linspace(0.0, float(depth), 81)
+    trajectory = odeint(lambda t, h: ode_dyn(h, t), tf.constant(inputs), tf.constant(times, "float32"),
+                        method="dopri5", rtol=TOY_RTOL, atol=TOY_ATOL)  # fmt: skip
+    resnet_states = np.concatenate(states, axis=1).T
+    ode_states, outputs = np.asarray(trajectory)[:, :, 0], np.asarray(block(tf.constant(inputs)))
+    return ToyResult(depth, inputs[:, 0], np.arange(depth + 1), resnet_states, times, ode_states,
+                     outputs[:, 0], resnet_loss, ode_loss, TOY_TARGET)  # fmt: skip
 
 
-def _fit_full_batch(forward, variables, x, y, steps, tf, keras) -> tuple[float, float]:
-    """Adam on the mean squared error, full batch, in a compiled step.
+def _fit(forward, variables, x, y, steps) -> tuple[float, float]:
+    """Adam on the mean squared error in a compiled step; the loss of the first and the last
+    step (an eager loss would cost an eager adaptive solve)."""
+    import keras
+    import tensorflow as tf
 
-    Returns the loss of the first and of the last step (each measured before
-    that step's update): computing them eagerly instead would cost an eager
-    adaptive solve, much slower than the compiled one.
-    """
     optimizer = keras.optimizers.Adam(learning_rate=0.05)
-    xt, yt = tf.constant(x), tf.constant(y)
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(forward(xt) - yt))
-        grads = tape.gradient(loss, variables())
-        optimizer.apply_gradients(zip(grads, variables()))
+            loss = tf.reduce_mean(tf.square(forward(tf.constant(x)) - y))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables()), variables()))
         return loss
 
     losses = [float(step()) for _ in range(steps)]
@@ -183,33 +105,26 @@ def _fit_full_batch(forward, variables, x, y, steps, tf, keras) -> tuple[float, 
 
 
 def plot_trajectories(result: ToyResult, out_png) -> Path:
-    """Figure 8: residual network states at integer depths (points) beside the Neural
-    ODE's continuous trajectories."""
+    """Figure 8: residual states at integer depths (points) beside the ODE's continuous ones."""
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
-    colors = plt.cm.viridis(np.linspace(0, 1, len(result.inputs)))
-    for k, color in enumerate(colors):
+    for k, color in enumerate(plt.cm.viridis(np.linspace(0, 1, len(result.inputs)))):
         left.plot(result.resnet_depths, result.resnet_states[:, k], color=color, lw=0.6, alpha=0.35)
         left.plot(result.resnet_depths, result.resnet_states[:, k], "o", color="red", ms=5)
         right.plot(result.ode_times, result.ode_states[:, k], color=color, lw=1.8)
-    left.set_title(
-        f"Residual network, {result.depth} weight-tied blocks h <- h + f(h, k)\n"
-        f"states exist only at integer depths (red); MSE {result.resnet_loss[0]:.3f} -> {result.resnet_loss[1]:.4f}",
-        fontsize=10,
-    )
-    right.set_title(
-        f"Neural ODE dh/dt = f(h, t), t in [0, {result.depth}] (dopri5)\n"
-        f"state defined at every depth; MSE {result.ode_loss[0]:.3f} -> {result.ode_loss[1]:.4f}",
-        fontsize=10,
-    )
+    (r0, r1), (o0, o1) = result.resnet_loss, result.ode_loss
+    left.set_title(f"Residual network, {result.depth} weight-tied blocks h <- h + f(h, k)\n"
+                   f"states exist only at integer depths (red); MSE {r0:.3f} -> {r1:.4f}", fontsize=10)  # fmt: skip
+    right.set_title(f"Neural ODE dh/dt = f(h, t), t in [0, {result.depth}] (dopri5)\n"
+                    f"state defined at every depth; MSE {o0:.3f} -> {o1:.4f}", fontsize=10)  # fmt: skip
     for ax in (left, right):
         ax.set_xlabel("depth / time t")
         ax.grid(alpha=0.3)
     left.set_ylabel("hidden state h")
     left.set_xticks(result.resnet_depths)
     fig.suptitle(
-        f"Figure 8 (report 4.1.1): hidden-state trajectories of {len(result.inputs)} inputs in [-1, 1], "
-        f"both models trained on {result.target}",
+        f"Figure 8 (report 4.1.1): hidden-state trajectories of {len(result.inputs)} inputs in "
+        f"[-1, 1], both models trained on {result.target}",
         fontsize=11,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.94))

@@ -1,0 +1,52 @@
+"""The majority-class share of a run's test split: what a constant classifier scores."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+from reproduce.errors import ReproduceError
+from reproduce.runs import RunRecord
+
+
+def majority_share(run: RunRecord, data_path: str | None = None) -> float | None:
+    """Share of the more frequent class among the run's test labels: those of the split's test
+    records in every preprocessing. The data is the file at ``data_path`` or the recorded path,
+    or the regenerated stand-in, if its sha256 is the run's (else ``None``)."""
+    from reproduce.preprocess import report_split
+
+    data = run.data
+    found = (_labels(data.get("kind"), data.get("sha256"), data.get("n_records"), path)
+             for path in (data_path, data.get("path")))  # fmt: skip
+    labels = next((labels for labels in found if labels is not None), None)
+    if labels is None:
+        return None
+    seed, kind = int(run.get("seed", 1)), str(run.get("sample_kind", "Rounding"))
+    test = labels[report_split(len(labels), seed=seed, kind=kind)[1]][: run.get("limit_test")]
+    iceberg = float(test.mean())
+    return max(iceberg, 1.0 - iceberg)
+
+
+def _labels(kind, sha256, n_records, path):
+    """The labels of the run's data, or ``None`` when they are not here under its sha256."""
+    if kind == "stand-in":
+        return _stand_in_labels(int(n_records or 1604), sha256)
+    if not path or not Path(path).is_file():
+        return None
+    from reproduce.data import resolve_data  # caches the file while it is unchanged
+
+    try:
+        frame, source = resolve_data(path)
+    except ReproduceError:
+        return None
+    return frame["is_iceberg"].to_numpy().astype(int) if source.sha256 == sha256 else None
+
+
+@functools.lru_cache(maxsize=4)
+def _stand_in_labels(n: int, sha256: str):
+    from reproduce.data import STAND_IN_SEED, stand_in_json_bytes, synthetic_arrays
+
+    if hashlib.sha256(stand_in_json_bytes(n, STAND_IN_SEED)).hexdigest() != sha256:
+        return None
+    return synthetic_arrays(n, STAND_IN_SEED)["is_iceberg"].astype(int)
