@@ -1,23 +1,9 @@
 """What R keras computed in 2019 (Keras 2.2 on TensorFlow 1.x), as Keras 3 components.
 
-The same R call computes something else in Keras 3 in two places the report's
-scripts reach (checked against the Keras 2.2 and TensorFlow 1.x sources; the
-README's "Fidelity" section has the whole table):
-
-* ``loss = "binary_crossentropy"``: Keras 2.2 clipped the output probabilities
-  to [1e-7, 1 - 1e-7], turned them back into logits with log(p / (1 - p)) and
-  applied sigmoid cross-entropy, averaged over the last axis. Keras 3 reads
-  the logits that ``sigmoid``/``softmax`` cache on their output
-  (``_keras_logits``) and uses them unclipped. For a 2-unit softmax (the
-  residual CNN) that is another objective, not a rounding difference:
-  :class:`Keras22BinaryCrossentropy` computes Keras 2.2's.
-* ``layer_batch_normalization``: Keras 2.2 kept zero-debiased moving averages
-  (TensorFlow's ``assign_moving_average(..., zero_debias=True)``) and fed the
-  moving variance a bias-corrected batch variance.
-  :class:`Keras22BatchNormalization` does the same.
-
-:func:`loss` and :func:`batch_normalization` pick between them and today's
-Keras 3 behaviour by ``semantics`` (:data:`reproduce.settings.SEMANTICS_OPTIONS`).
+Two places the report reaches compute something else in Keras 3: ``binary_crossentropy`` (Keras 3
+reads the unclipped logits cached on a sigmoid/softmax output; for the residual CNN's 2-unit
+softmax that is another objective) and the batch normalisation's moving statistics. ``semantics``
+(:data:`reproduce.settings.SEMANTICS_OPTIONS`) picks Keras 2.2's (``"keras22"``) or Keras 3's.
 """
 
 from __future__ import annotations
@@ -32,15 +18,6 @@ from keras import ops  # noqa: E402
 
 from reproduce import settings  # noqa: E402
 
-__all__ = [
-    "EPSILON",
-    "Keras22BatchNormalization",
-    "Keras22BinaryCrossentropy",
-    "batch_normalization",
-    "check_semantics",
-    "loss",
-]
-
 #: Keras 2.2's ``K.epsilon()``, the clipping bound of its cross-entropy.
 EPSILON = 1e-7
 
@@ -50,7 +27,6 @@ _FUSED_MIN_EPSILON = 1.001e-5
 
 
 def check_semantics(semantics: str) -> str:
-    """``semantics`` if it is one of :data:`reproduce.settings.SEMANTICS_OPTIONS`, else ValueError."""
     if semantics not in settings.SEMANTICS_OPTIONS:
         raise ValueError(
             f"semantics must be one of {settings.SEMANTICS_OPTIONS}, not {semantics!r}"
@@ -60,15 +36,9 @@ def check_semantics(semantics: str) -> str:
 
 @keras.saving.register_keras_serializable(package="reproduce")
 class Keras22BinaryCrossentropy(keras.losses.Loss):
-    """Keras 2.2's ``binary_crossentropy`` on probabilities (TensorFlow backend).
-
-    ``p`` is clipped to [1e-7, 1 - 1e-7], ``z = log(p / (1 - p))``, and the
-    loss per sample is the mean over the last axis of
-    ``max(z, 0) - z * y + log(1 + exp(-|z|))`` (``tf.nn.sigmoid_cross_entropy_with_logits``);
-    the batch loss is the mean over samples. It reads the probabilities
-    only, never the logits Keras 3 caches on a ``sigmoid``/``softmax`` output,
-    so a saturated output costs at most ``log(1 / 1e-7 - 1)``, about 16.12.
-    """
+    """Keras 2.2's ``binary_crossentropy``: probabilities clipped to [1e-7, 1 - 1e-7], turned into
+    logits ``z = log(p / (1 - p))``, sigmoid cross-entropy averaged over the last axis. It never
+    reads Keras 3's cached logits, so a saturated output costs at most ``log(1 / 1e-7 - 1)``."""
 
     def __init__(self, name: str = "binary_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -86,39 +56,21 @@ class Keras22BinaryCrossentropy(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="reproduce")
 class Keras22BatchNormalization(keras.layers.BatchNormalization):
-    """Batch normalisation with Keras 2.2's moving statistics; otherwise Keras 3's layer.
+    """Keras 3's batch normalisation with Keras 2.2's moving statistics (``K.moving_average_update``).
 
-    Training-mode outputs (normalised with the batch's own mean and biased
-    variance) and inference (with the moving statistics) are Keras 3's. What
-    differs is how the moving statistics follow the batches, as Keras 2.2 did
-    through ``K.moving_average_update``:
+    Outputs are Keras 3's. The moving statistics are zero-debiased (after ``t`` updates they
+    hold ``b_t / (1 - momentum**t)``, ``b_t = momentum * b_{t-1} + (1 - momentum) * value``,
+    ``b_0 = 0``, so the initial 0 or 1 does not linger), and the variance they follow is the
+    batch's times ``n / (n - (1 + epsilon))``, ``n`` values per channel -- on top of Bessel's
+    correction on 4-D inputs normalised over the last axis, where Keras 2.2 ran the fused kernel.
+    ``t`` is the non-trainable weight ``debias_steps``, so checkpoints carry it; ``b_{t-1}`` is
+    recovered from the stored average. Renormalisation and masks (not in Keras 2.2) are refused.
 
-    * zero-debiased averages: after ``t`` updates a moving statistic holds
-      ``b_t / (1 - momentum**t)`` with ``b_t = momentum * b_{t-1} + (1 - momentum) * value``
-      and ``b_0 = 0``, so its initial 0 (mean) or 1 (variance) does not linger
-      (at ``t = 1`` it equals the first batch's value exactly);
-    * the variance it follows is the batch variance times ``n / (n - (1 + epsilon))``,
-      ``n`` the values per channel in the batch. On 4-D inputs normalised over
-      the last axis Keras 2.2 used TensorFlow's fused kernel, whose batch
-      variance already carries Bessel's correction ``n / (n - 1)``; there the
-      factor comes on top of it (as it did).
-
-    The number of updates ``t`` is the non-trainable weight ``debias_steps``
-    (TensorFlow 1 kept it, and ``b_t``, outside the Keras layer): saved with
-    the model and its checkpoints, and counted by ``count_params`` (one per
-    layer). ``b_{t-1}`` is recovered from the stored average as
-    ``average * (1 - momentum**(t - 1))``, so no further state is needed.
-    Renormalisation and masks, which Keras 2.2 did not have, are refused.
-
-    ``fused`` (as in Keras 2's layer): on the TensorFlow backend, 4-D float32
-    inputs normalised over the last axis run TensorFlow's fused kernel
-    (``FusedBatchNormV3``, one kernel each way, as Keras 2.2 did) in training
-    and in inference; other inputs (other ranks or axes, float16 or mixed
-    precision, ``synchronized=True``, an epsilon under 1.001e-5, which the kernel
-    would raise) run the element-wise ops of Keras 3's layer. ``None`` (the
-    default) chooses so; ``True`` refuses, when the layer is built, inputs
-    the fused kernel cannot take; ``False`` never uses it. Both paths compute
-    the same outputs, gradients and moving statistics, to float32 rounding.
+    Args:
+        fused: run TensorFlow's fused kernel, as Keras 2.2 did, for 4-D float32 inputs normalised
+            over the last axis (unsynchronised, epsilon >= 1.001e-5, TensorFlow backend): None
+            where it can, True to refuse other inputs when built, False never. Both paths agree
+            to float32 rounding.
     """
 
     def __init__(self, *args, fused: bool | None = None, **kwargs):
@@ -182,16 +134,13 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
         )
         return ops.cast(outputs, self.compute_dtype)
 
-    def _scale_and_offset(self, inputs):
-        """``gamma`` and ``beta``, or the ones and zeros the fused kernel needs in their place."""
+    def _scale_and_offset(self, inputs):  # the fused kernel needs both, even when unused
         channels = inputs.shape[-1]
         gamma = self.gamma if self.scale else tf.ones([channels], inputs.dtype)
         beta = self.beta if self.center else tf.zeros([channels], inputs.dtype)
         return gamma, beta
 
     def _fused_inference(self, inputs):
-        """Keras 3's inference output, ``(x - moving_mean) / sqrt(moving_variance + epsilon)``
-        scaled and offset, from the fused kernel."""
         outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
             inputs,
             *self._scale_and_offset(inputs),
@@ -203,11 +152,7 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
         return outputs
 
     def _update_moving_statistics(self, mean, variance, inputs, bessel_corrected=False):
-        """One zero-debiased update of ``moving_mean`` and ``moving_variance`` (see the class).
-
-        ``variance`` is the batch's biased variance, or with ``bessel_corrected`` the
-        fused kernel's, which already carries ``n / (n - 1)``.
-        """
+        """One zero-debiased update; ``variance`` is biased unless ``bessel_corrected`` (fused)."""
         channels = inputs.shape[self.axis]
         n = ops.cast(ops.size(inputs), variance.dtype) / channels  # values per channel
         if self._fused_variance and not bessel_corrected:
@@ -228,10 +173,8 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
 
 
 def loss(name: str, semantics: str = settings.SEMANTICS):
-    """The loss R's ``compile(loss = name)`` meant: Keras 2.2's under ``"keras22"``, else Keras 3's.
-
-    Only ``"binary_crossentropy"`` is known (the one loss the report uses).
-    """
+    """R's ``compile(loss = name)``: Keras 2.2's under ``"keras22"``, else Keras 3's (only
+    ``"binary_crossentropy"``, the report's one loss)."""
     if name != "binary_crossentropy":
         raise ValueError(f"no Keras 2.2 counterpart is defined for the loss {name!r}")
     if check_semantics(semantics) == "keras22":

@@ -1,17 +1,6 @@
-"""R's random numbers and array layout, reproduced bit for bit in NumPy.
+"""R's ``set.seed`` + ``sample``, ``array()`` and ``aperm``, bit for bit in NumPy.
 
-The report's scripts were run in R. Reproducing them faithfully needs three
-pieces of R behaviour that Python does not share:
-
-* ``set.seed(seed); sample(1:n, size)``: R's Mersenne-Twister, seeded through
-  R's own scrambling, and the sampling algorithm of R's ``do_sample`` in its two
-  documented variants, ``sample.kind = "Rounding"`` (R < 3.6, the report's era)
-  and ``"Rejection"`` (the default since R 3.6.0).
-* ``array(values, dim)``: column-major fill, silent truncation and recycling.
-* ``aperm(a, perm)`` with R's 1-based permutation.
-
-Everything here follows R's C sources (src/main/RNG.c, src/main/random.c,
-src/main/array.c) and is checked against output of real R in the tests.
+Follows R's C sources (src/main/RNG.c, random.c, array.c); the tests check against real R output.
 """
 
 from __future__ import annotations
@@ -20,8 +9,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-
-__all__ = ["RRandom", "r_sample", "r_runif", "r_array", "r_aperm", "SAMPLE_KINDS"]
 
 SAMPLE_KINDS = ("Rounding", "Rejection")
 
@@ -41,17 +28,10 @@ _MAX_SAMPLE_N = 10_000_000
 
 
 class RRandom:
-    """R's default generator, Mersenne-Twister, after ``set.seed(seed)``.
+    """R's default generator, Mersenne-Twister, after ``set.seed(seed)`` (``-2**31 < seed < 2**31``).
 
-    ``set.seed`` scrambles the seed with 50 steps of the LCG
-    ``seed = 69069 * seed + 1`` (32-bit unsigned arithmetic), then fills R's
-    625-word state (the position ``mti`` followed by the 624 words of ``mt``)
-    with further LCG steps, and sets ``mti = 624`` so that the first draw
-    regenerates the whole block.
-
-    Args:
-        seed: the integer given to ``set.seed``; any value R accepts as an
-            integer (``-2**31 < seed < 2**31``).
+    ``set.seed`` scrambles the seed with 50 steps of the LCG ``69069 * seed + 1`` (32-bit), fills
+    R's 625 words (``mti``, then the 624 of ``mt``) with further steps, and sets ``mti = 624``.
     """
 
     def __init__(self, seed: int) -> None:
@@ -63,8 +43,7 @@ class RRandom:
         for _ in range(_N + 1):
             state = (69069 * state + 1) & _MASK32
             words.append(state)
-        # words[0] is R's dummy[0] (mti), overwritten by FixupSeeds(initial=1).
-        self._mt = words[1:]
+        self._mt = words[1:]  # words[0] is R's mti, which FixupSeeds overwrites
         self._mti = _N
 
     def _twist(self) -> None:
@@ -93,7 +72,7 @@ class RRandom:
         return y * 2.3283064365386963e-10  # exactly 2^-32
 
     def unif_rand(self) -> float:
-        """One draw of R's ``unif_rand()``, strictly inside (0, 1)."""
+        """R's ``unif_rand()``, strictly inside (0, 1)."""
         value = self._genrand()
         # R's fixup(): a 32-bit generator can return 0, which R never returns.
         if value <= 0.0:
@@ -112,12 +91,8 @@ class RRandom:
         return v & ((1 << bits) - 1)
 
     def unif_index(self, dn: int, kind: str = "Rounding") -> int:
-        """R's ``R_unif_index(dn)``: a random integer in ``0 .. dn - 1``.
-
-        ``"Rounding"`` is ``floor(dn * unif_rand())`` (slightly non-uniform for
-        large ``dn``); ``"Rejection"`` draws ``ceil(log2(dn))`` random bits and
-        rejects values ``>= dn``.
-        """
+        """R's ``R_unif_index(dn)`` in ``0 .. dn - 1``: ``floor(dn * unif_rand())`` ("Rounding"), or
+        ``ceil(log2(dn))`` random bits, rejecting values ``>= dn`` ("Rejection")."""
         if kind == "Rounding":
             return int(math.floor(dn * self.unif_rand()))
         if dn <= 0:
@@ -146,15 +121,7 @@ def _check_kind(kind: str) -> str:
 
 
 def r_runif(n: int, seed: int) -> np.ndarray:
-    """``set.seed(seed); runif(n)`` as R computes it.
-
-    Args:
-        n: number of draws (>= 0).
-        seed: the integer given to ``set.seed``.
-
-    Returns:
-        float64 array of length ``n``, values in (0, 1).
-    """
+    """``set.seed(seed); runif(n)`` as R computes it (float64)."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = RRandom(seed)
@@ -162,28 +129,16 @@ def r_runif(n: int, seed: int) -> np.ndarray:
 
 
 def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray:
-    """``set.seed(seed, sample.kind = kind); sample(1:n, size)`` as R computes it.
+    """``set.seed(seed, sample.kind = kind); sample(1:n, size)``: 1-based int64, in R's order.
 
-    Sampling without replacement follows R's ``do_sample``: a partial
-    Fisher-Yates shuffle in which draw ``i`` picks position
-    ``j = R_unif_index(n - i)`` of the remaining pool, records ``x[j] + 1`` and
-    moves the pool's last element into ``x[j]``.
+    R's ``do_sample``: a partial Fisher-Yates shuffle; draw ``i`` takes position
+    ``j = R_unif_index(n - i)`` of the pool and moves the pool's last element there.
 
     Args:
-        n: population size; ``1:n`` is sampled (``1 <= n <= 1e7``: above that R
-            switches to a different, hash-based algorithm, not reproduced here).
-        size: number of draws, ``0 <= size <= n``.
+        n: population size, ``1 .. 1e7`` (above, R uses a hash-based algorithm).
+        size: number of draws, ``0 .. n``.
         seed: the integer given to ``set.seed``.
-        kind: ``"Rounding"`` (R before 3.6.0, the report's R) or
-            ``"Rejection"`` (R 3.6.0 and later, their default).
-
-    Returns:
-        int64 array of ``size`` 1-based indices, in R's order.
-
-    Raises:
-        ValueError: on a size larger than the population (R: "cannot take a
-            sample larger than the population when 'replace = FALSE'"), a bad
-            ``kind``, or ``n`` outside the supported range.
+        kind: ``"Rounding"`` (R before 3.6.0, the report's) or ``"Rejection"`` (R >= 3.6.0).
     """
     kind = _check_kind(kind)
     n = int(n)
@@ -208,23 +163,12 @@ def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray
 
 
 def r_array(values, dim: Sequence[int]) -> np.ndarray:
-    """R's ``array(values, dim)``.
-
-    The result is filled in column-major order (first index fastest). When
-    ``values`` is longer than ``prod(dim)`` the surplus is dropped silently;
-    when it is shorter it is recycled (R's ``rep_len``), also silently, even
-    when the length does not divide ``prod(dim)``. As in R, an empty ``values``
-    gives an array of missing values: NaN in a float64 array.
+    """R's ``array(values, dim)``: column-major fill, the surplus dropped and a shortfall recycled
+    silently, an empty ``values`` giving NaN (R's NA).
 
     Args:
-        values: anything ``numpy.asarray`` accepts; it is flattened in its own
-            C order first (R vectors have no shape).
+        values: flattened in its own C order first (R vectors have no shape); its dtype is kept.
         dim: the dimensions, at least one, each ``>= 0``.
-
-    Returns:
-        An array of shape ``tuple(dim)`` with the dtype of ``values`` (float64
-        for empty input). Where no truncation or recycling happens it may be a
-        view on ``values``.
     """
     dim = tuple(int(d) for d in dim)
     if not dim:
@@ -238,20 +182,12 @@ def r_array(values, dim: Sequence[int]) -> np.ndarray:
     elif flat.size > total:
         flat = flat[:total]
     elif flat.size < total:
-        flat = np.resize(flat, total)  # repeats the values cyclically
+        flat = np.resize(flat, total)  # cyclic, as R's rep_len
     return flat.reshape(dim, order="F")
 
 
 def r_aperm(a: np.ndarray, perm: Sequence[int]) -> np.ndarray:
-    """R's ``aperm(a, perm)``: axis ``k`` of the result is axis ``perm[k]`` of ``a``.
-
-    Args:
-        a: the array.
-        perm: a permutation of ``1 .. a.ndim`` (1-based, as in R).
-
-    Returns:
-        A view of ``a`` with its axes permuted.
-    """
+    """R's ``aperm(a, perm)``: axis ``k`` of the view is axis ``perm[k]`` (1-based) of ``a``."""
     perm = [int(p) for p in perm]
     if sorted(perm) != list(range(1, np.ndim(a) + 1)):
         raise ValueError(f"perm must be a permutation of 1..{np.ndim(a)}, got {perm}")

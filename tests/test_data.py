@@ -17,13 +17,13 @@ import py7zr
 import pytest
 
 from reproduce import cli, data
+from reproduce.commands.data import format_summary, summarise
 from reproduce.data import (
     DataSource,
-    format_summary,
     load_train_json,
+    reading,
     resolve_data,
     source,
-    summarise,
     write_train_json,
     writing,
 )
@@ -175,6 +175,11 @@ BAD_RECORDS = {
         _set_pixel(1, "band_2", 4, float("inf")),
         ["'band_2'", "value 4 is inf", "finite"],
     ),
+    "band pixel implausible": (
+        _set_pixel(3, "band_1", 42, 1e30),
+        ["record 3", "'band_1'", "value 42 is 1e+30", "|value| <= 1000"],
+    ),
+    "band pixel just too large": (_set_pixel(0, "band_2", 1, -1000.5), ["value 1 is -1000.5"]),
     "band pixel huge integer": (
         _set_pixel(2, "band_1", 0, 10**400),
         ["'band_1'", "finite numbers"],
@@ -236,6 +241,24 @@ def test_bad_bytes_raise_data_error(tmp_path, case):
     assert message.startswith(str(path))
     for part in expected:
         assert part in message, (part, message)
+
+
+def test_a_list_of_numbers_is_refused_before_allocating_images(tmp_path):
+    """Sizing the images by the list's length would ask for about 27 GB here."""
+    path = dump(tmp_path / "train.json", list(range(300_000)))
+    with pytest.raises(DataError, match=r"record 0: expected a JSON object, found the number 0"):
+        load_train_json(path)
+
+
+def test_files_and_archives_larger_than_kaggles_are_refused(tmp_path, records, monkeypatch):
+    plain = dump(tmp_path / "train.json", records)
+    archive = make_7z(tmp_path / "train.json.7z", {"train.json": plain.read_bytes()})
+    monkeypatch.setattr(reading, "MAX_BYTES", archive.stat().st_size + 10)
+    for path in (plain, Path("/dev/zero")):
+        with pytest.raises(DataError, match=rf"^{path}: larger than \d+ bytes"):
+            load_train_json(path)
+    with pytest.raises(DataError, match=r"train.json.7z \(member train.json\): larger than"):
+        load_train_json(archive)
 
 
 def test_truncated_real_file_says_where(tmp_path, records):
@@ -541,9 +564,6 @@ def test_reexports():
     assert data.synthetic_train is reproduce.data.synthetic.synthetic_train
     with pytest.raises(AttributeError):
         data.no_such_name  # noqa: B018
-    preprocess = pytest.importorskip("reproduce.preprocess")
-    for name in ("dense_inputs", "resnet_inputs", "split_indices", "scale_dense"):
-        assert getattr(data, name) is getattr(preprocess, name)
 
 
 # ---------------------------------------------------------------------------
@@ -564,7 +584,7 @@ def test_make_data_then_data(tmp_path, capsys, monkeypatch):
 
     assert cli.main(["data", "--data", str(written)]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(f"data: real: {written.resolve()}")
+    assert printed.startswith(f"data: real: {written.resolve()}")  # seed 4 is not the stand-in
     assert "records      12" in printed and "band_2 (HV)" in printed
 
     # An existing file (maybe Kaggle's) is kept unless --force.
@@ -573,6 +593,21 @@ def test_make_data_then_data(tmp_path, capsys, monkeypatch):
     assert len(load_train_json(written)) == 12
     assert cli.main(["make-data", str(written), "--n", "3", "--force"]) == 0
     assert len(load_train_json(written)) == 3
+
+
+def test_a_file_holding_the_stand_in_is_labelled_stand_in(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    assert cli.main(["make-data", str(tmp_path), "--n", "5"]) == 0
+    written = (tmp_path / "train.json").resolve()
+    capsys.readouterr()
+    assert cli.main(["data", "--data", str(written)]) == 0
+    assert capsys.readouterr().out.startswith(f"data: stand-in: {written}")
+    frame, found = resolve_data(written)
+    _, generated = resolve_data(stand_in_n=5)
+    assert (found.kind, found.path, found.sha256) == ("stand-in", str(written), generated.sha256)
+    records = json.loads(written.read_bytes())
+    records[0]["is_iceberg"] = 1 - records[0]["is_iceberg"]  # same ids, other bytes
+    assert resolve_data(dump(tmp_path / "edited.json", records))[1].kind == "real"
 
 
 def test_data_command_bad_file_exits_2_without_traceback(tmp_path):

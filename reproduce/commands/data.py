@@ -1,22 +1,13 @@
-"""Commands ``data`` (which data a run uses, and its summary) and ``make-data``.
-
-``python -m reproduce data [--data PATH]`` resolves the data as every run
-does (``--data``, ``$ICEBERG_DATA``, ``data/train.json``, else the stand-in),
-prints the source on one line and a summary: class counts, incidence angles,
-band levels.
-
-``python -m reproduce make-data OUT [--n N] [--seed S] [--force]`` writes the
-generated stand-in as a real ``train.json``, so that the loader reads it as
-it reads Kaggle's file. OUT is a directory (``OUT/train.json`` is written;
-the directory is created) unless it ends in ``.json``. An existing file is
-not overwritten without ``--force``: it may be Kaggle's real data.
-"""
+"""Commands ``data`` (which data a run uses, summarised) and ``make-data`` (writes the stand-in)."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from reproduce.errors import ReproduceError
 
@@ -31,40 +22,24 @@ def register(subparsers) -> None:
             "else the generated stand-in), check every record, and print the source and a summary."
         ),
     )
-    data.add_argument(
-        "--data", metavar="PATH", default=None, help="Kaggle's train.json or train.json.7z"
-    )
+    data.add_argument("--data", metavar="PATH", help="Kaggle's train.json or train.json.7z")
     data.set_defaults(func=run_data)
-
     make = subparsers.add_parser(
         "make-data",
         help="write the generated stand-in as a train.json",
-        description=(
-            "Write the stand-in data (reproduce.data.synthetic_train) as a train.json in Kaggle's "
-            "schema, and print its path and sha256."
-        ),
+        description="Write the stand-in data as a train.json in Kaggle's schema, with its sha256.",
     )
     make.add_argument(
-        "out",
-        metavar="OUT",
-        help="directory (writes OUT/train.json) or a file name ending in .json",
+        "out", metavar="OUT", help="directory (writes OUT/train.json) or a .json file"
     )
-    make.add_argument(
-        "--n",
-        type=positive_int,
-        default=1604,
-        help="number of records (default: 1604, as Kaggle's)",
-    )
-    make.add_argument(
-        "--seed", type=int, default=0, help="generator seed (default: 0, the stand-in runs use)"
-    )
+    make.add_argument("--n", type=positive_int, default=1604, help="records (default: 1604)")
+    make.add_argument("--seed", type=int, default=0, help="generator seed (default: 0, the runs')")
     make.add_argument("--force", action="store_true", help="overwrite an existing file")
     make.set_defaults(func=run_make_data)
 
 
 def run_data(args: argparse.Namespace) -> int:
-    """Print the data source and its summary. DataError propagates (exit 2)."""
-    from reproduce.data import format_summary, resolve_data, summarise
+    from reproduce.data import resolve_data
 
     frame, source = resolve_data(args.data)
     print(f"data: {source.description}")
@@ -73,12 +48,13 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def run_make_data(args: argparse.Namespace) -> int:
-    """Write the stand-in to disk and print where, with its sha256."""
     from reproduce.atomic import atomic_write_bytes
     from reproduce.data import stand_in_json_bytes
 
-    target = output_path(args.out)
-    if target.exists() and not args.force:
+    target = Path(args.out)
+    if target.suffix.lower() != ".json" or target.is_dir():
+        target = target / "train.json"
+    if target.exists() and not args.force:  # it may be Kaggle's real data
         raise ReproduceError(f"{target} already exists; pass --force to overwrite it")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -91,16 +67,51 @@ def run_make_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def output_path(out: str) -> Path:
-    """Where ``make-data OUT`` writes: OUT itself if it ends in .json, else OUT/train.json."""
-    path = Path(out)
-    if path.suffix.lower() == ".json" and not path.is_dir():
-        return path
-    return path / "train.json"
-
-
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def summarise(frame: pd.DataFrame) -> dict:
+    """Class counts, incidence angles (NaN-free) and band levels over all pixels (dB), JSON-ready."""
+    labels = frame["is_iceberg"].to_numpy()
+    angles = frame["inc_angle"].to_numpy(dtype=np.float64)
+    known = angles[~np.isnan(angles)]
+
+    def stats(values, names):
+        return {name: float(getattr(values, name)()) if values.size else None for name in names}
+
+    summary = {
+        "n_records": len(frame),
+        "n_ships": int(np.sum(labels == 0)),
+        "n_icebergs": int(np.sum(labels == 1)),
+        "iceberg_share": float(np.mean(labels == 1)) if len(frame) else None,
+        "inc_angle": {**stats(known, ("min", "max", "mean")), "n_na": len(frame) - known.size},
+    }
+    for band in ("band_1", "band_2"):
+        values = np.stack(frame[band].to_numpy()) if len(frame) else np.empty(0)
+        summary[band] = stats(values, ("mean", "std", "min", "max"))
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    def number(value, digits=2):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    angle, share = summary["inc_angle"], summary["iceberg_share"]
+    lines = [
+        f"records      {summary['n_records']}",
+        f"classes      {summary['n_ships']} ships, {summary['n_icebergs']} icebergs"
+        f" ({'n/a' if share is None else f'{100 * share:.1f}%'} icebergs)",
+        f"inc_angle    {number(angle['min'])} .. {number(angle['max'])} degrees,"
+        f' mean {number(angle["mean"])}, {angle["n_na"]} "na"',
+    ]
+    for band, polarisation in (("band_1", "HH"), ("band_2", "HV")):
+        s = summary[band]
+        lines.append(
+            f"{band} ({polarisation})  mean {number(s['mean'])} dB, std {number(s['std'])},"
+            f" min {number(s['min'])}, max {number(s['max'])}"
+        )
+    return "\n".join(lines)

@@ -1,76 +1,24 @@
-"""A generated stand-in for Kaggle's iceberg ``train.json``.
+"""A generated stand-in for Kaggle's iceberg ``train.json``, which cannot be redistributed.
 
-Kaggle's "Statoil/C-CORE Iceberg Classifier Challenge" data cannot be
-redistributed, so the project generates records in exactly its schema::
-
-    {"id": "1a2b3c4d", "band_1": [5625 floats], "band_2": [5625 floats],
-     "inc_angle": 38.1234 or "na", "is_iceberg": 0 or 1}
-
-The images imitate Sentinel-1 C-band SAR chips of 75 x 75 pixels, in dB:
-
-* Sea clutter. The mean backscatter falls with incidence angle (about
-  0.4 dB per degree in HH, 0.15 dB in HV) around -20 dB (HH, ``band_1``) and
-  -26 dB (HV, ``band_2``) at 38 degrees, shifted per image by the wind, and
-  modulated by a smooth swell texture. Multiplicative speckle: the intensity
-  is gamma distributed with few looks (3 to 5), which gives the skewed dB
-  histogram of real chips (long tail to -45 dB, bright outliers).
-* One target per image, at a random position in the central 21 x 21 pixels.
-  Ships are elongated hulls (length 3 to 20 pixels, median 7, width about
-  2.5; random orientation; flat along their length), brighter, with a cross-polarisation ratio (HV/HH) that
-  varies a lot from ship to ship, and most carry one to four bright point
-  scatterers (superstructure, corner reflectors) added after the speckle.
-  Icebergs are compact, rounded Gaussian blobs (median size 7 pixels, a
-  quarter of them elongated 1.6 to 3:1), dimmer, with a steadier
-  cross-polarisation ratio. The distributions overlap on purpose -- small,
-  dim ships without point scatterers; elongated icebergs; bright icebergs
-  with a glinting facet -- so that the task is learnable but not trivial.
-* Incidence angle 30 to 46 degrees (peaked near 38), written as "na" in
-  about 8% of records (133 of 1604 in the real file); the clutter is still
-  generated at the hidden true angle. Unlike the real file, where every "na"
-  record is a ship, missing angles here are independent of the class: the
-  report's models never read the angle, and a leak would only mislead.
-* 47% icebergs (753 of 1604 in the real file): the count is fixed at
-  ``round(0.4695 * n)`` and the labels are shuffled.
-* IDs are unique 8-digit lower-case hexadecimal strings like Kaggle's.
-* Band values are rounded to 1e-4 dB (about six significant digits, as in
-  Kaggle's file) and angles to 1e-4 degree, so the JSON stays compact and
-  reading it back gives the very same float64 values.
-
-Generation is vectorised over records; 1604 records take about three
-seconds of CPU.
-The output depends only on ``(n, seed)`` (NumPy's ``default_rng``).
-
-How learnable it is, measured with
-``python -m pytest tests/test_synthetic.py -m slow -s`` (the stand-in n=1604,
-seed 0; a random 1300/304 split; 15 epochs, batch 32; TensorFlow 2.20 and
-Keras 3.15 on 2 shared CPU cores, about 100 s):
-
-* dense network as in the report (HH band scaled by the training set's
-  max |x|, flatten, 4 x Dense(128, relu), sigmoid, SGD lr 0.01):
-  test accuracy 0.661 (chance, always "ship": 0.53);
-* small CNN (HH, HV and their mean; batch norm, 3 x [Conv2D 3x3 + max-pool],
-  global max-pool, Dense(32), sigmoid; Adam lr 0.001): test accuracy 0.862.
-
-With data seed 1 instead: 0.582 and 0.849. Numbers move by a few points
-with the split, the initialisation and the thread count.
+Records in Kaggle's exact schema imitating Sentinel-1 SAR chips (75 x 75 pixels, dB): sea clutter
+darkening with incidence angle, few-look speckle, and one target per image -- elongated, bright
+ships with point scatterers, or compact, dimmer icebergs -- overlapping on purpose so that the task
+is learnable but not trivial. Angles are "na" at Kaggle's rate, independent of the class (the
+report's models never read them, and a leak would only mislead). Values are rounded as Kaggle's
+(1e-4), so the JSON reads back to the same floats. The output depends only on ``(n, seed)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Image side in pixels; each band holds SIDE * SIDE values, row by row.
-SIDE = 75
-N_PIXELS = SIDE * SIDE
+from reproduce.data.records import N_PIXELS
 
-#: Share of icebergs in Kaggle's train.json (753 of 1604).
+SIDE = 75  # pixels; a band holds SIDE * SIDE values, row by row
+# Kaggle's train.json: 753 icebergs and 133 "na" angles in 1604 records.
 ICEBERG_SHARE = 753 / 1604
-#: Share of "na" incidence angles in Kaggle's train.json (133 of 1604).
 NA_SHARE = 133 / 1604
-
-# Decimal places kept in the JSON (see the module docstring).
-_BAND_DECIMALS = 4
-_ANGLE_DECIMALS = 4
+_DECIMALS = 4
 # Targets lie within this many pixels of the centre, in x and in y.
 _POSITION_JITTER = 10.0
 # Floor and ceilings of the real bands, in dB.
@@ -80,59 +28,39 @@ _HV_CEILING = 20.0
 
 
 def synthetic_train(n: int = 1604, seed: int = 0) -> list[dict]:
-    """Generate ``n`` records in the exact schema of Kaggle's ``train.json``.
+    """``n`` records as ``json.load`` returns Kaggle's ``train.json``.
 
     Args:
-        n: number of records (>= 1). The real file has 1604.
-        seed: seed of NumPy's ``default_rng``; the records depend only on
-            ``(n, seed)``.
+        n: number of records (Kaggle's file has 1604).
+        seed: seed of NumPy's ``default_rng``.
 
     Returns:
-        A list of dicts with keys ``id`` (8 hex digits), ``band_1`` and
-        ``band_2`` (lists of 5625 Python floats, dB, row-major 75 x 75),
-        ``inc_angle`` (float degrees or the string ``"na"``) and
-        ``is_iceberg`` (int 0 or 1) -- what ``json.load`` returns for the
-        real file.
+        dicts with ``id`` (8 hex digits), ``band_1``, ``band_2`` (lists of 5625 floats, dB,
+        row-major 75 x 75), ``inc_angle`` (degrees or ``"na"``), ``is_iceberg`` (0 or 1).
     """
     arrays = synthetic_arrays(n, seed)
-    records = []
-    for i in range(n):
-        angle = float(arrays["inc_angle"][i])
-        records.append(
-            {
-                "id": arrays["id"][i],
-                "band_1": arrays["band_1"][i].tolist(),
-                "band_2": arrays["band_2"][i].tolist(),
-                "inc_angle": "na" if np.isnan(angle) else angle,
-                "is_iceberg": int(arrays["is_iceberg"][i]),
-            }
-        )
-    return records
+    return [
+        {
+            "id": arrays["id"][i],
+            "band_1": arrays["band_1"][i].tolist(),
+            "band_2": arrays["band_2"][i].tolist(),
+            "inc_angle": "na" if np.isnan(angle) else float(angle),
+            "is_iceberg": int(arrays["is_iceberg"][i]),
+        }
+        for i, angle in enumerate(arrays["inc_angle"])
+    ]
 
 
 def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
-    """The stand-in as arrays: the same values as :func:`synthetic_train`.
-
-    Returns:
-        dict with ``id`` (list of str), ``band_1`` and ``band_2`` (float64
-        arrays [n, 5625]), ``inc_angle`` (float64 [n], NaN for "na") and
-        ``is_iceberg`` (int64 [n]). Cheaper than building Python lists when
-        the caller wants arrays anyway.
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    n = int(n)
+    """:func:`synthetic_train` as columns: ``id`` (list of str), ``band_1``, ``band_2`` (float64
+    [n, 5625]), ``inc_angle`` (float64 [n], NaN for "na"), ``is_iceberg`` (int64 [n])."""
     rng = np.random.default_rng(seed)
-
-    is_iceberg = np.zeros(n, dtype=np.int64)
-    is_iceberg[: int(round(ICEBERG_SHARE * n))] = 1
-    is_iceberg = rng.permutation(is_iceberg)
-    ids = _unique_hex_ids(rng, n)
+    is_iceberg, ids = _labels_and_ids(rng, n)
 
     # True incidence angle, peaked near 38 degrees; some are hidden as "na".
     true_angle = 30.0 + 16.0 * rng.beta(2.0, 2.0, size=n)
     hidden = rng.random(n) < NA_SHARE
-    inc_angle = np.round(true_angle, _ANGLE_DECIMALS)
+    inc_angle = np.round(true_angle, _DECIMALS)
     inc_angle[hidden] = np.nan
 
     hh_clutter_db, hv_clutter_db = _clutter_levels(rng, true_angle)
@@ -168,10 +96,24 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
     }
 
 
+def synthetic_ids(n: int, seed: int = 0) -> list[str]:
+    """The ids of ``synthetic_arrays(n, seed)``, without generating the images."""
+    return _labels_and_ids(np.random.default_rng(seed), n)[1]
+
+
+def _labels_and_ids(rng: np.random.Generator, n) -> tuple[np.ndarray, list[str]]:
+    """The first draws of the stand-in: shuffled labels (Kaggle's iceberg share), then the ids."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    is_iceberg = np.zeros(int(n), dtype=np.int64)
+    is_iceberg[: int(round(ICEBERG_SHARE * n))] = 1
+    return rng.permutation(is_iceberg), _unique_hex_ids(rng, int(n))
+
+
 def _stored_db(intensity: np.ndarray, ceiling: float) -> np.ndarray:
     """Intensity to dB as stored: clipped, rounded, no negative zero."""
     db = np.clip(10.0 * np.log10(intensity), _DB_FLOOR, ceiling)
-    return np.round(db, _BAND_DECIMALS) + 0.0  # -0.0 would be written "-0.0"
+    return np.round(db, _DECIMALS) + 0.0  # -0.0 would be written "-0.0"
 
 
 def _unique_hex_ids(rng: np.random.Generator, n: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""Writing records as Kaggle's ``train.json``: the exact bytes, written atomically."""
+"""Writing records as Kaggle's ``train.json``: the bytes ``json.dumps`` would give, atomically."""
 
 from __future__ import annotations
 
@@ -6,34 +6,24 @@ import hashlib
 import json
 import math
 import os
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from reproduce.atomic import atomic_write_bytes
-from reproduce.data.validation import records_to_frame
+from reproduce.data.records import records_to_frame
 
 # Rows formatted at once by the vectorised number formatter (bounds memory).
-_FORMAT_CHUNK_ROWS = 128
+_CHUNK_ROWS = 128
 
 
 def train_json_bytes(records: list[dict] | pd.DataFrame) -> bytes:
-    """The exact bytes :func:`write_train_json` writes for ``records``.
-
-    The records are checked as :func:`reproduce.data.loading.load_train_json` checks a file, then
-    written in Kaggle's schema and field order, without spaces
-    (``separators=(",", ":")``), angles ``"na"`` where missing; numbers as
-    Python's ``repr`` writes them, so reading the bytes back gives the same
-    float64 values. Equal to ``json.dumps(records, separators=(",", ":"))``
-    for records that hold exactly the five fields in that order with Python
-    values (as :func:`reproduce.data.synthetic.synthetic_train` returns), only
-    faster. Other fields are not written.
+    """``json.dumps(records, separators=(",", ":"))`` of checked records, only faster.
 
     Args:
-        records: a list of Kaggle records (bands as lists or 1-D arrays;
-            ``inc_angle`` ``"na"``, NaN or None when missing), or a DataFrame
-            as returned by :func:`reproduce.data.loading.load_train_json`.
+        records: Kaggle records (bands as lists or arrays; ``inc_angle`` ``"na"``, NaN or None
+            when missing), or a DataFrame from :func:`reproduce.data.load_train_json`. Only the
+            five fields are written, in Kaggle's order, so the bytes read back to the same floats.
 
     Raises:
         DataError: the records do not follow the schema.
@@ -43,7 +33,7 @@ def train_json_bytes(records: list[dict] | pd.DataFrame) -> bytes:
     if isinstance(records, list):
         records = [_missing_angle_as_na(record) for record in records]
     frame = records_to_frame(records, "records to write")
-    return frame_to_json(
+    return json_bytes(
         frame["id"].tolist(),
         np.stack(frame["band_1"].to_numpy()),
         np.stack(frame["band_2"].to_numpy()),
@@ -52,126 +42,73 @@ def train_json_bytes(records: list[dict] | pd.DataFrame) -> bytes:
     )
 
 
-def _missing_angle_as_na(record: Any) -> Any:
-    if isinstance(record, dict) and "inc_angle" in record:
-        angle = record["inc_angle"]
-        if angle is None or (isinstance(angle, (float, np.floating)) and math.isnan(angle)):
-            return {**record, "inc_angle": "na"}
+def _missing_angle_as_na(record):
+    angle = record.get("inc_angle", "") if isinstance(record, dict) else ""
+    if angle is None or (isinstance(angle, (float, np.floating)) and math.isnan(angle)):
+        return {**record, "inc_angle": "na"}
     return record
 
 
 def write_train_json(records: list[dict] | pd.DataFrame, path: str | os.PathLike) -> str:
-    """Write records as a Kaggle ``train.json``, atomically.
-
-    The bytes are those of :func:`train_json_bytes`. They go to a temporary
-    file in the same directory, which then replaces ``path`` in one step, so
-    a crash leaves either the old file or the new one, never half a file.
-
-    Args:
-        records: see :func:`train_json_bytes`.
-        path: the file to write; its directory must exist.
-
-    Returns:
-        The sha256 (hex) of the bytes written.
-
-    Raises:
-        DataError: the records do not follow the schema.
-        OSError: the file cannot be written.
-    """
+    """Write :func:`train_json_bytes` to ``path`` atomically and return their sha256 (hex)."""
     data = train_json_bytes(records)
     atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
-def frame_to_json(ids, band_1, band_2, inc_angle, is_iceberg) -> bytes:
-    rows_1 = _format_rows(band_1)
-    rows_2 = _format_rows(band_2)
-    parts = []
-    for index, record_id in enumerate(ids):
-        angle = inc_angle[index]
-        parts.append(
-            b'{"id":'
-            + json.dumps(record_id).encode()
-            + b',"band_1":'
-            + rows_1[index]
-            + b',"band_2":'
-            + rows_2[index]
-            + b',"inc_angle":'
-            + (b'"na"' if math.isnan(angle) else repr(float(angle)).encode())
-            + b',"is_iceberg":'
-            + str(int(is_iceberg[index])).encode()
-            + b"}"
+def json_bytes(ids, band_1, band_2, inc_angle, is_iceberg) -> bytes:
+    """The ``train.json`` bytes of records held as columns (NaN angle for ``"na"``), unchecked."""
+    rows_1, rows_2 = _format_rows(band_1), _format_rows(band_2)
+    parts = [
+        b'{"id":%s,"band_1":%s,"band_2":%s,"inc_angle":%s,"is_iceberg":%d}'
+        % (
+            json.dumps(record_id).encode(),
+            rows_1[i],
+            rows_2[i],
+            b'"na"' if math.isnan(inc_angle[i]) else repr(float(inc_angle[i])).encode(),
+            int(is_iceberg[i]),
         )
+        for i, record_id in enumerate(ids)
+    ]
     return b"[" + b",".join(parts) + b"]"
 
 
 def _format_rows(matrix: np.ndarray) -> list[bytes]:
     """JSON text of each row of a float64 matrix, as ``json.dumps`` writes it.
 
-    Values that are multiples of 1e-4 (what Kaggle's file and the stand-in
-    hold) are formatted with vectorised integer arithmetic; Python's float
-    ``repr`` writes such a value as its shortest decimal, which has at most
-    four decimals, so the text is identical. Other rows use ``json.dumps``.
+    Rows of multiples of 1e-4 (Kaggle's values and the stand-in's) are formatted with integer
+    arithmetic: ``repr`` writes such a float as its shortest decimal, at most four decimals.
     """
     rows: list[bytes] = []
-    for start in range(0, matrix.shape[0], _FORMAT_CHUNK_ROWS):
-        chunk = matrix[start : start + _FORMAT_CHUNK_ROWS]
+    for start in range(0, matrix.shape[0], _CHUNK_ROWS):
+        chunk = matrix[start : start + _CHUNK_ROWS]
         with np.errstate(over="ignore", invalid="ignore"):  # huge values take the slow path
             scaled = np.rint(chunk * 1e4)
-        exact = (
-            (scaled / 1e4 == chunk) & (np.abs(scaled) < 1e15) & ~((chunk == 0) & np.signbit(chunk))
-        )
-        fast_rows = exact.all(axis=1)
-        fast_text = _format_fixed4(scaled[fast_rows].astype(np.int64)) if fast_rows.any() else []
-        fast_iter = iter(fast_text)
-        for row, fast in zip(chunk, fast_rows):
-            if fast:
-                rows.append(next(fast_iter))
-            else:
-                rows.append(
-                    json.dumps(row.tolist(), separators=(",", ":"), allow_nan=False).encode()
-                )
+        negative_zero = (chunk == 0) & np.signbit(chunk)
+        fast = ((scaled / 1e4 == chunk) & (np.abs(scaled) < 1e15) & ~negative_zero).all(axis=1)
+        fast_text = iter(_format_fixed4(scaled[fast].astype(np.int64)) if fast.any() else [])
+        for row, is_fast in zip(chunk, fast):
+            slow = json.dumps(row.tolist(), separators=(",", ":")) if not is_fast else ""
+            rows.append(next(fast_text) if is_fast else slow.encode())
     return rows
 
 
-def _format_fixed4(tenthousandths: np.ndarray) -> list[bytes]:
-    """``[a,b,...]`` for each row of integers k, each written as k / 10**4.
-
-    Trailing zeros of the fraction are dropped but one digit is kept
-    ("-27.8784", "-5.1", "3.0"), as ``repr`` does for such floats.
-    """
-    rows, columns = tenthousandths.shape
-    negative = tenthousandths < 0
-    magnitude = np.abs(tenthousandths)
-    integer, fraction = np.divmod(magnitude, 10_000)
-    n_int = max(1, len(str(int(integer.max()))))
-    int_length = 1 + sum((integer >= 10**d).astype(np.int64) for d in range(1, n_int))
-    frac_length = np.where(
-        fraction % 1000 == 0,
-        1,
-        np.where(fraction % 100 == 0, 2, np.where(fraction % 10 == 0, 3, 4)),
-    )
-    width = 1 + n_int + 1 + 4 + 1  # sign, integer digits, point, fraction, separator
-    chars = np.empty((rows, columns, width), dtype=np.uint8)
-    keep = np.ones((rows, columns, width), dtype=bool)
-    chars[..., 0] = ord("-")
-    keep[..., 0] = negative
-    for d in range(n_int):  # most significant first, right-aligned
-        column = 1 + d
-        power = n_int - 1 - d
-        chars[..., column] = ord("0") + (integer // 10**power) % 10
-        keep[..., column] = int_length > power
-    chars[..., 1 + n_int] = ord(".")
-    for d in range(4):
-        column = 2 + n_int + d
-        chars[..., column] = ord("0") + (fraction // 10 ** (3 - d)) % 10
-        keep[..., column] = frac_length > d
-    chars[..., -1] = ord(",")
-    keep[:, -1, -1] = False
-    lengths = keep.sum(axis=(1, 2))
-    flat = chars[keep].tobytes()
-    out, offset = [], 0
-    for length in lengths:
-        out.append(b"[" + flat[offset : offset + length] + b"]")
-        offset += int(length)
-    return out
+def _format_fixed4(k: np.ndarray) -> list[bytes]:
+    """``[a,b,...]`` of each row of integers ``k``, each value written as ``repr(k / 10**4)``."""
+    integer, fraction = np.divmod(np.abs(k), 10_000)
+    powers = range(
+        len(str(int(integer.max()))) - 1, -1, -1
+    )  # integer digits, most significant first
+    # repr keeps one decimal at least and drops the other trailing zeros ("3.0", "-5.1").
+    n_decimals = 4 - sum((fraction % 10**p == 0).astype(int) for p in (1, 2, 3))
+    always = np.ones_like(k, dtype=bool)
+    columns = [(ord("-"), k < 0)]
+    columns += [(ord("0") + integer // 10**p % 10, (integer >= 10**p) | (p == 0)) for p in powers]
+    columns += [(ord("."), always)]
+    columns += [(ord("0") + fraction // 10 ** (3 - d) % 10, n_decimals > d) for d in range(4)]
+    columns += [(ord(","), always)]
+    chars = np.stack([np.broadcast_to(c, k.shape) for c, _ in columns], axis=-1).astype(np.uint8)
+    keep = np.stack([kept for _, kept in columns], axis=-1)
+    keep[:, -1, -1] = False  # no comma after a row's last value
+    flat, ends = chars[keep].tobytes(), np.cumsum(keep.sum(axis=(1, 2)))
+    return [b"[" + flat[a:b] + b"]" for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)]
