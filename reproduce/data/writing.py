@@ -13,9 +13,6 @@ import pandas as pd
 from reproduce.atomic import atomic_write_bytes
 from reproduce.data.records import records_to_frame
 
-# Rows formatted at once by the vectorised number formatter (bounds memory).
-_CHUNK_ROWS = 128
-
 
 def train_json_bytes(records: list[dict] | pd.DataFrame) -> bytes:
     """``json.dumps(records, separators=(",", ":"))`` of checked records, only faster.
@@ -74,41 +71,36 @@ def json_bytes(ids, band_1, band_2, inc_angle, is_iceberg) -> bytes:
 
 
 def _format_rows(matrix: np.ndarray) -> list[bytes]:
-    """JSON text of each row of a float64 matrix, as ``json.dumps`` writes it.
-
-    Rows of multiples of 1e-4 (Kaggle's values and the stand-in's) are formatted with integer
-    arithmetic: ``repr`` writes such a float as its shortest decimal, at most four decimals.
-    """
-    rows: list[bytes] = []
-    for start in range(0, matrix.shape[0], _CHUNK_ROWS):
-        chunk = matrix[start : start + _CHUNK_ROWS]
-        with np.errstate(over="ignore", invalid="ignore"):  # huge values take the slow path
-            scaled = np.rint(chunk * 1e4)
-        negative_zero = (chunk == 0) & np.signbit(chunk)
-        fast = ((scaled / 1e4 == chunk) & (np.abs(scaled) < 1e15) & ~negative_zero).all(axis=1)
-        fast_text = iter(_format_fixed4(scaled[fast].astype(np.int64)) if fast.any() else [])
-        for row, is_fast in zip(chunk, fast):
-            slow = json.dumps(row.tolist(), separators=(",", ":")) if not is_fast else ""
-            rows.append(next(fast_text) if is_fast else slow.encode())
-    return rows
+    """JSON text of each row of a float64 matrix: each distinct value written once with ``repr``
+    (as ``json.dumps`` does), then looked up."""
+    values, inverse = _distinct(np.ascontiguousarray(matrix, dtype=np.float64))
+    text = np.array([repr(value) + "," for value in values.tolist()], dtype="S")
+    chars = text[inverse].view(np.uint8).reshape(*matrix.shape, -1)  # padded with zero bytes
+    keep = chars != 0
+    ends = np.cumsum(keep.sum(axis=(1, 2)))
+    flat = chars[keep].tobytes()
+    return [b"[" + flat[start : end - 1] + b"]" for start, end in zip([0, *ends[:-1]], ends)]
 
 
-def _format_fixed4(k: np.ndarray) -> list[bytes]:
-    """``[a,b,...]`` of each row of integers ``k``, each value written as ``repr(k / 10**4)``."""
-    integer, fraction = np.divmod(np.abs(k), 10_000)
-    powers = range(
-        len(str(int(integer.max()))) - 1, -1, -1
-    )  # integer digits, most significant first
-    # repr keeps one decimal at least and drops the other trailing zeros ("3.0", "-5.1").
-    n_decimals = 4 - sum((fraction % 10**p == 0).astype(int) for p in (1, 2, 3))
-    always = np.ones_like(k, dtype=bool)
-    columns = [(ord("-"), k < 0)]
-    columns += [(ord("0") + integer // 10**p % 10, (integer >= 10**p) | (p == 0)) for p in powers]
-    columns += [(ord("."), always)]
-    columns += [(ord("0") + fraction // 10 ** (3 - d) % 10, n_decimals > d) for d in range(4)]
-    columns += [(ord(","), always)]
-    chars = np.stack([np.broadcast_to(c, k.shape) for c, _ in columns], axis=-1).astype(np.uint8)
-    keep = np.stack([kept for _, kept in columns], axis=-1)
-    keep[:, -1, -1] = False  # no comma after a row's last value
-    flat, ends = chars[keep].tobytes(), np.cumsum(keep.sum(axis=(1, 2)))
-    return [b"[" + flat[a:b] + b"]" for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)]
+def _distinct(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values (-0.0 apart from 0.0) and the index of each element among them."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        k = np.rint(matrix * 1e4)
+    negative_zero = (matrix == 0) & np.signbit(matrix)
+    if (
+        not (k.size and (k / 1e4 == matrix).all() and np.abs(k).max() <= _K_MAX)
+        or negative_zero.any()
+    ):
+        bits, inverse = np.unique(matrix.view(np.int64), return_inverse=True)
+        return bits.view(np.float64), inverse.reshape(matrix.shape)
+    # Multiples of 1e-4 up to +-1000 dB (Kaggle's values): a table instead of a slow sort.
+    k = (k + _K_MAX).astype(np.int64)
+    present = np.zeros(2 * _K_MAX + 1, dtype=bool)
+    present[k] = True
+    codes = np.flatnonzero(present)
+    position = np.zeros(2 * _K_MAX + 1, dtype=np.int64)
+    position[codes] = np.arange(len(codes))
+    return (codes - _K_MAX) / 1e4, position[k]
+
+
+_K_MAX = 10**7
