@@ -19,8 +19,7 @@ SIDE = 75  # pixels; a band holds SIDE * SIDE values, row by row
 ICEBERG_SHARE = 753 / 1604
 NA_SHARE = 133 / 1604
 _DECIMALS = 4
-# Targets lie within this many pixels of the centre, in x and in y.
-_POSITION_JITTER = 10.0
+_POSITION_JITTER = 10.0  # targets lie this close to the centre, in x and in y
 # Floor and ceilings of the real bands, in dB.
 _DB_FLOOR = -45.5
 _HH_CEILING = 35.0
@@ -56,19 +55,23 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
     [n, 5625]), ``inc_angle`` (float64 [n], NaN for "na"), ``is_iceberg`` (int64 [n])."""
     rng = np.random.default_rng(seed)
     is_iceberg, ids = _labels_and_ids(rng, n)
-
-    # True incidence angle, peaked near 38 degrees; some are hidden as "na".
+    # The true angle, peaked near 38 degrees, shapes the clutter even where it is hidden as "na".
     true_angle = 30.0 + 16.0 * rng.beta(2.0, 2.0, size=n)
-    hidden = rng.random(n) < NA_SHARE
-    inc_angle = np.round(true_angle, _DECIMALS)
-    inc_angle[hidden] = np.nan
-
-    hh_clutter_db, hv_clutter_db = _clutter_levels(rng, true_angle)
-    texture_db = _swell_texture(rng, n)
+    inc_angle = np.where(rng.random(n) < NA_SHARE, np.nan, np.round(true_angle, _DECIMALS))
+    # Sea clutter darkens with angle around -20 dB (HH) and -26 dB (HV), shifted by the wind.
+    wind_db = rng.normal(0.0, 1.5, size=n)
+    hh_clutter_db = -19.7 - 0.40 * (true_angle - 38.0) + wind_db
+    hv_clutter_db = -25.6 - 0.15 * (true_angle - 38.0) + 0.5 * wind_db + rng.normal(0.0, 0.7, n)
+    # Swell: a smooth texture, coarse noise upsampled bilinearly.
+    grid = rng.normal(0.0, 0.8, size=(n, 8, 8))
+    position = np.linspace(0.0, 7.0, SIDE)
+    lower = np.clip(np.floor(position).astype(int), 0, 6)
+    weights = np.zeros((SIDE, 8))
+    weights[np.arange(SIDE), lower] = 1.0 - (position - lower)
+    weights[np.arange(SIDE), lower + 1] = position - lower
+    texture_db = np.einsum("ia,nab,jb->nij", weights, grid, weights, optimize=True)
     target = _targets(rng, is_iceberg.astype(bool))
-
-    # Mean intensity (linear), relative levels first: the target's HH and HV
-    # returns are set relative to the HH clutter of the same image.
+    # Mean intensity (linear); the target's returns are relative to the image's HH clutter.
     hh_clutter = _db_to_linear(hh_clutter_db)[:, None, None]
     hv_clutter = _db_to_linear(hv_clutter_db)[:, None, None]
     target_hh = (target["hh_contrast"])[:, None, None] * target["shape"]
@@ -77,16 +80,13 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
         hv_clutter * _db_to_linear(0.7 * texture_db)
         + hh_clutter * target_hh * target["xpol"][:, None, None]
     )
-
-    # Speckle: gamma-distributed intensity with unit mean and few looks.
+    # Speckle: gamma-distributed intensity with unit mean and 3 to 5 looks, the skewed dB
+    # histogram of real chips. Point scatterers are strong and deterministic: added after it.
     looks = rng.integers(3, 6, size=n).astype(np.float64)[:, None, None]
-    shape = (n, SIDE, SIDE)
-    hh = hh_mean * rng.gamma(looks, 1.0 / looks, size=shape)
-    hv = hv_mean * rng.gamma(looks, 1.0 / looks, size=shape)
-    # Point scatterers are strong and deterministic: added after the speckle.
+    hh = hh_mean * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE))
+    hv = hv_mean * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE))
     hh += hh_clutter * target["points_hh"]
     hv += hh_clutter * target["points_hv"]
-
     return {
         "id": ids,
         "band_1": _stored_db(hh, _HH_CEILING).reshape(n, N_PIXELS),
@@ -127,51 +127,16 @@ def _unique_hex_ids(rng: np.random.Generator, n: int) -> list[str]:
     return [f"{int(v):08x}" for v in values]
 
 
-def _clutter_levels(rng: np.random.Generator, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean sea-clutter level in dB for HH and HV, darkening with angle."""
-    n = angle.shape[0]
-    wind_db = rng.normal(0.0, 1.5, size=n)
-    hh_db = -19.7 - 0.40 * (angle - 38.0) + wind_db
-    hv_db = -25.6 - 0.15 * (angle - 38.0) + 0.5 * wind_db + rng.normal(0.0, 0.7, size=n)
-    return hh_db, hv_db
-
-
-def _swell_texture(
-    rng: np.random.Generator, n: int, coarse: int = 8, amplitude_db: float = 0.8
-) -> np.ndarray:
-    """Smooth random modulation in dB: bilinear upsampling of coarse noise."""
-    grid = rng.normal(0.0, amplitude_db, size=(n, coarse, coarse))
-    weights = _bilinear_weights(coarse, SIDE)
-    return np.einsum("ia,nab,jb->nij", weights, grid, weights, optimize=True)
-
-
-def _bilinear_weights(coarse: int, fine: int) -> np.ndarray:
-    """Matrix [fine, coarse] that interpolates linearly between coarse nodes."""
-    position = np.linspace(0.0, coarse - 1.0, fine)
-    lower = np.clip(np.floor(position).astype(int), 0, coarse - 2)
-    fraction = position - lower
-    weights = np.zeros((fine, coarse))
-    weights[np.arange(fine), lower] = 1.0 - fraction
-    weights[np.arange(fine), lower + 1] = fraction
-    return weights
-
-
 def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
-    """Shapes, contrasts and point scatterers of one target per image.
-
-    Returns arrays relative to the HH clutter mean of each image: ``shape``
-    [n, 75, 75] in 0..1, ``hh_contrast`` [n] (linear peak over the clutter),
-    ``xpol`` [n] (HV/HH ratio, linear), ``points_hh``/``points_hv``
-    [n, 75, 75] (point scatterers' intensity).
-    """
+    """One target per image, relative to its HH clutter: ``shape`` [n, 75, 75] in 0..1, linear
+    ``hh_contrast`` and ``xpol`` (HV/HH) [n], point scatterers ``points_hh``/``points_hv``."""
     n = iceberg.shape[0]
     ship = ~iceberg
     cx = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=n)
     cy = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=n)
     theta = rng.uniform(0.0, np.pi, size=n)
 
-    # Sizes in pixels. Ships: long and thin, but small ships are compact and
-    # some are wide; icebergs: round, with a quarter elongated (1.6 to 3:1).
+    # Sizes in pixels: ships long and thin (small ones compact), icebergs round, a quarter elongated.
     ship_length = np.clip(rng.lognormal(np.log(7.0), 0.50, size=n), 3.0, 20.0)
     ship_width = np.clip(rng.lognormal(np.log(2.5), 0.35, size=n), 1.2, 6.0)
     berg_size = np.clip(rng.lognormal(np.log(7.0), 0.45, size=n), 2.5, 20.0)
@@ -193,8 +158,7 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
     hh_contrast_db = np.where(ship, rng.normal(13.0, 5.0, size=n), rng.normal(11.0, 4.0, size=n))
     xpol_db = np.where(ship, rng.normal(-7.0, 4.0, size=n), rng.normal(-9.0, 2.0, size=n))
 
-    # Point scatterers: 55% of ships carry 1 to 4 along the hull; a quarter
-    # of icebergs show one glinting facet.
+    # Point scatterers: 55% of ships carry 1 to 4 along the hull; a quarter of icebergs one facet.
     n_points = np.where(
         ship,
         np.where(rng.random(n) < 0.55, rng.integers(1, 5, size=n), 0),
@@ -211,23 +175,15 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
         strength = np.where(n_points > j, _db_to_linear(strength_db), 0.0)
         point_xpol = _db_to_linear(xpol_db + rng.normal(0.0, 2.0, size=n))
         # A Gaussian spot is separable: outer product of its row and column profiles.
-        spot = np.einsum(
-            "ni,nj->nij", _gauss(pixels - py[:, None], 0.7), _gauss(pixels - px[:, None], 0.7)
-        )
+        rows, columns = (np.exp(-0.5 * ((pixels - p[:, None]) / 0.7) ** 2) for p in (py, px))
+        spot = np.einsum("ni,nj->nij", rows, columns)
         points_hh += strength[:, None, None] * spot
         points_hv += (strength * point_xpol)[:, None, None] * spot
 
-    return {
-        "shape": shape,
-        "hh_contrast": _db_to_linear(hh_contrast_db),
-        "xpol": _db_to_linear(xpol_db),
-        "points_hh": points_hh,
-        "points_hv": points_hv,
-    }
-
-
-def _gauss(offset, sigma):
-    return np.exp(-0.5 * (offset / sigma) ** 2)
+    hh_contrast, xpol = _db_to_linear(hh_contrast_db), _db_to_linear(xpol_db)
+    return dict(
+        shape=shape, hh_contrast=hh_contrast, xpol=xpol, points_hh=points_hh, points_hv=points_hv
+    )
 
 
 def _db_to_linear(db):
