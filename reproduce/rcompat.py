@@ -11,20 +11,11 @@ from collections.abc import Sequence
 import numpy as np
 
 SAMPLE_KINDS = ("Rounding", "Rejection")
-
-# Mersenne-Twister constants (Matsumoto and Nishimura, as in R's RNG.c).
-_N = 624
-_M = 397
-_MATRIX_A = 0x9908B0DF
-_UPPER_MASK = 0x80000000
-_LOWER_MASK = 0x7FFFFFFF
-_TEMPERING_MASK_B = 0x9D2C5680
-_TEMPERING_MASK_C = 0xEFC60000
+# Mersenne-Twister's constants, as in R's RNG.c.
+_N, _M, _MATRIX_A, _UPPER, _LOWER = 624, 397, 0x9908B0DF, 0x80000000, 0x7FFFFFFF
 _MASK32 = 0xFFFFFFFF
-# R's unif_rand() keeps results strictly inside (0, 1) with this value.
-_I2_32M1 = 2.328306437080797e-10  # 1 / (2^32 - 1)
-# sample.int() switches to a hash-based algorithm above this size.
-_MAX_SAMPLE_N = 10_000_000
+_I2_32M1 = 2.328306437080797e-10  # 1 / (2^32 - 1): how R's fixup() keeps draws inside (0, 1)
+_MAX_SAMPLE_N = 10_000_000  # above it R's sample() switches to a hash-based algorithm
 
 
 class RRandom:
@@ -35,60 +26,37 @@ class RRandom:
     """
 
     def __init__(self, seed: int) -> None:
-        seed = _check_seed(seed)
-        state = seed & _MASK32
-        for _ in range(50):
-            state = (69069 * state + 1) & _MASK32
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an integer, got {seed!r}")
+        if not -(2**31) < int(seed) < 2**31:  # -2^31 is R's NA_integer_
+            raise ValueError(f"seed must lie in R's integer range (-2^31, 2^31), got {seed}")
+        state = int(seed) & _MASK32
         words = []
-        for _ in range(_N + 1):
+        for _ in range(50 + _N + 1):
             state = (69069 * state + 1) & _MASK32
             words.append(state)
-        self._mt = words[1:]  # words[0] is R's mti, which FixupSeeds overwrites
+        self._mt = words[51:]  # words[50] is R's mti, which FixupSeeds overwrites
         self._mti = _N
 
     def _twist(self) -> None:
         mt = self._mt
-        mag01 = (0, _MATRIX_A)
-        for kk in range(_N - _M):
-            y = (mt[kk] & _UPPER_MASK) | (mt[kk + 1] & _LOWER_MASK)
-            mt[kk] = mt[kk + _M] ^ (y >> 1) ^ mag01[y & 1]
-        for kk in range(_N - _M, _N - 1):
-            y = (mt[kk] & _UPPER_MASK) | (mt[kk + 1] & _LOWER_MASK)
-            mt[kk] = mt[kk + (_M - _N)] ^ (y >> 1) ^ mag01[y & 1]
-        y = (mt[_N - 1] & _UPPER_MASK) | (mt[0] & _LOWER_MASK)
-        mt[_N - 1] = mt[_M - 1] ^ (y >> 1) ^ mag01[y & 1]
+        for kk in range(_N):
+            y = (mt[kk] & _UPPER) | (mt[(kk + 1) % _N] & _LOWER)
+            mt[kk] = mt[(kk + _M) % _N] ^ (y >> 1) ^ (_MATRIX_A if y & 1 else 0)
         self._mti = 0
 
-    def _genrand(self) -> float:
-        """MT_genrand(): a tempered 32-bit word times 2^-32, in [0, 1)."""
+    def unif_rand(self) -> float:
+        """R's ``unif_rand()``, strictly inside (0, 1)."""
         if self._mti >= _N:
             self._twist()
         y = self._mt[self._mti]
         self._mti += 1
         y ^= y >> 11
-        y ^= (y << 7) & _TEMPERING_MASK_B
-        y ^= (y << 15) & _TEMPERING_MASK_C
+        y ^= (y << 7) & 0x9D2C5680
+        y ^= (y << 15) & 0xEFC60000
         y ^= y >> 18
-        return y * 2.3283064365386963e-10  # exactly 2^-32
-
-    def unif_rand(self) -> float:
-        """R's ``unif_rand()``, strictly inside (0, 1)."""
-        value = self._genrand()
-        # R's fixup(): a 32-bit generator can return 0, which R never returns.
-        if value <= 0.0:
-            return 0.5 * _I2_32M1
-        if 1.0 - value <= 0.0:
-            return 1.0 - 0.5 * _I2_32M1
-        return value
-
-    def _rbits(self, bits: int) -> int:
-        """R's rbits(): ``bits`` random bits, built 16 at a time."""
-        v = 0
-        n = 0
-        while n <= bits:  # note "<=": 16 bits take two draws, as in R
-            v = 65536 * v + int(math.floor(self.unif_rand() * 65536))
-            n += 16
-        return v & ((1 << bits) - 1)
+        value = y * 2.3283064365386963e-10  # exactly 2^-32
+        return value if value > 0.0 else 0.5 * _I2_32M1  # 0 is the one value out of (0, 1)
 
     def unif_index(self, dn: int, kind: str = "Rounding") -> int:
         """R's ``R_unif_index(dn)`` in ``0 .. dn - 1``: ``floor(dn * unif_rand())`` ("Rounding"), or
@@ -99,25 +67,13 @@ class RRandom:
             return 0
         bits = int(math.ceil(math.log2(dn)))
         while True:
-            dv = self._rbits(bits)
-            if dv < dn:
-                return dv
-
-
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    seed = int(seed)
-    # R's integers are 32-bit; -2^31 is NA_integer_, which set.seed rejects.
-    if not -(2**31) < seed < 2**31:
-        raise ValueError(f"seed must lie in R's integer range (-2^31, 2^31), got {seed}")
-    return seed
-
-
-def _check_kind(kind: str) -> str:
-    if kind not in SAMPLE_KINDS:
-        raise ValueError(f"kind must be one of {SAMPLE_KINDS}, got {kind!r}")
-    return kind
+            value = 0
+            for _ in range(
+                bits // 16 + 1
+            ):  # R's rbits(): 16 bits a draw, one draw more than needed
+                value = 65536 * value + int(math.floor(self.unif_rand() * 65536))
+            if (value := value & ((1 << bits) - 1)) < dn:
+                return value
 
 
 def r_runif(n: int, seed: int) -> np.ndarray:
@@ -140,9 +96,9 @@ def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray
         seed: the integer given to ``set.seed``.
         kind: ``"Rounding"`` (R before 3.6.0, the report's) or ``"Rejection"`` (R >= 3.6.0).
     """
-    kind = _check_kind(kind)
-    n = int(n)
-    size = int(size)
+    if kind not in SAMPLE_KINDS:
+        raise ValueError(f"kind must be one of {SAMPLE_KINDS}, got {kind!r}")
+    n, size = int(n), int(size)
     if not 1 <= n <= _MAX_SAMPLE_N:
         raise ValueError(f"n must lie in 1 .. {_MAX_SAMPLE_N}, got {n}")
     if not 0 <= size <= n:
@@ -152,13 +108,11 @@ def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray
         )
     rng = RRandom(seed)
     pool = list(range(n))
-    remaining = n
     drawn = np.empty(size, dtype=np.int64)
     for i in range(size):
-        j = rng.unif_index(remaining, kind)
+        j = rng.unif_index(n - i, kind)
         drawn[i] = pool[j] + 1
-        remaining -= 1
-        pool[j] = pool[remaining]
+        pool[j] = pool[n - i - 1]
     return drawn
 
 
@@ -175,14 +129,11 @@ def r_array(values, dim: Sequence[int]) -> np.ndarray:
         raise ValueError("'dims' cannot be of length 0")
     if any(d < 0 for d in dim):
         raise ValueError(f"negative dimension in {dim}")
-    flat = np.asarray(values).reshape(-1)
-    total = math.prod(dim)
+    flat, total = np.asarray(values).reshape(-1), math.prod(dim)
     if flat.size == 0:
         flat = np.full(total, np.nan)
-    elif flat.size > total:
-        flat = flat[:total]
-    elif flat.size < total:
-        flat = np.resize(flat, total)  # cyclic, as R's rep_len
+    if flat.size != total:
+        flat = np.resize(flat, total)  # truncates, or recycles as R's rep_len
     return flat.reshape(dim, order="F")
 
 
