@@ -18,20 +18,17 @@ from keras import ops  # noqa: E402
 
 from reproduce import settings  # noqa: E402
 
-#: Keras 2.2's ``K.epsilon()``, the clipping bound of its cross-entropy.
-EPSILON = 1e-7
-
-# TensorFlow's fused batch norm raises any smaller epsilon to this one
-# (``tf.compat.v1.nn.fused_batch_norm``); below it only the unfused path is exact.
+EPSILON = 1e-7  # Keras 2.2's K.epsilon(), the clipping bound of its cross-entropy
+# The fused kernel raises any smaller epsilon to this one: below it only the element-wise ops are exact.
 _FUSED_MIN_EPSILON = 1.001e-5
 
 
-def check_semantics(semantics: str) -> str:
+def _keras22(semantics: str) -> bool:
     if semantics not in settings.SEMANTICS_OPTIONS:
         raise ValueError(
             f"semantics must be one of {settings.SEMANTICS_OPTIONS}, not {semantics!r}"
         )
-    return semantics
+    return semantics == "keras22"
 
 
 @keras.saving.register_keras_serializable(package="reproduce")
@@ -107,18 +104,11 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if mask is not None:
             raise ValueError("Keras22BatchNormalization does not take a mask")
-        fused = self._use_fused and keras.backend.standardize_dtype(inputs.dtype) == "float32"
-        if not (training and self.trainable):
-            return (
-                self._fused_inference(inputs) if fused else super().call(inputs, training=training)
-            )
-        if fused:
-            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs, *self._scale_and_offset(inputs), epsilon=self.epsilon, is_training=True
-            )
-            # The kernel's variance carries Bessel's correction, as Keras 2.2 fed it.
-            self._update_moving_statistics(mean, variance, inputs, bessel_corrected=True)
-            return outputs
+        training = bool(training and self.trainable)
+        if self._use_fused and keras.backend.standardize_dtype(inputs.dtype) == "float32":
+            return self._fused_call(inputs, training)
+        if not training:
+            return super().call(inputs, training=training)
         compute_dtype = keras.backend.result_type(inputs.dtype, "float32")
         inputs = ops.cast(inputs, compute_dtype)
         mean, variance = self._moments(inputs, None)
@@ -134,21 +124,16 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
         )
         return ops.cast(outputs, self.compute_dtype)
 
-    def _scale_and_offset(self, inputs):  # the fused kernel needs both, even when unused
-        channels = inputs.shape[-1]
-        gamma = self.gamma if self.scale else tf.ones([channels], inputs.dtype)
-        beta = self.beta if self.center else tf.zeros([channels], inputs.dtype)
-        return gamma, beta
-
-    def _fused_inference(self, inputs):
-        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            inputs,
-            *self._scale_and_offset(inputs),
-            mean=self.moving_mean,
-            variance=self.moving_variance,
-            epsilon=self.epsilon,
-            is_training=False,
+    def _fused_call(self, inputs, training: bool):
+        """TensorFlow's fused kernel (``FusedBatchNormV3``), one kernel each way as in Keras 2.2."""
+        ones = tf.ones([inputs.shape[-1]], inputs.dtype)  # the kernel needs gamma and beta
+        gamma, beta = self.gamma if self.scale else ones, self.beta if self.center else 0 * ones
+        moving = {} if training else {"mean": self.moving_mean, "variance": self.moving_variance}
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, gamma, beta, epsilon=self.epsilon, is_training=training, **moving
         )
+        if training:  # the kernel's variance carries Bessel's correction, as Keras 2.2 fed it
+            self._update_moving_statistics(mean, variance, inputs, bessel_corrected=True)
         return outputs
 
     def _update_moving_statistics(self, mean, variance, inputs, bessel_corrected=False):
@@ -177,13 +162,13 @@ def loss(name: str, semantics: str = settings.SEMANTICS):
     ``"binary_crossentropy"``, the report's one loss)."""
     if name != "binary_crossentropy":
         raise ValueError(f"no Keras 2.2 counterpart is defined for the loss {name!r}")
-    if check_semantics(semantics) == "keras22":
+    if _keras22(semantics):
         return Keras22BinaryCrossentropy()
     return name
 
 
 def batch_normalization(semantics: str = settings.SEMANTICS, **kwargs):
     """``layer_batch_normalization(...)``: Keras 2.2's moving statistics under ``"keras22"``."""
-    if check_semantics(semantics) == "keras22":
+    if _keras22(semantics):
         return Keras22BatchNormalization(**kwargs)
     return keras.layers.BatchNormalization(**kwargs)
