@@ -21,8 +21,8 @@ import py7zr
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from reproduce import data
-from reproduce.data import load_train_json, records_to_frame, writing
+from reproduce.data import load_train_json, writing
+from reproduce.data.records import records_to_frame
 from reproduce.data.synthetic import synthetic_train
 from reproduce.errors import DataError
 
@@ -309,7 +309,7 @@ def test_valid_records_round_trip(seed, n, na):
         }
         for i in range(n)
     ]
-    text = data.train_json_bytes(records)
+    text = writing.train_json_bytes(records)
     assert text == json.dumps(records, separators=(",", ":")).encode()
     frame = records_to_frame(json.loads(text), "round trip")
     assert [band.tolist() for band in frame["band_1"]] == [r["band_1"] for r in records]
