@@ -21,15 +21,8 @@ MAX_BYTES = 256 * 1024**2
 
 
 def load_train_json(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and check Kaggle's ``train.json`` (or a 7z archive holding it).
-
-    Returns:
-        The DataFrame of :func:`reproduce.data.records.records_to_frame`, in file order.
-
-    Raises:
-        DataError: the file is missing, unreadable, too large or not in Kaggle's schema; the
-            one-line message names the file, record and field.
-    """
+    """The checked records of Kaggle's ``train.json`` (or a 7z archive holding it) as the
+    DataFrame of :func:`reproduce.data.records.records_to_frame`; DataError if anything is wrong."""
     return load_with_sha256(path)[0]
 
 
@@ -94,17 +87,15 @@ def _unpack_7z(path: Path, raw: bytes) -> tuple[str, bytes]:
             label = f"{path} (member {member.filename})"
             if (member.uncompressed or 0) > MAX_BYTES:
                 raise _too_large(label)
-            # The factory stops writing at its limit: one byte more tells a member that is too long.
-            factory = py7zr.io.BytesIOFactory(MAX_BYTES + 1)
+            factory = py7zr.io.BytesIOFactory(MAX_BYTES + 1)  # stops writing past its limit
             archive.extract(targets=[member.filename], factory=factory)
-            product = factory.get(member.filename)
-            product.seek(0)
+            (product := factory.get(member.filename)).seek(0)
             data = product.read()
     except DataError:
         raise
     except Exception as err:  # py7zr raises many kinds on a damaged archive
         raise DataError(f"{path}: cannot unpack the 7z archive: {one_line(err)}") from err
-    if len(data) > MAX_BYTES:
+    if len(data) > MAX_BYTES:  # the header understated the size
         raise _too_large(label)
     return member.filename, data
 

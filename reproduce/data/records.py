@@ -23,7 +23,7 @@ _EXPECTED_BAND = (
 
 
 def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
-    """Check what ``json.load`` returned for a ``train.json`` and build the DataFrame.
+    """Check what ``json.load`` returned for a ``train.json``; extra fields are ignored.
 
     Args:
         records: a list of dicts; bands may also be 1-D numpy arrays.
@@ -32,9 +32,6 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
     Returns:
         Columns ``id`` (str), ``band_1``, ``band_2`` (float64 arrays of 5625 dB values, row-major
         75 x 75), ``inc_angle`` (float, NaN for ``"na"``), ``is_iceberg`` (int64 0/1).
-
-    Raises:
-        DataError: naming ``source``, the record and the field. Extra fields are ignored.
     """
     if not isinstance(records, list):
         raise DataError(
@@ -104,9 +101,11 @@ def _band(value: Any, where: str, field: str) -> np.ndarray:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
+    return isinstance(value, (int, float, np.integer, np.floating)) and not _is_bool(value)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
 
 
 def _angle(value: Any, where: str) -> float:
@@ -135,7 +134,7 @@ def describe(value: Any) -> str:
     """A JSON value in a few words, on one line, for error messages."""
     if value is None:
         return "null"
-    if isinstance(value, (bool, np.bool_)):
+    if _is_bool(value):
         return "true" if value else "false"
     if isinstance(value, str):
         return f"the string {shorten(json.dumps(value), 40)}"
