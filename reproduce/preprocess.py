@@ -18,14 +18,10 @@ from reproduce import settings
 from reproduce.errors import DataError
 from reproduce.rcompat import r_aperm, r_array, r_sample
 
-PREPROCESSING_MODES = settings.PREPROCESSINGS
-DENSE_PREPROCESSING_MODES = settings.DENSE_PREPROCESSINGS
 IMAGE_SIDE = 75
-#: The fewest records the report's split can use: one to train on, one to test on.
-MIN_RECORDS = 2
 
 
-def _check_mode(preprocessing: str, modes=PREPROCESSING_MODES) -> None:
+def _check_mode(preprocessing: str, modes=settings.PREPROCESSINGS) -> None:
     if preprocessing not in modes:
         raise ValueError(f"preprocessing must be one of {modes}, got {preprocessing!r}")
 
@@ -53,9 +49,9 @@ def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray
 
     Args:
         df: records with columns ``band_1``, ``band_2``, ``is_iceberg``.
-        preprocessing: one of :data:`DENSE_PREPROCESSING_MODES`.
+        preprocessing: one of ``settings.DENSE_PREPROCESSINGS``.
     """
-    _check_mode(preprocessing, DENSE_PREPROCESSING_MODES)
+    _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
     n = len(df)
     y = df["is_iceberg"].to_numpy(dtype=np.int64)
     if preprocessing not in ("r", "r-array-only"):
@@ -108,12 +104,11 @@ def default_n_train(n: int) -> int:
 
 
 def report_split(n: int, seed: int = 1, kind: str = "Rounding") -> tuple[np.ndarray, np.ndarray]:
-    """:func:`split_indices` in the report's proportion; DataError under :data:`MIN_RECORDS`."""
-    if n < MIN_RECORDS:
+    """:func:`split_indices` in the report's proportion; DataError under 2 records."""
+    if n < 2:
         raise DataError(
             f"the data hold {n} record{'s' if n != 1 else ''}: the report's train/test split "
-            f"needs at least {MIN_RECORDS} (one to train on, one to test on); "
-            "Kaggle's train.json has 1604"
+            "needs at least 2 (one to train on, one to test on); Kaggle's train.json has 1604"
         )
     return split_indices(n, default_n_train(n), seed=seed, kind=kind)
 
@@ -159,11 +154,10 @@ def scale_dense(
     whose second line reads the already scaled training set: the test images are divided by 1
     and stay in dB. The other modes divide both by the unscaled training set's ``max(abs())``.
 
-    Raises:
-        DataError: the training set is empty, or its ``max(abs())`` is 0 or not finite (where R
-            would silently give NaN or Inf).
+    DataError where the training set is empty or its ``max(abs())`` 0 or not finite (R would
+    silently give NaN or Inf).
     """
-    _check_mode(preprocessing, DENSE_PREPROCESSING_MODES)
+    _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
     train = np.asarray(x_train, dtype=np.float64)
     test = np.asarray(x_test, dtype=np.float64)
     if train.size == 0:

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-SAMPLE_KINDS = ("Rounding", "Rejection")
+from reproduce import settings
+
 # Mersenne-Twister's constants, as in R's RNG.c.
 _N, _M, _MATRIX_A, _UPPER, _LOWER = 624, 397, 0x9908B0DF, 0x80000000, 0x7FFFFFFF
 _MASK32 = 0xFFFFFFFF
@@ -76,14 +77,6 @@ class RRandom:
                 return value
 
 
-def r_runif(n: int, seed: int) -> np.ndarray:
-    """``set.seed(seed); runif(n)`` as R computes it (float64)."""
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    rng = RRandom(seed)
-    return np.array([rng.unif_rand() for _ in range(int(n))], dtype=np.float64)
-
-
 def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray:
     """``set.seed(seed, sample.kind = kind); sample(1:n, size)``: 1-based int64, in R's order.
 
@@ -96,8 +89,8 @@ def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray
         seed: the integer given to ``set.seed``.
         kind: ``"Rounding"`` (R before 3.6.0, the report's) or ``"Rejection"`` (R >= 3.6.0).
     """
-    if kind not in SAMPLE_KINDS:
-        raise ValueError(f"kind must be one of {SAMPLE_KINDS}, got {kind!r}")
+    if kind not in settings.SAMPLE_KINDS:
+        raise ValueError(f"kind must be one of {settings.SAMPLE_KINDS}, got {kind!r}")
     n, size = int(n), int(size)
     if not 1 <= n <= _MAX_SAMPLE_N:
         raise ValueError(f"n must lie in 1 .. {_MAX_SAMPLE_N}, got {n}")

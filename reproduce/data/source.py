@@ -12,7 +12,6 @@ import pandas as pd
 
 from reproduce import settings
 from reproduce.data.reading import load_with_sha256
-from reproduce.data.records import COLUMNS
 from reproduce.data.synthetic import synthetic_arrays, synthetic_ids
 from reproduce.data.writing import json_bytes
 
@@ -93,14 +92,13 @@ def _is_stand_in(frame: pd.DataFrame, sha256: str) -> bool:
 
 def stand_in_json_bytes(n: int = STAND_IN_N, seed: int = STAND_IN_SEED) -> bytes:
     """The bytes ``make-data`` writes: ``train_json_bytes(synthetic_train(n, seed))``."""
-    arrays = synthetic_arrays(n, seed)
-    return json_bytes(*(arrays[column] for column in COLUMNS))
+    return json_bytes(synthetic_arrays(n, seed))
 
 
 @functools.lru_cache(maxsize=4)
 def _stand_in(n: int, seed: int) -> tuple[pd.DataFrame, str]:
     arrays = synthetic_arrays(n, seed)
-    sha256 = hashlib.sha256(json_bytes(*(arrays[column] for column in COLUMNS))).hexdigest()
+    sha256 = hashlib.sha256(json_bytes(arrays)).hexdigest()
     for name in ("band_1", "band_2"):
         arrays[name].flags.writeable = False
     bands = {name: list(arrays[name]) for name in ("band_1", "band_2")}

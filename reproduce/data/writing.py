@@ -29,14 +29,7 @@ def train_json_bytes(records: list[dict] | pd.DataFrame) -> bytes:
         records = records.to_dict("records")
     if isinstance(records, list):
         records = [_missing_angle_as_na(record) for record in records]
-    frame = records_to_frame(records, "records to write")
-    return json_bytes(
-        frame["id"].tolist(),
-        np.stack(frame["band_1"].to_numpy()),
-        np.stack(frame["band_2"].to_numpy()),
-        frame["inc_angle"].to_numpy(),
-        frame["is_iceberg"].to_numpy(),
-    )
+    return json_bytes(records_to_frame(records, "records to write"))
 
 
 def _missing_angle_as_na(record):
@@ -53,19 +46,22 @@ def write_train_json(records: list[dict] | pd.DataFrame, path: str | os.PathLike
     return hashlib.sha256(data).hexdigest()
 
 
-def json_bytes(ids, band_1, band_2, inc_angle, is_iceberg) -> bytes:
-    """The ``train.json`` bytes of records held as columns (NaN angle for ``"na"``), unchecked."""
-    rows_1, rows_2 = _format_rows(band_1), _format_rows(band_2)
+def json_bytes(columns) -> bytes:
+    """The ``train.json`` bytes of records held as columns (a frame, or the stand-in's arrays),
+    unchecked; a NaN angle is written ``"na"``."""
+    rows_1, rows_2 = (_format_rows(np.stack(list(columns[band]))) for band in ("band_1", "band_2"))
     parts = [
         b'{"id":%s,"band_1":%s,"band_2":%s,"inc_angle":%s,"is_iceberg":%d}'
         % (
             json.dumps(record_id).encode(),
             rows_1[i],
             rows_2[i],
-            b'"na"' if math.isnan(inc_angle[i]) else repr(float(inc_angle[i])).encode(),
-            int(is_iceberg[i]),
+            b'"na"' if math.isnan(angle) else repr(float(angle)).encode(),
+            label,
         )
-        for i, record_id in enumerate(ids)
+        for i, (record_id, angle, label) in enumerate(
+            zip(columns["id"], columns["inc_angle"], columns["is_iceberg"])
+        )
     ]
     return b"[" + b",".join(parts) + b"]"
 
