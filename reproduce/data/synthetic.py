@@ -27,16 +27,9 @@ _HV_CEILING = 20.0
 
 
 def synthetic_train(n: int = 1604, seed: int = 0) -> list[dict]:
-    """``n`` records as ``json.load`` returns Kaggle's ``train.json``.
-
-    Args:
-        n: number of records (Kaggle's file has 1604).
-        seed: seed of NumPy's ``default_rng``.
-
-    Returns:
-        dicts with ``id`` (8 hex digits), ``band_1``, ``band_2`` (lists of 5625 floats, dB,
-        row-major 75 x 75), ``inc_angle`` (degrees or ``"na"``), ``is_iceberg`` (0 or 1).
-    """
+    """``n`` records as ``json.load`` returns Kaggle's ``train.json``: ``id`` (8 hex digits),
+    ``band_1``, ``band_2`` (lists of 5625 dB floats, row-major 75 x 75), ``inc_angle`` (degrees
+    or ``"na"``), ``is_iceberg`` (0 or 1); ``seed`` seeds NumPy's ``default_rng``."""
     arrays = synthetic_arrays(n, seed)
     return [
         {
