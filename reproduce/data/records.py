@@ -75,15 +75,13 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
 
 def _band(value: Any, where: str, field: str) -> np.ndarray:
     prefix = f"{where}: field '{field}'"
-    if isinstance(value, np.ndarray) and (value.ndim != 1 or value.dtype.kind not in "fiu"):
-        raise DataError(
-            f"{prefix}: {_EXPECTED_BAND}, found an array {value.dtype}{list(value.shape)}"
-        )
-    if not isinstance(value, (list, np.ndarray)):
+    if isinstance(value, np.ndarray):  # records built in Python: checked as their JSON would be
+        value = value.tolist()
+    if not isinstance(value, list):
         raise DataError(f"{prefix}: {_EXPECTED_BAND}, found {describe(value)}")
     if len(value) != N_PIXELS:
         raise DataError(f"{prefix}: {_EXPECTED_BAND}, found {len(value)} values")
-    if isinstance(value, list) and not set(map(type, value)) <= {float, int}:
+    if not set(map(type, value)) <= {float, int}:  # JSON numbers are exactly these
         for position, item in enumerate(value):
             if not _is_number(item):
                 raise DataError(f"{prefix}: value {position} is {describe(item)}, {_EXPECTED_BAND}")
