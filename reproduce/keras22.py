@@ -53,21 +53,16 @@ class Keras22BinaryCrossentropy(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="reproduce")
 class Keras22BatchNormalization(keras.layers.BatchNormalization):
-    """Keras 3's batch normalisation with Keras 2.2's moving statistics (``K.moving_average_update``).
+    """Keras 3's batch normalisation with Keras 2.2's moving statistics; no renorm, no masks.
 
-    Outputs are Keras 3's. The moving statistics are zero-debiased (after ``t`` updates they
-    hold ``b_t / (1 - momentum**t)``, ``b_t = momentum * b_{t-1} + (1 - momentum) * value``,
-    ``b_0 = 0``, so the initial 0 or 1 does not linger), and the variance they follow is the
-    batch's times ``n / (n - (1 + epsilon))``, ``n`` values per channel -- on top of Bessel's
-    correction on 4-D inputs normalised over the last axis, where Keras 2.2 ran the fused kernel.
-    ``t`` is the non-trainable weight ``debias_steps``, so checkpoints carry it; ``b_{t-1}`` is
-    recovered from the stored average. Renormalisation and masks (not in Keras 2.2) are refused.
+    The moving statistics are zero-debiased (after ``t`` updates, ``b_t / (1 - momentum**t)``
+    with ``b_t = momentum * b_{t-1} + (1 - momentum) * value``, ``b_0 = 0``) and follow the batch
+    variance times ``n / (n - (1 + epsilon))``, on top of Bessel's correction where Keras 2.2 ran
+    the fused kernel. ``t`` is the weight ``debias_steps``, so checkpoints carry it.
 
     Args:
-        fused: run TensorFlow's fused kernel, as Keras 2.2 did, for 4-D float32 inputs normalised
-            over the last axis (unsynchronised, epsilon >= 1.001e-5, TensorFlow backend): None
-            where it can, True to refuse other inputs when built, False never. Both paths agree
-            to float32 rounding.
+        fused: TensorFlow's fused kernel, as Keras 2.2 ran it, for 4-D float32 inputs normalised
+            over the last axis: None where it can, True to refuse other inputs, False never.
     """
 
     def __init__(self, *args, fused: bool | None = None, **kwargs):
@@ -96,8 +91,7 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
             raise ValueError(
                 "fused=True takes 4-D float32 inputs normalised over the last axis, on the "
                 "TensorFlow backend, unsynchronised, with epsilon >= 1.001e-5; got input shape "
-                f"{input_shape}, axis {self.axis}, dtype {self.compute_dtype}, "
-                f"epsilon {self.epsilon}"
+                f"{input_shape}, axis {self.axis}, dtype {self.compute_dtype}, epsilon {self.epsilon}"
             )
         self._use_fused = fusable and self.fused is not False
 

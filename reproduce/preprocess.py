@@ -47,9 +47,7 @@ def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray
     stay one per record, so label ``k`` no longer belongs to image ``k``. The other modes take
     ``band_1`` (HH, the stronger, co-polarised band) of each record, untransposed.
 
-    Args:
-        df: records with columns ``band_1``, ``band_2``, ``is_iceberg``.
-        preprocessing: one of ``settings.DENSE_PREPROCESSINGS``.
+    ``df`` has the columns ``band_1``, ``band_2``, ``is_iceberg``.
     """
     _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
     n = len(df)
@@ -77,9 +75,7 @@ def resnet_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarra
     transposes every image, which a CNN learns as well. ``"corrected"`` drops the transposition.
     Label columns are ship, iceberg (``classvec2classmat``'s order), two even on one-class data.
 
-    Args:
-        df: records with columns ``band_1``, ``band_2``, ``is_iceberg``.
-        preprocessing: ``"r"`` or ``"corrected"``.
+    ``df`` has the columns ``band_1``, ``band_2``, ``is_iceberg``.
     """
     _check_mode(preprocessing)
     n = len(df)
@@ -116,17 +112,8 @@ def report_split(n: int, seed: int = 1, kind: str = "Rounding") -> tuple[np.ndar
 def split_indices(
     n: int, n_train: int = settings.R_N_TRAIN, seed: int = 1, kind: str = "Rounding"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``set.seed(seed); nums <- sample(1:n, n_train)``: 0-based ``x[nums]`` and ``x[-nums]``.
-
-    Args:
-        n: number of records.
-        n_train: training-set size (:func:`default_n_train` for data smaller than the report's).
-        seed: the integer given to ``set.seed``.
-        kind: R's ``sample.kind``, ``"Rounding"`` (the report's R 3.5) or ``"Rejection"``.
-
-    Returns:
-        Training indices in R's draw order, test indices increasing (int64).
-    """
+    """``set.seed(seed); nums <- sample(1:n, n_train)``: 0-based ``x[nums]`` (in R's draw order)
+    and ``x[-nums]`` (increasing), int64. ``kind`` is R's ``sample.kind``."""
     n, n_train = int(n), int(n_train)
     if n < 1:
         raise ValueError(f"cannot split {n} records")
@@ -144,18 +131,14 @@ def split_indices(
 def scale_dense(
     x_train: np.ndarray, x_test: np.ndarray, preprocessing: str = "r"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The dense script's scaling (float64 as in R, returned as float32).
-
-    ``"r"`` and ``"r-scaling-only"`` reproduce::
+    """The dense script's scaling, in float64 as R's, returned as float32. ``"r"`` reproduces::
 
         train_iceberg <- train_iceberg/max(abs(train_iceberg))
         test_iceberg <- test_iceberg/max(abs(train_iceberg))
 
     whose second line reads the already scaled training set: the test images are divided by 1
-    and stay in dB. The other modes divide both by the unscaled training set's ``max(abs())``.
-
-    DataError where the training set is empty or its ``max(abs())`` 0 or not finite (R would
-    silently give NaN or Inf).
+    and stay in dB (so does ``"r-scaling-only"``); the other modes divide both alike. Where R
+    would silently give NaN or Inf (``max(abs())`` 0 or not finite) this raises DataError.
     """
     _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
     train = np.asarray(x_train, dtype=np.float64)

@@ -80,14 +80,8 @@ class RRandom:
 def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray:
     """``set.seed(seed, sample.kind = kind); sample(1:n, size)``: 1-based int64, in R's order.
 
-    R's ``do_sample``: a partial Fisher-Yates shuffle; draw ``i`` takes position
-    ``j = R_unif_index(n - i)`` of the pool and moves the pool's last element there.
-
-    Args:
-        n: population size, ``1 .. 1e7`` (above, R uses a hash-based algorithm).
-        size: number of draws, ``0 .. n``.
-        seed: the integer given to ``set.seed``.
-        kind: ``"Rounding"`` (R before 3.6.0, the report's) or ``"Rejection"`` (R >= 3.6.0).
+    ``kind`` is ``"Rounding"`` (R before 3.6.0, the report's) or ``"Rejection"`` (R >= 3.6.0);
+    ``n`` at most 1e7 (above, R uses a hash-based algorithm).
     """
     if kind not in settings.SAMPLE_KINDS:
         raise ValueError(f"kind must be one of {settings.SAMPLE_KINDS}, got {kind!r}")
@@ -99,7 +93,7 @@ def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray
             f"cannot take a sample of size {size} from 1:{n} without replacement "
             f"(size must lie in 0 .. {n})"
         )
-    rng = RRandom(seed)
+    rng = RRandom(seed)  # R's do_sample: a partial Fisher-Yates shuffle
     pool = list(range(n))
     drawn = np.empty(size, dtype=np.int64)
     for i in range(size):

@@ -22,18 +22,11 @@ STAND_IN_N, STAND_IN_SEED = settings.R_N_RECORDS, 0
 
 @dataclasses.dataclass(frozen=True)
 class DataSource:
-    """Where a run's data came from.
+    """Where a run's data came from (recorded in metrics.json)."""
 
-    Attributes:
-        kind: ``"real"``, or ``"stand-in"`` when generated or read from a file holding exactly
-            the stand-in's bytes.
-        path: absolute path of the file read; None when generated.
-        sha256: of the bytes read (the archive's for a .7z), or of those ``make-data`` writes.
-    """
-
-    kind: str
-    path: str | None
-    sha256: str
+    kind: str  # "real", or "stand-in": generated, or a file holding exactly the stand-in's bytes
+    path: str | None  # absolute path of the file read; None when generated
+    sha256: str  # of the bytes read (the archive's for a .7z), or of those make-data writes
     n_records: int
     description: str  # one line for people
 
