@@ -309,7 +309,7 @@ def test_valid_records_round_trip(seed, n, na):
         }
         for i in range(n)
     ]
-    text = writing.train_json_bytes(records)
+    text = writing.json_bytes(records_to_frame(records, "round trip"))
     assert text == json.dumps(records, separators=(",", ":")).encode()
     frame = records_to_frame(json.loads(text), "round trip")
     assert [band.tolist() for band in frame["band_1"]] == [r["band_1"] for r in records]

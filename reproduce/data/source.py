@@ -84,7 +84,7 @@ def _is_stand_in(frame: pd.DataFrame, sha256: str) -> bool:
 
 
 def stand_in_json_bytes(n: int = STAND_IN_N, seed: int = STAND_IN_SEED) -> bytes:
-    """The bytes ``make-data`` writes: ``train_json_bytes(synthetic_train(n, seed))``."""
+    """The bytes ``make-data`` writes, as ``write_train_json(synthetic_train(n, seed))`` does."""
     return json_bytes(synthetic_arrays(n, seed))
 
 

@@ -14,34 +14,17 @@ from reproduce.atomic import atomic_write_bytes
 from reproduce.data.records import records_to_frame
 
 
-def train_json_bytes(records: list[dict] | pd.DataFrame) -> bytes:
-    """``json.dumps(records, separators=(",", ":"))`` of checked records, only faster.
+def write_train_json(records: list[dict] | pd.DataFrame, path: str | os.PathLike) -> str:
+    """Write records as Kaggle's ``train.json``, atomically, and return the sha256 of the bytes.
 
     Args:
-        records: Kaggle records (bands as lists or arrays; ``inc_angle`` ``"na"``, NaN or None
-            when missing), or a DataFrame from :func:`reproduce.data.load_train_json`. Only the
-            five fields are written, in Kaggle's order, so the bytes read back to the same floats.
-
-    Raises:
-        DataError: the records do not follow the schema.
+        records: Kaggle records (checked as a file is; bands as lists or arrays), or a frame from
+            :func:`reproduce.data.load_train_json`. The bytes are ``json.dumps(records,
+            separators=(",", ":"))`` of the five fields in Kaggle's order, so they read back exactly.
     """
-    if isinstance(records, pd.DataFrame):
-        records = records.to_dict("records")
-    if isinstance(records, list):
-        records = [_missing_angle_as_na(record) for record in records]
-    return json_bytes(records_to_frame(records, "records to write"))
-
-
-def _missing_angle_as_na(record):
-    angle = record.get("inc_angle", "") if isinstance(record, dict) else ""
-    if angle is None or (isinstance(angle, (float, np.floating)) and math.isnan(angle)):
-        return {**record, "inc_angle": "na"}
-    return record
-
-
-def write_train_json(records: list[dict] | pd.DataFrame, path: str | os.PathLike) -> str:
-    """Write :func:`train_json_bytes` to ``path`` atomically and return their sha256 (hex)."""
-    data = train_json_bytes(records)
+    if not isinstance(records, pd.DataFrame):
+        records = records_to_frame(records, "records to write")
+    data = json_bytes(records)
     atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
