@@ -63,23 +63,22 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
     weights[np.arange(SIDE), lower] = 1.0 - (position - lower)
     weights[np.arange(SIDE), lower + 1] = position - lower
     texture_db = np.einsum("ia,nab,jb->nij", weights, grid, weights, optimize=True)
-    target = _targets(rng, is_iceberg.astype(bool))
+    shape, hh_contrast, xpol, points_hh, points_hv = _targets(rng, is_iceberg.astype(bool))
     # Mean intensity (linear); the target's returns are relative to the image's HH clutter.
     hh_clutter = _db_to_linear(hh_clutter_db)[:, None, None]
     hv_clutter = _db_to_linear(hv_clutter_db)[:, None, None]
-    target_hh = (target["hh_contrast"])[:, None, None] * target["shape"]
+    target_hh = hh_contrast[:, None, None] * shape
     hh_mean = hh_clutter * (_db_to_linear(texture_db) + target_hh)
     hv_mean = (
-        hv_clutter * _db_to_linear(0.7 * texture_db)
-        + hh_clutter * target_hh * target["xpol"][:, None, None]
+        hv_clutter * _db_to_linear(0.7 * texture_db) + hh_clutter * target_hh * xpol[:, None, None]
     )
     # Speckle: gamma-distributed intensity with unit mean and 3 to 5 looks, the skewed dB
     # histogram of real chips. Point scatterers are strong and deterministic: added after it.
     looks = rng.integers(3, 6, size=n).astype(np.float64)[:, None, None]
     hh = hh_mean * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE))
     hv = hv_mean * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE))
-    hh += hh_clutter * target["points_hh"]
-    hv += hh_clutter * target["points_hv"]
+    hh += hh_clutter * points_hh
+    hv += hh_clutter * points_hv
     return {
         "id": ids,
         "band_1": _stored_db(hh, _HH_CEILING).reshape(n, N_PIXELS),
@@ -120,15 +119,14 @@ def _unique_hex_ids(rng: np.random.Generator, n: int) -> list[str]:
     return [f"{int(v):08x}" for v in values]
 
 
-def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
-    """One target per image, relative to its HH clutter: ``shape`` [n, 75, 75] in 0..1, linear
-    ``hh_contrast`` and ``xpol`` (HV/HH) [n], point scatterers ``points_hh``/``points_hv``."""
+def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> tuple:
+    """One target per image, relative to its HH clutter: shape [n, 75, 75] in 0..1, linear HH
+    contrast and HV/HH ratio [n], point scatterers' HH and HV intensity [n, 75, 75]."""
     n = iceberg.shape[0]
     ship = ~iceberg
     cx = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=n)
     cy = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=n)
     theta = rng.uniform(0.0, np.pi, size=n)
-
     # Sizes in pixels: ships long and thin (small ones compact), icebergs round, a quarter elongated.
     ship_length = np.clip(rng.lognormal(np.log(7.0), 0.50, size=n), 3.0, 20.0)
     ship_width = np.clip(rng.lognormal(np.log(2.5), 0.35, size=n), 1.2, 6.0)
@@ -138,7 +136,6 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
     )
     half_length = np.where(ship, ship_length, berg_size * np.sqrt(berg_aspect)) / 2.0
     half_width = np.where(ship, ship_width, berg_size / np.sqrt(berg_aspect)) / 2.0
-
     dx = np.arange(SIDE)[None, None, :] - cx[:, None, None]
     dy = np.arange(SIDE)[None, :, None] - cy[:, None, None]
     cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
@@ -146,11 +143,9 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
     across2 = ((-dx * sin + dy * cos) / half_width[:, None, None]) ** 2
     # Ships have flat hulls along their length (super-Gaussian), icebergs are smooth blobs.
     shape = np.exp(-0.5 * (np.where(ship[:, None, None], along2 * along2, along2) + across2))
-
     # Peak contrast over clutter (dB) and cross-polarisation ratio HV/HH (dB).
     hh_contrast_db = np.where(ship, rng.normal(13.0, 5.0, size=n), rng.normal(11.0, 4.0, size=n))
     xpol_db = np.where(ship, rng.normal(-7.0, 4.0, size=n), rng.normal(-9.0, 2.0, size=n))
-
     # Point scatterers: 55% of ships carry 1 to 4 along the hull; a quarter of icebergs one facet.
     n_points = np.where(
         ship,
@@ -173,10 +168,7 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
         points_hh += strength[:, None, None] * spot
         points_hv += (strength * point_xpol)[:, None, None] * spot
 
-    hh_contrast, xpol = _db_to_linear(hh_contrast_db), _db_to_linear(xpol_db)
-    return dict(
-        shape=shape, hh_contrast=hh_contrast, xpol=xpol, points_hh=points_hh, points_hv=points_hv
-    )
+    return shape, _db_to_linear(hh_contrast_db), _db_to_linear(xpol_db), points_hh, points_hv
 
 
 def _db_to_linear(db):
