@@ -14,21 +14,16 @@ from reproduce.errors import ReproduceError
 
 def register(subparsers) -> None:
     """Add the ``data`` and ``make-data`` sub-commands."""
-    data = subparsers.add_parser(
-        "data",
-        help="show which data a run would use, and summarise it",
-        description=(
-            "Resolve the data as a run does (--data, then $ICEBERG_DATA, then data/train.json, "
-            "else the generated stand-in), check every record, and print the source and a summary."
-        ),
+    about = "show which data a run would use (checking every record), and summarise it"
+    data = subparsers.add_parser("data", help=about, description=about)
+    data.add_argument(
+        "--data",
+        metavar="PATH",
+        help="Kaggle's train.json or .7z (default: $ICEBERG_DATA, data/train.json, the stand-in)",
     )
-    data.add_argument("--data", metavar="PATH", help="Kaggle's train.json or train.json.7z")
     data.set_defaults(func=run_data)
-    make = subparsers.add_parser(
-        "make-data",
-        help="write the generated stand-in as a train.json",
-        description="Write the stand-in data as a train.json in Kaggle's schema, with its sha256.",
-    )
+    about = "write the generated stand-in as a train.json, and print its sha256"
+    make = subparsers.add_parser("make-data", help=about, description=about)
     make.add_argument(
         "out", metavar="OUT", help="directory (writes OUT/train.json) or a .json file"
     )
