@@ -40,6 +40,7 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
     if not records:
         raise DataError(f"{source}: the list of records is empty, expected at least one record")
     columns: dict[str, list] = {name: [] for name in COLUMNS}
+    first_index: dict[str, int] = {}
     for index, record in enumerate(records):  # one record at a time: nothing sized by len(records)
         where = f"{source}: record {index}"
         if not isinstance(record, dict):
@@ -56,21 +57,18 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
             raise DataError(
                 f"{where}: field 'id': expected a non-empty string, found {describe(record_id)}"
             )
+        if record_id in first_index:
+            raise DataError(
+                f"{source}: records {first_index[record_id]} and {index} share the id "
+                f"{shorten(repr(record_id), 40)}; ids must be unique"
+            )
+        first_index[record_id] = index
         columns["id"].append(record_id)
         columns["band_1"].append(_band(record["band_1"], where, "band_1"))
         columns["band_2"].append(_band(record["band_2"], where, "band_2"))
         columns["inc_angle"].append(_angle(record["inc_angle"], where))
         columns["is_iceberg"].append(_label(record["is_iceberg"], where))
-    duplicated = pd.Index(columns["id"]).duplicated()
-    if duplicated.any():
-        second = int(np.argmax(duplicated))
-        first = columns["id"].index(columns["id"][second])
-        raise DataError(
-            f"{source}: records {first} and {second} share the id "
-            f"{shorten(repr(columns['id'][second]), 40)}; ids must be unique"
-        )
-    frame = pd.DataFrame(columns)
-    return frame.astype({"inc_angle": np.float64, "is_iceberg": np.int64})
+    return pd.DataFrame(columns).astype({"inc_angle": np.float64, "is_iceberg": np.int64})
 
 
 def _band(value: Any, where: str, field: str) -> np.ndarray:
