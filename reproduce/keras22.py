@@ -107,14 +107,10 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
         inputs = ops.cast(inputs, compute_dtype)
         mean, variance = self._moments(inputs, None)
         self._update_moving_statistics(mean, variance, inputs)
+        beta = ops.cast(self.beta, compute_dtype) if self.center else None
+        gamma = ops.cast(self.gamma, compute_dtype) if self.scale else None
         outputs = ops.batch_normalization(
-            x=inputs,
-            mean=mean,
-            variance=variance,
-            axis=self.axis,
-            offset=ops.cast(self.beta, compute_dtype) if self.center else None,
-            scale=ops.cast(self.gamma, compute_dtype) if self.scale else None,
-            epsilon=self.epsilon,
+            inputs, mean, variance, self.axis, beta, gamma, self.epsilon
         )
         return ops.cast(outputs, self.compute_dtype)
 

@@ -1,10 +1,8 @@
 """The arrays the report's two R scripts feed to Keras, as R builds them or as the author meant.
 
-``preprocessing="r"`` is exactly the report's R code (column-major ``array()`` with its silent
-truncation, ``aperm``, ``set.seed(1); sample(1:1604, 1300)``, the dense script's scaling bug);
-``"corrected"`` is one image per record with its own label, row-major, train and test scaled
-alike. The dense script's two bugs can also be kept one at a time (``"r-array-only"``,
-``"r-scaling-only"``). Inputs are frames from :func:`reproduce.data.load_train_json`.
+``"r"`` is the report's R code, bugs included; ``"corrected"`` one image per record with its
+label, row-major, train and test scaled alike; ``"r-array-only"`` and ``"r-scaling-only"`` keep
+one of the dense script's two bugs. Inputs are frames of :func:`reproduce.data.load_train_json`.
 """
 
 from __future__ import annotations
