@@ -69,9 +69,7 @@ class RRandom:
         bits = int(math.ceil(math.log2(dn)))
         while True:
             value = 0
-            for _ in range(
-                bits // 16 + 1
-            ):  # R's rbits(): 16 bits a draw, one draw more than needed
+            for _ in range(bits // 16 + 1):  # R's rbits(): 16 bits a draw, one more than needed
                 value = 65536 * value + int(math.floor(self.unif_rand() * 65536))
             if (value := value & ((1 << bits) - 1)) < dn:
                 return value
