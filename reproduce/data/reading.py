@@ -53,12 +53,10 @@ def _read_capped(path: Path) -> bytes:
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
-    except FileNotFoundError as err:
-        raise DataError(f"{path}: file not found") from err
-    except IsADirectoryError as err:
-        raise DataError(f"{path}: is a directory, expected a train.json file") from err
     except OSError as err:
-        raise DataError(f"{path}: cannot read: {err.strerror or err}") from err
+        why = {FileNotFoundError: "file not found", IsADirectoryError: "is a directory"}
+        what = why.get(type(err), f"cannot read: {err.strerror or err}")
+        raise DataError(f"{path}: {what}, expected a train.json file") from err
     except ValueError as err:  # e.g. a NUL character in the name
         raise DataError(f"{path!r}: not a usable file name: {one_line(err)}") from err
     if len(raw) > MAX_BYTES:
