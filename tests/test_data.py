@@ -17,16 +17,17 @@ import py7zr
 import pytest
 
 from reproduce import cli, data
+from reproduce.commands.data import summarise
 from reproduce.data import (
     DataSource,
-    format_summary,
     load_train_json,
+    reading,
     resolve_data,
     source,
-    summarise,
     write_train_json,
     writing,
 )
+from reproduce.data import records as records_module
 from reproduce.data.synthetic import synthetic_train
 from reproduce.errors import DataError
 
@@ -90,7 +91,7 @@ def test_load_accepts_str_path_integers_and_extra_fields(tmp_path, records):
     path = dump(tmp_path / "train.json", records, indent=1)
     frame = load_train_json(str(path))
     assert frame["band_1"][0].tolist() == records[0]["band_1"]
-    assert list(frame.columns) == list(data.COLUMNS)
+    assert list(frame.columns) == list(records_module.COLUMNS)
     assert frame["is_iceberg"][2] == int(records[2]["is_iceberg"])
 
 
@@ -175,6 +176,11 @@ BAD_RECORDS = {
         _set_pixel(1, "band_2", 4, float("inf")),
         ["'band_2'", "value 4 is inf", "finite"],
     ),
+    "band pixel implausible": (
+        _set_pixel(3, "band_1", 42, 1e30),
+        ["record 3", "'band_1'", "value 42 is 1e+30", "|value| <= 1000"],
+    ),
+    "band pixel just too large": (_set_pixel(0, "band_2", 1, -1000.5), ["value 1 is -1000.5"]),
     "band pixel huge integer": (
         _set_pixel(2, "band_1", 0, 10**400),
         ["'band_1'", "finite numbers"],
@@ -236,6 +242,24 @@ def test_bad_bytes_raise_data_error(tmp_path, case):
     assert message.startswith(str(path))
     for part in expected:
         assert part in message, (part, message)
+
+
+def test_a_list_of_numbers_is_refused_before_allocating_images(tmp_path):
+    """Sizing the images by the list's length would ask for about 27 GB here."""
+    path = dump(tmp_path / "train.json", list(range(300_000)))
+    with pytest.raises(DataError, match=r"record 0: expected a JSON object, found the number 0"):
+        load_train_json(path)
+
+
+def test_files_and_archives_larger_than_kaggles_are_refused(tmp_path, records, monkeypatch):
+    plain = dump(tmp_path / "train.json", records)
+    archive = make_7z(tmp_path / "train.json.7z", {"train.json": plain.read_bytes()})
+    monkeypatch.setattr(reading, "MAX_BYTES", archive.stat().st_size + 10)
+    for path in (plain, Path("/dev/zero")):
+        with pytest.raises(DataError, match=rf"^{path}: larger than \d+ bytes"):
+            load_train_json(path)
+    with pytest.raises(DataError, match=r"train.json.7z \(member train.json\): larger than"):
+        load_train_json(archive)
 
 
 def test_truncated_real_file_says_where(tmp_path, records):
@@ -516,23 +540,19 @@ def test_summary_of_a_known_frame():
         {
             "id": ["a", "b"],
             "band_1": [np.full(5625, -10.0), np.full(5625, -20.0)],
-            "band_2": [np.linspace(-30.0, -20.0, 5625), np.full(5625, -25.0)],
+            "band_2": [np.linspace(-30.0, -22.0, 5625), np.full(5625, -25.0)],
             "inc_angle": [35.5, np.nan],
             "is_iceberg": [0, 1],
         }
     )
-    summary = summarise(frame)
-    assert summary["n_records"] == 2 and summary["n_ships"] == 1 and summary["n_icebergs"] == 1
-    assert summary["iceberg_share"] == 0.5
-    assert summary["inc_angle"] == {"min": 35.5, "max": 35.5, "mean": 35.5, "n_na": 1}
-    assert summary["band_1"] == {"mean": -15.0, "std": 5.0, "min": -20.0, "max": -10.0}
-    assert summary["band_2"]["mean"] == pytest.approx(-25.0)
-    assert summary["band_2"]["min"] == -30.0 and summary["band_2"]["max"] == -20.0
-    json.dumps(summary)  # JSON-ready
-    text = format_summary(summary)
+    text = summarise(frame)
+    assert "records      2\n" in text
     assert "1 ships, 1 icebergs (50.0% icebergs)" in text
-    assert "35.50 .. 35.50 degrees" in text and '1 "na"' in text
+    assert '35.50 .. 35.50 degrees, mean 35.50, 1 "na"' in text
     assert "band_1 (HH)  mean -15.00 dB, std 5.00, min -20.00, max -10.00" in text
+    assert "band_2 (HV)  mean -25.50 dB, std 1.71, min -30.00, max -22.00" in text
+    frame["inc_angle"] = np.nan
+    assert 'inc_angle    n/a, 2 "na"' in summarise(frame)
 
 
 def test_reexports():
@@ -541,9 +561,6 @@ def test_reexports():
     assert data.synthetic_train is reproduce.data.synthetic.synthetic_train
     with pytest.raises(AttributeError):
         data.no_such_name  # noqa: B018
-    preprocess = pytest.importorskip("reproduce.preprocess")
-    for name in ("dense_inputs", "resnet_inputs", "split_indices", "scale_dense"):
-        assert getattr(data, name) is getattr(preprocess, name)
 
 
 # ---------------------------------------------------------------------------
@@ -564,7 +581,7 @@ def test_make_data_then_data(tmp_path, capsys, monkeypatch):
 
     assert cli.main(["data", "--data", str(written)]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(f"data: real: {written.resolve()}")
+    assert printed.startswith(f"data: real: {written.resolve()}")  # seed 4 is not the stand-in
     assert "records      12" in printed and "band_2 (HV)" in printed
 
     # An existing file (maybe Kaggle's) is kept unless --force.
@@ -573,6 +590,21 @@ def test_make_data_then_data(tmp_path, capsys, monkeypatch):
     assert len(load_train_json(written)) == 12
     assert cli.main(["make-data", str(written), "--n", "3", "--force"]) == 0
     assert len(load_train_json(written)) == 3
+
+
+def test_a_file_holding_the_stand_in_is_labelled_stand_in(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    assert cli.main(["make-data", str(tmp_path), "--n", "5"]) == 0
+    written = (tmp_path / "train.json").resolve()
+    capsys.readouterr()
+    assert cli.main(["data", "--data", str(written)]) == 0
+    assert capsys.readouterr().out.startswith(f"data: stand-in: {written}")
+    frame, found = resolve_data(written)
+    _, generated = resolve_data(stand_in_n=5)
+    assert (found.kind, found.path, found.sha256) == ("stand-in", str(written), generated.sha256)
+    records = json.loads(written.read_bytes())
+    records[0]["is_iceberg"] = 1 - records[0]["is_iceberg"]  # same ids, other bytes
+    assert resolve_data(dump(tmp_path / "edited.json", records))[1].kind == "real"
 
 
 def test_data_command_bad_file_exits_2_without_traceback(tmp_path):

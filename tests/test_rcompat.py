@@ -12,9 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reproduce.rcompat import RRandom, r_aperm, r_array, r_runif, r_sample
+from reproduce.rcompat import RRandom, r_aperm, r_array, r_sample
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r"
+
+
+def r_runif(n, seed):
+    """``set.seed(seed); runif(n)``."""
+    rng = RRandom(seed)
+    return np.array([rng.unif_rand() for _ in range(n)])
 
 
 def _load(name):

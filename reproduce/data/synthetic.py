@@ -1,78 +1,25 @@
-"""A generated stand-in for Kaggle's iceberg ``train.json``.
+"""A generated stand-in for Kaggle's iceberg ``train.json``, which cannot be redistributed.
 
-Kaggle's "Statoil/C-CORE Iceberg Classifier Challenge" data cannot be
-redistributed, so the project generates records in exactly its schema::
-
-    {"id": "1a2b3c4d", "band_1": [5625 floats], "band_2": [5625 floats],
-     "inc_angle": 38.1234 or "na", "is_iceberg": 0 or 1}
-
-The images imitate Sentinel-1 C-band SAR chips of 75 x 75 pixels, in dB:
-
-* Sea clutter. The mean backscatter falls with incidence angle (about
-  0.4 dB per degree in HH, 0.15 dB in HV) around -20 dB (HH, ``band_1``) and
-  -26 dB (HV, ``band_2``) at 38 degrees, shifted per image by the wind, and
-  modulated by a smooth swell texture. Multiplicative speckle: the intensity
-  is gamma distributed with few looks (3 to 5), which gives the skewed dB
-  histogram of real chips (long tail to -45 dB, bright outliers).
-* One target per image, at a random position in the central 21 x 21 pixels.
-  Ships are elongated hulls (length 3 to 20 pixels, median 7, width about
-  2.5; random orientation; flat along their length), brighter, with a cross-polarisation ratio (HV/HH) that
-  varies a lot from ship to ship, and most carry one to four bright point
-  scatterers (superstructure, corner reflectors) added after the speckle.
-  Icebergs are compact, rounded Gaussian blobs (median size 7 pixels, a
-  quarter of them elongated 1.6 to 3:1), dimmer, with a steadier
-  cross-polarisation ratio. The distributions overlap on purpose -- small,
-  dim ships without point scatterers; elongated icebergs; bright icebergs
-  with a glinting facet -- so that the task is learnable but not trivial.
-* Incidence angle 30 to 46 degrees (peaked near 38), written as "na" in
-  about 8% of records (133 of 1604 in the real file); the clutter is still
-  generated at the hidden true angle. Unlike the real file, where every "na"
-  record is a ship, missing angles here are independent of the class: the
-  report's models never read the angle, and a leak would only mislead.
-* 47% icebergs (753 of 1604 in the real file): the count is fixed at
-  ``round(0.4695 * n)`` and the labels are shuffled.
-* IDs are unique 8-digit lower-case hexadecimal strings like Kaggle's.
-* Band values are rounded to 1e-4 dB (about six significant digits, as in
-  Kaggle's file) and angles to 1e-4 degree, so the JSON stays compact and
-  reading it back gives the very same float64 values.
-
-Generation is vectorised over records; 1604 records take about three
-seconds of CPU.
-The output depends only on ``(n, seed)`` (NumPy's ``default_rng``).
-
-How learnable it is, measured with
-``python -m pytest tests/test_synthetic.py -m slow -s`` (the stand-in n=1604,
-seed 0; a random 1300/304 split; 15 epochs, batch 32; TensorFlow 2.20 and
-Keras 3.15 on 2 shared CPU cores, about 100 s):
-
-* dense network as in the report (HH band scaled by the training set's
-  max |x|, flatten, 4 x Dense(128, relu), sigmoid, SGD lr 0.01):
-  test accuracy 0.661 (chance, always "ship": 0.53);
-* small CNN (HH, HV and their mean; batch norm, 3 x [Conv2D 3x3 + max-pool],
-  global max-pool, Dense(32), sigmoid; Adam lr 0.001): test accuracy 0.862.
-
-With data seed 1 instead: 0.582 and 0.849. Numbers move by a few points
-with the split, the initialisation and the thread count.
+Records in Kaggle's exact schema imitating Sentinel-1 SAR chips (75 x 75 pixels, dB): sea clutter
+darkening with incidence angle, few-look speckle, and one target per image -- elongated, bright
+ships with point scatterers, or compact, dimmer icebergs -- overlapping on purpose so that the task
+is learnable but not trivial. Angles are "na" at Kaggle's rate, independent of the class (the
+report's models never read them, and a leak would only mislead). Values are rounded as Kaggle's
+(1e-4), so the JSON reads back to the same floats. The output depends only on ``(n, seed)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Image side in pixels; each band holds SIDE * SIDE values, row by row.
-SIDE = 75
-N_PIXELS = SIDE * SIDE
+from reproduce.data.records import N_PIXELS
 
-#: Share of icebergs in Kaggle's train.json (753 of 1604).
+SIDE = 75  # pixels; a band holds SIDE * SIDE values, row by row
+# Kaggle's train.json: 753 icebergs and 133 "na" angles in 1604 records.
 ICEBERG_SHARE = 753 / 1604
-#: Share of "na" incidence angles in Kaggle's train.json (133 of 1604).
 NA_SHARE = 133 / 1604
-
-# Decimal places kept in the JSON (see the module docstring).
-_BAND_DECIMALS = 4
-_ANGLE_DECIMALS = 4
-# Targets lie within this many pixels of the centre, in x and in y.
-_POSITION_JITTER = 10.0
+_DECIMALS = 4
+_POSITION_JITTER = 10.0  # targets lie this close to the centre, in x and in y
 # Floor and ceilings of the real bands, in dB.
 _DB_FLOOR = -45.5
 _HH_CEILING = 35.0
@@ -80,85 +27,58 @@ _HV_CEILING = 20.0
 
 
 def synthetic_train(n: int = 1604, seed: int = 0) -> list[dict]:
-    """Generate ``n`` records in the exact schema of Kaggle's ``train.json``.
-
-    Args:
-        n: number of records (>= 1). The real file has 1604.
-        seed: seed of NumPy's ``default_rng``; the records depend only on
-            ``(n, seed)``.
-
-    Returns:
-        A list of dicts with keys ``id`` (8 hex digits), ``band_1`` and
-        ``band_2`` (lists of 5625 Python floats, dB, row-major 75 x 75),
-        ``inc_angle`` (float degrees or the string ``"na"``) and
-        ``is_iceberg`` (int 0 or 1) -- what ``json.load`` returns for the
-        real file.
-    """
+    """``n`` records as ``json.load`` returns Kaggle's ``train.json``: ``id`` (8 hex digits),
+    ``band_1``, ``band_2`` (lists of 5625 dB floats, row-major 75 x 75), ``inc_angle`` (degrees
+    or ``"na"``), ``is_iceberg`` (0 or 1); ``seed`` seeds NumPy's ``default_rng``."""
     arrays = synthetic_arrays(n, seed)
-    records = []
-    for i in range(n):
-        angle = float(arrays["inc_angle"][i])
-        records.append(
-            {
-                "id": arrays["id"][i],
-                "band_1": arrays["band_1"][i].tolist(),
-                "band_2": arrays["band_2"][i].tolist(),
-                "inc_angle": "na" if np.isnan(angle) else angle,
-                "is_iceberg": int(arrays["is_iceberg"][i]),
-            }
-        )
-    return records
+    return [
+        {
+            "id": arrays["id"][i],
+            "band_1": arrays["band_1"][i].tolist(),
+            "band_2": arrays["band_2"][i].tolist(),
+            "inc_angle": "na" if np.isnan(angle) else float(angle),
+            "is_iceberg": int(arrays["is_iceberg"][i]),
+        }
+        for i, angle in enumerate(arrays["inc_angle"])
+    ]
 
 
 def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
-    """The stand-in as arrays: the same values as :func:`synthetic_train`.
-
-    Returns:
-        dict with ``id`` (list of str), ``band_1`` and ``band_2`` (float64
-        arrays [n, 5625]), ``inc_angle`` (float64 [n], NaN for "na") and
-        ``is_iceberg`` (int64 [n]). Cheaper than building Python lists when
-        the caller wants arrays anyway.
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    n = int(n)
+    """:func:`synthetic_train` as columns: ``id`` (list of str), ``band_1``, ``band_2`` (float64
+    [n, 5625]), ``inc_angle`` (float64 [n], NaN for "na"), ``is_iceberg`` (int64 [n])."""
     rng = np.random.default_rng(seed)
-
-    is_iceberg = np.zeros(n, dtype=np.int64)
-    is_iceberg[: int(round(ICEBERG_SHARE * n))] = 1
-    is_iceberg = rng.permutation(is_iceberg)
-    ids = _unique_hex_ids(rng, n)
-
-    # True incidence angle, peaked near 38 degrees; some are hidden as "na".
+    is_iceberg, ids = _labels_and_ids(rng, n)
+    # The true angle, peaked near 38 degrees, shapes the clutter even where it is hidden as "na".
     true_angle = 30.0 + 16.0 * rng.beta(2.0, 2.0, size=n)
-    hidden = rng.random(n) < NA_SHARE
-    inc_angle = np.round(true_angle, _ANGLE_DECIMALS)
-    inc_angle[hidden] = np.nan
-
-    hh_clutter_db, hv_clutter_db = _clutter_levels(rng, true_angle)
-    texture_db = _swell_texture(rng, n)
-    target = _targets(rng, is_iceberg.astype(bool))
-
-    # Mean intensity (linear), relative levels first: the target's HH and HV
-    # returns are set relative to the HH clutter of the same image.
+    inc_angle = np.where(rng.random(n) < NA_SHARE, np.nan, np.round(true_angle, _DECIMALS))
+    # Sea clutter darkens with angle around -20 dB (HH) and -26 dB (HV), shifted by the wind.
+    wind_db = rng.normal(0.0, 1.5, size=n)
+    hh_clutter_db = -19.7 - 0.40 * (true_angle - 38.0) + wind_db
+    hv_clutter_db = -25.6 - 0.15 * (true_angle - 38.0) + 0.5 * wind_db + rng.normal(0.0, 0.7, n)
+    # Swell: a smooth texture, coarse noise upsampled bilinearly.
+    grid = rng.normal(0.0, 0.8, size=(n, 8, 8))
+    position = np.linspace(0.0, 7.0, SIDE)
+    lower = np.clip(np.floor(position).astype(int), 0, 6)
+    weights = np.zeros((SIDE, 8))
+    weights[np.arange(SIDE), lower] = 1.0 - (position - lower)
+    weights[np.arange(SIDE), lower + 1] = position - lower
+    texture_db = np.einsum("ia,nab,jb->nij", weights, grid, weights, optimize=True)
+    shape, hh_contrast, xpol, points_hh, points_hv = _targets(rng, is_iceberg.astype(bool))
+    # Mean intensity (linear); the target's returns are relative to the image's HH clutter.
     hh_clutter = _db_to_linear(hh_clutter_db)[:, None, None]
     hv_clutter = _db_to_linear(hv_clutter_db)[:, None, None]
-    target_hh = (target["hh_contrast"])[:, None, None] * target["shape"]
+    target_hh = hh_contrast[:, None, None] * shape
     hh_mean = hh_clutter * (_db_to_linear(texture_db) + target_hh)
     hv_mean = (
-        hv_clutter * _db_to_linear(0.7 * texture_db)
-        + hh_clutter * target_hh * target["xpol"][:, None, None]
+        hv_clutter * _db_to_linear(0.7 * texture_db) + hh_clutter * target_hh * xpol[:, None, None]
     )
-
-    # Speckle: gamma-distributed intensity with unit mean and few looks.
+    # Speckle: gamma-distributed intensity with unit mean and 3 to 5 looks, the skewed dB
+    # histogram of real chips. Point scatterers are strong and deterministic: added after it.
     looks = rng.integers(3, 6, size=n).astype(np.float64)[:, None, None]
-    shape = (n, SIDE, SIDE)
-    hh = hh_mean * rng.gamma(looks, 1.0 / looks, size=shape)
-    hv = hv_mean * rng.gamma(looks, 1.0 / looks, size=shape)
-    # Point scatterers are strong and deterministic: added after the speckle.
-    hh += hh_clutter * target["points_hh"]
-    hv += hh_clutter * target["points_hv"]
-
+    hh = hh_mean * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE))
+    hv = hv_mean * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE))
+    hh += hh_clutter * points_hh
+    hv += hh_clutter * points_hv
     return {
         "id": ids,
         "band_1": _stored_db(hh, _HH_CEILING).reshape(n, N_PIXELS),
@@ -168,10 +88,24 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
     }
 
 
+def synthetic_ids(n: int, seed: int = 0) -> list[str]:
+    """The ids of ``synthetic_arrays(n, seed)``, without generating the images."""
+    return _labels_and_ids(np.random.default_rng(seed), n)[1]
+
+
+def _labels_and_ids(rng: np.random.Generator, n) -> tuple[np.ndarray, list[str]]:
+    """The first draws of the stand-in: shuffled labels (Kaggle's iceberg share), then the ids."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    is_iceberg = np.zeros(int(n), dtype=np.int64)
+    is_iceberg[: int(round(ICEBERG_SHARE * n))] = 1
+    return rng.permutation(is_iceberg), _unique_hex_ids(rng, int(n))
+
+
 def _stored_db(intensity: np.ndarray, ceiling: float) -> np.ndarray:
     """Intensity to dB as stored: clipped, rounded, no negative zero."""
     db = np.clip(10.0 * np.log10(intensity), _DB_FLOOR, ceiling)
-    return np.round(db, _BAND_DECIMALS) + 0.0  # -0.0 would be written "-0.0"
+    return np.round(db, _DECIMALS) + 0.0  # -0.0 would be written "-0.0"
 
 
 def _unique_hex_ids(rng: np.random.Generator, n: int) -> list[str]:
@@ -185,51 +119,15 @@ def _unique_hex_ids(rng: np.random.Generator, n: int) -> list[str]:
     return [f"{int(v):08x}" for v in values]
 
 
-def _clutter_levels(rng: np.random.Generator, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean sea-clutter level in dB for HH and HV, darkening with angle."""
-    n = angle.shape[0]
-    wind_db = rng.normal(0.0, 1.5, size=n)
-    hh_db = -19.7 - 0.40 * (angle - 38.0) + wind_db
-    hv_db = -25.6 - 0.15 * (angle - 38.0) + 0.5 * wind_db + rng.normal(0.0, 0.7, size=n)
-    return hh_db, hv_db
-
-
-def _swell_texture(
-    rng: np.random.Generator, n: int, coarse: int = 8, amplitude_db: float = 0.8
-) -> np.ndarray:
-    """Smooth random modulation in dB: bilinear upsampling of coarse noise."""
-    grid = rng.normal(0.0, amplitude_db, size=(n, coarse, coarse))
-    weights = _bilinear_weights(coarse, SIDE)
-    return np.einsum("ia,nab,jb->nij", weights, grid, weights, optimize=True)
-
-
-def _bilinear_weights(coarse: int, fine: int) -> np.ndarray:
-    """Matrix [fine, coarse] that interpolates linearly between coarse nodes."""
-    position = np.linspace(0.0, coarse - 1.0, fine)
-    lower = np.clip(np.floor(position).astype(int), 0, coarse - 2)
-    fraction = position - lower
-    weights = np.zeros((fine, coarse))
-    weights[np.arange(fine), lower] = 1.0 - fraction
-    weights[np.arange(fine), lower + 1] = fraction
-    return weights
-
-
-def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
-    """Shapes, contrasts and point scatterers of one target per image.
-
-    Returns arrays relative to the HH clutter mean of each image: ``shape``
-    [n, 75, 75] in 0..1, ``hh_contrast`` [n] (linear peak over the clutter),
-    ``xpol`` [n] (HV/HH ratio, linear), ``points_hh``/``points_hv``
-    [n, 75, 75] (point scatterers' intensity).
-    """
+def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> tuple:
+    """One target per image, relative to its HH clutter: shape [n, 75, 75] in 0..1, linear HH
+    contrast and HV/HH ratio [n], point scatterers' HH and HV intensity [n, 75, 75]."""
     n = iceberg.shape[0]
     ship = ~iceberg
     cx = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=n)
     cy = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=n)
     theta = rng.uniform(0.0, np.pi, size=n)
-
-    # Sizes in pixels. Ships: long and thin, but small ships are compact and
-    # some are wide; icebergs: round, with a quarter elongated (1.6 to 3:1).
+    # Sizes in pixels: ships long and thin (small ones compact), icebergs round, a quarter elongated.
     ship_length = np.clip(rng.lognormal(np.log(7.0), 0.50, size=n), 3.0, 20.0)
     ship_width = np.clip(rng.lognormal(np.log(2.5), 0.35, size=n), 1.2, 6.0)
     berg_size = np.clip(rng.lognormal(np.log(7.0), 0.45, size=n), 2.5, 20.0)
@@ -238,7 +136,6 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
     )
     half_length = np.where(ship, ship_length, berg_size * np.sqrt(berg_aspect)) / 2.0
     half_width = np.where(ship, ship_width, berg_size / np.sqrt(berg_aspect)) / 2.0
-
     dx = np.arange(SIDE)[None, None, :] - cx[:, None, None]
     dy = np.arange(SIDE)[None, :, None] - cy[:, None, None]
     cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
@@ -246,13 +143,10 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
     across2 = ((-dx * sin + dy * cos) / half_width[:, None, None]) ** 2
     # Ships have flat hulls along their length (super-Gaussian), icebergs are smooth blobs.
     shape = np.exp(-0.5 * (np.where(ship[:, None, None], along2 * along2, along2) + across2))
-
     # Peak contrast over clutter (dB) and cross-polarisation ratio HV/HH (dB).
     hh_contrast_db = np.where(ship, rng.normal(13.0, 5.0, size=n), rng.normal(11.0, 4.0, size=n))
     xpol_db = np.where(ship, rng.normal(-7.0, 4.0, size=n), rng.normal(-9.0, 2.0, size=n))
-
-    # Point scatterers: 55% of ships carry 1 to 4 along the hull; a quarter
-    # of icebergs show one glinting facet.
+    # Point scatterers: 55% of ships carry 1 to 4 along the hull; a quarter of icebergs one facet.
     n_points = np.where(
         ship,
         np.where(rng.random(n) < 0.55, rng.integers(1, 5, size=n), 0),
@@ -269,23 +163,12 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> dict:
         strength = np.where(n_points > j, _db_to_linear(strength_db), 0.0)
         point_xpol = _db_to_linear(xpol_db + rng.normal(0.0, 2.0, size=n))
         # A Gaussian spot is separable: outer product of its row and column profiles.
-        spot = np.einsum(
-            "ni,nj->nij", _gauss(pixels - py[:, None], 0.7), _gauss(pixels - px[:, None], 0.7)
-        )
+        rows, columns = (np.exp(-0.5 * ((pixels - p[:, None]) / 0.7) ** 2) for p in (py, px))
+        spot = np.einsum("ni,nj->nij", rows, columns)
         points_hh += strength[:, None, None] * spot
         points_hv += (strength * point_xpol)[:, None, None] * spot
 
-    return {
-        "shape": shape,
-        "hh_contrast": _db_to_linear(hh_contrast_db),
-        "xpol": _db_to_linear(xpol_db),
-        "points_hh": points_hh,
-        "points_hv": points_hv,
-    }
-
-
-def _gauss(offset, sigma):
-    return np.exp(-0.5 * (offset / sigma) ** 2)
+    return shape, _db_to_linear(hh_contrast_db), _db_to_linear(xpol_db), points_hh, points_hv
 
 
 def _db_to_linear(db):
