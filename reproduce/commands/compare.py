@@ -20,10 +20,10 @@ def register(subparsers) -> None:
         "compare",
         help="tables of our runs' numbers beside the report's (comparison.md, comparison.csv)",
         description="Write comparison.md and comparison.csv into --out: per seed group of the "
-        "runs under --runs the test accuracy per seed, its mean and 95%% t-interval, the "
+        "runs under --runs the test accuracy per seed, its mean and 95% t-interval, the "
         "majority-class share, ...; per run its numbers; the report's figures.",
     )
-    parser.add_argument("--runs", default="runs", help="folder of run folders")
-    parser.add_argument("--out", default="runs", help="output folder")
+    parser.add_argument("--runs", default="runs", help="folder of run folders (default: runs)")
+    parser.add_argument("--out", default="runs", help="output folder (default: runs)")
     parser.add_argument("--data", help="the runs' train.json when not at the recorded path")
     parser.set_defaults(func=_command)

@@ -26,7 +26,11 @@ def register(subparsers) -> None:
         "8: ResNet vs Neural ODE, 9-11: worked ODEs, Euler table) and manifest.json into --out.",
     )
     parser.add_argument("--data", help="train.json for Figure 3 (default: as the training does)")
-    parser.add_argument("--runs", default="runs", help="run folders for Figures 4 and 7")
-    parser.add_argument("--out", default="runs/figures", help="output folder")
+    parser.add_argument(
+        "--runs", default="runs", help="run folders for Figures 4 and 7 (default: runs)"
+    )
+    parser.add_argument(
+        "--out", default="runs/figures", help="output folder (default: runs/figures)"
+    )
     parser.add_argument("--only", help="comma-separated: fig03,fig04_07,fig08,fig09,fig10,fig11")
     parser.set_defaults(func=_command)

@@ -45,7 +45,8 @@ def _labels(kind, sha256, n_records, path):
 
 @functools.lru_cache(maxsize=4)
 def _stand_in_labels(n: int, sha256: str):
-    from reproduce.data import STAND_IN_SEED, stand_in_json_bytes, synthetic_arrays
+    from reproduce.data import stand_in_json_bytes, synthetic_arrays
+    from reproduce.data.source import STAND_IN_SEED
 
     if hashlib.sha256(stand_in_json_bytes(n, STAND_IN_SEED)).hexdigest() != sha256:
         return None
