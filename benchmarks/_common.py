@@ -155,6 +155,16 @@ def ratio_table(ratios: dict) -> str:
     return table(["ratio", *keys], [[name, *(r[k] for k in keys)] for name, r in ratios.items()])
 
 
+def peak_mib(call) -> float:
+    """TensorFlow's CPU allocator peak during ``call()``, above what was held before (MiB)."""
+    import tensorflow as tf
+
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    call()
+    return (tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20
+
+
 @contextlib.contextmanager
 def tuning(**values):
     """Set odelayers' loop settings (``PARALLEL_ITERATIONS=10``...) for the solves traced inside.

@@ -201,7 +201,8 @@ def reference(p: Problem, tol: float, folder) -> dict:
 
 # Each side: forward(p, method, tol, steps) and train(p, method, tol, steps, adjoint) return
 # calls that give (final state, NFE) and (gradients, forward NFE, backward NFE), all in
-# TensorFlow's layout. A third library is one more pair in SIDES.
+# TensorFlow's layout (ours also take ODEBlock's other options). A third library is one
+# more pair in SIDES.
 def torch_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
     import torch
     from torchdiffeq import odeint
@@ -247,22 +248,22 @@ def _torch_options(method, tol, steps):
     return {"method": method, "options": {"grid_constructor": lambda f, y0, t: grid}}
 
 
-def tf_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, dyn=None):
+def tf_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, dyn=None, **extra):
     import tensorflow as tf
 
     import odelayers
 
-    block = odelayers.ODEBlock(dyn or p.dyn, **_tf_options(method, tol, steps))
+    block = odelayers.ODEBlock(dyn or p.dyn, **_tf_options(method, tol, steps) | extra)
     solve = tf.function(lambda y: block(y))
     return lambda: p.count(lambda: solve(p.y0_tf).numpy())
 
 
-def tf_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None):
+def tf_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None, **extra):
     import tensorflow as tf
 
     import odelayers
 
-    block = odelayers.ODEBlock(p.dyn, **_tf_options(method, tol, steps, adjoint))
+    block = odelayers.ODEBlock(p.dyn, **_tf_options(method, tol, steps, adjoint) | extra)
 
     @tf.function
     def step(y):
