@@ -253,7 +253,7 @@ def tf_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, dyn=None, *
 
     import odelayers
 
-    block = odelayers.ODEBlock(dyn or p.dyn, **_tf_options(method, tol, steps) | extra)
+    block = odelayers.ODEBlock(dyn or p.dyn, **tf_options(method, tol, steps) | extra)
     solve = tf.function(lambda y: block(y))
     return lambda: p.count(lambda: solve(p.y0_tf).numpy())
 
@@ -263,7 +263,7 @@ def tf_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None,
 
     import odelayers
 
-    block = odelayers.ODEBlock(p.dyn, **_tf_options(method, tol, steps, adjoint) | extra)
+    block = odelayers.ODEBlock(p.dyn, **tf_options(method, tol, steps, adjoint) | extra)
 
     @tf.function
     def step(y):
@@ -279,7 +279,7 @@ def tf_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None,
     return call
 
 
-def _tf_options(method, tol, steps, adjoint=None):
+def tf_options(method, tol, steps, adjoint=None):
     options = {"method": method, "gradient": "adjoint" if adjoint else "backprop"}
     if adjoint:
         options["adjoint_norm"] = adjoint
