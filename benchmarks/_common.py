@@ -25,6 +25,8 @@ from reproduce import provenance  # noqa: E402
 from reproduce._quiet import quiet_tensorflow  # noqa: E402
 from reproduce.atomic import atomic_write_json  # noqa: E402
 
+quiet_tensorflow()  # before the scripts import TensorFlow
+
 PEERS = ("torch", "torchdiffeq")
 THREADS_HELP = "intra-op threads of TensorFlow and PyTorch alike; each count in a fresh process"
 

@@ -20,7 +20,13 @@ import time
 
 import _common as C
 import bench_odeint as O
+import keras
 import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import torch
+
+import odelayers
 
 TOL = 1e-3
 NORMS = ("tfp", "rms")
@@ -69,9 +75,6 @@ def parallel_iterations(p, args) -> dict:
 def retracing(p) -> dict:
     """Tracing a dopri5-adjoint training step for a fit epoch's batch shapes (32, the last
     batch's 20), then a third; nothing executed."""
-    import tensorflow as tf
-
-    import odelayers
 
     rows = {}
     for reduce in (False, True):
@@ -95,10 +98,6 @@ def retracing(p) -> dict:
 
 
 def xla(p, args) -> dict:
-    import tensorflow as tf
-
-    import odelayers
-
     rows, calls = {}, {}
     for name, jit in (("tf.function", False), ("tf.function(jit_compile=True)", True)):
         block = odelayers.ODEBlock(p.dyn, method="dopri5", rtol=TOL, atol=TOL)
@@ -152,10 +151,6 @@ def section_ode_levers(args) -> dict:
 def section_overhead(args) -> dict:
     """Solve time over NFE evaluations chained in one compiled function (strict) and over
     NFE single-evaluation calls."""
-    import tensorflow as tf
-    import tensorflow_probability as tfp
-    import torch
-
     p = O.Problem(batch=4 if args.tiny else 32)
     plain = tfp.math.ode.DormandPrince(rtol=TOL, atol=TOL)
     tfp_solve = tf.function(
@@ -224,10 +219,6 @@ def section_overhead(args) -> dict:
 
 def section_precision(args) -> dict:
     """float64 dy/dt = y, y(0) = 1 on [0, 1]: error of y(1) = e and NFE, odelayers and plain TFP."""
-    import tensorflow as tf
-    import tensorflow_probability as tfp
-
-    import odelayers
 
     rows, y0 = [], tf.constant([1.0], tf.float64)
     for tol in (1e-6, 1e-8) if args.tiny else (1e-6, 1e-8, 1e-10, 1e-12):
@@ -262,9 +253,6 @@ def section_precision(args) -> dict:
 def section_error_norm(args) -> dict:
     """rtol = atol = tol under each error norm on dy/dt = -y, one turn of a rotation (float64,
     closed form) and the ODE-Net block (float32): error, error / tol, NFE, NFE per digit."""
-    import tensorflow as tf
-
-    import odelayers
 
     rotation, turn = tf.constant([[0.0, -1.0], [1.0, 0.0]], tf.float64), 2 * math.pi
     closed = {
@@ -330,10 +318,6 @@ def section_error_norm(args) -> dict:
 def section_group_norm(args) -> dict:
     """Forward and forward + backward (input, gamma, beta) of both layers, same weights; the
     speed-up Keras / ours per round; each repeat times 10 calls."""
-    import keras
-    import tensorflow as tf
-
-    import odelayers
 
     rng, cases = np.random.default_rng(0), []
     for shape in ((4 if args.tiny else 32, 18, 18, c) for c in (64, 32)):
@@ -368,8 +352,6 @@ def section_group_norm(args) -> dict:
 
 
 def _gn_pass(layer, mode, x, cot):
-    import tensorflow as tf
-
     if mode == "forward":
         return layer(x)
     with tf.GradientTape() as tape:

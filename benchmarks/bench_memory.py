@@ -17,6 +17,10 @@ import subprocess
 import sys
 
 import _common as C
+import bench_odeint as O
+import tensorflow as tf
+
+import odelayers
 
 
 def configurations(args) -> list[dict]:
@@ -34,11 +38,6 @@ def configurations(args) -> list[dict]:
 def child(config: dict) -> dict:
     """One configuration, measured in this fresh process."""
     import resource
-
-    import bench_odeint as O
-    import tensorflow as tf
-
-    import odelayers
 
     p = O.Problem(batch=config["batch"])
     options = O.tf_options(

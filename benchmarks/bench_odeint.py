@@ -16,7 +16,14 @@ import statistics
 import time
 
 import _common as C
+import keras
 import numpy as np
+import tensorflow as tf
+import torch
+import torchdiffeq
+from torch import nn
+
+import odelayers
 
 BAR_TOL = 1e-3
 # At the same steps the two sides' errors differ by float32 rounding only, which must
@@ -30,8 +37,6 @@ OURS, THEIRS = "ODEBlock", "torchdiffeq"
 
 def torch_odefunc(seed: int = 0):
     """torchdiffeq's example ``ODEfunc`` with an NFE counter and non-trivial group-norm weights."""
-    import torch
-    from torch import nn
 
     class ConcatConv2d(nn.Module):
         def __init__(self, dim):
@@ -80,10 +85,6 @@ def keras_dynamics(func, counter=None, norm=None):
 
     ``counter``, an int64 ``tf.Variable`` outside the weights, counts evaluations.
     """
-    import keras
-    import tensorflow as tf
-
-    import odelayers
 
     norm = norm or odelayers.GroupNormalization
 
@@ -116,10 +117,6 @@ class Problem:
     """Both sides: the dynamics with one set of weights, y0, a cotangent, a float64 reference."""
 
     def __init__(self, batch: int = 32):
-        import keras
-        import tensorflow as tf
-        import torch
-
         self.func, self.layout = torch_odefunc(), "contiguous"
         self.y0 = np.random.default_rng(1).standard_normal((batch, 64, 18, 18)).astype("float32")
         self.cot = np.random.default_rng(2).standard_normal(self.y0.shape).astype("float32")
@@ -133,8 +130,6 @@ class Problem:
 
     def check(self) -> dict:
         """Max |difference| of one evaluation, PyTorch against each Keras copy (asserted < 1e-5)."""
-        import torch
-
         with torch.no_grad():
             want = tf_layout(self.func(torch.tensor(0.5), self.y0_t).numpy())
         diffs = {}
@@ -145,8 +140,6 @@ class Problem:
         return diffs
 
     def use_channels_last(self) -> None:
-        import torch
-
         self.func = self.func.to(memory_format=torch.channels_last)
         self.y0_t = self.y0_t.contiguous(memory_format=torch.channels_last)
         self.cot_t = self.cot_t.contiguous(memory_format=torch.channels_last)
@@ -173,9 +166,6 @@ class Problem:
 
 def reference(p: Problem, tol: float, folder) -> dict:
     """Final state and gradient of sum(y(1) * cot), float64 torchdiffeq dopri5; cached in ``folder``."""
-    import torch
-    import torchdiffeq
-
     key = hashlib.sha256(p.y0.tobytes() + p.cot.tobytes() + repr(tol).encode())
     for q in torch_params(p.func):
         key.update(q.detach().contiguous().numpy().tobytes())
@@ -204,7 +194,6 @@ def reference(p: Problem, tol: float, folder) -> dict:
 # TensorFlow's layout (ours also take ODEBlock's other options). A third library is one
 # more pair in SIDES.
 def torch_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
-    import torch
     from torchdiffeq import odeint
 
     options = _torch_options(method, tol, steps)
@@ -240,8 +229,6 @@ def torch_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=No
 
 
 def _torch_options(method, tol, steps):
-    import torch
-
     if method == "dopri5":
         return {"method": method, "rtol": tol, "atol": tol}
     grid = torch.linspace(0.0, 1.0, steps + 1)  # exactly `steps` equal steps
@@ -249,20 +236,12 @@ def _torch_options(method, tol, steps):
 
 
 def tf_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, dyn=None, **extra):
-    import tensorflow as tf
-
-    import odelayers
-
     block = odelayers.ODEBlock(dyn or p.dyn, **tf_options(method, tol, steps) | extra)
     solve = tf.function(lambda y: block(y))
     return lambda: p.count(lambda: solve(p.y0_tf).numpy())
 
 
 def tf_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None, **extra):
-    import tensorflow as tf
-
-    import odelayers
-
     block = odelayers.ODEBlock(p.dyn, **tf_options(method, tol, steps, adjoint) | extra)
 
     @tf.function
@@ -302,9 +281,6 @@ def fewest_steps(p: Problem, forward, method: str, bar: float, limit: int) -> di
 
 def section_dynamics(p: Problem, args) -> dict:
     """One evaluation and one VJP per side, PyTorch in both memory formats."""
-    import tensorflow as tf
-    import torch
-
     calls, half, cl = {}, torch.tensor(0.5), torch.channels_last
     func_cl = copy.deepcopy(p.func).to(memory_format=cl)
     for name, f, y, cot in (

@@ -17,7 +17,12 @@ import time
 from pathlib import Path
 
 import _common as C
+import keras
 import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
 
 RESNET = "keras resnet"
 # Solver levers of the ODE-Net, each replacing the shipped solver (rk4, step 0.5, backprop).
@@ -33,9 +38,6 @@ LEVERS = {
 
 def torch_resnet():
     """The residual CNN of the report's appendix 7.2.2 in PyTorch, layer for layer."""
-    import torch
-    from torch import nn
-    from torch.nn import functional as F
 
     def conv(cin, cout):
         return nn.Conv2d(cin, cout, 5, padding=2)
@@ -85,8 +87,6 @@ def torch_resnet():
 
 def torch_trainer(model, forward, foreach: bool):
     """A step as Keras' ``fit`` takes it: Adam(1e-3, epsilon 1e-7), binary cross-entropy."""
-    import torch
-
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, foreach=foreach)
 
     def step(x, y):
@@ -100,8 +100,6 @@ def torch_trainer(model, forward, foreach: bool):
 
 def faster_adam_foreach() -> bool:
     """Whether Adam's multi-tensor step beats its per-parameter loop on the twin's parameters."""
-    import torch
-
     seconds = {}
     for foreach in (False, True):
         params = [torch.randn_like(p, requires_grad=True) for p in torch_resnet().parameters()]
@@ -114,9 +112,6 @@ def faster_adam_foreach() -> bool:
 
 def candidates(args, x, y) -> tuple[dict, dict]:
     """Each candidate's step on one batch (cycling through the batches), and the models."""
-    import keras
-    import torch
-
     from reproduce import models
 
     built = {
@@ -175,8 +170,6 @@ def flops(keras_model, torch_model, x, y) -> dict:
     """FLOPs of a training batch: convolutions and dense layers (the rest is under 0.5%),
     forward 2·H·W·kh·kw·Cin·Cout per image, backward the weight gradient and, where a
     trainable layer lies upstream, the input gradient; PyTorch's FlopCounterMode as check."""
-    import keras
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     upstream, total = set(), 0
@@ -201,8 +194,6 @@ def flops(keras_model, torch_model, x, y) -> dict:
 def ceilings(threads: int, n: int) -> dict:
     """fp32 FLOP/s: cores x 16 AVX-512 lanes x 2 FMA units x 2 x clock (BogoMIPS / 2, the
     rate KVM shows; assumptions, a VM hides both), and the best of three n x n matmuls."""
-    import torch
-
     bogomips = [
         line
         for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -219,8 +210,6 @@ def ceilings(threads: int, n: int) -> dict:
 
 
 def measure(args) -> dict:
-    import pandas as pd
-
     from reproduce.data import synthetic_train
     from reproduce.preprocess import resnet_inputs
 

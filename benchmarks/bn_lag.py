@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 
 import _common as C
+import keras
 import numpy as np
+import tensorflow as tf
 
 
 def run_data(metrics: dict):
@@ -32,9 +34,6 @@ def run_data(metrics: dict):
 
 
 def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
-    import keras
-    import tensorflow as tf
-
     import odelayers  # noqa: F401 - registers the layers model.keras names
     import reproduce.models  # noqa: F401
 

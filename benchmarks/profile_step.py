@@ -15,6 +15,12 @@ import tempfile
 import time
 
 import _common as C
+import bench_odeint as O
+import keras
+import pandas as pd
+import tensorflow as tf
+import torch
+from bench_train_step import torch_resnet, torch_trainer
 
 # (category, pattern on TensorFlow's op type or PyTorch's op name); the first match wins.
 CATEGORIES = (
@@ -48,7 +54,6 @@ def categorise(ops: dict) -> dict:
 
 def profile_tf(call, steps: int) -> dict:
     """ms per call by TensorFlow op type, and ms per call."""
-    import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     logdir = tempfile.mkdtemp(prefix="tfprof_")
@@ -92,14 +97,8 @@ def _timed(call, steps: int) -> float:
 def steps_of(args):
     """(TensorFlow's step, PyTorch's step, training batches per step)."""
     if args.model == "odenet":
-        import bench_odeint as O
-
         p = O.Problem(batch=4 if args.tiny else 32)
         return O.tf_train(p, "rk4", steps=2), O.torch_train(p, "rk4", steps=2), 1
-    import keras
-    import pandas as pd
-    import torch
-    from bench_train_step import torch_resnet, torch_trainer
 
     from reproduce.data import synthetic_train
     from reproduce.models import build_resnet
