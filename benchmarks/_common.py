@@ -25,7 +25,8 @@ from reproduce import provenance  # noqa: E402
 from reproduce._quiet import quiet_tensorflow  # noqa: E402
 from reproduce.atomic import atomic_write_json  # noqa: E402
 
-quiet_tensorflow()  # before the scripts import TensorFlow
+quiet_tensorflow()  # before anything imports TensorFlow
+import tensorflow as tf  # noqa: E402
 
 PEERS = ("torch", "torchdiffeq")
 THREADS_HELP = "intra-op threads of TensorFlow and PyTorch alike; each count in a fresh process"
@@ -49,9 +50,6 @@ def pin_threads(n: int, torch: bool = True) -> dict:
     """Give TensorFlow (and PyTorch) ``n`` intra-op threads and 1 inter-op thread; check it held."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(n)  # read when PyTorch and NumPy's BLAS load
-    quiet_tensorflow()
-    import tensorflow as tf
-
     tf.config.threading.set_intra_op_parallelism_threads(n)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     got = {"tensorflow": [tf.config.threading.get_intra_op_parallelism_threads()]}
@@ -76,13 +74,11 @@ def run(args, name: str, measure, torch: bool = True) -> dict:
     """
     if child := os.environ.get("BENCH_CHILD"):
         threads, path = child.split(",", 1)
-        Path(path).write_text(
-            json.dumps(_measure(args, int(threads), measure, torch), default=_plain)
-        )
+        result = _measure(args, int(threads), measure, torch)
+        Path(path).write_text(json.dumps(result, default=_plain))
         sys.exit(0)
-    jobs = [(t, r) for t in args.threads for r in range(args.runs)]
-    runs = []
-    for threads, _ in jobs:
+    jobs, runs = [t for t in args.threads for _ in range(args.runs)], []
+    for threads in jobs:
         if len(jobs) == 1:
             runs.append(_measure(args, threads, measure, torch))
             continue
@@ -91,12 +87,10 @@ def run(args, name: str, measure, torch: bool = True) -> dict:
             subprocess.run([sys.executable, *sys.argv], env=env, check=True)
             runs.append(json.loads(Path(tmp, "run.json").read_text()))
     record = {"benchmark": name, **provenance.record(extra_versions=PEERS if torch else ())}
-    record |= {"options": {k: v for k, v in vars(args).items()}, "runs": runs}
+    record |= {"options": vars(args), "runs": runs}
     args.out.mkdir(parents=True, exist_ok=True)
-    path = atomic_write_json(
-        args.out / f"{name}.json", json.loads(json.dumps(record, default=_plain))
-    )
-    print(f"wrote {path}")
+    record = json.loads(json.dumps(record, default=_plain))
+    print(f"wrote {atomic_write_json(args.out / f'{name}.json', record)}")
     return record
 
 
@@ -111,9 +105,7 @@ def _measure(args, threads: int, measure, torch: bool) -> dict:
 
 
 def _plain(obj):
-    if hasattr(obj, "tolist"):  # NumPy scalars and arrays
-        return obj.tolist()
-    return str(obj)
+    return obj.tolist() if hasattr(obj, "tolist") else str(obj)  # NumPy values, paths
 
 
 def interleave(candidates: dict, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -159,8 +151,6 @@ def ratio_table(ratios: dict) -> str:
 
 def peak_mib(call) -> float:
     """TensorFlow's CPU allocator peak during ``call()``, above what was held before (MiB)."""
-    import tensorflow as tf
-
     tf.config.experimental.reset_memory_stats("CPU:0")
     before = tf.config.experimental.get_memory_info("CPU:0")["current"]
     call()
@@ -176,7 +166,7 @@ def tuning(**values):
     """
     import odelayers
 
-    odelayers.odeint  # noqa: B018 - loads the solvers, which load the settings
+    odelayers.ODEBlock  # noqa: B018 - loads the solvers, which load the settings
     settings = sys.modules.get("odelayers._tuning")
     if settings is None:
         raise Skip("odelayers has no _tuning module: loop settings cannot be varied")

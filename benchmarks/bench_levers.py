@@ -191,11 +191,8 @@ def section_overhead(args) -> dict:
 
         return chain
 
-    chains = {
-        n: tf_chain(n) if name != "torchdiffeq" else torch_chain(n) for name, n in nfe.items()
-    }
     calls = {f"{name} solve": solve for name, solve in solves.items()}
-    calls |= {f"{name} chain": chains[nfe[name]] for name in solves}
+    calls |= {f"{n} chain": (torch_chain if n == O.THEIRS else tf_chain)(nfe[n]) for n in solves}
     with torch.no_grad():
         times = C.interleave(calls, args.repeats)
         singles = {"ours": tf_chain(1), "torchdiffeq": torch_chain(1)}

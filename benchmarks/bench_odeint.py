@@ -140,7 +140,7 @@ class Problem:
         return diffs
 
     def use_channels_last(self) -> None:
-        self.func = self.func.to(memory_format=torch.channels_last)
+        self.func = copy.deepcopy(self.func).to(memory_format=torch.channels_last)
         self.y0_t = self.y0_t.contiguous(memory_format=torch.channels_last)
         self.cot_t = self.cot_t.contiguous(memory_format=torch.channels_last)
         self.layout = "channels_last"
