@@ -1,12 +1,8 @@
 """Peak memory of a training step: the adjoint's stays flat as the tolerance tightens.
 
-An ODEBlock on bench_odeint's ODE-Net dynamics, batch 4 (every state-sized buffer scales
-with the batch, so the ratios are batch 32's). dopri5 with the adjoint at rtol = atol from
-1e-2 to 1e-6 (goal: peak at 1e-6 <= 1.1 x peak at 1e-2), the same with the solver loops at
-TensorFlow's parallel_iterations=10 and with the full adjoint norm, against backprop through
-rk4 and dopri5, which keep every evaluation. Each configuration runs in a fresh process,
-traced before it runs: TensorFlow's allocator peak (exact for tensors; the goal's figure)
-and the growth of ru_maxrss (one-off costs included; a cross-check of the trend).
+dopri5 with the adjoint at rtol = atol 1e-2 ... 1e-6 (goal: peak at 1e-6 <= 1.1 x at 1e-2),
+against the loops at parallel_iterations=10, the full adjoint norm, and backprop through rk4
+and dopri5; each in a fresh process, traced first: TensorFlow's allocator peak, and ru_maxrss.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """The ODE layer against torchdiffeq on Chen et al.'s ODE-Net dynamics, at equal accuracy.
 
-torchdiffeq's ``examples/odenet_mnist.py`` ODEfunc (64 channels, 18x18 maps, batch 32,
-float32, t in [0, 1]) against the same dynamics built from odelayers' layers, weights
-copied and one evaluation checked equal. The two dopri5 controllers differ, so each side
-runs at the loosest tolerance whose final-state error meets torchdiffeq's at 1e-3 (against
-a float64 reference). Timed: forward solve, forward + adjoint (seminorm vs seminorm, full
-vs full) and the fastest training step each library offers; ratios ours / theirs.
+Same weights on both sides; each runs at the loosest tolerance whose final-state error meets
+torchdiffeq's at 1e-3. Timed: forward solve, forward + adjoint (seminorm vs seminorm, full vs
+full), the fastest training step each library offers; ratios ours / theirs.
 """
 
 from __future__ import annotations

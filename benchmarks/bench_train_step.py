@@ -1,12 +1,8 @@
 """One training step (batch 32) of the report's residual CNN and ODE-Net, against PyTorch.
 
-Ours: ``reproduce.models.build_resnet()`` and ``build_odenet()`` as ``python -m reproduce``
-trains them (``train_on_batch``, what ``fit`` runs per batch; no XLA), the ODE-Net also with
-the solver levers. Theirs: a PyTorch twin of the residual CNN (same layers and parameter
-count, asserted) in NCHW, in channels_last and compiled, Adam's multi-tensor step when that
-is faster here. Stand-in images, all candidates interleaved. Reported: Keras / PyTorch at
-its fastest, ODE-Net / residual CNN, and the FLOP/s each side reaches against the machine's
-fp32 peak and a measured matmul ceiling.
+Keras / a PyTorch twin at its fastest (NCHW, channels_last, compiled), ODE-Net (shipped and
+solver levers) / residual CNN, all interleaved on stand-in images; FLOP/s against the fp32
+peak and a measured matmul ceiling.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Why a trained CNN's test accuracy swings: its batch norms' moving statistics, measured.
 
-Each saved model (``model.keras`` of finished resnet/odenet run folders; no weight changes)
-scores its test and training images in inference mode as trained; after its moving
-batch-norm statistics converge on the frozen weights (``--epochs`` passes in training mode,
-batch 32, Keras 2.2's update) with dropout on; and the same with dropout off. A rise from
-the first to the second is the moving averages' lag; the second to the third, dropout's
-variance shift.
+Each saved model scores in inference mode as trained, then after its moving statistics
+converge on the frozen weights with dropout on, and with dropout off: the first step is
+the averages' lag, the second dropout's variance shift.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Is the cheaper ODE-Net as accurate? Test accuracy over training seeds, read from run folders.
 
-The goal: the ODE-Net's stand-in test accuracy within 2 points of the residual CNN's over
-3 or more training seeds. Reads finished ``resnet``/``odenet`` run folders (``metrics.json``,
-``history.csv``; nothing is trained), groups the runs that differ only in the training seed,
-and reports each group's accuracies, the mean over the last epochs (one epoch's swings by
-points), the epoch-to-epoch swing with moving and with batch statistics, and provenance.
+Goal: within 2 points of the residual CNN's over 3 or more training seeds. Groups finished
+runs that differ only in the training seed (``metrics.json``, ``history.csv``).
 """
 
 from __future__ import annotations
