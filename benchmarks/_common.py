@@ -41,7 +41,7 @@ def parser(doc: str, repeats: int, threads=(1,)) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, nargs="+", default=list(threads), help=THREADS_HELP)
     p.add_argument("--runs", type=int, default=1, help="separate processes per thread count")
     p.add_argument("--repeats", type=int, default=repeats, help="timed rounds")
-    p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run")
+    p.add_argument("--tiny", action="store_true", help="a smoke run at a tiny size")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
     return p
 
