@@ -1,154 +1,444 @@
-"""The ODE layer against torchdiffeq 0.2.5 on Chen et al.'s ODE-Net dynamics, at equal accuracy.
+"""The ODE layer against torchdiffeq on Chen et al.'s ODE-Net dynamics, at equal accuracy.
 
-Problem: torchdiffeq's ``examples/odenet_mnist.py`` ODEfunc (GroupNorm -> ReLU ->
-ConcatConv 3x3 -> GroupNorm -> ReLU -> ConcatConv 3x3 -> GroupNorm, 64 channels) on
-18x18 feature maps, batch 32, float32, t in [0, 1]. Our side is built from what
-odelayers ships (``odelayers.ConcatConv2D``, ``odelayers.GroupNormalization``,
-``odelayers.ODEBlock``); both sides hold the same weights (copied from PyTorch,
-NCHW -> NHWC) and one evaluation is checked equal to 1e-5 before anything is timed.
-
-Equal accuracy, not equal tolerance: the two libraries' dopri5 controllers differ,
-so the same rtol/atol gives different errors. The bar is torchdiffeq dopri5's
-final-state error at rtol = atol = 1e-3 (relative RMS error against float64
-torchdiffeq at a tight tolerance); each side then runs at the loosest tolerance of
-a grid whose error meets the bar. Measured, interleaved (ratios = ours / theirs,
-median and spread of per-round ratios):
-
-1. one dynamics evaluation and VJP; PyTorch's memory format for the rest of the run
-   (channels_last if its forward solve is faster in this run);
-2. forward solve at the equal-accuracy tolerances (goal <= 0.8), with an extra row
-   for the same block on ``keras.layers.GroupNormalization``;
-3. forward + adjoint backward, seminorm vs seminorm and full vs full (goal <= 0.8),
-   with each side's gradient error against a float64 reference gradient;
-4. the fastest training step each library offers among solvers reaching the bar
-   (dopri5 backprop, rk4 / midpoint / euler at their fewest steps; goal <= 0.8).
-
-One invocation measures one thread setting; outputs are ``odeint_t<threads>[_<label>]
-.{json,md}``. ``benchmarks/_odeint_combine.py`` merges the runs into ``odeint.md``.
-Run: ``python benchmarks/bench_odeint.py --threads 1 --run-label a`` (about 10 minutes
-on an idle 2-core machine, most of it the adjoint section's 10 rounds of four adjoint
-steps; the first run in an --out folder adds the float64 reference, 1-3 minutes);
-``--quick`` for a smoke run (6 minutes at 1 thread under a load of 4 on 2 cores).
+Same weights on both sides; each runs at the loosest tolerance whose final-state error meets
+torchdiffeq's at 1e-3. Timed: forward solve, forward + adjoint (seminorm vs seminorm, full vs
+full), the fastest training step each library offers; ratios ours / theirs.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+import copy
+import hashlib
+import statistics
+import time
 
-import _harness as H
-from _odeint_problem import QUICK_REF_TOL, QUICK_TOL_GRID, REF_TOL, TOL_GRID, Problem, reference
-from _odeint_report import render_markdown
-from _odeint_sections import (
-    section_adjoint,
-    section_dynamics,
-    section_fastest,
-    section_forward,
-    section_tolerances,
-    section_torch_format,
-)
+import _common as C
+import keras
+import numpy as np
+import tensorflow as tf
+import torch
+import torchdiffeq
+from torch import nn
 
+import odelayers
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    H.add_common_arguments(parser)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 reps, 3 tolerances")
-    parser.add_argument("--run-label", default=None, help="suffix of the output names (a, b)")
-    parser.add_argument(
-        "--adjoint-reps", type=int, default=None, help="reps of the adjoint steps (10; quick 2)"
-    )
-    parser.add_argument(
-        "--torch-warmup",
-        type=int,
-        default=None,
-        help="untimed PyTorch calls before timing, first call included (3; quick 1)",
-    )
-    parser.add_argument(
-        "--torch-format",
-        choices=("auto", "contiguous", "channels_last"),
-        default="auto",
-        help="PyTorch memory format (auto: the faster forward solve in this run)",
-    )
-    parser.add_argument(
-        "--ref-tol", type=float, default=None, help=f"float64 reference tolerance ({REF_TOL:g})"
-    )
-    parser.add_argument(
-        "--prune",
-        type=float,
-        default=2.0,
-        help="fastest step: repeat only candidates within this factor of their side's best",
-    )
-    parser.add_argument("--max-steps", type=int, default=64, help="fixed-step search limit")
-    args = parser.parse_args(argv)
-    quick = args.quick
-    args.reps = args.reps or (2 if quick else 10)
-    args.adjoint_reps = args.adjoint_reps or (2 if quick else 10)
-    args.torch_warmup = args.torch_warmup or (1 if quick else 3)
-    args.ref_tol = args.ref_tol or (QUICK_REF_TOL if quick else REF_TOL)
-    args.grid = QUICK_TOL_GRID if quick else TOL_GRID
-    return args
+BAR_TOL = 1e-3
+# At the same steps the two sides' errors differ by float32 rounding only, which must
+# not decide a tie; one step of TOLS moves the error by ~30%.
+BAR_SLACK = 0.01
+TOLS = (3e-3, 2e-3, 1.5e-3, 1e-3, 7e-4, 5e-4, 3e-4, 2e-4, 1e-4)  # loosest first
+FIXED = ("rk4", "midpoint", "euler")
+REF_CHUNK = 4  # group norm and convolutions act per example: chunks change only memory
+OURS, THEIRS = "ODEBlock", "torchdiffeq"
 
 
-def output_name(threads: int, label: str | None) -> str:
-    """``odeint_t<threads>`` plus ``_<label>`` when a run label is given."""
-    return f"odeint_t{threads}" + (f"_{label}" if label else "")
+def torch_odefunc(seed: int = 0):
+    """torchdiffeq's example ``ODEfunc`` with an NFE counter and non-trivial group-norm weights."""
+
+    class ConcatConv2d(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self._layer = nn.Conv2d(dim + 1, dim, 3, padding=1)
+
+        def forward(self, t, x):
+            return self._layer(torch.cat([torch.ones_like(x[:, :1]) * t, x], 1))
+
+    class ODEfunc(nn.Module):
+        def __init__(self, dim=64):
+            super().__init__()
+            self.norm1, self.conv1 = nn.GroupNorm(32, dim), ConcatConv2d(dim)
+            self.norm2, self.conv2 = nn.GroupNorm(32, dim), ConcatConv2d(dim)
+            self.norm3, self.nfe = nn.GroupNorm(32, dim), 0
+
+        def forward(self, t, x):
+            self.nfe += 1
+            out = self.conv1(t, torch.relu_(self.norm1(x)))
+            return self.norm3(self.conv2(t, torch.relu_(self.norm2(out))))
+
+    torch.manual_seed(seed)
+    func = ODEfunc()
+    with torch.no_grad():  # gamma = 1, beta = 0 would not check the weight transfer
+        for gn in (func.norm1, func.norm2, func.norm3):
+            gn.weight.copy_(1.0 + 0.1 * torch.randn_like(gn.weight))
+            gn.bias.copy_(0.1 * torch.randn_like(gn.bias))
+    return func
 
 
-def _say(text: str) -> None:
-    print(text, flush=True)
+def torch_params(func) -> list:
+    """The torch weights in the order of the Keras copy's ``trainable_variables``."""
+    layers = (func.norm1, func.norm2, func.norm3, func.conv1._layer, func.conv2._layer)
+    return [p for m in layers for p in (m.weight, m.bias)]
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    threads = H.configure_threads(args.threads, args.inter_op_threads)
-    record = H.Record(output_name(args.threads, args.run_label), args, threads)
-    p = Problem()
-    res = {
-        "problem": {
-            "batch": 32,
-            "size": 18,
-            "channels": 64,
-            "dtype": "float32",
-            "t": [0.0, 1.0],
-            "error_metric": "rms(y - ref) / rms(ref), final state",
-            "grad_error_metric": "||g - g_ref|| / ||g_ref||, d/dy0 and all d/dparams",
-            "tolerance_grid": list(args.grid),
-            "reps": args.reps,
-            "adjoint_reps": args.adjoint_reps,
-            "torch_warmup": args.torch_warmup,
-            "quick": args.quick,
-        }
+def tf_layout(a):
+    """An NCHW state, or a [out, in, kh, kw] kernel, as TensorFlow lays it out."""
+    if a.ndim != 4:
+        return a
+    return np.ascontiguousarray(a.transpose((2, 3, 1, 0) if a.shape[-1] == 3 else (0, 2, 3, 1)))
+
+
+def keras_dynamics(func, counter=None, norm=None):
+    """``func`` rebuilt from ``odelayers.ConcatConv2D`` and ``norm`` (default odelayers' group norm).
+
+    ``counter``, an int64 ``tf.Variable`` outside the weights, counts evaluations.
+    """
+
+    norm = norm or odelayers.GroupNormalization
+
+    class Dynamics(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.norms = [norm(32, epsilon=1e-5) for _ in range(3)]  # PyTorch's epsilon
+            self.convs = [odelayers.ConcatConv2D(64, 3) for _ in range(2)]
+
+        def build(self, shape):
+            for layer in self.norms + self.convs:
+                layer.build(shape)
+
+        def call(self, h, t):
+            if counter is not None:
+                with tf.control_dependencies([counter.assign_add(1)]):
+                    h = tf.identity(h)
+            out = self.convs[0](keras.ops.relu(self.norms[0](h)), t=t)
+            return self.norms[2](self.convs[1](keras.ops.relu(self.norms[1](out)), t=t))
+
+    dyn = Dynamics()
+    dyn.build((None, 18, 18, 64))
+    # ConcatConv2D's kernel holds the time channel first, as torchdiffeq's.
+    for v, p in zip(dyn.trainable_variables, torch_params(func)):
+        v.assign(tf_layout(p.detach().numpy()))
+    return dyn
+
+
+class Problem:
+    """Both sides: the dynamics with one set of weights, y0, a cotangent, a float64 reference."""
+
+    def __init__(self, batch: int = 32):
+        self.func, self.layout = torch_odefunc(), "contiguous"
+        self.y0 = np.random.default_rng(1).standard_normal((batch, 64, 18, 18)).astype("float32")
+        self.cot = np.random.default_rng(2).standard_normal(self.y0.shape).astype("float32")
+        self.y0_t, self.cot_t = torch.from_numpy(self.y0), torch.from_numpy(self.cot)
+        self.t_t = torch.tensor([0.0, 1.0])
+        self.y0_tf, self.cot_tf = (tf.constant(tf_layout(a)) for a in (self.y0, self.cot))
+        self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.dyn = keras_dynamics(self.func, self.counter)
+        self.dyn_keras_gn = keras_dynamics(self.func, self.counter, keras.layers.GroupNormalization)
+        self.ref = None
+
+    def check(self) -> dict:
+        """Max |difference| of one evaluation, PyTorch against each Keras copy (asserted < 1e-5)."""
+        with torch.no_grad():
+            want = tf_layout(self.func(torch.tensor(0.5), self.y0_t).numpy())
+        diffs = {}
+        for name, dyn in (("odelayers", self.dyn), ("keras group norm", self.dyn_keras_gn)):
+            got = np.asarray(dyn(self.y0_tf, t=0.5))
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
+            diffs[name] = float(np.abs(got - want).max())
+        return diffs
+
+    def use_channels_last(self) -> None:
+        self.func = copy.deepcopy(self.func).to(memory_format=torch.channels_last)
+        self.y0_t = self.y0_t.contiguous(memory_format=torch.channels_last)
+        self.cot_t = self.cot_t.contiguous(memory_format=torch.channels_last)
+        self.layout = "channels_last"
+
+    def error(self, final) -> float:
+        """Relative RMS error of a final state (TensorFlow layout) against the reference."""
+        y, ref = np.asarray(final, np.float64), self.ref["final"]
+        return float(np.sqrt(np.mean((y - ref) ** 2) / np.mean(ref**2)))
+
+    def grad_errors(self, grads) -> dict:
+        """Relative L2 errors of d/dy0 and of all d/dweights (TensorFlow layout)."""
+        ref = self.ref["grads"]
+        flat = [np.concatenate([np.ravel(g) for g in gs[1:]]) for gs in (grads, ref)]
+        rel = lambda a, b: float(np.linalg.norm(a - b) / np.linalg.norm(b))  # noqa: E731
+        return {"y0": rel(grads[0], ref[0]), "params": rel(*flat)}
+
+    def count(self, call):
+        """``call()`` and the dynamics evaluations it made."""
+        self.counter.assign(0)
+        out = call()
+        return out, int(self.counter.numpy())
+
+
+def reference(p: Problem, tol: float, folder) -> dict:
+    """Final state and gradient of sum(y(1) * cot), float64 torchdiffeq dopri5; cached in ``folder``."""
+    key = hashlib.sha256(p.y0.tobytes() + p.cot.tobytes() + repr(tol).encode())
+    for q in torch_params(p.func):
+        key.update(q.detach().contiguous().numpy().tobytes())
+    key = key.hexdigest() + f" {torch.__version__} {torchdiffeq.__version__}"
+    path = folder / "odeint_reference.npz"
+    if path.exists() and str((cached := np.load(path))["key"]) == key:
+        return {"final": cached["final"], "grads": [cached[f"g{i}"] for i in range(11)]}
+    f64 = copy.deepcopy(p.func).double().to(memory_format=torch.contiguous_format)
+    params, finals, grads = torch_params(f64), [], []
+    for s in range(0, len(p.y0), REF_CHUNK):
+        y0 = torch.from_numpy(p.y0[s : s + REF_CHUNK]).double().requires_grad_(True)
+        out = torchdiffeq.odeint(f64, y0, p.t_t.double(), rtol=tol, atol=tol)[-1]
+        loss = (out * torch.from_numpy(p.cot[s : s + REF_CHUNK]).double()).sum()
+        finals.append(out.detach().numpy())
+        grads.append([g.numpy() for g in torch.autograd.grad(loss, [y0] + params)])
+    ref = {"final": tf_layout(np.concatenate(finals))}
+    ref["grads"] = [tf_layout(np.concatenate([g[0] for g in grads]))]
+    ref["grads"] += [tf_layout(sum(g[i] for g in grads)) for i in range(1, 11)]
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(path, key=key, final=ref["final"], **{f"g{i}": g for i, g in enumerate(ref["grads"])})
+    return ref
+
+
+# Each side: forward(p, method, tol, steps) and train(p, method, tol, steps, adjoint) return
+# calls that give (final state, NFE) and (gradients, forward NFE, backward NFE), all in
+# TensorFlow's layout (ours also take ODEBlock's other options). A third library is one
+# more pair in SIDES.
+def torch_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
+    from torchdiffeq import odeint
+
+    options = _torch_options(method, tol, steps)
+
+    def call():
+        p.func.nfe = 0
+        with torch.no_grad():
+            out = odeint(p.func, p.y0_t, p.t_t, **options)[-1]
+        return tf_layout(out.contiguous().numpy()), p.func.nfe
+
+    return call
+
+
+def torch_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None):
+    from torchdiffeq import odeint, odeint_adjoint
+
+    options, params = _torch_options(method, tol, steps), torch_params(p.func)
+    if adjoint == "seminorm":
+        options["adjoint_options"] = {"norm": "seminorm"}
+
+    def call():
+        for q in params:
+            q.grad = None
+        y0 = p.y0_t.clone().requires_grad_(True)
+        p.func.nfe = 0
+        out = (odeint_adjoint if adjoint else odeint)(p.func, y0, p.t_t, **options)[-1]
+        forward = p.func.nfe
+        (out * p.cot_t).sum().backward()
+        grads = [tf_layout(g.contiguous().numpy()) for g in [y0.grad] + [q.grad for q in params]]
+        return grads, forward, p.func.nfe - forward
+
+    return call
+
+
+def _torch_options(method, tol, steps):
+    if method == "dopri5":
+        return {"method": method, "rtol": tol, "atol": tol}
+    grid = torch.linspace(0.0, 1.0, steps + 1)  # exactly `steps` equal steps
+    return {"method": method, "options": {"grid_constructor": lambda f, y0, t: grid}}
+
+
+def tf_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, dyn=None, **extra):
+    block = odelayers.ODEBlock(dyn or p.dyn, **tf_options(method, tol, steps) | extra)
+    solve = tf.function(lambda y: block(y))
+    return lambda: p.count(lambda: solve(p.y0_tf).numpy())
+
+
+def tf_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None, **extra):
+    block = odelayers.ODEBlock(p.dyn, **tf_options(method, tol, steps, adjoint) | extra)
+
+    @tf.function
+    def step(y):
+        with tf.GradientTape() as tape:
+            tape.watch(y)
+            loss = tf.reduce_sum(block(y, training=True) * p.cot_tf)
+        return tape.gradient(loss, [y] + p.dyn.trainable_variables)
+
+    def call():
+        grads, total = p.count(lambda: [g.numpy() for g in step(p.y0_tf)])
+        return grads, block.nfe, total - block.nfe
+
+    return call
+
+
+def tf_options(method, tol, steps, adjoint=None):
+    options = {"method": method, "gradient": "adjoint" if adjoint else "backprop"}
+    if adjoint:
+        options["adjoint_norm"] = adjoint
+    return options | ({"rtol": tol, "atol": tol} if method == "dopri5" else {"num_steps": steps})
+
+
+SIDES = {OURS: (tf_forward, tf_train), THEIRS: (torch_forward, torch_train)}
+
+
+def fewest_steps(p: Problem, forward, method: str, bar: float, limit: int) -> dict:
+    """The fewest equal steps (1 .. limit) of ``method`` whose error meets ``bar``; every error scanned."""
+    scanned = []
+    for n in range(1, limit + 1):
+        final, nfe = forward(p, method, steps=n)()
+        scanned.append(p.error(final))
+        if scanned[-1] <= bar:
+            return {"steps": n, "nfe": nfe, "error": scanned[-1], "scanned": scanned}
+    return {"steps": None, "nfe": None, "error": None, "scanned": scanned}
+
+
+def section_dynamics(p: Problem, args) -> dict:
+    """One evaluation and one VJP per side, PyTorch in both memory formats."""
+    calls, half, cl = {}, torch.tensor(0.5), torch.channels_last
+    func_cl = copy.deepcopy(p.func).to(memory_format=cl)
+    for name, f, y, cot in (
+        ("torch", p.func, p.y0_t, p.cot_t),
+        (
+            "torch channels_last",
+            func_cl,
+            *(a.contiguous(memory_format=cl) for a in (p.y0_t, p.cot_t)),
+        ),
+    ):
+        yg, w = y.clone().requires_grad_(True), list(f.parameters())
+        calls[f"{name} eval"] = lambda f=f, y=y: torch.no_grad()(f)(half, y)
+        calls[f"{name} vjp"] = lambda f=f, y=yg, c=cot, w=w: torch.autograd.grad(
+            f(half, y), [y, *w], c
+        )
+    for name, dyn in (("ours", p.dyn), ("keras GN", p.dyn_keras_gn)):
+
+        @tf.function
+        def vjp(y, d=dyn):
+            with tf.GradientTape() as tape:
+                tape.watch(y)
+                out = d(y, t=0.5)
+            return tape.gradient(out, [y] + d.trainable_variables, output_gradients=p.cot_tf)
+
+        evaluate = tf.function(lambda y, d=dyn: d(y, t=0.5))
+        calls[f"{name} eval"] = lambda f=evaluate: f(p.y0_tf).numpy()
+        calls[f"{name} vjp"] = lambda f=vjp: [g.numpy() for g in f(p.y0_tf)]
+    times = C.interleave(calls, max(10, 2 * args.repeats), args.torch_warmup)
+    ratios = {
+        f"{kind}: {ours} / {theirs}": C.ratio(times, f"{ours} {kind}", f"{theirs} {kind}")
+        for kind in ("eval", "vjp")
+        for ours in ("ours", "keras GN")
+        for theirs in ("torch", "torch channels_last")
     }
-    res["equivalence_max_abs_diff"] = p.check_equivalence()
-    _say(f"dynamics agree with PyTorch's: {res['equivalence_max_abs_diff']}")
-    p.ref = reference(p, args.ref_tol, args.out)
-    res["reference"] = {k: v for k, v in p.ref.items() if k not in ("final", "grads")}
-    _say(f"reference: {res['reference']}")
+    return {"seconds": {k: C.spread(v) for k, v in times.items()}, "ratios": ratios}
+
+
+def section_torch_format(p: Problem, args) -> dict:
+    """PyTorch's memory format from here on: that of its faster dopri5 solve, or ``--torch-format``."""
+    q = copy.copy(p)
+    q.use_channels_last()
+    calls = {"contiguous": torch_forward(p), "channels_last": torch_forward(q)}
+    times = C.interleave(calls, max(4, args.repeats // 2), args.torch_warmup)
+    # One solve in two layouts differs by float32 rounding alone: how far that moves the error.
+    errors = {k: p.error(call()[0]) for k, call in calls.items()}
+    faster = min(times, key=lambda k: statistics.median(times[k]))
+    if (args.torch_format or faster) == "channels_last":
+        p.use_channels_last()
+    gap = abs(errors["channels_last"] - errors["contiguous"]) / errors["contiguous"]
+    seconds = {k: C.spread(v) for k, v in times.items()}
+    return {"seconds": seconds, "faster": faster, "used": p.layout, "rounding_gap": gap}
+
+
+def section_tolerances(p: Problem, tols) -> dict:
+    """The bar, and each side's loosest tolerance whose final-state error meets it."""
+    bar = p.error(torch_forward(p)()[0])
+    out = {"bar": bar, "threshold": bar * (1 + BAR_SLACK)}
+    for side, (forward, _) in SIDES.items():
+        scanned = []
+        for tol in tols:
+            final, nfe = forward(p, tol=tol)()
+            scanned.append({"tol": tol, "error": p.error(final), "nfe": nfe})
+            if scanned[-1]["error"] <= out["threshold"]:
+                break
+        else:
+            raise SystemExit(f"{side}: no tolerance of {tols} reaches the bar {bar:.3g}")
+        out[side] = {**scanned[-1], "scanned": scanned}
+    return out
+
+
+def section_forward(p: Problem, args, tols: dict) -> dict:
+    """Forward solves at each side's tolerance, and ours on Keras' own group norm."""
+    calls = {side: fwd(p, tol=tols[side]["tol"]) for side, (fwd, _) in SIDES.items()}
+    calls[f"{OURS}, Keras group norm"] = tf_forward(p, tol=tols[OURS]["tol"], dyn=p.dyn_keras_gn)
+    nfe = {name: call()[1] for name, call in calls.items()}
+    times = C.interleave(calls, args.repeats, args.torch_warmup)
+    ratios = {name: C.ratio(times, name, THEIRS) for name in calls if name != THEIRS}
+    return {"seconds": {k: C.spread(v) for k, v in times.items()}, "nfe": nfe, "ratios": ratios}
+
+
+def section_adjoint(p: Problem, args, tols: dict) -> dict:
+    """dopri5 forward + adjoint, seminorm vs seminorm and full vs full, with gradient errors."""
+    steps = {
+        f"{side} {norm}": train(p, tol=tols[side]["tol"], adjoint=norm)
+        for norm in ("seminorm", "full")
+        for side, (_, train) in SIDES.items()
+    }
+    first = {name: step() for name, step in steps.items()}  # traces ours
+    C.interleave({n: s for n, s in steps.items() if n.startswith(THEIRS)}, 0, args.torch_warmup - 1)
+    times = C.interleave(steps, args.repeats, warmup=0)
+    rows = {
+        name: {**C.spread(times[name]), "nfe": [f, b], "grad_error": p.grad_errors(g)}
+        for name, (g, f, b) in first.items()
+    }
+    norms = ("seminorm", "full")
+    return {
+        "rows": rows,
+        "ratios": {n: C.ratio(times, f"{OURS} {n}", f"{THEIRS} {n}") for n in norms},
+    }
+
+
+def section_fastest(p: Problem, args, tols: dict) -> dict:
+    """Each library's fastest training step among those reaching the bar: fixed-step methods
+    with backprop at their fewest steps, dopri5 with backprop. A candidate over ``--prune``
+    times its side's best single run is not repeated."""
+    steps = {}
+    for side, (forward, train) in SIDES.items():
+        for method in FIXED:
+            n = fewest_steps(p, forward, method, tols["threshold"], args.max_steps)["steps"]
+            if n:
+                steps[f"{side} {method} x{n}"] = train(p, method, steps=n)
+        steps[f"{side} dopri5"] = train(p, tol=tols[side]["tol"])
+    rows, side_of = {}, lambda name: name.split()[0]
+    for name, step in steps.items():
+        _, forward, backward = step()  # traces ours, warms theirs
+        start = time.perf_counter()
+        step()
+        rows[name] = {"nfe": [forward, backward], "once_s": time.perf_counter() - start}
+    best = {s: min(r["once_s"] for n, r in rows.items() if side_of(n) == s) for s in SIDES}
+    timed = {n: s for n, s in steps.items() if rows[n]["once_s"] <= args.prune * best[side_of(n)]}
+    times = C.interleave(timed, args.repeats, warmup=max(0, args.torch_warmup - 2))
+    for name in times:
+        rows[name].update(C.spread(times[name]))
+    fastest = {
+        s: min((n for n in times if side_of(n) == s), key=lambda n: rows[n]["median"])
+        for s in SIDES
+    }
+    ratio = C.ratio(times, fastest[OURS], fastest[THEIRS])
+    return {"rows": rows, "fastest": fastest, "ratio": ratio}
+
+
+def measure(args) -> dict:
+    p = Problem(batch=4 if args.tiny else 32)
+    res = {"batch": len(p.y0), "max_abs_difference": p.check()}
+    args.torch_warmup = 1 if args.tiny else 3
+    p.ref = reference(p, 1e-5 if args.tiny else 1e-7, args.out)
     res["dynamics"] = section_dynamics(p, args)
     res["torch_format"] = section_torch_format(p, args)
-    _say(f"PyTorch memory format: {res['torch_format']['used']}")
-    res["tolerances"] = tols = section_tolerances(p, args.grid)
-    _say(
-        f"bar {tols['bar']:.3g}; tolerances: ours {tols['ours']['tol']:g} "
-        f"(NFE {tols['ours']['nfe']}), theirs {tols['theirs']['tol']:g} "
-        f"(NFE {tols['theirs']['nfe']})"
-    )
+    res["tolerances"] = tols = section_tolerances(p, (2e-3, 1e-3, 5e-4) if args.tiny else TOLS)
     res["forward"] = section_forward(p, args, tols)
-    _say(f"forward ratio {res['forward']['ratio']['median']:.3f} (goal <= 0.8)")
     res["adjoint"] = section_adjoint(p, args, tols)
-    _say(
-        f"forward + adjoint ratio: seminorm {res['adjoint']['ratio_seminorm']['median']:.3f}, "
-        f"full {res['adjoint']['ratio_full']['median']:.3f} (goal <= 0.8)"
+    res["fastest"] = section_fastest(p, args, tols)
+    adjoint, fastest = res["adjoint"]["ratios"], res["fastest"]
+    C.ratio_table(
+        {"forward solve (goal <= 0.8)": res["forward"]["ratios"][OURS]}
+        | {f"forward + adjoint, {k}": r for k, r in adjoint.items()}
+        | {" / ".join(fastest["fastest"].values()): fastest["ratio"]}
     )
-    res["fastest"] = section_fastest(p, args, tols, res["adjoint"])
-    _say(
-        f"fastest training step: {res['fastest']['fastest_ours']} / "
-        f"{res['fastest']['fastest_theirs']} = {res['fastest']['ratio']['median']:.3f}"
-    )
-    path = record.finish(res, render_markdown(res))
-    _say(f"wrote {path} and {path.with_suffix('.md')}")
-    return 0
+    return res
+
+
+def main(argv=None):
+    parser = C.parser(__doc__, repeats=10, threads=(1, 2))
+    parser.add_argument("--torch-format", choices=("contiguous", "channels_last"))
+    parser.add_argument("--prune", type=float, default=2.0, help="see section_fastest")
+    parser.add_argument("--max-steps", type=int, default=64, help="most fixed steps tried")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.repeats, args.max_steps = 2, 8
+    C.run(args, "odeint", measure)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

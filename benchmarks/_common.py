@@ -1,0 +1,180 @@
+"""What every benchmark script repeats: options, pinned threads, interleaved timing, the result file.
+
+Implementations are compared in one process with their repetitions interleaved
+(A B, B A, ...), so that load from other processes hits all alike; ratios are taken
+per round, and their median and spread are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `python benchmarks/<script>.py` from a checkout not installed
+
+from reproduce import provenance  # noqa: E402
+from reproduce._quiet import quiet_tensorflow  # noqa: E402
+from reproduce.atomic import atomic_write_json  # noqa: E402
+
+quiet_tensorflow()  # before anything imports TensorFlow
+import tensorflow as tf  # noqa: E402
+
+PEERS = ("torch", "torchdiffeq")
+THREADS_HELP = "intra-op threads of TensorFlow and PyTorch alike; each count in a fresh process"
+
+
+class Skip(Exception):
+    """A section that cannot run here (its reason goes into the result file)."""
+
+
+def parser(doc: str, repeats: int, threads=(1,)) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--threads", type=int, nargs="+", default=list(threads), help=THREADS_HELP)
+    p.add_argument("--runs", type=int, default=1, help="separate processes per thread count")
+    p.add_argument("--repeats", type=int, default=repeats, help="timed rounds")
+    p.add_argument("--tiny", action="store_true", help="a smoke run at a tiny size")
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
+    return p
+
+
+def pin_threads(n: int, torch: bool = True) -> dict:
+    """Give TensorFlow (and PyTorch) ``n`` intra-op threads and 1 inter-op thread; check it held."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)  # read when PyTorch and NumPy's BLAS load
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    got = {"tensorflow": [tf.config.threading.get_intra_op_parallelism_threads()]}
+    got["tensorflow"].append(tf.config.threading.get_inter_op_parallelism_threads())
+    if torch:
+        import torch as pt
+
+        pt.set_num_threads(n)
+        pt.set_num_interop_threads(1)
+        got["torch"] = [pt.get_num_threads(), pt.get_num_interop_threads()]
+    if any(v != [n, 1] for v in got.values()):
+        raise SystemExit(f"thread settings did not take effect: {got} (intra, inter)")
+    return got
+
+
+def run(args, name: str, measure, torch: bool = True) -> dict:
+    """``measure(args)`` once per thread count and run, printed and written to ``<out>/<name>.json``.
+
+    Each (threads, run) pair gets a fresh process when there are several: TensorFlow
+    fixes its thread pools at its first op, and separate runs show what varies between
+    processes.
+    """
+    if child := os.environ.get("BENCH_CHILD"):
+        threads, path = child.split(",", 1)
+        result = _measure(args, int(threads), measure, torch)
+        Path(path).write_text(json.dumps(result, default=_plain))
+        sys.exit(0)
+    jobs, runs = [t for t in args.threads for _ in range(args.runs)], []
+    for threads in jobs:
+        if len(jobs) == 1:
+            runs.append(_measure(args, threads, measure, torch))
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "BENCH_CHILD": f"{threads},{tmp}/run.json"}
+            subprocess.run([sys.executable, *sys.argv], env=env, check=True)
+            runs.append(json.loads(Path(tmp, "run.json").read_text()))
+    record = {"benchmark": name, **provenance.record(extra_versions=PEERS if torch else ())}
+    record |= {"options": vars(args), "runs": runs}
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = json.loads(json.dumps(record, default=_plain))
+    print(f"wrote {atomic_write_json(args.out / f'{name}.json', record)}")
+    return record
+
+
+def _measure(args, threads: int, measure, torch: bool) -> dict:
+    args.threads = threads
+    pinned = pin_threads(threads, torch)
+    load = os.getloadavg()
+    start = time.perf_counter()
+    result = measure(args)
+    wall = time.perf_counter() - start
+    return {"threads": pinned, "load_average": [load, os.getloadavg()], "wall_s": wall, **result}
+
+
+def _plain(obj):
+    return obj.tolist() if hasattr(obj, "tolist") else str(obj)  # NumPy values, paths
+
+
+def interleave(candidates: dict, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each candidate, over ``repeats`` rounds in alternating order."""
+    for _ in range(warmup):
+        for call in candidates.values():
+            call()
+    names, times = list(candidates), {name: [] for name in candidates}
+    for i in range(repeats):
+        for name in names if i % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            candidates[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def spread(samples) -> dict:
+    """Median, quartiles and range."""
+    s = sorted(samples)
+    q = statistics.quantiles(s, n=4) if len(s) > 1 else [s[0]] * 3
+    return dict(median=statistics.median(s), q1=q[0], q3=q[2], min=s[0], max=s[-1], n=len(s))
+
+
+def ratio(times: dict, ours: str, theirs: str) -> dict:
+    """:func:`spread` of the per-round ratios ``ours / theirs``."""
+    return spread([a / b for a, b in zip(times[ours], times[theirs])])
+
+
+def table(header: list, rows: list) -> str:
+    """A markdown table, floats to 3 significant digits; printed and returned."""
+    cell = lambda x: f"{x:.3g}" if isinstance(x, float) else "" if x is None else str(x)  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+    print("\n".join(lines) + "\n", flush=True)
+    return "\n".join(lines)
+
+
+def ratio_table(ratios: dict) -> str:
+    """:func:`table` of named :func:`ratio` results."""
+    keys = ("median", "q1", "q3", "min", "max")
+    return table(["ratio", *keys], [[name, *(r[k] for k in keys)] for name, r in ratios.items()])
+
+
+def peak_mib(call) -> float:
+    """TensorFlow's CPU allocator peak during ``call()``, above what was held before (MiB)."""
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    call()
+    return (tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20
+
+
+@contextlib.contextmanager
+def tuning(**values):
+    """Set odelayers' loop settings (``PARALLEL_ITERATIONS=10``...) for the solves traced inside.
+
+    They are private module constants, read when a solve is traced; raises :class:`Skip`
+    where this odelayers has no such module.
+    """
+    import odelayers
+
+    odelayers.ODEBlock  # noqa: B018 - loads the solvers, which load the settings
+    settings = sys.modules.get("odelayers._tuning")
+    if settings is None:
+        raise Skip("odelayers has no _tuning module: loop settings cannot be varied")
+    old = {key: getattr(settings, key) for key in values}
+    for key, value in values.items():
+        setattr(settings, key, value)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            setattr(settings, key, value)
