@@ -236,11 +236,11 @@ def test_seminorm_saves_backward_steps_without_losing_accuracy():
     [dict(), dict(adjoint_norm="full"), dict(gradient="backprop")],
     ids=["adjoint-seminorm", "adjoint-full", "backprop"],
 )
-def test_dopri5_values_and_gradients_match_closed_form(fuse, solver):
+def test_dopri5_values_and_gradients_match_closed_form(fuse, solver, monkeypatch):
     # dy/dt = a y: y(1) = y0 exp(a); for L = sum(w y(1)), dL/dy0 = w exp(a) and
     # dL/da = sum(w y0) exp(a). Both ways of forming the stage sums (one
     # XLA-fused loop for large states, add_n for small ones) are checked.
-    fuse_min_elements = 1 if fuse else 10**9
+    monkeypatch.setattr("odelayers._tuning.FUSE_MIN_ELEMENTS", 1 if fuse else 10**9)
     rng = np.random.default_rng(7)
     y0 = tf.constant(rng.normal(size=(2, 3, 4)), F64)
     w = tf.constant(rng.normal(size=(2, 3, 4)), F64)
@@ -256,7 +256,6 @@ def test_dopri5_values_and_gradients_match_closed_form(fuse, solver):
                 [0.0, 1.0],
                 rtol=1e-10,
                 atol=1e-10,
-                fuse_min_elements=fuse_min_elements,
                 **solver,
             )[-1]
             loss = tf.reduce_sum(w * y1)
