@@ -37,7 +37,7 @@ class BDF(tfp.math.ode.BDF):
             return super().solve(ode_fn, initial_time, initial_state, solution_times, **kwargs)
         # Eagerly TFP's Jacobians (pfor) retrace at every evaluation (~100x
         # slower); a function traced for this call reads the dynamics now.
-        solve = super(BDF, self).solve
+        solve = super().solve
         return tf.function(
             lambda y0: solve(ode_fn, initial_time, y0, solution_times, **kwargs), autograph=False
         )(initial_state)

@@ -7,8 +7,6 @@ The TensorFlow Probability Authors, Apache License 2.0).
 
 from __future__ import annotations
 
-import functools
-
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.math.ode import dormand_prince as _tfp_dopri
@@ -48,12 +46,9 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             its fields.
     """
 
-    name = "dopri5"
-    order = 5
+    name, order = "dopri5", 5
     summary = "Dormand-Prince 5(4), adaptive (TFP), the default"
-
-    adaptive = True
-    backprop = True
+    adaptive = backprop = True
     jit = True  # with the adjoint only: XLA cannot differentiate its unbounded loops
 
     def __init__(self, rtol=None, atol=None, options=None, **overrides):
@@ -75,9 +70,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     def from_options(cls, options, span):
         return cls(options=options)
 
-    @property
-    def options(self):
-        return self._options
+    options = property(lambda self: self._options)
 
     def _make_adjoint_solver(self):
         return AdjointDormandPrince(options=self._options)
@@ -116,105 +109,68 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         with tf.control_dependencies(checks):
             if self._options.first_step is not None:
                 return state._replace(step_size=tf.identity(state.step_size))
-            step_size = initial_step(
-                ode_fn,
-                state.current_time,
-                state.current_state,
-                state.current_derivative,
-                order=self.ORDER - 1,
-                rtol=self._rtol,
-                atol=self._atol,
-                controlled=self._controlled,
+            y0, f0 = state.current_state, state.current_derivative
+            h = initial_step(
+                ode_fn, t0, y0, f0, self.ORDER - 1, self._rtol, self._atol, self._controlled
             )
-        return state._replace(step_size=step_size)
+        return state._replace(step_size=h)
 
-    def _solve(
-        self,
-        ode_fn,
-        initial_time,
-        initial_state,
-        solution_times,
-        previous_solver_internal_state=None,
-        **unused,
-    ):
+    def _solve(self, ode_fn, initial_time, initial_state, solution_times, **kwargs):
         # TFP's, passing the output time to _step (lazy dense output).
         if isinstance(solution_times, tfp.math.ode.ChosenBySolver):
-            return super()._solve(
-                ode_fn,
-                initial_time,
-                initial_state,
-                solution_times,
-                previous_solver_internal_state=previous_solver_internal_state,
-            )
-        with tf.name_scope(self._name):
-            p = self._prepare_common_params(initial_state, initial_time)
-            real = p.real_dtype
-            step = functools.partial(
-                self._step,
-                max_ode_fn_evals=None,
-                ode_fn=ode_fn,
-                atol=tf.cast(self._atol, real),
-                rtol=tf.cast(self._rtol, real),
-                safety=tf.constant(self._safety_factor, real),
-                ifactor=tf.constant(self._max_step_size_factor, real),
-                dfactor=tf.constant(self._min_step_size_factor, real),
-            )
-            solver_state = previous_solver_internal_state
-            if solver_state is None:
-                solver_state = self._start(ode_fn, p.initial_time, p.initial_state)
-            times = tf.cast(solution_times, real)
-            num_times = times.shape[0] if times.shape[0] is not None else tf.size(times)
-            arrays = tf.nest.map_structure(
-                lambda shape, dtype: tf.TensorArray(dtype, size=num_times, element_shape=shape),
-                p.state_shapes,
-                p.state_dtypes,
-            )
-            diagnostics = _tfp_dopri._DopriDiagnostics(
-                num_ode_fn_evaluations=0,
-                num_jacobian_evaluations=0,
-                num_matrix_factorizations=0,
-                status=0,
-            )
+            return super()._solve(ode_fn, initial_time, initial_state, solution_times, **kwargs)
+        p = self._prepare_common_params(initial_state, initial_time)
+        real = p.real_dtype
+        tolerances = [tf.cast(self._atol, real), tf.cast(self._rtol, real)]
+        factors = (self._safety_factor, self._max_step_size_factor, self._min_step_size_factor)
+        controls = [*tolerances, *[tf.constant(f, real) for f in factors]]
 
-            lazy = _tuning.LAZY_DENSE_OUTPUT
-            parallel_iterations = _tuning.PARALLEL_ITERATIONS
+        def step(state, diagnostics, target):
+            return self._step(state, diagnostics, None, ode_fn, *controls, target=target)
 
-            def advance_to(time_id, solver_state, diagnostics, arrays):
-                target = times[time_id]
-                # As TFP: step until the current time is past the target, then
-                # interpolate within the last step.
-                solver_state, diagnostics = tf.while_loop(
-                    lambda s, _: target >= s.current_time,
-                    lambda s, d: step(s, d, target=target if lazy else None),
-                    (solver_state, diagnostics),
-                    parallel_iterations=parallel_iterations,
-                )
-                y = _rk_util.evaluate_interpolation(
-                    solver_state.interpolating_coefficients,
-                    solver_state.last_step_start,
-                    solver_state.current_time,
-                    target,
-                )
-                arrays = tf.nest.map_structure(lambda a, v: a.write(time_id, v), arrays, y)
-                return time_id + 1, solver_state, diagnostics, arrays
+        solver_state = kwargs.get("previous_solver_internal_state")
+        if solver_state is None:
+            solver_state = self._start(ode_fn, p.initial_time, p.initial_state)
+        times = tf.cast(solution_times, real)
+        num_times = times.shape[0] if times.shape[0] is not None else tf.size(times)
+        arrays = tf.nest.map_structure(
+            lambda shape, dtype: tf.TensorArray(dtype, size=num_times, element_shape=shape),
+            p.state_shapes,
+            p.state_dtypes,
+        )
+        diagnostics = _tfp_dopri._DopriDiagnostics(0, 0, 0, 0)
+        lazy, parallel_iterations = _tuning.LAZY_DENSE_OUTPUT, _tuning.PARALLEL_ITERATIONS
 
-            _, solver_state, diagnostics, arrays = tf.while_loop(
-                lambda time_id, *_: time_id < num_times,
-                advance_to,
-                (0, solver_state, diagnostics, arrays),
+        def advance_to(time_id, solver_state, diagnostics, arrays):
+            # Step until past the output time, then interpolate within the last step.
+            target = times[time_id]
+            solver_state, diagnostics = tf.while_loop(
+                lambda s, _: target >= s.current_time,
+                lambda s, d: step(s, d, target=target if lazy else None),
+                (solver_state, diagnostics),
                 parallel_iterations=parallel_iterations,
             )
-            states = tf.nest.map_structure(lambda a: a.stack(), arrays)
-            return tfp.math.ode.Results(
-                times=times,
-                states=states,
-                diagnostics=diagnostics,
-                solver_internal_state=solver_state,
+            y = _rk_util.evaluate_interpolation(
+                solver_state.interpolating_coefficients,
+                solver_state.last_step_start,
+                solver_state.current_time,
+                target,
             )
+            arrays = tf.nest.map_structure(lambda a, v: a.write(time_id, v), arrays, y)
+            return time_id + 1, solver_state, diagnostics, arrays
+
+        _, solver_state, diagnostics, arrays = tf.while_loop(
+            lambda time_id, *_: time_id < num_times,
+            advance_to,
+            (0, solver_state, diagnostics, arrays),
+            parallel_iterations=parallel_iterations,
+        )
+        states = tf.nest.map_structure(lambda a: a.stack(), arrays)
+        return tfp.math.ode.Results(times, states, diagnostics, solver_state)
 
     def _step(
         self,
-        solver_state,
+        state,
         diagnostics,
         max_ode_fn_evals,
         ode_fn,
@@ -225,8 +181,9 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         dfactor,
         target=None,
     ):
-        # `target`: the output time this step advances to (None: coefficients every step).
-        y0, f0, _, t0, dt, interp_coeff = solver_state
+        # TFP's signature. `target`: the output time this step advances to
+        # (None: interpolation coefficients after every step, as TFP).
+        y0, f0, _, t0, dt, interp_coeff = state
         fuse = _tuning.FUSE_MIN_ELEMENTS
         with tf.control_dependencies(self._give_up_checks(diagnostics, t0, dt)):
             y1, f1, y1_error, k = runge_kutta_step(
@@ -234,40 +191,37 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             )
         controlled = [self._controlled(x) for x in (y1_error, y0, y1)]
         ratio = error_ratio(*controlled, atol, rtol, self._options.error_norm)
-        accept_step = ratio <= 1
-
+        accept = ratio <= 1
         # A cond forwards the chosen tensors; a select would copy both states.
-        y_next, f_next = tf.cond(accept_step, lambda: (y1, f1), lambda: (y0, f0))
-        t_next = tf.where(accept_step, t0 + dt, t0)
+        y_next, f_next = tf.cond(accept, lambda: (y1, f1), lambda: (y0, f0))
 
         def coefficients():
             y_mid = stage_sum(y0, _tfp_dopri._TABLEAU.c_mid, k, dt, fuse)
             return _rk_util._fourth_order_interpolation_coefficients(y0, y1, y_mid, k[0], k[-1], dt)
 
         if target is None:
-            interp_coeff = _rk_util.nest_where(accept_step, coefficients(), interp_coeff)
-        else:
-            # Only the step that ends past the output time is interpolated in.
-            interp_coeff = tf.cond(
-                accept_step & (t0 + dt > target), coefficients, lambda: interp_coeff
-            )
-        dt_next = next_step_size(dt, self.ORDER, ratio, safety, dfactor, ifactor)
-        solver_state = _tfp_dopri._RungeKuttaSolverInternalState(
-            y_next, f_next, t0, t_next, dt_next, interp_coeff
+            interp_coeff = _rk_util.nest_where(accept, coefficients(), interp_coeff)
+        else:  # only the step that ends past the output time is interpolated in
+            interp_coeff = tf.cond(accept & (t0 + dt > target), coefficients, lambda: interp_coeff)
+        state = _tfp_dopri._RungeKuttaSolverInternalState(
+            y_next,
+            f_next,
+            t0,
+            tf.where(accept, t0 + dt, t0),
+            next_step_size(dt, self.ORDER, ratio, safety, dfactor, ifactor),
+            interp_coeff,
         )
-        diagnostics = diagnostics._replace(
-            num_ode_fn_evaluations=diagnostics.num_ode_fn_evaluations + self.ODE_FN_EVALS_PER_STEP
-        )
-        return solver_state, diagnostics
+        evaluations = diagnostics.num_ode_fn_evaluations + self.ODE_FN_EVALS_PER_STEP
+        return state, diagnostics._replace(num_ode_fn_evaluations=evaluations)
 
     def _give_up_checks(self, diagnostics, t0, dt):
         """Assertions that stop a solve that cannot reach its end time."""
-        per_step = self.ODE_FN_EVALS_PER_STEP
-        steps = diagnostics.num_ode_fn_evaluations // per_step
+        steps = diagnostics.num_ode_fn_evaluations // self.ODE_FN_EVALS_PER_STEP
+        limit = self._options.max_num_steps
         return [
             messages.check(
-                steps < self._options.max_num_steps,
-                f"dopri5 gave up after max_num_steps={self._options.max_num_steps} steps (accepted "
+                steps < limit,
+                f"dopri5 gave up after max_num_steps={limit} steps (accepted "
                 "and rejected) before reaching the end time: reached t = {t} with step "
                 "size {dt}. What to change: Raise max_num_steps, loosen rtol/atol, or use "
                 "method='bdf' if the problem is stiff.",
@@ -277,7 +231,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             messages.check(
                 t0 + dt > t0,
                 "dopri5 gave up: the step size underflowed (t + dt == t) at t = {t} with "
-                f"step size {{dt}} after {{steps}} steps (max_num_steps={self._options.max_num_steps}). "
+                f"step size {{dt}} after {{steps}} steps (max_num_steps={limit}). "
                 "The dynamics may blow up in finite time near there, return NaN/Inf "
                 "there, or be stiff. What to change: check the dynamics, loosen "
                 "rtol/atol, or use method='bdf'.",

@@ -7,26 +7,16 @@ gets TFP's adjoint, which integrates backwards with the same method and step.
 
 from __future__ import annotations
 
-import collections
 import math
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tensorflow_probability.python.math.ode import dormand_prince as _tfp_dopri
 
 from odelayers import _tuning
 from odelayers._solvers import messages
 from odelayers._solvers.runge_kutta import all_finite, combine
-
-
-class _Diagnostics(
-    collections.namedtuple(
-        "_Diagnostics",
-        "num_ode_fn_evaluations num_jacobian_evaluations num_matrix_factorizations status",
-    ),
-    tfp.math.ode.Diagnostics,
-):
-    __slots__ = ()
 
 
 class FixedGridSolver(tfp.math.ode.Solver):
@@ -66,7 +56,9 @@ class FixedGridSolver(tfp.math.ode.Solver):
         return tfp.math.ode.Results(
             times=tf.convert_to_tensor(solution_times, dtype),
             states=states,
-            diagnostics=_Diagnostics(tf.convert_to_tensor(nfe, tf.int32), zero, zero, zero),
+            diagnostics=_tfp_dopri._DopriDiagnostics(
+                tf.convert_to_tensor(nfe, tf.int32), zero, zero, zero
+            ),
             solver_internal_state=zero,
         )
 
