@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 from odelayers import _validate
@@ -10,7 +12,9 @@ from odelayers.errors import ODESolverError, solver_message
 
 
 @tf.autograph.experimental.do_not_convert  # the solvers build their own loops
-def odeint(func, y0, t, method=None, *, options=None, full_output=False, **overrides):
+def odeint(
+    func, y0, t, method=None, *, constants=None, options=None, full_output=False, **overrides
+):
     """Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0``; returns ``y`` at every time of ``t``.
 
     Like ``torchdiffeq.odeint``. Works eagerly and, much faster, in ``tf.function``.
@@ -20,8 +24,13 @@ def odeint(func, y0, t, method=None, *, options=None, full_output=False, **overr
             the result shaped like ``y0``.
         y0: the initial state, a floating tensor of any shape; its dtype is the
             dtype of the solve.
-        t: 1-D strictly increasing times, ``t[0]`` the initial time.
+        t: 1-D strictly monotonic times, ``t[0]`` the initial time (decreasing:
+            integrates backwards).
         method: one of ``odelayers.METHODS`` (``odelayers.available_methods()``).
+        constants: a dict of tensors passed on as ``func(t, y, **constants)``,
+            differentiated by every gradient mode. Under ``tf.function`` the
+            adjoint differentiates only ``y``, these and the variables ``func``
+            reads: it refuses other tensors ``func`` captures from outside.
         options: an ``odelayers.SolverOptions``.
         full_output: also return ``{"nfe": int32 scalar}``, the number of
             evaluations of ``func`` in the forward solve.
@@ -40,12 +49,12 @@ def odeint(func, y0, t, method=None, *, options=None, full_output=False, **overr
     options = SolverOptions.resolve(options, **overrides)
     y0 = _validate.initial_state(y0, t)
     t_tensor, t_static = _validate.times(t, y0.dtype)
-    states, nfe = solve(func, y0, t_tensor, t_static, options)
+    states, nfe = solve(func, y0, t_tensor, t_static, options, constants=constants or {})
     return (states, {"nfe": nfe}) if full_output else states
 
 
 @tf.autograph.experimental.do_not_convert
-def solve(func, y0, t_tensor, t_static, options, final_only=False):
+def solve(func, y0, t_tensor, t_static, options, final_only=False, constants=None):
     """``(states, nfe)`` for validated arguments: ``odeint``'s and ``ODEBlock``'s core.
 
     Args:
@@ -53,23 +62,49 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False):
         t_static: the same as a NumPy array when known while tracing, else ``None``.
         final_only: return the state at ``t[-1]`` alone (no trajectory, whose
             gradient would be a zero-filled trajectory).
+        constants: ``odeint``'s; ``None`` skips the check of captured tensors
+            (a Keras layer's dynamics read variables, which the adjoint handles).
     """
     _validate.tolerances(options, y0.dtype)
     if t_tensor.shape[0] == 1:
         return (y0 if final_only else y0[None]), tf.constant(0, tf.int32)
     if y0.shape.num_elements() == 0:  # nothing to integrate
-        states = tf.zeros([t_tensor.shape[0] - 1, *y0.shape], y0.dtype)
+        states = tf.repeat(y0[None], t_tensor.shape[0] - 1, axis=0)
         return _outputs(y0, states, final_only), tf.constant(0, tf.int32)
+    dynamics = func
+    if t_static is None or t_static[-1] < t_static[0]:
+        # Backwards in time: s = -t runs forwards, with dy/ds = -f(-s, y).
+        sign = -1.0 if t_static is not None else tf.sign(t_tensor[-1] - t_tensor[0])
+        dynamics = lambda t, y, **c: sign * func(sign * t, y, **c)  # noqa: E731
+        t_tensor, t_static = sign * t_tensor, None if t_static is None else -t_static
     if t_static is not None:
         t0, later = float(t_static[0]), tf.constant(t_static[1:], y0.dtype)
         span = float(t_static[-1] - t_static[0])
     else:
         t0, later, span = t_tensor[0], t_tensor[1:], t_tensor[-1] - t_tensor[0]
     solver = options.solver.from_options(options, span)
-    # Solver.solve wraps _solve in TFP's adjoint; _solve alone is differentiated step by step.
-    run = solver.solve if options.gradient == "adjoint" else solver._solve
+    ode_fn, outside = _checked(dynamics), []
+    if options.gradient == "backprop":  # differentiated step by step
+        run = functools.partial(solver._solve, functools.partial(ode_fn, **(constants or {})))
+    else:  # Solver.solve wraps _solve in TFP's adjoint
+        run = functools.partial(solver.solve, ode_fn, constants=constants or {})
+        if constants is not None and (solver.eager_trace or not tf.executing_eagerly()):
+            outside = _captured_tensors(func, y0, constants)
+    if tf.executing_eagerly() and solver.eager_trace and not outside:
+        # Traced afresh for this call (eager semantics), e.g. for TFP's BDF
+        # whose Jacobians retrace at every evaluation when eager (~100x slower).
+        run = tf.function(run, autograph=False)
+    elif outside and not tf.executing_eagerly():
+        names = ", ".join(f"{x.name} ({x.op.type})" for x in outside)
+        raise ValueError(
+            f"The dynamics read tensor(s) computed outside them: {names}. Inside "
+            "tf.function, gradient='adjoint' differentiates only the state, the variables "
+            "the dynamics read and odeint's constants, so their gradients would be lost. "
+            "Pass them as constants: odeint(lambda t, y, k: -k * y, y0, t, "
+            "constants={'k': k}), or use gradient='backprop'."
+        )
     try:
-        results = run(_checked(func), t0, y0, later)
+        results = run(t0, y0, later)
     except tf.errors.InvalidArgumentError as error:
         message = solver_message(error.message)
         if message is None:
@@ -86,11 +121,28 @@ def _outputs(y0, later_states, final_only):
     return tf.squeeze(later_states, 0) if later_states.shape[0] == 1 else later_states[-1]
 
 
+def _captured_tensors(func, y0, constants):
+    """Floating tensors ``func`` reads from outside besides ``constants``, constants and
+    variables: those TFP's adjoint would not differentiate (eagerly: eager tensors)."""
+    signature = [tf.TensorSpec([], y0.dtype), tf.TensorSpec(y0.shape, y0.dtype)]
+    traced = tf.function(lambda t, y: func(t, y, **constants), autograph=False)
+    given = {id(x) for x in tf.nest.flatten(constants)}
+    eager = tf.executing_eagerly()
+    return [
+        x
+        for x in traced.get_concrete_function(*signature).captured_inputs
+        if x.dtype.is_floating
+        and id(x) not in given
+        and tf.is_symbolic_tensor(x) != eager
+        and (eager or x.op.type != "Const")
+    ]
+
+
 def _checked(func):
     """``func``, failing clearly (once, while tracing) on a wrong output shape or dtype."""
 
-    def ode_fn(t, y):
-        dy = func(t, y)
+    def ode_fn(t, y, **constants):
+        dy = func(t, y, **constants)
         if not tf.is_tensor(dy):
             dy = tf.convert_to_tensor(dy, dtype=y.dtype)
         if dy.dtype != y.dtype:

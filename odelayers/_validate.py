@@ -64,13 +64,13 @@ def times(t, dtype):
             )
         if not np.all(np.isfinite(static)):
             raise ValueError(f"t must be finite, got {static.tolist()}.")
-        steps = np.diff(static)
+        steps = np.diff(static) * (1.0 if static[-1] >= static[0] else -1.0)
         if np.any(steps <= 0):
             i = int(np.argmax(steps <= 0))
             raise ValueError(
-                f"t must be strictly increasing, but t[{i}] = {static[i]:g} and "
-                f"t[{i + 1}] = {static[i + 1]:g}. Sort the times (and drop duplicates); "
-                "to integrate backwards in time, substitute s = -t (dy/ds = -f(-s, y))."
+                f"t must be strictly increasing or strictly decreasing, but t[{i}] = "
+                f"{static[i]:g} and t[{i + 1}] = {static[i + 1]:g}. Sort the times (and "
+                "drop duplicates)."
             )
         if t_tensor is None:
             t_tensor = tf.constant(static, dtype)
@@ -81,8 +81,10 @@ def times(t, dtype):
         )
     if t_tensor.shape[0] == 0:
         raise ValueError("t must not be empty.")
-    check = tf.debugging.assert_greater(
-        t_tensor[1:], t_tensor[:-1], message="odelayers: t must be strictly increasing."
+    steps = t_tensor[1:] - t_tensor[:-1]
+    check = tf.debugging.Assert(
+        tf.reduce_all(steps > 0) | tf.reduce_all(steps < 0),
+        ["odelayers: t must be strictly increasing or strictly decreasing."],
     )
     with tf.control_dependencies([check]):
         t_tensor = tf.identity(t_tensor)

@@ -281,7 +281,10 @@ def _escaped(text):
 
 
 def test_invalid_times_and_states():
-    with pytest.raises(ValueError, match=r"strictly increasing, but t\[1\] = 1 and t\[2\] = 0.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"strictly increasing or strictly decreasing, but t\[1\] = 1 and t\[2\] = 0.5",
+    ):
         odelayers.odeint(f_identity, tf.ones([1]), [0.0, 1.0, 0.5])
     with pytest.raises(TypeError, match=r"t has dtype float32 but y0 has dtype float64.*tf.cast"):
         odelayers.odeint(f_identity, tf.ones([1], F64), tf.constant([0.0, 1.0]))
@@ -350,3 +353,28 @@ def test_float64_dopri5_reaches_tight_tolerances():
     )
     np.testing.assert_allclose(y.numpy()[:, 0], np.exp(t), rtol=2e-10)
     assert int(info["nfe"]) < 1000
+
+
+@pytest.mark.parametrize("method", odelayers.METHODS)
+def test_zero_size_states_solve_with_every_method(method):
+    steps = {"num_steps": 4} if method in odelayers.FIXED_STEP_METHODS else {}
+    y0 = tf.zeros([3, 0])
+    with tf.GradientTape() as tape:
+        tape.watch(y0)
+        y, info = odelayers.odeint(
+            lambda t, y: -y, y0, [0.0, 1.0], method, full_output=True, **steps
+        )
+        loss = tf.reduce_sum(y)
+    assert y.shape == (2, 3, 0) and int(info["nfe"]) == 0
+    assert tape.gradient(loss, y0).shape == (3, 0)
+
+
+def test_decreasing_tensor_times_inside_tf_function():
+    @tf.function
+    def run(t):
+        return odelayers.odeint(lambda t, y: -y, tf.ones([1], F64), t, rtol=1e-9, atol=1e-12)
+
+    t = tf.constant([2.0, 1.0, 0.0], F64)
+    np.testing.assert_allclose(run(t).numpy()[:, 0], np.exp([0.0, 1.0, 2.0]), rtol=1e-7)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="strictly increasing or strictly"):
+        run(tf.constant([0.0, 1.0, 0.5], F64))

@@ -1,9 +1,10 @@
 """The solvers, and the one table of methods.
 
-A method is one class with ``name``, ``order``, ``summary``, ``adaptive``,
-``backprop`` (supports ``gradient="backprop"``), ``jit`` (XLA compiles it),
-``uncounted_evaluations`` and ``from_options(options, span)`` returning a
-``tfp.math.ode.Solver``, plus one entry below. Everything else is derived.
+A method is one class, a ``tfp.math.ode.Solver`` with ``name``, ``order``,
+``summary``, ``adaptive``, ``backprop`` (supports ``gradient="backprop"``),
+``jit`` (XLA compiles it), ``eager_trace`` (eager solves run in a
+``tf.function``), ``uncounted_evaluations`` (evaluations its diagnostics leave
+out) and ``from_options(options, span)``, plus one entry below.
 """
 
 from odelayers._solvers.bdf import BDF

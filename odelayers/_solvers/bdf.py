@@ -18,6 +18,7 @@ class BDF(tfp.math.ode.BDF):
     backprop = False  # adjoint only
     jit = False  # XLA cannot compile its Jacobians
     uncounted_evaluations = 0
+    eager_trace = True  # eagerly TFP's Jacobians (pfor) retrace at every evaluation
 
     def __init__(self, options):
         super().__init__(
@@ -31,16 +32,6 @@ class BDF(tfp.math.ode.BDF):
     @classmethod
     def from_options(cls, options, span):
         return cls(options)
-
-    def solve(self, ode_fn, initial_time, initial_state, solution_times, **kwargs):
-        if not tf.executing_eagerly():
-            return super().solve(ode_fn, initial_time, initial_state, solution_times, **kwargs)
-        # Eagerly TFP's Jacobians (pfor) retrace at every evaluation (~100x
-        # slower); a function traced for this call reads the dynamics now.
-        solve = super().solve
-        return tf.function(
-            lambda y0: solve(ode_fn, initial_time, y0, solution_times, **kwargs), autograph=False
-        )(initial_state)
 
     def _solve(self, *args, **kwargs):
         results = super()._solve(*args, **kwargs)

@@ -49,6 +49,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     name, order = "dopri5", 5
     summary = "Dormand-Prince 5(4), adaptive (TFP), the default"
     adaptive = backprop = True
+    eager_trace = False
     jit = True  # with the adjoint only: XLA cannot differentiate its unbounded loops
 
     def __init__(self, rtol=None, atol=None, options=None, **overrides):

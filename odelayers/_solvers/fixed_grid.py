@@ -30,6 +30,7 @@ class FixedGridSolver(tfp.math.ode.Solver):
     backprop = True  # gradient="backprop" supported
     jit = True  # XLA compiles its loops
     uncounted_evaluations = 0
+    eager_trace = False
     stages: int
     order: int
 
