@@ -1,7 +1,5 @@
 """Layers for ODE dynamics that see the time ``t`` as an extra input (Chen et al., 2018)."""
 
-from __future__ import annotations
-
 import keras
 from keras import ops
 

@@ -7,8 +7,6 @@ gives per-channel means of ``x`` and ``x**2`` (a reduction over leading,
 contiguous axes), pooled per group; the backward pass is the closed form.
 """
 
-from __future__ import annotations
-
 import keras
 import numpy as np
 from keras import backend, ops

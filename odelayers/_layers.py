@@ -1,7 +1,5 @@
 """``ODEBlock``: a Keras layer mapping h(t0) to h(t1) by solving dh/dt = f(h, t)."""
 
-from __future__ import annotations
-
 import inspect
 
 import keras

@@ -1,7 +1,5 @@
 """``LastValue``: a metric reporting the latest value, not a running mean."""
 
-from __future__ import annotations
-
 import keras
 import tensorflow as tf
 

@@ -1,7 +1,5 @@
 """``odeint``: solve an initial value problem at given times."""
 
-from __future__ import annotations
-
 import functools
 
 import tensorflow as tf

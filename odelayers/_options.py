@@ -1,7 +1,5 @@
 """``SolverOptions``: every solver setting, its default and its check, in one place."""
 
-from __future__ import annotations
-
 import dataclasses
 import math
 import numbers
@@ -101,7 +99,7 @@ class SolverOptions:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def resolve(cls, options=None, **overrides) -> SolverOptions:
+    def resolve(cls, options=None, **overrides) -> "SolverOptions":
         """``options`` (or the defaults) with ``overrides`` replacing its fields."""
         if options is None:
             options = cls()

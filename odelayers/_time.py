@@ -6,8 +6,6 @@ parameter of the right-hand side, which every gradient mode differentiates.
 Softplus rather than a constraint keeps ``t1 > t0`` smoothly, for every ``raw``.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import math
 

@@ -3,8 +3,6 @@
 Each raises ``ValueError`` or ``TypeError`` naming the argument and what to pass.
 """
 
-from __future__ import annotations
-
 import math
 import numbers
 

@@ -335,7 +335,7 @@ def test_lazy_dense_output_equals_coefficients_at_every_step(monkeypatch):
     results = []
     for lazy in (True, False):
         monkeypatch.setattr("odelayers._tuning.LAZY_DENSE_OUTPUT", lazy)
-        solver = odelayers.DormandPrince(1e-5, 1e-8)
+        solver = odelayers.DormandPrince(odelayers.SolverOptions(rtol=1e-5, atol=1e-8))
         results.append(solver.solve(lotka_volterra, 0.0, y0, solution_times=times))
     np.testing.assert_array_equal(results[0].states.numpy(), results[1].states.numpy())
     assert int(results[0].diagnostics.num_ode_fn_evaluations) == int(

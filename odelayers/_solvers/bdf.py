@@ -1,7 +1,5 @@
 """``BDF``: TensorFlow Probability's backward differentiation formulas, for stiff problems."""
 
-from __future__ import annotations
-
 import tensorflow as tf
 import tensorflow_probability as tfp
 

@@ -5,8 +5,6 @@ Adapts ``DormandPrince._solve`` and ``_step`` of TensorFlow Probability's
 The TensorFlow Probability Authors, Apache License 2.0).
 """
 
-from __future__ import annotations
-
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.math.ode import dormand_prince as _tfp_dopri
@@ -41,9 +39,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
       loops with ``parallel_iterations`` of ``odelayers._tuning``.
 
     Args:
-        rtol, atol: error tolerances.
-        options: an ``odelayers.SolverOptions``; keyword ``overrides`` replace
-            its fields.
+        options: an ``odelayers.SolverOptions`` (its dopri5 fields; ``method`` is ignored).
     """
 
     name, order = "dopri5", 5
@@ -52,11 +48,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     eager_trace = False
     jit = True  # with the adjoint only: XLA cannot differentiate its unbounded loops
 
-    def __init__(self, rtol=None, atol=None, options=None, **overrides):
-        from odelayers._options import SolverOptions  # which validates against this class
-
-        tolerances = {k: v for k, v in (("rtol", rtol), ("atol", atol)) if v is not None}
-        options = SolverOptions.resolve(options, method="dopri5", **tolerances, **overrides)
+    def __init__(self, options):
         super().__init__(
             rtol=options.rtol,
             atol=options.atol,
@@ -65,21 +57,19 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             make_adjoint_solver_fn=self._make_adjoint_solver,
             name="dopri5",
         )
-        self._options = options
+        self.options = options
 
     @classmethod
     def from_options(cls, options, span):
-        return cls(options=options)
-
-    options = property(lambda self: self._options)
+        return cls(options)
 
     def _make_adjoint_solver(self):
-        return AdjointDormandPrince(options=self._options)
+        return AdjointDormandPrince(self.options)
 
     @property
     def uncounted_evaluations(self):
         """Evaluations TFP's diagnostics leave out: f(t0, y0) and the first-step probe."""
-        return 2 if self._options.first_step is None else 1
+        return 2 if self.options.first_step is None else 1
 
     def _controlled(self, nest):
         """The part of the state whose local error the step-size controller bounds."""
@@ -108,7 +98,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             ),
         ]
         with tf.control_dependencies(checks):
-            if self._options.first_step is not None:
+            if self.options.first_step is not None:
                 return state._replace(step_size=tf.identity(state.step_size))
             y0, f0 = state.current_state, state.current_derivative
             h = initial_step(
@@ -191,7 +181,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
                 ode_fn, y0, f0, t0, dt, _tfp_dopri._TABLEAU, fuse
             )
         controlled = [self._controlled(x) for x in (y1_error, y0, y1)]
-        ratio = error_ratio(*controlled, atol, rtol, self._options.error_norm)
+        ratio = error_ratio(*controlled, atol, rtol, self.options.error_norm)
         accept = ratio <= 1
         # A cond forwards the chosen tensors; a select would copy both states.
         y_next, f_next = tf.cond(accept, lambda: (y1, f1), lambda: (y0, f0))
@@ -218,7 +208,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     def _give_up_checks(self, diagnostics, t0, dt):
         """Assertions that stop a solve that cannot reach its end time."""
         steps = diagnostics.num_ode_fn_evaluations // self.ODE_FN_EVALS_PER_STEP
-        limit = self._options.max_num_steps
+        limit = self.options.max_num_steps
         return [
             messages.check(
                 steps < limit,
@@ -253,7 +243,7 @@ class AdjointDormandPrince(DormandPrince):
     """
 
     def _controlled(self, nest):
-        if self._options.adjoint_norm == "seminorm":
+        if self.options.adjoint_norm == "seminorm":
             return nest[:2]
         return nest
 
@@ -265,7 +255,7 @@ class AdjointDormandPrince(DormandPrince):
             current_derivative=tf.nest.map_structure(tf.zeros_like, p.initial_state),
             last_step_start=p.initial_time,
             current_time=p.initial_time,
-            step_size=tf.constant(self._options.first_step or 1e-3, p.real_dtype),
+            step_size=tf.constant(self.options.first_step or 1e-3, p.real_dtype),
             interpolating_coefficients=[p.initial_state] * self.ORDER,
         )
 

@@ -5,8 +5,6 @@ per step (``stages``) and one ``step``. Being a ``tfp.math.ode.Solver``, it
 gets TFP's adjoint, which integrates backwards with the same method and step.
 """
 
-from __future__ import annotations
-
 import math
 
 import numpy as np
@@ -23,7 +21,8 @@ class FixedGridSolver(tfp.math.ode.Solver):
     """Equal steps no longer than ``step_size`` between consecutive output times.
 
     Every output is a solver state (no interpolation), so a grid that fits
-    (step 1 on [0, 4]) is followed exactly.
+    (step 1 on [0, 4]) is followed exactly. A subclass defines
+    ``step(func, t, y, dt)``, the state at ``t + dt``.
     """
 
     adaptive = False
@@ -41,27 +40,14 @@ class FixedGridSolver(tfp.math.ode.Solver):
     @classmethod
     def from_options(cls, options, span):
         """The solver ``options`` describe, over output times ``span`` apart end to end."""
-        if options.step_size is not None:
-            return cls(options.step_size)
-        return cls(span / options.num_steps)
-
-    @staticmethod
-    def step(func, t, y, dt):
-        """The state at ``t + dt`` after one step from ``(t, y)``."""
-        raise NotImplementedError
+        return cls(options.step_size or span / options.num_steps)
 
     def _solve(self, ode_fn, initial_time, initial_state, solution_times, **unused):
-        dtype = tf.nest.flatten(initial_state)[0].dtype
         states, nfe = self.integrate(ode_fn, initial_state, initial_time, solution_times)
         zero = tf.constant(0, tf.int32)
-        return tfp.math.ode.Results(
-            times=tf.convert_to_tensor(solution_times, dtype),
-            states=states,
-            diagnostics=_tfp_dopri._DopriDiagnostics(
-                tf.convert_to_tensor(nfe, tf.int32), zero, zero, zero
-            ),
-            solver_internal_state=zero,
-        )
+        nfe = _tfp_dopri._DopriDiagnostics(tf.convert_to_tensor(nfe, tf.int32), zero, zero, zero)
+        times = tf.convert_to_tensor(solution_times, tf.nest.flatten(initial_state)[0].dtype)
+        return tfp.math.ode.Results(times, states, nfe, zero)
 
     def _initialize_solver_internal_state(self, ode_fn, initial_time, initial_state):
         return tf.constant(0, tf.int32)  # nothing carries over between intervals
@@ -87,11 +73,9 @@ class FixedGridSolver(tfp.math.ode.Solver):
             total_steps = total_steps + num_steps
             t_prev = t_next
         states = self._check_finite(func, y0, intervals, states, dtype)
-        if len(states) == 1:  # a reshape, whose gradient is free (tf.stack's copies)
-            return tf.nest.map_structure(
-                lambda y: tf.expand_dims(y, 0), states[0]
-            ), total_steps * self.stages
-        return tf.nest.map_structure(lambda *ys: tf.stack(ys), *states), total_steps * self.stages
+        # One output: a reshape, whose gradient is free (tf.stack's copies).
+        stack = (lambda y: tf.expand_dims(y, 0)) if len(states) == 1 else (lambda *y: tf.stack(y))
+        return tf.nest.map_structure(stack, *states), total_steps * self.stages
 
     def _advance(self, func, y, t_start, dt, num_steps, dtype):
         """``num_steps`` steps of ``dt`` from ``(t_start, y)``; step k starts at t_start + k dt."""

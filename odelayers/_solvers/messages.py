@@ -1,8 +1,5 @@
 """Solver failure messages, with their numbers filled in, eagerly and in graphs."""
 
-from __future__ import annotations
-
-import logging
 import string
 
 import tensorflow as tf
@@ -58,11 +55,6 @@ def check(condition, template: str, describe=None, **values):
     return tf.cond(condition, tf.no_op, lambda: tf.debugging.Assert(condition, [message()]))
 
 
-class _DropAdjointDeprecationWarning(logging.Filter):
-    """TFP's adjoint uses ``tf.while_loop(back_prop=False)``; TF's warning is not the user's."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "back_prop=False is deprecated" not in record.getMessage()
-
-
-tf.get_logger().addFilter(_DropAdjointDeprecationWarning())
+# TFP's adjoint uses tf.while_loop(back_prop=False), whose deprecation warning
+# is about TFP's code, not the user's.
+tf.get_logger().addFilter(lambda record: "back_prop=False is deprecated" not in record.getMessage())

@@ -6,8 +6,6 @@ Probability's ``runge_kutta_util.py`` and ``dormand_prince.py``
 Apache License 2.0).
 """
 
-from __future__ import annotations
-
 import numpy as np
 import tensorflow as tf
 from tensorflow_probability.python.math.ode import runge_kutta_util as _rk_util
