@@ -57,16 +57,12 @@ class GroupNormalization(keras.layers.GroupNormalization):
         axis = self.axis % rank
         channels = x.shape[axis]
         per_group = channels // self.groups
-        if self.scale:
-            weight = ops.reshape(ops.cast(self.gamma, x.dtype), (self.groups, per_group))
-        else:
-            weight = ops.ones((self.groups, per_group), x.dtype)
-        if self.center:
-            bias = ops.reshape(ops.cast(self.beta, x.dtype), (self.groups, per_group))
-        else:
-            bias = ops.zeros((self.groups, per_group), x.dtype)
-        normalise = _group_norm_with_gradient(axis, self.groups, self.epsilon)
-        out = normalise(x, weight, bias)
+        grouped = (self.groups, per_group)
+        weight = ops.ones(grouped, x.dtype)
+        weight = ops.reshape(ops.cast(self.gamma, x.dtype), grouped) if self.scale else weight
+        bias = ops.zeros(grouped, x.dtype)
+        bias = ops.reshape(ops.cast(self.beta, x.dtype), grouped) if self.center else bias
+        out = _group_norm_with_gradient(axis, self.groups, self.epsilon)(x, weight, bias)
         return ops.cast(ops.cast(out, inputs.dtype), self.compute_dtype)
 
 
@@ -80,7 +76,7 @@ def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
         dx = inv * (gamma * g - mean_G(gamma * g) - xhat * mean_G(gamma * g * xhat))
 
     takes about 7 passes over the state where autodiff of the forward ops
-    takes a dozen. Other backends keep their own autodiff.
+    takes a dozen.
     """
 
     def forward(x, weight, bias):
@@ -124,6 +120,4 @@ def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
 
         return out, grad
 
-    if backend.backend() == "tensorflow":
-        return ops.custom_gradient(forward)
-    return lambda x, weight, bias: forward(x, weight, bias)[0]
+    return ops.custom_gradient(forward)
