@@ -3,6 +3,7 @@
 import functools
 
 import tensorflow as tf
+from tensorflow.python.eager import record
 
 from odelayers import _validate
 from odelayers._options import SolverOptions
@@ -53,15 +54,11 @@ def odeint(
 
 @tf.autograph.experimental.do_not_convert
 def solve(func, y0, t_tensor, t_static, options, final_only=False, constants=None):
-    """``(states, nfe)`` for validated arguments: ``odeint``'s and ``ODEBlock``'s core.
+    """``(states, nfe)`` for checked arguments (``t_static``: ``t`` as NumPy, if known).
 
-    Args:
-        t_tensor: 1-D times of static length in ``y0``'s dtype.
-        t_static: the same as a NumPy array when known while tracing, else ``None``.
-        final_only: return the state at ``t[-1]`` alone (no trajectory, whose
-            gradient would be a zero-filled trajectory).
-        constants: ``odeint``'s; ``None`` skips the check of captured tensors
-            (a Keras layer's dynamics read variables, which the adjoint handles).
+    ``final_only`` returns the state at ``t[-1]`` alone (a trajectory's gradient
+    would be zero-filled); ``constants=None`` skips the check of captured
+    tensors (Keras layers read variables, which the adjoint handles).
     """
     _validate.tolerances(options, y0.dtype)
     if t_tensor.shape[0] == 1:
@@ -86,7 +83,10 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False, constants=Non
         run = functools.partial(solver._solve, functools.partial(ode_fn, **(constants or {})))
     else:  # Solver.solve wraps _solve in TFP's adjoint
         run = functools.partial(solver.solve, ode_fn, constants=constants or {})
-        if constants is not None and (solver.eager_trace or not tf.executing_eagerly()):
+        # Eagerly only a solve traced into a tf.function (eager_trace) can lose
+        # gradients, and only if a GradientTape is recording.
+        eager_loss = solver.eager_trace and record.could_possibly_record()
+        if constants is not None and (eager_loss or not tf.executing_eagerly()):
             outside = _captured_tensors(func, y0, constants)
     if tf.executing_eagerly() and solver.eager_trace and not outside:
         # Traced afresh for this call (eager semantics), e.g. for TFP's BDF

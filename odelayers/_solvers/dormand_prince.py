@@ -23,23 +23,19 @@ from odelayers._solvers.runge_kutta import (
 
 
 class DormandPrince(tfp.math.ode.DormandPrince):
-    """``tfp.math.ode.DormandPrince`` (with TFP's adjoint), changed where TFP's falls short.
+    """``tfp.math.ode.DormandPrince`` (and its adjoint), changed where TFP's falls short.
 
-    * ``first_step=None``: Hairer's first step (one evaluation), not a fixed 1e-3.
-    * A trial step with a NaN/Inf error estimate is rejected and shrunk, as in
-      SciPy and torchdiffeq, instead of turning the step size into NaN.
-    * Giving up (``max_num_steps``, an underflowed step, a non-finite start)
-      raises an error that says what to change.
-    * ``adjoint_norm="seminorm"`` (Kidger, Chen & Lyons 2021): the backward
-      solve bounds the error of the state and its adjoint only, not of the
-      parameter-gradient integrals nothing depends on (far fewer steps).
-    * ``error_norm="rms"``: SciPy's and torchdiffeq's norm (``"tfp"``: TFP's).
-    * Stage sums in the state's dtype, XLA-fused for large states; the
-      interpolation coefficients only for a step that crosses an output time;
-      loops with ``parallel_iterations`` of ``odelayers._tuning``.
+    Hairer's automatic first step; a trial step with a NaN/Inf error estimate
+    is rejected and shrunk (as SciPy and torchdiffeq) rather than poisoning the
+    step size; giving up raises an error saying what to change; the adjoint's
+    backward solve can bound the error of the state and its adjoint only
+    (``adjoint_norm="seminorm"``, Kidger, Chen & Lyons 2021); the RMS error
+    norm of SciPy and torchdiffeq (``error_norm="rms"``); stage sums in the
+    state's dtype (TFP's round the tableau to float32), XLA-fused for large
+    states; interpolation coefficients only for steps that cross an output time.
 
     Args:
-        options: an ``odelayers.SolverOptions`` (its dopri5 fields; ``method`` is ignored).
+        options: an ``odelayers.SolverOptions`` (its dopri5 fields).
     """
 
     name, order = "dopri5", 5
