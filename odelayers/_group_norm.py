@@ -1,20 +1,11 @@
-"""``GroupNormalization``: Keras' group norm, with its statistics from per-channel moments.
+"""``GroupNormalization``: Keras' group norm, its statistics from per-channel moments.
 
-``keras.layers.GroupNormalization`` reshapes ``[B, H, W, C]`` to
-``[B, H, W, G, C/G]`` and reduces over axes 1, 2 and 4 (``ops.moments``: a mean,
-then a second pass for the variance). Those axes are not adjacent, and
-TensorFlow's CPU kernels reduce them slowly: on an ODE-Net's [32, 18, 18, 64]
-state the layer cost as much as a 3x3 convolution (finding 7 of
-benchmarks/README.md). Here the same statistics come from one pass over the
-input: per-channel means of ``x`` and ``x**2`` over the spatial axes (a
-reduction over leading, contiguous axes, which is fast), pooled per group on a
-``[B, C]`` tensor, and the normalisation is one multiply-add per element with a
-per-(example, channel) scale and shift. The backward pass is the closed form
-(:func:`_group_norm_with_gradient`), not autodiff of those ops.
-``benchmarks/bench_group_norm.py`` measures the difference.
+Keras reshapes ``[B, H, W, C]`` to ``[B, H, W, G, C/G]`` and reduces over
+non-adjacent axes, which TensorFlow's CPU kernels do slowly (an ODE-Net's
+group norm cost as much as its 3x3 convolution). Here one pass over the input
+gives per-channel means of ``x`` and ``x**2`` (a reduction over leading,
+contiguous axes), pooled per group; the backward pass is the closed form.
 """
-
-from __future__ import annotations
 
 import keras
 import numpy as np
@@ -25,36 +16,20 @@ from keras import backend, ops
 class GroupNormalization(keras.layers.GroupNormalization):
     """Group normalisation (Wu & He, 2018), a drop-in for ``keras.layers.GroupNormalization``.
 
-    Same constructor arguments, weights (``gamma`` and ``beta``, shape ``[C]``,
-    not autocast), ``get_config``, dtype handling (float16/bfloat16 inputs are
-    normalised in float32, the output has the layer's compute dtype) and
-    result, up to rounding. Only how the group statistics are computed differs:
-    from per-channel first and second moments in one pass over the input, with
-    the variance as ``E[x**2] - E[x]**2`` (clipped at 0), which is several
-    times faster on CPU than Keras' grouped ``ops.moments``. In float32 the
-    difference to Keras' two-pass variance is rounding error as long as a
-    group's mean is not thousands of standard deviations from zero; an input
-    normalised upstream (as in a network's hidden layers) is far from that.
-
-    It subclasses Keras' layer, so ``isinstance(layer,
-    keras.layers.GroupNormalization)`` holds and weights move either way with
-    ``get_weights``/``set_weights``; it keeps Keras' name, being that layer
-    with a faster ``call``, and is serialised as ``odelayers>GroupNormalization``,
-    apart from Keras' own.
+    Same arguments, weights (``gamma``, ``beta``), config, dtype handling and
+    result up to rounding: the variance is ``E[x**2] - E[x]**2`` (clipped at
+    0), which in float32 matches Keras' two-pass variance unless a group's
+    mean is thousands of standard deviations from zero. Serialised as
+    ``odelayers>GroupNormalization``.
 
     Args:
-        groups: number of groups (``-1``: one per channel, instance norm); the
-            channels must be divisible by it. Defaults to 32.
-        axis: the channel axis (an integer, not the batch axis). Defaults to -1.
-        epsilon, center, scale, beta_initializer, gamma_initializer,
-        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint:
-            as in ``keras.layers.GroupNormalization``.
-        **kwargs: ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...).
+        groups: number of groups (``-1``: one per channel); must divide the channels.
+        axis: the channel axis (an integer, not the batch axis).
+        **kwargs: as ``keras.layers.GroupNormalization``.
     """
 
     def build(self, input_shape):
-        # Checked here, before Keras' build, for messages that say what to change
-        # (Keras' own says the groups must be a multiple of the channels).
+        # Checked before Keras' build, whose messages do not say what to change.
         if not isinstance(self.axis, int):
             raise ValueError(
                 f"GroupNormalization normalises over one channel axis; axis must be "
@@ -82,39 +57,26 @@ class GroupNormalization(keras.layers.GroupNormalization):
         axis = self.axis % rank
         channels = x.shape[axis]
         per_group = channels // self.groups
-        if self.scale:
-            weight = ops.reshape(ops.cast(self.gamma, x.dtype), (self.groups, per_group))
-        else:
-            weight = ops.ones((self.groups, per_group), x.dtype)
-        if self.center:
-            bias = ops.reshape(ops.cast(self.beta, x.dtype), (self.groups, per_group))
-        else:
-            bias = ops.zeros((self.groups, per_group), x.dtype)
-        normalise = _group_norm_with_gradient(axis, self.groups, self.epsilon)
-        out = normalise(x, weight, bias)
+        grouped = (self.groups, per_group)
+        weight = ops.ones(grouped, x.dtype)
+        weight = ops.reshape(ops.cast(self.gamma, x.dtype), grouped) if self.scale else weight
+        bias = ops.zeros(grouped, x.dtype)
+        bias = ops.reshape(ops.cast(self.beta, x.dtype), grouped) if self.center else bias
+        out = _group_norm_with_gradient(axis, self.groups, self.epsilon)(x, weight, bias)
         return ops.cast(ops.cast(out, inputs.dtype), self.compute_dtype)
 
 
 def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
     """``f(x, weight, bias)``: the group norm of ``x``, with its backward pass written out.
 
-    ``weight`` and ``bias`` are gamma and beta viewed as ``[G, C/G]``.
-    Autodiff of the forward pass below walks back through every op: the
-    broadcasts of the moments' gradients (two ``Tile`` per layer), the square,
-    several products and an ``AddN``, about a dozen passes over the state.
-    The closed form (Wu & He, 2018, as PyTorch's ``native_group_norm_backward``),
-    with ``xhat = (x - mean) * inv`` and ``g`` the upstream gradient,
+    ``weight`` and ``bias`` are gamma and beta viewed as ``[G, C/G]``. With
+    ``xhat = (x - mean) * inv`` and ``g`` the upstream gradient, the closed form
+    (Wu & He, 2018; PyTorch's ``native_group_norm_backward``)
 
-        dx = inv * (gamma * g - mean_G(gamma * g) - xhat * mean_G(gamma * g * xhat)),
+        dx = inv * (gamma * g - mean_G(gamma * g) - xhat * mean_G(gamma * g * xhat))
 
-    needs two per-channel reductions (``sum g``, ``sum g * x``) and one
-    multiply-add per element with per-(example, channel) coefficients: about
-    7 passes, so a layer's forward and backward take ~15% less time
-    (``benchmarks/bench_group_norm.py``). It is also what TensorFlow would
-    differentiate again for a second-order gradient. (Where the variance is
-    clipped at 0, i.e. a constant group, the formula still holds: xhat is 0.)
-
-    The JAX and PyTorch backends keep their own autodiff (and their own fusion).
+    takes about 7 passes over the state where autodiff of the forward ops
+    takes a dozen.
     """
 
     def forward(x, weight, bias):
@@ -158,6 +120,4 @@ def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
 
         return out, grad
 
-    if backend.backend() == "tensorflow":
-        return ops.custom_gradient(forward)
-    return lambda x, weight, bias: forward(x, weight, bias)[0]
+    return ops.custom_gradient(forward)

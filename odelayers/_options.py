@@ -1,46 +1,25 @@
-"""``SolverOptions``: every solver setting, its default and its check, in one place.
-
-Standard library only: a command line can show the defaults (``--help``)
-without importing TensorFlow.
-"""
-
-from __future__ import annotations
+"""``SolverOptions``: every solver setting, its default and its check, in one place."""
 
 import dataclasses
 import math
 import numbers
 
-METHODS = ("dopri5", "bdf", "euler", "midpoint", "rk4")
+from odelayers._solvers import SOLVERS
+
+METHODS = tuple(SOLVERS)
 """Solver names, the default first (descriptions: ``odelayers.available_methods()``)."""
-
-FIXED_STEP_METHODS = ("euler", "midpoint", "rk4")
-"""Methods that take equal steps of ``step_size`` (the others are adaptive)."""
-
-BACKPROP_METHODS = ("dopri5", *FIXED_STEP_METHODS)
-"""Methods that support ``gradient="backprop"`` (all support ``"adjoint"``)."""
-
+ADAPTIVE_METHODS = tuple(name for name, s in SOLVERS.items() if s.adaptive)
+FIXED_STEP_METHODS = tuple(name for name, s in SOLVERS.items() if not s.adaptive)
+BACKPROP_METHODS = tuple(name for name, s in SOLVERS.items() if s.backprop)
 GRADIENTS = ("adjoint", "backprop")
-"""Gradient modes, the default first."""
-
 ADJOINT_NORMS = ("seminorm", "full")
-"""Error norms of dopri5's backward adjoint solve, the default first."""
-
 ERROR_NORMS = ("rms", "tfp")
-"""dopri5's step-size controller error measures, the default first."""
-
 DEFAULT_MAX_NUM_STEPS = 4096
-"""Adaptive solves give up after this many steps (accepted and rejected)."""
-
-DEFAULT_FUSE_MIN_ELEMENTS = 4096
-"""dopri5 stage sums over states with at least this many elements per batch
-example run as one XLA-fused loop inside graphs. Measured on CPU for a
-[32, 18, 18, 64] state: the six stage sums of a step take 5.0 ms fused
-against 8.6 ms as separate multiplications and an add_n; below it the
-fused call's fixed cost dominates."""
 
 
-def _names(values) -> str:
-    return ", ".join(repr(v) for v in values)
+def _names(values, last=", ") -> str:
+    quoted = [repr(v) for v in values]
+    return ", ".join(quoted[:-1]) + last + quoted[-1] if len(quoted) > 1 else "".join(quoted)
 
 
 def _choice(name: str, value, valid, explanation: str, listed: str = "Valid") -> str:
@@ -72,25 +51,19 @@ def _positive_int(name: str, value, *, allow_none: bool = False):
 
 @dataclasses.dataclass(frozen=True)
 class SolverOptions:
-    """How ``odeint`` and ``ODEBlock`` solve: the method, its tolerances and knobs.
+    """How ``odeint`` and ``ODEBlock`` solve, checked and normalised when created.
 
-    Checked when created: an invalid value raises ``ValueError`` or
-    ``TypeError`` naming the field and what to pass instead. Values are
-    normalised (names lower-cased, numbers to ``float``/``int``).
-    ``odeint(..., options=opts, rtol=1e-5)`` and ``ODEBlock(..., options=opts)``
-    take one; keywords given next to it override its fields.
+    An invalid value raises ``ValueError`` or ``TypeError`` naming the field
+    and what to pass instead. ``odeint(..., options=opts, rtol=1e-5)`` and
+    ``ODEBlock(..., options=opts)`` take one; keywords beside it replace fields.
 
     Attributes:
         method: one of ``METHODS``: ``"dopri5"`` (adaptive Dormand-Prince
             5(4)), ``"bdf"`` (adaptive, stiff problems, small states),
             ``"euler"``, ``"midpoint"``, ``"rk4"`` (fixed step).
-        rtol, atol: error tolerances of the adaptive methods (per element:
-            ``atol + rtol * |y|``). A 16-bit state cannot meet the default
-            ``rtol`` (rounding swamps the error estimate and the step size
-            underflows): a solve refuses ``rtol`` below 1e-2 for float16
-            and 1e-1 for bfloat16 states, and an ``atol`` that rounds to
-            zero, with a ``ValueError`` saying so; use float32 states for
-            finer tolerances.
+        rtol, atol: error tolerances of the adaptive methods, per element
+            ``atol + rtol * |y|``. 16-bit states refuse ``rtol`` below 1e-2
+            (float16) or 1e-1 (bfloat16): rounding would swamp the error estimate.
         step_size: fixed-step methods: the largest step.
         num_steps: fixed-step methods, instead of ``step_size``: the number of
             equal steps over the whole time span.
@@ -101,33 +74,9 @@ class SolverOptions:
         adjoint_norm: dopri5 + adjoint: ``"seminorm"`` bounds the backward
             solve's error over the state and its adjoint only; ``"full"``
             also over the parameter-gradient integrals (TFP's own adjoint).
-        error_norm: dopri5's step-size controller. ``"rms"`` (default):
-            SciPy's and torchdiffeq's ``rms(err/tol)`` with exponent
-            ``-1/5``, so rtol and atol mean what they mean there;
-            ``"tfp"`` (TFP's): ``sqrt(mean((err/tol)**4))``, the square of
-            an L4 mean, with steps scaled by its ``-1/6`` power. The default
-            is the measured choice (``benchmarks/bench_error_norm.py``,
-            ``results/benchmarks/error_norm.md``): over dy/dt = -y, a 2-D
-            rotation and an ODE-Net block ([32, 18, 18, 64] float32) at
-            rtol = atol = tol in 1e-2 ... 1e-5, the final-state error was
-            on average 0.68 decades from tol with "rms" against 0.77 with
-            "tfp", at 12.9 against 14.5 evaluations per digit of accuracy.
-            On the ODE-Net block at 1e-3 "rms" takes 26 evaluations for a
-            2.3e-3 relative error, "tfp" 20 for 5.8e-3 (2.5x the error for
-            0.77x the evaluations); at 1e-2 "tfp" is closer to tol. Models
-            saved before "rms" became the default (configs without
-            ``error_norm``) load with "tfp", the norm they were solved with.
-        parallel_iterations: ``parallel_iterations`` of dopri5's loops. 1
-            keeps one step's buffers alive at a time; TensorFlow's default
-            10 lets later steps start early, which doubled the peak memory
-            of an ODE-Net training step at no gain in speed (the steps
-            depend on each other).
-        lazy_dense_output: dopri5 computes the interpolation coefficients
-            only for the step that crosses an output time (``True``), not
-            after every trial step as TFP does (``False``, same results).
-        fuse_min_elements: dopri5's stage sums over states with at least
-            this many elements per batch example run as one XLA-fused loop
-            inside graphs (when XLA is available).
+        error_norm: dopri5's step-size controller: ``"rms"``, SciPy's and
+            torchdiffeq's ``rms(err / tol)``, so rtol and atol mean what they
+            mean there; ``"tfp"``, TFP's ``sqrt(mean((err / tol)**4))``.
     """
 
     method: str = METHODS[0]
@@ -140,9 +89,6 @@ class SolverOptions:
     gradient: str = GRADIENTS[0]
     adjoint_norm: str = ADJOINT_NORMS[0]
     error_norm: str = ERROR_NORMS[0]
-    parallel_iterations: int = 1
-    lazy_dense_output: bool = True
-    fuse_min_elements: int = DEFAULT_FUSE_MIN_ELEMENTS
 
     def __post_init__(self):
         for name, value in self._checked().items():
@@ -153,7 +99,7 @@ class SolverOptions:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def resolve(cls, options=None, **overrides) -> SolverOptions:
+    def resolve(cls, options=None, **overrides) -> "SolverOptions":
         """``options`` (or the defaults) with ``overrides`` replacing its fields."""
         if options is None:
             options = cls()
@@ -177,12 +123,17 @@ class SolverOptions:
     def is_fixed_step(self) -> bool:
         return self.method in FIXED_STEP_METHODS
 
+    @property
+    def solver(self):
+        """The solver class of ``method``."""
+        return SOLVERS[self.method]
+
     def _checked(self) -> dict:
         method = _choice(
             "ODE method",
             self.method,
             sorted(METHODS),
-            "adaptive: 'dopri5', 'bdf'; fixed step: 'euler', 'midpoint', 'rk4'",
+            f"adaptive: {_names(ADAPTIVE_METHODS)}; fixed step: {_names(FIXED_STEP_METHODS)}",
             listed="Valid methods",
         )
         gradient = _choice(
@@ -213,10 +164,6 @@ class SolverOptions:
                 f"gradient={gradient!r}. Use gradient='adjoint', or a method that "
                 f"supports 'backprop' ({_names(BACKPROP_METHODS)})."
             )
-        if not isinstance(self.lazy_dense_output, bool):
-            raise TypeError(
-                f"lazy_dense_output must be True or False, got {self.lazy_dense_output!r}."
-            )
         values = dict(
             method=method,
             gradient=gradient,
@@ -228,8 +175,6 @@ class SolverOptions:
             step_size=_positive_number("step_size", self.step_size, allow_none=True),
             num_steps=_positive_int("num_steps", self.num_steps, allow_none=True),
             first_step=_positive_number("first_step", self.first_step, allow_none=True),
-            parallel_iterations=_positive_int("parallel_iterations", self.parallel_iterations),
-            fuse_min_elements=_positive_int("fuse_min_elements", self.fuse_min_elements),
         )
         _check_steps(method, values["step_size"], values["num_steps"], values["first_step"])
         return values
@@ -242,7 +187,7 @@ def _check_steps(method, step_size, num_steps, first_step) -> None:
             raise ValueError(
                 f"method={method!r} takes fixed steps: pass step_size=... (e.g. 0.1) "
                 "or num_steps=... (the number of equal steps from the first to the "
-                "last time). Or use an adaptive method: 'dopri5' or 'bdf'."
+                f"last time). Or use an adaptive method: {_names(ADAPTIVE_METHODS, ' or ')}."
             )
         if step_size is not None and num_steps is not None:
             raise ValueError(
@@ -257,6 +202,6 @@ def _check_steps(method, step_size, num_steps, first_step) -> None:
     elif step_size is not None or num_steps is not None:
         raise ValueError(
             f"method={method!r} chooses its own step sizes from rtol and atol; "
-            "step_size and num_steps apply to the fixed-step methods 'euler', "
-            "'midpoint' and 'rk4' only. To set the first step, pass first_step."
+            "step_size and num_steps apply to the fixed-step methods "
+            f"{_names(FIXED_STEP_METHODS, ' and ')} only. To set the first step, pass first_step."
         )

@@ -1,44 +1,25 @@
-"""A learned end time: ``t1 = t0 + softplus(raw)``, with the ODE solved over s in [0, 1].
+"""A learned end time: ``t1 = t0 + softplus(raw)``, the ODE solved over s in [0, 1].
 
-Substituting ``t = t0 + s T`` (``T = t1 - t0``) turns ``dh/dt = f(h, t)`` on
-``[t0, t1]`` into ``dh/ds = T f(h, t0 + s T)`` on ``[0, 1]``: the same
-solution, over a fixed interval, with ``T`` an ordinary parameter of the
-right-hand side. Every gradient mode then differentiates ``T`` like any other
-weight of the dynamics: backprop through the steps, and TFP's adjoint, which
-integrates the gradient of every variable the ODE function reads (``T`` is
-computed from the variable inside that function for this reason: a tensor
-computed outside it would be a constant to the adjoint).
-
-Why softplus rather than a constraint on ``t1``: a constraint is a projection
-after each optimizer step, so ``t1`` could land on ``t0`` (an empty interval,
-where the block is the identity and ``T``'s gradient means nothing) and the
-step that crossed would be lost. ``t0 + softplus(raw)`` is above ``t0`` for
-every ``raw`` and smooth; its slope ``sigmoid(raw)`` is 0.63 at the default
-``T = 1`` and tends to 1 for long intervals.
+With ``t = t0 + s T`` (``T = t1 - t0``), ``dh/dt = f(h, t)`` on ``[t0, t1]``
+becomes ``dh/ds = T f(h, t0 + s T)`` on ``[0, 1]``: ``T`` is then an ordinary
+parameter of the right-hand side, which every gradient mode differentiates.
+Softplus rather than a constraint keeps ``t1 > t0`` smoothly, for every ``raw``.
 """
-
-from __future__ import annotations
 
 import dataclasses
 import math
 
-from odelayers._options import SolverOptions
-
 
 def raw_from_span(span: float) -> float:
-    """The inverse of softplus: ``raw`` with ``softplus(raw) = span`` (``span > 0``)."""
-    # log(exp(span) - 1), written to stay finite for large and tiny spans.
+    """The inverse of softplus (``span > 0``), finite for large and tiny spans."""
     return span + math.log(-math.expm1(-span))
 
 
-def unit_interval_options(options: SolverOptions, span: float) -> SolverOptions:
+def unit_interval_options(options, span: float):
     """``options`` restated for s in [0, 1] when the interval starts ``span`` long.
 
-    Fixed-step methods keep their number of steps (a step of ``step_size`` on
-    the initial interval becomes ``1 / num_steps`` of the unit interval, and
-    of the learned interval once ``T`` moves): the cost of a forward pass does
-    not change while ``t1`` trains. An adaptive method's ``first_step`` is
-    divided by ``span``; its tolerances bound the state's error and stay.
+    Fixed-step methods keep their number of steps, so a forward pass costs
+    the same while ``t1`` trains; an adaptive ``first_step`` is divided by ``span``.
     """
     if options.is_fixed_step:
         steps = options.num_steps
@@ -51,7 +32,10 @@ def unit_interval_options(options: SolverOptions, span: float) -> SolverOptions:
 
 
 def rescaled(func, t0: float, span_fn):
-    """``g(s, h) = T f(t0 + s T, h)`` with ``T = span_fn()`` read at every evaluation."""
+    """``g(s, h) = T f(t0 + s T, h)`` with ``T = span_fn(dtype)`` read at every evaluation.
+
+    Read inside the dynamics so that TFP's adjoint sees the variable behind ``T``.
+    """
 
     def unit_time_dynamics(s, h):
         span = span_fn(h.dtype)

@@ -1,11 +1,7 @@
-"""Checks of the arguments of ``odeint`` and ``ODEBlock`` besides the solver options.
+"""Checks of ``odeint``'s and ``ODEBlock``'s arguments besides ``SolverOptions``.
 
-``SolverOptions`` checks the solver settings itself. Each check here raises
-``ValueError`` or ``TypeError`` with a message that names the argument, the
-value received and what to pass instead.
+Each raises ``ValueError`` or ``TypeError`` naming the argument and what to pass.
 """
-
-from __future__ import annotations
 
 import math
 import numbers
@@ -17,12 +13,7 @@ _FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
 
 def initial_state(y0, t):
-    """``y0`` as a floating tensor; its dtype is the dtype of the whole solve.
-
-    A Python or NumPy ``y0`` is converted as TensorFlow does (Python floats
-    become float32, NumPy float64 stays float64), or to the dtype of ``t``
-    when ``t`` is a floating tensor.
-    """
+    """``y0`` as a floating tensor, converted as TensorFlow does or to ``t``'s float dtype."""
     if tf.is_tensor(y0) or isinstance(y0, tf.Variable):
         y0 = tf.convert_to_tensor(y0)
     else:
@@ -45,13 +36,9 @@ def initial_state(y0, t):
 
 
 def times(t, dtype):
-    """Check the output times; returns ``(t_tensor, t_static)``.
+    """``(t_tensor, t_static)``: ``t`` checked, and as NumPy when known while tracing.
 
-    ``t`` must be 1-D, non-empty, finite and strictly increasing.
-    ``t_static`` is a NumPy float64 array when the values are known while
-    tracing (Python lists, NumPy arrays, constants, eager tensors), else
-    ``None`` and the checks run inside the graph. A floating tensor ``t``
-    must have the state's dtype; other inputs are converted to it.
+    Times unknown while tracing are checked inside the graph.
     """
     if tf.is_tensor(t) or isinstance(t, tf.Variable):
         t = tf.convert_to_tensor(t)
@@ -75,13 +62,13 @@ def times(t, dtype):
             )
         if not np.all(np.isfinite(static)):
             raise ValueError(f"t must be finite, got {static.tolist()}.")
-        steps = np.diff(static)
+        steps = np.diff(static) * (1.0 if static[-1] >= static[0] else -1.0)
         if np.any(steps <= 0):
             i = int(np.argmax(steps <= 0))
             raise ValueError(
-                f"t must be strictly increasing, but t[{i}] = {static[i]:g} and "
-                f"t[{i + 1}] = {static[i + 1]:g}. Sort the times (and drop duplicates); "
-                "to integrate backwards in time, substitute s = -t (dy/ds = -f(-s, y))."
+                f"t must be strictly increasing or strictly decreasing, but t[{i}] = "
+                f"{static[i]:g} and t[{i + 1}] = {static[i + 1]:g}. Sort the times (and "
+                "drop duplicates)."
             )
         if t_tensor is None:
             t_tensor = tf.constant(static, dtype)
@@ -92,8 +79,10 @@ def times(t, dtype):
         )
     if t_tensor.shape[0] == 0:
         raise ValueError("t must not be empty.")
-    check = tf.debugging.assert_greater(
-        t_tensor[1:], t_tensor[:-1], message="odelayers: t must be strictly increasing."
+    steps = t_tensor[1:] - t_tensor[:-1]
+    check = tf.debugging.Assert(
+        tf.reduce_all(steps > 0) | tf.reduce_all(steps < 0),
+        ["odelayers: t must be strictly increasing or strictly decreasing."],
     )
     with tf.control_dependencies([check]):
         t_tensor = tf.identity(t_tensor)
@@ -101,19 +90,16 @@ def times(t, dtype):
 
 
 # The finest rtol an adaptive solve in a 16-bit dtype resolves: about 10 units
-# of the dtype's relative spacing (float16: 2**-10 = 9.8e-4; bfloat16: 2**-7).
-# At finer tolerances rounding dominates the error estimate and the step size
-# collapses: float16 dopri5 on dy/dt = -y fails at rtol 3e-3 and 1e-3 (the
-# default), and succeeds at 1e-2.
+# of the dtype's relative spacing; below it rounding swamps the error estimate
+# and the step size collapses.
 MIN_RTOL = {tf.float16: 1e-2, tf.bfloat16: 1e-1}
 _DIGITS = {tf.float16: 3, tf.bfloat16: 2}
 
 
 def tolerances(options, dtype):
-    """Refuse tolerances an adaptive solve in ``dtype`` cannot resolve (16-bit states).
+    """Refuse tolerances an adaptive solve in a 16-bit ``dtype`` cannot resolve.
 
-    ``atol`` must not round to zero in ``dtype`` either: a zero tolerance on a
-    zero state divides by zero in the error estimate.
+    ``atol`` must not round to zero either: the error estimate divides by it.
     """
     floor = MIN_RTOL.get(dtype)
     if options.is_fixed_step or floor is None:
@@ -132,18 +118,6 @@ def tolerances(options, dtype):
         raise ValueError(f"atol={options.atol:g} rounds to zero in {dtype.name}. {fix}")
 
 
-def step_size(options, t_tensor, t_static):
-    """The fixed step size: ``step_size``, or the span of ``t`` over ``num_steps``.
-
-    A Python float when the times are static, else a scalar tensor.
-    """
-    if options.step_size is not None:
-        return options.step_size
-    if t_static is not None:
-        return float(t_static[-1] - t_static[0]) / options.num_steps
-    return (t_tensor[-1] - t_tensor[0]) / options.num_steps
-
-
 def augment(value) -> int:
     """``augment``: a non-negative number of extra channels."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -152,11 +126,7 @@ def augment(value) -> int:
 
 
 def block_times(t0, t1, t_eval):
-    """Check an ``ODEBlock``'s times; returns ``(t0, t1, t_eval)`` as floats.
-
-    ``t_eval`` (``None`` or a strictly increasing sequence within
-    ``[t0, t1]``) comes back as a tuple of floats or ``None``.
-    """
+    """``(t0, t1, t_eval)`` checked, as floats (``t_eval``: a tuple or ``None``)."""
     t0 = _finite_number("t0", t0)
     t1 = _finite_number("t1", t1)
     if t1 <= t0:

@@ -281,7 +281,10 @@ def _escaped(text):
 
 
 def test_invalid_times_and_states():
-    with pytest.raises(ValueError, match=r"strictly increasing, but t\[1\] = 1 and t\[2\] = 0.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"strictly increasing or strictly decreasing, but t\[1\] = 1 and t\[2\] = 0.5",
+    ):
         odelayers.odeint(f_identity, tf.ones([1]), [0.0, 1.0, 0.5])
     with pytest.raises(TypeError, match=r"t has dtype float32 but y0 has dtype float64.*tf.cast"):
         odelayers.odeint(f_identity, tf.ones([1], F64), tf.constant([0.0, 1.0]))
@@ -323,19 +326,17 @@ def test_available_methods_lists_the_registry():
     assert all(isinstance(text, str) and text for text in methods.values())
 
 
-def test_lazy_dense_output_equals_coefficients_at_every_step():
+def test_lazy_dense_output_equals_coefficients_at_every_step(monkeypatch):
     # odelayers computes the interpolation coefficients only for the step that
     # crosses an output time; computing them after every step (TFP's way)
     # must give the same outputs, also for several outputs inside one step.
     y0 = tf.constant([2.0, 0.5], tf.float64)
     times = tf.constant([1e-4, 2e-4, 0.3, 0.31, 0.32, 1.7, 4.0], tf.float64)
-    results = [
-        solver.solve(lotka_volterra, 0.0, y0, solution_times=times)
-        for solver in (
-            odelayers.DormandPrince(1e-5, 1e-8),
-            odelayers.DormandPrince(1e-5, 1e-8, lazy_dense_output=False),
-        )
-    ]
+    results = []
+    for lazy in (True, False):
+        monkeypatch.setattr("odelayers._tuning.LAZY_DENSE_OUTPUT", lazy)
+        solver = odelayers.DormandPrince(odelayers.SolverOptions(rtol=1e-5, atol=1e-8))
+        results.append(solver.solve(lotka_volterra, 0.0, y0, solution_times=times))
     np.testing.assert_array_equal(results[0].states.numpy(), results[1].states.numpy())
     assert int(results[0].diagnostics.num_ode_fn_evaluations) == int(
         results[1].diagnostics.num_ode_fn_evaluations
@@ -352,3 +353,28 @@ def test_float64_dopri5_reaches_tight_tolerances():
     )
     np.testing.assert_allclose(y.numpy()[:, 0], np.exp(t), rtol=2e-10)
     assert int(info["nfe"]) < 1000
+
+
+@pytest.mark.parametrize("method", odelayers.METHODS)
+def test_zero_size_states_solve_with_every_method(method):
+    steps = {"num_steps": 4} if method in odelayers.FIXED_STEP_METHODS else {}
+    y0 = tf.zeros([3, 0])
+    with tf.GradientTape() as tape:
+        tape.watch(y0)
+        y, info = odelayers.odeint(
+            lambda t, y: -y, y0, [0.0, 1.0], method, full_output=True, **steps
+        )
+        loss = tf.reduce_sum(y)
+    assert y.shape == (2, 3, 0) and int(info["nfe"]) == 0
+    assert tape.gradient(loss, y0).shape == (3, 0)
+
+
+def test_decreasing_tensor_times_inside_tf_function():
+    @tf.function
+    def run(t):
+        return odelayers.odeint(lambda t, y: -y, tf.ones([1], F64), t, rtol=1e-9, atol=1e-12)
+
+    t = tf.constant([2.0, 1.0, 0.0], F64)
+    np.testing.assert_allclose(run(t).numpy()[:, 0], np.exp([0.0, 1.0, 2.0]), rtol=1e-7)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="strictly increasing or strictly"):
+        run(tf.constant([0.0, 1.0, 0.5], F64))

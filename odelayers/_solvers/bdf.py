@@ -1,28 +1,24 @@
 """``BDF``: TensorFlow Probability's backward differentiation formulas, for stiff problems."""
 
-from __future__ import annotations
-
+import tensorflow as tf
 import tensorflow_probability as tfp
 
-from odelayers._options import SolverOptions
-from odelayers._solvers.messages import MESSAGE_MARKER
+from odelayers._solvers import messages
 
 
 class BDF(tfp.math.ode.BDF):
-    """``tfp.math.ode.BDF`` (variable-order backward differentiation) for stiff problems.
+    """Variable-order BDF (TFP). It forms the dense Jacobian of the whole state,
+    batch included: for small systems, not image-sized states."""
 
-    It forms the dense Jacobian of the whole state (batch included), so it
-    suits small systems (up to a few thousand numbers), not image-sized
-    Neural ODE states. Gradients: adjoint only. Of ``options`` it reads
-    ``rtol``, ``atol``, ``first_step`` and ``max_num_steps``.
-    """
-
-    name = "bdf"
-    order = 5
+    name, order = "bdf", 5
     summary = "backward differentiation formulas, adaptive, for stiff problems (TFP)"
+    adaptive = True
+    backprop = False  # adjoint only
+    jit = False  # XLA cannot compile its Jacobians
     uncounted_evaluations = 0
+    eager_trace = True  # eagerly TFP's Jacobians (pfor) retrace at every evaluation
 
-    def __init__(self, options: SolverOptions):
+    def __init__(self, options):
         super().__init__(
             rtol=options.rtol,
             atol=options.atol,
@@ -30,11 +26,17 @@ class BDF(tfp.math.ode.BDF):
             max_num_steps=options.max_num_steps,
             name="bdf",
         )
-        self._step_limit = options.max_num_steps
 
-    def failure_message(self):
-        """Message for a solve that returned ``status != 0``."""
-        return (
-            f"{MESSAGE_MARKER} bdf gave up after max_num_steps={self._step_limit} steps "
-            "before reaching the end time. Raise max_num_steps or loosen rtol/atol."
+    @classmethod
+    def from_options(cls, options, span):
+        return cls(options)
+
+    def _solve(self, *args, **kwargs):
+        results = super()._solve(*args, **kwargs)
+        failed = messages.check(
+            tf.equal(results.diagnostics.status, 0),
+            f"bdf gave up after max_num_steps={self._max_num_steps} steps before reaching "
+            "the end time. Raise max_num_steps or loosen rtol/atol.",
         )
+        with tf.control_dependencies([failed]):
+            return results._replace(states=tf.nest.map_structure(tf.identity, results.states))

@@ -1,85 +1,50 @@
-"""Adaptive Dormand-Prince 5(4), with its adjoint's backward solver.
+"""Adaptive Dormand-Prince 5(4) and the solver of its adjoint's backward problem.
 
-Adapts ``DormandPrince._solve`` and ``DormandPrince._step`` of TensorFlow
-Probability's ``python/math/ode/dormand_prince.py`` (tensorflow_probability
-0.25, Copyright The TensorFlow Probability Authors, Apache License 2.0):
-the changes are listed in ``DormandPrince``'s docstring and marked inline.
+Adapts ``DormandPrince._solve`` and ``_step`` of TensorFlow Probability's
+``python/math/ode/dormand_prince.py`` (tensorflow_probability 0.25, Copyright
+The TensorFlow Probability Authors, Apache License 2.0).
 """
-
-from __future__ import annotations
-
-import functools
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.math.ode import dormand_prince as _tfp_dopri
 from tensorflow_probability.python.math.ode import runge_kutta_util as _rk_util
 
-from odelayers._options import SolverOptions
+from odelayers import _tuning
 from odelayers._solvers import messages
-from odelayers._solvers.first_step import select_initial_step
-from odelayers._solvers.stage_sums import runge_kutta_step, stage_sum
-from odelayers._solvers.step_control import all_finite, error_ratio, next_step_size
+from odelayers._solvers.runge_kutta import (
+    all_finite,
+    error_ratio,
+    initial_step,
+    next_step_size,
+    runge_kutta_step,
+    stage_sum,
+)
 
 
 class DormandPrince(tfp.math.ode.DormandPrince):
-    """``tfp.math.ode.DormandPrince`` with these changes.
+    """``tfp.math.ode.DormandPrince`` (and its adjoint), changed where TFP's falls short.
 
-    * ``first_step=None`` picks the first step with Hairer's algorithm (one
-      extra evaluation) instead of TFP's fixed 1e-3.
-    * A trial step whose error estimate is NaN/Inf (the dynamics overflowed
-      on a too-long step) is rejected and the step shrunk, as in SciPy and
-      torchdiffeq, instead of turning the step size into NaN.
-    * Giving up (more than ``max_num_steps`` steps, or a step size so small
-      that ``t + dt == t``) raises an error that says what to change; a
-      non-finite initial state or derivative is reported at once.
-    * The adjoint's backward solve controls its error over the state and its
-      adjoint only (``adjoint_norm="seminorm"``, Kidger, Chen & Lyons 2021,
-      "Hey, that's not an ODE"), not over the parameter-gradient integrals,
-      which nothing else depends on. TFP's own adjoint uses the full norm
-      (``adjoint_norm="full"``), which takes 1.6-3.7x the backward steps on
-      an ODE-Net block at rtol = atol from 1e-2 to 1e-4 (``benchmarks/README.md``).
-    * Each stage state is one sum ``y0 + sum((dt a_ij) k_j)`` with the
-      tableau in the state's dtype (TFP's rounds it to float32, which caps
-      float64 solves near 1e-8 relative error), computed in one XLA-fused
-      pass for large states inside graphs, and an accepted or rejected
-      step keeps its states without copying them: fewer passes over the
-      state per step.
-    * The dense-output (interpolation) coefficients are computed only for
-      the step that crosses an output time, not after every trial step
-      (~30 passes over the state saved per step); the results are the same
-      (``lazy_dense_output=False``: after every step, as TFP).
-    * The solver loops run with ``parallel_iterations=1`` by default: TF's
-      10 lets later iterations start early and keep their state-sized
-      buffers alive, which doubles the peak memory of a training step and
-      makes it vary from run to run.
-
-    * The error norm is the RMS norm of SciPy and torchdiffeq
-      (``error_norm="rms"``, the default); ``error_norm="tfp"`` keeps TFP's.
-
-    Everything else (tableau, step-size controller, interpolation, the
-    adjoint equations) is TFP's.
+    Hairer's automatic first step; a trial step with a NaN/Inf error estimate
+    is rejected and shrunk (as SciPy and torchdiffeq) rather than poisoning the
+    step size; giving up raises an error saying what to change; the adjoint's
+    backward solve can bound the error of the state and its adjoint only
+    (``adjoint_norm="seminorm"``, Kidger, Chen & Lyons 2021); the RMS error
+    norm of SciPy and torchdiffeq (``error_norm="rms"``); stage sums in the
+    state's dtype (TFP's round the tableau to float32), XLA-fused for large
+    states; interpolation coefficients only for steps that cross an output time.
 
     Args:
-        rtol, atol: error tolerances; default: ``SolverOptions``' defaults.
-        options: a ``SolverOptions`` whose dopri5 fields (``first_step``,
-            ``max_num_steps``, ``adjoint_norm``, ``error_norm``,
-            ``parallel_iterations``, ``lazy_dense_output``,
-            ``fuse_min_elements``) configure the solver.
-        **overrides: any of those fields by name.
-
-    ``DormandPrince(rtol, atol, ...).solve(ode_fn, t0, y0, solution_times)``
-    is TFP's ``Solver`` API (``tfp.math.ode.Results``), with TFP's adjoint
-    as its gradient.
+        options: an ``odelayers.SolverOptions`` (its dopri5 fields).
     """
 
-    name = "dopri5"
-    order = 5
+    name, order = "dopri5", 5
     summary = "Dormand-Prince 5(4), adaptive (TFP), the default"
+    adaptive = backprop = True
+    eager_trace = False
+    jit = True  # with the adjoint only: XLA cannot differentiate its unbounded loops
 
-    def __init__(self, rtol=None, atol=None, options=None, **overrides):
-        tolerances = {k: v for k, v in (("rtol", rtol), ("atol", atol)) if v is not None}
-        options = SolverOptions.resolve(options, method="dopri5", **tolerances, **overrides)
+    def __init__(self, options):
         super().__init__(
             rtol=options.rtol,
             atol=options.atol,
@@ -88,23 +53,19 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             make_adjoint_solver_fn=self._make_adjoint_solver,
             name="dopri5",
         )
-        self._options = options
-        self._first_step = options.first_step
-        self._auto_first_step = options.first_step is None
-        self._step_limit = options.max_num_steps
+        self.options = options
 
-    @property
-    def options(self) -> SolverOptions:
-        """The settings of this solver."""
-        return self._options
+    @classmethod
+    def from_options(cls, options, span):
+        return cls(options)
 
     def _make_adjoint_solver(self):
-        return AdjointDormandPrince(options=self._options)
+        return AdjointDormandPrince(self.options)
 
     @property
     def uncounted_evaluations(self):
         """Evaluations TFP's diagnostics leave out: f(t0, y0) and the first-step probe."""
-        return 2 if self._auto_first_step else 1
+        return 2 if self.options.first_step is None else 1
 
     def _controlled(self, nest):
         """The part of the state whose local error the step-size controller bounds."""
@@ -133,112 +94,70 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             ),
         ]
         with tf.control_dependencies(checks):
-            if not self._auto_first_step:
+            if self.options.first_step is not None:
                 return state._replace(step_size=tf.identity(state.step_size))
-            step_size = select_initial_step(
-                ode_fn,
-                state.current_time,
-                state.current_state,
-                state.current_derivative,
-                order=self.ORDER - 1,
-                rtol=self._rtol,
-                atol=self._atol,
-                controlled=self._controlled,
+            y0, f0 = state.current_state, state.current_derivative
+            h = initial_step(
+                ode_fn, t0, y0, f0, self.ORDER - 1, self._rtol, self._atol, self._controlled
             )
-        return state._replace(step_size=step_size)
+        return state._replace(step_size=h)
 
-    def _solve(
-        self,
-        ode_fn,
-        initial_time,
-        initial_state,
-        solution_times,
-        jacobian_fn=None,
-        jacobian_sparsity=None,
-        batch_ndims=None,
-        previous_solver_internal_state=None,
-    ):
-        # TFP's DormandPrince._solve (tensorflow_probability 0.25, Apache 2.0)
-        # for given solution times, with the output time passed to _step (lazy
-        # dense output) and loops with parallel_iterations=1.
+    def _solve(self, ode_fn, initial_time, initial_state, solution_times, **kwargs):
+        # TFP's, passing the output time to _step (lazy dense output).
         if isinstance(solution_times, tfp.math.ode.ChosenBySolver):
-            return super()._solve(
-                ode_fn,
-                initial_time,
-                initial_state,
-                solution_times,
-                previous_solver_internal_state=previous_solver_internal_state,
-            )
-        del jacobian_fn, jacobian_sparsity, batch_ndims
-        with tf.name_scope(self._name):
-            p = self._prepare_common_params(initial_state, initial_time)
-            real = p.real_dtype
-            step = functools.partial(
-                self._step,
-                max_ode_fn_evals=None,
-                ode_fn=ode_fn,
-                atol=tf.cast(self._atol, real),
-                rtol=tf.cast(self._rtol, real),
-                safety=tf.constant(self._safety_factor, real),
-                ifactor=tf.constant(self._max_step_size_factor, real),
-                dfactor=tf.constant(self._min_step_size_factor, real),
-            )
-            solver_state = previous_solver_internal_state
-            if solver_state is None:
-                solver_state = self._start(ode_fn, p.initial_time, p.initial_state)
-            times = tf.cast(solution_times, real)
-            num_times = times.shape[0] if times.shape[0] is not None else tf.size(times)
-            arrays = tf.nest.map_structure(
-                lambda shape, dtype: tf.TensorArray(dtype, size=num_times, element_shape=shape),
-                p.state_shapes,
-                p.state_dtypes,
-            )
-            diagnostics = _tfp_dopri._DopriDiagnostics(
-                num_ode_fn_evaluations=0,
-                num_jacobian_evaluations=0,
-                num_matrix_factorizations=0,
-                status=0,
-            )
+            return super()._solve(ode_fn, initial_time, initial_state, solution_times, **kwargs)
+        p = self._prepare_common_params(initial_state, initial_time)
+        real = p.real_dtype
+        tolerances = [tf.cast(self._atol, real), tf.cast(self._rtol, real)]
+        factors = (self._safety_factor, self._max_step_size_factor, self._min_step_size_factor)
+        controls = [*tolerances, *[tf.constant(f, real) for f in factors]]
 
-            # Without a target, _step computes the coefficients every step.
-            lazy = self._options.lazy_dense_output
+        def step(state, diagnostics, target):
+            return self._step(state, diagnostics, None, ode_fn, *controls, target=target)
 
-            def advance_to(time_id, solver_state, diagnostics, arrays):
-                target = times[time_id]
-                # As TFP: step until the current time is past the target, then
-                # interpolate within the last step.
-                solver_state, diagnostics = tf.while_loop(
-                    lambda s, _: target >= s.current_time,
-                    lambda s, d: step(s, d, target=target if lazy else None),
-                    (solver_state, diagnostics),
-                    parallel_iterations=self._options.parallel_iterations,
-                )
-                y = _rk_util.evaluate_interpolation(
-                    solver_state.interpolating_coefficients,
-                    solver_state.last_step_start,
-                    solver_state.current_time,
-                    target,
-                )
-                arrays = tf.nest.map_structure(lambda a, v: a.write(time_id, v), arrays, y)
-                return time_id + 1, solver_state, diagnostics, arrays
+        solver_state = kwargs.get("previous_solver_internal_state")
+        if solver_state is None:
+            solver_state = self._start(ode_fn, p.initial_time, p.initial_state)
+        times = tf.cast(solution_times, real)
+        num_times = times.shape[0] if times.shape[0] is not None else tf.size(times)
+        arrays = tf.nest.map_structure(
+            lambda shape, dtype: tf.TensorArray(dtype, size=num_times, element_shape=shape),
+            p.state_shapes,
+            p.state_dtypes,
+        )
+        diagnostics = _tfp_dopri._DopriDiagnostics(0, 0, 0, 0)
+        lazy, parallel_iterations = _tuning.LAZY_DENSE_OUTPUT, _tuning.PARALLEL_ITERATIONS
 
-            _, solver_state, diagnostics, arrays = tf.while_loop(
-                lambda time_id, *_: time_id < num_times,
-                advance_to,
-                (0, solver_state, diagnostics, arrays),
-                parallel_iterations=self._options.parallel_iterations,
+        def advance_to(time_id, solver_state, diagnostics, arrays):
+            # Step until past the output time, then interpolate within the last step.
+            target = times[time_id]
+            solver_state, diagnostics = tf.while_loop(
+                lambda s, _: target >= s.current_time,
+                lambda s, d: step(s, d, target=target if lazy else None),
+                (solver_state, diagnostics),
+                parallel_iterations=parallel_iterations,
             )
-            states = tf.nest.map_structure(lambda a: a.stack(), arrays)
-            return tfp.math.ode.Results(
-                times=times,
-                states=states,
-                diagnostics=diagnostics,
-                solver_internal_state=solver_state,
+            y = _rk_util.evaluate_interpolation(
+                solver_state.interpolating_coefficients,
+                solver_state.last_step_start,
+                solver_state.current_time,
+                target,
             )
+            arrays = tf.nest.map_structure(lambda a, v: a.write(time_id, v), arrays, y)
+            return time_id + 1, solver_state, diagnostics, arrays
+
+        _, solver_state, diagnostics, arrays = tf.while_loop(
+            lambda time_id, *_: time_id < num_times,
+            advance_to,
+            (0, solver_state, diagnostics, arrays),
+            parallel_iterations=parallel_iterations,
+        )
+        states = tf.nest.map_structure(lambda a: a.stack(), arrays)
+        return tfp.math.ode.Results(times, states, diagnostics, solver_state)
 
     def _step(
         self,
-        solver_state,
+        state,
         diagnostics,
         max_ode_fn_evals,
         ode_fn,
@@ -249,52 +168,47 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         dfactor,
         target=None,
     ):
-        # TFP's DormandPrince._step (tensorflow_probability 0.25, Apache 2.0)
-        # with the changes described in the class docstring. `target`: the
-        # output time this step advances to (None: coefficients every step).
-        y0, f0, _, t0, dt, interp_coeff = solver_state
+        # TFP's signature. `target`: the output time this step advances to
+        # (None: interpolation coefficients after every step, as TFP).
+        y0, f0, _, t0, dt, interp_coeff = state
+        fuse = _tuning.FUSE_MIN_ELEMENTS
         with tf.control_dependencies(self._give_up_checks(diagnostics, t0, dt)):
             y1, f1, y1_error, k = runge_kutta_step(
-                ode_fn, y0, f0, t0, dt, _tfp_dopri._TABLEAU, self._options.fuse_min_elements
+                ode_fn, y0, f0, t0, dt, _tfp_dopri._TABLEAU, fuse
             )
         controlled = [self._controlled(x) for x in (y1_error, y0, y1)]
-        ratio = error_ratio(*controlled, atol, rtol, self._options.error_norm)
-        accept_step = ratio <= 1
-
+        ratio = error_ratio(*controlled, atol, rtol, self.options.error_norm)
+        accept = ratio <= 1
         # A cond forwards the chosen tensors; a select would copy both states.
-        y_next, f_next = tf.cond(accept_step, lambda: (y1, f1), lambda: (y0, f0))
-        t_next = tf.where(accept_step, t0 + dt, t0)
+        y_next, f_next = tf.cond(accept, lambda: (y1, f1), lambda: (y0, f0))
 
         def coefficients():
-            # TFP's rk_fourth_order_interpolation_coefficients, with the
-            # midpoint formed by stage_sum (exact float64 weights).
-            y_mid = stage_sum(y0, _tfp_dopri._TABLEAU.c_mid, k, dt, self._options.fuse_min_elements)
+            y_mid = stage_sum(y0, _tfp_dopri._TABLEAU.c_mid, k, dt, fuse)
             return _rk_util._fourth_order_interpolation_coefficients(y0, y1, y_mid, k[0], k[-1], dt)
 
         if target is None:
-            interp_coeff = _rk_util.nest_where(accept_step, coefficients(), interp_coeff)
-        else:
-            # Only the step that ends past the output time is interpolated in.
-            interp_coeff = tf.cond(
-                accept_step & (t0 + dt > target), coefficients, lambda: interp_coeff
-            )
-        dt_next = next_step_size(dt, self.ORDER, ratio, safety, dfactor, ifactor)
-        solver_state = _tfp_dopri._RungeKuttaSolverInternalState(
-            y_next, f_next, t0, t_next, dt_next, interp_coeff
+            interp_coeff = _rk_util.nest_where(accept, coefficients(), interp_coeff)
+        else:  # only the step that ends past the output time is interpolated in
+            interp_coeff = tf.cond(accept & (t0 + dt > target), coefficients, lambda: interp_coeff)
+        state = _tfp_dopri._RungeKuttaSolverInternalState(
+            y_next,
+            f_next,
+            t0,
+            tf.where(accept, t0 + dt, t0),
+            next_step_size(dt, self.ORDER, ratio, safety, dfactor, ifactor),
+            interp_coeff,
         )
-        diagnostics = diagnostics._replace(
-            num_ode_fn_evaluations=diagnostics.num_ode_fn_evaluations + self.ODE_FN_EVALS_PER_STEP
-        )
-        return solver_state, diagnostics
+        evaluations = diagnostics.num_ode_fn_evaluations + self.ODE_FN_EVALS_PER_STEP
+        return state, diagnostics._replace(num_ode_fn_evaluations=evaluations)
 
     def _give_up_checks(self, diagnostics, t0, dt):
         """Assertions that stop a solve that cannot reach its end time."""
-        per_step = self.ODE_FN_EVALS_PER_STEP
-        steps = diagnostics.num_ode_fn_evaluations // per_step
+        steps = diagnostics.num_ode_fn_evaluations // self.ODE_FN_EVALS_PER_STEP
+        limit = self.options.max_num_steps
         return [
             messages.check(
-                steps < self._step_limit,
-                f"dopri5 gave up after max_num_steps={self._step_limit} steps (accepted "
+                steps < limit,
+                f"dopri5 gave up after max_num_steps={limit} steps (accepted "
                 "and rejected) before reaching the end time: reached t = {t} with step "
                 "size {dt}. What to change: Raise max_num_steps, loosen rtol/atol, or use "
                 "method='bdf' if the problem is stiff.",
@@ -304,7 +218,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             messages.check(
                 t0 + dt > t0,
                 "dopri5 gave up: the step size underflowed (t + dt == t) at t = {t} with "
-                f"step size {{dt}} after {{steps}} steps (max_num_steps={self._step_limit}). "
+                f"step size {{dt}} after {{steps}} steps (max_num_steps={limit}). "
                 "The dynamics may blow up in finite time near there, return NaN/Inf "
                 "there, or be stiff. What to change: check the dynamics, loosen "
                 "rtol/atol, or use method='bdf'.",
@@ -316,21 +230,16 @@ class DormandPrince(tfp.math.ode.DormandPrince):
 
 
 class AdjointDormandPrince(DormandPrince):
-    """The solver of TFP's backward adjoint problem.
+    """The solver of TFP's backward adjoint problem, whose state is the tuple
+    ``(state, adjoint, parameter integrals, constant integrals)``.
 
-    Its state is TFP's augmented tuple ``(state, adjoint, parameter
-    integrals, constant integrals)``. With ``adjoint_norm="seminorm"`` the
-    step-size controller bounds the error of the first two only.
-
-    TFP initialises the backward solve once before its loop over output
-    intervals and again (``_adjust_solver_internal_state_for_state_jump``) at
-    the start of every interval, discarding the first. The first is
-    therefore a placeholder here: it saves two evaluations of the augmented
-    system (a dynamics evaluation and its vector-Jacobian product each).
+    TFP initialises the backward solve before its loop over output intervals
+    and again at the start of each interval, discarding the first: a
+    placeholder here, which saves two evaluations of the augmented system.
     """
 
     def _controlled(self, nest):
-        if self._options.adjoint_norm == "seminorm":
+        if self.options.adjoint_norm == "seminorm":
             return nest[:2]
         return nest
 
@@ -342,9 +251,7 @@ class AdjointDormandPrince(DormandPrince):
             current_derivative=tf.nest.map_structure(tf.zeros_like, p.initial_state),
             last_step_start=p.initial_time,
             current_time=p.initial_time,
-            step_size=tf.constant(
-                1e-3 if self._first_step is None else self._first_step, p.real_dtype
-            ),
+            step_size=tf.constant(self.options.first_step or 1e-3, p.real_dtype),
             interpolating_coefficients=[p.initial_state] * self.ORDER,
         )
 

@@ -1,72 +1,179 @@
-"""Fixed-step Runge-Kutta methods and the loop that drives them.
+"""Fixed-step methods: one small class per method, and the loop that steps them.
 
-One small class per method (``Euler``, ``Midpoint``, ``RK4``), holding its
-``order``, its number of function evaluations per step (``stages``) and one
-``step`` method. ``integrate_fixed`` takes those steps between output times.
+A method is a ``FixedGridSolver`` subclass with its ``order``, its evaluations
+per step (``stages``) and one ``step``. Being a ``tfp.math.ode.Solver``, it
+gets TFP's adjoint, which integrates backwards with the same method and step.
 """
-
-from __future__ import annotations
 
 import math
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
+from tensorflow_probability.python.math.ode import dormand_prince as _tfp_dopri
 
-from odelayers._solvers.nonfinite import check_finite
-from odelayers._solvers.stage_sums import combine
-
-# Up to this many steps per output interval, a fixed-step solve whose step
-# count is known while tracing is unrolled into straight-line code; above it a
-# tf.while_loop keeps the graph (and the tracing time, which grows linearly
-# with unrolled steps) small. Measured on CPU, forward + backprop in
-# tf.function: unrolling 2-8 steps of a small MLP is up to 2x faster (no loop
-# overhead); for conv dynamics the two are equal at 4 steps, and at 16 steps
-# the loop is as fast and traces 3x quicker.
-UNROLL_MAX_STEPS = 8
+from odelayers import _tuning
+from odelayers._solvers import messages
+from odelayers._solvers.runge_kutta import all_finite, combine
 
 
-class Euler:
-    """Forward Euler: ``y + dt f(t, y)``. First order, one evaluation per step."""
+class FixedGridSolver(tfp.math.ode.Solver):
+    """Equal steps no longer than ``step_size`` between consecutive output times.
 
-    name = "euler"
-    order = 1
-    stages = 1
+    Every output is a solver state (no interpolation), so a grid that fits
+    (step 1 on [0, 4]) is followed exactly. A subclass defines
+    ``step(func, t, y, dt)``, the state at ``t + dt``.
+    """
+
+    adaptive = False
+    backprop = True  # gradient="backprop" supported
+    jit = True  # XLA compiles its loops
+    uncounted_evaluations = 0
+    eager_trace = False
+    stages: int
+    order: int
+
+    def __init__(self, step_size):
+        super().__init__(make_adjoint_solver_fn=None, validate_args=False, name=self.name)
+        self._step_size = step_size
+
+    @classmethod
+    def from_options(cls, options, span):
+        """The solver ``options`` describe, over output times ``span`` apart end to end."""
+        return cls(options.step_size or span / options.num_steps)
+
+    def _solve(self, ode_fn, initial_time, initial_state, solution_times, **unused):
+        states, nfe = self.integrate(ode_fn, initial_state, initial_time, solution_times)
+        zero = tf.constant(0, tf.int32)
+        nfe = _tfp_dopri._DopriDiagnostics(tf.convert_to_tensor(nfe, tf.int32), zero, zero, zero)
+        times = tf.convert_to_tensor(solution_times, tf.nest.flatten(initial_state)[0].dtype)
+        return tfp.math.ode.Results(times, states, nfe, zero)
+
+    def _initialize_solver_internal_state(self, ode_fn, initial_time, initial_state):
+        return tf.constant(0, tf.int32)  # nothing carries over between intervals
+
+    def integrate(self, func, y0, t_start, times):
+        """``(states at each of times stacked, number of evaluations)``."""
+        dtype = tf.nest.flatten(y0)[0].dtype
+        if tf.is_tensor(times):
+            static = tf.get_static_value(times)
+            times = tf.unstack(times) if static is None else list(static)
+        t_prev, h = _static(t_start), _static(self._step_size)
+        y, states, intervals, total_steps = y0, [], [], 0
+        for t_next in map(_static, times):
+            span = t_next - t_prev
+            num_steps = _count_steps(span, h)
+            if isinstance(num_steps, int) and isinstance(span, float):
+                dt = span / num_steps
+            else:
+                dt = tf.cast(span, dtype) / tf.cast(num_steps, dtype)
+            y = self._advance(func, y, t_prev, dt, num_steps, dtype)
+            states.append(y)
+            intervals.append((t_prev, dt, num_steps))
+            total_steps = total_steps + num_steps
+            t_prev = t_next
+        states = self._check_finite(func, y0, intervals, states, dtype)
+        # One output: a reshape, whose gradient is free (tf.stack's copies).
+        stack = (lambda y: tf.expand_dims(y, 0)) if len(states) == 1 else (lambda *y: tf.stack(y))
+        return tf.nest.map_structure(stack, *states), total_steps * self.stages
+
+    def _advance(self, func, y, t_start, dt, num_steps, dtype):
+        """``num_steps`` steps of ``dt`` from ``(t_start, y)``; step k starts at t_start + k dt."""
+        if isinstance(num_steps, int) and num_steps <= _tuning.UNROLL_MAX_STEPS:
+            dt_tensor = tf.constant(dt, dtype) if isinstance(dt, float) else dt
+            for k in range(num_steps):
+                if isinstance(t_start, float) and isinstance(dt, float):
+                    t = tf.constant(t_start + k * dt, dtype)
+                else:
+                    t = t_start + k * dt_tensor
+                y = self.step(func, t, y, dt_tensor)
+            return y
+        t_start, dt = tf.cast(t_start, dtype), tf.cast(dt, dtype)
+        return tf.while_loop(
+            lambda k, _: k < num_steps,
+            lambda k, y: (k + 1, self.step(func, t_start + tf.cast(k, dtype) * dt, y, dt)),
+            (tf.constant(0, tf.int32), y),
+            maximum_iterations=num_steps,
+        )[1]
+
+    def _check_finite(self, func, y0, intervals, outputs, dtype):
+        # NaN/Inf stay non-finite, so checking the last output catches any; only
+        # on failure is the bad interval re-run step by step to name the step.
+        verdict = messages.check(
+            all_finite(outputs[-1]),
+            f"{self.name}: the ODE state became NaN or Inf in the step from t = {{t_from}} "
+            "to t = {t_to} (step size {dt}; in the forward solve, or in the backward "
+            "adjoint solve, whose times are negated, when computing gradients). The "
+            "dynamics returned NaN/Inf or grew faster than this step size can follow. "
+            "What to change: a smaller step_size (or more num_steps), the adaptive method "
+            "'dopri5', or check the dynamics' weights and inputs (a diverged training? "
+            "lower the learning rate).",
+            describe=lambda: self._first_bad_step(func, y0, intervals, outputs, dtype),
+        )
+        if tf.executing_eagerly():
+            return outputs
+        with tf.control_dependencies([verdict]):
+            return [tf.nest.map_structure(tf.identity, y) for y in outputs]
+
+    def _first_bad_step(self, func, y0, intervals, outputs, dtype):
+        index = tf.argmin(tf.cast(tf.stack([all_finite(y) for y in outputs]), tf.int32))
+        starts = [y0, *outputs[:-1]]
+        y = tf.nest.map_structure(lambda *leaves: tf.gather(tf.stack(leaves), index), *starts)
+
+        def pick(column, to):
+            return tf.gather(tf.stack([tf.cast(row[column], to) for row in intervals]), index)
+
+        t_start, dt, num_steps = pick(0, dtype), pick(1, dtype), pick(2, tf.int32)
+        taken, _ = tf.while_loop(
+            lambda k, y: (k < num_steps) & all_finite(y),
+            lambda k, y: (k + 1, self.step(func, t_start + tf.cast(k, dtype) * dt, y, dt)),
+            (tf.constant(0, tf.int32), y),
+        )
+        t_from = t_start + tf.cast(tf.maximum(taken - 1, 0), dtype) * dt
+        return {"t_from": t_from, "t_to": t_start + tf.cast(taken, dtype) * dt, "dt": dt}
+
+
+def _static(x):
+    """``x`` as a Python float when known while tracing, else ``x``."""
+    if isinstance(x, (int, float, np.floating, np.integer)):
+        return float(x)
+    value = tf.get_static_value(x)
+    return x if value is None else float(value)
+
+
+def _count_steps(span, step_size):
+    """The fewest equal steps no longer than ``step_size`` covering ``span``."""
+    # The slack keeps round-off (1.0 / 0.1 = 10.000000000000002) from adding a step.
+    if isinstance(span, float) and isinstance(step_size, float):
+        return max(1, math.ceil(span / step_size - 1e-6))
+    return tf.maximum(1, tf.cast(tf.math.ceil(span / step_size - 1e-6), tf.int32))
+
+
+class Euler(FixedGridSolver):
+    name, order, stages = "euler", 1, 1
     summary = "forward Euler, fixed step, order 1 (a ResNet with step_size=1)"
 
     @staticmethod
     def step(func, t, y, dt):
-        """One step of size ``dt`` from ``(t, y)``; returns the state at ``t + dt``."""
         return combine(y, [(dt, func(t, y))])
 
 
-class Midpoint:
-    """Explicit midpoint rule. Second order, two evaluations per step."""
-
-    name = "midpoint"
-    order = 2
-    stages = 2
+class Midpoint(FixedGridSolver):
+    name, order, stages = "midpoint", 2, 2
     summary = "explicit midpoint, fixed step, order 2"
 
     @staticmethod
     def step(func, t, y, dt):
-        """One step of size ``dt`` from ``(t, y)``; returns the state at ``t + dt``."""
-        half = 0.5 * dt
         k1 = func(t, y)
-        k2 = func(t + half, combine(y, [(half, k1)]))
-        return combine(y, [(dt, k2)])
+        return combine(y, [(dt, func(t + 0.5 * dt, combine(y, [(0.5 * dt, k1)])))])
 
 
-class RK4:
-    """The classical fourth-order Runge-Kutta method, four evaluations per step."""
-
-    name = "rk4"
-    order = 4
-    stages = 4
+class RK4(FixedGridSolver):
+    name, order, stages = "rk4", 4, 4
     summary = "classical Runge-Kutta, fixed step, order 4"
 
     @staticmethod
     def step(func, t, y, dt):
-        """One step of size ``dt`` from ``(t, y)``; returns the state at ``t + dt``."""
         half = 0.5 * dt
         k1 = func(t, y)
         k2 = func(t + half, combine(y, [(half, k1)]))
@@ -74,108 +181,3 @@ class RK4:
         k4 = func(t + dt, combine(y, [(dt, k3)]))
         sixth, third = dt / 6.0, dt / 3.0
         return combine(y, [(sixth, k1), (third, k2), (third, k3), (sixth, k4)])
-
-
-def static_value(x):
-    """``x`` as a Python float if it is known while tracing, else ``None``."""
-    if isinstance(x, (int, float, np.floating, np.integer)):
-        return float(x)
-    value = tf.get_static_value(x)
-    return None if value is None else float(value)
-
-
-def count_steps(span, step_size):
-    """Number of equal steps no longer than ``step_size`` that cover ``span``.
-
-    A Python int when both are Python floats, else an int32 tensor. The 1e-6
-    slack keeps round-off (e.g. 1.0 / 0.1 = 10.000000000000002) from adding
-    a step.
-    """
-    if isinstance(span, float) and isinstance(step_size, float):
-        return max(1, math.ceil(span / step_size - 1e-6))
-    steps = tf.math.ceil(span / step_size - 1e-6)
-    return tf.maximum(1, tf.cast(steps, tf.int32))
-
-
-def _advance(method, func, y, t_start, dt, num_steps, dtype):
-    """Take ``num_steps`` steps of size ``dt`` from ``(t_start, y)``.
-
-    Step k starts at ``t_start + k dt`` (not an accumulated sum, so the time
-    does not drift). Unrolled when ``num_steps`` is a small Python int.
-    """
-    if isinstance(num_steps, int) and num_steps <= UNROLL_MAX_STEPS:
-        dt_tensor = tf.constant(dt, dtype) if isinstance(dt, float) else dt
-        for k in range(num_steps):
-            if isinstance(t_start, float) and isinstance(dt, float):
-                t = tf.constant(t_start + k * dt, dtype)
-            else:
-                t = t_start + k * dt_tensor
-            y = method.step(func, t, y, dt_tensor)
-        return y
-
-    t_start = tf.cast(t_start, dtype)
-    dt = tf.cast(dt, dtype)
-
-    def body(k, y):
-        t = t_start + tf.cast(k, dtype) * dt
-        return k + 1, method.step(func, t, y, dt)
-
-    _, y = tf.while_loop(
-        lambda k, _: k < num_steps,
-        body,
-        (tf.constant(0, tf.int32), y),
-        maximum_iterations=num_steps,
-    )
-    return y
-
-
-def integrate_fixed(method, func, y0, t_start, times, step_size):
-    """Integrate with a fixed-step method; the states at each of ``times``.
-
-    Each interval between consecutive output times is split into the fewest
-    equal steps no longer than ``step_size``, so every output is a solver
-    state (no interpolation) and a grid that fits (e.g. step 1 on [0, 4]) is
-    followed exactly.
-
-    Args:
-        method: a fixed-step class (``Euler``, ``Midpoint``, ``RK4``).
-        func: ``func(t, y) -> dy/dt``.
-        y0: state at ``t_start`` (tensor or nest of tensors).
-        t_start: Python float or scalar tensor.
-        times: output times after ``t_start``: a 1-D tensor with a static
-            length, or a sequence of floats / scalar tensors.
-        step_size: Python float or scalar tensor.
-
-    Returns:
-        ``(states, nfe)``: states stacked on a new first axis, and the number
-        of function evaluations (Python int or int32 tensor).
-    """
-    dtype = tf.nest.flatten(y0)[0].dtype
-    if tf.is_tensor(times):
-        static = tf.get_static_value(times)
-        times = [float(v) for v in static] if static is not None else tf.unstack(times)
-    times = [static_value(t) if static_value(t) is not None else t for t in times]
-    t_prev = static_value(t_start)
-    t_prev = t_start if t_prev is None else t_prev
-    h = static_value(step_size)
-    h = step_size if h is None else h
-
-    y, states, intervals, total_steps = y0, [], [], 0
-    for t_next in times:
-        span = t_next - t_prev
-        num_steps = count_steps(span, h)
-        if isinstance(num_steps, int) and isinstance(span, float):
-            dt = span / num_steps
-        else:
-            dt = tf.cast(span, dtype) / tf.cast(num_steps, dtype)
-        y = _advance(method, func, y, t_prev, dt, num_steps, dtype)
-        states.append(y)
-        intervals.append((t_prev, dt, num_steps))
-        total_steps = total_steps + num_steps
-        t_prev = t_next
-    states = check_finite(method, func, y0, intervals, states)
-    if len(states) == 1:  # a reshape, whose gradient is free (tf.stack's copies)
-        stacked = tf.nest.map_structure(lambda leaf: tf.expand_dims(leaf, 0), states[0])
-    else:
-        stacked = tf.nest.map_structure(lambda *leaves: tf.stack(leaves), *states)
-    return stacked, total_steps * method.stages
