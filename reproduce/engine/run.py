@@ -201,14 +201,16 @@ class Run:
         from reproduce.engine.seeding import epochs_dataset
 
         config, start = self.config, len(self.history)
-        if start >= self.epochs:
-            return
         steps = math.ceil(len(x_train) / config.batch_size)
+        diagnose = epoch_diagnostic(self.model, test_data, config.batch_size)
+        driver = checkpoint_callback(self, steps, diagnose)
+        if start >= self.epochs:  # every epoch saved: restore, and on to the evaluation
+            driver.set_model(self.model)
+            driver.on_train_begin()
+            return
         dataset = epochs_dataset(
             x_train, y_train, config.train_seed, start, self.epochs, config.batch_size, config.shuffle
         )
-        diagnose = epoch_diagnostic(self.model, test_data, config.batch_size)
-        driver = checkpoint_callback(self, steps, diagnose)
         verbose = 2 if config.verbose == 1 and not sys.stdout.isatty() else config.verbose
         with graceful_signals(self.stop):
             try:
@@ -259,7 +261,8 @@ class Run:
         except OSError:
             raise
         except Exception as exc:  # the results must not be lost for it
-            self.log(f"warning: the trained model could not be saved: {failures.first_line(exc)}")
+            message = failures.first_line(exc)
+            self.log(f"warning: the trained model could not be saved as model.keras: {message}")
             self.results["model_file"] = None
         else:
             atomic_write_bytes(self.run_dir / runfolder.MODEL_FILE, data)
