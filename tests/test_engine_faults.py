@@ -246,7 +246,10 @@ def test_an_unfinished_run_on_other_data_says_so(tmp_path, monkeypatch):
     x_train, y_train, _, _ = tiny.tiny_data()
     engine.seed_everything(tiny.SEED)
     model = tiny.build_tiny()
-    with pytest.raises(ReproduceError) as caught, tiny.open_run(tmp_path, data=_other_data("2" * 64)) as run:
+    with (
+        pytest.raises(ReproduceError) as caught,
+        tiny.open_run(tmp_path, data=_other_data("2" * 64)) as run,
+    ):
         run.fit(model, x_train, y_train)
     message = str(caught.value)
     assert "holds an unfinished run" in message

@@ -58,7 +58,9 @@ def test_defaults_are_the_reports_settings():
     assert (resolved.epochs, resolved.batch_size, resolved.seed) == (150, 32, 1)
     assert resolved.preprocessing == "r" and resolved.sample_kind == "Rounding"
     assert resolved.out == "runs" and resolved.resume and not resolved.force
-    assert resolved.limit_train is None and resolved.limit_test is None and resolved.quick_shrank == ()
+    assert (
+        resolved.limit_train is None and resolved.limit_test is None and resolved.quick_shrank == ()
+    )
     assert resolved.semantics == "keras22" and resolved.train_seed == resolved.seed == 1
 
 
@@ -338,8 +340,7 @@ def test_data_too_small_to_split_is_refused_before_training(tmp_path, capsys, mo
 
 
 def test_all_skips_a_finished_run_only_when_it_was_trained_on_the_same_data(tmp_path, capsys):
-    from reproduce.engine import runfolder
-    from reproduce.engine import RunConfig, finished_run
+    from reproduce.engine import RunConfig, finished_run, runfolder
 
     source = {"kind": "real", "sha256": "a" * 64}
     config = RunConfig("dense", out=str(tmp_path), in_all=True)

@@ -11,8 +11,8 @@ import dataclasses
 
 from odelayers import FIXED_STEP_METHODS, GRADIENTS, METHODS
 from reproduce import settings
-from reproduce.engine.distribution import STRATEGIES
 from reproduce.engine.config import RunConfig
+from reproduce.engine.distribution import STRATEGIES
 
 _DESCRIPTIONS = {
     "dense": "The report's dense network (appendix 7.1.2): flatten a 75x75 image, 4 x Dense(128, "
@@ -279,7 +279,9 @@ def _step_size(args: argparse.Namespace, default) -> float | None:
     return default.step_size if default.is_fixed_step else 0.25
 
 
-def resolve_options(model: str, args: argparse.Namespace, train_seed: int | None = None) -> RunConfig:
+def resolve_options(
+    model: str, args: argparse.Namespace, train_seed: int | None = None
+) -> RunConfig:
     """``args`` for ``model``, the quick preset applied where options were not given."""
     epochs, limit_train, limit_test = args.epochs, args.limit_train, args.limit_test
     shrunk = []

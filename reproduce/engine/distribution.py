@@ -111,8 +111,9 @@ def adapt(model):
     def maybe_symbolic_build(iterator=None, data_batch=None):
         if iterator is not None:
             for _, _, batches in iterator:
-                local = chosen.experimental_local_results
-                data_batch = tf.nest.map_structure(lambda v: local(v)[0], next(batches))
+                data_batch = tf.nest.map_structure(
+                    lambda v: chosen.experimental_local_results(v)[0], next(batches)
+                )
                 break
         with chosen.scope():
             model._symbolic_build(data_batch=data_batch)

@@ -54,6 +54,7 @@ def solver_failure(exc: BaseException) -> str | None:
     text odelayers reads back.
     """
     import tensorflow as tf
+
     from odelayers import errors
 
     if isinstance(exc, errors.ODESolverError):
@@ -103,8 +104,10 @@ def nan_message(epoch: int, batch: int, steps: int, loss: float) -> str:
 def write_failure_message(exc: OSError, saved_epoch: int | None, epochs: int) -> str:
     """Names the file, the cause, what was kept (``saved_epoch`` None: the run did not start)."""
     cause = _CAUSES.get(exc.errno, "")
-    remedy = "make the folder writable" if exc.errno in (errno.EROFS, errno.EACCES) else (
-        "free some space"
+    remedy = (
+        "make the folder writable"
+        if exc.errno in (errno.EROFS, errno.EACCES)
+        else ("free some space")
     )
     if saved_epoch is None:
         return (

@@ -24,7 +24,12 @@ import time
 from pathlib import Path
 
 from reproduce import provenance
-from reproduce.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, naming_failures
+from reproduce.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    naming_failures,
+)
 from reproduce.engine import distribution, failures, runfolder
 from reproduce.engine.config import RunConfig
 from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
@@ -166,7 +171,10 @@ class Run:
                 final_scores(model, (x_test, y_test), self.train_data, self.config.batch_size)
             )
         except Exception as exc:
-            raise self._failure_from(exc, "evaluation") or exc
+            failure = self._failure_from(exc, "evaluation")
+            if failure is None:
+                raise
+            raise failure from None
         self.sizes = (self.sizes[0], len(x_test))
         return {"loss": self.results["test_loss"], "accuracy": self.results["test_accuracy"]}
 
@@ -209,7 +217,13 @@ class Run:
             driver.on_train_begin()
             return
         dataset = epochs_dataset(
-            x_train, y_train, config.train_seed, start, self.epochs, config.batch_size, config.shuffle
+            x_train,
+            y_train,
+            config.train_seed,
+            start,
+            self.epochs,
+            config.batch_size,
+            config.shuffle,
         )
         verbose = 2 if config.verbose == 1 and not sys.stdout.isatty() else config.verbose
         with graceful_signals(self.stop):
@@ -224,8 +238,10 @@ class Run:
                     callbacks=[driver, *self.callbacks],
                 )
             except Exception as exc:
-                batch = (driver.batches_done + 1, steps)
-                raise self._failure_from(exc, "training", batch) or exc
+                failure = self._failure_from(exc, "training", (driver.batches_done + 1, steps))
+                if failure is None:
+                    raise
+                raise failure from None
         if driver.bad is not None:
             epoch, batch, loss = driver.bad
             message = failures.nan_message(epoch or len(self.history) + 1, batch, steps, loss)
@@ -471,5 +487,7 @@ def finished_run(config: RunConfig, data: dict) -> dict | None:
         return None
     if (metrics.get("data") or {}).get("sha256") != data["sha256"]:
         return None
-    print(f"{config.model}: {run_dir} already holds a finished run; skipping it (--force retrains).")
+    print(
+        f"{config.model}: {run_dir} already holds a finished run; skipping it (--force retrains)."
+    )
     return metrics
