@@ -1,17 +1,9 @@
-"""One training run into a run folder, as a context manager::
+"""One training run into a run folder: ``with Run(config, data) as run: run.fit(...); run.evaluate(...)``.
 
-    with engine.Run(config, data=source.to_dict()) as run:
-        run.fit(model, x_train, y_train, test_data=(x_test, y_test))
-        run.evaluate(model, x_test, y_test)
-        run.record(r_style_test_accuracy=...)
-
-Entering locks the folder and decides between resuming and starting over
-(:mod:`reproduce.engine.checkpoint`). Leaving after ``fit`` finishes the run:
-every result is written, then status "finished" (the commit), then the
-checkpoint goes. A signal ends it "interrupted" (:class:`TrainingInterrupted`),
-a failure the user can act on "failed" (:class:`TrainingFailed`, one line), an
-unwritable folder a one-line :class:`ReproduceError` with the checkpoint kept;
-anything else is a bug: "failed", and the exception propagates.
+Leaving the block after ``fit`` writes every result, then status "finished"
+(the commit), then drops the checkpoint. A signal ends it "interrupted", a
+failure the user can act on "failed" with one line, an unwritable folder one
+line with the checkpoint kept; anything else is a bug: "failed", re-raised.
 """
 
 from __future__ import annotations
@@ -38,6 +30,11 @@ from reproduce.engine.signals import exclusive, graceful_signals
 from reproduce.errors import ReproduceError
 
 _ARRAY_NAMES = ("training inputs", "training labels", "test inputs", "test labels")
+# Results a run fills when it finishes (``None`` before).
+_RESULTS = (
+    "test_loss test_accuracy train_loss_inference train_accuracy_inference "
+    "predicted_class_shares r_style_test_accuracy nfe"
+).split()
 
 
 class Run:
@@ -141,9 +138,13 @@ class Run:
             self.epoch_seconds = self.state["epoch_seconds"]
             self.sessions, self.started = self.state["sessions"], self.state["date"]
             self.saved_epoch = len(self.history)
-            self.log(f"Resuming {self.run_dir} after epoch {self.saved_epoch} of {self.epochs}.")
+            self.log(
+                f"Resuming {self.run_dir} after epoch {self.saved_epoch} of {self.config.epochs}."
+            )
         else:
-            self.log(f"Training into {self.run_dir}: {self.epochs} epochs. Command: {self.command}")
+            self.log(
+                f"Training into {self.run_dir}: {self.config.epochs} epochs. Command: {self.command}"
+            )
         self._summary(model)
         self.sessions.append(
             {
@@ -182,10 +183,6 @@ class Run:
         """Merge results (e.g. ``r_style_test_accuracy``, ``nfe``) into ``metrics.json``."""
         self.results.update(results)
 
-    @property
-    def epochs(self) -> int:
-        return self.config.epochs
-
     def log(self, message: str, *, echo: bool = True) -> None:
         """Print ``message`` and append it, timestamped, to ``log.txt`` (appended: cheap, a log)."""
         if echo:
@@ -212,7 +209,7 @@ class Run:
         steps = math.ceil(len(x_train) / config.batch_size)
         diagnose = epoch_diagnostic(self.model, test_data, config.batch_size)
         driver = checkpoint_callback(self, steps, diagnose)
-        if start >= self.epochs:  # every epoch saved: restore, and on to the evaluation
+        if start >= self.config.epochs:  # every epoch saved: restore, and on to the evaluation
             driver.set_model(self.model)
             driver.on_train_begin()
             return
@@ -221,7 +218,7 @@ class Run:
             y_train,
             config.train_seed,
             start,
-            self.epochs,
+            self.config.epochs,
             config.batch_size,
             config.shuffle,
         )
@@ -230,7 +227,7 @@ class Run:
             try:
                 self.model.fit(
                     dataset,
-                    epochs=self.epochs,
+                    epochs=self.config.epochs,
                     initial_epoch=start,
                     steps_per_epoch=steps,
                     shuffle=False,  # the dataset carries the seeded order
@@ -257,7 +254,9 @@ class Run:
         runfolder.write_history(self.run_dir, self.history)
         self._write_status(runfolder.RUNNING)
         shown = "  ".join(f"{k}={v:.6g}" for k, v in row.items() if k != "epoch")
-        self.log(f"epoch {row['epoch']}/{self.epochs}  {shown}  ({seconds:.2f} s)", echo=False)
+        self.log(
+            f"epoch {row['epoch']}/{self.config.epochs}  {shown}  ({seconds:.2f} s)", echo=False
+        )
 
     # ------------------------------------------------------------------ endings
 
@@ -305,7 +304,7 @@ class Run:
         if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. in evaluation
             raise self._interrupted("Interrupted") from None
         if failures.is_write_failure(exc):
-            message = failures.write_failure_message(exc, self.saved_epoch, self.epochs)
+            message = failures.write_failure_message(exc, self.saved_epoch, self.config.epochs)
             self.error = (message, "write")
             with contextlib.suppress(OSError):  # where a small file still fits: say why
                 self._write_status(runfolder.FAILED)
@@ -343,7 +342,7 @@ class Run:
         self._write_curves(runfolder.INTERRUPTED)
         self.ended = True
         message = (
-            f"{what}: stopped after epoch {len(self.history)} of {self.epochs}; the "
+            f"{what}: stopped after epoch {len(self.history)} of {self.config.epochs}; the "
             f"run is saved in {self.run_dir}.\nResume it with: {self.resume_with}"
         )
         self.log(message)
@@ -357,52 +356,28 @@ class Run:
         return self.metrics
 
     def _metrics(self, status: str) -> dict:
-        """``metrics.json``: status, configuration, results, provenance."""
+        """``metrics.json``: configuration, results (``None`` until known), provenance."""
         config, model, last = self.config, self.model, self.history[-1] if self.history else {}
-        key, trained, done = accuracy_key(last), sum(self.epoch_seconds), len(self.history)
-        metrics = {
-            "model": config.model,
-            "preprocessing": config.preprocessing,
-            "status": status,
-            "epochs": done,
-            "epochs_planned": config.epochs,
-            "batch_size": config.batch_size,
-            "seed": config.seed,
-            "train_seed": config.train_seed,
-            "quick": config.quick,
-            "test_loss": None,
-            "test_accuracy": None,
-            "train_loss": last.get("loss"),
-            "train_accuracy": last.get(key) if key else None,
-            "train_loss_inference": None,
-            "train_accuracy_inference": None,
-            "predicted_class_shares": None,
-            "r_style_test_accuracy": None,
-            "params": int(model.count_params()),
-            "trainable_params": int(sum(math.prod(w.shape) for w in model.trainable_weights)),
-            "wall_time_s": trained + self.results.get("_evaluation_s", 0.0),
-            "seconds_per_epoch": trained / done if done else None,
-            "nfe": None,
-            "command": self.command,
-            "argv": list(config.argv) if config.argv is not None else list(sys.argv),
-            "data": self.data,
-            "versions": self.found["versions"],
-            "git_commit": self.found["git_commit"],
-            "date": self.started,
-            "hardware": self.found["hardware"],
-            "deterministic": config.deterministic,
-            "shuffle": config.shuffle,
-            "n_train": self.sizes[0],
-            "n_test": self.sizes[1],
-            "optimizer": self.facts["optimizer"],
-            "sessions": self.sessions,
-            "finished_at": provenance.utc_now() if status == runfolder.FINISHED else None,
-            "quick_shrank": list(config.quick_shrank),
-            "sample_kind": config.sample_kind,
-            "semantics": config.semantics,
-            "limit_train": config.limit_train,
-            "limit_test": config.limit_test,
-        }
+        trained, done, key = sum(self.epoch_seconds), len(self.history), accuracy_key(last)
+        metrics = {"model": config.model, "preprocessing": config.preprocessing, "status": status}
+        metrics.update(epochs=done, epochs_planned=config.epochs, batch_size=config.batch_size)
+        metrics.update(seed=config.seed, train_seed=config.train_seed, quick=config.quick)
+        metrics.update(dict.fromkeys(_RESULTS))
+        metrics.update(train_loss=last.get("loss"), train_accuracy=last.get(key) if key else None)
+        metrics["params"] = int(model.count_params())
+        metrics["trainable_params"] = sum(math.prod(w.shape) for w in model.trainable_weights)
+        metrics["wall_time_s"] = trained + self.results.get("_evaluation_s", 0.0)
+        metrics["seconds_per_epoch"] = trained / done if done else None
+        argv = list(config.argv) if config.argv is not None else sys.argv
+        metrics.update(command=self.command, argv=argv, data=self.data, **self.found)
+        metrics.update(date=self.started, deterministic=config.deterministic)
+        metrics.update(shuffle=config.shuffle, n_train=self.sizes[0], n_test=self.sizes[1])
+        metrics.update(optimizer=self.facts["optimizer"], sessions=self.sessions)
+        finished = status == runfolder.FINISHED
+        metrics["finished_at"] = provenance.utc_now() if finished else None
+        metrics["quick_shrank"] = config.quick_shrank
+        for name in ("sample_kind", "semantics", "limit_train", "limit_test"):
+            metrics[name] = getattr(config, name)
         if config.model == "odenet":
             metrics["ode"] = config.ode()
         if config.distribute:
@@ -412,26 +387,23 @@ class Run:
         if status == runfolder.FAILED:
             metrics["error"], metrics["error_kind"] = self.error
         metrics.update({k: v for k, v in self.results.items() if not k.startswith("_")})
-        metrics["config"] = config.recorded()
-        return runfolder.json_safe(metrics)
+        return runfolder.json_safe({**metrics, "config": config.recorded()})
 
     def _write_curves(self, status: str) -> None:
         if not self.history:
             return
         from reproduce.engine.curves import plot_history
 
-        config, done = self.config, len(self.history)
-        name = f"{config.model} ({config.preprocessing} preprocessing)"
-        kind = (self.data or {}).get("kind")
-        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(kind, "data")
-        epochs = f"{done} epochs" if done == self.epochs else f"{done} of {self.epochs} epochs"
-        epochs += "" if status == runfolder.FINISHED else f", {status}"
-        quick = ", quick run" if config.quick else ""
-        plot_history(
-            {key: [row.get(key) for row in self.history] for key in self.history[0]},
-            self.run_dir / runfolder.CURVES_FILE,
-            f"{name}, {data}: {epochs}{quick}",
+        config, done, epochs = self.config, len(self.history), self.config.epochs
+        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(
+            (self.data or {}).get("kind")
         )
+        title = f"{config.model} ({config.preprocessing} preprocessing), {data or 'data'}: "
+        title += f"{done} epochs" if done == epochs else f"{done} of {epochs} epochs"
+        title += "" if status == runfolder.FINISHED else f", {status}"
+        title += ", quick run" if config.quick else ""
+        columns = {key: [row.get(key) for row in self.history] for key in self.history[0]}
+        plot_history(columns, self.run_dir / runfolder.CURVES_FILE, title)
 
 
 def nfe_reading(model, history) -> dict | None:
