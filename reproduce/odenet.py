@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from reproduce._quiet import quiet_tensorflow
 
 quiet_tensorflow()
@@ -28,7 +26,7 @@ quiet_tensorflow()
 import keras  # noqa: E402  (after the quiet import above, on purpose)
 
 import odelayers  # noqa: E402
-from reproduce import data, engine, preprocess, resnet, settings  # noqa: E402
+from reproduce import resnet, settings  # noqa: E402
 from reproduce.engine import RunConfig  # noqa: E402
 
 #: Feature maps entering the ODE block: the stem's output, 18x18x64.
@@ -38,66 +36,19 @@ MAX_GROUPS = 32
 
 
 def main(config: RunConfig) -> dict:
-    """The residual CNN's script with the ODE-Net as its model; returns the run's metrics."""
-    # (the R script sets no seed: we seed like the dense script's set.seed(1), with config.seed;
-    #  weights, dropout and shuffling follow config.train_seed, by default the same number)
-    engine.seed_everything(config.train_seed)
-
-    # ## Loading data
-    # train = fromJSON("train.json")
-    train, source = data.resolve_data(config.data)
-    print(f"data: {source.description}")
-    if (finished := engine.finished_run(config, source.to_dict())) is not None:
-        return finished
-
-    # # Getting relevant information ... # Values for Output
-    x, y = preprocess.resnet_inputs(train, preprocessing=config.preprocessing)
-
-    # # Training Set list
-    # nums <- sample(1:1604, 1300)
-    nums, not_nums = preprocess.report_split(len(x), seed=config.seed, kind=config.sample_kind)
-    # (--quick and --limit-* keep the first images of each side of the split)
-    nums, not_nums = nums[: config.limit_train], not_nums[: config.limit_test]
-
-    # # Organizing
-    train_iceberg = np.asarray(x[nums], "float32")
-    train_truth = np.asarray(y[nums], "float32")
-    test_iceberg = np.asarray(x[not_nums], "float32")
-    test_truth = np.asarray(y[not_nums], "float32")
-    print(config.describe(len(train_iceberg), len(test_iceberg)))
-
-    # ## Prepare model ... ## Output layer: THE DIFFERENCE, one ODE block for two residual blocks
+    """The residual CNN's script, its two residual blocks replaced by one ODE block."""
     print(describe_ode(config))
-    with engine.model_scope(config.distribute):  # --distribute: a copy on every device
-        # ## Setting up model
-        model_odeNN = create_model(  # noqa: N806 - the R script's naming
-            config.solver,
-            hidden_channels=config.hidden_channels,
-            trainable_t1=config.trainable_t1,
-            semantics=config.semantics,
-        )
-        # ## Setting up functions for model evaluation and passes
-        resnet.compile_model(model_odeNN, config.semantics)  # --semantics: keras22 or keras3
+    return resnet.main(config, model_chunk=create_model_from)
 
-    with engine.Run(config, source.to_dict()) as run:
-        # ## Fitting the model
-        # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
-        run.fit(model_odeNN, train_iceberg, train_truth, test_data=(test_iceberg, test_truth))
 
-        # ## Trying on test data
-        # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
-        predictions_odenet = resnet.r_style_accuracy(
-            model_odeNN.predict(test_iceberg, verbose=0), test_truth
-        )
-        run.record(r_style_test_accuracy=predictions_odenet)
-        if config.trainable_t1:  # history.csv has it per epoch (column "t1")
-            run.record(learned_t1=model_odeNN.get_layer("ode_block").current_t1)
-        score = run.evaluate(model_odeNN, test_iceberg, test_truth)  # what the line meant to say
-    # paste("Test Accuracy (ResNN):", predictions_resnet)
-    print("Test Accuracy (ODE-Net):", predictions_odenet)
-    print("  (the report's line scores 0.5 for any model: see r_style_accuracy)")
-    print("Test accuracy:", score["accuracy"], " Test loss:", score["loss"])
-    return run.metrics
+def create_model_from(config: RunConfig):
+    """``## Setting up model``, THE DIFFERENCE: one ODE block for the two residual blocks."""
+    return create_model(
+        config.solver,
+        hidden_channels=config.hidden_channels,
+        trainable_t1=config.trainable_t1,
+        semantics=config.semantics,
+    )
 
 
 def describe_ode(config: RunConfig) -> str:

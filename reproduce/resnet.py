@@ -34,8 +34,12 @@ BN_EPSILON = 1e-3
 ADAM_LEARNING_RATE = 0.001
 
 
-def main(config: RunConfig) -> dict:
-    """The whole R script; returns the run's metrics (as written to ``metrics.json``)."""
+def main(config: RunConfig, model_chunk=None) -> dict:
+    """The whole R script; returns the run's metrics (as written to ``metrics.json``).
+
+    ``model_chunk(config)``, when given, builds the model instead of the R
+    chunks (the ODE-Net's script: :func:`reproduce.odenet.main`).
+    """
     # (the R script sets no seed: we seed like the dense script's set.seed(1), with config.seed;
     #  weights, dropout and shuffling follow config.train_seed, by default the same number)
     engine.seed_everything(config.train_seed)
@@ -74,7 +78,7 @@ def main(config: RunConfig) -> dict:
     with engine.model_scope(config.distribute):  # --distribute: a copy on every device
         # ## Setting up model
         # model_resNN <- keras_model(inputs = list(input_img), outputs = list(outputs))
-        model_resNN = create_model(config.semantics)  # noqa: N806 - the R name
+        model_resNN = (model_chunk or (lambda c: create_model(c.semantics)))(config)  # noqa: N806
         # ## Setting up functions for model evaluation and passes
         compile_model(model_resNN, config.semantics)  # --semantics: keras22 (R's) or keras3
 
@@ -89,9 +93,11 @@ def main(config: RunConfig) -> dict:
             model_resNN.predict(test_iceberg, verbose=0), test_truth
         )
         run.record(r_style_test_accuracy=predictions_resnet)
+        if config.trainable_t1:  # the ODE-Net's learned end time (history.csv: column t1)
+            run.record(learned_t1=model_resNN.get_layer("ode_block").current_t1)
         score = run.evaluate(model_resNN, test_iceberg, test_truth)  # what the line meant to say
     # paste("Test Accuracy (ResNN):", predictions_resnet)
-    print("Test Accuracy (ResNN):", predictions_resnet)
+    print(f"Test Accuracy ({'ODE-Net' if model_chunk else 'ResNN'}):", predictions_resnet)
     print("  (the report's line scores 0.5 for any model: see r_style_accuracy)")
     print("Test accuracy:", score["accuracy"], " Test loss:", score["loss"])
     return run.metrics

@@ -339,7 +339,7 @@ def resolve_options(
         argv=None if argv is None else tuple(str(a) for a in argv),
         solver=solver,
         hidden_channels=getattr(args, "hidden_channels", settings.ODENET_HIDDEN_CHANNELS),
-        trainable_t1=getattr(args, "trainable_t1", False),
+        trainable_t1=model == "odenet" and getattr(args, "trainable_t1", False),
         tensorboard=args.tensorboard,
         distribute=args.distribute,
     )
