@@ -319,6 +319,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
+@pytest.mark.slow  # two processes on a real small file system, about 20 s
 def test_a_real_full_disk_exits_with_status_2_and_the_rerun_resumes(small_disk, tmp_path):
     from reproduce.data import synthetic
 

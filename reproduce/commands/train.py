@@ -11,8 +11,7 @@ import dataclasses
 
 from odelayers import FIXED_STEP_METHODS, GRADIENTS, METHODS
 from reproduce import settings
-from reproduce.engine.config import RunConfig
-from reproduce.engine.distribution import STRATEGIES
+from reproduce.engine import STRATEGIES, RunConfig
 
 _DESCRIPTIONS = {
     "dense": "The report's dense network (appendix 7.1.2): flatten a 75x75 image, 4 x Dense(128, "

@@ -1,14 +1,8 @@
-"""Resume: Keras' ``BackupAndRestore`` plus an exact resume, atomic writes and a config check.
+"""Resume: Keras' ``BackupAndRestore`` (restore in ``on_train_begin``, save in ``on_epoch_end``).
 
-Like Keras' callback, the checkpoint is restored in ``on_train_begin`` and
-saved in ``on_epoch_end``. What we add: each epoch's randomness is reseeded
-from (training seed, epoch) in ``on_epoch_begin``, so a resumed run replays the
-epochs it lacks to the last digit; an epoch cut short (signal, NaN) is never
-saved; every file is replaced atomically from bytes serialised in memory; and a
-run is resumed only with the configuration it was saved with.
-
-``checkpoint/`` holds ``epoch-NNNN.weights.h5`` (weights and optimizer state)
-and ``state.json`` (configuration, history, epoch times, sessions).
+What we add: each epoch reseeded from (training seed, epoch), so a resumed run
+replays the missing epochs to the last digit; an epoch cut short is never saved;
+atomic writes of bytes serialised in memory; the saved configuration must match.
 """
 
 from __future__ import annotations
@@ -31,7 +25,7 @@ from reproduce.errors import ReproduceError
 
 STATE_FILE = "state.json"
 #: Facts of the data and the model that must match too.
-FACT_KEYS = ("data_sha256", "arrays_sha256", "n_train", "n_test", "params", "optimizer")
+FACT_KEYS = "data_sha256 arrays_sha256 n_train n_test params optimizer".split()
 
 
 def previous_state(run) -> dict | None:

@@ -12,22 +12,9 @@ from reproduce.errors import ReproduceError
 
 #: What must be the same for an unfinished run to be resumed (nanoGPT's checkpoint keys).
 RESUME_KEYS = (
-    "model",
-    "preprocessing",
-    "quick",
-    "epochs",
-    "batch_size",
-    "seed",
-    "train_seed",
-    "sample_kind",
-    "semantics",
-    "limit_train",
-    "limit_test",
-    "shuffle",
-    "solver",
-    "hidden_channels",
-    "trainable_t1",
-)
+    "model preprocessing quick epochs batch_size seed train_seed sample_kind semantics "
+    "limit_train limit_test shuffle solver hidden_channels trainable_t1"
+).split()
 
 # Switches that must not be repeated in the command that resumes a run.
 _NOT_FOR_RESUME = ("--force", "--no-resume")
@@ -35,22 +22,13 @@ _NOT_FOR_RESUME = ("--force", "--no-resume")
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """One model's run, as the command line asked for it (the quick preset applied).
+    """One model's run as the command line asked for it (``--help`` explains each option).
 
-    Attributes:
-        model: one of ``settings.MODELS``.
-        data: the data file; ``None``: ``$ICEBERG_DATA``, ``data/train.json``, else the stand-in.
-        seed: R's ``set.seed()``, the split's seed.
-        train_seed: seeds the weights, dropout and shuffling; ``None``: ``seed``.
-        limit_train, limit_test: keep the first N images of each side of the split.
-        quick_shrank: what the quick preset changed, in words.
-        out, run_name: the run folder is ``out/run_name`` (see :meth:`run_dir`).
-        in_all: one model of ``all`` (``run_name`` gets the model as suffix).
-        skip_finished: a finished run in the folder is skipped rather than refused.
-        argv: the arguments after ``python -m reproduce``, as recorded.
-        solver, hidden_channels, trainable_t1: the ODE-Net's block (read by it only).
-        tensorboard: TensorBoard logs under this folder, one subfolder per run.
-        distribute: ``"mirrored"``, ``"multiworker"`` or ``None``.
+    ``seed`` is R's ``set.seed()`` (the split); ``train_seed`` (``None``: ``seed``)
+    seeds the weights, dropout and shuffling. ``in_all``: one model of ``all``;
+    ``skip_finished``: a finished run is skipped rather than refused; ``argv``:
+    the arguments after ``python -m reproduce``. The ODE-Net alone reads
+    ``solver``, ``hidden_channels`` and ``trainable_t1``.
     """
 
     model: str
