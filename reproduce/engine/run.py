@@ -60,7 +60,7 @@ class Run:
         self.command, self.resume_with = config.commands()
         self.history, self.epoch_seconds, self.sessions = [], [], []
         self.started = provenance.utc_now()
-        self.model = self.state = self.stage = self.metrics = self.error = None
+        self.model = self.state = self.stage = self.metrics = self.error = self.driver = None
         self.facts, self.results, self.found = {}, {"test_loss": None, "test_accuracy": None}, {}
         self.stop: dict = {}  # {"signal": "SIGINT"} once one arrived
         self.saved_epoch, self.ended, self.evaluation_began = 0, False, None
@@ -167,15 +167,8 @@ class Run:
             raise RuntimeError("Run.evaluate is called after Run.fit")
         self.stage = "evaluation"
         self.evaluation_began = self.evaluation_began or time.perf_counter()
-        try:
-            self.results.update(
-                final_scores(model, (x_test, y_test), self.train_data, self.config.batch_size)
-            )
-        except Exception as exc:
-            failure = self._failure_from(exc, "evaluation")
-            if failure is None:
-                raise
-            raise failure from None
+        scores = final_scores(model, (x_test, y_test), self.train_data, self.config.batch_size)
+        self.results.update(scores)
         self.sizes = (self.sizes[0], len(x_test))
         return {"loss": self.results["test_loss"], "accuracy": self.results["test_accuracy"]}
 
@@ -208,7 +201,7 @@ class Run:
         config, start = self.config, len(self.history)
         steps = math.ceil(len(x_train) / config.batch_size)
         diagnose = epoch_diagnostic(self.model, test_data, config.batch_size)
-        driver = checkpoint_callback(self, steps, diagnose)
+        driver = self.driver = checkpoint_callback(self, steps, diagnose)
         if start >= self.config.epochs:  # every epoch saved: restore, and on to the evaluation
             driver.set_model(self.model)
             driver.on_train_begin()
@@ -224,21 +217,15 @@ class Run:
         )
         verbose = 2 if config.verbose == 1 and not sys.stdout.isatty() else config.verbose
         with graceful_signals(self.stop):
-            try:
-                self.model.fit(
-                    dataset,
-                    epochs=self.config.epochs,
-                    initial_epoch=start,
-                    steps_per_epoch=steps,
-                    shuffle=False,  # the dataset carries the seeded order
-                    verbose=verbose,
-                    callbacks=[driver, *self.callbacks],
-                )
-            except Exception as exc:
-                failure = self._failure_from(exc, "training", (driver.batches_done + 1, steps))
-                if failure is None:
-                    raise
-                raise failure from None
+            self.model.fit(
+                dataset,
+                epochs=self.config.epochs,
+                initial_epoch=start,
+                steps_per_epoch=steps,
+                shuffle=False,  # the dataset carries the seeded order
+                verbose=verbose,
+                callbacks=[driver, *self.callbacks],
+            )
         if driver.bad is not None:
             epoch, batch, loss = driver.bad
             message = failures.nan_message(epoch or len(self.history) + 1, batch, steps, loss)
@@ -319,9 +306,11 @@ class Run:
             self._write_status(runfolder.FAILED)
             self.log(f"FAILED: {self.error[0]}", echo=False)
 
-    def _failure_from(self, exc: Exception, stage: str, batch=None) -> TrainingFailed | None:
+    def _failure_from(self, exc: Exception, stage: str) -> TrainingFailed | None:
         """The :class:`TrainingFailed` that ``exc`` means (status written), or ``None`` for a bug."""
-        epoch = len(self.history) + 1
+        epoch, batch = len(self.history) + 1, None
+        if stage == "training" and self.driver is not None:
+            batch = (self.driver.batches_done + 1, self.driver.steps)
         solver = failures.solver_failure(exc)
         if solver is not None:
             return self._fail("solver", failures.solver_message(stage, epoch, solver, batch))
