@@ -55,28 +55,34 @@ def draw_history(
     Absent or empty columns are skipped. ``line_options`` go to ``Axes.plot``.
     """
     frame = load_history(history)
-    lines = [(loss_axis, "loss", styles[0], label), (loss_axis, "val_loss", styles[1], None)]
-    lines.append((loss_axis, "test_loss", styles[1], test_label or f"{label} (test)"))
+    test_label = test_label or f"{label} (test)"
+    lines = [
+        (loss_axis, "loss", styles[0], label),
+        (loss_axis, "val_loss", styles[1], validation_label),
+        (loss_axis, "test_loss", styles[1], test_label),
+    ]
     if accuracy_axis is not None:
         lines += [
             (accuracy_axis, accuracy_column(frame), styles[0], label),
-            (accuracy_axis, accuracy_column(frame, "val_"), styles[1], None),
+            (accuracy_axis, accuracy_column(frame, "val_"), styles[1], validation_label),
             (accuracy_axis, accuracy_column(frame, "test_"), styles[1], test_label),
-            (accuracy_axis, "test_accuracy_batch_stats", ":", batch_stats_label),
+            (
+                accuracy_axis,
+                "test_accuracy_batch_stats",
+                ":",
+                batch_stats_label or f"{label} (test, batch statistics)",
+            ),
         ]
-    defaults = {
-        "val_": validation_label,
-        "test_accuracy_batch_stats": f"{label} (test, batch statistics)",
-        "test_": test_label or f"{label} (test)",
-    }
     for axis, column, style, name in lines:
-        if column is None or column not in frame.columns or frame[column].isna().all():
-            continue
-        if name is None or column == "test_accuracy_batch_stats" and not batch_stats_label:
-            name = next(v for k, v in defaults.items() if column.startswith(k))
-        axis.plot(
-            frame["epoch"], frame[column], linestyle=style, color=colour, label=name, **line_options
-        )
+        if column is not None and column in frame.columns and not frame[column].isna().all():
+            axis.plot(
+                frame["epoch"],
+                frame[column],
+                linestyle=style,
+                color=colour,
+                label=name,
+                **line_options,
+            )
 
 
 def plot_history(
