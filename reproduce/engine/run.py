@@ -158,7 +158,7 @@ class Run:
         runfolder.write_history(self.run_dir, self.history)
         self._write_status(runfolder.RUNNING)
         self.train_data = (x_train, y_train)
-        self._train(checkpoint.Checkpoint, x_train, y_train, test_data)
+        self._train(x_train, y_train, test_data)
         return [dict(row) for row in self.history]
 
     def evaluate(self, model, x_test, y_test) -> dict:
@@ -195,31 +195,24 @@ class Run:
             f"{self.run_dir / runfolder.SUMMARY_FILE}"
         )
 
-    def _train(self, checkpoint_callback, x_train, y_train, test_data) -> None:
+    def _train(self, x_train, y_train, test_data) -> None:
+        from reproduce.engine.checkpoint import Checkpoint
         from reproduce.engine.seeding import epochs_dataset
 
         config, start = self.config, len(self.history)
         steps = math.ceil(len(x_train) / config.batch_size)
         diagnose = epoch_diagnostic(self.model, test_data, config.batch_size)
-        driver = self.driver = checkpoint_callback(self, steps, diagnose)
-        if start >= self.config.epochs:  # every epoch saved: restore, and on to the evaluation
+        driver = self.driver = Checkpoint(self, steps, diagnose)
+        if start >= config.epochs:  # every epoch saved: restore, and on to the evaluation
             driver.set_model(self.model)
             driver.on_train_begin()
             return
-        dataset = epochs_dataset(
-            x_train,
-            y_train,
-            config.train_seed,
-            start,
-            self.config.epochs,
-            config.batch_size,
-            config.shuffle,
-        )
+        dataset = epochs_dataset(x_train, y_train, config, start)
         verbose = 2 if config.verbose == 1 and not sys.stdout.isatty() else config.verbose
         with graceful_signals(self.stop):
             self.model.fit(
                 dataset,
-                epochs=self.config.epochs,
+                epochs=config.epochs,
                 initial_epoch=start,
                 steps_per_epoch=steps,
                 shuffle=False,  # the dataset carries the seeded order

@@ -45,8 +45,8 @@ def seed_epoch(model, seed: int, epoch: int) -> None:
         variable.assign(np.array([_derived(seed, epoch, 1000 + index), 0], dtype=variable.dtype))
 
 
-def epochs_dataset(x, y, seed: int, start: int, epochs: int, batch_size: int, shuffle: bool):
-    """Epochs ``start``..``epochs - 1`` as one ``tf.data`` pipeline, each in its seeded order.
+def epochs_dataset(x, y, config, start: int):
+    """Epochs ``start``.. of ``config`` as one ``tf.data`` pipeline, each in its seeded order.
 
     One ``fit`` reads it all (a ``fit`` per epoch would rebuild Keras' training
     state); each epoch is batched on its own, so epochs never share a batch.
@@ -54,16 +54,18 @@ def epochs_dataset(x, y, seed: int, start: int, epochs: int, batch_size: int, sh
     import numpy as np
     import tensorflow as tf
 
-    n = len(x)
+    n, seed = len(x), config.train_seed
     orders = np.stack(
         [
-            np.random.default_rng(_derived(seed, e, 1)).permutation(n) if shuffle else np.arange(n)
-            for e in range(start, epochs)
+            np.random.default_rng(_derived(seed, e, 1)).permutation(n)
+            if config.shuffle
+            else np.arange(n)
+            for e in range(start, config.epochs)
         ]
     ).astype(np.int32)
     with tf.device("/CPU:0"):  # tf.data runs on the CPU: keep the arrays there
         x_all, y_all = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
     batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
-        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size)
     )
     return batches.map(lambda i: (tf.gather(x_all, i), tf.gather(y_all, i))).prefetch(2)
