@@ -99,17 +99,13 @@ def build_odenet(
     semantics: str = settings.SEMANTICS,
     **solver_options,
 ):
-    """The ODE-Net, compiled like the residual CNN (Adam 0.001, binary cross-entropy, accuracy).
+    """The ODE-Net, compiled like the residual CNN; its NFE shows as ``nfe`` in Keras' logs.
 
     Args:
         solver: the ODE block's solver; default :data:`reproduce.settings.ODENET_SOLVER`.
-        hidden_channels, kernel_size: size of the dynamics (see :class:`ResidualBranchDynamics`).
+        hidden_channels, kernel_size: size of the dynamics (:class:`ResidualBranchDynamics`).
         semantics: ``"keras22"`` (R keras' loss and batch-norm statistics) or ``"keras3"``.
-        **solver_options: fields of :class:`odelayers.SolverOptions` that replace
-            those of ``solver`` (``method="rk4", step_size=0.25``, ``rtol=1e-4``, ...).
-
-    Its NFE shows as ``nfe`` in the training logs. Seed Keras first
-    (``keras.utils.set_random_seed``) for repeatable weights.
+        **solver_options: :class:`odelayers.SolverOptions` fields replacing ``solver``'s.
     """
     solver = dataclasses.replace(solver or settings.ODENET_SOLVER, **solver_options)
     model = create_model(
