@@ -60,17 +60,12 @@ def previous_state(run) -> dict | None:
     else:
         try:
             state = json.loads(state_file.read_text(encoding="utf-8"))
-            weights = state_file.parent / state["weights"]
+            (state_file.parent / state["weights"]).stat()
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ReproduceError(
                 f"the checkpoint in {state_file.parent} is unreadable ({err}); add --force to "
                 "start the run over."
             ) from None
-        if not weights.exists():
-            raise ReproduceError(
-                f"the checkpoint in {state_file.parent} lacks {weights.name}; add --force to "
-                "start the run over."
-            )
         return state
     runfolder.clear(run_dir)
     run.log(f"Starting over in {run_dir}: the run there was not finished and {reason}.")
