@@ -1,10 +1,7 @@
-"""Keep TensorFlow's start-up noise out of the user's terminal.
+"""Keep TensorFlow's start-up logs out of the terminal (``REPRODUCE_VERBOSE_TF=1`` shows them).
 
-TensorFlow and its C++ runtime print pages of logs on import (oneDNN notes,
-CUDA probing, absl warnings). They are written to file descriptor 2 by C++
-code, so Python's ``logging`` cannot silence them: we set the environment
-variables TensorFlow reads, and redirect descriptor 2 while it is imported.
-Set ``REPRODUCE_VERBOSE_TF=1`` to see everything.
+Its C++ runtime writes them to file descriptor 2, where Python's ``logging``
+cannot reach: descriptor 2 is redirected while TensorFlow is imported.
 """
 
 from __future__ import annotations

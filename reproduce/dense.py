@@ -1,27 +1,10 @@
 """The report's dense network (appendix 7.1.2, "Final NN Code Using Iceberg Dataset"), ported from R.
 
-Read :func:`main` beside the R script: it runs the script's chunks in their
-order, under their headers, each quoting the R lines it ports; the model's two
-chunks (``#### Creating model``, ``## Adding loss function and optimizer``)
-follow it in the same order. ``python -m reproduce dense`` calls ``main``;
-:func:`build_dense` is the compiled model alone.
-
-R keras defaults the script relies on (and which we therefore write out):
-
-* ``optimizer = 'sgd'`` is SGD with learning rate 0.01 and no momentum;
-* ``fit()`` trains with ``batch_size = 32`` and shuffles every epoch;
-* ``metrics = c('accuracy')`` with a binary cross-entropy loss resolved to
-  *binary* accuracy in the Keras 2 that R keras wrapped in 2019, so we name
-  ``BinaryAccuracy`` explicitly instead of letting Keras 3 guess.
-
-``semantics="keras22"`` (``--semantics``, the default) computes the binary
-cross-entropy as R keras' Keras 2.2 did, on clipped probabilities
-(:mod:`reproduce.keras22`); ``"keras3"`` as Keras 3 does.
-
-``preprocessing="r"`` reproduces the script's two bugs (the
-``array(dim=c(75,75,1604))`` that interleaves bands and drops half the records,
-and the test set divided by 1); ``"corrected"`` fixes both. Both live in
-:mod:`reproduce.preprocess`; this script only calls them, in its order.
+Read top to bottom beside the R script: each section quotes the R lines it
+ports. R keras defaults the script relies on are written out: ``'sgd'`` is
+SGD(0.01) without momentum, ``fit()`` uses batches of 32 and shuffles, and
+``metrics = c('accuracy')`` with binary cross-entropy was *binary* accuracy.
+``preprocessing="r"`` keeps the script's two input bugs (:mod:`reproduce.preprocess`).
 """
 
 from __future__ import annotations
@@ -35,7 +18,7 @@ quiet_tensorflow()
 import keras  # noqa: E402  (after the quiet import above, on purpose)
 
 from reproduce import data, engine, keras22, preprocess, settings  # noqa: E402
-from reproduce.options import RunOptions  # noqa: E402
+from reproduce.engine import RunConfig  # noqa: E402
 
 #: Image side in pixels; every band is a 75x75 radar image.
 IMAGE_SIDE = 75
@@ -45,18 +28,18 @@ HIDDEN_UNITS = (128, 128, 128, 128)
 SGD_LEARNING_RATE = 0.01
 
 
-def main(options: RunOptions) -> dict:
+def main(config: RunConfig) -> dict:
     """The whole R script; returns the run's metrics (as written to ``metrics.json``)."""
     # ## Setting seed
-    # set.seed(1)                   -> options.seed: the split below
-    # (weights, dropout and shuffling: options.train_seed, by default the same number)
-    engine.seed_everything(options.train_seed)
+    # set.seed(1)                   -> config.seed: the split below
+    # (weights, dropout and shuffling: config.train_seed, by default the same number)
+    engine.seed_everything(config.train_seed)
 
     # ## Reading in dataset
     # train = fromJSON("train.json")
-    train, source = data.resolve_data(options.data)
+    train, source = data.resolve_data(config.data)
     print(f"data: {source.description}")
-    if (finished := options.finished_run(source)) is not None:  # `all` skips a trained model
+    if (finished := engine.finished_run(config, source.to_dict())) is not None:
         return finished
 
     # # Getting relevant information
@@ -64,13 +47,13 @@ def main(options: RunOptions) -> dict:
     #   array(dim=c(75,75,1604)) %>% aperm(c(3,1,2))
     # # Values for Output
     # y <- classvec2classmat(unlist(lapply (train, function(x) {x$is_iceberg})))
-    x, y = preprocess.dense_inputs(train, preprocessing=options.preprocessing)
+    x, y = preprocess.dense_inputs(train, preprocessing=config.preprocessing)
 
     # # Training Set list
     # nums <- sample(1:1604, 1300)
-    nums, not_nums = preprocess.report_split(len(x), seed=options.seed, kind=options.sample_kind)
+    nums, not_nums = preprocess.report_split(len(x), seed=config.seed, kind=config.sample_kind)
     # (--quick and --limit-* keep the first images of each side of the split)
-    nums, not_nums = nums[: options.limit_train], not_nums[: options.limit_test]
+    nums, not_nums = nums[: config.limit_train], not_nums[: config.limit_test]
 
     # # Organizing
     # train_iceberg <- x[nums, , ];  train_truth <- y[nums, 2]
@@ -82,19 +65,19 @@ def main(options: RunOptions) -> dict:
     # train_iceberg <- train_iceberg/max(abs(train_iceberg))
     # test_iceberg <- test_iceberg/max(abs(train_iceberg))   (divides by 1: see preprocess)
     train_iceberg, test_iceberg = preprocess.scale_dense(
-        train_iceberg, test_iceberg, options.preprocessing
+        train_iceberg, test_iceberg, config.preprocessing
     )
     train_iceberg = np.asarray(train_iceberg, dtype="float32")
     test_iceberg = np.asarray(test_iceberg, dtype="float32")
-    print(options.describe(len(train_iceberg), len(test_iceberg)))
+    print(config.describe(len(train_iceberg), len(test_iceberg)))
 
-    with engine.model_scope(options.distribute):  # --distribute: a copy on every device
+    with engine.model_scope(config.distribute):  # --distribute: a copy on every device
         # #### Creating model
         iceberg_nn = create_model()
         # ## Adding loss function and optimizer
-        compile_model(iceberg_nn, options.semantics)  # --semantics: keras22 (R's) or keras3
+        compile_model(iceberg_nn, config.semantics)  # --semantics: keras22 (R's) or keras3
 
-    with engine.Run(options.run_spec(source)) as run:
+    with engine.Run(config, source.to_dict()) as run:
         # ## Fitting the model
         # iceberg_nn %>% fit(train_iceberg, train_truth, epochs = 150)
         run.fit(iceberg_nn, train_iceberg, train_truth, test_data=(test_iceberg, test_truth))

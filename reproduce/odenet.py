@@ -1,79 +1,23 @@
 """The Neural ODE counterpart of the report's residual CNN (section 4, described there, never trained).
 
-:func:`main` is the residual CNN's script (:func:`reproduce.resnet.main`) line
-for line; the one difference is the model chunk, where one ODE block
-(:func:`create_model`) replaces the two residual blocks.
+The residual CNN's script and model (:mod:`reproduce.resnet`) with its two
+residual blocks replaced by one :class:`odelayers.ODEBlock` integrating
+``dh/dt = f(h, t)`` over [0, 1]. ``f`` is the R residual branch made continuous:
+group norm instead of batch norm (batch statistics would make ``f`` depend on
+the rest of the batch, as Chen et al. 2018 note), no dropout (an adaptive solver
+cannot integrate noise), the time as an extra input channel of each
+convolution, and 3x3 kernels with 32 hidden channels, so one evaluation of
+``f`` costs about 12 M multiply-adds per image against the two blocks' 265 M.
 
-The residual CNN of appendix 7.2.2 (:mod:`reproduce.resnet`) with its two
-residual blocks replaced by one :class:`odelayers.ODEBlock` that integrates
-``dh/dt = f(h, t)`` over ``t`` in [0, 1], ``h(0)`` being the stem's 18x18x64
-feature maps. The stem (``## input CNN``), the top stack (``## final CNN``),
-the head (``## Output layer``) and the compilation (Adam 0.001, binary
-cross-entropy, binary accuracy) are the residual CNN's, unchanged, so the two
-models differ only where section 4 says they should.
-
-The dynamics ``f`` is the R residual branch (BN -> conv 128 -> BN -> ELU ->
-dropout -> conv 64 -> BN -> ELU) made continuous:
-
-* group normalisation instead of batch normalisation: batch statistics would
-  make ``f`` depend on the rest of the batch and differ between training and
-  inference, so the solution of the ODE would too (Chen et al. 2018 do the same).
-  The layer is :class:`odelayers.GroupNormalization`: the maths, weights
-  (``gamma``, ``beta``) and configuration of ``keras.layers.GroupNormalization``,
-  with the group statistics computed from per-channel moments, which is faster
-  on CPU (``benchmarks/bench_group_norm.py``); the ODE-Net results committed
-  before this change were computed with Keras' layer;
-* no dropout inside ``f``: a random ``f`` is not an ODE an adaptive solver can
-  integrate (its error estimate would chase the noise);
-* the time enters every convolution as an extra input channel
-  (:class:`odelayers.ConcatConv2D`), so ``f`` can change along the depth the
-  way the two blocks' separate weights could;
-* 3x3 kernels and 32 hidden channels instead of 5x5 and 128: one evaluation of
-  ``f`` costs about 12 M multiply-adds per image, the two 5x5 residual blocks it
-  replaces about 265 M, so the ODE block is cheaper than they are as long as the
-  solver evaluates ``f`` (and differentiates it) a few times only.
-
-Solver defaults (:data:`reproduce.settings.ODENET_SOLVER`): fixed-step rk4,
-two steps of 0.5 over [0, 1] (8 evaluations of ``f``, the same on every batch),
-with backprop through the steps. The report (section 4.1.2) describes Chen et
-al.'s adaptive solver with the adjoint; that is ``--method dopri5 --gradient
-adjoint`` (rtol = atol = 1e-3, a loose tolerance: the classifier needs features,
-not an accurate trajectory; RMS error norm, as SciPy and torchdiffeq). Why the
-default is not the report's: on the same batch of 32 stand-in images the
-adaptive solver with the adjoint makes a training step about 1.5x the residual
-CNN's (20 evaluations forward at the start of training, as many
-vector-Jacobian products backward), and the fixed-step solver about 1x
-(``benchmarks/bench_odenet_step.py``); the stand-in test accuracy of the two
-over 3 training seeds is in ``results/benchmarks/odenet_accuracy.md``
-(``benchmarks/odenet_accuracy.py``). The runs committed before this change
-used the adaptive solver.
-
-Parameter counts (``model.count_params()``, moving statistics included; with
-``semantics="keras3"``, as R's summary counted them; the default Keras 2.2
-batch norm adds one update counter per layer: 14 in the residual CNN,
-5,578,588, and 8 in the ODE-Net, 4,795,094):
-
-=============  =========  ==========================================
-model          params     where they differ
-=============  =========  ==========================================
-residual CNN   5,578,574  two residual blocks: 821,632
-ODE-Net        4,795,086  one dynamics (32 hidden channels): 38,144
-=============  =========  ==========================================
-
-The blocks shrink 21-fold; the whole network only by 14%, because the top
-stack and the head (4.7 M parameters) are the residual CNN's, unchanged.
-``--hidden-channels 64`` gives 4,832,334 parameters (4,832,342 with the default batch norm).
-
-The cost of a training step against the residual CNN's, for this default and
-for the other solvers, is measured by ``benchmarks/bench_odenet_step.py``
-(``results/benchmarks/odenet_step_*.md``).
+The default solver (:data:`reproduce.settings.ODENET_SOLVER`) is fixed-step
+rk4 with backprop; the report's adaptive solver with the adjoint is
+``--method dopri5 --gradient adjoint``. ``benchmarks/bench_odenet_step.py``
+measures what each costs per training step.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
-import numpy as np
 
 from reproduce._quiet import quiet_tensorflow
 
@@ -82,8 +26,8 @@ quiet_tensorflow()
 import keras  # noqa: E402  (after the quiet import above, on purpose)
 
 import odelayers  # noqa: E402
-from reproduce import data, engine, preprocess, resnet, settings  # noqa: E402
-from reproduce.options import RunOptions  # noqa: E402
+from reproduce import resnet, settings  # noqa: E402
+from reproduce.engine import RunConfig  # noqa: E402
 
 #: Feature maps entering the ODE block: the stem's output, 18x18x64.
 STATE_CHANNELS = 64
@@ -91,83 +35,28 @@ STATE_CHANNELS = 64
 MAX_GROUPS = 32
 
 
-def main(options: RunOptions) -> dict:
-    """The residual CNN's script with the ODE-Net as its model; returns the run's metrics."""
-    # (the R script sets no seed: we seed like the dense script's set.seed(1), with options.seed;
-    #  weights, dropout and shuffling follow options.train_seed, by default the same number)
-    engine.seed_everything(options.train_seed)
-
-    # ## Loading data
-    # train = fromJSON("train.json")
-    train, source = data.resolve_data(options.data)
-    print(f"data: {source.description}")
-    if (finished := options.finished_run(source)) is not None:  # `all` skips a trained model
-        return finished
-
-    # # Getting relevant information ... # Values for Output
-    x, y = preprocess.resnet_inputs(train, preprocessing=options.preprocessing)
-
-    # # Training Set list
-    # nums <- sample(1:1604, 1300)
-    nums, not_nums = preprocess.report_split(len(x), seed=options.seed, kind=options.sample_kind)
-    # (--quick and --limit-* keep the first images of each side of the split)
-    nums, not_nums = nums[: options.limit_train], not_nums[: options.limit_test]
-
-    # # Organizing
-    train_iceberg = np.asarray(x[nums], "float32")
-    train_truth = np.asarray(y[nums], "float32")
-    test_iceberg = np.asarray(x[not_nums], "float32")
-    test_truth = np.asarray(y[not_nums], "float32")
-    print(options.describe(len(train_iceberg), len(test_iceberg)))
-
-    # ## Prepare model ... ## Output layer: THE DIFFERENCE, one ODE block for two residual blocks
-    print(describe_ode(options))
-    with engine.model_scope(options.distribute):  # --distribute: a copy on every device
-        # ## Setting up model
-        model_odeNN = create_model(  # noqa: N806 - the R script's naming
-            options.solver,
-            hidden_channels=options.hidden_channels,
-            trainable_t1=options.trainable_t1,
-            semantics=options.semantics,
-        )
-        # ## Setting up functions for model evaluation and passes
-        resnet.compile_model(model_odeNN, options.semantics)  # --semantics: keras22 or keras3
-
-    with engine.Run(options.run_spec(source, ode=ode_settings(options))) as run:
-        # ## Fitting the model
-        # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
-        run.fit(model_odeNN, train_iceberg, train_truth, test_data=(test_iceberg, test_truth))
-
-        # ## Trying on test data
-        # predictions_resnet <- mean(round(predict(model_resNN, test_iceberg))[,2] == test_truth)
-        predictions_odenet = resnet.r_style_accuracy(
-            model_odeNN.predict(test_iceberg, verbose=0), test_truth
-        )
-        run.record(r_style_test_accuracy=predictions_odenet)
-        if options.trainable_t1:  # history.csv has it per epoch (column "t1")
-            run.record(learned_t1=model_odeNN.get_layer("ode_block").current_t1)
-        score = run.evaluate(model_odeNN, test_iceberg, test_truth)  # what the line meant to say
-    # paste("Test Accuracy (ResNN):", predictions_resnet)
-    print("Test Accuracy (ODE-Net):", predictions_odenet)
-    print("  (the report's line scores 0.5 for any model: see r_style_accuracy)")
-    print("Test accuracy:", score["accuracy"], " Test loss:", score["loss"])
-    return run.metrics
+def main(config: RunConfig) -> dict:
+    """The residual CNN's script, its two residual blocks replaced by one ODE block."""
+    print(describe_ode(config))
+    return resnet.main(config, model_chunk=create_model_from)
 
 
-def ode_settings(options: RunOptions) -> dict:
-    """The ODE block's settings, recorded in ``metrics.json``; a resumed run must match them."""
-    ode = {**dataclasses.asdict(options.solver), "hidden_channels": options.hidden_channels}
-    if options.trainable_t1:  # only when set: runs from before the option still resume
-        ode["trainable_t1"] = True
-    return ode
+def create_model_from(config: RunConfig):
+    """``## Setting up model``, THE DIFFERENCE: one ODE block for the two residual blocks."""
+    return create_model(
+        config.solver,
+        hidden_channels=config.hidden_channels,
+        trainable_t1=config.trainable_t1,
+        semantics=config.semantics,
+    )
 
 
-def describe_ode(options: RunOptions) -> str:
+def describe_ode(config: RunConfig) -> str:
     """One line: the ODE block's interval, solver and size."""
-    interval = "[0, t1], t1 learned from 1" if options.trainable_t1 else "[0, 1]"
+    interval = "[0, t1], t1 learned from 1" if config.trainable_t1 else "[0, 1]"
     return (
-        f"odenet: ODE block over {interval}, {options.solver}, "
-        f"hidden_channels={options.hidden_channels}"
+        f"odenet: ODE block over {interval}, {config.solver}, "
+        f"hidden_channels={config.hidden_channels}"
     )
 
 
@@ -210,17 +99,13 @@ def build_odenet(
     semantics: str = settings.SEMANTICS,
     **solver_options,
 ):
-    """The ODE-Net, compiled like the residual CNN (Adam 0.001, binary cross-entropy, accuracy).
+    """The ODE-Net, compiled like the residual CNN; its NFE shows as ``nfe`` in Keras' logs.
 
     Args:
         solver: the ODE block's solver; default :data:`reproduce.settings.ODENET_SOLVER`.
-        hidden_channels, kernel_size: size of the dynamics (see :class:`ResidualBranchDynamics`).
+        hidden_channels, kernel_size: size of the dynamics (:class:`ResidualBranchDynamics`).
         semantics: ``"keras22"`` (R keras' loss and batch-norm statistics) or ``"keras3"``.
-        **solver_options: fields of :class:`odelayers.SolverOptions` that replace
-            those of ``solver`` (``method="rk4", step_size=0.25``, ``rtol=1e-4``, ...).
-
-    Its NFE shows as ``nfe`` in the training logs. Seed Keras first
-    (``keras.utils.set_random_seed``) for repeatable weights.
+        **solver_options: :class:`odelayers.SolverOptions` fields replacing ``solver``'s.
     """
     solver = dataclasses.replace(solver or settings.ODENET_SOLVER, **solver_options)
     model = create_model(

@@ -1,44 +1,14 @@
 """The report's residual CNN (appendix 7.2.2, "RESNET Final Code"), ported from R.
 
-Read :func:`main` beside the R script: it runs the script's chunks in their
-order, under their headers, each quoting the R lines it ports; the model's
-chunks (``## Prepare model`` to ``## Setting up functions for model evaluation
-and passes``) follow it in the same order, one function each. ``python -m
-reproduce resnet`` calls ``main``; :func:`build_resnet` is the compiled model
-alone. The stem (``## input CNN``), the top stack (``## final CNN``), the head
-(``## Output layer``) and the compilation are separate functions because the
-Neural ODE network (:mod:`reproduce.odenet`) reuses them unchanged.
-
-Faithful details worth knowing:
-
-* Both residual blocks add ``input_CNN``, the stem's output, not the running
-  sum: ``r1 = f1(s) + s``, ``r2 = f2(r1) + s``. We keep that.
-* ``layer_batch_normalization(momentum = 0.99)`` is Keras' default too
-  (momentum 0.99, epsilon 1e-3, last axis); we write the values out anyway.
-* ``metrics = c("accuracy")`` with binary cross-entropy was *binary* accuracy in
-  R keras' Keras 2; Keras 3 would pick categorical accuracy for a 2-unit
-  output, so we name ``BinaryAccuracy`` explicitly. On one-hot labels and a
-  softmax they agree except when both outputs are exactly 0.5.
-* The R script sets no seed before ``sample(1:1604, 1300)``, so its split is
-  unknowable. We use the dense script's split, ``set.seed(seed); sample(...)``
-  with ``--seed`` (default 1), and record it in ``metrics.json``.
-* The script's ``fit`` has no ``batch_size``: R keras' default, 32.
-* The script's last line, ``mean(round(predict(model_resNN, test_iceberg))[,2]
-  == test_truth)``, compares a length-n vector with an n x 2 matrix. R
-  recycles the vector over both columns, so the result is exactly 0.5 for any
-  model (see :func:`r_style_accuracy`). We report it as
-  ``r_style_test_accuracy`` next to the real ``test_accuracy``.
-
-* ``semantics`` (``--semantics``, default ``"keras22"``) makes the loss and
-  the 14 batch normalisations compute what R keras computed in 2019
-  (:mod:`reproduce.keras22`); ``"keras3"`` keeps Keras 3's own.
-
-Parameter count (``model.count_params()``, which like R keras' summary
-includes the batch-normalisation moving statistics): 5,578,574 as R's summary
-counted it (``semantics="keras3"``), of which 5,574,024 trainable; with
-Keras 2.2's batch norm (the default) 14 more, 5,578,588: each layer also keeps
-its number of updates, for the zero-debiased averages. ``tests/test_models.py``
-derives both from the layer sizes.
+Read top to bottom beside the R script: each section quotes the R lines it
+ports; the model's chunks follow, one function each (the ODE-Net reuses the
+stem, the top stack, the head and the compilation). Faithful details: both
+residual blocks add the stem's output, not the running sum; ``accuracy`` is
+binary accuracy as in R keras' Keras 2; the R script sets no seed before its
+split, so we use the dense script's ``set.seed(seed)``; its last line scores
+0.5 for any model (:func:`r_style_accuracy`). ``tests/test_models.py`` derives
+the parameter counts (5,578,574 as R counted; 5,578,588 with Keras 2.2's batch
+norm, which keeps an update counter per layer) from the layer sizes.
 """
 
 from __future__ import annotations
@@ -52,7 +22,7 @@ quiet_tensorflow()
 import keras  # noqa: E402  (after the quiet import above, on purpose)
 
 from reproduce import data, engine, keras22, preprocess, settings  # noqa: E402
-from reproduce.options import RunOptions  # noqa: E402
+from reproduce.engine import RunConfig  # noqa: E402
 
 IMAGE_SHAPE = (75, 75, 3)
 #: ``kernel_size = c(5,5)``
@@ -64,17 +34,21 @@ BN_EPSILON = 1e-3
 ADAM_LEARNING_RATE = 0.001
 
 
-def main(options: RunOptions) -> dict:
-    """The whole R script; returns the run's metrics (as written to ``metrics.json``)."""
-    # (the R script sets no seed: we seed like the dense script's set.seed(1), with options.seed;
-    #  weights, dropout and shuffling follow options.train_seed, by default the same number)
-    engine.seed_everything(options.train_seed)
+def main(config: RunConfig, model_chunk=None) -> dict:
+    """The whole R script; returns the run's metrics (as written to ``metrics.json``).
+
+    ``model_chunk(config)``, when given, builds the model instead of the R
+    chunks (the ODE-Net's script: :func:`reproduce.odenet.main`).
+    """
+    # (the R script sets no seed: we seed like the dense script's set.seed(1), with config.seed;
+    #  weights, dropout and shuffling follow config.train_seed, by default the same number)
+    engine.seed_everything(config.train_seed)
 
     # ## Loading data
     # train = fromJSON("train.json")
-    train, source = data.resolve_data(options.data)
+    train, source = data.resolve_data(config.data)
     print(f"data: {source.description}")
-    if (finished := options.finished_run(source)) is not None:  # `all` skips a trained model
+    if (finished := engine.finished_run(config, source.to_dict())) is not None:
         return finished
 
     # # Getting relevant information
@@ -83,13 +57,13 @@ def main(options: RunOptions) -> dict:
     #   array(dim=c(75,75,3,1604)) %>% aperm(c(4,1,2,3))
     # # Values for Output
     # y <- classvec2classmat(unlist(lapply (train, function(x) {x$is_iceberg})))
-    x, y = preprocess.resnet_inputs(train, preprocessing=options.preprocessing)
+    x, y = preprocess.resnet_inputs(train, preprocessing=config.preprocessing)
 
     # # Training Set list
     # nums <- sample(1:1604, 1300)
-    nums, not_nums = preprocess.report_split(len(x), seed=options.seed, kind=options.sample_kind)
+    nums, not_nums = preprocess.report_split(len(x), seed=config.seed, kind=config.sample_kind)
     # (--quick and --limit-* keep the first images of each side of the split)
-    nums, not_nums = nums[: options.limit_train], not_nums[: options.limit_test]
+    nums, not_nums = nums[: config.limit_train], not_nums[: config.limit_test]
 
     # # Organizing
     # train_iceberg <- x[nums, , , ];  train_truth <- y[nums, ]
@@ -98,17 +72,17 @@ def main(options: RunOptions) -> dict:
     train_truth = np.asarray(y[nums], "float32")
     test_iceberg = np.asarray(x[not_nums], "float32")
     test_truth = np.asarray(y[not_nums], "float32")
-    print(options.describe(len(train_iceberg), len(test_iceberg)))
+    print(config.describe(len(train_iceberg), len(test_iceberg)))
 
     # ## Prepare model ... ## Output layer (functions below, one per chunk)
-    with engine.model_scope(options.distribute):  # --distribute: a copy on every device
+    with engine.model_scope(config.distribute):  # --distribute: a copy on every device
         # ## Setting up model
         # model_resNN <- keras_model(inputs = list(input_img), outputs = list(outputs))
-        model_resNN = create_model(options.semantics)  # noqa: N806 - the R name
+        model_resNN = (model_chunk or (lambda c: create_model(c.semantics)))(config)  # noqa: N806
         # ## Setting up functions for model evaluation and passes
-        compile_model(model_resNN, options.semantics)  # --semantics: keras22 (R's) or keras3
+        compile_model(model_resNN, config.semantics)  # --semantics: keras22 (R's) or keras3
 
-    with engine.Run(options.run_spec(source)) as run:
+    with engine.Run(config, source.to_dict()) as run:
         # ## Fitting the model
         # model_resNN %>% fit(train_iceberg, train_truth, epochs = 150)
         run.fit(model_resNN, train_iceberg, train_truth, test_data=(test_iceberg, test_truth))
@@ -119,9 +93,11 @@ def main(options: RunOptions) -> dict:
             model_resNN.predict(test_iceberg, verbose=0), test_truth
         )
         run.record(r_style_test_accuracy=predictions_resnet)
+        if config.trainable_t1:  # the ODE-Net's learned end time (history.csv: column t1)
+            run.record(learned_t1=model_resNN.get_layer("ode_block").current_t1)
         score = run.evaluate(model_resNN, test_iceberg, test_truth)  # what the line meant to say
     # paste("Test Accuracy (ResNN):", predictions_resnet)
-    print("Test Accuracy (ResNN):", predictions_resnet)
+    print(f"Test Accuracy ({'ODE-Net' if model_chunk else 'ResNN'}):", predictions_resnet)
     print("  (the report's line scores 0.5 for any model: see r_style_accuracy)")
     print("Test accuracy:", score["accuracy"], " Test loss:", score["loss"])
     return run.metrics

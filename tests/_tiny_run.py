@@ -25,12 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 EPOCHS = 6
 BATCH_SIZE = 16
 SEED = 7
-METADATA = {
-    "model": "dense",
-    "preprocessing": "corrected",
-    "quick": True,
-    "data": {"kind": "stand-in", "path": None, "sha256": "0" * 64, "n_records": 80},
-}
+DATA = {"kind": "stand-in", "path": None, "sha256": "0" * 64, "n_records": 80}
 
 
 def tiny_data():
@@ -63,41 +58,46 @@ def build_tiny(learning_rate: float = 0.01):
     return model
 
 
-def run(run_dir, callbacks=None, **overrides):
-    """Train the tiny model into ``run_dir`` with the shared options (deterministic)."""
-    from reproduce.engine import run_training
+def config(run_dir, **overrides):
+    """The tiny run's :class:`reproduce.engine.RunConfig` (deterministic, silent)."""
+    from reproduce.engine import RunConfig
 
     options = dict(
-        run_dir=run_dir,
-        build_model=build_tiny,
-        data=tiny_data(),
+        model="dense",
+        preprocessing="corrected",
+        quick=True,
         epochs=EPOCHS,
         batch_size=BATCH_SIZE,
         seed=SEED,
-        metadata=METADATA,
         deterministic=True,
         verbose=0,
-        callbacks=callbacks,
+        out=str(Path(run_dir).parent),
+        run_name=Path(run_dir).name,
     )
     options.update(overrides)
-    return run_training(**options)
+    return RunConfig(**options)
 
 
-def spec(run_dir, **overrides):
-    """The :class:`reproduce.engine.RunSpec` of :func:`run` (deterministic, silent)."""
-    from reproduce.engine import RunSpec
+def open_run(run_dir, callbacks=None, data=DATA, **overrides):
+    """An :class:`reproduce.engine.Run` of the tiny configuration into ``run_dir``."""
+    from reproduce.engine import Run
 
-    options = dict(
-        run_dir=run_dir,
-        epochs=EPOCHS,
-        batch_size=BATCH_SIZE,
-        seed=SEED,
-        metadata=METADATA,
-        deterministic=True,
-        verbose=0,
-    )
-    options.update(overrides)
-    return RunSpec(**options)
+    return Run(config(run_dir, **overrides), data, run_dir=run_dir, callbacks=callbacks or ())
+
+
+def run(run_dir, callbacks=None, build_model=None, arrays=None, data=DATA, **overrides):
+    """Train the tiny model into ``run_dir``; return its metrics."""
+    from reproduce import engine
+    from reproduce.engine.run import check_arrays
+
+    x_train, y_train, x_test, y_test = arrays or tiny_data()
+    check_arrays(x_train, y_train, x_test, y_test)  # before the folder is touched
+    with open_run(run_dir, callbacks, data, **overrides) as run:
+        engine.seed_everything(run.config.train_seed)
+        model = (build_model or build_tiny)()
+        run.fit(model, x_train, y_train, test_data=(x_test, y_test))
+        run.evaluate(model, x_test, y_test)
+    return run.metrics
 
 
 def signal_callback(signum: int, epoch: int, batch: int, twice: bool):

@@ -171,3 +171,30 @@ def test_functions_are_small(directory):
         if n > MAX_FUNCTION_LINES
     ]
     assert not too_long, too_long
+
+
+# What code outside the engine may import of it: the package's names, the run-folder
+# format, the curves (the report's figures draw through them) and the layer lookup.
+ENGINE_PUBLIC = (
+    "reproduce.engine.runfolder",
+    "reproduce.engine.curves",
+    "reproduce.engine.inference.batch_norm_and_dropout_layers",
+)
+
+
+def test_only_the_engines_public_names_are_used_outside_it():
+    import reproduce.engine
+
+    public = [f"reproduce.engine.{name}" for name in reproduce.engine.__all__]
+    offenders = [
+        f"{p.relative_to(ROOT)}:{line} imports {module}"
+        for p in _source_files("reproduce", "benchmarks")
+        if "engine" not in p.relative_to(ROOT).parts
+        for module, line in _imports(p)
+        if module.startswith("reproduce.engine.")
+        and not any(
+            module == m or module.startswith(m + ".") or m.startswith(module + ".")
+            for m in [*public, *ENGINE_PUBLIC]
+        )
+    ]
+    assert not offenders, offenders

@@ -75,6 +75,7 @@ def test_mirrored_on_two_devices_trains_like_one(tiny_json, tmp_path):
     assert two["test_accuracy"] == pytest.approx(one["test_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow  # three models, about 2 minutes on two busy cores
 def test_the_three_models_train_under_mirrored(tiny_json, tmp_path):
     """resnet and odenet too; their batch-norm statistics are per replica (Keras' default)."""
     argv = ["all", "--data", str(tiny_json), "--out", str(tmp_path), "--epochs", "1"]

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reproduce.engine import multiworker
-from reproduce.engine.spec import RunSpec
+from reproduce.engine import distribution as multiworker
 from reproduce.errors import ReproduceError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,7 @@ out, workers = sys.argv[1], int(sys.argv[2])
 import tensorflow as tf
 import keras
 import odelayers
-from reproduce.engine.multiworker import adapt
+from reproduce.engine.distribution import adapt
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy() if workers > 1 else None
 rng = np.random.default_rng(0)
@@ -186,13 +185,11 @@ def test_only_the_chief_writes_the_run_folder(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "metrics.json").write_text('{"status": "running"}')
-    spec = RunSpec(run_dir, 1, 8, 0, metadata={"distribute": {"strategy": "multiworker"}})
     monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], 0))
-    assert multiworker.worker_spec(spec) is spec
+    assert multiworker.worker_dir(run_dir, "multiworker") == run_dir
     monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], 1))
-    other = multiworker.worker_spec(spec)
-    assert other.run_dir != run_dir and other.run_dir.name == "run"
+    other = multiworker.worker_dir(run_dir, "multiworker")
+    assert other != run_dir and other.name == "run"
     # A copy of the chief's folder, so that a resumed run resumes on every worker.
-    assert (other.run_dir / "metrics.json").read_text() == '{"status": "running"}'
-    mirrored = RunSpec(run_dir, 1, 8, 0, metadata={"distribute": {"strategy": "mirrored"}})
-    assert multiworker.worker_spec(mirrored) is mirrored
+    assert (other / "metrics.json").read_text() == '{"status": "running"}'
+    assert multiworker.worker_dir(run_dir, "mirrored") == run_dir

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from reproduce import atomic, engine
-from reproduce.engine import log as log_module
+from reproduce.engine import run as run_module
 from reproduce.engine import serialise
 from reproduce.errors import ReproduceError
 
@@ -63,7 +63,7 @@ class FullDisk:
             return real_open(path, *args, **kwargs)
 
         monkeypatch.setattr(atomic, "_commit", failing_commit)
-        monkeypatch.setattr(log_module, "open", failing_open, raising=False)
+        monkeypatch.setattr(run_module, "open", failing_open, raising=False)
 
     def check(self, target: Path, written) -> None:
         if self.armed and (self.full or target.name == self.name):
@@ -89,12 +89,11 @@ def _train(run_dir, *, disk: FullDisk | None = None, when: str | None = None, mo
     """One session through the Run API; returns (run, model). ``models`` gets the model first."""
     x_train, y_train, x_test, y_test = tiny.tiny_data()
     callbacks = [_arm_at_last_epoch(disk)] if when == "last epoch" else []
-    spec = tiny.spec(run_dir, callbacks=callbacks)
-    engine.seed_everything(spec.seed)
+    engine.seed_everything(tiny.SEED)
     model = tiny.build_tiny()
     if models is not None:
         models.append(model)
-    with engine.Run(spec) as run:
+    with tiny.open_run(run_dir, callbacks=callbacks) as run:
         run.fit(model, x_train, y_train)
         run.evaluate(model, x_test, y_test)
         if when == "finishing":
@@ -177,7 +176,7 @@ def test_a_full_disk_while_entering_the_run_is_one_line_too(tmp_path, monkeypatc
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "running"}))  # no checkpoint
     disk = FullDisk(monkeypatch, "log.txt")  # the start over is logged
     disk.armed = True
-    with pytest.raises(ReproduceError) as caught, engine.Run(tiny.spec(tmp_path)):
+    with pytest.raises(ReproduceError) as caught, tiny.open_run(tmp_path):
         pass
     assert str(caught.value) == (
         f"cannot write {tmp_path / 'log.txt'}: No space left on device (the disk is full). "
@@ -224,14 +223,14 @@ def test_serialising_through_a_temporary_folder_gives_the_same_model(monkeypatch
 
 
 def _other_data(sha256: str) -> dict:
-    return {**tiny.METADATA, "data": {**tiny.METADATA["data"], "sha256": sha256}}
+    return {**tiny.DATA, "sha256": sha256}
 
 
 def test_a_finished_run_on_other_data_says_so(reference):
     run_dir = reference[0]
     with (
         pytest.raises(ReproduceError) as caught,
-        engine.Run(tiny.spec(run_dir, metadata=_other_data("1" * 64))),
+        tiny.open_run(run_dir, data=_other_data("1" * 64)),
     ):
         pass
     message = str(caught.value)
@@ -245,10 +244,12 @@ def test_an_unfinished_run_on_other_data_says_so(tmp_path, monkeypatch):
         _train(tmp_path, disk=disk, when="finishing")
     disk.free()
     x_train, y_train, _, _ = tiny.tiny_data()
-    spec = tiny.spec(tmp_path, metadata=_other_data("2" * 64))
-    engine.seed_everything(spec.seed)
+    engine.seed_everything(tiny.SEED)
     model = tiny.build_tiny()
-    with pytest.raises(ReproduceError) as caught, engine.Run(spec) as run:
+    with (
+        pytest.raises(ReproduceError) as caught,
+        tiny.open_run(tmp_path, data=_other_data("2" * 64)) as run,
+    ):
         run.fit(model, x_train, y_train)
     message = str(caught.value)
     assert "holds an unfinished run" in message
@@ -318,6 +319,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
+@pytest.mark.slow  # two processes on a real small file system, about 20 s
 def test_a_real_full_disk_exits_with_status_2_and_the_rerun_resumes(small_disk, tmp_path):
     from reproduce.data import synthetic
 

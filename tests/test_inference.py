@@ -45,9 +45,8 @@ def build_with_batch_norm():
 
 def train(run_dir, *, test_data: bool, **spec_options):
     x_train, y_train, x_test, y_test = tiny.tiny_data()
-    spec = tiny.spec(run_dir, epochs=3, **spec_options)
-    with engine.Run(spec) as run:
-        engine.seed_everything(spec.train_seed)
+    with tiny.open_run(run_dir, epochs=3, **spec_options) as run:
+        engine.seed_everything(run.config.train_seed)
         model = build_with_batch_norm()
         history = run.fit(
             model, x_train, y_train, test_data=(x_test, y_test) if test_data else None
@@ -137,16 +136,20 @@ def test_training_seed_apart_from_the_split_seed(tmp_path, with_and_without):
 
 
 def test_a_run_resumes_only_with_the_same_training_seed(tmp_path):
-    from reproduce.engine.resume import check_config, resume_config
     from reproduce.errors import ReproduceError
 
-    spec = tiny.spec(tmp_path, train_seed=5)
-    config = resume_config(spec, tiny.build_tiny(), tiny.tiny_data())
-    assert (config["seed"], config["train_seed"]) == (tiny.SEED, 5)
+    keras = pytest.importorskip("keras")
+
+    class StopAfterEpoch1(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny.run(tmp_path, callbacks=[StopAfterEpoch1()], train_seed=4)
     with pytest.raises(ReproduceError, match="train_seed: 4 there, 5 here"):
-        check_config(spec, {"train_seed": 5}, {"train_seed": 4}, 1)
+        tiny.run(tmp_path, train_seed=5)
     with pytest.raises(ReproduceError, match="training seed"):
-        tiny.spec(tmp_path, train_seed=-1)
+        tiny.config(tmp_path, train_seed=-1)
 
 
 def test_curves_draw_the_test_scores_dashed_beside_the_training_ones():

@@ -193,7 +193,7 @@ def test_each_of_the_dense_scripts_two_bugs_on_its_own(data):
 
 
 def test_single_bug_modes_are_the_dense_scripts_only(data):
-    from reproduce.options import RunOptions
+    from reproduce.engine import RunConfig as RunOptions
 
     with pytest.raises(ValueError, match="preprocessing must be one of"):
         resnet_inputs(data, "r-array-only")

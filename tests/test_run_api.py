@@ -24,9 +24,8 @@ _spec.loader.exec_module(tiny)
 def _train(run_dir, *, callbacks=(), record=None, **overrides):
     """One run through the Run API; returns (run, model, history)."""
     x_train, y_train, x_test, y_test = tiny.tiny_data()
-    spec = tiny.spec(run_dir, callbacks=callbacks, **overrides)
-    with engine.Run(spec) as run:
-        engine.seed_everything(spec.seed)
+    with tiny.open_run(run_dir, callbacks=callbacks, **overrides) as run:
+        engine.seed_everything(run.config.train_seed)
         model = tiny.build_tiny()
         history = run.fit(model, x_train, y_train)
         run.evaluate(model, x_test, y_test)
@@ -86,17 +85,17 @@ def test_interrupted_run_resumed_through_a_new_run_equals_the_uninterrupted_one(
 def test_entering_a_finished_folder_without_force_is_refused(uninterrupted, tmp_path):
     run_dir = uninterrupted[0]
     before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
-    with pytest.raises(ReproduceError, match="--force"), engine.Run(tiny.spec(run_dir)):
+    with pytest.raises(ReproduceError, match="--force"), tiny.open_run(run_dir):
         pytest.fail("the block must not run")
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
     # With force the folder is started over.
-    with engine.Run(tiny.spec(run_dir, force=True)):
+    with tiny.open_run(run_dir, force=True):
         assert not (run_dir / "metrics.json").exists()
 
 
 def test_a_bug_after_fit_writes_failed_and_propagates(tmp_path):
     x_train, y_train, _, _ = tiny.tiny_data()
-    with pytest.raises(ZeroDivisionError), engine.Run(tiny.spec(tmp_path, epochs=1)) as run:
+    with pytest.raises(ZeroDivisionError), tiny.open_run(tmp_path, epochs=1) as run:
         engine.seed_everything(tiny.SEED)
         run.fit(tiny.build_tiny(), x_train, y_train)
         1 / 0  # noqa: B018
@@ -107,28 +106,30 @@ def test_a_bug_after_fit_writes_failed_and_propagates(tmp_path):
 
 
 def test_a_block_left_before_fit_writes_nothing(tmp_path):
-    with pytest.raises(RuntimeError, match="before"), engine.Run(tiny.spec(tmp_path)):
+    with pytest.raises(RuntimeError, match="before"), tiny.open_run(tmp_path):
         raise RuntimeError("before fit")
     assert not (tmp_path / "metrics.json").exists()
 
 
-def test_run_spec_is_validated_and_frozen(tmp_path):
+def test_run_config_is_validated_and_frozen():
     with pytest.raises(ValueError, match="epochs"):
-        engine.RunSpec(tmp_path, 0, 16, 1)
+        engine.RunConfig("dense", epochs=0)
     with pytest.raises(ValueError, match="batch_size"):
-        engine.RunSpec(tmp_path, 1, 0, 1)
+        engine.RunConfig("dense", batch_size=0)
     with pytest.raises(ReproduceError, match="seed"):
-        engine.RunSpec(tmp_path, 1, 16, 2**32)
-    spec = engine.RunSpec(str(tmp_path), 1, 16, 1)
-    assert spec.run_dir == tmp_path
+        engine.RunConfig("dense", seed=2**32)
+    with pytest.raises(ValueError, match="preprocessing"):
+        engine.RunConfig("resnet", preprocessing="r-array-only")
+    config = engine.RunConfig("dense", seed=3)
+    assert config.train_seed == 3
     with pytest.raises(AttributeError):
-        spec.epochs = 2
+        config.epochs = 2
 
 
 def test_importing_the_engine_does_not_import_tensorflow():
     code = (
         "import sys, reproduce.engine\n"
-        "print([m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'odelayers')])"
+        "print([m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=HERE.parent, capture_output=True, text=True, check=True

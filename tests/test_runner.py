@@ -45,7 +45,7 @@ CONTRACT_KEYS = {
 def finished(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runner") / "dense-run"
     handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
-    metrics = tiny.run(run_dir, epochs=3, metadata={**tiny.METADATA, "note": "kept as given"})
+    metrics = tiny.run(run_dir, epochs=3)
     after = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     return run_dir, metrics, handlers, after
 
@@ -69,7 +69,7 @@ def test_run_folder_holds_the_contract_files(finished):
         "corrected",
         True,
     )
-    assert metrics["data"] == tiny.METADATA["data"] and metrics["note"] == "kept as given"
+    assert metrics["data"] == tiny.DATA
     assert metrics["params"] == metrics["trainable_params"] == 8 * 16 + 16 + 16 + 1
     assert set(metrics["versions"]) == {
         "python", "tensorflow", "keras", "tensorflow_probability", "numpy", "pandas", "reproduce"
@@ -149,14 +149,14 @@ def test_unfinished_run_with_other_settings_is_refused(tmp_path):
 
     x_train, y_train, x_test, y_test = tiny.tiny_data()
     changed_data = (x_train * 2, y_train, x_test, y_test)
-    other_source = {**tiny.METADATA["data"], "sha256": "1" * 64}
+    other_source = {**tiny.DATA, "sha256": "1" * 64}
     for overrides, named in [
         ({"batch_size": 8}, "batch_size"),
         ({"seed": 99}, "seed"),
-        ({"epochs": 9}, "epochs_planned"),
-        ({"metadata": {**tiny.METADATA, "preprocessing": "r"}}, "preprocessing"),
-        ({"metadata": {**tiny.METADATA, "data": other_source}}, "data_sha256"),
-        ({"data": changed_data}, "arrays_sha256"),
+        ({"epochs": 9}, "epochs"),
+        ({"preprocessing": "r"}, "preprocessing"),
+        ({"data": other_source}, "data_sha256"),
+        ({"arrays": changed_data}, "arrays_sha256"),
         ({"build_model": lambda: tiny.build_tiny(learning_rate=0.5)}, "learning_rate"),
     ]:
         with pytest.raises(ReproduceError, match=named) as refused:
@@ -212,7 +212,7 @@ def test_nan_loss_is_reported_with_epoch_and_batch(tmp_path):
     x_train[40, 3] = -20.0  # sample 40 is in batch 3 (1-based) of 16-sample batches
     with pytest.raises(TrainingFailed) as caught:
         tiny.run(
-            tmp_path, build_model=build, data=(x_train, y_train, x_test, y_test), shuffle=False
+            tmp_path, build_model=build, arrays=(x_train, y_train, x_test, y_test), shuffle=False
         )
     message = str(caught.value)
     assert "loss became nan at epoch 1, batch 3 of 4" in message
@@ -229,7 +229,7 @@ def test_non_finite_data_is_refused_before_training(tmp_path):
     with pytest.raises(
         ReproduceError, match="training labels hold NaN or infinite values in 2 samples"
     ):
-        tiny.run(tmp_path, data=(x_train, y_train, x_test, y_test))
+        tiny.run(tmp_path, arrays=(x_train, y_train, x_test, y_test))
     assert not (tmp_path / "metrics.json").exists()
 
 
@@ -317,12 +317,12 @@ def test_recorded_results_and_nfe_are_kept(tmp_path):
     from reproduce import engine
 
     x_train, y_train, x_test, y_test = tiny.tiny_data()
-    with engine.Run(tiny.spec(tmp_path, epochs=1)) as run:
+    with tiny.open_run(tmp_path, epochs=1) as run:
         engine.seed_everything(tiny.SEED)
         model = _solver_model(CountsEvaluations())
         run.fit(model, x_train, y_train)
         run.evaluate(model, x_test, y_test)
-        run.record(extra(model, x_test, y_test))
+        run.record(**extra(model, x_test, y_test))
     metrics = run.metrics
     assert metrics["nfe"] == {"last_forward": 26, "mean_forward": 26.0}
     assert metrics["r_style_test_accuracy"] == pytest.approx(metrics["test_accuracy"])

@@ -57,8 +57,10 @@ def test_defaults_are_the_reports_settings():
     resolved = train.resolve_options("resnet", args)
     assert (resolved.epochs, resolved.batch_size, resolved.seed) == (150, 32, 1)
     assert resolved.preprocessing == "r" and resolved.sample_kind == "Rounding"
-    assert resolved.out == "results" and resolved.resume and not resolved.force
-    assert resolved.limit_train is None and resolved.limit_test is None and resolved.shrunk == ()
+    assert resolved.out == "runs" and resolved.resume and not resolved.force
+    assert (
+        resolved.limit_train is None and resolved.limit_test is None and resolved.quick_shrank == ()
+    )
     assert resolved.semantics == "keras22" and resolved.train_seed == resolved.seed == 1
 
 
@@ -70,10 +72,7 @@ def test_training_seed_and_semantics_options():
     assert (resolved.seed, resolved.train_seed, resolved.semantics) == (3, 9, "keras3")
     assert "seed 3 (training seed 9)" in resolved.describe(10, 5)
     assert "semantics keras3" in resolved.describe(10, 5)
-    source = type("Source", (), {"kind": "stand-in", "to_dict": lambda self: {}})()
-    spec = resolved.run_spec(source)
-    assert (spec.seed, spec.train_seed) == (3, 9)
-    assert spec.metadata["semantics"] == spec.resume_config["semantics"] == "keras3"
+    assert resolved.recorded()["semantics"] == "keras3"
     with pytest.raises(SystemExit):
         parse("dense", "--semantics", "keras2")
 
@@ -102,14 +101,14 @@ def test_quick_preset_shrinks_and_says_so_and_explicit_options_win():
         preset = settings.QUICK[model]
         assert resolved.epochs == preset.epochs < 150
         assert resolved.limit_train == preset.limit_train
-        assert any(line.startswith("epochs 150 ->") for line in resolved.shrunk)
+        assert any(line.startswith("epochs 150 ->") for line in resolved.quick_shrank)
     cnn = train.resolve_options("resnet", args)  # every image of R's split, fewer epochs
-    assert cnn.limit_train is None and not any("training images" in s for s in cnn.shrunk)
+    assert cnn.limit_train is None and not any("training images" in s for s in cnn.quick_shrank)
 
     args = parse("resnet", "--quick", "--epochs", "2", "--limit-train", "10")
     resolved = train.resolve_options("resnet", args)
     assert resolved.epochs == 2 and resolved.limit_train == 10
-    assert not any("epochs" in s or "training" in s for s in resolved.shrunk)
+    assert not any("epochs" in s or "training" in s for s in resolved.quick_shrank)
 
 
 class _Source:
@@ -243,13 +242,14 @@ def test_all_quick_like_writes_every_file_of_the_contract(tiny_json, tmp_path, c
     ]
     assert run_cli(argv, monkeypatch) == 0
     printed = capsys.readouterr().out
-    assert "data:" in printed and "Total params" in printed  # data source and model summary
+    assert "data:" in printed and "Total params" not in printed  # the summary: in the folder
 
     runs = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert runs == ["dense-r-real-quick", "odenet-r-real-quick", "resnet-r-real-quick"]
     for run in runs:
         model = run.split("-")[0]
         metrics, rows = check_run_folder(out / run, model, 2, argv)
+        assert "Total params" in (out / run / "summary.txt").read_text()
         assert metrics["quick"] and (metrics["n_train"], metrics["n_test"]) == (16, 8)
         assert metrics["semantics"] == "keras22" and metrics["seed"] == metrics["train_seed"] == 1
         # the per-epoch test diagnostic; after the last epoch it is the final test score
@@ -340,22 +340,19 @@ def test_data_too_small_to_split_is_refused_before_training(tmp_path, capsys, mo
 
 
 def test_all_skips_a_finished_run_only_when_it_was_trained_on_the_same_data(tmp_path, capsys):
-    from reproduce.engine import runfolder
-    from reproduce.options import RunOptions
+    from reproduce.engine import RunConfig, finished_run, runfolder
 
-    class Source:
-        kind, sha256 = "real", "a" * 64
-
-    options = RunOptions("dense", out=str(tmp_path), in_all=True)
-    folder = options.run_dir(Source)
+    source = {"kind": "real", "sha256": "a" * 64}
+    config = RunConfig("dense", out=str(tmp_path), in_all=True)
+    folder = config.run_dir("real")
     folder.mkdir(parents=True)
-    finished = {"status": runfolder.FINISHED, "data": {"sha256": Source.sha256}}
+    finished = {"status": runfolder.FINISHED, "data": {"sha256": source["sha256"]}}
     (folder / runfolder.METRICS_FILE).write_text(json.dumps(finished))
-    assert options.finished_run(Source) == finished
+    assert finished_run(config, source) == finished
     assert "already holds a finished run" in capsys.readouterr().out
 
-    Source.sha256 = "b" * 64  # same run name, other data: not skipped (the engine refuses)
-    assert options.finished_run(Source) is None
+    source["sha256"] = "b" * 64  # same run name, other data: not skipped (the engine refuses)
+    assert finished_run(config, source) is None
 
 
 def test_a_solver_message_from_a_graph_reads_like_the_eager_one():

@@ -1,26 +1,7 @@
-"""Training commands: ``python -m reproduce dense|resnet|odenet|all``.
+"""``python -m reproduce dense|resnet|odenet|all``: argparse -> one :class:`RunConfig` per model and seed.
 
-Each command turns its options into one :class:`~reproduce.options.RunOptions`
-per model and calls that model's script (:func:`reproduce.dense.main`,
-:func:`reproduce.resnet.main`, :func:`reproduce.odenet.main`), which leaves one
-run folder under ``--out`` (see :mod:`reproduce.engine.runfolder`). ``all``
-runs the three in turn. ``--train-seeds N [N ...]`` repeats that once per
-training seed, seed by seed (under ``all``: the three models of one seed before
-the next seed), each run in its own folder (``-t<N>`` where N is not the
-split's seed); the split stays ``--seed``'s. Without it one run is trained with
-the split's seed, as before, so ``all --quick`` keeps its time budget.
-
-Defaults are the report's settings (:mod:`reproduce.settings`). ``--quick`` is
-a preset that runs all three models end to end on 2 CPU cores in under 10
-minutes (:data:`reproduce.settings.QUICK`); it prints what it shrank. Options
-given explicitly (``--epochs``, ``--limit-train``, ``--limit-test``) override
-the preset.
-
-``all`` stops at the first run that does not finish (interrupted or failed),
-so Ctrl-C stops the whole sequence. Rerunning the same ``all`` command skips
-the runs already finished and resumes the interrupted one (``--force``
-retrains them all); a single-model command refuses to overwrite a finished run
-without ``--force``, unless it trains several seeds, which skips them as ``all`` does.
+``all`` and several ``--train-seeds`` skip finished runs and stop at the first
+run that does not finish, so rerunning the command resumes the sequence.
 """
 
 from __future__ import annotations
@@ -30,8 +11,7 @@ import dataclasses
 
 from odelayers import FIXED_STEP_METHODS, GRADIENTS, METHODS
 from reproduce import settings
-from reproduce.engine.distribution import STRATEGIES
-from reproduce.options import RunOptions
+from reproduce.engine import STRATEGIES, RunConfig
 
 _DESCRIPTIONS = {
     "dense": "The report's dense network (appendix 7.1.2): flatten a 75x75 image, 4 x Dense(128, "
@@ -203,9 +183,9 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("output")
     g.add_argument(
         "--out",
-        default="results",
+        default="runs",
         metavar="DIR",
-        help="parent folder of the run folder. Default: results/.",
+        help="parent folder of the run folder. Default: runs/.",
     )
     g.add_argument(
         "--run-name",
@@ -300,13 +280,8 @@ def _step_size(args: argparse.Namespace, default) -> float | None:
 
 def resolve_options(
     model: str, args: argparse.Namespace, train_seed: int | None = None
-) -> RunOptions:
-    """``args`` for ``model``: epochs and limits from the report's defaults or the quick preset.
-
-    ``shrunk`` lists, in words, what the quick preset changed; options given
-    explicitly are kept. ``train_seed`` picks one of ``--train-seeds`` (default:
-    the first given, else the split's seed).
-    """
+) -> RunConfig:
+    """``args`` for ``model``, the quick preset applied where options were not given."""
     epochs, limit_train, limit_test = args.epochs, args.limit_train, args.limit_test
     shrunk = []
     if args.quick:
@@ -337,7 +312,7 @@ def resolve_options(
             step_size=_step_size(args, solver),
         )
     argv = getattr(args, "argv", None)
-    return RunOptions(
+    return RunConfig(
         model=model,
         data=args.data,
         preprocessing=args.preprocessing,
@@ -350,7 +325,7 @@ def resolve_options(
         epochs=epochs or settings.EPOCHS,
         batch_size=args.batch_size,
         quick=args.quick,
-        shrunk=tuple(shrunk),
+        quick_shrank=tuple(shrunk),
         deterministic=args.deterministic,
         eager=args.eager,
         verbose=args.verbose,
@@ -363,7 +338,7 @@ def resolve_options(
         argv=None if argv is None else tuple(str(a) for a in argv),
         solver=solver,
         hidden_channels=getattr(args, "hidden_channels", settings.ODENET_HIDDEN_CHANNELS),
-        trainable_t1=getattr(args, "trainable_t1", False),
+        trainable_t1=model == "odenet" and getattr(args, "trainable_t1", False),
         tensorboard=args.tensorboard,
         distribute=args.distribute,
     )
@@ -388,10 +363,10 @@ def run_command(args: argparse.Namespace) -> int:
         if len(seeds) > 1:
             print(f"training seed {seed} ({index + 1} of {len(seeds)})")
         for model in models:
-            options = resolve_options(model, args, seed)
-            if options.shrunk and index == 0:
-                print(f"--quick shrank {model}: " + "; ".join(options.shrunk))
-            finished.append(_script_main(model)(options))
+            config = resolve_options(model, args, seed)
+            if config.quick_shrank and index == 0:
+                print(f"--quick shrank {model}: " + "; ".join(config.quick_shrank))
+            finished.append(_script_main(model)(config))
     if args.quick:
         print("\n".join(quick_closing_lines(finished)))
     return 0

@@ -1,84 +1,196 @@
-"""The checkpoint of an unfinished run: weights + optimizer state, and the progress to resume.
+"""Resume: Keras' ``BackupAndRestore`` (restore in ``on_train_begin``, save in ``on_epoch_end``).
 
-``checkpoint/`` holds ``epoch-NNNN.weights.h5`` (Keras' weights file, which
-also holds the optimizer's variables: iteration counter, Adam moments) and
-``state.json`` (configuration, history, epoch times, sessions).
+What we add: each epoch reseeded from (training seed, epoch), so a resumed run
+replays the missing epochs to the last digit; an epoch cut short is never saved;
+atomic writes of bytes serialised in memory; the saved configuration must match.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-from pathlib import Path
+import math
+import time
+
+import keras
 
 from reproduce.atomic import atomic_write_bytes, atomic_write_json
-from reproduce.engine.metrics import json_safe
-from reproduce.engine.progress import Progress
-from reproduce.engine.runfolder import STATE_FILE
+from reproduce.engine import runfolder
+from reproduce.engine.config import RESUME_KEYS, differences
+from reproduce.engine.failures import REPEATABLE_FAILURES
+from reproduce.engine.seeding import seed_epoch
 from reproduce.engine.serialise import weights_bytes
 from reproduce.errors import ReproduceError
 
-__all__ = ["load_state", "restore_weights", "save_checkpoint"]
+STATE_FILE = "state.json"
+#: Facts of the data and the model that must match too.
+FACT_KEYS = "data_sha256 arrays_sha256 n_train n_test params optimizer".split()
 
 
-def save_checkpoint(checkpoint_dir: Path, model, config: dict, progress: Progress) -> None:
-    """Save the model after ``progress.epochs_done`` epochs, then the state naming it."""
-    epoch = progress.epochs_done
-    checkpoint_dir.mkdir(exist_ok=True)
-    name = f"epoch-{epoch:04d}.weights.h5"
-    # Serialised in memory, written by Python: see reproduce.engine.serialise.
-    atomic_write_bytes(checkpoint_dir / name, weights_bytes(model))
-    state = {
-        "format": 1,
-        "epoch": epoch,
-        "weights": name,
-        "config": config,
-        "history": progress.history,
-        "epoch_seconds": progress.epoch_seconds,
-        "sessions": progress.sessions,
-        "date": progress.started,
-    }
-    # The state names the weights file, so it is written after it: a kill in
-    # between leaves the previous state pointing at the previous weights.
-    atomic_write_json(checkpoint_dir / STATE_FILE, json_safe(state))
-    for old in checkpoint_dir.glob("epoch-*.weights.h5"):
-        if old.name != name:
-            with contextlib.suppress(OSError):
-                old.unlink()
-
-
-def load_state(checkpoint_dir: Path) -> dict:
-    """The checkpoint's state, after checking that its weights file is there.
+def previous_state(run) -> dict | None:
+    """The checkpoint state to resume ``run`` from, or ``None`` to start over (folder cleared).
 
     Raises:
-        ReproduceError: the state is unreadable or its weights file is missing.
+        ReproduceError: a finished run without ``force``; an unreadable checkpoint.
     """
-    try:
-        state = json.loads((checkpoint_dir / STATE_FILE).read_text(encoding="utf-8"))
-        weights = checkpoint_dir / state["weights"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    run_dir, config = run.run_dir, run.config
+    previous = None if config.force else runfolder.read_metrics(run_dir)
+    if previous is None:
+        runfolder.clear(run_dir)
+        return None
+    status = previous.get("status")
+    if status == runfolder.FINISHED:
+        accuracy = previous.get("test_accuracy")
+        score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, (int, float)) else ""
         raise ReproduceError(
-            f"the checkpoint in {checkpoint_dir} is unreadable ({err}); add --force to "
-            "start the run over."
-        ) from None
-    if not weights.exists():
-        raise ReproduceError(
-            f"the checkpoint in {checkpoint_dir} lacks {weights.name}; add --force to "
-            "start the run over."
+            f"{run_dir} already holds a finished run ({previous.get('epochs')} epochs"
+            f"{score}){other_data(previous.get('data'), run.data)}. Add --force to overwrite it, "
+            "or choose another output folder."
         )
-    return state
+    state_file = run_dir / runfolder.CHECKPOINT_DIR / STATE_FILE
+    if status not in (runfolder.RUNNING, runfolder.INTERRUPTED, runfolder.FAILED):
+        reason = f"its status {status!r} is unknown"
+    elif status == runfolder.FAILED and previous.get("error_kind") in REPEATABLE_FAILURES:
+        reason = "it failed in a way resuming would repeat"
+    elif not state_file.exists():
+        reason = "it had not completed an epoch"
+    elif not config.resume:
+        reason = "resuming is off"
+    else:
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+            (state_file.parent / state["weights"]).stat()
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ReproduceError(
+                f"the checkpoint in {state_file.parent} is unreadable ({err}); add --force to "
+                "start the run over."
+            ) from None
+        return state
+    runfolder.clear(run_dir)
+    run.log(f"Starting over in {run_dir}: the run there was not finished and {reason}.")
+    return None
 
 
-def restore_weights(model, checkpoint_dir: Path, state: dict) -> None:
-    """Load the checkpoint's weights and optimizer state into ``model``."""
-    optimizer = model.optimizer
-    if not optimizer.built:
-        # The optimizer's variables must exist for the weights file to fill them.
-        optimizer.build(model.trainable_variables)
-    try:
-        model.load_weights(checkpoint_dir / state["weights"])
-    except Exception as err:  # h5py/Keras raise many types for a damaged file
+def other_data(there, here) -> str:
+    """Says so when both data hashes are known and differ (the folder name cannot tell)."""
+    stored, wanted = ((d or {}).get("sha256") for d in (there, here))
+    if stored is None or wanted is None or stored == wanted:
+        return ""
+    return f" trained on other data (data sha256 {stored} there, {wanted} here)"
+
+
+def facts(model, arrays, data) -> dict:
+    """The data and model facts a resumed run must match (:data:`FACT_KEYS`)."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(array.tobytes())
+    rate = model.optimizer.get_config().get("learning_rate")
+    return {
+        "data_sha256": (data or {}).get("sha256"),
+        "arrays_sha256": digest.hexdigest(),
+        "n_train": len(arrays[0]),
+        "n_test": len(arrays[2]) if len(arrays) > 2 else None,
+        "params": int(model.count_params()),
+        "optimizer": {
+            "class": type(model.optimizer).__name__,
+            "learning_rate": rate if isinstance(rate, (int, float)) else repr(rate),
+        },
+    }
+
+
+def check_resumable(run, state: dict) -> None:
+    """Refuse to resume a run saved with another configuration, naming each difference."""
+    found = differences(state["config"], run.config.recorded(), RESUME_KEYS)
+    found += differences(state["facts"], run.facts, FACT_KEYS)
+    if found:
+        other = other_data({"sha256": state["facts"].get("data_sha256")}, run.data)
         raise ReproduceError(
-            f"cannot load the checkpoint {checkpoint_dir / state['weights']} ({err}); "
-            "add --force to start the run over."
-        ) from None
+            f"{run.run_dir} holds an unfinished run ({state['epoch']} of "
+            f"{state['config'].get('epochs')} epochs){other} with other settings ("
+            + "; ".join(found)
+            + "). Rerun with that run's settings to resume it, add --force to start over, "
+            "or choose another output folder."
+        )
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Drives the epochs of the run's one ``fit``: restores, reseeds, stops, saves.
+
+    ``on_epoch_end`` hands each complete epoch's row to ``run.epoch_completed``
+    after saving it; ``bad`` holds ``(epoch, batch, loss)`` (1-based) of a
+    non-finite loss, which stops ``fit`` like a signal does.
+    """
+
+    def __init__(self, run, steps: int, diagnose=None):
+        super().__init__()
+        self.run, self.steps, self.diagnose = run, steps, diagnose
+        self.batches_done, self.began, self.bad = 0, 0.0, None
+
+    def on_train_begin(self, logs=None):
+        if self.run.state is None:
+            return
+        path = self.run.run_dir / runfolder.CHECKPOINT_DIR / self.run.state["weights"]
+        if not self.model.optimizer.built:  # its variables must exist to be filled
+            self.model.optimizer.build(self.model.trainable_variables)
+        try:
+            self.model.load_weights(path)
+        except Exception as err:  # h5py and Keras raise many types for a damaged file
+            raise ReproduceError(
+                f"cannot load the checkpoint {path} ({err}); add --force to start the run over."
+            ) from None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        seed_epoch(self.model, self.run.config.train_seed, epoch)
+        self.batches_done, self.began = 0, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches_done = batch + 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad = [None, batch + 1, float(loss)]
+            self.model.stop_training = True
+        elif self.run.stop:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.bad is not None:
+            self.bad[0] = epoch + 1
+            return
+        if self.batches_done != self.steps:
+            return
+        seconds = time.perf_counter() - self.began
+        row = {"epoch": epoch + 1}
+        for key, value in {**(logs or {}), **(self.diagnose() if self.diagnose else {})}.items():
+            with contextlib.suppress(TypeError, ValueError):
+                row[key] = float(value)
+        self.save(row, seconds)
+        if self.run.stop:  # a signal during the last batch or the saving
+            self.model.stop_training = True
+
+    def save(self, row: dict, seconds: float) -> None:
+        """Weights first, then the state naming them: a kill in between keeps the previous pair."""
+        run, folder = self.run, self.run.run_dir / runfolder.CHECKPOINT_DIR
+        folder.mkdir(exist_ok=True)
+        name = f"epoch-{row['epoch']:04d}.weights.h5"
+        atomic_write_bytes(folder / name, weights_bytes(self.model))
+        state = {
+            "epoch": row["epoch"],
+            "weights": name,
+            "config": run.config.recorded(),
+            "facts": run.facts,
+            "history": [*run.history, row],
+            "epoch_seconds": [*run.epoch_seconds, seconds],
+            "sessions": [*run.sessions[:-1], {**run.sessions[-1], "end_epoch": row["epoch"]}],
+            "date": run.started,
+        }
+        atomic_write_json(folder / STATE_FILE, runfolder.json_safe(state))
+        for old in folder.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+        run.epoch_completed(row, seconds)

@@ -1,66 +1,134 @@
-"""Training on several local devices with TensorFlow's own ``tf.distribute.MirroredStrategy``.
+"""``--distribute``: TensorFlow's MirroredStrategy or MultiWorkerMirroredStrategy around Keras' fit.
 
-``--distribute mirrored`` copies the model to every local device (the GPUs,
-or the CPU) and splits each batch of ``--batch-size`` images across them; the
-replicas' gradients are summed, so the numbers stay those of one device up to
-rounding. One strategy per process, made on first use and shared by the models
-of ``all``.
-
-``--distribute multiworker`` trains on several workers (processes, on one
-machine or several) with ``tf.distribute.MultiWorkerMirroredStrategy``, each
-told its place by ``TF_CONFIG``; :mod:`reproduce.engine.multiworker` says how
-Keras 3's ``fit`` is made to run under it and which worker writes the run
-folder.
+Under ``multiworker`` each worker process gets its place from ``TF_CONFIG``.
+Only the chief writes the run folder; the others train into a temporary copy
+of it (so they resume or refuse alike), Keras' own multi-worker convention.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
-from typing import Any
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
-from reproduce.engine.multiworker import cluster
 from reproduce.errors import ReproduceError
-
-__all__ = ["STRATEGIES", "describe", "model_scope", "strategy"]
 
 STRATEGIES = ("mirrored", "multiworker")
 
 
 @functools.cache
 def strategy(name: str | None):
-    """The process's strategy for ``name`` (``None``: no strategy, TensorFlow's default)."""
+    """The process's one strategy for ``name`` (``None``: TensorFlow's default)."""
     if name is None:
         return None
     if name not in STRATEGIES:
         raise ReproduceError(f"--distribute must be one of {', '.join(STRATEGIES)}, not {name!r}")
     import tensorflow as tf
 
-    if name == "multiworker":
-        # Reads TF_CONFIG and waits for every worker of the cluster to connect.
+    if name == "multiworker":  # reads TF_CONFIG and waits for every worker to connect
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.MirroredStrategy()
 
 
 def model_scope(name: str | None):
-    """The context to build and compile a model in, so that its variables are distributed."""
+    """Build and compile a model in this, so that its variables are distributed."""
     chosen = strategy(name)
     return contextlib.nullcontext() if chosen is None else chosen.scope()
 
 
-def describe(name: str | None) -> dict[str, Any] | None:
-    """What ``metrics.json`` records: the strategy, its replicas and (multiworker) workers.
+def cluster(environ=None) -> dict:
+    """The cluster ``TF_CONFIG`` describes; without it, one worker, its own chief."""
+    text = (os.environ if environ is None else environ).get("TF_CONFIG", "")
+    if not text.strip():
+        return {"workers": 1, "task_type": "worker", "task_index": 0, "chief": True}
+    try:
+        config = json.loads(text)
+        members = config.get("cluster", {})
+        task_type, task_index = str(config["task"]["type"]), int(config["task"].get("index", 0))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ReproduceError(f"TF_CONFIG is not a cluster description: {exc}") from None
+    chief = task_type == "chief" or (
+        task_type == "worker" and task_index == 0 and not members.get("chief")
+    )
+    workers = len(members.get("worker", [])) + len(members.get("chief", []))
+    return {"workers": workers, "task_type": task_type, "task_index": task_index, "chief": chief}
 
-    ``devices`` are this process's own; under ``multiworker``, ``replicas``
-    counts those of all workers, ``task`` is the worker that wrote the file.
-    """
+
+def describe(name: str | None) -> dict | None:
+    """``metrics.json["distribute"]``: strategy, replicas, this process's devices (and workers)."""
     chosen = strategy(name)
     if chosen is None:
         return None
-    devices = [str(d) for d in chosen.extended.worker_devices]
-    described = {"strategy": name, "replicas": int(chosen.num_replicas_in_sync), "devices": devices}
+    described = {
+        "strategy": name,
+        "replicas": int(chosen.num_replicas_in_sync),
+        "devices": [str(d) for d in chosen.extended.worker_devices],
+    }
     if name == "multiworker":
         found = cluster()
         described["workers"] = found["workers"]
         described["task"] = f"{found['task_type']}:{found['task_index']}"
     return described
+
+
+def worker_dir(run_dir: Path, name: str | None) -> Path:
+    """``run_dir`` on the chief; on another multiworker worker a temporary copy of it."""
+    if name != "multiworker" or cluster()["chief"]:
+        return run_dir
+    scratch = Path(tempfile.mkdtemp(prefix=f"worker-{cluster()['task_index']}-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    if run_dir.is_dir():
+        with contextlib.suppress(shutil.Error):  # a file the chief replaced meanwhile
+            shutil.copytree(run_dir, scratch / run_dir.name)
+    return scratch / run_dir.name
+
+
+def adapt(model):
+    """Let Keras 3's ``fit`` run under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+
+    Keras reduces the first distributed batch across workers only to learn its
+    shapes, and averages scalar logs over an axis 0 they lack: the symbolic
+    build reads the local replica's batch, and the steps return logs of shape [1].
+    """
+    import tensorflow as tf
+
+    chosen = getattr(model, "distribute_strategy", None)
+    if not isinstance(chosen, tf.distribute.MultiWorkerMirroredStrategy):
+        return model
+    if cluster()["workers"] < 2 or getattr(model, "_multiworker_adapted", False):
+        return model
+    if not hasattr(model, "_symbolic_build"):
+        raise ReproduceError(
+            "--distribute multiworker: this Keras lacks Model._symbolic_build, which the "
+            "workaround for keras-team/keras#20585 relies on"
+        )
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: chosen.experimental_local_results(v)[0], next(batches)
+                )
+                break
+        with chosen.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    def with_axis(step):
+        def wrapped(data):
+            logs = step(data)
+            return tf.nest.map_structure(
+                lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, logs
+            )
+
+        return wrapped
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+    model.train_step = with_axis(model.train_step)
+    model.test_step = with_axis(model.test_step)
+    model._multiworker_adapted = True
+    return model

@@ -1,86 +1,9 @@
-"""One training run into a run folder: set-up, training, evaluation, and how it ends.
+"""One training run into a run folder: ``with Run(config, data) as run: run.fit(...); run.evaluate(...)``.
 
-Typical use (one block per model in a command)::
-
-    from reproduce import engine
-
-    engine.seed_everything(seed)            # before building: the initial weights
-    model = build_dense(...)                # compiled
-    spec = engine.RunSpec(out / "dense-r", epochs=150, batch_size=32, seed=seed,
-                          metadata={"model": "dense", "preprocessing": "r", "quick": False,
-                                    "data": source.to_dict(), "argv": argv})
-    with engine.Run(spec) as run:
-        run.fit(model, x_train, y_train)
-        run.evaluate(model, x_test, y_test)
-        run.record(r_style_test_accuracy=...)
-    metrics = run.metrics
-
-The run folder is brought up to date after every completed epoch::
-
-    <run_dir>/metrics.json   status, configuration, results, provenance
-    <run_dir>/history.csv    one row per completed epoch: epoch, loss, accuracy, ...,
-                             test_loss, test_accuracy (with test_data, inference mode)
-    <run_dir>/curves.png     loss and accuracy per epoch
-    <run_dir>/log.txt        what the run reported, one timestamped line each
-    <run_dir>/model.keras    the trained model (when finished)
-    <run_dir>/checkpoint/    state.json + epoch-NNNN.weights.h5 (while unfinished)
-
-Every file is replaced atomically (:mod:`reproduce.atomic`), so a kill at
-any moment leaves a readable folder that a later run can resume. Models and
-weights are serialised in memory first (:mod:`reproduce.engine.serialise`), so
-a full disk fails in Python's write, never inside HDF5. Resumption is
-exact (:mod:`reproduce.engine.seeding`): with ``deterministic=True`` a resumed
-run's history equals the uninterrupted one to the last digit.
-
-What happens to an existing ``run_dir`` when the run is entered:
-
-- no ``metrics.json``: a fresh run (files the engine writes are replaced);
-- a finished run: :class:`ReproduceError` unless ``force``;
-- an unfinished run (status "running" or "interrupted", or "failed" for a
-  reason other than a NaN loss or a solver failure) with a checkpoint:
-  resumed from its last completed epoch when ``resume`` (the default), after
-  :meth:`Run.fit` has checked that the configuration matches (model,
-  preprocessing, quick, epochs planned, batch size, seed, shuffling, data
-  sha256, the exact arrays, parameter count, optimizer class and learning
-  rate, and ``metadata["config"]``); a mismatch raises :class:`ReproduceError`
-  naming each difference;
-- anything else unfinished (no checkpoint yet, a NaN/solver failure, or
-  ``resume=False``): started over;
-- ``force``: always started over.
-
-How the ``with`` block ends:
-
-- normally, after ``fit``: the run is finished. ``metrics.json`` gets status
-  "finished" with the test scores, the NFE reading and what was recorded,
-  after ``model.keras``, ``history.csv``, ``curves.png`` and the log (that
-  status is the last thing written), and the checkpoint is removed. Only a
-  model Keras cannot serialise is a warning (``model_file`` null). Keys: see
-  the run-folder contract; ``train_loss``/``train_accuracy`` are the last
-  epoch's values as Keras logged them (running means over the epoch, in
-  training mode, like R's ``plot(history)``), ``train_loss_inference``/``train_accuracy_inference``
-  the training set scored in inference mode at the end; ``wall_time_s`` is the time spent training (all
-  sessions) plus the evaluation; ``seconds_per_epoch`` the mean training time
-  of an epoch; ``date`` the start of the run; ``sessions`` one entry per start
-  or resumption;
-- SIGINT/SIGTERM during ``fit``: the first one stops at the end of the
-  current batch (:mod:`reproduce.engine.signals`). The partial epoch is
-  dropped, the checkpoint of the last completed epoch stays, ``metrics.json``
-  says "interrupted", the command that resumes is printed and
-  :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) is raised, so that a
-  command running several models stops too. Any other ``KeyboardInterrupt``
-  in the block ends the same way;
-- a failure the user can act on (a loss that turns NaN or infinite, an ODE
-  solver that gives up, memory exhausted) writes status "failed" with an
-  "error" message and raises :class:`TrainingFailed` (a
-  :class:`ReproduceError`: one line, exit status 2);
-- a run folder that cannot be written (disk full, quota, read-only,
-  permission), at any file: :class:`ReproduceError`, one line naming the file
-  and the cause. The run is not marked finished and the checkpoint of the
-  last saved epoch stays; the same command, run again once the cause is
-  fixed, resumes from it (with every epoch saved: straight to evaluation and
-  ``model.keras``);
-- anything else is a bug: status "failed" is written and the exception
-  propagates unchanged.
+Leaving the block after ``fit`` writes every result, then status "finished"
+(the commit), then drops the checkpoint. A signal ends it "interrupted", a
+failure the user can act on "failed" with one line, an unwritable folder one
+line with the checkpoint kept; anything else is a bug: "failed", re-raised.
 """
 
 from __future__ import annotations
@@ -88,94 +11,60 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
+import sys
 import time
-from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
 
 from reproduce import provenance
-from reproduce.engine.checkpoint import restore_weights, save_checkpoint
-from reproduce.engine.failures import (
-    TrainingFailed,
-    TrainingInterrupted,
-    first_line,
-    is_write_failure,
-    memory_message,
-    nan_message,
-    out_of_memory,
-    solver_failure,
-    solver_message,
-    write_failure_message,
+from reproduce.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    naming_failures,
 )
-from reproduce.engine.inference import epoch_diagnostic, final_scores
-from reproduce.engine.log import RunLog
-from reproduce.engine.metrics import (
-    build_metrics,
-    curves_title,
-    nfe_reading,
-)
-from reproduce.engine.multiworker import adapt, worker_spec
-from reproduce.engine.progress import Progress
-from reproduce.engine.resume import check_config, previous_state, resume_config
-from reproduce.engine.runfolder import (
-    CHECKPOINT_DIR,
-    CURVES_FILE,
-    FAILED,
-    FINISHED,
-    INTERRUPTED,
-    MODEL_FILE,
-    RUNNING,
-    remove_stale_temporaries,
-    write_history,
-    write_metrics,
-)
-from reproduce.engine.serialise import save_model_file
-from reproduce.engine.signals import StopRequest, exclusive, graceful_signals
-from reproduce.engine.spec import RunSpec, check_arrays
+from reproduce.engine import distribution, failures, runfolder
+from reproduce.engine.config import RunConfig
+from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
+from reproduce.engine.inference import accuracy_key, epoch_diagnostic, final_scores
+from reproduce.engine.signals import exclusive, graceful_signals
 from reproduce.errors import ReproduceError
 
-__all__ = ["Run"]
+_ARRAY_NAMES = ("training inputs", "training labels", "test inputs", "test labels")
+# Results a run fills when it finishes (``None`` before).
+_RESULTS = (
+    "test_loss test_accuracy train_loss_inference train_accuracy_inference "
+    "predicted_class_shares r_style_test_accuracy nfe"
+).split()
 
 
 class Run:
-    """A training run into ``spec.run_dir``, used as a context manager (see the module doc).
+    """A training run of ``config`` into its run folder (see the module docstring).
 
-    Entering creates the folder, takes its lock (one process at a time: else
-    :class:`ReproduceError`), removes temporaries a killed writer left, and
-    decides between resuming and starting over. Call :meth:`fit` once, then
-    optionally :meth:`evaluate` and :meth:`record`; leaving the block
-    finishes the run. A block left before :meth:`fit` writes nothing more.
+    Args:
+        config: the run's :class:`RunConfig`.
+        data: ``DataSource.to_dict()`` of the data trained on, recorded and compared.
+        run_dir: the run folder; default ``config.run_dir(data["kind"])``.
+        callbacks: further Keras callbacks for ``fit``.
     """
 
-    def __init__(self, spec: RunSpec) -> None:
-        spec = worker_spec(spec)  # --distribute multiworker: only the chief writes spec.run_dir
-        self.spec = spec
-        self.run_dir = spec.run_dir
-        self.checkpoint_dir = spec.run_dir / CHECKPOINT_DIR
-        self.log = RunLog(spec.run_dir)
-        self.progress = Progress()
-        self.request = StopRequest()
-        self.model = None
-        self.command, self.argv, self.resume_with = spec.command()
-        self._config: dict = {}
-        self._found: dict = {}  # provenance, looked up once per session (git and TF are not free)
-        self._sizes: tuple[int | None, int | None] = (None, None)
-        self._state: dict | None = None
-        self._saved_epoch = 0  # the epoch the checkpoint holds (0: none)
-        self._lock: contextlib.ExitStack | None = None
-        self._stage: str | None = None  # "training" once fit began, then "evaluation"
-        self._ended = False  # a final status ("finished", "failed", "interrupted") is written
-        self._scores: dict[str, Any] = {"test_loss": None, "test_accuracy": None}
-        self._recorded: dict[str, Any] = {}
-        self._evaluation_began: float | None = None
-        self._metrics: dict | None = None
-        self._train_data: tuple[Any, Any] | None = None
+    def __init__(self, config: RunConfig, data: dict | None = None, *, run_dir=None, callbacks=()):
+        self.config, self.data = config, dict(data) if data else None
+        run_dir = Path(run_dir) if run_dir else config.run_dir((data or {}).get("kind"))
+        self.run_dir = distribution.worker_dir(run_dir, config.distribute)
+        self.callbacks = list(callbacks)
+        if config.tensorboard:
+            from reproduce.engine.tensorboard import CompletedEpochsTensorBoard
 
-    @property
-    def metrics(self) -> dict | None:
-        """What ``metrics.json`` holds now (``None`` before ``fit`` wrote it)."""
-        return self._metrics
-
-    # ----------------------------------------------------------- the with block
+            self.tensorboard = str(Path(config.tensorboard) / run_dir.name)
+            self.callbacks.append(CompletedEpochsTensorBoard(self.tensorboard))
+        self.command, self.resume_with = config.commands()
+        self.history, self.epoch_seconds, self.sessions = [], [], []
+        self.started = provenance.utc_now()
+        self.model = self.state = self.stage = self.metrics = self.error = self.driver = None
+        self.facts, self.results, self.found = {}, {"test_loss": None, "test_accuracy": None}, {}
+        self.stop: dict = {}  # {"signal": "SIGINT"} once one arrived
+        self.saved_epoch, self.ended, self.evaluation_began = 0, False, None
+        self.sizes: tuple = (None, None)
 
     def __enter__(self) -> Run:
         from reproduce._quiet import quiet_tensorflow
@@ -183,30 +72,32 @@ class Run:
         quiet_tensorflow()
         import tensorflow as tf
 
-        lock = contextlib.ExitStack()
+        from reproduce.engine import checkpoint
+
+        self._lock = contextlib.ExitStack()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            lock.enter_context(exclusive(self.run_dir))
-            remove_stale_temporaries(self.run_dir)
-            self._state = previous_state(self.spec, self.log)
-            if self.spec.deterministic:
+            self._lock.enter_context(exclusive(self.run_dir))
+            runfolder.remove_temporaries(self.run_dir)
+            self.state = checkpoint.previous_state(self)
+            if self.config.deterministic:
                 tf.config.experimental.enable_op_determinism()
         except BaseException as exc:
-            lock.close()
-            if is_write_failure(exc):  # e.g. the log of a start-over, on a full disk
-                raise ReproduceError(write_failure_message(exc, None, self.spec.epochs)) from None
+            self._lock.close()
+            if failures.is_write_failure(exc):  # e.g. the log of a start-over, on a full disk
+                raise ReproduceError(
+                    failures.write_failure_message(exc, None, self.config.epochs)
+                ) from None
             raise
-        self._lock = lock
         return self
 
     def __exit__(self, kind, exc, traceback) -> bool:
         try:
-            if self._stage is None or self._ended:
-                return False
-            if exc is not None:
-                self._end_on(exc)
+            if self.stage is None or self.ended:
                 return False
             try:
+                if exc is not None:
+                    raise exc
                 self._finish()
             except BaseException as error:
                 self._end_on(error)
@@ -215,48 +106,18 @@ class Run:
         finally:
             self._lock.close()
 
-    def _end_on(self, exc: BaseException) -> None:
-        """Raise what ``exc`` means to the user, or write status "failed" for a bug and return."""
-        if isinstance(exc, (TrainingFailed, TrainingInterrupted, ReproduceError)):
-            return
-        if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. during evaluation
-            raise self._interrupted("Interrupted") from None
-        if is_write_failure(exc):
-            message = write_failure_message(exc, self._saved_epoch, self.spec.epochs)
-            self.progress.error, self.progress.error_kind = message, "write"
-            with contextlib.suppress(OSError):  # where a small file still fits: say why
-                self._write_status(FAILED)
-            raise ReproduceError(message) from None
-        if not isinstance(exc, Exception):
-            return
-        failure = self._failure_from(exc, self._stage)
-        if failure is not None:
-            raise failure from None
-        self.progress.error = f"{type(exc).__name__}: {first_line(str(exc))}"
-        self.progress.error_kind = "error"
-        with contextlib.suppress(Exception):
-            self._write_status(FAILED)
-            self.log(f"FAILED: {self.progress.error}", echo=False)
+    # ------------------------------------------------------------------ steps
 
-    # ----------------------------------------------------------- public steps
+    def fit(self, model, x_train, y_train, *, test_data=None) -> list[dict]:
+        """Train ``model`` (compiled, built right after ``seed_everything``) for the missing epochs.
 
-    def fit(
-        self, model, x_train, y_train, *, test_data: tuple[Any, Any] | None = None
-    ) -> list[dict]:
-        """Train ``model`` for the epochs the run still lacks; return the whole history.
-
-        ``model`` must be compiled, and built right after
-        :func:`reproduce.engine.seed_everything` so that its initial weights
-        depend on the seed only. A resumed run's checkpoint (weights,
-        optimizer state, history) is restored into it first. ``test_data``
-        ``(x_test, y_test)``, when given, is checked too, becomes part of
-        the configuration a resumed run must match, and is scored in inference
-        mode after each epoch (``test_loss``/``test_accuracy`` in the history;
-        :mod:`reproduce.engine.inference`), without touching training.
+        A resumed run's configuration is checked and its checkpoint restored
+        first. ``test_data`` is scored in inference mode after each epoch.
+        Returns the whole history.
         """
-        if self._lock is None:
-            raise RuntimeError("Run.fit is called inside `with Run(spec) as run:`")
-        if self._stage is not None:
+        from reproduce.engine import checkpoint
+
+        if self.stage is not None:
             raise RuntimeError("Run.fit is called once per run")
         arrays = (x_train, y_train, *(test_data or ()))
         check_arrays(*arrays)
@@ -264,228 +125,323 @@ class Run:
             raise ValueError("build_model must return a compiled keras.Model")
         if not model.built:
             model.build((None, *x_train.shape[1:]))
-        if self.spec.eager:
-            model.run_eagerly = True
-        adapt(model)  # Keras' fit under MultiWorkerMirroredStrategy (reproduce.engine.multiworker)
-        model.summary()  # whatever the verbosity: what was trained belongs in the output
-        self.model, self._stage = model, "training"
-        self._sizes = (len(x_train), len(test_data[0]) if test_data else None)
-        self._config = resume_config(self.spec, model, arrays)
-        self._found = {
-            "versions": provenance.versions(),
-            "git_commit": provenance.git_commit(),
-            "hardware": provenance.hardware(),
-        }
-        self._start_session()
-        self._train_data = (x_train, y_train)
-        self._train(x_train, y_train, test_data)
-        return [dict(row) for row in self.progress.history]
-
-    def evaluate(self, model, x_test, y_test) -> dict:
-        """Keras' evaluation on the test set: ``{"loss": ..., "accuracy": ...}``, recorded.
-
-        Stored as ``test_loss``/``test_accuracy`` (``None`` without samples or
-        without an accuracy metric), with the checks of
-        :func:`reproduce.engine.inference.final_scores`.
-        """
-        if self._stage is None:
-            raise RuntimeError("Run.evaluate is called after Run.fit")
-        self._stage = "evaluation"
-        if self._evaluation_began is None:
-            self._evaluation_began = time.perf_counter()
-        try:  # the test set, then the final inference-mode checks
-            self._scores = final_scores(
-                model, (x_test, y_test), self._train_data, self.spec.batch_size
-            )
-        except Exception as exc:
-            failure = self._failure_from(exc, "evaluation")
-            if failure is not None:
-                raise failure from None
-            raise
-        self._sizes = (self._sizes[0], len(x_test))
-        return {"loss": self._scores["test_loss"], "accuracy": self._scores["test_accuracy"]}
-
-    def record(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> None:
-        """Merge further results into ``metrics.json`` when the run finishes.
-
-        E.g. ``r_style_test_accuracy``, or ``nfe`` to override the default reading.
-        """
-        self._recorded.update(values or {}, **more)
-
-    # ----------------------------------------------------------- training
-
-    def _start_session(self) -> None:
-        state = self._state
-        if state is not None:
-            check_config(
-                self.spec, self._config, state.get("config") or {}, int(state.get("epoch", 0))
-            )
-            restore_weights(self.model, self.checkpoint_dir, state)
-            self.progress.restore(state)
-            self._saved_epoch = self.progress.epochs_done
+        model.run_eagerly = self.config.eager or model.run_eagerly
+        distribution.adapt(model)
+        self.model, self.stage = model, "training"
+        self.sizes = (len(x_train), len(test_data[0]) if test_data else None)
+        self.facts = checkpoint.facts(model, arrays, self.data)
+        self.found = {"git_commit": provenance.git_commit(), "hardware": provenance.hardware()}
+        self.found["versions"] = provenance.versions()
+        if self.state is not None:
+            checkpoint.check_resumable(self, self.state)
+            self.history = self.state["history"]
+            self.epoch_seconds = self.state["epoch_seconds"]
+            self.sessions, self.started = self.state["sessions"], self.state["date"]
+            self.saved_epoch = len(self.history)
             self.log(
-                f"Resuming {self.run_dir} after epoch {self.progress.epochs_done} of {self.spec.epochs}."
+                f"Resuming {self.run_dir} after epoch {self.saved_epoch} of {self.config.epochs}."
             )
         else:
             self.log(
-                f"Training into {self.run_dir}: {self.spec.epochs} epochs. Command: {self.command}"
+                f"Training into {self.run_dir}: {self.config.epochs} epochs. Command: {self.command}"
             )
-        self.progress.start_session(self._found)
-        write_history(self.run_dir, self.progress.history)
-        self._write_status(RUNNING)
+        self._summary(model)
+        self.sessions.append(
+            {
+                "date": provenance.utc_now(),
+                "start_epoch": len(self.history),
+                "end_epoch": len(self.history),
+                "hardware": self.found["hardware"],
+                "git_commit": self.found["git_commit"],
+            }
+        )
+        runfolder.write_history(self.run_dir, self.history)
+        self._write_status(runfolder.RUNNING)
+        self.train_data = (x_train, y_train)
+        self._train(x_train, y_train, test_data)
+        return [dict(row) for row in self.history]
+
+    def evaluate(self, model, x_test, y_test) -> dict:
+        """The test set's ``{"loss", "accuracy"}`` in inference mode, recorded with the final checks."""
+        if self.stage is None:
+            raise RuntimeError("Run.evaluate is called after Run.fit")
+        self.stage = "evaluation"
+        self.evaluation_began = self.evaluation_began or time.perf_counter()
+        scores = final_scores(model, (x_test, y_test), self.train_data, self.config.batch_size)
+        self.results.update(scores)
+        self.sizes = (self.sizes[0], len(x_test))
+        return {"loss": self.results["test_loss"], "accuracy": self.results["test_accuracy"]}
+
+    def record(self, **results) -> None:
+        """Merge results (e.g. ``r_style_test_accuracy``, ``nfe``) into ``metrics.json``."""
+        self.results.update(results)
+
+    def log(self, message: str, *, echo: bool = True) -> None:
+        """Print ``message`` and append it, timestamped, to ``log.txt`` (appended: cheap, a log)."""
+        if echo:
+            print(message, flush=True)
+        path, stamp = self.run_dir / runfolder.LOG_FILE, provenance.utc_now()
+        with naming_failures(path), open(path, "a", encoding="utf-8") as handle:
+            handle.writelines(f"{stamp}  {line}\n" for line in message.splitlines() or [""])
+
+    # ------------------------------------------------------------------ training
+
+    def _summary(self, model) -> None:
+        lines: list[str] = []
+        model.summary(print_fn=lambda line, **_: lines.append(line))
+        atomic_write_text(self.run_dir / runfolder.SUMMARY_FILE, "\n".join(lines) + "\n")
+        print(
+            f"{model.name}: {model.count_params():,} parameters; layers in "
+            f"{self.run_dir / runfolder.SUMMARY_FILE}"
+        )
 
     def _train(self, x_train, y_train, test_data) -> None:
-        """Train the remaining epochs in one ``fit`` call (see :mod:`reproduce.engine.pipeline`)."""
-        from reproduce.engine.driver import EpochDriver  # imports Keras
-        from reproduce.engine.pipeline import epochs_dataset
-        from reproduce.engine.seeding import epoch_orders
+        from reproduce.engine.checkpoint import Checkpoint
+        from reproduce.engine.seeding import epochs_dataset
 
-        spec, start = self.spec, self.progress.epochs_done
-        n = len(x_train)
-        steps = math.ceil(n / spec.batch_size)
-        if start >= spec.epochs:
+        config, start = self.config, len(self.history)
+        steps = math.ceil(len(x_train) / config.batch_size)
+        diagnose = epoch_diagnostic(self.model, test_data, config.batch_size)
+        driver = self.driver = Checkpoint(self, steps, diagnose)
+        if start >= config.epochs:  # every epoch saved: restore, and on to the evaluation
+            driver.set_model(self.model)
+            driver.on_train_begin()
             return
-        orders = epoch_orders(spec.train_seed, start, spec.epochs, n, spec.shuffle)
-        dataset = epochs_dataset(x_train, y_train, orders, spec.batch_size)
-        driver = EpochDriver(
-            seed=spec.train_seed,
-            steps=steps,
-            request=self.request,
-            on_epoch_completed=self._epoch_completed,
-            diagnose=epoch_diagnostic(self.model, test_data, spec.batch_size),
-        )
-        with graceful_signals(self.request):
-            try:
-                self.model.fit(
-                    dataset,
-                    epochs=spec.epochs,
-                    initial_epoch=start,
-                    steps_per_epoch=steps,
-                    shuffle=False,  # the dataset carries the seeded order
-                    verbose=spec.verbose,
-                    callbacks=[driver, *spec.callbacks],
-                )
-            except Exception as exc:
-                batch = (driver.batches_done + 1, steps)
-                failure = self._failure_from(exc, "training", batch)
-                if failure is not None:
-                    raise failure from None
-                raise
-        if driver.bad_batch is not None:
-            epoch = driver.bad_epoch or self.progress.epochs_done + 1
-            raise self._fail("nan", nan_message(epoch, driver.bad_batch, steps, driver.bad_loss))
-        if self.request:
-            raise self._interrupted(f"{self.request.signal_name} received")
+        dataset = epochs_dataset(x_train, y_train, config, start)
+        verbose = 2 if config.verbose == 1 and not sys.stdout.isatty() else config.verbose
+        with graceful_signals(self.stop):
+            self.model.fit(
+                dataset,
+                epochs=config.epochs,
+                initial_epoch=start,
+                steps_per_epoch=steps,
+                shuffle=False,  # the dataset carries the seeded order
+                verbose=verbose,
+                callbacks=[driver, *self.callbacks],
+            )
+        if driver.bad is not None:
+            epoch, batch, loss = driver.bad
+            message = failures.nan_message(epoch or len(self.history) + 1, batch, steps, loss)
+            raise self._fail("nan", message)
+        if self.stop:
+            raise self._interrupted(f"{self.stop['signal']} received")
 
-    def _epoch_completed(self, epoch: int, logs: Mapping[str, Any], seconds: float) -> None:
-        """Record a complete epoch (0-based ``epoch``): history, checkpoint, files, log."""
-        row = self.progress.add_epoch(epoch, logs, seconds)
-        try:
-            save_checkpoint(self.checkpoint_dir, self.model, self._config, self.progress)
-        except BaseException:
-            self.progress.forget_last_epoch()  # what is written next must not claim it
-            raise
-        self._saved_epoch = self.progress.epochs_done
-        write_history(self.run_dir, self.progress.history)
-        self._write_status(RUNNING)
+    def epoch_completed(self, row: dict, seconds: float) -> None:
+        """After the checkpoint of ``row``'s epoch is saved: history, metrics, log."""
+        self.history.append(row)
+        self.epoch_seconds.append(seconds)
+        self.sessions[-1]["end_epoch"] = self.saved_epoch = len(self.history)
+        runfolder.write_history(self.run_dir, self.history)
+        self._write_status(runfolder.RUNNING)
         shown = "  ".join(f"{k}={v:.6g}" for k, v in row.items() if k != "epoch")
-        self.log(f"epoch {epoch + 1}/{self.spec.epochs}  {shown}  ({seconds:.2f} s)", echo=False)
+        self.log(
+            f"epoch {row['epoch']}/{self.config.epochs}  {shown}  ({seconds:.2f} s)", echo=False
+        )
 
-    # ----------------------------------------------------------- endings
+    # ------------------------------------------------------------------ endings
 
     def _finish(self) -> None:
-        """Write every result, then status "finished" (the commit), then drop the checkpoint.
+        """Every result, then status "finished", then the checkpoint goes.
 
-        Any write may fail (a full disk): until the status is written, the
-        folder still says "running" and keeps its checkpoint, so the same
-        command resumes and finishes the run without training again.
+        Until the status is written the folder says "running" with its
+        checkpoint, so after a failed write the same command finishes the run.
         """
-        began = self._evaluation_began
-        results = {**self._scores, "nfe": nfe_reading(self.model, self.progress.history)}
-        results.update(self._recorded)
-        results["_evaluation_s"] = time.perf_counter() - began if began is not None else 0.0
-        self.progress.results = results
-        saved = save_model_file(self.model, self.run_dir / MODEL_FILE, self.log)
-        results["model_file"] = MODEL_FILE if saved else None
-        write_history(self.run_dir, self.progress.history)
-        metrics = self._build_metrics(FINISHED)
-        self._write_curves(FINISHED)
+        from reproduce.engine.serialise import model_bytes
+
+        began = self.evaluation_began
+        self.results["_evaluation_s"] = time.perf_counter() - began if began else 0.0
+        self.results.setdefault("nfe", nfe_reading(self.model, self.history))
+        try:
+            data = model_bytes(self.model)
+        except OSError:
+            raise
+        except Exception as exc:  # the results must not be lost for it
+            message = failures.first_line(exc)
+            self.log(f"warning: the trained model could not be saved as model.keras: {message}")
+            self.results["model_file"] = None
+        else:
+            atomic_write_bytes(self.run_dir / runfolder.MODEL_FILE, data)
+            self.results["model_file"] = runfolder.MODEL_FILE
+        runfolder.write_history(self.run_dir, self.history)
+        metrics = self._metrics(runfolder.FINISHED)
+        self._write_curves(runfolder.FINISHED)
         scores = [
-            f"test {name} {metrics[key]:.4f}"
-            for name, key in (("accuracy", "test_accuracy"), ("loss", "test_loss"))
-            if metrics.get(key) is not None
+            f"test {name} {metrics[f'test_{name}']:.4f}"
+            for name in ("accuracy", "loss")
+            if metrics.get(f"test_{name}") is not None
         ]
-        done = f"Finished {self.progress.epochs_done} epochs in {self.run_dir}: " + ", ".join(
-            scores
-        )
+        done = f"Finished {len(self.history)} epochs in {self.run_dir}: " + ", ".join(scores)
         self.log(done, echo=False)
-        write_metrics(self.run_dir, metrics)
-        self._metrics = metrics
-        self._ended = True
-        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        atomic_write_json(self.run_dir / runfolder.METRICS_FILE, metrics)
+        self.metrics, self.ended = metrics, True
+        shutil.rmtree(self.run_dir / runfolder.CHECKPOINT_DIR, ignore_errors=True)
         print(done, flush=True)
 
-    def _failure_from(
-        self, exc: Exception, stage: str, batch: tuple[int, int] | None = None
-    ) -> TrainingFailed | None:
-        """The :class:`TrainingFailed` that ``exc`` means (status written), or ``None`` for a bug.
+    def _end_on(self, exc: BaseException) -> None:
+        """Raise what ``exc`` means to the user, or write status "failed" for a bug and return."""
+        if isinstance(exc, (TrainingFailed, TrainingInterrupted, ReproduceError)):
+            return
+        if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. in evaluation
+            raise self._interrupted("Interrupted") from None
+        if failures.is_write_failure(exc):
+            message = failures.write_failure_message(exc, self.saved_epoch, self.config.epochs)
+            self.error = (message, "write")
+            with contextlib.suppress(OSError):  # where a small file still fits: say why
+                self._write_status(runfolder.FAILED)
+            raise ReproduceError(message) from None
+        if not isinstance(exc, Exception):
+            return
+        failure = self._failure_from(exc, self.stage)
+        if failure is not None:
+            raise failure from None
+        self.error = (f"{type(exc).__name__}: {failures.first_line(exc)}", "error")
+        with contextlib.suppress(Exception):
+            self._write_status(runfolder.FAILED)
+            self.log(f"FAILED: {self.error[0]}", echo=False)
 
-        ``batch``: ``(batch, steps)``, 1-based, of the epoch that was training.
-        """
-        epoch = self.progress.epochs_done + 1
-        solver = solver_failure(exc)
+    def _failure_from(self, exc: Exception, stage: str) -> TrainingFailed | None:
+        """The :class:`TrainingFailed` that ``exc`` means (status written), or ``None`` for a bug."""
+        epoch, batch = len(self.history) + 1, None
+        if stage == "training" and self.driver is not None:
+            batch = (self.driver.batches_done + 1, self.driver.steps)
+        solver = failures.solver_failure(exc)
         if solver is not None:
-            return self._fail("solver", solver_message(stage, epoch, solver, batch))
-        if out_of_memory(exc):
-            return self._fail("memory", memory_message(stage, epoch, exc))
+            return self._fail("solver", failures.solver_message(stage, epoch, solver, batch))
+        if failures.out_of_memory(exc):
+            return self._fail("memory", failures.memory_message(stage, epoch, exc))
         return None
 
     def _fail(self, kind: str, message: str) -> TrainingFailed:
-        self.progress.error, self.progress.error_kind = message, kind
-        metrics = self._write_status(FAILED)
-        self._write_curves(FAILED)
-        self._ended = True
+        self.error = (message, kind)
+        metrics = self._write_status(runfolder.FAILED)
+        self._write_curves(runfolder.FAILED)
+        self.ended = True
         self.log(f"FAILED: {message}", echo=False)
         return TrainingFailed(message, metrics)
 
     def _interrupted(self, what: str) -> TrainingInterrupted:
-        metrics = self._write_status(INTERRUPTED)
-        self._write_curves(INTERRUPTED)
-        self._ended = True
+        metrics = self._write_status(runfolder.INTERRUPTED)
+        self._write_curves(runfolder.INTERRUPTED)
+        self.ended = True
         message = (
-            f"{what}: stopped after epoch {self.progress.epochs_done} of {self.spec.epochs}; the "
+            f"{what}: stopped after epoch {len(self.history)} of {self.config.epochs}; the "
             f"run is saved in {self.run_dir}.\nResume it with: {self.resume_with}"
         )
         self.log(message)
         return TrainingInterrupted(message, metrics, self.resume_with)
 
-    # ----------------------------------------------------------- files
+    # ------------------------------------------------------------------ files
 
     def _write_status(self, status: str) -> dict:
-        metrics = self._build_metrics(status)
-        write_metrics(self.run_dir, metrics)
-        self._metrics = metrics
-        return metrics
+        self.metrics = self._metrics(status)
+        atomic_write_json(self.run_dir / runfolder.METRICS_FILE, self.metrics)
+        return self.metrics
 
-    def _build_metrics(self, status: str) -> dict:
-        return build_metrics(
-            status,
-            spec=self.spec,
-            progress=self.progress,
-            model=self.model,
-            command=(self.command, self.argv),
-            found=self._found,
-            sizes=self._sizes,
-        )
+    def _metrics(self, status: str) -> dict:
+        """``metrics.json``: configuration, results (``None`` until known), provenance."""
+        config, model, last = self.config, self.model, self.history[-1] if self.history else {}
+        trained, done, key = sum(self.epoch_seconds), len(self.history), accuracy_key(last)
+        metrics = {"model": config.model, "preprocessing": config.preprocessing, "status": status}
+        metrics.update(epochs=done, epochs_planned=config.epochs, batch_size=config.batch_size)
+        metrics.update(seed=config.seed, train_seed=config.train_seed, quick=config.quick)
+        metrics.update(dict.fromkeys(_RESULTS))
+        metrics.update(train_loss=last.get("loss"), train_accuracy=last.get(key) if key else None)
+        metrics["params"] = int(model.count_params())
+        metrics["trainable_params"] = sum(math.prod(w.shape) for w in model.trainable_weights)
+        metrics["wall_time_s"] = trained + self.results.get("_evaluation_s", 0.0)
+        metrics["seconds_per_epoch"] = trained / done if done else None
+        argv = list(config.argv) if config.argv is not None else sys.argv
+        metrics.update(command=self.command, argv=argv, data=self.data, **self.found)
+        metrics.update(date=self.started, deterministic=config.deterministic)
+        metrics.update(shuffle=config.shuffle, n_train=self.sizes[0], n_test=self.sizes[1])
+        metrics.update(optimizer=self.facts["optimizer"], sessions=self.sessions)
+        finished = status == runfolder.FINISHED
+        metrics["finished_at"] = provenance.utc_now() if finished else None
+        metrics["quick_shrank"] = config.quick_shrank
+        for name in ("sample_kind", "semantics", "limit_train", "limit_test"):
+            metrics[name] = getattr(config, name)
+        if config.model == "odenet":
+            metrics["ode"] = config.ode()
+        if config.distribute:
+            metrics["distribute"] = distribution.describe(config.distribute)
+        if config.tensorboard:
+            metrics["tensorboard"] = self.tensorboard
+        if status == runfolder.FAILED:
+            metrics["error"], metrics["error_kind"] = self.error
+        metrics.update({k: v for k, v in self.results.items() if not k.startswith("_")})
+        return runfolder.json_safe({**metrics, "config": config.recorded()})
 
     def _write_curves(self, status: str) -> None:
-        history = self.progress.history
-        if not history:
+        if not self.history:
             return
         from reproduce.engine.curves import plot_history
 
-        plot_history(
-            {key: [row.get(key) for row in history] for key in history[0]},
-            self.run_dir / CURVES_FILE,
-            curves_title(self.spec, len(history), status),
+        config, done, epochs = self.config, len(self.history), self.config.epochs
+        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(
+            (self.data or {}).get("kind")
         )
+        title = f"{config.model} ({config.preprocessing} preprocessing), {data or 'data'}: "
+        title += f"{done} epochs" if done == epochs else f"{done} of {epochs} epochs"
+        title += "" if status == runfolder.FINISHED else f", {status}"
+        title += ", quick run" if config.quick else ""
+        columns = {key: [row.get(key) for row in self.history] for key in self.history[0]}
+        plot_history(columns, self.run_dir / runfolder.CURVES_FILE, title)
+
+
+def nfe_reading(model, history) -> dict | None:
+    """The ODE blocks' NFE: their last forward solve, and the mean of the history's column."""
+    import numpy as np
+
+    counts = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        value = getattr(layer, "nfe", None)
+        if value is not None and not callable(value):
+            with contextlib.suppress(TypeError, ValueError):
+                counts.append(int(np.asarray(value)))
+    column = [row["nfe"] for row in history if row.get("nfe") is not None]
+    if not counts and not column:
+        return None
+    last = sum(counts) if counts else int(round(column[-1]))
+    return {"last_forward": last, "mean_forward": float(np.mean(column)) if column else float(last)}
+
+
+def check_arrays(*arrays) -> None:
+    """Check ``x_train, y_train[, x_test, y_test]``: equal lengths, samples, finite values."""
+    import numpy as np
+
+    pairs = [arrays[i : i + 2] for i in range(0, len(arrays), 2)]
+    if any(len(x) != len(y) for x, y in pairs):
+        sizes = ", ".join(
+            f"{name} {len(x)} vs {len(y)}" for name, (x, y) in zip(("train", "test"), pairs)
+        )
+        raise ValueError(f"inputs and labels differ in length: {sizes}")
+    if len(arrays[0]) == 0:
+        raise ValueError("no training samples")
+    for name, array in zip(_ARRAY_NAMES, arrays):
+        array = np.asarray(array)
+        if np.issubdtype(array.dtype, np.floating):
+            bad = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
+            if len(bad):
+                raise ReproduceError(
+                    f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
+                    f"sample {int(bad[0])}); fix or drop them before training."
+                )
+
+
+def finished_run(config: RunConfig, data: dict) -> dict | None:
+    """Under ``all`` or several seeds, without ``force``: the finished run already there, skipped.
+
+    A finished run on other data is not skipped: the run refuses it and says so.
+    """
+    if not (config.in_all or config.skip_finished) or config.force:
+        return None
+    run_dir = config.run_dir(data["kind"])
+    metrics = runfolder.read_metrics(run_dir)
+    if metrics is None or metrics.get("status") != runfolder.FINISHED:
+        return None
+    if (metrics.get("data") or {}).get("sha256") != data["sha256"]:
+        return None
+    print(
+        f"{config.model}: {run_dir} already holds a finished run; skipping it (--force retrains)."
+    )
+    return metrics

@@ -1,78 +1,56 @@
-"""The run-folder format: one module owns it, and the engine, ``compare`` and ``figures`` use it.
-
-A run folder (one per training run, under ``--out``) holds::
-
-    metrics.json   status, configuration, results, provenance
-    history.csv    one row per completed epoch: epoch, loss, accuracy, ..., test_loss, test_accuracy
-    curves.png     loss and accuracy per epoch
-    log.txt        what the run reported, one timestamped line each
-    model.keras    the trained model (when finished; not committed)
-    checkpoint/    state.json + epoch-NNNN.weights.h5 (while unfinished)
-
-``status`` in ``metrics.json`` is one of :data:`STATUSES`.
-"""
+"""The run folder's files and statuses, read by ``compare`` and ``figures`` as well as written here."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
+import math
 import os
 import shutil
 from pathlib import Path
 
-from reproduce.atomic import atomic_write_json, atomic_write_text
+from reproduce.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
-
-__all__ = [
-    "CHECKPOINT_DIR",
-    "CURVES_FILE",
-    "FAILED",
-    "FINISHED",
-    "HISTORY_FILE",
-    "INTERRUPTED",
-    "LOG_FILE",
-    "METRICS_FILE",
-    "MODEL_FILE",
-    "RUNNING",
-    "STATE_FILE",
-    "STATUSES",
-    "history_csv",
-    "read_history",
-    "read_metrics",
-    "remove_run_files",
-    "remove_stale_temporaries",
-    "run_folders",
-    "write_history",
-    "write_metrics",
-]
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "curves.png"
 LOG_FILE = "log.txt"
 MODEL_FILE = "model.keras"
-CHECKPOINT_DIR = "checkpoint"
-STATE_FILE = "state.json"  # inside CHECKPOINT_DIR
+SUMMARY_FILE = "summary.txt"
+CHECKPOINT_DIR = "checkpoint"  # state.json + epoch-NNNN.weights.h5, while unfinished
 
 RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
 STATUSES = (RUNNING, FINISHED, INTERRUPTED, FAILED)
 
 
-def read_metrics(run_dir: str | os.PathLike) -> dict | None:
-    """The ``metrics.json`` of a run folder, or ``None`` if it has none.
+def json_safe(value):
+    """Plain JSON values: NumPy scalars and arrays converted, NaN and infinities -> None."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return json_safe(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json_safe(dataclasses.asdict(value))
+    return str(value)
 
-    Raises:
-        ReproduceError: the file exists but is not a JSON object.
-    """
+
+def read_metrics(run_dir: str | os.PathLike) -> dict | None:
+    """The folder's ``metrics.json``, or ``None`` without one."""
     path = Path(run_dir) / METRICS_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        metrics = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    try:
-        metrics = json.loads(text)
     except json.JSONDecodeError as err:
         raise ReproduceError(
             f"{path} is not valid JSON ({err}); this folder does not hold a run written by this "
@@ -84,68 +62,44 @@ def read_metrics(run_dir: str | os.PathLike) -> dict | None:
 
 
 def read_history(run_dir: str | os.PathLike):
-    """``history.csv`` of a run folder as a pandas DataFrame, or ``None`` if absent or unreadable."""
+    """``history.csv`` as a pandas DataFrame, or ``None`` if absent or unreadable."""
     import pandas as pd
 
     path = Path(run_dir) / HISTORY_FILE
-    if not path.is_file():
-        return None
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path) if path.is_file() else None
     except (OSError, ValueError, pd.errors.EmptyDataError):
         return None
 
 
 def run_folders(runs_dir: str | os.PathLike) -> list[Path]:
-    """The run folders directly under ``runs_dir`` (those holding a ``metrics.json``), sorted by name."""
+    """The run folders directly under ``runs_dir`` (holding a ``metrics.json``), sorted."""
     return sorted(p.parent for p in Path(runs_dir).glob(f"*/{METRICS_FILE}"))
 
 
-def write_metrics(run_dir: str | os.PathLike, metrics: dict) -> None:
-    """Replace the run folder's ``metrics.json`` (atomically) with ``metrics``."""
-    atomic_write_json(Path(run_dir) / METRICS_FILE, metrics)
-
-
-def history_csv(rows: list[dict[str, float]]) -> str:
-    """CSV text: ``epoch`` first, then ``loss``, then the other keys in Keras' order."""
-    columns: list[str] = ["epoch"]
-    for row in rows:
-        for key in row:
-            if key not in columns:
-                columns.append(key)
-    if "loss" in columns:
-        columns.remove("loss")
-        columns.insert(1, "loss")
+def write_history(run_dir: Path, rows: list[dict]) -> None:
+    """``history.csv``: ``epoch``, ``loss``, then the other columns in Keras' order."""
+    columns = ["epoch", "loss"]
+    columns += [key for row in rows for key in row if key not in columns]
+    columns = list(dict.fromkeys(c for c in columns if any(c in row for row in rows)))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    for row in rows:
-        # repr(float) is the shortest text that reads back as the same float.
+    for row in rows:  # repr(float): the shortest text that reads back as the same float
         writer.writerow(["" if row.get(c) is None else repr(row[c]) for c in columns])
-    return out.getvalue()
+    atomic_write_text(run_dir / HISTORY_FILE, out.getvalue())
 
 
-def write_history(run_dir: str | os.PathLike, rows: list[dict[str, float]]) -> None:
-    """Replace the run folder's ``history.csv`` (atomically) with ``rows``."""
-    atomic_write_text(Path(run_dir) / HISTORY_FILE, history_csv(rows))
-
-
-def remove_run_files(run_dir: str | os.PathLike) -> None:
-    """Remove what a previous run wrote (and nothing else) before starting over."""
-    run_dir = Path(run_dir)
-    for name in (METRICS_FILE, HISTORY_FILE, CURVES_FILE, LOG_FILE, MODEL_FILE):
+def clear(run_dir: Path) -> None:
+    """Remove what a previous run wrote (and nothing else), to start over."""
+    for name in (METRICS_FILE, HISTORY_FILE, CURVES_FILE, LOG_FILE, MODEL_FILE, SUMMARY_FILE):
         with contextlib.suppress(FileNotFoundError):
             (run_dir / name).unlink()
     shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
 
 
-def remove_stale_temporaries(run_dir: str | os.PathLike) -> None:
-    """Delete temporary files a killed writer left in the folder and its checkpoint.
-
-    See :mod:`reproduce.atomic` for how they are named.
-    """
-    for directory in (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR):
-        if directory.is_dir():
-            for leftover in directory.glob(".*.tmp-*"):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
+def remove_temporaries(run_dir: Path) -> None:
+    """Delete the temporary files a killed writer left (named by ``reproduce.atomic``)."""
+    for leftover in [*run_dir.glob(".*.tmp-*"), *(run_dir / CHECKPOINT_DIR).glob(".*.tmp-*")]:
+        with contextlib.suppress(OSError):
+            leftover.unlink()

@@ -1,32 +1,22 @@
-"""Seeds: the initial weights and every epoch's randomness as functions of the run's seed.
+"""Every epoch's randomness as a function of (training seed, epoch), so a resumed run replays it.
 
-Instead of Keras' own shuffling (seeded once per ``fit``), each epoch ``e``
-(0-based) visits the samples in an order drawn from a NumPy generator seeded
-by ``(seed, e)``, reseeds Python and NumPy from ``(seed, e)``, and resets the
-state of every Keras ``SeedGenerator`` in the model (dropout masks) from
-``(seed, e)``. What epoch ``e`` does therefore depends only on the seed, the
-epoch number and the weights and optimizer state at its start, which the
-checkpoint restores: a resumed run replays the epochs it has not done yet.
+Epoch ``e`` visits the samples in an order drawn from ``(seed, e)``, reseeds
+Python and NumPy, and resets every Keras ``SeedGenerator`` (dropout masks)
+from ``(seed, e)``. TensorFlow's global seed is not reset: that retraces the
+training step; stateful ``tf.random`` ops in custom code are thus not replayed.
 """
 
 from __future__ import annotations
 
-__all__ = ["epoch_orders", "epoch_seed", "seed_epoch", "seed_everything"]
-
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and TensorFlow/Keras' global generators.
-
-    Call it right before building the model, so that the initial weights
-    depend on ``seed`` only.
-    """
+    """Seed Python, NumPy and Keras; call it right before building the model."""
     import keras
 
     keras.utils.set_random_seed(int(seed))
 
 
-def epoch_seed(seed: int, epoch: int, stream: int) -> int:
-    """A seed in [1, 2**31 - 1) that depends only on (seed, epoch, stream)."""
+def _derived(seed: int, epoch: int, stream: int) -> int:
     import numpy as np
 
     value = np.random.SeedSequence([int(seed), int(epoch), int(stream)]).generate_state(1)[0]
@@ -34,22 +24,12 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
 
 
 def seed_epoch(model, seed: int, epoch: int) -> None:
-    """Make everything random in epoch ``epoch`` a function of (seed, epoch).
-
-    Python's and NumPy's global generators are reseeded, and the state of
-    every Keras ``SeedGenerator`` in the model (dropout and noise layers; not
-    part of saved weights) and of Keras' global one (``keras.random`` calls
-    without a seed) is reset. TensorFlow's global seed is *not* reset per
-    epoch: changing it makes ``tf.function`` retrace the training step (a
-    fraction of a second per epoch), and Keras' random layers do not use it.
-    Stateful ``tf.random`` ops in custom code are therefore the one source of
-    randomness that a resumed run does not replay.
-    """
+    """Reseed Python, NumPy, the model's seed generators and Keras' global one for ``epoch``."""
     import random
 
     import numpy as np
 
-    value = epoch_seed(seed, epoch, 0)
+    value = _derived(seed, epoch, 0)
     random.seed(value)
     np.random.seed(value)
     states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
@@ -62,26 +42,30 @@ def seed_epoch(model, seed: int, epoch: int) -> None:
     except (ImportError, AttributeError):  # private API: best effort
         pass
     for index, variable in enumerate(states):
-        start = epoch_seed(seed, epoch, 1000 + index)
-        variable.assign(np.array([start, 0], dtype=variable.dtype))
+        variable.assign(np.array([_derived(seed, epoch, 1000 + index), 0], dtype=variable.dtype))
 
 
-def _epoch_order(seed: int, epoch: int, n: int):
-    """The order in which epoch ``epoch`` visits the ``n`` training samples."""
-    import numpy as np
+def epochs_dataset(x, y, config, start: int):
+    """Epochs ``start``.. of ``config`` as one ``tf.data`` pipeline, each in its seeded order.
 
-    return np.random.default_rng(epoch_seed(seed, epoch, 1)).permutation(n)
-
-
-def epoch_orders(seed: int, start: int, epochs: int, n: int, shuffle: bool):
-    """The sample orders of epochs ``start``..``epochs - 1``, one int32 row each.
-
-    Without ``shuffle`` every epoch visits the samples in their given order.
+    One ``fit`` reads it all (a ``fit`` per epoch would rebuild Keras' training
+    state); each epoch is batched on its own, so epochs never share a batch.
     """
     import numpy as np
+    import tensorflow as tf
 
-    if shuffle:
-        orders = np.stack([_epoch_order(int(seed), e, n) for e in range(start, int(epochs))])
-    else:
-        orders = np.tile(np.arange(n), (int(epochs) - start, 1))
-    return orders.astype(np.int32)
+    n, seed = len(x), config.train_seed
+    orders = np.stack(
+        [
+            np.random.default_rng(_derived(seed, e, 1)).permutation(n)
+            if config.shuffle
+            else np.arange(n)
+            for e in range(start, config.epochs)
+        ]
+    ).astype(np.int32)
+    with tf.device("/CPU:0"):  # tf.data runs on the CPU: keep the arrays there
+        x_all, y_all = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size)
+    )
+    return batches.map(lambda i: (tf.gather(x_all, i), tf.gather(y_all, i))).prefetch(2)

@@ -1,38 +1,18 @@
-"""A model, or its weights, as bytes in memory: no library writes into the run folder itself.
+"""A model or its weights as bytes in memory, so that a full disk fails in Python's write.
 
-Why: HDF5 (through h5py) handles a failed write badly. On a full disk it
-prints raw HDF5 errors, leaves objects it cannot release, and has crashed the
-process with SIGSEGV while a checkpoint was written. Serialised in memory and
-written by Python (:mod:`reproduce.atomic`), a full disk is a plain
-:class:`OSError` (ENOSPC) naming the file, and the run folder stays as it was.
-
-Keras 3's public API saves to paths only. Its saving module
-(``keras.src.saving.saving_lib``) writes a whole ``.keras`` archive to a file
-object, and an HDF5 weights store to a ``BytesIO``. Measured on Keras 3.15:
-the in-memory ``.keras`` archive is byte for byte the size of
-``model.save``'s, loads back with equal predictions, and the in-memory
-weights file restores weights and optimizer variables exactly through
-``model.load_weights``. These are private names: where they are missing or
-refuse a file object, the model is saved to a private temporary folder
-(:mod:`tempfile`, normally another file system than the run folder) and read
-back, as a fallback.
+HDF5 handles a failed write badly (raw errors, leaked objects, once a SIGSEGV).
+Keras' public API saves to paths only; its private ``saving_lib`` writes to
+file objects. Where that is missing, we save to a private temporary folder.
 """
 
 from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-
-from reproduce.atomic import atomic_write_bytes
-from reproduce.engine.failures import first_line
-
-__all__ = ["model_bytes", "save_model_file", "weights_bytes"]
 
 
 def _saving_lib():
-    """Keras' saving module, or ``None`` if this Keras lacks what we use of it."""
     try:
         from keras.src.saving import saving_lib
     except ImportError:
@@ -42,18 +22,13 @@ def _saving_lib():
 
 
 def _through_temporary_file(save, name: str) -> bytes:
-    """The bytes ``save(path)`` writes to ``name`` in a private temporary folder."""
     with tempfile.TemporaryDirectory(prefix="reproduce-save-") as folder:
-        path = Path(folder) / name
-        save(path)
-        return path.read_bytes()
+        save(Path(folder) / name)
+        return (Path(folder) / name).read_bytes()
 
 
 def model_bytes(model) -> bytes:
-    """The ``.keras`` file of ``model`` (architecture, weights, optimizer state).
-
-    Raises what Keras raises for a model it cannot serialise.
-    """
+    """The ``.keras`` file of ``model``; raises what Keras raises for a model it cannot save."""
     saving_lib = _saving_lib()
     if saving_lib is None:
         return _through_temporary_file(model.save, "model.keras")
@@ -63,44 +38,15 @@ def model_bytes(model) -> bytes:
 
 
 def weights_bytes(model) -> bytes:
-    """The ``.weights.h5`` file of ``model`` (weights and optimizer variables)."""
+    """The ``.weights.h5`` file of ``model``: weights and optimizer variables."""
     saving_lib = _saving_lib()
     if saving_lib is not None:
         buffer = io.BytesIO()
-        try:
-            store = saving_lib.H5IOStore(buffer, mode="w")
-        except (TypeError, ValueError):  # a Keras whose store takes paths only
-            store = None
-        if store is not None:
-            # What saving_lib.save_weights_only does after opening its store;
-            # that function itself accepts file names only.
-            saving_lib._save_state(
-                model,
-                weights_store=store,
-                assets_store=None,
-                inner_path="",
-                visited_saveables=set(),
-            )
-            store.close()
-            return buffer.getvalue()
-    return _through_temporary_file(model.save_weights, "model.weights.h5")
-
-
-def save_model_file(model, path: Path, warn: Callable[[str], None]) -> bool:
-    """Write ``model``'s ``.keras`` file to ``path`` atomically; ``False`` if it cannot be serialised.
-
-    Only a model Keras cannot serialise is reported through ``warn`` (the
-    run's results must not be lost for it); a failed write (:class:`OSError`:
-    a full disk, a read-only folder) propagates.
-    """
-    try:
-        data = model_bytes(model)
-    except OSError:
-        raise
-    except Exception as exc:
-        warn(
-            f"warning: the trained model could not be saved as {path.name}: {first_line(str(exc))}"
+        store = saving_lib.H5IOStore(buffer, mode="w")
+        # What saving_lib.save_weights_only does once its store is open.
+        saving_lib._save_state(
+            model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set()
         )
-        return False
-    atomic_write_bytes(path, data)
-    return True
+        store.close()
+        return buffer.getvalue()
+    return _through_temporary_file(model.save_weights, "model.weights.h5")

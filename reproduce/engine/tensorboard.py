@@ -1,8 +1,4 @@
-"""TensorBoard logs of a run: Keras' own ``TensorBoard`` callback, completed epochs only.
-
-Imports Keras at module level (it subclasses ``keras.callbacks.TensorBoard``),
-so nothing imports this module until a run asks for TensorBoard logs.
-"""
+"""Keras' ``TensorBoard`` callback, logging an epoch only once it completed."""
 
 from __future__ import annotations
 
@@ -11,21 +7,12 @@ import os
 
 import keras
 
-__all__ = ["CompletedEpochsTensorBoard"]
-
 
 class CompletedEpochsTensorBoard(keras.callbacks.TensorBoard):
-    """Keras' ``TensorBoard`` callback that writes an epoch's scalars only once the epoch completed.
-
-    The engine drops an epoch cut short by a signal or a non-finite loss and
-    trains it again on resume; Keras' callback would log it twice (once
-    partial). Everything else (``epoch_loss``, ``epoch_accuracy``, ``epoch_nfe``
-    for an ODE model, the graph) is Keras' behaviour unchanged; with the
-    engine's ``initial_epoch`` a resumed run continues the same curves.
-    """
+    """An epoch cut short by a signal or a NaN is trained again on resume: log it once, whole."""
 
     def __init__(self, log_dir: str | os.PathLike, **kwargs) -> None:
-        kwargs.setdefault("profile_batch", 0)  # profiling is a separate, heavy tool
+        kwargs.setdefault("profile_batch", 0)
         super().__init__(log_dir=os.fspath(log_dir), **kwargs)
         self._batches_done = 0
 
@@ -38,7 +25,8 @@ class CompletedEpochsTensorBoard(keras.callbacks.TensorBoard):
         super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        complete = self._batches_done == self.params.get("steps")
         loss = (logs or {}).get("loss")
-        if complete and (loss is None or math.isfinite(float(loss))):
+        if self._batches_done == self.params.get("steps") and (
+            loss is None or math.isfinite(float(loss))
+        ):
             super().on_epoch_end(epoch, logs)

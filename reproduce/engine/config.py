@@ -1,0 +1,140 @@
+"""One run's configuration: the command line's options, frozen, recorded and compared on resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+
+from odelayers import SolverOptions
+from reproduce import provenance, settings
+from reproduce.errors import ReproduceError
+
+#: What must be the same for an unfinished run to be resumed (nanoGPT's checkpoint keys).
+RESUME_KEYS = (
+    "model preprocessing quick epochs batch_size seed train_seed sample_kind semantics "
+    "limit_train limit_test shuffle solver hidden_channels trainable_t1"
+).split()
+
+# Switches that must not be repeated in the command that resumes a run.
+_NOT_FOR_RESUME = ("--force", "--no-resume")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """One model's run as the command line asked for it (``--help`` explains each option).
+
+    ``seed`` is R's ``set.seed()`` (the split); ``train_seed`` (``None``: ``seed``)
+    seeds the weights, dropout and shuffling. ``in_all``: one model of ``all``;
+    ``skip_finished``: a finished run is skipped rather than refused; ``argv``:
+    the arguments after ``python -m reproduce``. The ODE-Net alone reads
+    ``solver``, ``hidden_channels`` and ``trainable_t1``.
+    """
+
+    model: str
+    data: str | None = None
+    preprocessing: str = "r"
+    seed: int = settings.SEED
+    train_seed: int | None = None
+    semantics: str = settings.SEMANTICS
+    sample_kind: str = settings.SAMPLE_KIND
+    limit_train: int | None = None
+    limit_test: int | None = None
+    epochs: int = settings.EPOCHS
+    batch_size: int = settings.BATCH_SIZE
+    quick: bool = False
+    quick_shrank: tuple[str, ...] = ()
+    shuffle: bool = True
+    deterministic: bool = False
+    eager: bool = False
+    verbose: int = 1
+    out: str = "runs"
+    run_name: str | None = None
+    in_all: bool = False
+    skip_finished: bool = False
+    resume: bool = True
+    force: bool = False
+    argv: tuple[str, ...] | None = None
+    solver: SolverOptions = settings.ODENET_SOLVER
+    hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS
+    trainable_t1: bool = False
+    tensorboard: str | None = None
+    distribute: str | None = None
+
+    def __post_init__(self):
+        if self.model not in settings.MODELS:
+            raise ValueError(f"model must be one of {settings.MODELS}, not {self.model!r}")
+        modes = settings.DENSE_PREPROCESSINGS if self.model == "dense" else settings.PREPROCESSINGS
+        for name, value, allowed in (
+            (f"preprocessing of the {self.model} model", self.preprocessing, modes),
+            ("semantics", self.semantics, settings.SEMANTICS_OPTIONS),
+            ("sample_kind", self.sample_kind, settings.SAMPLE_KINDS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+        if int(self.epochs) < 1 or int(self.batch_size) < 1:
+            raise ValueError(
+                f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1"
+            )
+        if self.train_seed is None:
+            object.__setattr__(self, "train_seed", self.seed)
+        for name, value in (("seed", self.seed), ("training seed", self.train_seed)):
+            if not 0 <= int(value) < 2**32:
+                raise ReproduceError(f"the {name} must be an integer in [0, 2**32), not {value}")
+
+    def run_dir(self, source=None) -> Path:
+        """``out/{model}-{preprocessing}-{real|standin}-{quick|e<N>}[-n<train>x<test>][-t<seed>]``.
+
+        ``source``: the data's kind (``"real"``...) or a ``DataSource``. ``run_name``
+        replaces the name before ``-t`` (suffixed by the model under ``all``).
+        """
+        data_kind = getattr(source, "kind", source)
+        if self.run_name:
+            name = f"{self.run_name}-{self.model}" if self.in_all else self.run_name
+        else:
+            kind = "real" if data_kind == "real" else "standin"
+            length = "quick" if self.quick else f"e{self.epochs}"
+            name = f"{self.model}-{self.preprocessing}-{kind}-{length}"
+            if not self.quick and (self.limit_train or self.limit_test):
+                name += f"-n{self.limit_train or 'all'}x{self.limit_test or 'all'}"
+        if self.train_seed != self.seed:
+            name += f"-t{self.train_seed}"
+        return Path(self.out) / name
+
+    def describe(self, n_train: int, n_test: int) -> str:
+        """One line: what this run trains on and how."""
+        trained = f" (training seed {self.train_seed})" if self.train_seed != self.seed else ""
+        return (
+            f"{self.model}: {n_train} training and {n_test} test images, {self.epochs} epochs, "
+            f"batch {self.batch_size}, seed {self.seed}{trained}, preprocessing "
+            f"{self.preprocessing}, sample.kind {self.sample_kind}, semantics {self.semantics}"
+        )
+
+    def ode(self) -> dict:
+        """The ODE block's settings, as ``metrics.json["ode"]`` records them."""
+        ode = {**dataclasses.asdict(self.solver), "hidden_channels": self.hidden_channels}
+        return {**ode, "trainable_t1": True} if self.trainable_t1 else ode
+
+    def recorded(self) -> dict:
+        """The configuration as plain JSON values (``metrics.json["config"]``)."""
+        values = dataclasses.asdict(self)
+        values["solver"] = dataclasses.asdict(self.solver)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+    def commands(self) -> tuple[str, str]:
+        """The command line of this run, and the one that resumes it."""
+        command = provenance.command_line(None if self.argv is None else list(self.argv))
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            return command, command
+        return command, shlex.join(w for w in words if w not in _NOT_FOR_RESUME)
+
+
+def differences(saved: dict, config: dict, keys) -> list[str]:
+    """``"key: <saved> there, <now> here"`` for each of ``keys`` whose values differ."""
+    return [
+        f"{key}: {saved.get(key)!r} there, {config.get(key)!r} here"
+        for key in keys
+        if saved.get(key) != config.get(key)
+    ]
