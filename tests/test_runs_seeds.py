@@ -152,6 +152,15 @@ def test_a_group_row_holds_every_seed_its_mean_and_interval(tmp_path):
     ]
 
 
+def test_the_accuracy_interval_is_clipped_to_0_and_1(tmp_path):
+    accuracies = (0.76, 0.86, 0.63)  # the t-interval's upper end lies above 1
+    three_seeds(tmp_path, accuracies)
+    (row,), _ = comparison_tables(load_runs(tmp_path).runs, lambda run: 0.6)
+    a = np.array(accuracies)
+    low, high = scipy.stats.t.interval(0.95, 2, loc=a.mean(), scale=scipy.stats.sem(a))
+    assert high > 1 and row["ci95_high"] == 1.0 and row["ci95_low"] == pytest.approx(low)
+
+
 def test_constant_classifiers_are_found_per_seed(tmp_path):
     three_seeds(tmp_path)
     path = tmp_path / "dense-r-real-e4-t2" / "metrics.json"

@@ -42,6 +42,8 @@ def group_row(group: SeedGroup, majority_share: float | None = None) -> dict:
     """A seed group's numbers: mean and 95% t-interval over its seeds, and its settings."""
     accuracy = group.values("test_accuracy")
     mean, low, high, _ = mean_interval(accuracy)
+    # An accuracy lies in [0, 1]; the symmetric t-interval may not.
+    low, high = (None, None) if low is None else (max(0.0, low), min(1.0, high))
     claim, data = CLAIMS.get(group.model), group.runs[0].data
     return {"model": group.model, "preprocessing": group.preprocessing,
             "configuration": group.name, "status": group.get("status"),
