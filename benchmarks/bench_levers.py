@@ -1,7 +1,7 @@
 """The ODE layer's levers, one section per run, each written to ``<out>/<section>.json``.
 
 * ode_levers: first step, error norm, adjoint norm, loop parallel_iterations (time and
-  peak memory), retracing per batch shape and XLA, each against the shipped behaviour;
+  peak memory), each against the shipped behaviour;
 * overhead: forward solve time / (NFE x one evaluation), ODEBlock, plain TFP, torchdiffeq;
 * precision: float64 dopri5 on dy/dt = y at tight tolerances, odelayers and plain TFP;
 * error_norm: final-state error and NFE under dopri5's "rms" and "tfp" error norms;
@@ -15,8 +15,8 @@ Problems, weights, reference and bar are bench_odeint's.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
-import time
 
 import _common as C
 import bench_odeint as O
@@ -30,6 +30,16 @@ import odelayers
 
 TOL = 1e-3
 NORMS = ("tfp", "rms")
+# Each lever's ODEBlock options, the shipped behaviour first (the ratios' base).
+FORWARD_LEVERS = {
+    "first_step": {"automatic (Hairer), shipped": {}, "fixed 1e-3 (TFP's)": {"first_step": 1e-3}},
+    "error_norm": {"rms, shipped": {}, "tfp": {"error_norm": "tfp"}},
+}
+ADJOINT_NORMS = {
+    "seminorm, shipped": {},
+    "full (TFP's adjoint)": {"adjoint_norm": "full"},
+    "seminorm, tfp error norm": {"error_norm": "tfp"},
+}
 
 
 def problem(args) -> O.Problem:
@@ -72,79 +82,17 @@ def parallel_iterations(p, args) -> dict:
     return timed(rows, calls, args.repeats)
 
 
-def retracing(p) -> dict:
-    """Tracing a dopri5-adjoint training step for a fit epoch's batch shapes (32, the last
-    batch's 20), then a third; nothing executed."""
-
-    rows = {}
-    for reduce in (False, True):
-        block = odelayers.ODEBlock(p.dyn, method="dopri5", rtol=TOL, atol=TOL)
-
-        @tf.function(reduce_retracing=reduce)
-        def step(y, block=block):
-            with tf.GradientTape() as tape:
-                tape.watch(y)
-                loss = tf.reduce_sum(block(y, training=True))
-            return tape.gradient(loss, [y] + block.trainable_variables)
-
-        seconds = []
-        for batch in (32, 20, 12):
-            start = time.perf_counter()
-            step.get_concrete_function(tf.zeros([batch, 18, 18, 64]))
-            seconds.append(time.perf_counter() - start)
-        traces = step.experimental_get_tracing_count()
-        rows[f"reduce_retracing={reduce}"] = {"trace_s": seconds, "traces": traces}
-    return rows
-
-
-def xla(p, args) -> dict:
-    rows, calls = {}, {}
-    for name, jit in (("tf.function", False), ("tf.function(jit_compile=True)", True)):
-        block = odelayers.ODEBlock(p.dyn, method="dopri5", rtol=TOL, atol=TOL)
-        solve = tf.function(lambda y, block=block: block(y), jit_compile=jit)
-        start = time.perf_counter()
-        try:
-            final = solve(p.y0_tf).numpy()
-        except Exception as exc:  # recorded: XLA may not compile TFP's loops
-            rows[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
-            continue
-        rows[name] = {"first_call_s": time.perf_counter() - start, "error": p.error(final)}
-        calls[name] = lambda solve=solve: solve(p.y0_tf).numpy()
-    return timed(rows, calls, args.repeats) if len(calls) == 2 else rows
-
-
 def section_ode_levers(args) -> dict:
-    p, out = problem(args), {}
-    levers = {
-        "first_step": lambda: compare(
-            p,
-            args,
-            {"automatic (Hairer), shipped": {}, "fixed 1e-3 (TFP's)": {"first_step": 1e-3}},
-            train=False,
-        ),
-        "error_norm": lambda: compare(
-            p, args, {"rms, shipped": {}, "tfp": {"error_norm": "tfp"}}, train=False
-        ),
-        "adjoint_norm": lambda: compare(
-            p,
-            args,
-            {
-                "seminorm, shipped": {},
-                "full (TFP's adjoint)": {"adjoint_norm": "full"},
-                "seminorm, tfp error norm": {"error_norm": "tfp"},
-            },
-            train=True,
-        ),
-        "parallel_iterations": lambda: parallel_iterations(p, args),
-        "retracing": lambda: retracing(p),
-        "xla": lambda: xla(p, args),
+    p = problem(args)
+    out = {
+        name: compare(p, args, variants, train=False) for name, variants in FORWARD_LEVERS.items()
     }
-    for name, lever in levers.items():
-        try:
-            out[name] = lever()
-        except C.Skip as why:
-            out[name] = {"skipped": str(why)}
-        print(name, out[name], flush=True)
+    out["adjoint_norm"] = compare(p, args, ADJOINT_NORMS, train=True)
+    try:
+        out["parallel_iterations"] = parallel_iterations(p, args)
+    except C.Skip as why:
+        out["parallel_iterations"] = {"skipped": str(why)}
+    print(out, flush=True)
     return out
 
 
@@ -216,117 +164,75 @@ def section_overhead(args) -> dict:
 
 def section_precision(args) -> dict:
     """float64 dy/dt = y, y(0) = 1 on [0, 1]: error of y(1) = e and NFE, odelayers and plain TFP."""
-
-    rows, y0 = [], tf.constant([1.0], tf.float64)
+    rows, y0, f = [], tf.constant([1.0], tf.float64), lambda t, y: y
+    error = lambda states: abs(float(states[-1, 0]) - math.e)  # noqa: E731
     for tol in (1e-6, 1e-8) if args.tiny else (1e-6, 1e-8, 1e-10, 1e-12):
-        solver = tfp.math.ode.DormandPrince(rtol=tol, atol=tol)
-        plain = solver.solve(lambda t, y: y, 0.0, y0, solution_times=tf.constant([1.0], tf.float64))
+        plain = tfp.math.ode.DormandPrince(rtol=tol, atol=tol)
+        plain = plain.solve(f, 0.0, y0, solution_times=tf.constant([1.0], tf.float64))
         ours, info = odelayers.odeint(
-            lambda t, y: y,
-            y0,
-            [0.0, 1.0],
-            rtol=tol,
-            atol=tol,
-            max_num_steps=100_000,
-            full_output=True,
+            f, y0, [0.0, 1.0], rtol=tol, atol=tol, max_num_steps=100_000, full_output=True
         )
-        rows.append(
-            {
-                "tol": tol,
-                "tfp": [
-                    abs(float(plain.states[-1, 0]) - math.e),
-                    int(plain.diagnostics.num_ode_fn_evaluations) + 1,
-                ],
-                "odelayers": [abs(float(ours[-1, 0]) - math.e), int(info["nfe"])],
-            }
-        )  # TFP's count leaves out the first evaluation
-    C.table(
-        ["tol", "TFP error, NFE", "odelayers error, NFE"],
-        [[r["tol"], r["tfp"], r["odelayers"]] for r in rows],
-    )
+        # TFP's count leaves out the first evaluation.
+        tfp_row = [error(plain.states), int(plain.diagnostics.num_ode_fn_evaluations) + 1]
+        rows.append({"tol": tol, "tfp": tfp_row, "odelayers": [error(ours), int(info["nfe"])]})
+    C.table(["tol", "tfp", "odelayers"], [list(r.values()) for r in rows])
     return {"rows": rows}
 
 
 def section_error_norm(args) -> dict:
     """rtol = atol = tol under each error norm on dy/dt = -y, one turn of a rotation (float64,
     closed form) and the ODE-Net block (float32): error, error / tol, NFE, NFE per digit."""
-
-    rotation, turn = tf.constant([[0.0, -1.0], [1.0, 0.0]], tf.float64), 2 * math.pi
-    closed = {
-        "decay": (lambda t, y: -y, [1.0, 2.0, 0.5], 1.0, np.exp(-1.0) * np.array([1.0, 2.0, 0.5])),
-        "rotation": (
-            lambda t, y: tf.linalg.matvec(rotation, y),
-            [1.0, 0.0],
-            turn,
-            np.array([1.0, 0.0]),
-        ),
+    rotation = tf.constant([[0.0, -1.0], [1.0, 0.0]], tf.float64)
+    decay, turn = np.array([1.0, 2.0, 0.5]), lambda t, y: tf.linalg.matvec(rotation, y)
+    closed = {  # dynamics, y0, t1, exact y(t1)
+        "decay": (lambda t, y: -y, decay, 1.0, np.exp(-1.0) * decay),
+        "rotation": (turn, np.array([1.0, 0.0]), 2 * math.pi, np.array([1.0, 0.0])),
     }
-    p = problem(args)
+    p, rows = problem(args), []
     tols = (1e-2, 1e-3) if args.tiny else (1e-2, 1e-3, 1e-4, 1e-5)
-    rows = []
-    for name in (*closed, "odenet"):
-        for tol in tols:
-            for norm in NORMS:
-                if name == "odenet":
-                    y, nfe = O.tf_forward(p, tol=tol, error_norm=norm)()
-                    ref = p.ref["final"]
-                else:
-                    f, y0, t1, ref = closed[name]
-                    y, info = tf.function(
-                        lambda y0, f=f, t1=t1, tol=tol, norm=norm: odelayers.odeint(
-                            f, y0, [0.0, t1], rtol=tol, atol=tol, error_norm=norm, full_output=True
-                        )
-                    )(tf.constant(y0, tf.float64))
-                    y, nfe = y[-1], int(info["nfe"])
-                y = np.asarray(y, np.float64)
-                rel = float(np.sqrt(np.mean((y - ref) ** 2) / np.mean(ref**2)))
-                in_tols = float(np.sqrt(np.mean(((y - ref) / (tol + tol * np.abs(ref))) ** 2)))
-                rows.append(
-                    dict(
-                        problem=name,
-                        tol=tol,
-                        norm=norm,
-                        nfe=nfe,
-                        error=rel,
-                        error_in_tols=in_tols,
-                        nfe_per_digit=nfe / -math.log10(rel),
-                    )
+    for name, tol, norm in itertools.product((*closed, "odenet"), tols, NORMS):
+        if name == "odenet":
+            (y, nfe), ref = O.tf_forward(p, tol=tol, error_norm=norm)(), p.ref["final"]
+        else:
+            f, y0, t1, ref = closed[name]
+            solve = tf.function(
+                lambda y0, f=f, t1=t1, tol=tol, norm=norm: odelayers.odeint(
+                    f, y0, [0.0, t1], rtol=tol, atol=tol, error_norm=norm, full_output=True
                 )
-    summary = {
-        norm: {
+            )
+            y, info = solve(tf.constant(y0, tf.float64))
+            y, nfe = y[-1], int(info["nfe"])
+        y, ref = np.asarray(y, np.float64), np.asarray(ref, np.float64)
+        rel = float(np.sqrt(np.mean((y - ref) ** 2) / np.mean(ref**2)))
+        in_tols = float(np.sqrt(np.mean(((y - ref) / (tol + tol * np.abs(ref))) ** 2)))
+        row = dict(problem=name, tol=tol, norm=norm, nfe=nfe, error=rel, error_in_tols=in_tols)
+        rows.append(row | {"nfe_per_digit": nfe / -math.log10(rel)})
+    summary = {}
+    for norm in NORMS:
+        mine = [r for r in rows if r["norm"] == norm]
+        summary[norm] = {
             "mean_abs_log10_error_in_tols": np.mean(
-                [abs(math.log10(r["error_in_tols"])) for r in rows if r["norm"] == norm]
+                [abs(math.log10(r["error_in_tols"])) for r in mine]
             ),
-            "mean_nfe_per_digit": np.mean([r["nfe_per_digit"] for r in rows if r["norm"] == norm]),
+            "mean_nfe_per_digit": np.mean([r["nfe_per_digit"] for r in mine]),
         }
-        for norm in NORMS
-    }
     floor = p.error(O.tf_forward(p, tol=1e-7)()[0])  # float32's own limit on the ODE-Net
-    C.table(
-        ["problem", "tol", "norm", "NFE", "error", "error / tol"],
-        [
-            [r["problem"], r["tol"], r["norm"], r["nfe"], r["error"], r["error_in_tols"]]
-            for r in rows
-        ],
-    )
+    C.table(list(rows[0])[:-1], [list(r.values())[:-1] for r in rows])
     return {"rows": rows, "summary": summary, "odenet_float32_floor": floor}
 
 
 def section_group_norm(args) -> dict:
     """Forward and forward + backward (input, gamma, beta) of both layers, same weights; the
     speed-up Keras / ours per round; each repeat times 10 calls."""
-
     rng, cases = np.random.default_rng(0), []
+    layers = {"keras": keras.layers.GroupNormalization, "odelayers": odelayers.GroupNormalization}
     for shape in ((4 if args.tiny else 32, 18, 18, c) for c in (64, 32)):
         x = tf.constant(rng.standard_normal(shape).astype("float32") * 2.0 + 0.3)
         cot = tf.constant(rng.standard_normal(shape).astype("float32"))
         weights = [1.0 + 0.3 * rng.standard_normal(shape[-1]).astype("float32") for _ in range(2)]
         for mode in ("forward", "forward+backward"):
             calls, outs = {}, {}
-            for name, cls in (
-                ("keras", keras.layers.GroupNormalization),
-                ("odelayers", odelayers.GroupNormalization),
-            ):
+            for name, cls in layers.items():
                 layer = cls(32, epsilon=1e-3)
                 layer.build(shape)
                 layer.set_weights(weights)
@@ -336,14 +242,15 @@ def section_group_norm(args) -> dict:
             diff = max(float(np.abs(a - b).max()) for a, b in zip(*outs.values()))
             assert diff < 1e-3, f"the layers differ by {diff} ({mode}, {shape})"
             times = C.interleave(calls, args.repeats)
-            speedup = C.ratio(times, "keras", "odelayers")
+            case = {"shape": shape, "mode": mode, "speedup": C.ratio(times, "keras", "odelayers")}
             cases.append(
-                {"shape": shape, "mode": mode, "max_abs_difference": diff, "speedup": speedup}
+                case
+                | {"max_abs_difference": diff}
                 | {k: C.spread(np.array(v) / 10) for k, v in times.items()}
             )
     C.table(
         ["shape", "pass", "Keras / ours"],
-        [[c["shape"], c["mode"], c["speedup"]["median"]] for c in cases],
+        [[*list(c.values())[:2], c["speedup"]["median"]] for c in cases],
     )
     return {"cases": cases}
 
@@ -360,22 +267,13 @@ def _gn_pass(layer, mode, x, cot):
 def section_fixed_methods(args) -> dict:
     """Every fixed-step method at 1, 2, ... equal steps until it meets the bar (torchdiffeq's
     rk4 is the 3/8 rule, odelayers' the classical one)."""
-    p = problem(args)
+    p, limit = problem(args), 4 if args.tiny else 16
     bar = p.error(O.torch_forward(p)()[0]) * (1 + O.BAR_SLACK)
     theirs = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
-    limit = 4 if args.tiny else 16
-    rows = [
-        {"side": O.THEIRS, "method": m, **O.fewest_steps(p, O.torch_forward, m, bar, limit)}
-        for m in theirs
-    ]
-    rows += [
-        {"side": O.OURS, "method": m, **O.fewest_steps(p, O.tf_forward, m, bar, limit)}
-        for m in O.FIXED
-    ]
-    C.table(
-        ["library", "method", "fewest steps", "NFE"],
-        [[r["side"], r["method"], r["steps"], r["nfe"]] for r in rows],
-    )
+    methods = [(O.THEIRS, O.torch_forward, m) for m in theirs]
+    methods += [(O.OURS, O.tf_forward, m) for m in O.FIXED]
+    rows = [{"side": s, "method": m, **O.fewest_steps(p, f, m, bar, limit)} for s, f, m in methods]
+    C.table(["library", "method", "fewest steps", "NFE"], [[*list(r.values())[:4]] for r in rows])
     return {"bar": bar, "rows": rows}
 
 

@@ -77,18 +77,15 @@ def tf_layout(a):
     return np.ascontiguousarray(a.transpose((2, 3, 1, 0) if a.shape[-1] == 3 else (0, 2, 3, 1)))
 
 
-def keras_dynamics(func, counter=None, norm=None):
-    """``func`` rebuilt from ``odelayers.ConcatConv2D`` and ``norm`` (default odelayers' group norm).
-
-    ``counter``, an int64 ``tf.Variable`` outside the weights, counts evaluations.
-    """
-
-    norm = norm or odelayers.GroupNormalization
+def keras_dynamics(func, counter=None):
+    """``func`` rebuilt from odelayers' layers; ``counter`` (an int64 tf.Variable) counts evaluations."""
 
     class Dynamics(keras.layers.Layer):
         def __init__(self):
             super().__init__()
-            self.norms = [norm(32, epsilon=1e-5) for _ in range(3)]  # PyTorch's epsilon
+            self.norms = [
+                odelayers.GroupNormalization(32, epsilon=1e-5) for _ in range(3)
+            ]  # PyTorch's epsilon
             self.convs = [odelayers.ConcatConv2D(64, 3) for _ in range(2)]
 
         def build(self, shape):
@@ -122,25 +119,23 @@ class Problem:
         self.y0_tf, self.cot_tf = (tf.constant(tf_layout(a)) for a in (self.y0, self.cot))
         self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.dyn = keras_dynamics(self.func, self.counter)
-        self.dyn_keras_gn = keras_dynamics(self.func, self.counter, keras.layers.GroupNormalization)
         self.ref = None
 
-    def check(self) -> dict:
-        """Max |difference| of one evaluation, PyTorch against each Keras copy (asserted < 1e-5)."""
+    def check(self) -> float:
+        """Max |difference| of one evaluation, PyTorch against Keras (asserted < 1e-5)."""
         with torch.no_grad():
             want = tf_layout(self.func(torch.tensor(0.5), self.y0_t).numpy())
-        diffs = {}
-        for name, dyn in (("odelayers", self.dyn), ("keras group norm", self.dyn_keras_gn)):
-            got = np.asarray(dyn(self.y0_tf, t=0.5))
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
-            diffs[name] = float(np.abs(got - want).max())
-        return diffs
+        got = np.asarray(self.dyn(self.y0_tf, t=0.5))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        return float(np.abs(got - want).max())
 
-    def use_channels_last(self) -> None:
-        self.func = copy.deepcopy(self.func).to(memory_format=torch.channels_last)
-        self.y0_t = self.y0_t.contiguous(memory_format=torch.channels_last)
-        self.cot_t = self.cot_t.contiguous(memory_format=torch.channels_last)
-        self.layout = "channels_last"
+    def channels_last(self) -> Problem:
+        """A copy with PyTorch's module and tensors in ``channels_last``."""
+        q, fmt = copy.copy(self), torch.channels_last
+        q.func = copy.deepcopy(self.func).to(memory_format=fmt)
+        q.y0_t, q.cot_t = (a.contiguous(memory_format=fmt) for a in (self.y0_t, self.cot_t))
+        q.layout = "channels_last"
+        return q
 
     def error(self, final) -> float:
         """Relative RMS error of a final state (TensorFlow layout) against the reference."""
@@ -191,22 +186,18 @@ def reference(p: Problem, tol: float, folder) -> dict:
 # TensorFlow's layout (ours also take ODEBlock's other options). A third library is one
 # more pair in SIDES.
 def torch_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
-    from torchdiffeq import odeint
-
     options = _torch_options(method, tol, steps)
 
     def call():
         p.func.nfe = 0
         with torch.no_grad():
-            out = odeint(p.func, p.y0_t, p.t_t, **options)[-1]
+            out = torchdiffeq.odeint(p.func, p.y0_t, p.t_t, **options)[-1]
         return tf_layout(out.contiguous().numpy()), p.func.nfe
 
     return call
 
 
 def torch_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None):
-    from torchdiffeq import odeint, odeint_adjoint
-
     options, params = _torch_options(method, tol, steps), torch_params(p.func)
     if adjoint == "seminorm":
         options["adjoint_options"] = {"norm": "seminorm"}
@@ -216,7 +207,8 @@ def torch_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=No
             q.grad = None
         y0 = p.y0_t.clone().requires_grad_(True)
         p.func.nfe = 0
-        out = (odeint_adjoint if adjoint else odeint)(p.func, y0, p.t_t, **options)[-1]
+        solve = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
+        out = solve(p.func, y0, p.t_t, **options)[-1]
         forward = p.func.nfe
         (out * p.cot_t).sum().backward()
         grads = [tf_layout(g.contiguous().numpy()) for g in [y0.grad] + [q.grad for q in params]]
@@ -232,8 +224,8 @@ def _torch_options(method, tol, steps):
     return {"method": method, "options": {"grid_constructor": lambda f, y0, t: grid}}
 
 
-def tf_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, dyn=None, **extra):
-    block = odelayers.ODEBlock(dyn or p.dyn, **tf_options(method, tol, steps) | extra)
+def tf_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, **extra):
+    block = odelayers.ODEBlock(p.dyn, **tf_options(method, tol, steps) | extra)
     solve = tf.function(lambda y: block(y))
     return lambda: p.count(lambda: solve(p.y0_tf).numpy())
 
@@ -278,57 +270,45 @@ def fewest_steps(p: Problem, forward, method: str, bar: float, limit: int) -> di
 
 def section_dynamics(p: Problem, args) -> dict:
     """One evaluation and one VJP per side, PyTorch in both memory formats."""
-    calls, half, cl = {}, torch.tensor(0.5), torch.channels_last
-    func_cl = copy.deepcopy(p.func).to(memory_format=cl)
-    for name, f, y, cot in (
-        ("torch", p.func, p.y0_t, p.cot_t),
-        (
-            "torch channels_last",
-            func_cl,
-            *(a.contiguous(memory_format=cl) for a in (p.y0_t, p.cot_t)),
-        ),
-    ):
-        yg, w = y.clone().requires_grad_(True), list(f.parameters())
-        calls[f"{name} eval"] = lambda f=f, y=y: torch.no_grad()(f)(half, y)
-        calls[f"{name} vjp"] = lambda f=f, y=yg, c=cot, w=w: torch.autograd.grad(
-            f(half, y), [y, *w], c
+    calls, half = {}, torch.tensor(0.5)
+    for name, q in (("torch", p), ("torch channels_last", p.channels_last())):
+        y, w = q.y0_t.clone().requires_grad_(True), list(q.func.parameters())
+        calls[f"{name} eval"] = lambda q=q: torch.no_grad()(q.func)(half, q.y0_t)
+        calls[f"{name} vjp"] = lambda q=q, y=y, w=w: torch.autograd.grad(
+            q.func(half, y), [y, *w], q.cot_t
         )
-    for name, dyn in (("ours", p.dyn), ("keras GN", p.dyn_keras_gn)):
 
-        @tf.function
-        def vjp(y, d=dyn):
-            with tf.GradientTape() as tape:
-                tape.watch(y)
-                out = d(y, t=0.5)
-            return tape.gradient(out, [y] + d.trainable_variables, output_gradients=p.cot_tf)
+    @tf.function
+    def vjp(y):
+        with tf.GradientTape() as tape:
+            tape.watch(y)
+            out = p.dyn(y, t=0.5)
+        return tape.gradient(out, [y] + p.dyn.trainable_variables, output_gradients=p.cot_tf)
 
-        evaluate = tf.function(lambda y, d=dyn: d(y, t=0.5))
-        calls[f"{name} eval"] = lambda f=evaluate: f(p.y0_tf).numpy()
-        calls[f"{name} vjp"] = lambda f=vjp: [g.numpy() for g in f(p.y0_tf)]
+    evaluate = tf.function(lambda y: p.dyn(y, t=0.5))
+    calls["ours eval"] = lambda: evaluate(p.y0_tf).numpy()
+    calls["ours vjp"] = lambda: [g.numpy() for g in vjp(p.y0_tf)]
     times = C.interleave(calls, max(10, 2 * args.repeats), args.torch_warmup)
     ratios = {
-        f"{kind}: {ours} / {theirs}": C.ratio(times, f"{ours} {kind}", f"{theirs} {kind}")
+        f"{kind}: ours / {theirs}": C.ratio(times, f"ours {kind}", f"{theirs} {kind}")
         for kind in ("eval", "vjp")
-        for ours in ("ours", "keras GN")
         for theirs in ("torch", "torch channels_last")
     }
     return {"seconds": {k: C.spread(v) for k, v in times.items()}, "ratios": ratios}
 
 
-def section_torch_format(p: Problem, args) -> dict:
+def section_torch_format(p: Problem, args) -> tuple[dict, Problem]:
     """PyTorch's memory format from here on: that of its faster dopri5 solve, or ``--torch-format``."""
-    q = copy.copy(p)
-    q.use_channels_last()
+    q = p.channels_last()
     calls = {"contiguous": torch_forward(p), "channels_last": torch_forward(q)}
     times = C.interleave(calls, max(4, args.repeats // 2), args.torch_warmup)
     # One solve in two layouts differs by float32 rounding alone: how far that moves the error.
     errors = {k: p.error(call()[0]) for k, call in calls.items()}
     faster = min(times, key=lambda k: statistics.median(times[k]))
-    if (args.torch_format or faster) == "channels_last":
-        p.use_channels_last()
+    p = q if (args.torch_format or faster) == "channels_last" else p
     gap = abs(errors["channels_last"] - errors["contiguous"]) / errors["contiguous"]
     seconds = {k: C.spread(v) for k, v in times.items()}
-    return {"seconds": seconds, "faster": faster, "used": p.layout, "rounding_gap": gap}
+    return {"seconds": seconds, "faster": faster, "used": p.layout, "rounding_gap": gap}, p
 
 
 def section_tolerances(p: Problem, tols) -> dict:
@@ -349,9 +329,8 @@ def section_tolerances(p: Problem, tols) -> dict:
 
 
 def section_forward(p: Problem, args, tols: dict) -> dict:
-    """Forward solves at each side's tolerance, and ours on Keras' own group norm."""
+    """Forward solves at each side's tolerance."""
     calls = {side: fwd(p, tol=tols[side]["tol"]) for side, (fwd, _) in SIDES.items()}
-    calls[f"{OURS}, Keras group norm"] = tf_forward(p, tol=tols[OURS]["tol"], dyn=p.dyn_keras_gn)
     nfe = {name: call()[1] for name, call in calls.items()}
     times = C.interleave(calls, args.repeats, args.torch_warmup)
     ratios = {name: C.ratio(times, name, THEIRS) for name in calls if name != THEIRS}
@@ -372,11 +351,8 @@ def section_adjoint(p: Problem, args, tols: dict) -> dict:
         name: {**C.spread(times[name]), "nfe": [f, b], "grad_error": p.grad_errors(g)}
         for name, (g, f, b) in first.items()
     }
-    norms = ("seminorm", "full")
-    return {
-        "rows": rows,
-        "ratios": {n: C.ratio(times, f"{OURS} {n}", f"{THEIRS} {n}") for n in norms},
-    }
+    ratios = {n: C.ratio(times, f"{OURS} {n}", f"{THEIRS} {n}") for n in ("seminorm", "full")}
+    return {"rows": rows, "ratios": ratios}
 
 
 def section_fastest(p: Problem, args, tols: dict) -> dict:
@@ -415,7 +391,7 @@ def measure(args) -> dict:
     args.torch_warmup = 1 if args.tiny else 3
     p.ref = reference(p, 1e-5 if args.tiny else 1e-7, args.out)
     res["dynamics"] = section_dynamics(p, args)
-    res["torch_format"] = section_torch_format(p, args)
+    res["torch_format"], p = section_torch_format(p, args)
     res["tolerances"] = tols = section_tolerances(p, (2e-3, 1e-3, 5e-4) if args.tiny else TOLS)
     res["forward"] = section_forward(p, args, tols)
     res["adjoint"] = section_adjoint(p, args, tols)
