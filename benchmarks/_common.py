@@ -1,8 +1,5 @@
-"""What every benchmark script repeats: options, pinned threads, interleaved timing, the result file.
-
-Implementations are compared in one process with their repetitions interleaved
-(A B, B A, ...), so that load from other processes hits all alike; ratios are taken
-per round, and their median and spread are reported.
+"""What every benchmark script repeats: options, pinned threads, interleaved timing (A B, B A,
+...: load from other processes hits all alike), per-round ratios and their spread, the result file.
 """
 
 from __future__ import annotations
@@ -29,7 +26,6 @@ quiet_tensorflow()  # before anything imports TensorFlow
 import tensorflow as tf  # noqa: E402
 
 PEERS = ("torch", "torchdiffeq")
-THREADS_HELP = "intra-op threads of TensorFlow and PyTorch alike; each count in a fresh process"
 
 
 class Skip(Exception):
@@ -38,7 +34,9 @@ class Skip(Exception):
 
 def parser(doc: str, repeats: int, threads=(1,)) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    p.add_argument("--threads", type=int, nargs="+", default=list(threads), help=THREADS_HELP)
+    p.add_argument(
+        "--threads", type=int, nargs="+", default=list(threads), help="intra-op threads, both sides"
+    )
     p.add_argument("--runs", type=int, default=1, help="separate processes per thread count")
     p.add_argument("--repeats", type=int, default=repeats, help="timed rounds")
     p.add_argument("--tiny", action="store_true", help="a smoke run at a tiny size")
@@ -66,12 +64,8 @@ def pin_threads(n: int, torch: bool = True) -> dict:
 
 
 def run(args, name: str, measure, torch: bool = True) -> dict:
-    """``measure(args)`` once per thread count and run, printed and written to ``<out>/<name>.json``.
-
-    Each (threads, run) pair gets a fresh process when there are several: TensorFlow
-    fixes its thread pools at its first op, and separate runs show what varies between
-    processes.
-    """
+    """``measure(args)`` per thread count and run, written to ``<out>/<name>.json``; each in a
+    fresh process when there are several (TensorFlow fixes its thread pools at its first op)."""
     if child := os.environ.get("BENCH_CHILD"):
         threads, path = child.split(",", 1)
         result = _measure(args, int(threads), measure, torch)
@@ -87,9 +81,8 @@ def run(args, name: str, measure, torch: bool = True) -> dict:
             subprocess.run([sys.executable, *sys.argv], env=env, check=True)
             runs.append(json.loads(Path(tmp, "run.json").read_text()))
     record = {"benchmark": name, **provenance.record(extra_versions=PEERS if torch else ())}
-    record |= {"options": vars(args), "runs": runs}
+    record = json.loads(json.dumps(record | {"options": vars(args), "runs": runs}, default=_plain))
     args.out.mkdir(parents=True, exist_ok=True)
-    record = json.loads(json.dumps(record, default=_plain))
     print(f"wrote {atomic_write_json(args.out / f'{name}.json', record)}")
     return record
 
@@ -159,11 +152,8 @@ def peak_mib(call) -> float:
 
 @contextlib.contextmanager
 def tuning(**values):
-    """Set odelayers' loop settings (``PARALLEL_ITERATIONS=10``...) for the solves traced inside.
-
-    They are private module constants, read when a solve is traced; raises :class:`Skip`
-    where this odelayers has no such module.
-    """
+    """Set odelayers' private loop settings (``PARALLEL_ITERATIONS=10``...), read when a solve
+    is traced, for the solves traced inside; :class:`Skip` where odelayers has none."""
     import odelayers
 
     odelayers.ODEBlock  # noqa: B018 - loads the solvers, which load the settings

@@ -32,6 +32,11 @@ LEVERS = {
 }
 
 
+def nchw(x):
+    """NHWC images as PyTorch lays them out."""
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
 def torch_resnet():
     """The residual CNN of the report's appendix 7.2.2 in PyTorch, layer for layer."""
 
@@ -110,12 +115,9 @@ def candidates(args, x, y) -> tuple[dict, dict]:
     """Each candidate's step on one batch (cycling through the batches), and the models."""
     from reproduce import models
 
-    built = {
-        RESNET: lambda: models.build_resnet(),
-        "odenet (shipped)": lambda: models.build_odenet(),
-    }
+    built = {RESNET: models.build_resnet, "odenet (shipped)": models.build_odenet}
     if args.xla:
-        built[f"{RESNET}, jit_compile"] = lambda: models.build_resnet()
+        built[f"{RESNET}, jit_compile"] = models.build_resnet
     reset = dict(step_size=None, num_steps=None, rtol=1e-3, atol=1e-3)  # what a lever leaves out
     for name, options in {} if args.tiny or args.no_levers else LEVERS.items():
         built[f"odenet {name}"] = lambda o=options: models.build_odenet(**reset | o)
@@ -130,23 +132,14 @@ def candidates(args, x, y) -> tuple[dict, dict]:
             lambda xb, yb, m=model: m.train_on_batch(xb, yb, return_dict=True), batches
         )
     foreach = faster_adam_foreach()
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y)
-    layouts = (
-        ("nchw", "channels_last")
-        if args.tiny or args.no_torch_compile
-        else ("nchw", "channels_last", "compiled channels_last")
-    )
-    for layout in layouts:
+    xt, yt = torch.from_numpy(nchw(x)), torch.from_numpy(y)
+    compiled = [] if args.tiny or args.no_torch_compile else ["compiled channels_last"]
+    for layout in ["nchw", "channels_last", *compiled]:
         torch.manual_seed(0)
-        model, fmt = torch_resnet(), torch.contiguous_format
-        if layout != "nchw":
-            fmt = torch.channels_last
-            model = model.to(memory_format=fmt)
+        fmt = torch.contiguous_format if layout == "nchw" else torch.channels_last
+        model = torch_resnet().to(memory_format=fmt)
         forward = torch.compile(model) if layout.startswith("compiled") else model
-        tb = [
-            (xt[i : i + 32].contiguous(memory_format=fmt), yt[i : i + 32])
-            for i in range(0, len(xt), 32)
-        ]
+        tb = [(a.contiguous(memory_format=fmt), b) for a, b in zip(xt.split(32), yt.split(32))]
         steps[f"torch {layout}"] = _cycle(torch_trainer(model, forward, foreach), tb)
         keras_models[f"torch {layout}"] = model
     return steps, keras_models | {"adam_foreach": foreach}
@@ -182,7 +175,7 @@ def flops(keras_model, torch_model, x, y) -> dict:
             total += forward * (3 if needs_grad else 2)
     with FlopCounterMode(display=False) as counter:
         torch_trainer(torch_model, torch_model, False)(
-            torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y)
+            torch.from_numpy(nchw(x)), torch.from_numpy(y)
         )
     return {"counted": total, "torch_flop_counter": counter.get_total_flops()}
 
@@ -190,19 +183,12 @@ def flops(keras_model, torch_model, x, y) -> dict:
 def ceilings(threads: int, n: int) -> dict:
     """fp32 FLOP/s: cores x 16 AVX-512 lanes x 2 FMA units x 2 x clock (BogoMIPS / 2, the
     rate KVM shows; assumptions, a VM hides both), and the best of three n x n matmuls."""
-    bogomips = [
-        line
-        for line in Path("/proc/cpuinfo").read_text().splitlines()
-        if line.lower().startswith("bogomips")
-    ]
-    ghz = float(bogomips[0].split(":")[1]) / 2000 if bogomips else 2.6
+    lines = Path("/proc/cpuinfo").read_text().lower().splitlines()
+    bogomips = [float(line.split(":")[1]) for line in lines if line.startswith("bogomips")]
+    ghz = bogomips[0] / 2000 if bogomips else 2.6
     a, b = torch.randn(n, n), torch.randn(n, n)
     best = min(C.interleave({"mm": lambda: torch.mm(a, b)}, 3, warmup=1)["mm"])
-    return {
-        "clock_ghz": ghz,
-        "avx512_peak": threads * 16 * 2 * 2 * ghz * 1e9,
-        "matmul": 2 * n**3 / best,
-    }
+    return {"clock_ghz": ghz, "avx512_peak": threads * 64 * ghz * 1e9, "matmul": 2 * n**3 / best}
 
 
 def measure(args) -> dict:
@@ -211,18 +197,10 @@ def measure(args) -> dict:
 
     x, y = resnet_inputs(pd.DataFrame(synthetic_train(64 if args.tiny else 320, seed=0)))
     steps, models = candidates(args, x, y)
-    keras_params = models[RESNET].count_params() - sum(
-        math.prod(w.shape) for w in models[RESNET].weights if "debias_steps" in w.path
-    )
-    torch_params = sum(p.numel() for p in models["torch nchw"].parameters())
-    torch_params += sum(
-        b.numel()
-        for n, b in models["torch nchw"].named_buffers()
-        if n.endswith(("running_mean", "running_var"))
-    )
-    assert keras_params == torch_params, (
-        f"Keras {keras_params} != PyTorch {torch_params} parameters"
-    )
+    ours = sum(math.prod(w.shape) for w in models[RESNET].weights if "debias" not in w.path)
+    twin = models["torch nchw"].state_dict()  # parameters and batch-norm statistics
+    theirs = sum(v.numel() for k, v in twin.items() if not k.endswith("num_batches_tracked"))
+    assert ours == theirs, f"Keras {ours} != PyTorch {theirs} parameters"
     first = {}
     for name, step in steps.items():
         start = time.perf_counter()
@@ -244,37 +222,26 @@ def measure(args) -> dict:
         for n, t in times.items()
     }
     for name, row in rows.items():
-        row |= {
-            "of_peak": row["gflops"] * 1e9 / ceiling["avx512_peak"],
-            "of_matmul": row["gflops"] * 1e9 / ceiling["matmul"],
-        }
+        flop_s = row["gflops"] * 1e9
+        row |= {"of_peak": flop_s / ceiling["avx512_peak"], "of_matmul": flop_s / ceiling["matmul"]}
         if isinstance(last[name], dict) and "nfe" in last[name]:
             row["nfe"] = float(last[name]["nfe"])
     ratios = {f"{RESNET} / {t}": C.ratio(times, RESNET, t) for t in torch_names}
-    ratios |= {
-        f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in steps if n.startswith("odenet")
-    }
+    odenets = [n for n in steps if n.startswith("odenet")]
+    ratios |= {f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in odenets}
     C.ratio_table(ratios)
     headline = ratios[f"{RESNET} / {fastest}"]["median"]
-    return {
-        "parameters": keras_params,
-        "rows": rows,
-        "ratios": ratios,
-        "torch_fastest": fastest,
-        "headline": headline,
-        "flops": work,
-        "ceilings": ceiling,
-        "adam_foreach": models["adam_foreach"],
-    }
+    out = dict(parameters=ours, rows=rows, ratios=ratios, torch_fastest=fastest)
+    return out | dict(
+        headline=headline, flops=work, ceilings=ceiling, adam_foreach=models["adam_foreach"]
+    )
 
 
 def main(argv=None):
     parser = C.parser(__doc__, repeats=12, threads=(1, 2))
     parser.add_argument("--warmup", type=int, default=5, help="untimed batches per candidate")
     parser.add_argument("--no-levers", action="store_true", help="only the shipped ODE-Net")
-    parser.add_argument(
-        "--no-torch-compile", action="store_true", help="its first compile: minutes"
-    )
+    parser.add_argument("--no-torch-compile", action="store_true", help="first compile: minutes")
     parser.add_argument("--xla", action="store_true", help="add the residual CNN with XLA")
     args = parser.parse_args(argv)
     if args.tiny:

@@ -1,7 +1,10 @@
 """Is the cheaper ODE-Net as accurate? Test accuracy over training seeds, read from run folders.
 
 Goal: within 2 points of the residual CNN's over 3 or more training seeds. Groups finished
-runs that differ only in the training seed (``metrics.json``, ``history.csv``).
+runs that differ only in the training seed (``metrics.json``, ``history.csv``). With
+``--bn-lag``, why a CNN's test accuracy swings: each saved model scores in inference mode as
+trained, then after its moving batch-norm statistics converge on the frozen weights with
+dropout on (the averages' lag), and with dropout off (dropout's variance shift).
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ import statistics
 from pathlib import Path
 
 import _common as C
+import keras
+import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 GOAL_POINTS = 2.0
 LATE_EPOCHS = 4
@@ -98,8 +104,82 @@ def summarise(runs: list[dict]) -> list[dict]:
     return rows
 
 
+def run_data(metrics: dict):
+    """The run's training and test images, split as the run split them."""
+    from reproduce import data, preprocess
+
+    source = metrics["data"]
+    train, found = data.resolve_data(source["path"] if source["kind"] == "real" else None)
+    if found.sha256 != source["sha256"]:
+        raise SystemExit(f"the data of sha256 {source['sha256'][:12]} are not at hand")
+    x, y = preprocess.resnet_inputs(train, preprocessing=metrics["preprocessing"])
+    nums, rest = preprocess.report_split(len(x), seed=metrics["seed"], kind=metrics["sample_kind"])
+    nums, rest = nums[: metrics.get("limit_train")], rest[: metrics.get("limit_test")]
+    return x[nums], y[nums], x[rest], y[rest]
+
+
+def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
+    import odelayers  # noqa: F401 - registers the layers model.keras names
+    import reproduce.models  # noqa: F401
+
+    x_train, y_train, x_test, y_test = run_data(metrics)
+    model = keras.saving.load_model(folder / "model.keras", compile=False)
+    layers = list(model._flatten_layers(include_self=False))
+    norms = [la for la in layers if isinstance(la, keras.layers.BatchNormalization)]
+    dropouts = [la for la in layers if isinstance(la, keras.layers.Dropout)]
+    trained = [[v.numpy() for v in la.variables] for la in norms]
+    rates = [la.rate for la in dropouts]
+    update = tf.function(lambda xb: model(xb, training=True))  # moves the statistics only
+
+    def scores():
+        def accuracy(x, y):
+            return float(
+                np.mean(model.predict(x, batch_size=32, verbose=0).argmax(1) == y.argmax(1))
+            )
+
+        return {"test": accuracy(x_test, y_test), "train": accuracy(x_train, y_train)}
+
+    result = {"as_trained": scores()}
+    for label, dropout in (("converged_dropout_on", True), ("converged_dropout_off", False)):
+        for layer, values in zip(norms, trained):
+            for variable, value in zip(layer.variables, values):
+                variable.assign(value)
+        for layer, rate in zip(dropouts, rates):
+            layer.rate = rate if dropout else 0.0
+        order = np.random.default_rng(0)
+        for _ in range(epochs):
+            shuffled = x_train[order.permutation(len(x_train))]
+            for start in range(0, len(shuffled), 32):
+                update(shuffled[start : start + 32])
+        for layer, rate in zip(dropouts, rates):
+            layer.rate = rate
+        result[label] = scores()
+    return result
+
+
+def bn_lag(runs: list[dict], folder: Path, epochs: int) -> dict:
+    rows = []
+    for run in (r for r in runs if (folder / r["name"] / "model.keras").exists()):
+        print(f"{run['name']} ...", flush=True)
+        keep = {k: run.get(k) for k in ("model", "epochs", "train_seed", "git_commit")}
+        rows.append(
+            {"run": run["name"], **keep, **measure_model(folder / run["name"], run, epochs)}
+        )
+    columns = ("as_trained", "converged_dropout_on", "converged_dropout_off")
+    means = {
+        m: {c: float(np.mean([r[c]["test"] for r in rows if r["model"] == m])) for c in columns}
+        for m in {r["model"] for r in rows}
+    }
+    C.table(
+        ["run (test accuracy)", *columns],
+        [[r["run"], *(r[c]["test"] for c in columns)] for r in rows],
+    )
+    return {"update_epochs": epochs, "rows": rows, "mean_test": means}
+
+
 def measure(args) -> dict:
-    rows = summarise(load_runs(args.folder))
+    runs = load_runs(args.folder)
+    rows = summarise(runs)
     C.table(
         ["group", "seeds", "test accuracy %", "sd", "ODE-Net - CNN", f"last {LATE_EPOCHS} epochs"],
         [
@@ -114,12 +194,22 @@ def measure(args) -> dict:
             for r in rows
         ],
     )
-    return {"goal_points": GOAL_POINTS, "late_epochs": LATE_EPOCHS, "rows": rows}
+    out = {"goal_points": GOAL_POINTS, "late_epochs": LATE_EPOCHS, "rows": rows}
+    if args.bn_lag:
+        out["bn_lag"] = bn_lag(runs, args.folder, 1 if args.tiny else args.bn_lag)
+    return out
 
 
 def main(argv=None):
     parser = C.parser(__doc__, repeats=0)
     parser.add_argument("folder", type=Path, help="the folder holding the run folders")
+    parser.add_argument(
+        "--bn-lag",
+        type=int,
+        default=0,
+        metavar="PASSES",
+        help="score saved models after PASSES passes updating the statistics (6: 0.99**246 = 8%% of the old remain)",
+    )
     C.run(parser.parse_args(argv), "odenet_accuracy", measure, torch=False)
 
 
