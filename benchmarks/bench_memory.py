@@ -35,10 +35,8 @@ def child(config: dict) -> dict:
     """One configuration, measured in this fresh process."""
     import resource
 
-    p = O.Problem(batch=config["batch"])
-    options = O.tf_options(
-        config["method"], config.get("tol"), config.get("steps"), config.get("adjoint")
-    )
+    p, get = O.Problem(batch=config["batch"]), config.get
+    options = O.tf_options(config["method"], get("tol"), get("steps"), get("adjoint"))
     block = odelayers.ODEBlock(p.dyn, **options, max_num_steps=100_000)
 
     @tf.function
@@ -49,7 +47,7 @@ def child(config: dict) -> dict:
         return tape.gradient(loss, [y] + block.trainable_variables)
 
     try:
-        loops = config.get("parallel_iterations")
+        loops = get("parallel_iterations")
         with C.tuning(PARALLEL_ITERATIONS=loops) if loops else contextlib.nullcontext():
             step.get_concrete_function(p.y0_tf)  # traced, nothing run
     except C.Skip as why:
@@ -58,42 +56,30 @@ def child(config: dict) -> dict:
     p.counter.assign(0)
     peak = C.peak_mib(lambda: [g.numpy() for g in step(p.y0_tf)])
     rss_delta = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1024  # KiB on Linux
-    total = int(p.counter.numpy())
-    nfe = [block.nfe, total - block.nfe]
+    nfe = [block.nfe, int(p.counter.numpy()) - block.nfe]
     return config | {"nfe": nfe, "tf_peak_mib": peak, "rss_delta_mib": rss_delta}
 
 
 def measure(args) -> dict:
     rows = []
     for config in configurations(args):
-        command = [
-            sys.executable,
-            __file__,
-            "--child",
-            json.dumps(config),
-            "--threads",
-            str(args.threads),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True)
+        command = [sys.executable, __file__, "--threads", str(args.threads), "--child"]
+        done = subprocess.run([*command, json.dumps(config)], capture_output=True, text=True)
         if done.returncode:
             rows.append(config | {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:300]})
         else:
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
-    shipped = {
-        r["tol"]: r["tf_peak_mib"]
-        for r in rows
-        if set(r) >= {"adjoint", "tf_peak_mib"}
-        and r["adjoint"] == "seminorm"
-        and "parallel_iterations" not in r
-    }
+    shipped = {r["tol"]: r["tf_peak_mib"] for r in rows if "tf_peak_mib" in r and _shipped(r)}
     headline = shipped[min(shipped)] / shipped[max(shipped)]
-    print(
-        f"adjoint peak at tol {min(shipped):g} / at {max(shipped):g}: {headline:.3f} (goal <= 1.1)"
-    )
+    print(f"adjoint peak at tol {min(shipped):g} / {max(shipped):g}: {headline:.3f} (goal <= 1.1)")
     args.out.mkdir(parents=True, exist_ok=True)
     plot(rows, args.out / "memory.png")
     return {"rows": rows, "tight_over_loose": headline}
+
+
+def _shipped(row: dict) -> bool:
+    return row.get("adjoint") == "seminorm" and "parallel_iterations" not in row
 
 
 def plot(rows: list[dict], path) -> None:
@@ -104,10 +90,10 @@ def plot(rows: list[dict], path) -> None:
 
     series = {}
     for r in (r for r in rows if "tf_peak_mib" in r):
-        label = f"{r['method']} " + (
-            f"adjoint, {r['adjoint']} norm" if "adjoint" in r else "backprop"
+        kind = f"adjoint, {r['adjoint']} norm" if "adjoint" in r else "backprop"
+        label = f"{r['method']} {kind}" + (
+            ", parallel_iterations=10" * ("parallel_iterations" in r)
         )
-        label += ", parallel_iterations=10" if "parallel_iterations" in r else ""
         series.setdefault(label, []).append((r["nfe"][0], r["tf_peak_mib"]))
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, points in series.items():

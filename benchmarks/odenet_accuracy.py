@@ -52,53 +52,39 @@ def mean(values):
     return statistics.fmean(values) if values else None
 
 
+def seed(run: dict) -> int:
+    return run.get("train_seed", run.get("seed", 1))
+
+
 def summarise(runs: list[dict]) -> list[dict]:
-    groups = {}
+    groups, rows, batch = {}, [], "test_accuracy_batch_stats"
     for run in runs:  # same name but the -t<seed> suffix, same solver: one group
         key = (re.sub(r"-t\d+$", "", run["name"]), json.dumps(run.get("ode"), sort_keys=True))
         groups.setdefault(key, []).append(run)
-    rows = []
     for (name, _), group in groups.items():
-        group.sort(key=lambda r: r.get("train_seed", r.get("seed", 1)))
-        accuracies = [100 * r["test_accuracy"] for r in group]
-        h = [r["history"] for r in group]
-        rows.append(
-            {
-                "group": name,
-                "model": group[0]["model"],
-                "ode": group[0].get("ode"),
-                "epochs": group[0]["epochs"],
-                "n_train": group[0].get("n_train"),
-                "train_seeds": [r.get("train_seed", r.get("seed", 1)) for r in group],
-                "test_accuracy_pct": accuracies,
-                "mean_pct": statistics.fmean(accuracies),
-                "sd_pct": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
-                "late_mean_pct": [late_mean(x) for x in h],
-                "late_batch_stats_mean_pct": [late_mean(x, "test_accuracy_batch_stats") for x in h],
-                "swing_pts": [
-                    mean(swing(x) for x in h),
-                    mean(swing(x, "test_accuracy_batch_stats") for x in h),
-                ],
-                "seconds_per_epoch": [r.get("seconds_per_epoch") for r in group],
-                "provenance": [
-                    {k: r.get(k) for k in ("command", "git_commit", "date", "hardware")}
-                    | {"data": r["data"]["sha256"]}
-                    for r in group
-                ],
-            }
-        )
-    for row in rows:
-        cnn = [
-            r
-            for r in rows
-            if r["model"] == "resnet"
-            and all(r[k] == row[k] for k in ("epochs", "n_train", "train_seeds"))
+        group.sort(key=seed)
+        acc, h = [100 * r["test_accuracy"] for r in group], [r["history"] for r in group]
+        row = {"group": name} | {k: group[0].get(k) for k in ("model", "ode", "epochs", "n_train")}
+        row |= {"train_seeds": [seed(r) for r in group], "test_accuracy_pct": acc}
+        row |= {
+            "mean_pct": statistics.fmean(acc),
+            "sd_pct": statistics.stdev(acc) if h[1:] else None,
+        }
+        row["late_mean_pct"] = [late_mean(x) for x in h]
+        row["late_batch_stats_mean_pct"] = [late_mean(x, batch) for x in h]
+        row["swing_pts"] = [mean(swing(x) for x in h), mean(swing(x, batch) for x in h)]
+        row["seconds_per_epoch"] = [r.get("seconds_per_epoch") for r in group]
+        provenance = ("command", "git_commit", "date", "hardware")
+        row["provenance"] = [
+            {k: r.get(k) for k in provenance} | {"data": r["data"]["sha256"]} for r in group
         ]
-        if row["model"] == "odenet" and cnn:
-            row["minus_resnet_points"] = row["mean_pct"] - cnn[0]["mean_pct"]
-            row["within_goal"] = (
-                row["minus_resnet_points"] >= -GOAL_POINTS and len(row["train_seeds"]) >= 3
-            )
+        rows.append(row)
+    same = ("epochs", "n_train", "train_seeds")
+    for row in (r for r in rows if r["model"] == "odenet"):
+        cnn = [r for r in rows if r["model"] == "resnet" and all(r[k] == row[k] for k in same)]
+        if cnn:
+            row["minus_resnet_points"] = gap = row["mean_pct"] - cnn[0]["mean_pct"]
+            row["within_goal"] = gap >= -GOAL_POINTS and len(row["train_seeds"]) >= 3
             late = mean(row["late_mean_pct"]), mean(cnn[0]["late_mean_pct"])
             row["late_minus_resnet_points"] = None if None in late else late[0] - late[1]
     return rows
