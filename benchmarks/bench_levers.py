@@ -84,9 +84,7 @@ def parallel_iterations(p, args) -> dict:
 
 def section_ode_levers(args) -> dict:
     p = problem(args)
-    out = {
-        name: compare(p, args, variants, train=False) for name, variants in FORWARD_LEVERS.items()
-    }
+    out = {name: compare(p, args, v, train=False) for name, v in FORWARD_LEVERS.items()}
     out["adjoint_norm"] = compare(p, args, ADJOINT_NORMS, train=True)
     try:
         out["parallel_iterations"] = parallel_iterations(p, args)
@@ -122,39 +120,26 @@ def section_overhead(args) -> dict:
             skipped[name] = str(why)
     nfe = {name: solve()[1] for name, solve in solves.items()}
 
-    def tf_chain(n):  # n evaluations unrolled: no loop machinery
-        @tf.function
-        def chain(y):
-            for k in range(n):
-                y = p.dyn(y, t=k / n)
-            return y
-
-        return lambda: chain(p.y0_tf).numpy()
-
-    def torch_chain(n):
-        def chain(y=p.y0_t):
-            for k in range(n):
-                y = p.func(torch.tensor(k / n), y)
-            return y
-
-        return chain
+    def chain(side, n):  # n evaluations one after another: no loop machinery
+        if side == O.THEIRS:
+            return lambda: functools.reduce(
+                lambda y, k: p.func(torch.tensor(k / n), y), range(n), p.y0_t
+            )
+        run = tf.function(lambda y: functools.reduce(lambda y, k: p.dyn(y, t=k / n), range(n), y))
+        return lambda: run(p.y0_tf).numpy()
 
     calls = {f"{name} solve": solve for name, solve in solves.items()}
-    calls |= {f"{n} chain": (torch_chain if n == O.THEIRS else tf_chain)(nfe[n]) for n in solves}
+    calls |= {f"{name} chain": chain(name, nfe[name]) for name in solves}
     with torch.no_grad():
         times = C.interleave(calls, args.repeats)
-        singles = {"ours": tf_chain(1), "torchdiffeq": torch_chain(1)}
-        single = {k: np.median(v) for k, v in C.interleave(singles, 10 * args.repeats).items()}
+        singles = C.interleave({s: chain(s, 1) for s in (O.OURS, O.THEIRS)}, 10 * args.repeats)
+    single = {k: np.median(v) for k, v in singles.items()}
     rows = {}
     for name, n in nfe.items():
         solve = np.median(times[f"{name} solve"])
-        one = single["torchdiffeq" if name == "torchdiffeq" else "ours"]
-        rows[name] = {
-            "nfe": n,
-            "solve_s": solve,
-            "vs_chain": C.ratio(times, f"{name} solve", f"{name} chain"),
-            "vs_single": solve / (n * one),
-        }
+        one = single.get(name, single[O.OURS])  # torchdiffeq's, or ours
+        rows[name] = {"nfe": n, "solve_s": solve, "vs_single": solve / (n * one)}
+        rows[name]["vs_chain"] = C.ratio(times, f"{name} solve", f"{name} chain")
     C.table(
         ["solver", "NFE", "vs chain (goal <= 1.15)", "vs single"],
         [[k, r["nfe"], r["vs_chain"]["median"], r["vs_single"]] for k, r in rows.items()],
