@@ -34,9 +34,7 @@ class Skip(Exception):
 
 def parser(doc: str, repeats: int, threads=(1,)) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    p.add_argument(
-        "--threads", type=int, nargs="+", default=list(threads), help="intra-op threads, both sides"
-    )
+    p.add_argument("--threads", type=int, nargs="+", default=list(threads), help="intra-op")
     p.add_argument("--runs", type=int, default=1, help="separate processes per thread count")
     p.add_argument("--repeats", type=int, default=repeats, help="timed rounds")
     p.add_argument("--tiny", action="store_true", help="a smoke run at a tiny size")

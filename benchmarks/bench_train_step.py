@@ -7,6 +7,8 @@ peak and a measured matmul ceiling.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import os
 import time
@@ -116,8 +118,6 @@ def candidates(args, x, y) -> tuple[dict, dict]:
     from reproduce import models
 
     built = {RESNET: models.build_resnet, "odenet (shipped)": models.build_odenet}
-    if args.xla:
-        built[f"{RESNET}, jit_compile"] = models.build_resnet
     reset = dict(step_size=None, num_steps=None, rtol=1e-3, atol=1e-3)  # what a lever leaves out
     for name, options in {} if args.tiny or args.no_levers else LEVERS.items():
         built[f"odenet {name}"] = lambda o=options: models.build_odenet(**reset | o)
@@ -126,11 +126,7 @@ def candidates(args, x, y) -> tuple[dict, dict]:
     for name, build in built.items():
         keras.utils.set_random_seed(1)
         keras_models[name] = model = build()
-        if name.endswith("jit_compile"):
-            model.jit_compile = True
-        steps[name] = _cycle(
-            lambda xb, yb, m=model: m.train_on_batch(xb, yb, return_dict=True), batches
-        )
+        steps[name] = _cycle(functools.partial(model.train_on_batch, return_dict=True), batches)
     foreach = faster_adam_foreach()
     xt, yt = torch.from_numpy(nchw(x)), torch.from_numpy(y)
     compiled = [] if args.tiny or args.no_torch_compile else ["compiled channels_last"]
@@ -146,13 +142,8 @@ def candidates(args, x, y) -> tuple[dict, dict]:
 
 
 def _cycle(step, batches):
-    state = {"i": 0}
-
-    def call():
-        state["i"] += 1
-        return step(*batches[state["i"] % len(batches)])
-
-    return call
+    batches = itertools.cycle(batches)
+    return lambda: step(*next(batches))
 
 
 def flops(keras_model, torch_model, x, y) -> dict:
@@ -242,7 +233,6 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5, help="untimed batches per candidate")
     parser.add_argument("--no-levers", action="store_true", help="only the shipped ODE-Net")
     parser.add_argument("--no-torch-compile", action="store_true", help="first compile: minutes")
-    parser.add_argument("--xla", action="store_true", help="add the residual CNN with XLA")
     args = parser.parse_args(argv)
     if args.tiny:
         args.repeats, args.warmup = 2, 1
