@@ -105,6 +105,8 @@ def run_data(metrics: dict):
 
 
 def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
+    """Accuracy of the saved model as trained, then after ``epochs`` passes in training mode
+    (weights frozen) with dropout on and with dropout off."""
     import odelayers  # noqa: F401 - registers the layers model.keras names
     import reproduce.models  # noqa: F401
 
@@ -118,12 +120,8 @@ def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
     update = tf.function(lambda xb: model(xb, training=True))  # moves the statistics only
 
     def scores():
-        def accuracy(x, y):
-            return float(
-                np.mean(model.predict(x, batch_size=32, verbose=0).argmax(1) == y.argmax(1))
-            )
-
-        return {"test": accuracy(x_test, y_test), "train": accuracy(x_train, y_train)}
+        hits = lambda x, y: model.predict(x, batch_size=32, verbose=0).argmax(1) == y.argmax(1)  # noqa: E731
+        return {"test": hits(x_test, y_test).mean(), "train": hits(x_train, y_train).mean()}
 
     result = {"as_trained": scores()}
     for label, dropout in (("converged_dropout_on", True), ("converged_dropout_off", False)):
@@ -148,38 +146,24 @@ def bn_lag(runs: list[dict], folder: Path, epochs: int) -> dict:
     for run in (r for r in runs if (folder / r["name"] / "model.keras").exists()):
         print(f"{run['name']} ...", flush=True)
         keep = {k: run.get(k) for k in ("model", "epochs", "train_seed", "git_commit")}
-        rows.append(
-            {"run": run["name"], **keep, **measure_model(folder / run["name"], run, epochs)}
-        )
+        rows.append({"run": run["name"], **keep} | measure_model(folder / run["name"], run, epochs))
     columns = ("as_trained", "converged_dropout_on", "converged_dropout_off")
     means = {
         m: {c: float(np.mean([r[c]["test"] for r in rows if r["model"] == m])) for c in columns}
         for m in {r["model"] for r in rows}
     }
-    C.table(
-        ["run (test accuracy)", *columns],
-        [[r["run"], *(r[c]["test"] for c in columns)] for r in rows],
-    )
+    scores = [[r["run"], *(r[c]["test"] for c in columns)] for r in rows]
+    C.table(["run (test accuracy)", *columns], scores)
     return {"update_epochs": epochs, "rows": rows, "mean_test": means}
 
 
 def measure(args) -> dict:
-    runs = load_runs(args.folder)
-    rows = summarise(runs)
-    C.table(
-        ["group", "seeds", "test accuracy %", "sd", "ODE-Net - CNN", f"last {LATE_EPOCHS} epochs"],
-        [
-            [
-                r["group"],
-                len(r["train_seeds"]),
-                r["mean_pct"],
-                r["sd_pct"],
-                r.get("minus_resnet_points"),
-                mean(r["late_mean_pct"]),
-            ]
-            for r in rows
-        ],
-    )
+    rows = summarise(runs := load_runs(args.folder))
+    header = ["group", "seeds", "test accuracy %", "sd", "ODE-Net - CNN", f"last {LATE_EPOCHS}"]
+    table = [[r["group"], len(r["train_seeds"]), r["mean_pct"], r["sd_pct"]] for r in rows]
+    for cells, r in zip(table, rows):
+        cells += [r.get("minus_resnet_points"), mean(r["late_mean_pct"])]
+    C.table(header, table)
     out = {"goal_points": GOAL_POINTS, "late_epochs": LATE_EPOCHS, "rows": rows}
     if args.bn_lag:
         out["bn_lag"] = bn_lag(runs, args.folder, 1 if args.tiny else args.bn_lag)
@@ -189,13 +173,8 @@ def measure(args) -> dict:
 def main(argv=None):
     parser = C.parser(__doc__, repeats=0)
     parser.add_argument("folder", type=Path, help="the folder holding the run folders")
-    parser.add_argument(
-        "--bn-lag",
-        type=int,
-        default=0,
-        metavar="PASSES",
-        help="score saved models after PASSES passes updating the statistics (6: 0.99**246 = 8%% of the old remain)",
-    )
+    # 6 passes over 1,313 images: 0.99**246 = 8% of the old statistics remain.
+    parser.add_argument("--bn-lag", type=int, default=0, metavar="PASSES", help="see measure_model")
     C.run(parser.parse_args(argv), "odenet_accuracy", measure, torch=False)
 
 
