@@ -83,9 +83,8 @@ def keras_dynamics(func, counter=None):
     class Dynamics(keras.layers.Layer):
         def __init__(self):
             super().__init__()
-            self.norms = [
-                odelayers.GroupNormalization(32, epsilon=1e-5) for _ in range(3)
-            ]  # PyTorch's epsilon
+            norm = odelayers.GroupNormalization
+            self.norms = [norm(32, epsilon=1e-5) for _ in range(3)]  # PyTorch's epsilon
             self.convs = [odelayers.ConcatConv2D(64, 3) for _ in range(2)]
 
         def build(self, shape):
@@ -377,10 +376,8 @@ def section_fastest(p: Problem, args, tols: dict) -> dict:
     times = C.interleave(timed, args.repeats, warmup=max(0, args.torch_warmup - 2))
     for name in times:
         rows[name].update(C.spread(times[name]))
-    fastest = {
-        s: min((n for n in times if side_of(n) == s), key=lambda n: rows[n]["median"])
-        for s in SIDES
-    }
+    median = lambda n: rows[n]["median"]  # noqa: E731
+    fastest = {s: min((n for n in times if side_of(n) == s), key=median) for s in SIDES}
     ratio = C.ratio(times, fastest[OURS], fastest[THEIRS])
     return {"rows": rows, "fastest": fastest, "ratio": ratio}
 
