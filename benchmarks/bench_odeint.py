@@ -35,25 +35,19 @@ OURS, THEIRS = "ODEBlock", "torchdiffeq"
 def torch_odefunc(seed: int = 0):
     """torchdiffeq's example ``ODEfunc`` with an NFE counter and non-trivial group-norm weights."""
 
-    class ConcatConv2d(nn.Module):
-        def __init__(self, dim):
-            super().__init__()
-            self._layer = nn.Conv2d(dim + 1, dim, 3, padding=1)
-
-        def forward(self, t, x):
-            return self._layer(torch.cat([torch.ones_like(x[:, :1]) * t, x], 1))
-
     class ODEfunc(nn.Module):
         def __init__(self, dim=64):
             super().__init__()
-            self.norm1, self.conv1 = nn.GroupNorm(32, dim), ConcatConv2d(dim)
-            self.norm2, self.conv2 = nn.GroupNorm(32, dim), ConcatConv2d(dim)
-            self.norm3, self.nfe = nn.GroupNorm(32, dim), 0
+            self.norm1, self.norm2, self.norm3 = (nn.GroupNorm(32, dim) for _ in range(3))
+            # torchdiffeq's ConcatConv2d: the time channel first.
+            self.conv1, self.conv2 = (nn.Conv2d(dim + 1, dim, 3, padding=1) for _ in range(2))
+            self.nfe = 0
 
         def forward(self, t, x):
             self.nfe += 1
-            out = self.conv1(t, torch.relu_(self.norm1(x)))
-            return self.norm3(self.conv2(t, torch.relu_(self.norm2(out))))
+            concat = lambda h: torch.cat([torch.ones_like(h[:, :1]) * t, h], 1)  # noqa: E731
+            out = self.conv1(concat(torch.relu_(self.norm1(x))))
+            return self.norm3(self.conv2(concat(torch.relu_(self.norm2(out)))))
 
     torch.manual_seed(seed)
     func = ODEfunc()
@@ -66,7 +60,7 @@ def torch_odefunc(seed: int = 0):
 
 def torch_params(func) -> list:
     """The torch weights in the order of the Keras copy's ``trainable_variables``."""
-    layers = (func.norm1, func.norm2, func.norm3, func.conv1._layer, func.conv2._layer)
+    layers = (func.norm1, func.norm2, func.norm3, func.conv1, func.conv2)
     return [p for m in layers for p in (m.weight, m.bias)]
 
 
