@@ -1,15 +1,5 @@
-"""The ODE layer's levers, one section per run, each written to ``<out>/<section>.json``.
-
-* ode_levers: first step, error norm, adjoint norm, loop parallel_iterations (time and
-  peak memory), each against the shipped behaviour;
-* overhead: forward solve time / (NFE x one evaluation), ODEBlock, plain TFP, torchdiffeq;
-* precision: float64 dopri5 on dy/dt = y at tight tolerances, odelayers and plain TFP;
-* error_norm: final-state error and NFE under dopri5's "rms" and "tfp" error norms;
-* group_norm: odelayers.GroupNormalization against Keras' on the ODE-Nets' states;
-* fixed_methods: the fewest steps of every fixed-step method of each library reaching
-  bench_odeint's error bar (errors only).
-
-Problems, weights, reference and bar are bench_odeint's.
+"""The ODE layer's levers, one section per run (its function says what it measures), each
+written to ``<out>/<section>.json``; problems, weights, reference and bar are bench_odeint's.
 """
 
 from __future__ import annotations
@@ -83,6 +73,7 @@ def parallel_iterations(p, args) -> dict:
 
 
 def section_ode_levers(args) -> dict:
+    """First step, error norm, adjoint norm, loop parallel_iterations, against the shipped."""
     p = problem(args)
     out = {name: compare(p, args, v, train=False) for name, v in FORWARD_LEVERS.items()}
     out["adjoint_norm"] = compare(p, args, ADJOINT_NORMS, train=True)

@@ -160,14 +160,11 @@ def flops(keras_model, torch_model, x, y) -> dict:
         if needs_grad or layer.trainable_weights:
             upstream.add(id(layer.output))
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            forward = (
-                2 * len(x) * math.prod(layer.output.shape[1:-1]) * math.prod(layer.kernel.shape)
-            )
-            total += forward * (3 if needs_grad else 2)
+            per_image = math.prod(layer.output.shape[1:-1]) * math.prod(layer.kernel.shape)
+            total += 2 * len(x) * per_image * (3 if needs_grad else 2)
+    step = torch_trainer(torch_model, torch_model, False)
     with FlopCounterMode(display=False) as counter:
-        torch_trainer(torch_model, torch_model, False)(
-            torch.from_numpy(nchw(x)), torch.from_numpy(y)
-        )
+        step(torch.from_numpy(nchw(x)), torch.from_numpy(y))
     return {"counted": total, "torch_flop_counter": counter.get_total_flops()}
 
 
@@ -198,22 +195,17 @@ def measure(args) -> dict:
         step()  # traces or compiles
         first[name] = time.perf_counter() - start
         C.interleave({name: step}, 0, warmup=args.warmup - 1)
-    last = {}
-    times = C.interleave(
-        {n: (lambda n=n, s=s: last.__setitem__(n, s())) for n, s in steps.items()},
-        args.repeats,
-        warmup=0,
-    )
+    last = {}  # each step's last result (the ODE-Nets' NFE)
+    record = {n: (lambda n=n, s=s: last.__setitem__(n, s())) for n, s in steps.items()}
+    times = C.interleave(record, args.repeats, warmup=0)
     torch_names = [n for n in steps if n.startswith("torch")]
     fastest = min(torch_names, key=lambda n: np.median(times[n]))
     work = flops(models[RESNET], models["torch nchw"], x[:32], y[:32])
     ceiling = ceilings(min(args.threads, os.cpu_count()), 1024 if args.tiny else 4096)
-    rows = {
-        n: C.spread(t) | {"first_s": first[n], "gflops": work["counted"] / np.median(t) / 1e9}
-        for n, t in times.items()
-    }
-    for name, row in rows.items():
-        flop_s = row["gflops"] * 1e9
+    rows = {}
+    for name, t in times.items():
+        flop_s = work["counted"] / np.median(t)
+        rows[name] = row = C.spread(t) | {"first_s": first[name], "gflops": flop_s / 1e9}
         row |= {"of_peak": flop_s / ceiling["avx512_peak"], "of_matmul": flop_s / ceiling["matmul"]}
         if isinstance(last[name], dict) and "nfe" in last[name]:
             row["nfe"] = float(last[name]["nfe"])
@@ -221,11 +213,9 @@ def measure(args) -> dict:
     odenets = [n for n in steps if n.startswith("odenet")]
     ratios |= {f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in odenets}
     C.ratio_table(ratios)
-    headline = ratios[f"{RESNET} / {fastest}"]["median"]
-    out = dict(parameters=ours, rows=rows, ratios=ratios, torch_fastest=fastest)
-    return out | dict(
-        headline=headline, flops=work, ceilings=ceiling, adam_foreach=models["adam_foreach"]
-    )
+    out = dict(parameters=ours, rows=rows, ratios=ratios, torch_fastest=fastest, flops=work)
+    out |= dict(ceilings=ceiling, adam_foreach=models["adam_foreach"])
+    return out | {"headline": ratios[f"{RESNET} / {fastest}"]["median"]}
 
 
 def main(argv=None):

@@ -1,9 +1,8 @@
 """Where a training step spends its time, TensorFlow against PyTorch, by kind of op.
 
-``odenet``: bench_odeint's fastest training step on both sides (rk4, 2 steps, backprop);
-``resnet``: bench_train_step's residual CNN, 8 batches (Keras through ``fit``). TensorFlow's
-profiler trace (host op events, containers such as While left out) and ``torch.profiler``
-(self CPU time per aten op), grouped into the same categories, in ms per step.
+``odenet``: bench_odeint's fastest training step (rk4, 2 steps, backprop); ``resnet``:
+bench_train_step's residual CNN, 8 batches through ``fit``. Host op events of TensorFlow's
+profiler (containers left out) and torch.profiler's self CPU time, in ms per step.
 """
 
 from __future__ import annotations
