@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -14,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `python benchmarks/<script>.py` from a checkout not installed
@@ -148,21 +148,12 @@ def peak_mib(call) -> float:
     return (tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20
 
 
-@contextlib.contextmanager
 def tuning(**values):
     """Set odelayers' private loop settings (``PARALLEL_ITERATIONS=10``...), read when a solve
     is traced, for the solves traced inside; :class:`Skip` where odelayers has none."""
     import odelayers
 
-    odelayers.ODEBlock  # noqa: B018 - loads the solvers, which load the settings
-    settings = sys.modules.get("odelayers._tuning")
-    if settings is None:
+    odelayers.ODEBlock  # noqa: B018 - loads the solvers, which load the settings they read
+    if (settings := sys.modules.get("odelayers._tuning")) is None:
         raise Skip("odelayers has no _tuning module: loop settings cannot be varied")
-    old = {key: getattr(settings, key) for key in values}
-    for key, value in values.items():
-        setattr(settings, key, value)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            setattr(settings, key, value)
+    return mock.patch.multiple(settings, **values)
