@@ -14,9 +14,6 @@ import sys
 
 import _common as C
 import bench_odeint as O
-import tensorflow as tf
-
-import odelayers
 
 
 def configurations(args) -> list[dict]:
@@ -35,29 +32,19 @@ def child(config: dict) -> dict:
     """One configuration, measured in this fresh process."""
     import resource
 
-    p, get = O.Problem(batch=config["batch"]), config.get
-    options = O.tf_options(config["method"], get("tol"), get("steps"), get("adjoint"))
-    block = odelayers.ODEBlock(p.dyn, **options, max_num_steps=100_000)
-
-    @tf.function
-    def step(y):
-        with tf.GradientTape() as tape:
-            tape.watch(y)
-            loss = tf.reduce_sum(block(y, training=True) * p.cot_tf)
-        return tape.gradient(loss, [y] + block.trainable_variables)
-
+    p, get, out = O.Problem(batch=config["batch"]), config.get, []
+    options = dict(tol=get("tol"), steps=get("steps"), adjoint=get("adjoint"))
+    train = O.tf_train(p, config["method"], **options, max_num_steps=100_000)
     try:
         loops = get("parallel_iterations")
         with C.tuning(PARALLEL_ITERATIONS=loops) if loops else contextlib.nullcontext():
-            step.get_concrete_function(p.y0_tf)  # traced, nothing run
+            train.trace()
     except C.Skip as why:
         return config | {"skipped": str(why)}
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    p.counter.assign(0)
-    peak = C.peak_mib(lambda: [g.numpy() for g in step(p.y0_tf)])
+    peak = C.peak_mib(lambda: out.extend(train()[1:]))  # NFE forward, backward
     rss_delta = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1024  # KiB on Linux
-    nfe = [block.nfe, int(p.counter.numpy()) - block.nfe]
-    return config | {"nfe": nfe, "tf_peak_mib": peak, "rss_delta_mib": rss_delta}
+    return config | {"nfe": out, "tf_peak_mib": peak, "rss_delta_mib": rss_delta}
 
 
 def measure(args) -> dict:
