@@ -81,10 +81,6 @@ def keras_dynamics(func, counter=None):
             self.norms = [norm(32, epsilon=1e-5) for _ in range(3)]  # PyTorch's epsilon
             self.convs = [odelayers.ConcatConv2D(64, 3) for _ in range(2)]
 
-        def build(self, shape):
-            for layer in self.norms + self.convs:
-                layer.build(shape)
-
         def call(self, h, t):
             if counter is not None:
                 with tf.control_dependencies([counter.assign_add(1)]):
@@ -93,7 +89,7 @@ def keras_dynamics(func, counter=None):
             return self.norms[2](self.convs[1](keras.ops.relu(self.norms[1](out)), t=t))
 
     dyn = Dynamics()
-    dyn.build((None, 18, 18, 64))
+    dyn(tf.zeros((1, 18, 18, 64)), t=0.0)  # builds the weights
     # ConcatConv2D's kernel holds the time channel first, as torchdiffeq's.
     for v, p in zip(dyn.trainable_variables, torch_params(func)):
         v.assign(tf_layout(p.detach().numpy()))
