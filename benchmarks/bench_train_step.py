@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 RESNET = "keras resnet"
 # Solver levers of the ODE-Net, each replacing the shipped solver (rk4, step 0.5, backprop).
@@ -41,49 +40,33 @@ def nchw(x):
 
 def torch_resnet():
     """The residual CNN of the report's appendix 7.2.2 in PyTorch, layer for layer."""
-
-    def conv(cin, cout):
-        return nn.Conv2d(cin, cout, 5, padding=2)
+    elu, pool, drop, S = nn.ELU(), nn.MaxPool2d(2), nn.Dropout(0.25), nn.Sequential
 
     def bn(c, kind=nn.BatchNorm2d):  # Keras' momentum 0.99 is PyTorch's 0.01
         return kind(c, eps=1e-3, momentum=0.01)
 
-    class Branch(nn.Module):  # BN, conv 128, BN, ELU, dropout, conv 64, BN, ELU
-        def __init__(self):
-            super().__init__()
-            self.bn_in, self.conv1, self.bn1 = bn(64), conv(64, 128), bn(128)
-            self.drop, self.conv2, self.bn2 = nn.Dropout(0.25), conv(128, 64), bn(64)
+    def conv(cin, cout):  # 5x5 conv, batch norm, ELU
+        return [nn.Conv2d(cin, cout, 5, padding=2), bn(cout), elu]
 
-        def forward(self, x):
-            x = F.elu(self.bn1(self.conv1(self.bn_in(x))))
-            return F.elu(self.bn2(self.conv2(self.drop(x))))
+    def dense(cin, cout):
+        return [nn.Linear(cin, cout), bn(cout, nn.BatchNorm1d), elu, nn.Dropout(0.5)]
+
+    def branch():  # BN, conv 128, BN, ELU, dropout, conv 64, BN, ELU
+        return S(bn(64), *conv(64, 128), drop, *conv(128, 64))
 
     class ResNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.input_bn, self.res1, self.res2 = bn(3), Branch(), Branch()
-            self.stem = nn.ModuleList([conv(3, 32), bn(32), conv(32, 64), bn(64)])
-            self.top = nn.ModuleList([conv(64, 128), bn(128), conv(128, 256), bn(256)])
-            self.top.extend([conv(256, 512), bn(512)])
-            self.head = nn.ModuleList([nn.Linear(512, 512), bn(512, nn.BatchNorm1d)])
-            self.head.extend([nn.Linear(512, 256), bn(256, nn.BatchNorm1d), nn.Linear(256, 2)])
+            self.stem = S(bn(3), *conv(3, 32), pool, drop, *conv(32, 64), pool, drop)
+            self.res1, self.res2 = branch(), branch()
+            self.top = S(*conv(64, 128), pool, *conv(128, 256), drop, pool)
+            self.top.extend([*conv(256, 512), drop, pool])
+            self.head = S(*dense(512, 512), *dense(512, 256), nn.Linear(256, 2), nn.Softmax(1))
 
         def forward(self, x):
-            x = self.input_bn(x)
-            for i in (0, 2):
-                x = F.dropout(
-                    F.max_pool2d(F.elu(self.stem[i + 1](self.stem[i](x))), 2), 0.25, self.training
-                )
+            x = self.stem(x)
             r = self.res2(self.res1(x) + x) + x  # the R script adds the stem's output again
-            x = F.max_pool2d(F.elu(self.top[1](self.top[0](r))), 2)
-            for i in (2, 4):
-                x = F.max_pool2d(
-                    F.dropout(F.elu(self.top[i + 1](self.top[i](x))), 0.25, self.training), 2
-                )
-            x = torch.amax(x, dim=(2, 3))
-            for i in (0, 2):
-                x = F.dropout(F.elu(self.head[i + 1](self.head[i](x))), 0.5, self.training)
-            return torch.softmax(self.head[4](x), dim=1)
+            return self.head(torch.amax(self.top(r), dim=(2, 3)))
 
     return ResNet()
 
@@ -95,7 +78,7 @@ def torch_trainer(model, forward, foreach: bool):
     def step(x, y):
         optimizer.zero_grad(set_to_none=True)
         # Keras clips the probabilities before the log.
-        torch.nn.functional.binary_cross_entropy(forward(x).clamp(1e-7, 1 - 1e-7), y).backward()
+        nn.functional.binary_cross_entropy(forward(x).clamp(1e-7, 1 - 1e-7), y).backward()
         optimizer.step()
 
     return step
