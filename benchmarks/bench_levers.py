@@ -89,10 +89,8 @@ def section_overhead(args) -> dict:
     """Solve time over NFE evaluations chained in one compiled function (strict) and over
     NFE single-evaluation calls."""
     p = O.Problem(batch=4 if args.tiny else 32)
-    plain = tfp.math.ode.DormandPrince(rtol=TOL, atol=TOL)
-    tfp_solve = tf.function(
-        lambda y: plain.solve(lambda t, h: p.dyn(h, t=t), 0.0, y, solution_times=[1.0]).states[-1]
-    )
+    plain, f = tfp.math.ode.DormandPrince(rtol=TOL, atol=TOL), lambda t, h: p.dyn(h, t=t)
+    tfp_solve = tf.function(lambda y: plain.solve(f, 0.0, y, solution_times=[1.0]).states[-1])
     solves = {
         "ODEBlock": O.tf_forward(p, tol=TOL),
         "plain TFP": lambda: p.count(lambda: tfp_solve(p.y0_tf).numpy()),
@@ -113,9 +111,8 @@ def section_overhead(args) -> dict:
 
     def chain(side, n):  # n evaluations one after another: no loop machinery
         if side == O.THEIRS:
-            return lambda: functools.reduce(
-                lambda y, k: p.func(torch.tensor(k / n), y), range(n), p.y0_t
-            )
+            step = lambda y, k: p.func(torch.tensor(k / n), y)  # noqa: E731
+            return lambda: functools.reduce(step, range(n), p.y0_t)
         run = tf.function(lambda y: functools.reduce(lambda y, k: p.dyn(y, t=k / n), range(n), y))
         return lambda: run(p.y0_tf).numpy()
 
@@ -131,10 +128,8 @@ def section_overhead(args) -> dict:
         one = single.get(name, single[O.OURS])  # torchdiffeq's, or ours
         rows[name] = {"nfe": n, "solve_s": solve, "vs_single": solve / (n * one)}
         rows[name]["vs_chain"] = C.ratio(times, f"{name} solve", f"{name} chain")
-    C.table(
-        ["solver", "NFE", "vs chain (goal <= 1.15)", "vs single"],
-        [[k, r["nfe"], r["vs_chain"]["median"], r["vs_single"]] for k, r in rows.items()],
-    )
+    table = [[k, r["nfe"], r["vs_chain"]["median"], r["vs_single"]] for k, r in rows.items()]
+    C.table(["solver", "NFE", "vs chain (goal <= 1.15)", "vs single"], table)
     return {"rows": rows, "single_eval_s": single, "skipped": skipped}
 
 
@@ -145,9 +140,8 @@ def section_precision(args) -> dict:
     for tol in (1e-6, 1e-8) if args.tiny else (1e-6, 1e-8, 1e-10, 1e-12):
         plain = tfp.math.ode.DormandPrince(rtol=tol, atol=tol)
         plain = plain.solve(f, 0.0, y0, solution_times=tf.constant([1.0], tf.float64))
-        ours, info = odelayers.odeint(
-            f, y0, [0.0, 1.0], rtol=tol, atol=tol, max_num_steps=100_000, full_output=True
-        )
+        options = dict(rtol=tol, atol=tol, max_num_steps=100_000, full_output=True)
+        ours, info = odelayers.odeint(f, y0, [0.0, 1.0], **options)
         # TFP's count leaves out the first evaluation.
         tfp_row = [error(plain.states), int(plain.diagnostics.num_ode_fn_evaluations) + 1]
         rows.append({"tol": tol, "tfp": tfp_row, "odelayers": [error(ours), int(info["nfe"])]})
@@ -184,11 +178,8 @@ def section_error_norm(args) -> dict:
     for norm in NORMS:
         mine = [r for r in rows if r["norm"] == norm]
         digits_off = np.mean([abs(math.log10(r["error_in_tols"])) for r in mine])
-        per_digit = np.mean([r["nfe_per_digit"] for r in mine])
-        summary[norm] = {
-            "mean_abs_log10_error_in_tols": digits_off,
-            "mean_nfe_per_digit": per_digit,
-        }
+        n = np.mean([r["nfe_per_digit"] for r in mine])
+        summary[norm] = {"mean_abs_log10_error_in_tols": digits_off, "mean_nfe_per_digit": n}
     floor = p.error(O.tf_forward(p, tol=1e-7)()[0])  # float32's own limit on the ODE-Net
     C.table(list(rows[0])[:-1], [list(r.values())[:-1] for r in rows])
     return {"rows": rows, "summary": summary, "odenet_float32_floor": floor}
