@@ -70,10 +70,7 @@ def _shipped(row: dict) -> bool:
 
 
 def plot(rows: list[dict], path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Agg where there is no display
 
     series = {}
     for r in (r for r in rows if "tf_peak_mib" in r):
@@ -85,12 +82,12 @@ def plot(rows: list[dict], path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, points in series.items():
         ax.plot(*zip(*sorted(points)), "o-", label=label)
-    ax.set(xlabel="forward NFE", ylabel="peak memory of a training step (MiB)", ylim=(0, None))
-    ax.set_title(f"ODE-Net block, 18x18x64, batch {rows[0]['batch']}: adjoint vs backprop")
+    title = f"ODE-Net block, 18x18x64, batch {rows[0]['batch']}: adjoint vs backprop"
+    ax.set(xlabel="forward NFE", ylabel="peak memory of a training step (MiB)", title=title)
+    ax.set_ylim(0, None)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -264,9 +264,8 @@ def section_dynamics(p: Problem, args) -> dict:
     for name, q in (("torch", p), ("torch channels_last", p.channels_last())):
         y, w = q.y0_t.clone().requires_grad_(True), list(q.func.parameters())
         calls[f"{name} eval"] = lambda q=q: torch.no_grad()(q.func)(half, q.y0_t)
-        calls[f"{name} vjp"] = lambda q=q, y=y, w=w: torch.autograd.grad(
-            q.func(half, y), [y, *w], q.cot_t
-        )
+        grad = lambda q=q, y=y, w=w: torch.autograd.grad(q.func(half, y), [y, *w], q.cot_t)  # noqa: E731
+        calls[f"{name} vjp"] = grad
 
     @tf.function
     def vjp(y):
@@ -279,11 +278,8 @@ def section_dynamics(p: Problem, args) -> dict:
     calls["ours eval"] = lambda: evaluate(p.y0_tf).numpy()
     calls["ours vjp"] = lambda: [g.numpy() for g in vjp(p.y0_tf)]
     times = C.interleave(calls, max(10, 2 * args.repeats), args.torch_warmup)
-    ratios = {
-        f"{kind}: ours / {theirs}": C.ratio(times, f"ours {kind}", f"{theirs} {kind}")
-        for kind in ("eval", "vjp")
-        for theirs in ("torch", "torch channels_last")
-    }
+    pairs = [(k, t) for k in ("eval", "vjp") for t in ("torch", "torch channels_last")]
+    ratios = {f"{k}: ours / {t}": C.ratio(times, f"ours {k}", f"{t} {k}") for k, t in pairs}
     return {"seconds": {k: C.spread(v) for k, v in times.items()}, "ratios": ratios}
 
 

@@ -115,7 +115,7 @@ def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
     layers = list(model._flatten_layers(include_self=False))
     norms = [la for la in layers if isinstance(la, keras.layers.BatchNormalization)]
     dropouts = [la for la in layers if isinstance(la, keras.layers.Dropout)]
-    trained = [[v.numpy() for v in la.variables] for la in norms]
+    trained = [la.get_weights() for la in norms]
     rates = [la.rate for la in dropouts]
     update = tf.function(lambda xb: model(xb, training=True))  # moves the statistics only
 
@@ -125,9 +125,8 @@ def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
 
     result = {"as_trained": scores()}
     for label, dropout in (("converged_dropout_on", True), ("converged_dropout_off", False)):
-        for layer, values in zip(norms, trained):
-            for variable, value in zip(layer.variables, values):
-                variable.assign(value)
+        for layer, weights in zip(norms, trained):
+            layer.set_weights(weights)
         for layer, rate in zip(dropouts, rates):
             layer.rate = rate if dropout else 0.0
         order = np.random.default_rng(0)

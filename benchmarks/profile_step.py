@@ -8,6 +8,7 @@ profiler (containers left out) and torch.profiler's self CPU time, in ms per ste
 from __future__ import annotations
 
 import collections
+import functools
 import glob
 import re
 import tempfile
@@ -96,11 +97,8 @@ def steps_of(args):
     keras.utils.set_random_seed(0)
     model, twin = build_resnet(), torch_resnet()
     step, xt, yt = torch_trainer(twin, twin, False), torch.from_numpy(nchw(x)), torch.from_numpy(y)
-    return (
-        lambda: model.fit(x, y, batch_size=32, epochs=1, verbose=0),
-        lambda: [step(xt[i : i + 32], yt[i : i + 32]) for i in range(0, len(xt), 32)],
-        batches,
-    )
+    fit = functools.partial(model.fit, x, y, batch_size=32, epochs=1, verbose=0)
+    return fit, lambda: [step(a, b) for a, b in zip(xt.split(32), yt.split(32))], batches
 
 
 def measure(args) -> dict:
