@@ -25,8 +25,6 @@ from reproduce.atomic import atomic_write_json  # noqa: E402
 quiet_tensorflow()  # before anything imports TensorFlow
 import tensorflow as tf  # noqa: E402
 
-PEERS = ("torch", "torchdiffeq")
-
 
 class Skip(Exception):
     """A section that cannot run here (its reason goes into the result file)."""
@@ -78,8 +76,9 @@ def run(args, name: str, measure, torch: bool = True) -> dict:
             env = {**os.environ, "BENCH_CHILD": f"{threads},{tmp}/run.json"}
             subprocess.run([sys.executable, *sys.argv], env=env, check=True)
             runs.append(json.loads(Path(tmp, "run.json").read_text()))
-    record = {"benchmark": name, **provenance.record(extra_versions=PEERS if torch else ())}
-    record = json.loads(json.dumps(record | {"options": vars(args), "runs": runs}, default=_plain))
+    record = provenance.record(extra_versions=("torch", "torchdiffeq") if torch else ())
+    record = {"benchmark": name, **record, "options": vars(args), "runs": runs}
+    record = json.loads(json.dumps(record, default=_plain))
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"wrote {atomic_write_json(args.out / f'{name}.json', record)}")
     return record

@@ -141,8 +141,7 @@ class Problem:
     def count(self, call):
         """``call()`` and the dynamics evaluations it made."""
         self.counter.assign(0)
-        out = call()
-        return out, int(self.counter.numpy())
+        return call(), int(self.counter.numpy())  # in this order
 
 
 def reference(p: Problem, tol: float, folder) -> dict:
@@ -192,8 +191,7 @@ def torch_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=No
         options["adjoint_options"] = {"norm": "seminorm"}
 
     def call():
-        for q in params:
-            q.grad = None
+        p.func.zero_grad(set_to_none=True)
         y0 = p.y0_t.clone().requires_grad_(True)
         p.func.nfe = 0
         solve = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
@@ -239,8 +237,7 @@ def tf_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None,
 
 def tf_options(method, tol, steps, adjoint=None):
     options = {"method": method, "gradient": "adjoint" if adjoint else "backprop"}
-    if adjoint:
-        options["adjoint_norm"] = adjoint
+    options |= {"adjoint_norm": adjoint} if adjoint else {}
     return options | ({"rtol": tol, "atol": tol} if method == "dopri5" else {"num_steps": steps})
 
 

@@ -1,10 +1,6 @@
-"""Is the cheaper ODE-Net as accurate? Test accuracy over training seeds, read from run folders.
-
-Goal: within 2 points of the residual CNN's over 3 or more training seeds. Groups finished
-runs that differ only in the training seed (``metrics.json``, ``history.csv``). With
-``--bn-lag``, why a CNN's test accuracy swings: each saved model scores in inference mode as
-trained, then after its moving batch-norm statistics converge on the frozen weights with
-dropout on (the averages' lag), and with dropout off (dropout's variance shift).
+"""Is the cheaper ODE-Net as accurate? Test accuracy over training seeds, read from run folders
+(goal: within 2 points of the residual CNN's over 3 or more seeds); with ``--bn-lag``, why a
+CNN's test accuracy swings: its moving batch-norm statistics' lag, and dropout's variance shift.
 """
 
 from __future__ import annotations
@@ -37,9 +33,8 @@ def load_runs(folder: Path) -> list[dict]:
 
 def late_mean(history, column="test_accuracy"):
     """Mean of the last epochs (None without the column or for a shorter run)."""
-    if column not in history or len(history) < LATE_EPOCHS:
-        return None
-    return 100 * float(history[column].tail(LATE_EPOCHS).mean())
+    known = column in history and len(history) >= LATE_EPOCHS
+    return 100 * float(history[column].tail(LATE_EPOCHS).mean()) if known else None
 
 
 def swing(history, column="test_accuracy"):

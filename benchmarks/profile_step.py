@@ -55,7 +55,7 @@ def profile_tf(call, steps: int) -> dict:
 
     logdir = tempfile.mkdtemp(prefix="tfprof_")
     tf.profiler.experimental.start(logdir)
-    wall = _timed(call, steps)
+    wall = timeit.timeit(call, number=steps) / steps * 1000
     tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
     with open(sorted(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True))[-1], "rb") as f:
@@ -75,12 +75,8 @@ def profile_torch(call, steps: int) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        wall = _timed(call, steps)
+        wall = timeit.timeit(call, number=steps) / steps * 1000
     return {e.key: e.self_cpu_time_total / 1000 / steps for e in prof.key_averages()}, wall
-
-
-def _timed(call, steps: int) -> float:
-    return timeit.timeit(call, number=steps) / steps * 1000  # ms per call
 
 
 def steps_of(args):
