@@ -39,7 +39,8 @@ def late_mean(history, column="test_accuracy"):
 
 def swing(history, column="test_accuracy"):
     """Mean absolute change from one epoch to the next, in points."""
-    return 100 * float(history[column].diff().abs().mean()) if column in history else None
+    known = column in history and len(history) > 1  # one epoch: no change, not NaN
+    return 100 * float(history[column].diff().abs().mean()) if known else None
 
 
 def mean(values):
