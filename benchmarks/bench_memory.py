@@ -1,8 +1,6 @@
-"""Peak memory of a training step: the adjoint's stays flat as the tolerance tightens.
-
-dopri5 with the adjoint at rtol = atol 1e-2 ... 1e-6 (goal: peak at 1e-6 <= 1.1 x at 1e-2),
-against the loops at parallel_iterations=10, the full adjoint norm, and backprop through rk4
-and dopri5; each in a fresh process, traced first: TensorFlow's allocator peak, and ru_maxrss.
+"""Peak memory of a training step, dopri5 with the adjoint at rtol = atol 1e-2 ... 1e-6 (goal:
+peak at 1e-6 <= 1.1 x at 1e-2), against parallel_iterations=10, the full adjoint norm and
+backprop; each in a fresh process, traced first: TensorFlow's allocator peak, and ru_maxrss.
 """
 
 from __future__ import annotations

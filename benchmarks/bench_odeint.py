@@ -1,9 +1,7 @@
-"""The ODE layer against torchdiffeq on Chen et al.'s ODE-Net dynamics, at equal accuracy.
-
-Same weights on both sides; each runs at the loosest tolerance whose final-state error meets
-torchdiffeq's at 1e-3. Timed: forward solve, forward + adjoint (seminorm vs seminorm, full vs
-full), the fastest training step each library offers; ratios ours / theirs.
-"""
+"""The ODE layer against torchdiffeq on Chen et al.'s ODE-Net dynamics, same weights, each side
+at the loosest tolerance whose final-state error meets torchdiffeq's at 1e-3. Timed: forward
+solve, forward + adjoint (seminorm vs seminorm, full vs full), each library's fastest training
+step; ratios ours / theirs."""
 
 from __future__ import annotations
 

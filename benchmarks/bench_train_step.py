@@ -1,8 +1,6 @@
-"""One training step (batch 32) of the report's residual CNN and ODE-Net, against PyTorch.
-
-Keras / a PyTorch twin at its fastest (NCHW, channels_last, compiled), ODE-Net (shipped and
-solver levers) / residual CNN, all interleaved on stand-in images; FLOP/s against the fp32
-peak and a measured matmul ceiling.
+"""One training step (batch 32) of the report's residual CNN, Keras / a PyTorch twin at its
+fastest (NCHW, channels_last, compiled), and of the ODE-Net (shipped and solver levers) / the
+CNN, interleaved on stand-in images; FLOP/s against the fp32 peak and a measured matmul.
 """
 
 from __future__ import annotations
@@ -86,14 +84,12 @@ def torch_trainer(model, forward, foreach: bool):
 
 def faster_adam_foreach() -> bool:
     """Whether Adam's multi-tensor step beats its per-parameter loop on the twin's parameters."""
-    seconds = {}
-    for foreach in (False, True):
-        params = [torch.randn_like(p, requires_grad=True) for p in torch_resnet().parameters()]
-        for p in params:
-            p.grad = torch.randn_like(p)
-        optimizer = torch.optim.Adam(params, foreach=foreach)
-        seconds[foreach] = C.interleave({"step": optimizer.step}, 10, warmup=3)["step"]
-    return np.median(seconds[True]) < np.median(seconds[False])
+    params = [torch.randn_like(p, requires_grad=True) for p in torch_resnet().parameters()]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    steps = {foreach: torch.optim.Adam(params, foreach=foreach).step for foreach in (False, True)}
+    times = C.interleave(steps, 10, warmup=3)
+    return np.median(times[True]) < np.median(times[False])
 
 
 def candidates(args, x, y) -> tuple[dict, dict]:
