@@ -85,9 +85,7 @@ def run(args, name: str, measure, torch: bool = True) -> dict:
 
 
 def _measure(args, threads: int, measure, torch: bool) -> dict:
-    args.threads = threads
-    pinned = pin_threads(threads, torch)
-    load = os.getloadavg()
+    args.threads, pinned, load = threads, pin_threads(threads, torch), os.getloadavg()
     start = time.perf_counter()
     result = measure(args)
     wall = time.perf_counter() - start

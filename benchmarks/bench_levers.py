@@ -237,12 +237,12 @@ def section_fixed_methods(args) -> dict:
 
 
 SECTIONS = {
-    "ode_levers": (section_ode_levers, True),
-    "overhead": (section_overhead, True),
-    "precision": (section_precision, False),
-    "error_norm": (section_error_norm, True),
-    "group_norm": (section_group_norm, False),
-    "fixed_methods": (section_fixed_methods, True),
+    "ode_levers": section_ode_levers,
+    "overhead": section_overhead,
+    "precision": section_precision,
+    "error_norm": section_error_norm,
+    "group_norm": section_group_norm,
+    "fixed_methods": section_fixed_methods,
 }
 
 
@@ -251,8 +251,7 @@ def main(argv=None):
     parser.add_argument("section", choices=SECTIONS)
     args = parser.parse_args(argv)
     args.repeats = 2 if args.tiny else args.repeats
-    measure, torch = SECTIONS[args.section]
-    C.run(args, args.section, measure, torch=torch)
+    C.run(args, args.section, SECTIONS[args.section])  # PyTorch is loaded: pinned, recorded
 
 
 if __name__ == "__main__":

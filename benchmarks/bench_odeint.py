@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import statistics
-import time
 
 import _common as C
 import keras
@@ -102,11 +101,10 @@ class Problem:
         self.y0 = np.random.default_rng(1).standard_normal((batch, 64, 18, 18)).astype("float32")
         self.cot = np.random.default_rng(2).standard_normal(self.y0.shape).astype("float32")
         self.y0_t, self.cot_t = torch.from_numpy(self.y0), torch.from_numpy(self.cot)
-        self.t_t = torch.tensor([0.0, 1.0])
         self.y0_tf, self.cot_tf = (tf.constant(tf_layout(a)) for a in (self.y0, self.cot))
         self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.dyn = keras_dynamics(self.func, self.counter)
-        self.ref = None
+        self.ref, self.t_t = None, torch.tensor([0.0, 1.0])
 
     def check(self) -> float:
         """Max |difference| of one evaluation, PyTorch against Keras (asserted < 1e-5)."""
@@ -350,9 +348,8 @@ def section_fastest(p: Problem, args, tols: dict) -> dict:
     rows, side_of = {}, lambda name: name.split()[0]
     for name, step in steps.items():
         _, forward, backward = step()  # traces ours, warms theirs
-        start = time.perf_counter()
-        step()
-        rows[name] = {"nfe": [forward, backward], "once_s": time.perf_counter() - start}
+        once = C.interleave({name: step}, 1, warmup=0)[name][0]
+        rows[name] = {"nfe": [forward, backward], "once_s": once}
     best = {s: min(r["once_s"] for n, r in rows.items() if side_of(n) == s) for s in SIDES}
     timed = {n: s for n, s in steps.items() if rows[n]["once_s"] <= args.prune * best[side_of(n)]}
     times = C.interleave(timed, args.repeats, warmup=max(0, args.torch_warmup - 2))
