@@ -122,19 +122,18 @@ def ratio(times: dict, ours: str, theirs: str) -> dict:
     return spread([a / b for a, b in zip(times[ours], times[theirs])])
 
 
-def table(header: list, rows: list) -> str:
-    """A markdown table, floats to 3 significant digits; printed and returned."""
+def table(header: list, rows: list) -> None:
+    """Print a markdown table, floats to 3 significant digits."""
     cell = lambda x: f"{x:.3g}" if isinstance(x, float) else "" if x is None else str(x)  # noqa: E731
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
     print("\n".join(lines) + "\n", flush=True)
-    return "\n".join(lines)
 
 
-def ratio_table(ratios: dict) -> str:
+def ratio_table(ratios: dict) -> None:
     """:func:`table` of named :func:`ratio` results."""
     keys = ("median", "q1", "q3", "min", "max")
-    return table(["ratio", *keys], [[name, *(r[k] for k in keys)] for name, r in ratios.items()])
+    table(["ratio", *keys], [[name, *(r[k] for k in keys)] for name, r in ratios.items()])
 
 
 def peak_mib(call) -> float:

@@ -32,12 +32,6 @@ ADJOINT_NORMS = {
 }
 
 
-def problem(args) -> O.Problem:
-    p = O.Problem(batch=4 if args.tiny else 32)
-    p.ref = O.reference(p, 1e-5 if args.tiny else 1e-7, args.out)
-    return p
-
-
 def timed(rows: dict, calls: dict, repeats: int, warmup: int = 0) -> dict:
     """Add to each row its time and its per-round ratio to the first call's."""
     times, base = C.interleave(calls, repeats, warmup), next(iter(calls))
@@ -74,7 +68,7 @@ def parallel_iterations(p, args) -> dict:
 
 def section_ode_levers(args) -> dict:
     """First step, error norm, adjoint norm, loop parallel_iterations, against the shipped."""
-    p = problem(args)
+    p = O.problem(args)
     out = {name: compare(p, args, v, train=False) for name, v in FORWARD_LEVERS.items()}
     out["adjoint_norm"] = compare(p, args, ADJOINT_NORMS, train=True)
     try:
@@ -158,7 +152,7 @@ def section_error_norm(args) -> dict:
         "decay": (lambda t, y: -y, decay, 1.0, np.exp(-1.0) * decay),
         "rotation": (turn, np.array([1.0, 0.0]), 2 * math.pi, np.array([1.0, 0.0])),
     }
-    p, rows = problem(args), []
+    p, rows = O.problem(args), []
     tols = (1e-2, 1e-3) if args.tiny else (1e-2, 1e-3, 1e-4, 1e-5)
     for name, tol, norm in itertools.product((*closed, "odenet"), tols, NORMS):
         if name == "odenet":
@@ -226,7 +220,7 @@ def _gn_pass(layer, mode, x, cot):
 def section_fixed_methods(args) -> dict:
     """Every fixed-step method at 1, 2, ... equal steps until it meets the bar (torchdiffeq's
     rk4 is the 3/8 rule, odelayers' the classical one)."""
-    p, limit = problem(args), 4 if args.tiny else 16
+    p, limit = O.problem(args), 4 if args.tiny else 16
     bar = p.error(O.torch_forward(p)()[0]) * (1 + O.BAR_SLACK)
     theirs = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
     methods = [(O.THEIRS, O.torch_forward, m) for m in theirs]

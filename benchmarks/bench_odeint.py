@@ -29,7 +29,7 @@ REF_CHUNK = 4  # group norm and convolutions act per example: chunks change only
 OURS, THEIRS = "ODEBlock", "torchdiffeq"
 
 
-def torch_odefunc(seed: int = 0):
+def torch_odefunc():
     """torchdiffeq's example ``ODEfunc`` with an NFE counter and non-trivial group-norm weights."""
 
     class ODEfunc(nn.Module):
@@ -46,7 +46,7 @@ def torch_odefunc(seed: int = 0):
             out = self.conv1(concat(torch.relu_(self.norm1(x))))
             return self.norm3(self.conv2(concat(torch.relu_(self.norm2(out)))))
 
-    torch.manual_seed(seed)
+    torch.manual_seed(0)
     func = ODEfunc()
     with torch.no_grad():  # gamma = 1, beta = 0 would not check the weight transfer
         for gn in (func.norm1, func.norm2, func.norm3):
@@ -68,7 +68,7 @@ def tf_layout(a):
     return np.ascontiguousarray(a.transpose((2, 3, 1, 0) if a.shape[-1] == 3 else (0, 2, 3, 1)))
 
 
-def keras_dynamics(func, counter=None):
+def keras_dynamics(func, counter):
     """``func`` rebuilt from odelayers' layers; ``counter`` (an int64 tf.Variable) counts evaluations."""
 
     class Dynamics(keras.layers.Layer):
@@ -79,9 +79,8 @@ def keras_dynamics(func, counter=None):
             self.convs = [odelayers.ConcatConv2D(64, 3) for _ in range(2)]
 
         def call(self, h, t):
-            if counter is not None:
-                with tf.control_dependencies([counter.assign_add(1)]):
-                    h = tf.identity(h)
+            with tf.control_dependencies([counter.assign_add(1)]):
+                h = tf.identity(h)
             out = self.convs[0](keras.ops.relu(self.norms[0](h)), t=t)
             return self.norms[2](self.convs[1](keras.ops.relu(self.norms[1](out)), t=t))
 
@@ -91,6 +90,13 @@ def keras_dynamics(func, counter=None):
     for v, p in zip(dyn.trainable_variables, torch_params(func)):
         v.assign(tf_layout(p.detach().numpy()))
     return dyn
+
+
+def problem(args) -> Problem:
+    """The problem at ``--tiny``'s size or the full one, with its float64 reference."""
+    p = Problem(batch=4 if args.tiny else 32)
+    p.ref = reference(p, 1e-5 if args.tiny else 1e-7, args.out)
+    return p
 
 
 class Problem:
@@ -362,10 +368,8 @@ def section_fastest(p: Problem, args, tols: dict) -> dict:
 
 
 def measure(args) -> dict:
-    p = Problem(batch=4 if args.tiny else 32)
+    p, args.torch_warmup = problem(args), 1 if args.tiny else 3
     res = {"batch": len(p.y0), "max_abs_difference": p.check()}
-    args.torch_warmup = 1 if args.tiny else 3
-    p.ref = reference(p, 1e-5 if args.tiny else 1e-7, args.out)
     res["dynamics"] = section_dynamics(p, args)
     res["torch_format"], p = section_torch_format(p, args)
     res["tolerances"] = tols = section_tolerances(p, (2e-3, 1e-3, 5e-4) if args.tiny else TOLS)
