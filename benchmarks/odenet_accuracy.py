@@ -48,12 +48,9 @@ def mean(values):
     return statistics.fmean(values) if values else None
 
 
-def seed(run: dict) -> int:
-    return run.get("train_seed", run.get("seed", 1))
-
-
 def summarise(runs: list[dict]) -> list[dict]:
     groups, rows, batch = {}, [], "test_accuracy_batch_stats"
+    seed = lambda run: run.get("train_seed", run.get("seed", 1))  # noqa: E731
     for run in runs:  # same name but the -t<seed> suffix, same solver: one group
         key = (re.sub(r"-t\d+$", "", run["name"]), json.dumps(run.get("ode"), sort_keys=True))
         groups.setdefault(key, []).append(run)
