@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import subprocess
 import sys
 
@@ -28,8 +29,6 @@ def configurations(args) -> list[dict]:
 
 def child(config: dict) -> dict:
     """One configuration, measured in this fresh process."""
-    import resource
-
     p, get, out = O.Problem(batch=config["batch"]), config.get, []
     options = dict(tol=get("tol"), steps=get("steps"), adjoint=get("adjoint"))
     train = O.tf_train(p, config["method"], **options, max_num_steps=100_000)

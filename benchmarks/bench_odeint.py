@@ -63,9 +63,8 @@ def torch_params(func) -> list:
 
 def tf_layout(a):
     """An NCHW state, or a [out, in, kh, kw] kernel, as TensorFlow lays it out."""
-    if a.ndim != 4:
-        return a
-    return np.ascontiguousarray(a.transpose((2, 3, 1, 0) if a.shape[-1] == 3 else (0, 2, 3, 1)))
+    axes = (2, 3, 1, 0) if a.shape[-1] == 3 else (0, 2, 3, 1)  # a 3x3 kernel, or a state
+    return np.ascontiguousarray(a.transpose(axes)) if a.ndim == 4 else a
 
 
 def keras_dynamics(func, counter):

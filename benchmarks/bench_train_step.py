@@ -17,6 +17,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from reproduce import models
+from reproduce.data import synthetic_train
+from reproduce.preprocess import resnet_inputs
 
 RESNET = "keras resnet"
 # Solver levers of the ODE-Net, each replacing the shipped solver (rk4, step 0.5, backprop).
@@ -69,12 +74,12 @@ def torch_resnet():
 
 
 def torch_trainer(model, forward, foreach: bool):
-    """A step as Keras' ``fit`` takes it: Adam(1e-3, epsilon 1e-7), binary cross-entropy."""
+    """A step as Keras' ``fit`` takes it: Adam(1e-3, epsilon 1e-7), binary cross-entropy on
+    probabilities clipped to [1e-7, 1 - 1e-7] as Keras clips them."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, foreach=foreach)
 
     def step(x, y):
         optimizer.zero_grad(set_to_none=True)
-        # Keras clips the probabilities before the log.
         nn.functional.binary_cross_entropy(forward(x).clamp(1e-7, 1 - 1e-7), y).backward()
         optimizer.step()
 
@@ -93,8 +98,6 @@ def faster_adam_foreach() -> bool:
 
 def candidates(args, x, y) -> tuple[dict, dict]:
     """Each candidate's step on one batch (cycling through the batches), and the models."""
-    from reproduce import models
-
     built = {RESNET: models.build_resnet, "odenet (shipped)": models.build_odenet}
     reset = dict(step_size=None, num_steps=None, rtol=1e-3, atol=1e-3)  # what a lever leaves out
     for name, options in {} if args.tiny or args.no_levers else LEVERS.items():
@@ -128,8 +131,6 @@ def flops(keras_model, torch_model, x, y) -> dict:
     """FLOPs of a training batch: convolutions and dense layers (the rest is under 0.5%),
     forward 2·H·W·kh·kw·Cin·Cout per image, backward the weight gradient and, where a
     trainable layer lies upstream, the input gradient; PyTorch's FlopCounterMode as check."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     upstream, total = set(), 0
     for layer in keras_model.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -158,9 +159,6 @@ def ceilings(threads: int, n: int) -> dict:
 
 
 def measure(args) -> dict:
-    from reproduce.data import synthetic_train
-    from reproduce.preprocess import resnet_inputs
-
     x, y = resnet_inputs(pd.DataFrame(synthetic_train(64 if args.tiny else 320, seed=0)))
     steps, models = candidates(args, x, y)
     ours = sum(math.prod(w.shape) for w in models[RESNET].weights if "debias" not in w.path)

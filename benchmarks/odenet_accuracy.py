@@ -16,6 +16,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+import odelayers  # noqa: F401 - registers the layers that model.keras files name
+import reproduce.models  # noqa: F401
+from reproduce import data, preprocess
+
 GOAL_POINTS = 2.0
 LATE_EPOCHS = 4
 
@@ -85,8 +89,6 @@ def summarise(runs: list[dict]) -> list[dict]:
 
 def run_data(metrics: dict):
     """The run's training and test images, split as the run split them."""
-    from reproduce import data, preprocess
-
     source = metrics["data"]
     train, found = data.resolve_data(source["path"] if source["kind"] == "real" else None)
     if found.sha256 != source["sha256"]:
@@ -100,9 +102,6 @@ def run_data(metrics: dict):
 def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
     """Accuracy of the saved model as trained, then after ``epochs`` passes in training mode
     (weights frozen) with dropout on and with dropout off."""
-    import odelayers  # noqa: F401 - registers the layers model.keras names
-    import reproduce.models  # noqa: F401
-
     x_train, y_train, x_test, y_test = run_data(metrics)
     model = keras.saving.load_model(folder / "model.keras", compile=False)
     layers = list(model._flatten_layers(include_self=False))

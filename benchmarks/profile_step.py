@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import collections
 import functools
-import glob
 import re
 import tempfile
 import timeit
+from pathlib import Path
 
 import _common as C
 import bench_odeint as O
@@ -21,6 +21,10 @@ import pandas as pd
 import tensorflow as tf
 import torch
 from bench_train_step import nchw, torch_resnet, torch_trainer
+
+from reproduce.data import synthetic_train
+from reproduce.models import build_resnet
+from reproduce.preprocess import resnet_inputs
 
 # (category, pattern on TensorFlow's op type or PyTorch's op name); the first match wins.
 CATEGORIES = (
@@ -58,8 +62,7 @@ def profile_tf(call, steps: int) -> dict:
     wall = timeit.timeit(call, number=steps) / steps * 1000
     tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
-    with open(sorted(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True))[-1], "rb") as f:
-        space.ParseFromString(f.read())
+    space.ParseFromString(sorted(Path(logdir).rglob("*.xplane.pb"))[-1].read_bytes())
     ops = collections.Counter()
     for plane in (p for p in space.planes if p.name == "/host:CPU"):
         names = {k: v.name for k, v in plane.event_metadata.items()}
@@ -84,10 +87,6 @@ def steps_of(args):
     if args.model == "odenet":
         p = O.Problem(batch=4 if args.tiny else 32)
         return O.tf_train(p, "rk4", steps=2), O.torch_train(p, "rk4", steps=2), 1
-    from reproduce.data import synthetic_train
-    from reproduce.models import build_resnet
-    from reproduce.preprocess import resnet_inputs
-
     batches = 2 if args.tiny else 8
     x, y = resnet_inputs(pd.DataFrame(synthetic_train(32 * batches, seed=0)))
     keras.utils.set_random_seed(0)
@@ -117,7 +116,6 @@ def main(argv=None):
     parser = C.parser(__doc__, repeats=None, threads=(1, 2))
     parser.add_argument("--model", choices=("odenet", "resnet"), default="odenet")
     args = parser.parse_args(argv)
-    # resnet: fits of 8 batches each
     args.repeats = 2 if args.tiny else args.repeats or (10 if args.model == "odenet" else 2)
     C.run(args, f"profile_{args.model}", measure)
 
