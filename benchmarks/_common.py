@@ -98,9 +98,8 @@ def _plain(obj):
 
 def interleave(candidates: dict, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
     """Seconds per call of each candidate, over ``repeats`` rounds in alternating order."""
-    for _ in range(warmup):
-        for call in candidates.values():
-            call()
+    for call in list(candidates.values()) * warmup:
+        call()
     names, times = list(candidates), {name: [] for name in candidates}
     for i in range(repeats):
         for name in names if i % 2 == 0 else names[::-1]:

@@ -340,9 +340,8 @@ def section_adjoint(p: Problem, args, tols: dict) -> dict:
 
 
 def section_fastest(p: Problem, args, tols: dict) -> dict:
-    """Each library's fastest training step among those reaching the bar: fixed-step methods
-    with backprop at their fewest steps, dopri5 with backprop. A candidate over ``--prune``
-    times its side's best single run is not repeated."""
+    """Each library's fastest training step reaching the bar (fixed-step methods at their fewest
+    steps, dopri5; backprop); over ``--prune`` x its side's best single run: not repeated."""
     steps = {}
     for side, (forward, train) in SIDES.items():
         for method in FIXED:
