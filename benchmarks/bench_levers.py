@@ -25,11 +25,8 @@ FORWARD_LEVERS = {
     "first_step": {"automatic (Hairer), shipped": {}, "fixed 1e-3 (TFP's)": {"first_step": 1e-3}},
     "error_norm": {"rms, shipped": {}, "tfp": {"error_norm": "tfp"}},
 }
-ADJOINT_NORMS = {
-    "seminorm, shipped": {},
-    "full (TFP's adjoint)": {"adjoint_norm": "full"},
-    "seminorm, tfp error norm": {"error_norm": "tfp"},
-}
+ADJOINT_NORMS = {"seminorm, shipped": {}, "full (TFP's adjoint)": {"adjoint_norm": "full"}}
+ADJOINT_NORMS["seminorm, tfp error norm"] = {"error_norm": "tfp"}
 
 
 def timed(rows: dict, calls: dict, repeats: int, warmup: int = 0) -> dict:
@@ -152,8 +149,7 @@ def section_error_norm(args) -> dict:
         "decay": (lambda t, y: -y, decay, 1.0, np.exp(-1.0) * decay),
         "rotation": (turn, np.array([1.0, 0.0]), 2 * math.pi, np.array([1.0, 0.0])),
     }
-    p, rows = O.problem(args), []
-    tols = (1e-2, 1e-3) if args.tiny else (1e-2, 1e-3, 1e-4, 1e-5)
+    p, rows, tols = O.problem(args), [], (1e-2, 1e-3, 1e-4, 1e-5)[: 2 if args.tiny else None]
     for name, tol, norm in itertools.product((*closed, "odenet"), tols, NORMS):
         if name == "odenet":
             (y, nfe), ref = O.tf_forward(p, tol=tol, error_norm=norm)(), p.ref["final"]
