@@ -1,14 +1,10 @@
-"""What every benchmark script repeats: options, pinned threads, interleaved timing, the result file.
-
-Implementations are compared in one process with their repetitions interleaved
-(A B, B A, ...), so that load from other processes hits all alike; ratios are taken
-per round, and their median and spread are reported.
+"""What every benchmark script repeats: options, pinned threads, interleaved timing (A B, B A,
+...: load from other processes hits all alike), per-round ratios and their spread, the result file.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -17,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `python benchmarks/<script>.py` from a checkout not installed
@@ -28,9 +25,6 @@ from reproduce.atomic import atomic_write_json  # noqa: E402
 quiet_tensorflow()  # before anything imports TensorFlow
 import tensorflow as tf  # noqa: E402
 
-PEERS = ("torch", "torchdiffeq")
-THREADS_HELP = "intra-op threads of TensorFlow and PyTorch alike; each count in a fresh process"
-
 
 class Skip(Exception):
     """A section that cannot run here (its reason goes into the result file)."""
@@ -38,7 +32,7 @@ class Skip(Exception):
 
 def parser(doc: str, repeats: int, threads=(1,)) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    p.add_argument("--threads", type=int, nargs="+", default=list(threads), help=THREADS_HELP)
+    p.add_argument("--threads", type=int, nargs="+", default=list(threads), help="intra-op")
     p.add_argument("--runs", type=int, default=1, help="separate processes per thread count")
     p.add_argument("--repeats", type=int, default=repeats, help="timed rounds")
     p.add_argument("--tiny", action="store_true", help="a smoke run at a tiny size")
@@ -66,12 +60,8 @@ def pin_threads(n: int, torch: bool = True) -> dict:
 
 
 def run(args, name: str, measure, torch: bool = True) -> dict:
-    """``measure(args)`` once per thread count and run, printed and written to ``<out>/<name>.json``.
-
-    Each (threads, run) pair gets a fresh process when there are several: TensorFlow
-    fixes its thread pools at its first op, and separate runs show what varies between
-    processes.
-    """
+    """``measure(args)`` per thread count and run, written to ``<out>/<name>.json``; each in a
+    fresh process when there are several (TensorFlow fixes its thread pools at its first op)."""
     if child := os.environ.get("BENCH_CHILD"):
         threads, path = child.split(",", 1)
         result = _measure(args, int(threads), measure, torch)
@@ -86,18 +76,16 @@ def run(args, name: str, measure, torch: bool = True) -> dict:
             env = {**os.environ, "BENCH_CHILD": f"{threads},{tmp}/run.json"}
             subprocess.run([sys.executable, *sys.argv], env=env, check=True)
             runs.append(json.loads(Path(tmp, "run.json").read_text()))
-    record = {"benchmark": name, **provenance.record(extra_versions=PEERS if torch else ())}
-    record |= {"options": vars(args), "runs": runs}
-    args.out.mkdir(parents=True, exist_ok=True)
+    record = provenance.record(extra_versions=("torch", "torchdiffeq") if torch else ())
+    record = {"benchmark": name, **record, "options": vars(args), "runs": runs}
     record = json.loads(json.dumps(record, default=_plain))
+    args.out.mkdir(parents=True, exist_ok=True)
     print(f"wrote {atomic_write_json(args.out / f'{name}.json', record)}")
     return record
 
 
 def _measure(args, threads: int, measure, torch: bool) -> dict:
-    args.threads = threads
-    pinned = pin_threads(threads, torch)
-    load = os.getloadavg()
+    args.threads, pinned, load = threads, pin_threads(threads, torch), os.getloadavg()
     start = time.perf_counter()
     result = measure(args)
     wall = time.perf_counter() - start
@@ -110,9 +98,8 @@ def _plain(obj):
 
 def interleave(candidates: dict, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
     """Seconds per call of each candidate, over ``repeats`` rounds in alternating order."""
-    for _ in range(warmup):
-        for call in candidates.values():
-            call()
+    for call in list(candidates.values()) * warmup:
+        call()
     names, times = list(candidates), {name: [] for name in candidates}
     for i in range(repeats):
         for name in names if i % 2 == 0 else names[::-1]:
@@ -134,19 +121,18 @@ def ratio(times: dict, ours: str, theirs: str) -> dict:
     return spread([a / b for a, b in zip(times[ours], times[theirs])])
 
 
-def table(header: list, rows: list) -> str:
-    """A markdown table, floats to 3 significant digits; printed and returned."""
+def table(header: list, rows: list) -> None:
+    """Print a markdown table, floats to 3 significant digits."""
     cell = lambda x: f"{x:.3g}" if isinstance(x, float) else "" if x is None else str(x)  # noqa: E731
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
     print("\n".join(lines) + "\n", flush=True)
-    return "\n".join(lines)
 
 
-def ratio_table(ratios: dict) -> str:
+def ratio_table(ratios: dict) -> None:
     """:func:`table` of named :func:`ratio` results."""
     keys = ("median", "q1", "q3", "min", "max")
-    return table(["ratio", *keys], [[name, *(r[k] for k in keys)] for name, r in ratios.items()])
+    table(["ratio", *keys], [[name, *(r[k] for k in keys)] for name, r in ratios.items()])
 
 
 def peak_mib(call) -> float:
@@ -157,24 +143,12 @@ def peak_mib(call) -> float:
     return (tf.config.experimental.get_memory_info("CPU:0")["peak"] - before) / 2**20
 
 
-@contextlib.contextmanager
 def tuning(**values):
-    """Set odelayers' loop settings (``PARALLEL_ITERATIONS=10``...) for the solves traced inside.
-
-    They are private module constants, read when a solve is traced; raises :class:`Skip`
-    where this odelayers has no such module.
-    """
+    """Set odelayers' private loop settings (``PARALLEL_ITERATIONS=10``...), read when a solve
+    is traced, for the solves traced inside; :class:`Skip` where odelayers has none."""
     import odelayers
 
-    odelayers.ODEBlock  # noqa: B018 - loads the solvers, which load the settings
-    settings = sys.modules.get("odelayers._tuning")
-    if settings is None:
+    odelayers.ODEBlock  # noqa: B018 - loads the solvers, which load the settings they read
+    if (settings := sys.modules.get("odelayers._tuning")) is None:
         raise Skip("odelayers has no _tuning module: loop settings cannot be varied")
-    old = {key: getattr(settings, key) for key in values}
-    for key, value in values.items():
-        setattr(settings, key, value)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            setattr(settings, key, value)
+    return mock.patch.multiple(settings, **values)

@@ -1,22 +1,12 @@
-"""The ODE layer's levers, one section per run, each written to ``<out>/<section>.json``.
-
-* ode_levers: first step, error norm, adjoint norm, loop parallel_iterations (time and
-  peak memory), retracing per batch shape and XLA, each against the shipped behaviour;
-* overhead: forward solve time / (NFE x one evaluation), ODEBlock, plain TFP, torchdiffeq;
-* precision: float64 dopri5 on dy/dt = y at tight tolerances, odelayers and plain TFP;
-* error_norm: final-state error and NFE under dopri5's "rms" and "tfp" error norms;
-* group_norm: odelayers.GroupNormalization against Keras' on the ODE-Nets' states;
-* fixed_methods: the fewest steps of every fixed-step method of each library reaching
-  bench_odeint's error bar (errors only).
-
-Problems, weights, reference and bar are bench_odeint's.
+"""The ODE layer's levers, one section per run (its function says what it measures), each
+written to ``<out>/<section>.json``; problems, weights, reference and bar are bench_odeint's.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
-import time
 
 import _common as C
 import bench_odeint as O
@@ -30,12 +20,13 @@ import odelayers
 
 TOL = 1e-3
 NORMS = ("tfp", "rms")
-
-
-def problem(args) -> O.Problem:
-    p = O.Problem(batch=4 if args.tiny else 32)
-    p.ref = O.reference(p, 1e-5 if args.tiny else 1e-7, args.out)
-    return p
+# Each lever's ODEBlock options, the shipped behaviour first (the ratios' base).
+FORWARD_LEVERS = {
+    "first_step": {"automatic (Hairer), shipped": {}, "fixed 1e-3 (TFP's)": {"first_step": 1e-3}},
+    "error_norm": {"rms, shipped": {}, "tfp": {"error_norm": "tfp"}},
+}
+ADJOINT_NORMS = {"seminorm, shipped": {}, "full (TFP's adjoint)": {"adjoint_norm": "full"}}
+ADJOINT_NORMS["seminorm, tfp error norm"] = {"error_norm": "tfp"}
 
 
 def timed(rows: dict, calls: dict, repeats: int, warmup: int = 0) -> dict:
@@ -72,79 +63,16 @@ def parallel_iterations(p, args) -> dict:
     return timed(rows, calls, args.repeats)
 
 
-def retracing(p) -> dict:
-    """Tracing a dopri5-adjoint training step for a fit epoch's batch shapes (32, the last
-    batch's 20), then a third; nothing executed."""
-
-    rows = {}
-    for reduce in (False, True):
-        block = odelayers.ODEBlock(p.dyn, method="dopri5", rtol=TOL, atol=TOL)
-
-        @tf.function(reduce_retracing=reduce)
-        def step(y, block=block):
-            with tf.GradientTape() as tape:
-                tape.watch(y)
-                loss = tf.reduce_sum(block(y, training=True))
-            return tape.gradient(loss, [y] + block.trainable_variables)
-
-        seconds = []
-        for batch in (32, 20, 12):
-            start = time.perf_counter()
-            step.get_concrete_function(tf.zeros([batch, 18, 18, 64]))
-            seconds.append(time.perf_counter() - start)
-        traces = step.experimental_get_tracing_count()
-        rows[f"reduce_retracing={reduce}"] = {"trace_s": seconds, "traces": traces}
-    return rows
-
-
-def xla(p, args) -> dict:
-    rows, calls = {}, {}
-    for name, jit in (("tf.function", False), ("tf.function(jit_compile=True)", True)):
-        block = odelayers.ODEBlock(p.dyn, method="dopri5", rtol=TOL, atol=TOL)
-        solve = tf.function(lambda y, block=block: block(y), jit_compile=jit)
-        start = time.perf_counter()
-        try:
-            final = solve(p.y0_tf).numpy()
-        except Exception as exc:  # recorded: XLA may not compile TFP's loops
-            rows[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
-            continue
-        rows[name] = {"first_call_s": time.perf_counter() - start, "error": p.error(final)}
-        calls[name] = lambda solve=solve: solve(p.y0_tf).numpy()
-    return timed(rows, calls, args.repeats) if len(calls) == 2 else rows
-
-
 def section_ode_levers(args) -> dict:
-    p, out = problem(args), {}
-    levers = {
-        "first_step": lambda: compare(
-            p,
-            args,
-            {"automatic (Hairer), shipped": {}, "fixed 1e-3 (TFP's)": {"first_step": 1e-3}},
-            train=False,
-        ),
-        "error_norm": lambda: compare(
-            p, args, {"rms, shipped": {}, "tfp": {"error_norm": "tfp"}}, train=False
-        ),
-        "adjoint_norm": lambda: compare(
-            p,
-            args,
-            {
-                "seminorm, shipped": {},
-                "full (TFP's adjoint)": {"adjoint_norm": "full"},
-                "seminorm, tfp error norm": {"error_norm": "tfp"},
-            },
-            train=True,
-        ),
-        "parallel_iterations": lambda: parallel_iterations(p, args),
-        "retracing": lambda: retracing(p),
-        "xla": lambda: xla(p, args),
-    }
-    for name, lever in levers.items():
-        try:
-            out[name] = lever()
-        except C.Skip as why:
-            out[name] = {"skipped": str(why)}
-        print(name, out[name], flush=True)
+    """First step, error norm, adjoint norm, loop parallel_iterations, against the shipped."""
+    p = O.problem(args)
+    out = {name: compare(p, args, v, train=False) for name, v in FORWARD_LEVERS.items()}
+    out["adjoint_norm"] = compare(p, args, ADJOINT_NORMS, train=True)
+    try:
+        out["parallel_iterations"] = parallel_iterations(p, args)
+    except C.Skip as why:
+        out["parallel_iterations"] = {"skipped": str(why)}
+    print(out, flush=True)
     return out
 
 
@@ -152,10 +80,8 @@ def section_overhead(args) -> dict:
     """Solve time over NFE evaluations chained in one compiled function (strict) and over
     NFE single-evaluation calls."""
     p = O.Problem(batch=4 if args.tiny else 32)
-    plain = tfp.math.ode.DormandPrince(rtol=TOL, atol=TOL)
-    tfp_solve = tf.function(
-        lambda y: plain.solve(lambda t, h: p.dyn(h, t=t), 0.0, y, solution_times=[1.0]).states[-1]
-    )
+    plain, f = tfp.math.ode.DormandPrince(rtol=TOL, atol=TOL), lambda t, h: p.dyn(h, t=t)
+    tfp_solve = tf.function(lambda y: plain.solve(f, 0.0, y, solution_times=[1.0]).states[-1])
     solves = {
         "ODEBlock": O.tf_forward(p, tol=TOL),
         "plain TFP": lambda: p.count(lambda: tfp_solve(p.y0_tf).numpy()),
@@ -174,159 +100,93 @@ def section_overhead(args) -> dict:
             skipped[name] = str(why)
     nfe = {name: solve()[1] for name, solve in solves.items()}
 
-    def tf_chain(n):  # n evaluations unrolled: no loop machinery
-        @tf.function
-        def chain(y):
-            for k in range(n):
-                y = p.dyn(y, t=k / n)
-            return y
-
-        return lambda: chain(p.y0_tf).numpy()
-
-    def torch_chain(n):
-        def chain(y=p.y0_t):
-            for k in range(n):
-                y = p.func(torch.tensor(k / n), y)
-            return y
-
-        return chain
+    def chain(side, n):  # n evaluations one after another: no loop machinery
+        if side == O.THEIRS:
+            step = lambda y, k: p.func(torch.tensor(k / n), y)  # noqa: E731
+            return lambda: functools.reduce(step, range(n), p.y0_t)
+        run = tf.function(lambda y: functools.reduce(lambda y, k: p.dyn(y, t=k / n), range(n), y))
+        return lambda: run(p.y0_tf).numpy()
 
     calls = {f"{name} solve": solve for name, solve in solves.items()}
-    calls |= {f"{n} chain": (torch_chain if n == O.THEIRS else tf_chain)(nfe[n]) for n in solves}
+    calls |= {f"{name} chain": chain(name, nfe[name]) for name in solves}
     with torch.no_grad():
         times = C.interleave(calls, args.repeats)
-        singles = {"ours": tf_chain(1), "torchdiffeq": torch_chain(1)}
-        single = {k: np.median(v) for k, v in C.interleave(singles, 10 * args.repeats).items()}
+        singles = C.interleave({s: chain(s, 1) for s in (O.OURS, O.THEIRS)}, 10 * args.repeats)
+    single = {k: np.median(v) for k, v in singles.items()}
     rows = {}
     for name, n in nfe.items():
         solve = np.median(times[f"{name} solve"])
-        one = single["torchdiffeq" if name == "torchdiffeq" else "ours"]
-        rows[name] = {
-            "nfe": n,
-            "solve_s": solve,
-            "vs_chain": C.ratio(times, f"{name} solve", f"{name} chain"),
-            "vs_single": solve / (n * one),
-        }
-    C.table(
-        ["solver", "NFE", "vs chain (goal <= 1.15)", "vs single"],
-        [[k, r["nfe"], r["vs_chain"]["median"], r["vs_single"]] for k, r in rows.items()],
-    )
+        one = single.get(name, single[O.OURS])  # torchdiffeq's, or ours
+        rows[name] = {"nfe": n, "solve_s": solve, "vs_single": solve / (n * one)}
+        rows[name]["vs_chain"] = C.ratio(times, f"{name} solve", f"{name} chain")
+    table = [[k, r["nfe"], r["vs_chain"]["median"], r["vs_single"]] for k, r in rows.items()]
+    C.table(["solver", "NFE", "vs chain (goal <= 1.15)", "vs single"], table)
     return {"rows": rows, "single_eval_s": single, "skipped": skipped}
 
 
 def section_precision(args) -> dict:
     """float64 dy/dt = y, y(0) = 1 on [0, 1]: error of y(1) = e and NFE, odelayers and plain TFP."""
-
-    rows, y0 = [], tf.constant([1.0], tf.float64)
+    rows, y0, f = [], tf.constant([1.0], tf.float64), lambda t, y: y
+    error = lambda states: abs(float(states[-1, 0]) - math.e)  # noqa: E731
     for tol in (1e-6, 1e-8) if args.tiny else (1e-6, 1e-8, 1e-10, 1e-12):
-        solver = tfp.math.ode.DormandPrince(rtol=tol, atol=tol)
-        plain = solver.solve(lambda t, y: y, 0.0, y0, solution_times=tf.constant([1.0], tf.float64))
-        ours, info = odelayers.odeint(
-            lambda t, y: y,
-            y0,
-            [0.0, 1.0],
-            rtol=tol,
-            atol=tol,
-            max_num_steps=100_000,
-            full_output=True,
-        )
-        rows.append(
-            {
-                "tol": tol,
-                "tfp": [
-                    abs(float(plain.states[-1, 0]) - math.e),
-                    int(plain.diagnostics.num_ode_fn_evaluations) + 1,
-                ],
-                "odelayers": [abs(float(ours[-1, 0]) - math.e), int(info["nfe"])],
-            }
-        )  # TFP's count leaves out the first evaluation
-    C.table(
-        ["tol", "TFP error, NFE", "odelayers error, NFE"],
-        [[r["tol"], r["tfp"], r["odelayers"]] for r in rows],
-    )
+        plain = tfp.math.ode.DormandPrince(rtol=tol, atol=tol)
+        plain = plain.solve(f, 0.0, y0, solution_times=tf.constant([1.0], tf.float64))
+        options = dict(rtol=tol, atol=tol, max_num_steps=100_000, full_output=True)
+        ours, info = odelayers.odeint(f, y0, [0.0, 1.0], **options)
+        # TFP's count leaves out the first evaluation.
+        tfp_row = [error(plain.states), int(plain.diagnostics.num_ode_fn_evaluations) + 1]
+        rows.append({"tol": tol, "tfp": tfp_row, "odelayers": [error(ours), int(info["nfe"])]})
+    C.table(["tol", "tfp", "odelayers"], [list(r.values()) for r in rows])
     return {"rows": rows}
 
 
 def section_error_norm(args) -> dict:
     """rtol = atol = tol under each error norm on dy/dt = -y, one turn of a rotation (float64,
     closed form) and the ODE-Net block (float32): error, error / tol, NFE, NFE per digit."""
-
-    rotation, turn = tf.constant([[0.0, -1.0], [1.0, 0.0]], tf.float64), 2 * math.pi
-    closed = {
-        "decay": (lambda t, y: -y, [1.0, 2.0, 0.5], 1.0, np.exp(-1.0) * np.array([1.0, 2.0, 0.5])),
-        "rotation": (
-            lambda t, y: tf.linalg.matvec(rotation, y),
-            [1.0, 0.0],
-            turn,
-            np.array([1.0, 0.0]),
-        ),
+    rotation = tf.constant([[0.0, -1.0], [1.0, 0.0]], tf.float64)
+    decay, turn = np.array([1.0, 2.0, 0.5]), lambda t, y: tf.linalg.matvec(rotation, y)
+    closed = {  # dynamics, y0, t1, exact y(t1)
+        "decay": (lambda t, y: -y, decay, 1.0, np.exp(-1.0) * decay),
+        "rotation": (turn, np.array([1.0, 0.0]), 2 * math.pi, np.array([1.0, 0.0])),
     }
-    p = problem(args)
-    tols = (1e-2, 1e-3) if args.tiny else (1e-2, 1e-3, 1e-4, 1e-5)
-    rows = []
-    for name in (*closed, "odenet"):
-        for tol in tols:
-            for norm in NORMS:
-                if name == "odenet":
-                    y, nfe = O.tf_forward(p, tol=tol, error_norm=norm)()
-                    ref = p.ref["final"]
-                else:
-                    f, y0, t1, ref = closed[name]
-                    y, info = tf.function(
-                        lambda y0, f=f, t1=t1, tol=tol, norm=norm: odelayers.odeint(
-                            f, y0, [0.0, t1], rtol=tol, atol=tol, error_norm=norm, full_output=True
-                        )
-                    )(tf.constant(y0, tf.float64))
-                    y, nfe = y[-1], int(info["nfe"])
-                y = np.asarray(y, np.float64)
-                rel = float(np.sqrt(np.mean((y - ref) ** 2) / np.mean(ref**2)))
-                in_tols = float(np.sqrt(np.mean(((y - ref) / (tol + tol * np.abs(ref))) ** 2)))
-                rows.append(
-                    dict(
-                        problem=name,
-                        tol=tol,
-                        norm=norm,
-                        nfe=nfe,
-                        error=rel,
-                        error_in_tols=in_tols,
-                        nfe_per_digit=nfe / -math.log10(rel),
-                    )
-                )
-    summary = {
-        norm: {
-            "mean_abs_log10_error_in_tols": np.mean(
-                [abs(math.log10(r["error_in_tols"])) for r in rows if r["norm"] == norm]
-            ),
-            "mean_nfe_per_digit": np.mean([r["nfe_per_digit"] for r in rows if r["norm"] == norm]),
-        }
-        for norm in NORMS
-    }
+    p, rows, tols = O.problem(args), [], (1e-2, 1e-3, 1e-4, 1e-5)[: 2 if args.tiny else None]
+    for name, tol, norm in itertools.product((*closed, "odenet"), tols, NORMS):
+        if name == "odenet":
+            (y, nfe), ref = O.tf_forward(p, tol=tol, error_norm=norm)(), p.ref["final"]
+        else:
+            f, y0, t1, ref = closed[name]
+            options = dict(t=[0.0, t1], rtol=tol, atol=tol, error_norm=norm, full_output=True)
+            solve = tf.function(functools.partial(odelayers.odeint, f, **options))
+            y, info = solve(tf.constant(y0, tf.float64))
+            y, nfe = y[-1], int(info["nfe"])
+        y, ref = np.asarray(y, np.float64), np.asarray(ref, np.float64)
+        rel = float(np.sqrt(np.mean((y - ref) ** 2) / np.mean(ref**2)))
+        in_tols = float(np.sqrt(np.mean(((y - ref) / (tol + tol * np.abs(ref))) ** 2)))
+        row = dict(problem=name, tol=tol, norm=norm, nfe=nfe, error=rel, error_in_tols=in_tols)
+        rows.append(row | {"nfe_per_digit": nfe / -math.log10(rel)})
+    summary = {}
+    for norm in NORMS:
+        mine = [r for r in rows if r["norm"] == norm]
+        digits_off = np.mean([abs(math.log10(r["error_in_tols"])) for r in mine])
+        n = np.mean([r["nfe_per_digit"] for r in mine])
+        summary[norm] = {"mean_abs_log10_error_in_tols": digits_off, "mean_nfe_per_digit": n}
     floor = p.error(O.tf_forward(p, tol=1e-7)()[0])  # float32's own limit on the ODE-Net
-    C.table(
-        ["problem", "tol", "norm", "NFE", "error", "error / tol"],
-        [
-            [r["problem"], r["tol"], r["norm"], r["nfe"], r["error"], r["error_in_tols"]]
-            for r in rows
-        ],
-    )
+    C.table(list(rows[0])[:-1], [list(r.values())[:-1] for r in rows])
     return {"rows": rows, "summary": summary, "odenet_float32_floor": floor}
 
 
 def section_group_norm(args) -> dict:
     """Forward and forward + backward (input, gamma, beta) of both layers, same weights; the
     speed-up Keras / ours per round; each repeat times 10 calls."""
-
     rng, cases = np.random.default_rng(0), []
+    layers = {"keras": keras.layers.GroupNormalization, "odelayers": odelayers.GroupNormalization}
     for shape in ((4 if args.tiny else 32, 18, 18, c) for c in (64, 32)):
         x = tf.constant(rng.standard_normal(shape).astype("float32") * 2.0 + 0.3)
         cot = tf.constant(rng.standard_normal(shape).astype("float32"))
         weights = [1.0 + 0.3 * rng.standard_normal(shape[-1]).astype("float32") for _ in range(2)]
         for mode in ("forward", "forward+backward"):
             calls, outs = {}, {}
-            for name, cls in (
-                ("keras", keras.layers.GroupNormalization),
-                ("odelayers", odelayers.GroupNormalization),
-            ):
+            for name, cls in layers.items():
                 layer = cls(32, epsilon=1e-3)
                 layer.build(shape)
                 layer.set_weights(weights)
@@ -336,15 +196,11 @@ def section_group_norm(args) -> dict:
             diff = max(float(np.abs(a - b).max()) for a, b in zip(*outs.values()))
             assert diff < 1e-3, f"the layers differ by {diff} ({mode}, {shape})"
             times = C.interleave(calls, args.repeats)
-            speedup = C.ratio(times, "keras", "odelayers")
-            cases.append(
-                {"shape": shape, "mode": mode, "max_abs_difference": diff, "speedup": speedup}
-                | {k: C.spread(np.array(v) / 10) for k, v in times.items()}
-            )
-    C.table(
-        ["shape", "pass", "Keras / ours"],
-        [[c["shape"], c["mode"], c["speedup"]["median"]] for c in cases],
-    )
+            case = {"shape": shape, "mode": mode, "speedup": C.ratio(times, "keras", "odelayers")}
+            case |= {k: C.spread(np.array(v) / 10) for k, v in times.items()}
+            cases.append(case | {"max_abs_difference": diff})
+    table = [[c["shape"], c["mode"], c["speedup"]["median"]] for c in cases]
+    C.table(["shape", "pass", "Keras / ours"], table)
     return {"cases": cases}
 
 
@@ -360,32 +216,23 @@ def _gn_pass(layer, mode, x, cot):
 def section_fixed_methods(args) -> dict:
     """Every fixed-step method at 1, 2, ... equal steps until it meets the bar (torchdiffeq's
     rk4 is the 3/8 rule, odelayers' the classical one)."""
-    p = problem(args)
+    p, limit = O.problem(args), 4 if args.tiny else 16
     bar = p.error(O.torch_forward(p)()[0]) * (1 + O.BAR_SLACK)
     theirs = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
-    limit = 4 if args.tiny else 16
-    rows = [
-        {"side": O.THEIRS, "method": m, **O.fewest_steps(p, O.torch_forward, m, bar, limit)}
-        for m in theirs
-    ]
-    rows += [
-        {"side": O.OURS, "method": m, **O.fewest_steps(p, O.tf_forward, m, bar, limit)}
-        for m in O.FIXED
-    ]
-    C.table(
-        ["library", "method", "fewest steps", "NFE"],
-        [[r["side"], r["method"], r["steps"], r["nfe"]] for r in rows],
-    )
+    methods = [(O.THEIRS, O.torch_forward, m) for m in theirs]
+    methods += [(O.OURS, O.tf_forward, m) for m in O.FIXED]
+    rows = [{"side": s, "method": m, **O.fewest_steps(p, f, m, bar, limit)} for s, f, m in methods]
+    C.table(["library", "method", "fewest steps", "NFE"], [[*list(r.values())[:4]] for r in rows])
     return {"bar": bar, "rows": rows}
 
 
 SECTIONS = {
-    "ode_levers": (section_ode_levers, True),
-    "overhead": (section_overhead, True),
-    "precision": (section_precision, False),
-    "error_norm": (section_error_norm, True),
-    "group_norm": (section_group_norm, False),
-    "fixed_methods": (section_fixed_methods, True),
+    "ode_levers": section_ode_levers,
+    "overhead": section_overhead,
+    "precision": section_precision,
+    "error_norm": section_error_norm,
+    "group_norm": section_group_norm,
+    "fixed_methods": section_fixed_methods,
 }
 
 
@@ -394,8 +241,7 @@ def main(argv=None):
     parser.add_argument("section", choices=SECTIONS)
     args = parser.parse_args(argv)
     args.repeats = 2 if args.tiny else args.repeats
-    measure, torch = SECTIONS[args.section]
-    C.run(args, args.section, measure, torch=torch)
+    C.run(args, args.section, SECTIONS[args.section])  # PyTorch is loaded: pinned, recorded
 
 
 if __name__ == "__main__":

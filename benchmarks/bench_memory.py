@@ -1,22 +1,18 @@
-"""Peak memory of a training step: the adjoint's stays flat as the tolerance tightens.
-
-dopri5 with the adjoint at rtol = atol 1e-2 ... 1e-6 (goal: peak at 1e-6 <= 1.1 x at 1e-2),
-against the loops at parallel_iterations=10, the full adjoint norm, and backprop through rk4
-and dopri5; each in a fresh process, traced first: TensorFlow's allocator peak, and ru_maxrss.
+"""Peak memory of a training step, dopri5 with the adjoint at rtol = atol 1e-2 ... 1e-6 (goal:
+peak at 1e-6 <= 1.1 x at 1e-2), against parallel_iterations=10, the full adjoint norm and
+backprop; each in a fresh process, traced first: TensorFlow's allocator peak, and ru_maxrss.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import subprocess
 import sys
 
 import _common as C
 import bench_odeint as O
-import tensorflow as tf
-
-import odelayers
 
 
 def configurations(args) -> list[dict]:
@@ -33,91 +29,59 @@ def configurations(args) -> list[dict]:
 
 def child(config: dict) -> dict:
     """One configuration, measured in this fresh process."""
-    import resource
-
-    p = O.Problem(batch=config["batch"])
-    options = O.tf_options(
-        config["method"], config.get("tol"), config.get("steps"), config.get("adjoint")
-    )
-    block = odelayers.ODEBlock(p.dyn, **options, max_num_steps=100_000)
-
-    @tf.function
-    def step(y):
-        with tf.GradientTape() as tape:
-            tape.watch(y)
-            loss = tf.reduce_sum(block(y, training=True) * p.cot_tf)
-        return tape.gradient(loss, [y] + block.trainable_variables)
-
+    p, get, out = O.Problem(batch=config["batch"]), config.get, []
+    options = dict(tol=get("tol"), steps=get("steps"), adjoint=get("adjoint"))
+    train = O.tf_train(p, config["method"], **options, max_num_steps=100_000)
     try:
-        loops = config.get("parallel_iterations")
+        loops = get("parallel_iterations")
         with C.tuning(PARALLEL_ITERATIONS=loops) if loops else contextlib.nullcontext():
-            step.get_concrete_function(p.y0_tf)  # traced, nothing run
+            train.trace()
     except C.Skip as why:
         return config | {"skipped": str(why)}
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    p.counter.assign(0)
-    peak = C.peak_mib(lambda: [g.numpy() for g in step(p.y0_tf)])
+    peak = C.peak_mib(lambda: out.extend(train()[1:]))  # NFE forward, backward
     rss_delta = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1024  # KiB on Linux
-    total = int(p.counter.numpy())
-    nfe = [block.nfe, total - block.nfe]
-    return config | {"nfe": nfe, "tf_peak_mib": peak, "rss_delta_mib": rss_delta}
+    return config | {"nfe": out, "tf_peak_mib": peak, "rss_delta_mib": rss_delta}
 
 
 def measure(args) -> dict:
     rows = []
     for config in configurations(args):
-        command = [
-            sys.executable,
-            __file__,
-            "--child",
-            json.dumps(config),
-            "--threads",
-            str(args.threads),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True)
+        command = [sys.executable, __file__, "--threads", str(args.threads), "--child"]
+        done = subprocess.run([*command, json.dumps(config)], capture_output=True, text=True)
         if done.returncode:
             rows.append(config | {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:300]})
         else:
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
-    shipped = {
-        r["tol"]: r["tf_peak_mib"]
-        for r in rows
-        if set(r) >= {"adjoint", "tf_peak_mib"}
-        and r["adjoint"] == "seminorm"
-        and "parallel_iterations" not in r
-    }
+    shipped = [r for r in rows if r.get("adjoint") == "seminorm" and "parallel_iterations" not in r]
+    shipped = {r["tol"]: r["tf_peak_mib"] for r in shipped if "tf_peak_mib" in r}
     headline = shipped[min(shipped)] / shipped[max(shipped)]
-    print(
-        f"adjoint peak at tol {min(shipped):g} / at {max(shipped):g}: {headline:.3f} (goal <= 1.1)"
-    )
+    print(f"adjoint peak at tol {min(shipped):g} / {max(shipped):g}: {headline:.3f} (goal <= 1.1)")
     args.out.mkdir(parents=True, exist_ok=True)
     plot(rows, args.out / "memory.png")
     return {"rows": rows, "tight_over_loose": headline}
 
 
 def plot(rows: list[dict], path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Agg where there is no display
 
     series = {}
     for r in (r for r in rows if "tf_peak_mib" in r):
-        label = f"{r['method']} " + (
-            f"adjoint, {r['adjoint']} norm" if "adjoint" in r else "backprop"
+        kind = f"adjoint, {r['adjoint']} norm" if "adjoint" in r else "backprop"
+        label = f"{r['method']} {kind}" + (
+            ", parallel_iterations=10" * ("parallel_iterations" in r)
         )
-        label += ", parallel_iterations=10" if "parallel_iterations" in r else ""
         series.setdefault(label, []).append((r["nfe"][0], r["tf_peak_mib"]))
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, points in series.items():
         ax.plot(*zip(*sorted(points)), "o-", label=label)
-    ax.set(xlabel="forward NFE", ylabel="peak memory of a training step (MiB)", ylim=(0, None))
-    ax.set_title(f"ODE-Net block, 18x18x64, batch {rows[0]['batch']}: adjoint vs backprop")
+    title = f"ODE-Net block, 18x18x64, batch {rows[0]['batch']}: adjoint vs backprop"
+    ax.set(xlabel="forward NFE", ylabel="peak memory of a training step (MiB)", title=title)
+    ax.set_ylim(0, None)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

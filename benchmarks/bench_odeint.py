@@ -1,16 +1,13 @@
-"""The ODE layer against torchdiffeq on Chen et al.'s ODE-Net dynamics, at equal accuracy.
-
-Same weights on both sides; each runs at the loosest tolerance whose final-state error meets
-torchdiffeq's at 1e-3. Timed: forward solve, forward + adjoint (seminorm vs seminorm, full vs
-full), the fastest training step each library offers; ratios ours / theirs.
-"""
+"""The ODE layer against torchdiffeq on Chen et al.'s ODE-Net dynamics, same weights, each side
+at the loosest tolerance whose final-state error meets torchdiffeq's at 1e-3. Timed: forward
+solve, forward + adjoint (seminorm vs seminorm, full vs full), each library's fastest training
+step; ratios ours / theirs."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import statistics
-import time
 
 import _common as C
 import keras
@@ -32,30 +29,24 @@ REF_CHUNK = 4  # group norm and convolutions act per example: chunks change only
 OURS, THEIRS = "ODEBlock", "torchdiffeq"
 
 
-def torch_odefunc(seed: int = 0):
+def torch_odefunc():
     """torchdiffeq's example ``ODEfunc`` with an NFE counter and non-trivial group-norm weights."""
-
-    class ConcatConv2d(nn.Module):
-        def __init__(self, dim):
-            super().__init__()
-            self._layer = nn.Conv2d(dim + 1, dim, 3, padding=1)
-
-        def forward(self, t, x):
-            return self._layer(torch.cat([torch.ones_like(x[:, :1]) * t, x], 1))
 
     class ODEfunc(nn.Module):
         def __init__(self, dim=64):
             super().__init__()
-            self.norm1, self.conv1 = nn.GroupNorm(32, dim), ConcatConv2d(dim)
-            self.norm2, self.conv2 = nn.GroupNorm(32, dim), ConcatConv2d(dim)
-            self.norm3, self.nfe = nn.GroupNorm(32, dim), 0
+            self.norm1, self.norm2, self.norm3 = (nn.GroupNorm(32, dim) for _ in range(3))
+            # torchdiffeq's ConcatConv2d: the time channel first.
+            self.conv1, self.conv2 = (nn.Conv2d(dim + 1, dim, 3, padding=1) for _ in range(2))
+            self.nfe = 0
 
         def forward(self, t, x):
             self.nfe += 1
-            out = self.conv1(t, torch.relu_(self.norm1(x)))
-            return self.norm3(self.conv2(t, torch.relu_(self.norm2(out))))
+            concat = lambda h: torch.cat([torch.ones_like(h[:, :1]) * t, h], 1)  # noqa: E731
+            out = self.conv1(concat(torch.relu_(self.norm1(x))))
+            return self.norm3(self.conv2(concat(torch.relu_(self.norm2(out)))))
 
-    torch.manual_seed(seed)
+    torch.manual_seed(0)
     func = ODEfunc()
     with torch.no_grad():  # gamma = 1, beta = 0 would not check the weight transfer
         for gn in (func.norm1, func.norm2, func.norm3):
@@ -66,48 +57,45 @@ def torch_odefunc(seed: int = 0):
 
 def torch_params(func) -> list:
     """The torch weights in the order of the Keras copy's ``trainable_variables``."""
-    layers = (func.norm1, func.norm2, func.norm3, func.conv1._layer, func.conv2._layer)
+    layers = (func.norm1, func.norm2, func.norm3, func.conv1, func.conv2)
     return [p for m in layers for p in (m.weight, m.bias)]
 
 
 def tf_layout(a):
     """An NCHW state, or a [out, in, kh, kw] kernel, as TensorFlow lays it out."""
-    if a.ndim != 4:
-        return a
-    return np.ascontiguousarray(a.transpose((2, 3, 1, 0) if a.shape[-1] == 3 else (0, 2, 3, 1)))
+    axes = (2, 3, 1, 0) if a.shape[-1] == 3 else (0, 2, 3, 1)  # a 3x3 kernel, or a state
+    return np.ascontiguousarray(a.transpose(axes)) if a.ndim == 4 else a
 
 
-def keras_dynamics(func, counter=None, norm=None):
-    """``func`` rebuilt from ``odelayers.ConcatConv2D`` and ``norm`` (default odelayers' group norm).
-
-    ``counter``, an int64 ``tf.Variable`` outside the weights, counts evaluations.
-    """
-
-    norm = norm or odelayers.GroupNormalization
+def keras_dynamics(func, counter):
+    """``func`` rebuilt from odelayers' layers; ``counter`` (an int64 tf.Variable) counts evaluations."""
 
     class Dynamics(keras.layers.Layer):
         def __init__(self):
             super().__init__()
+            norm = odelayers.GroupNormalization
             self.norms = [norm(32, epsilon=1e-5) for _ in range(3)]  # PyTorch's epsilon
             self.convs = [odelayers.ConcatConv2D(64, 3) for _ in range(2)]
 
-        def build(self, shape):
-            for layer in self.norms + self.convs:
-                layer.build(shape)
-
         def call(self, h, t):
-            if counter is not None:
-                with tf.control_dependencies([counter.assign_add(1)]):
-                    h = tf.identity(h)
+            with tf.control_dependencies([counter.assign_add(1)]):
+                h = tf.identity(h)
             out = self.convs[0](keras.ops.relu(self.norms[0](h)), t=t)
             return self.norms[2](self.convs[1](keras.ops.relu(self.norms[1](out)), t=t))
 
     dyn = Dynamics()
-    dyn.build((None, 18, 18, 64))
+    dyn(tf.zeros((1, 18, 18, 64)), t=0.0)  # builds the weights
     # ConcatConv2D's kernel holds the time channel first, as torchdiffeq's.
     for v, p in zip(dyn.trainable_variables, torch_params(func)):
         v.assign(tf_layout(p.detach().numpy()))
     return dyn
+
+
+def problem(args) -> Problem:
+    """The problem at ``--tiny``'s size or the full one, with its float64 reference."""
+    p = Problem(batch=4 if args.tiny else 32)
+    p.ref = reference(p, 1e-5 if args.tiny else 1e-7, args.out)
+    return p
 
 
 class Problem:
@@ -118,29 +106,26 @@ class Problem:
         self.y0 = np.random.default_rng(1).standard_normal((batch, 64, 18, 18)).astype("float32")
         self.cot = np.random.default_rng(2).standard_normal(self.y0.shape).astype("float32")
         self.y0_t, self.cot_t = torch.from_numpy(self.y0), torch.from_numpy(self.cot)
-        self.t_t = torch.tensor([0.0, 1.0])
         self.y0_tf, self.cot_tf = (tf.constant(tf_layout(a)) for a in (self.y0, self.cot))
         self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.dyn = keras_dynamics(self.func, self.counter)
-        self.dyn_keras_gn = keras_dynamics(self.func, self.counter, keras.layers.GroupNormalization)
-        self.ref = None
+        self.ref, self.t_t = None, torch.tensor([0.0, 1.0])
 
-    def check(self) -> dict:
-        """Max |difference| of one evaluation, PyTorch against each Keras copy (asserted < 1e-5)."""
+    def check(self) -> float:
+        """Max |difference| of one evaluation, PyTorch against Keras (asserted < 1e-5)."""
         with torch.no_grad():
             want = tf_layout(self.func(torch.tensor(0.5), self.y0_t).numpy())
-        diffs = {}
-        for name, dyn in (("odelayers", self.dyn), ("keras group norm", self.dyn_keras_gn)):
-            got = np.asarray(dyn(self.y0_tf, t=0.5))
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
-            diffs[name] = float(np.abs(got - want).max())
-        return diffs
+        got = np.asarray(self.dyn(self.y0_tf, t=0.5))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        return float(np.abs(got - want).max())
 
-    def use_channels_last(self) -> None:
-        self.func = copy.deepcopy(self.func).to(memory_format=torch.channels_last)
-        self.y0_t = self.y0_t.contiguous(memory_format=torch.channels_last)
-        self.cot_t = self.cot_t.contiguous(memory_format=torch.channels_last)
-        self.layout = "channels_last"
+    def channels_last(self) -> Problem:
+        """A copy with PyTorch's module and tensors in ``channels_last``."""
+        q, fmt = copy.copy(self), torch.channels_last
+        q.func = copy.deepcopy(self.func).to(memory_format=fmt)
+        q.y0_t, q.cot_t = (a.contiguous(memory_format=fmt) for a in (self.y0_t, self.cot_t))
+        q.layout = "channels_last"
+        return q
 
     def error(self, final) -> float:
         """Relative RMS error of a final state (TensorFlow layout) against the reference."""
@@ -157,8 +142,7 @@ class Problem:
     def count(self, call):
         """``call()`` and the dynamics evaluations it made."""
         self.counter.assign(0)
-        out = call()
-        return out, int(self.counter.numpy())
+        return call(), int(self.counter.numpy())  # in this order
 
 
 def reference(p: Problem, tol: float, folder) -> dict:
@@ -191,32 +175,28 @@ def reference(p: Problem, tol: float, folder) -> dict:
 # TensorFlow's layout (ours also take ODEBlock's other options). A third library is one
 # more pair in SIDES.
 def torch_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
-    from torchdiffeq import odeint
-
     options = _torch_options(method, tol, steps)
 
     def call():
         p.func.nfe = 0
         with torch.no_grad():
-            out = odeint(p.func, p.y0_t, p.t_t, **options)[-1]
+            out = torchdiffeq.odeint(p.func, p.y0_t, p.t_t, **options)[-1]
         return tf_layout(out.contiguous().numpy()), p.func.nfe
 
     return call
 
 
 def torch_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None):
-    from torchdiffeq import odeint, odeint_adjoint
-
     options, params = _torch_options(method, tol, steps), torch_params(p.func)
     if adjoint == "seminorm":
         options["adjoint_options"] = {"norm": "seminorm"}
 
     def call():
-        for q in params:
-            q.grad = None
+        p.func.zero_grad(set_to_none=True)
         y0 = p.y0_t.clone().requires_grad_(True)
         p.func.nfe = 0
-        out = (odeint_adjoint if adjoint else odeint)(p.func, y0, p.t_t, **options)[-1]
+        solve = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
+        out = solve(p.func, y0, p.t_t, **options)[-1]
         forward = p.func.nfe
         (out * p.cot_t).sum().backward()
         grads = [tf_layout(g.contiguous().numpy()) for g in [y0.grad] + [q.grad for q in params]]
@@ -232,8 +212,8 @@ def _torch_options(method, tol, steps):
     return {"method": method, "options": {"grid_constructor": lambda f, y0, t: grid}}
 
 
-def tf_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, dyn=None, **extra):
-    block = odelayers.ODEBlock(dyn or p.dyn, **tf_options(method, tol, steps) | extra)
+def tf_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, **extra):
+    block = odelayers.ODEBlock(p.dyn, **tf_options(method, tol, steps) | extra)
     solve = tf.function(lambda y: block(y))
     return lambda: p.count(lambda: solve(p.y0_tf).numpy())
 
@@ -252,13 +232,13 @@ def tf_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None,
         grads, total = p.count(lambda: [g.numpy() for g in step(p.y0_tf)])
         return grads, block.nfe, total - block.nfe
 
+    call.trace = lambda: step.get_concrete_function(p.y0_tf)  # nothing run
     return call
 
 
 def tf_options(method, tol, steps, adjoint=None):
     options = {"method": method, "gradient": "adjoint" if adjoint else "backprop"}
-    if adjoint:
-        options["adjoint_norm"] = adjoint
+    options |= {"adjoint_norm": adjoint} if adjoint else {}
     return options | ({"rtol": tol, "atol": tol} if method == "dopri5" else {"num_steps": steps})
 
 
@@ -278,57 +258,41 @@ def fewest_steps(p: Problem, forward, method: str, bar: float, limit: int) -> di
 
 def section_dynamics(p: Problem, args) -> dict:
     """One evaluation and one VJP per side, PyTorch in both memory formats."""
-    calls, half, cl = {}, torch.tensor(0.5), torch.channels_last
-    func_cl = copy.deepcopy(p.func).to(memory_format=cl)
-    for name, f, y, cot in (
-        ("torch", p.func, p.y0_t, p.cot_t),
-        (
-            "torch channels_last",
-            func_cl,
-            *(a.contiguous(memory_format=cl) for a in (p.y0_t, p.cot_t)),
-        ),
-    ):
-        yg, w = y.clone().requires_grad_(True), list(f.parameters())
-        calls[f"{name} eval"] = lambda f=f, y=y: torch.no_grad()(f)(half, y)
-        calls[f"{name} vjp"] = lambda f=f, y=yg, c=cot, w=w: torch.autograd.grad(
-            f(half, y), [y, *w], c
-        )
-    for name, dyn in (("ours", p.dyn), ("keras GN", p.dyn_keras_gn)):
+    calls, half = {}, torch.tensor(0.5)
+    for name, q in (("torch", p), ("torch channels_last", p.channels_last())):
+        y, w = q.y0_t.clone().requires_grad_(True), list(q.func.parameters())
+        calls[f"{name} eval"] = lambda q=q: torch.no_grad()(q.func)(half, q.y0_t)
+        grad = lambda q=q, y=y, w=w: torch.autograd.grad(q.func(half, y), [y, *w], q.cot_t)  # noqa: E731
+        calls[f"{name} vjp"] = grad
 
-        @tf.function
-        def vjp(y, d=dyn):
-            with tf.GradientTape() as tape:
-                tape.watch(y)
-                out = d(y, t=0.5)
-            return tape.gradient(out, [y] + d.trainable_variables, output_gradients=p.cot_tf)
+    @tf.function
+    def vjp(y):
+        with tf.GradientTape() as tape:
+            tape.watch(y)
+            out = p.dyn(y, t=0.5)
+        return tape.gradient(out, [y] + p.dyn.trainable_variables, output_gradients=p.cot_tf)
 
-        evaluate = tf.function(lambda y, d=dyn: d(y, t=0.5))
-        calls[f"{name} eval"] = lambda f=evaluate: f(p.y0_tf).numpy()
-        calls[f"{name} vjp"] = lambda f=vjp: [g.numpy() for g in f(p.y0_tf)]
+    evaluate = tf.function(lambda y: p.dyn(y, t=0.5))
+    calls["ours eval"] = lambda: evaluate(p.y0_tf).numpy()
+    calls["ours vjp"] = lambda: [g.numpy() for g in vjp(p.y0_tf)]
     times = C.interleave(calls, max(10, 2 * args.repeats), args.torch_warmup)
-    ratios = {
-        f"{kind}: {ours} / {theirs}": C.ratio(times, f"{ours} {kind}", f"{theirs} {kind}")
-        for kind in ("eval", "vjp")
-        for ours in ("ours", "keras GN")
-        for theirs in ("torch", "torch channels_last")
-    }
+    pairs = [(k, t) for k in ("eval", "vjp") for t in ("torch", "torch channels_last")]
+    ratios = {f"{k}: ours / {t}": C.ratio(times, f"ours {k}", f"{t} {k}") for k, t in pairs}
     return {"seconds": {k: C.spread(v) for k, v in times.items()}, "ratios": ratios}
 
 
-def section_torch_format(p: Problem, args) -> dict:
+def section_torch_format(p: Problem, args) -> tuple[dict, Problem]:
     """PyTorch's memory format from here on: that of its faster dopri5 solve, or ``--torch-format``."""
-    q = copy.copy(p)
-    q.use_channels_last()
+    q = p.channels_last()
     calls = {"contiguous": torch_forward(p), "channels_last": torch_forward(q)}
     times = C.interleave(calls, max(4, args.repeats // 2), args.torch_warmup)
     # One solve in two layouts differs by float32 rounding alone: how far that moves the error.
     errors = {k: p.error(call()[0]) for k, call in calls.items()}
     faster = min(times, key=lambda k: statistics.median(times[k]))
-    if (args.torch_format or faster) == "channels_last":
-        p.use_channels_last()
+    p = q if (args.torch_format or faster) == "channels_last" else p
     gap = abs(errors["channels_last"] - errors["contiguous"]) / errors["contiguous"]
     seconds = {k: C.spread(v) for k, v in times.items()}
-    return {"seconds": seconds, "faster": faster, "used": p.layout, "rounding_gap": gap}
+    return {"seconds": seconds, "faster": faster, "used": p.layout, "rounding_gap": gap}, p
 
 
 def section_tolerances(p: Problem, tols) -> dict:
@@ -349,9 +313,8 @@ def section_tolerances(p: Problem, tols) -> dict:
 
 
 def section_forward(p: Problem, args, tols: dict) -> dict:
-    """Forward solves at each side's tolerance, and ours on Keras' own group norm."""
+    """Forward solves at each side's tolerance."""
     calls = {side: fwd(p, tol=tols[side]["tol"]) for side, (fwd, _) in SIDES.items()}
-    calls[f"{OURS}, Keras group norm"] = tf_forward(p, tol=tols[OURS]["tol"], dyn=p.dyn_keras_gn)
     nfe = {name: call()[1] for name, call in calls.items()}
     times = C.interleave(calls, args.repeats, args.torch_warmup)
     ratios = {name: C.ratio(times, name, THEIRS) for name in calls if name != THEIRS}
@@ -372,17 +335,13 @@ def section_adjoint(p: Problem, args, tols: dict) -> dict:
         name: {**C.spread(times[name]), "nfe": [f, b], "grad_error": p.grad_errors(g)}
         for name, (g, f, b) in first.items()
     }
-    norms = ("seminorm", "full")
-    return {
-        "rows": rows,
-        "ratios": {n: C.ratio(times, f"{OURS} {n}", f"{THEIRS} {n}") for n in norms},
-    }
+    ratios = {n: C.ratio(times, f"{OURS} {n}", f"{THEIRS} {n}") for n in ("seminorm", "full")}
+    return {"rows": rows, "ratios": ratios}
 
 
 def section_fastest(p: Problem, args, tols: dict) -> dict:
-    """Each library's fastest training step among those reaching the bar: fixed-step methods
-    with backprop at their fewest steps, dopri5 with backprop. A candidate over ``--prune``
-    times its side's best single run is not repeated."""
+    """Each library's fastest training step reaching the bar (fixed-step methods at their fewest
+    steps, dopri5; backprop); over ``--prune`` x its side's best single run: not repeated."""
     steps = {}
     for side, (forward, train) in SIDES.items():
         for method in FIXED:
@@ -393,39 +352,31 @@ def section_fastest(p: Problem, args, tols: dict) -> dict:
     rows, side_of = {}, lambda name: name.split()[0]
     for name, step in steps.items():
         _, forward, backward = step()  # traces ours, warms theirs
-        start = time.perf_counter()
-        step()
-        rows[name] = {"nfe": [forward, backward], "once_s": time.perf_counter() - start}
+        once = C.interleave({name: step}, 1, warmup=0)[name][0]
+        rows[name] = {"nfe": [forward, backward], "once_s": once}
     best = {s: min(r["once_s"] for n, r in rows.items() if side_of(n) == s) for s in SIDES}
     timed = {n: s for n, s in steps.items() if rows[n]["once_s"] <= args.prune * best[side_of(n)]}
     times = C.interleave(timed, args.repeats, warmup=max(0, args.torch_warmup - 2))
     for name in times:
         rows[name].update(C.spread(times[name]))
-    fastest = {
-        s: min((n for n in times if side_of(n) == s), key=lambda n: rows[n]["median"])
-        for s in SIDES
-    }
+    median = lambda n: rows[n]["median"]  # noqa: E731
+    fastest = {s: min((n for n in times if side_of(n) == s), key=median) for s in SIDES}
     ratio = C.ratio(times, fastest[OURS], fastest[THEIRS])
     return {"rows": rows, "fastest": fastest, "ratio": ratio}
 
 
 def measure(args) -> dict:
-    p = Problem(batch=4 if args.tiny else 32)
+    p, args.torch_warmup = problem(args), 1 if args.tiny else 3
     res = {"batch": len(p.y0), "max_abs_difference": p.check()}
-    args.torch_warmup = 1 if args.tiny else 3
-    p.ref = reference(p, 1e-5 if args.tiny else 1e-7, args.out)
     res["dynamics"] = section_dynamics(p, args)
-    res["torch_format"] = section_torch_format(p, args)
+    res["torch_format"], p = section_torch_format(p, args)
     res["tolerances"] = tols = section_tolerances(p, (2e-3, 1e-3, 5e-4) if args.tiny else TOLS)
     res["forward"] = section_forward(p, args, tols)
     res["adjoint"] = section_adjoint(p, args, tols)
-    res["fastest"] = section_fastest(p, args, tols)
-    adjoint, fastest = res["adjoint"]["ratios"], res["fastest"]
-    C.ratio_table(
-        {"forward solve (goal <= 0.8)": res["forward"]["ratios"][OURS]}
-        | {f"forward + adjoint, {k}": r for k, r in adjoint.items()}
-        | {" / ".join(fastest["fastest"].values()): fastest["ratio"]}
-    )
+    res["fastest"] = fastest = section_fastest(p, args, tols)
+    table = {"forward solve (goal <= 0.8)": res["forward"]["ratios"][OURS]}
+    table |= {f"forward + adjoint, {k}": r for k, r in res["adjoint"]["ratios"].items()}
+    C.ratio_table(table | {" / ".join(fastest["fastest"].values()): fastest["ratio"]})
     return res
 
 

@@ -1,15 +1,14 @@
-"""One training step (batch 32) of the report's residual CNN and ODE-Net, against PyTorch.
-
-Keras / a PyTorch twin at its fastest (NCHW, channels_last, compiled), ODE-Net (shipped and
-solver levers) / residual CNN, all interleaved on stand-in images; FLOP/s against the fp32
-peak and a measured matmul ceiling.
+"""One training step (batch 32) of the report's residual CNN, Keras / a PyTorch twin at its
+fastest (NCHW, channels_last, compiled), and of the ODE-Net (shipped and solver levers) / the
+CNN, interleaved on stand-in images; FLOP/s against the fp32 peak and a measured matmul.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import os
-import time
 from pathlib import Path
 
 import _common as C
@@ -18,7 +17,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from reproduce import models
+from reproduce.data import synthetic_train
+from reproduce.preprocess import resnet_inputs
 
 RESNET = "keras resnet"
 # Solver levers of the ODE-Net, each replacing the shipped solver (rk4, step 0.5, backprop).
@@ -32,63 +35,52 @@ LEVERS = {
 }
 
 
+def nchw(x):
+    """NHWC images as PyTorch lays them out."""
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
 def torch_resnet():
     """The residual CNN of the report's appendix 7.2.2 in PyTorch, layer for layer."""
-
-    def conv(cin, cout):
-        return nn.Conv2d(cin, cout, 5, padding=2)
+    elu, pool, drop, S = nn.ELU(), nn.MaxPool2d(2), nn.Dropout(0.25), nn.Sequential
 
     def bn(c, kind=nn.BatchNorm2d):  # Keras' momentum 0.99 is PyTorch's 0.01
         return kind(c, eps=1e-3, momentum=0.01)
 
-    class Branch(nn.Module):  # BN, conv 128, BN, ELU, dropout, conv 64, BN, ELU
-        def __init__(self):
-            super().__init__()
-            self.bn_in, self.conv1, self.bn1 = bn(64), conv(64, 128), bn(128)
-            self.drop, self.conv2, self.bn2 = nn.Dropout(0.25), conv(128, 64), bn(64)
+    def conv(cin, cout):  # 5x5 conv, batch norm, ELU
+        return [nn.Conv2d(cin, cout, 5, padding=2), bn(cout), elu]
 
-        def forward(self, x):
-            x = F.elu(self.bn1(self.conv1(self.bn_in(x))))
-            return F.elu(self.bn2(self.conv2(self.drop(x))))
+    def dense(cin, cout):
+        return [nn.Linear(cin, cout), bn(cout, nn.BatchNorm1d), elu, nn.Dropout(0.5)]
+
+    def branch():  # BN, conv 128, BN, ELU, dropout, conv 64, BN, ELU
+        return S(bn(64), *conv(64, 128), drop, *conv(128, 64))
 
     class ResNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.input_bn, self.res1, self.res2 = bn(3), Branch(), Branch()
-            self.stem = nn.ModuleList([conv(3, 32), bn(32), conv(32, 64), bn(64)])
-            self.top = nn.ModuleList([conv(64, 128), bn(128), conv(128, 256), bn(256)])
-            self.top.extend([conv(256, 512), bn(512)])
-            self.head = nn.ModuleList([nn.Linear(512, 512), bn(512, nn.BatchNorm1d)])
-            self.head.extend([nn.Linear(512, 256), bn(256, nn.BatchNorm1d), nn.Linear(256, 2)])
+            self.stem = S(bn(3), *conv(3, 32), pool, drop, *conv(32, 64), pool, drop)
+            self.res1, self.res2 = branch(), branch()
+            self.top = S(*conv(64, 128), pool, *conv(128, 256), drop, pool)
+            self.top.extend([*conv(256, 512), drop, pool])
+            self.head = S(*dense(512, 512), *dense(512, 256), nn.Linear(256, 2), nn.Softmax(1))
 
         def forward(self, x):
-            x = self.input_bn(x)
-            for i in (0, 2):
-                x = F.dropout(
-                    F.max_pool2d(F.elu(self.stem[i + 1](self.stem[i](x))), 2), 0.25, self.training
-                )
+            x = self.stem(x)
             r = self.res2(self.res1(x) + x) + x  # the R script adds the stem's output again
-            x = F.max_pool2d(F.elu(self.top[1](self.top[0](r))), 2)
-            for i in (2, 4):
-                x = F.max_pool2d(
-                    F.dropout(F.elu(self.top[i + 1](self.top[i](x))), 0.25, self.training), 2
-                )
-            x = torch.amax(x, dim=(2, 3))
-            for i in (0, 2):
-                x = F.dropout(F.elu(self.head[i + 1](self.head[i](x))), 0.5, self.training)
-            return torch.softmax(self.head[4](x), dim=1)
+            return self.head(torch.amax(self.top(r), dim=(2, 3)))
 
     return ResNet()
 
 
 def torch_trainer(model, forward, foreach: bool):
-    """A step as Keras' ``fit`` takes it: Adam(1e-3, epsilon 1e-7), binary cross-entropy."""
+    """A step as Keras' ``fit`` takes it: Adam(1e-3, epsilon 1e-7), binary cross-entropy on
+    probabilities clipped to [1e-7, 1 - 1e-7] as Keras clips them."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, foreach=foreach)
 
     def step(x, y):
         optimizer.zero_grad(set_to_none=True)
-        # Keras clips the probabilities before the log.
-        torch.nn.functional.binary_cross_entropy(forward(x).clamp(1e-7, 1 - 1e-7), y).backward()
+        nn.functional.binary_cross_entropy(forward(x).clamp(1e-7, 1 - 1e-7), y).backward()
         optimizer.step()
 
     return step
@@ -96,26 +88,17 @@ def torch_trainer(model, forward, foreach: bool):
 
 def faster_adam_foreach() -> bool:
     """Whether Adam's multi-tensor step beats its per-parameter loop on the twin's parameters."""
-    seconds = {}
-    for foreach in (False, True):
-        params = [torch.randn_like(p, requires_grad=True) for p in torch_resnet().parameters()]
-        for p in params:
-            p.grad = torch.randn_like(p)
-        optimizer = torch.optim.Adam(params, foreach=foreach)
-        seconds[foreach] = C.interleave({"step": optimizer.step}, 10, warmup=3)["step"]
-    return np.median(seconds[True]) < np.median(seconds[False])
+    params = [torch.randn_like(p, requires_grad=True) for p in torch_resnet().parameters()]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    steps = {foreach: torch.optim.Adam(params, foreach=foreach).step for foreach in (False, True)}
+    times = C.interleave(steps, 10, warmup=3)
+    return np.median(times[True]) < np.median(times[False])
 
 
 def candidates(args, x, y) -> tuple[dict, dict]:
     """Each candidate's step on one batch (cycling through the batches), and the models."""
-    from reproduce import models
-
-    built = {
-        RESNET: lambda: models.build_resnet(),
-        "odenet (shipped)": lambda: models.build_odenet(),
-    }
-    if args.xla:
-        built[f"{RESNET}, jit_compile"] = lambda: models.build_resnet()
+    built = {RESNET: models.build_resnet, "odenet (shipped)": models.build_odenet}
     reset = dict(step_size=None, num_steps=None, rtol=1e-3, atol=1e-3)  # what a lever leaves out
     for name, options in {} if args.tiny or args.no_levers else LEVERS.items():
         built[f"odenet {name}"] = lambda o=options: models.build_odenet(**reset | o)
@@ -124,50 +107,30 @@ def candidates(args, x, y) -> tuple[dict, dict]:
     for name, build in built.items():
         keras.utils.set_random_seed(1)
         keras_models[name] = model = build()
-        if name.endswith("jit_compile"):
-            model.jit_compile = True
-        steps[name] = _cycle(
-            lambda xb, yb, m=model: m.train_on_batch(xb, yb, return_dict=True), batches
-        )
+        steps[name] = _cycle(functools.partial(model.train_on_batch, return_dict=True), batches)
     foreach = faster_adam_foreach()
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y)
-    layouts = (
-        ("nchw", "channels_last")
-        if args.tiny or args.no_torch_compile
-        else ("nchw", "channels_last", "compiled channels_last")
-    )
-    for layout in layouts:
+    xt, yt = torch.from_numpy(nchw(x)), torch.from_numpy(y)
+    compiled = [] if args.tiny or args.no_torch_compile else ["compiled channels_last"]
+    for layout in ["nchw", "channels_last", *compiled]:
         torch.manual_seed(0)
-        model, fmt = torch_resnet(), torch.contiguous_format
-        if layout != "nchw":
-            fmt = torch.channels_last
-            model = model.to(memory_format=fmt)
+        fmt = torch.contiguous_format if layout == "nchw" else torch.channels_last
+        model = torch_resnet().to(memory_format=fmt)
         forward = torch.compile(model) if layout.startswith("compiled") else model
-        tb = [
-            (xt[i : i + 32].contiguous(memory_format=fmt), yt[i : i + 32])
-            for i in range(0, len(xt), 32)
-        ]
+        tb = [(a.contiguous(memory_format=fmt), b) for a, b in zip(xt.split(32), yt.split(32))]
         steps[f"torch {layout}"] = _cycle(torch_trainer(model, forward, foreach), tb)
         keras_models[f"torch {layout}"] = model
     return steps, keras_models | {"adam_foreach": foreach}
 
 
 def _cycle(step, batches):
-    state = {"i": 0}
-
-    def call():
-        state["i"] += 1
-        return step(*batches[state["i"] % len(batches)])
-
-    return call
+    batches = itertools.cycle(batches)
+    return lambda: step(*next(batches))
 
 
 def flops(keras_model, torch_model, x, y) -> dict:
     """FLOPs of a training batch: convolutions and dense layers (the rest is under 0.5%),
     forward 2·H·W·kh·kw·Cin·Cout per image, backward the weight gradient and, where a
     trainable layer lies upstream, the input gradient; PyTorch's FlopCounterMode as check."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     upstream, total = set(), 0
     for layer in keras_model.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -176,106 +139,64 @@ def flops(keras_model, torch_model, x, y) -> dict:
         if needs_grad or layer.trainable_weights:
             upstream.add(id(layer.output))
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            forward = (
-                2 * len(x) * math.prod(layer.output.shape[1:-1]) * math.prod(layer.kernel.shape)
-            )
-            total += forward * (3 if needs_grad else 2)
+            per_image = math.prod(layer.output.shape[1:-1]) * math.prod(layer.kernel.shape)
+            total += 2 * len(x) * per_image * (3 if needs_grad else 2)
+    step = torch_trainer(torch_model, torch_model, False)
     with FlopCounterMode(display=False) as counter:
-        torch_trainer(torch_model, torch_model, False)(
-            torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y)
-        )
+        step(torch.from_numpy(nchw(x)), torch.from_numpy(y))
     return {"counted": total, "torch_flop_counter": counter.get_total_flops()}
 
 
 def ceilings(threads: int, n: int) -> dict:
     """fp32 FLOP/s: cores x 16 AVX-512 lanes x 2 FMA units x 2 x clock (BogoMIPS / 2, the
     rate KVM shows; assumptions, a VM hides both), and the best of three n x n matmuls."""
-    bogomips = [
-        line
-        for line in Path("/proc/cpuinfo").read_text().splitlines()
-        if line.lower().startswith("bogomips")
-    ]
-    ghz = float(bogomips[0].split(":")[1]) / 2000 if bogomips else 2.6
+    lines = Path("/proc/cpuinfo").read_text().lower().splitlines()
+    bogomips = [float(line.split(":")[1]) for line in lines if line.startswith("bogomips")]
+    ghz = bogomips[0] / 2000 if bogomips else 2.6
     a, b = torch.randn(n, n), torch.randn(n, n)
     best = min(C.interleave({"mm": lambda: torch.mm(a, b)}, 3, warmup=1)["mm"])
-    return {
-        "clock_ghz": ghz,
-        "avx512_peak": threads * 16 * 2 * 2 * ghz * 1e9,
-        "matmul": 2 * n**3 / best,
-    }
+    return {"clock_ghz": ghz, "avx512_peak": threads * 64 * ghz * 1e9, "matmul": 2 * n**3 / best}
 
 
 def measure(args) -> dict:
-    from reproduce.data import synthetic_train
-    from reproduce.preprocess import resnet_inputs
-
     x, y = resnet_inputs(pd.DataFrame(synthetic_train(64 if args.tiny else 320, seed=0)))
     steps, models = candidates(args, x, y)
-    keras_params = models[RESNET].count_params() - sum(
-        math.prod(w.shape) for w in models[RESNET].weights if "debias_steps" in w.path
-    )
-    torch_params = sum(p.numel() for p in models["torch nchw"].parameters())
-    torch_params += sum(
-        b.numel()
-        for n, b in models["torch nchw"].named_buffers()
-        if n.endswith(("running_mean", "running_var"))
-    )
-    assert keras_params == torch_params, (
-        f"Keras {keras_params} != PyTorch {torch_params} parameters"
-    )
+    ours = sum(math.prod(w.shape) for w in models[RESNET].weights if "debias" not in w.path)
+    twin = models["torch nchw"].state_dict()  # parameters and batch-norm statistics
+    theirs = sum(v.numel() for k, v in twin.items() if not k.endswith("num_batches_tracked"))
+    assert ours == theirs, f"Keras {ours} != PyTorch {theirs} parameters"
     first = {}
     for name, step in steps.items():
-        start = time.perf_counter()
-        step()  # traces or compiles
-        first[name] = time.perf_counter() - start
+        first[name] = C.interleave({name: step}, 1, warmup=0)[name][0]  # traces or compiles
         C.interleave({name: step}, 0, warmup=args.warmup - 1)
-    last = {}
-    times = C.interleave(
-        {n: (lambda n=n, s=s: last.__setitem__(n, s())) for n, s in steps.items()},
-        args.repeats,
-        warmup=0,
-    )
+    last = {}  # each step's last result (the ODE-Nets' NFE)
+    record = {n: (lambda n=n, s=s: last.__setitem__(n, s())) for n, s in steps.items()}
+    times = C.interleave(record, args.repeats, warmup=0)
     torch_names = [n for n in steps if n.startswith("torch")]
     fastest = min(torch_names, key=lambda n: np.median(times[n]))
     work = flops(models[RESNET], models["torch nchw"], x[:32], y[:32])
     ceiling = ceilings(min(args.threads, os.cpu_count()), 1024 if args.tiny else 4096)
-    rows = {
-        n: C.spread(t) | {"first_s": first[n], "gflops": work["counted"] / np.median(t) / 1e9}
-        for n, t in times.items()
-    }
-    for name, row in rows.items():
-        row |= {
-            "of_peak": row["gflops"] * 1e9 / ceiling["avx512_peak"],
-            "of_matmul": row["gflops"] * 1e9 / ceiling["matmul"],
-        }
+    rows = {}
+    for name, t in times.items():
+        flop_s = work["counted"] / np.median(t)
+        rows[name] = row = C.spread(t) | {"first_s": first[name], "gflops": flop_s / 1e9}
+        row |= {"of_peak": flop_s / ceiling["avx512_peak"], "of_matmul": flop_s / ceiling["matmul"]}
         if isinstance(last[name], dict) and "nfe" in last[name]:
             row["nfe"] = float(last[name]["nfe"])
     ratios = {f"{RESNET} / {t}": C.ratio(times, RESNET, t) for t in torch_names}
-    ratios |= {
-        f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in steps if n.startswith("odenet")
-    }
+    odenets = [n for n in steps if n.startswith("odenet")]
+    ratios |= {f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in odenets}
     C.ratio_table(ratios)
-    headline = ratios[f"{RESNET} / {fastest}"]["median"]
-    return {
-        "parameters": keras_params,
-        "rows": rows,
-        "ratios": ratios,
-        "torch_fastest": fastest,
-        "headline": headline,
-        "flops": work,
-        "ceilings": ceiling,
-        "adam_foreach": models["adam_foreach"],
-    }
+    out = dict(parameters=ours, rows=rows, ratios=ratios, torch_fastest=fastest, flops=work)
+    out |= dict(ceilings=ceiling, adam_foreach=models["adam_foreach"])
+    return out | {"headline": ratios[f"{RESNET} / {fastest}"]["median"]}
 
 
 def main(argv=None):
     parser = C.parser(__doc__, repeats=12, threads=(1, 2))
     parser.add_argument("--warmup", type=int, default=5, help="untimed batches per candidate")
     parser.add_argument("--no-levers", action="store_true", help="only the shipped ODE-Net")
-    parser.add_argument(
-        "--no-torch-compile", action="store_true", help="its first compile: minutes"
-    )
-    parser.add_argument("--xla", action="store_true", help="add the residual CNN with XLA")
+    parser.add_argument("--no-torch-compile", action="store_true", help="first compile: minutes")
     args = parser.parse_args(argv)
     if args.tiny:
         args.repeats, args.warmup = 2, 1

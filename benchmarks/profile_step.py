@@ -1,18 +1,18 @@
 """Where a training step spends its time, TensorFlow against PyTorch, by kind of op.
 
-``odenet``: bench_odeint's fastest training step on both sides (rk4, 2 steps, backprop);
-``resnet``: bench_train_step's residual CNN, 8 batches (Keras through ``fit``). TensorFlow's
-profiler trace (host op events, containers such as While left out) and ``torch.profiler``
-(self CPU time per aten op), grouped into the same categories, in ms per step.
+``odenet``: bench_odeint's fastest training step (rk4, 2 steps, backprop); ``resnet``:
+bench_train_step's residual CNN, 8 batches through ``fit``. Host op events of TensorFlow's
+profiler (containers left out) and torch.profiler's self CPU time, in ms per step.
 """
 
 from __future__ import annotations
 
 import collections
-import glob
+import functools
 import re
 import tempfile
-import time
+import timeit
+from pathlib import Path
 
 import _common as C
 import bench_odeint as O
@@ -20,25 +20,26 @@ import keras
 import pandas as pd
 import tensorflow as tf
 import torch
-from bench_train_step import torch_resnet, torch_trainer
+from bench_train_step import nchw, torch_resnet, torch_trainer
+
+from reproduce.data import synthetic_train
+from reproduce.models import build_resnet
+from reproduce.preprocess import resnet_inputs
 
 # (category, pattern on TensorFlow's op type or PyTorch's op name); the first match wins.
 CATEGORIES = (
-    ("conv backward", r"Conv2DBackprop|convolution_backward"),
-    ("conv forward", r"Conv2D|FusedConv|convolution|mkldnn_conv"),
+    ("convolution", r"Conv2D|FusedConv|convolution|mkldnn_conv"),
     ("normalisation", r"BatchNorm|batch_norm|group_norm|GroupNorm"),
     ("activation", r"Relu|Elu|relu|elu|threshold"),
-    ("pooling", r"MaxPool|max_pool|amax|Max$"),
+    ("pooling, dropout", r"MaxPool|max_pool|amax|Max$|Random|bernoulli"),
     ("optimizer", r"Adam|_foreach|adam|Assign|addcdiv|addcmul|lerp"),
-    ("dropout RNG", r"Random|bernoulli"),
     ("input pipeline", r"Dataset|Iterator|Prefetch|DoCompute|^Map$"),
     ("matmul", r"MatMul|addmm|mm$|linear"),
     ("reductions", r"Mean|Sum|reduce|mean|sum|Prod"),
     (
         "element-wise",
-        r"Mul|Add|Sub|Div|Sqrt|Maximum|Neg|Select|Tile|Concat|Cast|Log|Exp|Softmax|"
-        r"Pad|Transpose|Reshape|Slice|Gather|Pack|Fill|mul|add|sub|div|pow|sqrt|where|clamp|cat|"
-        r"copy|fill|zeros|ones|empty|to$|log|exp|softmax|binary_cross|view|slice|index|stack",
+        r"Mul|Add|Sub|Div|Sqrt|Maximum|Neg|Select|Tile|Concat|Cast|Pad|Transpose|Reshape|Slice|"
+        r"mul|add|sub|div|sqrt|where|clamp|cat|copy|fill|zeros|ones|empty|to$|view|slice|index",
     ),
 )
 CONTAINERS = {"While", "StatelessWhile", "If", "StatelessIf", "PartitionedCall"}
@@ -58,22 +59,17 @@ def profile_tf(call, steps: int) -> dict:
 
     logdir = tempfile.mkdtemp(prefix="tfprof_")
     tf.profiler.experimental.start(logdir)
-    wall = _timed(call, steps)
+    wall = timeit.timeit(call, number=steps) / steps * 1000
     tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
-    with open(sorted(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True))[-1], "rb") as f:
-        space.ParseFromString(f.read())
+    space.ParseFromString(sorted(Path(logdir).rglob("*.xplane.pb"))[-1].read_bytes())
     ops = collections.Counter()
     for plane in (p for p in space.planes if p.name == "/host:CPU"):
         names = {k: v.name for k, v in plane.event_metadata.items()}
         for event in (e for line in plane.lines for e in line.events):
-            op = names.get(event.metadata_id, "").rpartition(":")[2].strip()
-            if (
-                ":" in names.get(event.metadata_id, "")
-                and op not in CONTAINERS
-                and not op.startswith("__inference")
-            ):
-                ops[op] += event.duration_ps / 1e9 / steps
+            scope, _, op = names.get(event.metadata_id, "").rpartition(":")
+            if scope and op.strip() not in CONTAINERS and not op.strip().startswith("__inference"):
+                ops[op.strip()] += event.duration_ps / 1e9 / steps
     return dict(ops), wall
 
 
@@ -82,16 +78,8 @@ def profile_torch(call, steps: int) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        wall = _timed(call, steps)
+        wall = timeit.timeit(call, number=steps) / steps * 1000
     return {e.key: e.self_cpu_time_total / 1000 / steps for e in prof.key_averages()}, wall
-
-
-def _timed(call, steps: int) -> float:
-    """ms per call of ``steps`` calls."""
-    start = time.perf_counter()
-    for _ in range(steps):
-        call()
-    return (time.perf_counter() - start) / steps * 1000
 
 
 def steps_of(args):
@@ -99,23 +87,13 @@ def steps_of(args):
     if args.model == "odenet":
         p = O.Problem(batch=4 if args.tiny else 32)
         return O.tf_train(p, "rk4", steps=2), O.torch_train(p, "rk4", steps=2), 1
-
-    from reproduce.data import synthetic_train
-    from reproduce.models import build_resnet
-    from reproduce.preprocess import resnet_inputs
-
     batches = 2 if args.tiny else 8
     x, y = resnet_inputs(pd.DataFrame(synthetic_train(32 * batches, seed=0)))
     keras.utils.set_random_seed(0)
     model, twin = build_resnet(), torch_resnet()
-    step, xt, yt = (
-        torch_trainer(twin, twin, False),
-        torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
-        torch.from_numpy(y),
-    )
-    keras_step = lambda: model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # noqa: E731
-    torch_step = lambda: [step(xt[i : i + 32], yt[i : i + 32]) for i in range(0, len(xt), 32)]  # noqa: E731
-    return keras_step, torch_step, batches
+    step, xt, yt = torch_trainer(twin, twin, False), torch.from_numpy(nchw(x)), torch.from_numpy(y)
+    fit = functools.partial(model.fit, x, y, batch_size=32, epochs=1, verbose=0)
+    return fit, lambda: [step(a, b) for a, b in zip(xt.split(32), yt.split(32))], batches
 
 
 def measure(args) -> dict:
@@ -124,17 +102,13 @@ def measure(args) -> dict:
     for side, (call, profiler) in calls.items():
         call()  # traced, warmed, outside the trace
         ops, wall = profiler(call, args.repeats)
-        res[side] = {"ops_ms": {k: v / batches for k, v in ops.items()}, "wall_ms": wall / batches}
-        res[side]["categories_ms"] = categorise(res[side]["ops_ms"])
-    tf_cat, torch_cat = res["tensorflow"]["categories_ms"], res["torch"]["categories_ms"]
-    names = sorted(
-        set(tf_cat) | set(torch_cat), key=lambda c: -tf_cat.get(c, 0) - torch_cat.get(c, 0)
-    )
-    rows = [[c, tf_cat.get(c, 0.0), torch_cat.get(c, 0.0)] for c in names]
-    C.table(
-        ["ms per step", "TensorFlow", "PyTorch"],
-        rows + [["wall (profiled)", res["tensorflow"]["wall_ms"], res["torch"]["wall_ms"]]],
-    )
+        ops = {k: v / batches for k, v in ops.items()}
+        res[side] = {"ops_ms": ops, "wall_ms": wall / batches, "categories_ms": categorise(ops)}
+    ours, theirs = res["tensorflow"]["categories_ms"], res["torch"]["categories_ms"]
+    names = sorted(set(ours) | set(theirs), key=lambda c: -ours.get(c, 0) - theirs.get(c, 0))
+    rows = [[c, ours.get(c, 0.0), theirs.get(c, 0.0)] for c in names]
+    walls = [res["tensorflow"]["wall_ms"], res["torch"]["wall_ms"]]
+    C.table(["ms per step", "TensorFlow", "PyTorch"], rows + [["wall (profiled)", *walls]])
     return res
 
 
@@ -142,7 +116,6 @@ def main(argv=None):
     parser = C.parser(__doc__, repeats=None, threads=(1, 2))
     parser.add_argument("--model", choices=("odenet", "resnet"), default="odenet")
     args = parser.parse_args(argv)
-    # resnet: fits of 8 batches each
     args.repeats = 2 if args.tiny else args.repeats or (10 if args.model == "odenet" else 2)
     C.run(args, f"profile_{args.model}", measure)
 
