@@ -1,7 +1,6 @@
-"""Keep TensorFlow's start-up logs out of the terminal (``REPRODUCE_VERBOSE_TF=1`` shows them).
+"""Keep TensorFlow's start-up logs, written to file descriptor 2 by C++, out of the terminal.
 
-Its C++ runtime writes them to file descriptor 2, where Python's ``logging``
-cannot reach: descriptor 2 is redirected while TensorFlow is imported.
+``REPRODUCE_VERBOSE_TF=1`` shows them.
 """
 
 from __future__ import annotations
