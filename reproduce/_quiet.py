@@ -24,17 +24,13 @@ def quiet_tensorflow() -> None:
     with _silenced_stderr():
         import tensorflow as tf  # noqa: F401
 
-        try:
+        with contextlib.suppress(Exception):  # reported when it is actually used
             import tensorflow_probability  # noqa: F401
-        except Exception:  # reported when it is actually used
-            pass
         tf.get_logger().setLevel("ERROR")
-    try:
+    with contextlib.suppress(ImportError):
         import absl.logging
 
         absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:
-        pass
 
 
 @contextlib.contextmanager

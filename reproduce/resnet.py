@@ -30,11 +30,7 @@ ADAM_LEARNING_RATE = 0.001
 
 
 def main(config: RunConfig, model_chunk=None) -> dict:
-    """The whole R script; returns the run's metrics (as written to ``metrics.json``).
-
-    ``model_chunk(config)``, when given, builds the model instead of the R
-    chunks (the ODE-Net's script: :func:`reproduce.odenet.main`).
-    """
+    """The whole R script; returns the run's metrics. ``model_chunk(config)`` (the ODE-Net's) builds the model."""
     # (the R script sets no seed: we seed like the dense script's set.seed(1), with config.seed;
     #  weights, dropout and shuffling follow config.train_seed, by default the same number)
     engine.seed_everything(config.train_seed)
@@ -227,10 +223,7 @@ def compile_model(model, semantics: str = settings.SEMANTICS):
 
 
 def build_resnet(*, semantics: str = settings.SEMANTICS):
-    """The R script's residual CNN, compiled as the script compiles it.
-
-    Seed Keras first (``keras.utils.set_random_seed``) for repeatable weights.
-    """
+    """The R script's residual CNN, compiled as the script compiles it (seed Keras first)."""
     return compile_model(create_model(semantics), semantics)
 
 

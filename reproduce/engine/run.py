@@ -22,33 +22,9 @@ from reproduce.atomic import (
     atomic_write_text,
     naming_failures,
 )
-from reproduce.engine import distribution
+from reproduce.engine import distribution, failures, runfolder
 from reproduce.engine.config import RunConfig
-from reproduce.engine.failures import (
-    TrainingFailed,
-    TrainingInterrupted,
-    exclusive,
-    first_line,
-    graceful_signals,
-    is_write_failure,
-    solver_failure,
-    write_failure_message,
-)
-from reproduce.engine.runfolder import (
-    CHECKPOINT_DIR,
-    CURVES_FILE,
-    FAILED,
-    FINISHED,
-    INTERRUPTED,
-    LOG_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    RUNNING,
-    SUMMARY_FILE,
-    json_safe,
-    read_metrics,
-    write_history,
-)
+from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
 from reproduce.errors import ReproduceError
 
 # Results a run fills when it finishes (``None`` before).
@@ -94,7 +70,7 @@ class Run:
         self._lock = contextlib.ExitStack()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._lock.enter_context(exclusive(self.run_dir))
+            self._lock.enter_context(failures.exclusive(self.run_dir))
             for leftover in [*self.run_dir.glob(".*.tmp-*"), *self.run_dir.glob("*/.*.tmp-*")]:
                 with contextlib.suppress(OSError):  # what a killed atomic writer left
                     leftover.unlink()
@@ -103,8 +79,10 @@ class Run:
                 tf.config.experimental.enable_op_determinism()
         except BaseException as exc:
             self._lock.close()
-            if is_write_failure(exc):  # e.g. the log of a start-over, on a full disk
-                raise ReproduceError(write_failure_message(exc, None, self.config.epochs)) from None
+            if failures.is_write_failure(exc):  # e.g. the log of a start-over, on a full disk
+                raise ReproduceError(
+                    failures.write_failure_message(exc, None, self.config.epochs)
+                ) from None
             raise
         return self
 
@@ -124,12 +102,8 @@ class Run:
             self._lock.close()
 
     def fit(self, model, x_train, y_train, *, test_data=None) -> list[dict]:
-        """Train ``model`` (compiled, built right after ``seed_everything``) for the missing epochs.
-
-        A resumed run's configuration is checked and its checkpoint restored
-        first. ``test_data`` is scored in inference mode after each epoch.
-        Returns the whole history.
-        """
+        """Train ``model`` (compiled, built right after ``seed_everything``) for the missing epochs;
+        ``test_data`` is scored in inference mode after each. Returns the whole history."""
         from reproduce.engine import checkpoint
 
         if self.stage is not None:
@@ -155,19 +129,17 @@ class Run:
             self.saved_epoch = len(self.history)
             self.log(f"Resuming {self.run_dir} after epoch {self.saved_epoch} of {config.epochs}.")
         else:
-            self.log(
-                f"Training into {self.run_dir}: {config.epochs} epochs. Command: {self.command}"
-            )
-        lines: list[str] = []
+            message = f"Training into {self.run_dir}: {config.epochs} epochs."
+            self.log(f"{message} Command: {self.command}")
+        lines, summary = [], self.run_dir / runfolder.SUMMARY_FILE
         model.summary(print_fn=lambda line, **_: lines.append(line))
-        atomic_write_text(self.run_dir / SUMMARY_FILE, "\n".join(lines) + "\n")
-        summary = self.run_dir / SUMMARY_FILE
+        atomic_write_text(summary, "\n".join(lines) + "\n")
         print(f"{model.name}: {model.count_params():,} parameters; layers in {summary}")
         session = {"date": provenance.utc_now(), "start_epoch": len(self.history)}
         session.update(end_epoch=len(self.history), hardware=self.found["hardware"])
         self.sessions.append({**session, "git_commit": self.found["git_commit"]})
-        write_history(self.run_dir, self.history)
-        self._write_status(RUNNING)
+        runfolder.write_history(self.run_dir, self.history)
+        self._write_status(runfolder.RUNNING)
         self.train_data = (x_train, y_train)
         self._train(x_train, y_train, test_data)
         return [dict(row) for row in self.history]
@@ -193,32 +165,28 @@ class Run:
         """Print ``message`` and append it, timestamped, to ``log.txt``."""
         if echo:
             print(message, flush=True)
-        path, stamp = self.run_dir / LOG_FILE, provenance.utc_now()
+        path, stamp = self.run_dir / runfolder.LOG_FILE, provenance.utc_now()
         with naming_failures(path), open(path, "a", encoding="utf-8") as handle:
             handle.writelines(f"{stamp}  {line}\n" for line in message.splitlines() or [""])
 
     def _train(self, x_train, y_train, test_data) -> None:
-        from reproduce.engine.checkpoint import (
-            Checkpoint,
-            CompletedEpochsTensorBoard,
-            epochs_dataset,
-        )
-        from reproduce.engine.inference import epoch_diagnostic
+        from reproduce.engine import checkpoint, inference
 
         config, start = self.config, len(self.history)
         steps = math.ceil(len(x_train) / config.batch_size)
-        diagnose = epoch_diagnostic(self.model, test_data, config.batch_size)
-        driver = self.driver = Checkpoint(self, steps, diagnose)
+        diagnose = inference.epoch_diagnostic(self.model, test_data, config.batch_size)
+        driver = self.driver = checkpoint.Checkpoint(self, steps, diagnose)
         if start >= config.epochs:  # every epoch saved: restore, and on to the evaluation
             driver.set_model(self.model)
             driver.on_train_begin()
             return
         callbacks = [driver, *self.callbacks]
-        callbacks += [CompletedEpochsTensorBoard(self.tensorboard)] if self.tensorboard else []
+        if self.tensorboard:
+            callbacks.append(checkpoint.CompletedEpochsTensorBoard(self.tensorboard))
         verbose = 2 if config.verbose == 1 and not sys.stdout.isatty() else config.verbose
-        with graceful_signals(self.stop):
+        with failures.graceful_signals(self.stop):
             self.model.fit(
-                epochs_dataset(x_train, y_train, config, start),
+                checkpoint.epochs_dataset(x_train, y_train, config, start),
                 epochs=config.epochs,
                 initial_epoch=start,
                 steps_per_epoch=steps,
@@ -247,18 +215,15 @@ class Run:
         self.history.append(row)
         self.epoch_seconds.append(seconds)
         self.sessions[-1]["end_epoch"] = self.saved_epoch = len(self.history)
-        write_history(self.run_dir, self.history)
-        self._write_status(RUNNING)
+        runfolder.write_history(self.run_dir, self.history)
+        self._write_status(runfolder.RUNNING)
         shown = "  ".join(f"{k}={v:.6g}" for k, v in row.items() if k != "epoch")
         message = f"epoch {row['epoch']}/{self.config.epochs}  {shown}  ({seconds:.2f} s)"
         self.log(message, echo=False)
 
     def _finish(self) -> None:
-        """Every result, then status "finished", then the checkpoint goes.
-
-        Until the status is written the folder says "running" with its
-        checkpoint, so after a failed write the same command finishes the run.
-        """
+        """Every result, then status "finished" (until then a failed write leaves a resumable
+        "running" folder), then the checkpoint goes."""
         from reproduce.engine.checkpoint import model_bytes
 
         began = self.evaluation_began
@@ -269,15 +234,15 @@ class Run:
         except OSError:
             raise
         except Exception as exc:  # the results must not be lost for it
-            message = first_line(exc)
+            message = failures.first_line(exc)
             self.log(f"warning: the trained model could not be saved as model.keras: {message}")
             self.results["model_file"] = None
         else:
-            atomic_write_bytes(self.run_dir / MODEL_FILE, data)
-            self.results["model_file"] = MODEL_FILE
-        write_history(self.run_dir, self.history)
-        metrics = self._metrics(FINISHED)
-        self._write_curves(FINISHED)
+            atomic_write_bytes(self.run_dir / runfolder.MODEL_FILE, data)
+            self.results["model_file"] = runfolder.MODEL_FILE
+        runfolder.write_history(self.run_dir, self.history)
+        metrics = self._metrics(runfolder.FINISHED)
+        self._write_curves(runfolder.FINISHED)
         scores = [
             f"test {name} {metrics[f'test_{name}']:.4f}"
             for name in ("accuracy", "loss")
@@ -285,9 +250,9 @@ class Run:
         ]
         done = f"Finished {len(self.history)} epochs in {self.run_dir}: " + ", ".join(scores)
         self.log(done, echo=False)
-        atomic_write_json(self.run_dir / METRICS_FILE, metrics)
+        atomic_write_json(self.run_dir / runfolder.METRICS_FILE, metrics)
         self.metrics, self.ended = metrics, True
-        shutil.rmtree(self.run_dir / CHECKPOINT_DIR, ignore_errors=True)
+        shutil.rmtree(self.run_dir / runfolder.CHECKPOINT_DIR, ignore_errors=True)
         print(done, flush=True)
 
     def _end_on(self, exc: BaseException) -> None:
@@ -296,11 +261,11 @@ class Run:
             return
         if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. in evaluation
             raise self._interrupted("Interrupted") from None
-        if is_write_failure(exc):
-            message = write_failure_message(exc, self.saved_epoch, self.config.epochs)
+        if failures.is_write_failure(exc):
+            message = failures.write_failure_message(exc, self.saved_epoch, self.config.epochs)
             self.error = (message, "write")
             with contextlib.suppress(OSError):  # where a small file still fits: say why
-                self._write_status(FAILED)
+                self._write_status(runfolder.FAILED)
             raise ReproduceError(message) from None
         if not isinstance(exc, Exception):
             return
@@ -310,38 +275,38 @@ class Run:
         where = f"epoch {epoch}"
         if stage == "training" and self.driver is not None:
             where += f", batch {self.driver.batches_done + 1} of {self.driver.steps}"
-        solver = solver_failure(exc)
+        solver = failures.solver_failure(exc)
         if solver is not None:
             raise self._fail(
                 "solver",
-                f"the ODE solver gave up during {stage} ({where}): {first_line(solver)}. What to "
+                f"the ODE solver gave up during {stage} ({where}): {failures.first_line(solver)}. What to "
                 "change: loosen the tolerances (rtol/atol) or raise max_num_steps if it ran out "
                 "of steps; if the step size underflowed or the state became non-finite, the "
                 "dynamics are stiff or blowing up: try the 'bdf' solver, a lower learning "
                 "rate, or a fixed-step method.",
             ) from None
         if isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)):
-            detail = first_line(getattr(exc, "message", "") or str(exc))
+            detail = failures.first_line(getattr(exc, "message", "") or str(exc))
             message = (
                 f"out of memory during {stage} (epoch {epoch}): {detail}. Lower the batch size."
             )
             raise self._fail("memory", message) from None
-        self.error = (f"{type(exc).__name__}: {first_line(exc)}", "error")
+        self.error = (f"{type(exc).__name__}: {failures.first_line(exc)}", "error")
         with contextlib.suppress(Exception):
-            self._write_status(FAILED)
+            self._write_status(runfolder.FAILED)
             self.log(f"FAILED: {self.error[0]}", echo=False)
 
     def _fail(self, kind: str, message: str) -> TrainingFailed:
         self.error = (message, kind)
-        metrics = self._write_status(FAILED)
-        self._write_curves(FAILED)
+        metrics = self._write_status(runfolder.FAILED)
+        self._write_curves(runfolder.FAILED)
         self.ended = True
         self.log(f"FAILED: {message}", echo=False)
         return TrainingFailed(message, metrics)
 
     def _interrupted(self, what: str) -> TrainingInterrupted:
-        metrics = self._write_status(INTERRUPTED)
-        self._write_curves(INTERRUPTED)
+        metrics = self._write_status(runfolder.INTERRUPTED)
+        self._write_curves(runfolder.INTERRUPTED)
         self.ended = True
         message = (
             f"{what}: stopped after epoch {len(self.history)} of {self.config.epochs}; the "
@@ -352,7 +317,7 @@ class Run:
 
     def _write_status(self, status: str) -> dict:
         self.metrics = self._metrics(status)
-        atomic_write_json(self.run_dir / METRICS_FILE, self.metrics)
+        atomic_write_json(self.run_dir / runfolder.METRICS_FILE, self.metrics)
         return self.metrics
 
     def _metrics(self, status: str) -> dict:
@@ -375,7 +340,7 @@ class Run:
         metrics.update(date=self.started, deterministic=config.deterministic)
         metrics.update(shuffle=config.shuffle, n_train=self.sizes[0], n_test=self.sizes[1])
         metrics.update(optimizer=self.facts["optimizer"], sessions=self.sessions)
-        metrics["finished_at"] = provenance.utc_now() if status == FINISHED else None
+        metrics["finished_at"] = provenance.utc_now() if status == runfolder.FINISHED else None
         for name in ("quick_shrank", "sample_kind", "semantics", "limit_train", "limit_test"):
             metrics[name] = getattr(config, name)
         if config.model == "odenet":
@@ -384,10 +349,10 @@ class Run:
             metrics["distribute"] = distribution.describe(config.distribute)
         if self.tensorboard:
             metrics["tensorboard"] = self.tensorboard
-        if status == FAILED:
+        if status == runfolder.FAILED:
             metrics["error"], metrics["error_kind"] = self.error
         metrics.update({k: v for k, v in self.results.items() if not k.startswith("_")})
-        return json_safe({**metrics, "config": config.recorded()})
+        return runfolder.json_safe({**metrics, "config": config.recorded()})
 
     def _write_curves(self, status: str) -> None:
         from reproduce.engine.curves import plot_history
@@ -399,10 +364,10 @@ class Run:
         data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(kind, "data")
         title = f"{config.model} ({config.preprocessing} preprocessing), {data}: "
         title += f"{done} epochs" if done == epochs else f"{done} of {epochs} epochs"
-        title += ("" if status == FINISHED else f", {status}") + (
+        title += ("" if status == runfolder.FINISHED else f", {status}") + (
             ", quick run" if config.quick else ""
         )
-        plot_history(self.history, self.run_dir / CURVES_FILE, title)
+        plot_history(self.history, self.run_dir / runfolder.CURVES_FILE, title)
 
 
 def seed_everything(seed: int) -> None:
@@ -420,8 +385,8 @@ def finished_run(config: RunConfig, data: dict) -> dict | None:
     if not (config.in_all or config.skip_finished) or config.force:
         return None
     run_dir = config.run_dir(data["kind"])
-    metrics = read_metrics(run_dir)
-    if metrics is None or metrics.get("status") != FINISHED:
+    metrics = runfolder.read_metrics(run_dir)
+    if metrics is None or metrics.get("status") != runfolder.FINISHED:
         return None
     if (metrics.get("data") or {}).get("sha256") != data["sha256"]:
         return None
