@@ -31,9 +31,8 @@ MAX_GROUPS = 32
 def main(config: RunConfig) -> dict:
     """The residual CNN's script, its two residual blocks replaced by one ODE block."""
     interval = "[0, t1], t1 learned from 1" if config.trainable_t1 else "[0, 1]"
-    print(
-        f"odenet: ODE block over {interval}, {config.solver}, hidden_channels={config.hidden_channels}"
-    )  # noqa: E501
+    size = f"hidden_channels={config.hidden_channels}"
+    print(f"odenet: ODE block over {interval}, {config.solver}, {size}")
     return resnet.main(config, model_chunk=create_model_from)
 
 

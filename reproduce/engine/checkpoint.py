@@ -29,11 +29,8 @@ FACT_KEYS = "data_sha256 arrays_sha256 n_train n_test params optimizer".split()
 
 
 def previous_state(run) -> dict | None:
-    """The checkpoint state to resume ``run`` from, or ``None`` to start over (folder cleared).
-
-    Raises:
-        ReproduceError: a finished run without ``force``; an unreadable checkpoint.
-    """
+    """The checkpoint state to resume ``run`` from, or ``None`` to start over (folder cleared);
+    refuses a finished run without ``force``, and an unreadable checkpoint."""
     run_dir, config = run.run_dir, run.config
     previous = None if config.force else runfolder.read_metrics(run_dir)
     status = (previous or {}).get("status")
@@ -193,10 +190,7 @@ def model_bytes(model) -> bytes:
 
 class Checkpoint(keras.callbacks.Callback):
     """Drives the epochs of the run's one ``fit``: restores, reseeds, stops, saves.
-
-    ``bad`` holds ``(epoch, batch, loss)`` (1-based) of a non-finite loss, which
-    stops ``fit`` like a signal does.
-    """
+    ``bad``: ``[epoch, batch, loss]`` (1-based) of a non-finite loss, which stops ``fit``."""
 
     def __init__(self, run, steps: int, diagnose=None):
         super().__init__()

@@ -20,11 +20,9 @@ RESUME_KEYS = (
 class RunConfig:
     """One model's run as the command line asked for it (``--help`` explains each option).
 
-    ``seed`` is R's ``set.seed()`` (the split); ``train_seed`` (``None``: ``seed``)
-    seeds the weights, dropout and shuffling. ``in_all``: one model of ``all``;
-    ``skip_finished``: a finished run is skipped rather than refused; ``argv``:
-    the arguments after ``python -m reproduce``. The ODE-Net alone reads the
-    solver's fields, ``hidden_channels`` and ``trainable_t1``.
+    ``train_seed`` (``None``: ``seed``) seeds the weights, dropout and shuffling;
+    ``in_all``: one model of ``all``; ``skip_finished``: skip rather than refuse a
+    finished run; ``argv``: the arguments after ``python -m reproduce``.
     """
 
     model: str
@@ -91,11 +89,8 @@ class RunConfig:
         return SolverOptions(**{name: getattr(self, name) for name in names})
 
     def run_dir(self, source=None) -> Path:
-        """``out/{model}-{preprocessing}-{real|standin}-{quick|e<N>}[-n<train>x<test>][-t<seed>]``.
-
-        ``source``: the data's kind (``"real"``...) or a ``DataSource``. ``run_name``
-        replaces the name before ``-t`` (suffixed by the model under ``all``).
-        """
+        """``out/{model}-{preprocessing}-{real|standin}-{quick|e<N>}[-n<train>x<test>][-t<seed>]``;
+        ``source``: the data's kind or a ``DataSource``; ``run_name`` replaces the part before -t."""
         if self.run_name:
             name = f"{self.run_name}-{self.model}" if self.in_all else self.run_name
         else:

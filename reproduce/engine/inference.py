@@ -98,15 +98,3 @@ def predicted_class_shares(model, x, batch_size: int) -> dict[str, float]:
     pred = np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).reshape(len(x), -1)
     counts = np.bincount(_classes(pred), minlength=max(2, pred.shape[1]))
     return {str(c): float(n / len(pred)) for c, n in enumerate(counts)}
-
-
-def final_scores(model, test_data, train_data, batch_size: int) -> dict:
-    """The test scores, the training set's in inference mode, and the predicted class shares."""
-    results: dict = {"test_loss": None, "test_accuracy": None}
-    if len(test_data[0]):
-        results["test_loss"], results["test_accuracy"] = scores(model, *test_data, batch_size)
-        results["predicted_class_shares"] = predicted_class_shares(model, test_data[0], batch_size)
-    if train_data is not None:
-        loss, accuracy = scores(model, *train_data, batch_size)
-        results.update(train_loss_inference=loss, train_accuracy_inference=accuracy)
-    return results

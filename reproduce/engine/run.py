@@ -146,14 +146,17 @@ class Run:
 
     def evaluate(self, model, x_test, y_test) -> dict:
         """The test set's ``{"loss", "accuracy"}`` in inference mode, recorded with the final checks."""
-        from reproduce.engine.inference import final_scores
+        from reproduce.engine.inference import predicted_class_shares, scores
 
         if self.stage is None:
             raise RuntimeError("Run.evaluate is called after Run.fit")
-        self.stage = "evaluation"
+        self.stage, results, size = "evaluation", self.results, self.config.batch_size
         self.evaluation_began = self.evaluation_began or time.perf_counter()
-        scores = final_scores(model, (x_test, y_test), self.train_data, self.config.batch_size)
-        self.results.update(scores)
+        if len(x_test):
+            results["test_loss"], results["test_accuracy"] = scores(model, x_test, y_test, size)
+            results["predicted_class_shares"] = predicted_class_shares(model, x_test, size)
+        loss, accuracy = scores(model, *self.train_data, size)
+        results.update(train_loss_inference=loss, train_accuracy_inference=accuracy)
         self.sizes = (self.sizes[0], len(x_test))
         return {"loss": self.results["test_loss"], "accuracy": self.results["test_accuracy"]}
 
@@ -390,9 +393,8 @@ def finished_run(config: RunConfig, data: dict) -> dict | None:
         return None
     if (metrics.get("data") or {}).get("sha256") != data["sha256"]:
         return None
-    print(
-        f"{config.model}: {run_dir} already holds a finished run; skipping it (--force retrains)."
-    )
+    skipping = "skipping it (--force retrains)."
+    print(f"{config.model}: {run_dir} already holds a finished run; {skipping}")
     return metrics
 
 
@@ -400,15 +402,8 @@ def check_arrays(*arrays) -> None:
     """Check ``x_train, y_train[, x_test, y_test]``: equal lengths, samples, finite values."""
     import numpy as np
 
-    pairs = [arrays[i : i + 2] for i in range(0, len(arrays), 2)]
-    if any(len(x) != len(y) for x, y in pairs):
-        sizes = zip(("train", "test"), pairs)
-        raise ValueError(
-            "inputs and labels differ in length: "
-            + ", ".join(f"{name} {len(x)} vs {len(y)}" for name, (x, y) in sizes)
-        )
-    if len(arrays[0]) == 0:
-        raise ValueError("no training samples")
+    if len(arrays[0]) == 0 or any(len(x) != len(y) for x, y in zip(arrays[::2], arrays[1::2])):
+        raise ValueError(f"no training samples, or inputs and labels of other lengths: {arrays}")
     names = ("training inputs", "training labels", "test inputs", "test labels")
     for name, array in zip(names, map(np.asarray, arrays)):
         if np.issubdtype(array.dtype, np.floating):
