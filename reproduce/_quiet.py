@@ -1,7 +1,6 @@
-"""Keep TensorFlow's start-up logs out of the terminal (``REPRODUCE_VERBOSE_TF=1`` shows them).
+"""Keep TensorFlow's start-up logs, written to file descriptor 2 by C++, out of the terminal.
 
-Its C++ runtime writes them to file descriptor 2, where Python's ``logging``
-cannot reach: descriptor 2 is redirected while TensorFlow is imported.
+``REPRODUCE_VERBOSE_TF=1`` shows them.
 """
 
 from __future__ import annotations
@@ -25,17 +24,13 @@ def quiet_tensorflow() -> None:
     with _silenced_stderr():
         import tensorflow as tf  # noqa: F401
 
-        try:
+        with contextlib.suppress(Exception):  # reported when it is actually used
             import tensorflow_probability  # noqa: F401
-        except Exception:  # reported when it is actually used
-            pass
         tf.get_logger().setLevel("ERROR")
-    try:
+    with contextlib.suppress(ImportError):
         import absl.logging
 
         absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:
-        pass
 
 
 @contextlib.contextmanager

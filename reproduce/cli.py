@@ -1,12 +1,6 @@
-"""Command line: ``python -m reproduce <command> ...`` (also the ``reproduce`` script).
+"""Command line: ``python -m reproduce <command> ...``; each command module has ``register(subparsers)``.
 
-Each command lives in its own module under :mod:`reproduce.commands`, which
-exposes ``register(subparsers)``: it adds its sub-parser and sets ``func`` to a
-callable taking the parsed arguments and returning an exit status. Command
-modules import TensorFlow lazily, so ``--help`` answers at once.
-
-Errors the user can fix (:class:`reproduce.errors.ReproduceError`) are printed
-as one line on stderr with exit status 2, never as a traceback.
+A :class:`reproduce.errors.ReproduceError` ends as one line on stderr, exit status 2.
 """
 
 from __future__ import annotations

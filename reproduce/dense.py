@@ -124,11 +124,5 @@ def compile_model(model, semantics: str = settings.SEMANTICS):
 
 
 def build_dense(*, semantics: str = settings.SEMANTICS):
-    """The R script's dense network, compiled as the script compiles it.
-
-    ``semantics="keras22"`` (default) computes the loss as R keras did in
-    2019; ``"keras3"`` as Keras 3 does (:mod:`reproduce.keras22`).
-
-    Seed Keras first (``keras.utils.set_random_seed``) for repeatable weights.
-    """
+    """The R script's dense network, compiled as the script compiles it (seed Keras first)."""
     return compile_model(create_model(), semantics)

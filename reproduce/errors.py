@@ -6,8 +6,4 @@ class ReproduceError(Exception):
 
 
 class DataError(ReproduceError, ValueError):
-    """The data file is unreadable or does not follow Kaggle's train.json schema.
-
-    The message names the file, the record (0-based index and id when known)
-    and the field.
-    """
+    """The data file is unreadable or not Kaggle's train.json schema (the message says where)."""

@@ -1,18 +1,11 @@
 """The Neural ODE counterpart of the report's residual CNN (section 4, described there, never trained).
 
-The residual CNN's script and model (:mod:`reproduce.resnet`) with its two
-residual blocks replaced by one :class:`odelayers.ODEBlock` integrating
-``dh/dt = f(h, t)`` over [0, 1]. ``f`` is the R residual branch made continuous:
-group norm instead of batch norm (batch statistics would make ``f`` depend on
-the rest of the batch, as Chen et al. 2018 note), no dropout (an adaptive solver
-cannot integrate noise), the time as an extra input channel of each
-convolution, and 3x3 kernels with 32 hidden channels, so one evaluation of
-``f`` costs about 12 M multiply-adds per image against the two blocks' 265 M.
-
-The default solver (:data:`reproduce.settings.ODENET_SOLVER`) is fixed-step
-rk4 with backprop; the report's adaptive solver with the adjoint is
-``--method dopri5 --gradient adjoint``. ``benchmarks/bench_odenet_step.py``
-measures what each costs per training step.
+The residual CNN (:mod:`reproduce.resnet`) with its two residual blocks replaced
+by one :class:`odelayers.ODEBlock` integrating ``dh/dt = f(h, t)`` over [0, 1].
+``f`` is the R residual branch made continuous: group norm instead of batch norm
+(batch statistics would make ``f`` depend on the rest of the batch, Chen et al.
+2018), no dropout (an adaptive solver cannot integrate noise), the time as an
+extra input channel, 3x3 kernels with 32 hidden channels (cheaper to evaluate).
 """
 
 from __future__ import annotations
@@ -37,31 +30,20 @@ MAX_GROUPS = 32
 
 def main(config: RunConfig) -> dict:
     """The residual CNN's script, its two residual blocks replaced by one ODE block."""
-    print(describe_ode(config))
+    interval = "[0, t1], t1 learned from 1" if config.trainable_t1 else "[0, 1]"
+    size = f"hidden_channels={config.hidden_channels}"
+    print(f"odenet: ODE block over {interval}, {config.solver}, {size}")
     return resnet.main(config, model_chunk=create_model_from)
 
 
 def create_model_from(config: RunConfig):
     """``## Setting up model``, THE DIFFERENCE: one ODE block for the two residual blocks."""
-    return create_model(
-        config.solver,
-        hidden_channels=config.hidden_channels,
-        trainable_t1=config.trainable_t1,
-        semantics=config.semantics,
-    )
-
-
-def describe_ode(config: RunConfig) -> str:
-    """One line: the ODE block's interval, solver and size."""
-    interval = "[0, t1], t1 learned from 1" if config.trainable_t1 else "[0, 1]"
-    return (
-        f"odenet: ODE block over {interval}, {config.solver}, "
-        f"hidden_channels={config.hidden_channels}"
-    )
+    options = {"hidden_channels": config.hidden_channels, "trainable_t1": config.trainable_t1}
+    return create_model(config.solver, **options, semantics=config.semantics)
 
 
 def create_model(
-    solver: odelayers.SolverOptions = settings.ODENET_SOLVER,
+    solver: odelayers.SolverOptions | None = None,
     *,
     hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
     kernel_size: int = settings.ODENET_KERNEL_SIZE,
@@ -70,19 +52,13 @@ def create_model(
 ):
     """The residual CNN's graph with one ODE block where its two residual blocks were; not compiled.
 
-    ``trainable_t1`` makes the block's end time (1 at the start) a weight,
-    reported per epoch as the metric ``t1``; ``semantics`` picks the batch
-    normalisation of the residual CNN's layers (:mod:`reproduce.keras22`).
+    ``trainable_t1`` makes the block's end time (1 at the start) a weight, logged as ``t1``.
     """
+    solver = solver or odelayers.SolverOptions(**settings.ODENET_SOLVER)
     input_img, input_img_norm = resnet.input_layers(semantics)
     input_CNN = resnet.input_cnn(input_img_norm, semantics)  # noqa: N806 - the R name
     # ## first residual + ## second residual  ->  h(1) = h(0) + integral_0^1 f(h(t), t) dt
-    dynamics = ResidualBranchDynamics(
-        channels=STATE_CHANNELS,
-        hidden_channels=hidden_channels,
-        kernel_size=kernel_size,
-        name="dynamics",
-    )
+    dynamics = ResidualBranchDynamics(STATE_CHANNELS, hidden_channels, kernel_size, name="dynamics")
     block = odelayers.ODEBlock(
         dynamics, t0=0.0, t1=1.0, options=solver, trainable_t1=trainable_t1, name="ode_block"
     )
@@ -101,13 +77,11 @@ def build_odenet(
 ):
     """The ODE-Net, compiled like the residual CNN; its NFE shows as ``nfe`` in Keras' logs.
 
-    Args:
-        solver: the ODE block's solver; default :data:`reproduce.settings.ODENET_SOLVER`.
-        hidden_channels, kernel_size: size of the dynamics (:class:`ResidualBranchDynamics`).
-        semantics: ``"keras22"`` (R keras' loss and batch-norm statistics) or ``"keras3"``.
-        **solver_options: :class:`odelayers.SolverOptions` fields replacing ``solver``'s.
+    ``solver`` (default ``settings.ODENET_SOLVER``) with ``solver_options``'
+    :class:`odelayers.SolverOptions` fields replaced.
     """
-    solver = dataclasses.replace(solver or settings.ODENET_SOLVER, **solver_options)
+    solver = solver or odelayers.SolverOptions(**settings.ODENET_SOLVER)
+    solver = dataclasses.replace(solver, **solver_options)
     model = create_model(
         solver, hidden_channels=hidden_channels, kernel_size=kernel_size, semantics=semantics
     )
@@ -124,12 +98,8 @@ def _group_norm(channels: int, name: str):
 
 @keras.saving.register_keras_serializable(package="reproduce")
 class ResidualBranchDynamics(keras.layers.Layer):
-    """``f(h, t)``: the R residual branch made continuous (see the module docstring).
-
-    GroupNorm -> odelayers.ConcatConv2D(hidden) -> GroupNorm -> ELU -> odelayers.ConcatConv2D(channels)
-    -> GroupNorm -> ELU, every convolution ``kernel_size`` square with "same"
-    padding and the time as an extra input channel. Maps ``[B, H, W, channels]``
-    to the same shape, as an ODE's right-hand side must.
+    """``f(h, t)``: GroupNorm -> ConcatConv2D(hidden) -> GroupNorm -> ELU -> ConcatConv2D(channels)
+    -> GroupNorm -> ELU, "same" padding, the time an extra input channel.
 
     Args:
         channels: channels of the state ``h`` (64 after the stem).

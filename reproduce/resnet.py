@@ -1,14 +1,9 @@
 """The report's residual CNN (appendix 7.2.2, "RESNET Final Code"), ported from R.
 
 Read top to bottom beside the R script: each section quotes the R lines it
-ports; the model's chunks follow, one function each (the ODE-Net reuses the
-stem, the top stack, the head and the compilation). Faithful details: both
-residual blocks add the stem's output, not the running sum; ``accuracy`` is
-binary accuracy as in R keras' Keras 2; the R script sets no seed before its
-split, so we use the dense script's ``set.seed(seed)``; its last line scores
-0.5 for any model (:func:`r_style_accuracy`). ``tests/test_models.py`` derives
-the parameter counts (5,578,574 as R counted; 5,578,588 with Keras 2.2's batch
-norm, which keeps an update counter per layer) from the layer sizes.
+ports; the model's chunks follow, one function each (the ODE-Net reuses them).
+As written in R: both residual blocks add the stem's output, not the running
+sum; ``accuracy`` is binary accuracy; the last line scores 0.5 for any model.
 """
 
 from __future__ import annotations
@@ -35,11 +30,7 @@ ADAM_LEARNING_RATE = 0.001
 
 
 def main(config: RunConfig, model_chunk=None) -> dict:
-    """The whole R script; returns the run's metrics (as written to ``metrics.json``).
-
-    ``model_chunk(config)``, when given, builds the model instead of the R
-    chunks (the ODE-Net's script: :func:`reproduce.odenet.main`).
-    """
+    """The whole R script; returns the run's metrics. ``model_chunk(config)`` (the ODE-Net's) builds the model."""
     # (the R script sets no seed: we seed like the dense script's set.seed(1), with config.seed;
     #  weights, dropout and shuffling follow config.train_seed, by default the same number)
     engine.seed_everything(config.train_seed)
@@ -232,10 +223,7 @@ def compile_model(model, semantics: str = settings.SEMANTICS):
 
 
 def build_resnet(*, semantics: str = settings.SEMANTICS):
-    """The R script's residual CNN, compiled as the script compiles it.
-
-    Seed Keras first (``keras.utils.set_random_seed``) for repeatable weights.
-    """
+    """The R script's residual CNN, compiled as the script compiles it (seed Keras first)."""
     return compile_model(create_model(semantics), semantics)
 
 
@@ -260,17 +248,10 @@ def _conv(filters: int, name: str):
 def r_style_accuracy(pred, y_onehot) -> float:
     """The report's last line, ``mean(round(predict(model, test))[,2] == test_truth)``, as R computes it.
 
-    ``round(pred)[, 2]`` is a vector of length n; ``test_truth`` is the n x 2
-    one-hot matrix. ``==`` between a vector and a matrix recycles the vector
-    along the matrix's column-major storage, so element i is compared with
-    ``truth[i, 1]`` *and* with ``truth[i, 2]``: the mean runs over 2n
-    comparisons. For one-hot labels exactly one of the two matches whatever
-    the prediction is (a rounded softmax column is 0 or 1), so the value is
-    exactly 0.5 for every model: the line cannot measure accuracy. It is
-    reported only to show what the report's code would have printed.
-
-    Rounding is half-to-even like R's ``round`` (0.5 -> 0). A NaN prediction
-    makes R's mean ``NA``; we return NaN.
+    ``==`` recycles the length-n vector along the n x 2 one-hot matrix's
+    column-major storage: each prediction meets both columns, one of which
+    matches whatever it is, so the value is 0.5 for every model. Rounding is
+    half-to-even like R's; a NaN prediction (R's ``NA``) gives NaN.
     """
     pred = np.asarray(pred, dtype="float64")
     truth = np.asarray(y_onehot, dtype="float64")

@@ -1,10 +1,8 @@
-"""The report's settings, defined once (plain Python, so ``--help`` shows the defaults at once)."""
+"""The report's settings, defined once (plain Python: ``--help`` imports no TensorFlow)."""
 
 from __future__ import annotations
 
-import dataclasses
-
-from odelayers import SolverOptions
+import collections
 
 #: The report's models, in the report's order (and the order of ``all``).
 MODELS = ("dense", "resnet", "odenet")
@@ -26,38 +24,34 @@ PREPROCESSINGS = ("r", "corrected")
 #: each, so that a comparison can say what each costs. The residual script has neither.
 DENSE_PREPROCESSINGS = ("r", "r-array-only", "r-scaling-only", "corrected")
 
-
-@dataclasses.dataclass(frozen=True)
-class QuickPreset:
-    """What ``--quick`` shrinks for one model: epochs and the images kept on each side of the split."""
-
-    epochs: int
-    limit_train: int | None  # None: every training image
-    limit_test: int | None
-
-
-#: The report's runs cut short: every image of R's split, fewer epochs. 4 epochs is
-#: the shortest length at which the CNNs' mean stand-in test accuracy over training
-#: seeds passes 80 %; a single run need not (one epoch's test accuracy swings while
-#: the batch norms' moving statistics lag the weights).
+QuickPreset = collections.namedtuple("QuickPreset", "epochs limit_train limit_test")
+#: ``--quick``: every image of R's split, fewer epochs. 4 is the shortest length at which
+#: the CNNs' mean stand-in test accuracy over training seeds passes 80 %.
 QUICK = {
     "dense": QuickPreset(epochs=30, limit_train=None, limit_test=None),
     "resnet": QuickPreset(epochs=4, limit_train=None, limit_test=None),
     "odenet": QuickPreset(epochs=4, limit_train=None, limit_test=None),
 }
 
-#: The ODE-Net's solver: fixed-step rk4, two steps of 0.5 over [0, 1], backprop through
-#: them, so a training step costs about the residual CNN's; the report's adaptive solver
-#: with the adjoint is ``--method dopri5 --gradient adjoint`` (the tolerances are for it).
-ODENET_SOLVER = SolverOptions(
-    method="rk4", step_size=0.5, gradient="backprop", rtol=1e-3, atol=1e-3
-)
+#: ``odelayers.METHODS``, ``FIXED_STEP_METHODS`` and ``GRADIENTS``, spelled out so that
+#: ``--help`` need not import TensorFlow (a test checks they stay equal).
+METHODS = ("dopri5", "bdf", "euler", "midpoint", "rk4")
+FIXED_STEP_METHODS = ("euler", "midpoint", "rk4")
+GRADIENTS = ("adjoint", "backprop")
+#: The ODE-Net's solver (``SolverOptions`` fields): fixed-step rk4, two steps of 0.5, backprop,
+#: so a step costs about the residual CNN's; the report's is ``--method dopri5 --gradient adjoint``.
+ODENET_SOLVER = {
+    "method": "rk4",
+    "step_size": 0.5,
+    "gradient": "backprop",
+    "rtol": 1e-3,
+    "atol": 1e-3,
+}
 #: Channels inside the ODE-Net's dynamics (the R residual branch has 128) and its kernel side.
 ODENET_HIDDEN_CHANNELS = 32
 ODENET_KERNEL_SIZE = 3
 
-#: What ``compile(loss = "binary_crossentropy")`` and ``layer_batch_normalization``
-#: compute: ``keras22`` as R keras did in 2019 (Keras 2.2 on TensorFlow 1.x,
-#: :mod:`reproduce.keras22`), ``keras3`` as Keras 3 does today.
+#: What the loss and the batch normalisation compute: ``keras22`` as R keras did in 2019
+#: (:mod:`reproduce.keras22`), ``keras3`` as Keras 3 does today.
 SEMANTICS = "keras22"
 SEMANTICS_OPTIONS = ("keras22", "keras3")

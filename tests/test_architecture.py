@@ -178,7 +178,6 @@ def test_functions_are_small(directory):
 ENGINE_PUBLIC = (
     "reproduce.engine.runfolder",
     "reproduce.engine.curves",
-    "reproduce.engine.inference.batch_norm_and_dropout_layers",
 )
 
 

@@ -162,13 +162,13 @@ def test_curves_draw_the_test_scores_dashed_beside_the_training_ones():
         "test_loss": [0.72, 0.65],
         "test_accuracy": [0.5, 0.55],
     }
-    draw_history(*axes, history, colour="tab:blue", label="run", validation_label="run (val)")
+    draw_history(*axes, history, colour="tab:blue", label="run")
     for axis, test_values in ((axes[0], [0.72, 0.65]), (axes[1], [0.5, 0.55])):
         lines = {line.get_label(): line for line in axis.get_lines()}
-        assert set(lines) == {"run", "run (test)"}
+        assert set(lines) == {"run", "run (test, inference mode)"}
         assert lines["run"].get_linestyle() == "-"
-        assert lines["run (test)"].get_linestyle() == "--"
-        assert list(lines["run (test)"].get_ydata()) == test_values
+        assert lines["run (test, inference mode)"].get_linestyle() == "--"
+        assert list(lines["run (test, inference mode)"].get_ydata()) == test_values
 
 
 def test_curves_draw_the_batch_statistics_accuracy_dotted():
@@ -182,7 +182,7 @@ def test_curves_draw_the_batch_statistics_accuracy_dotted():
         "test_accuracy": [0.5, 0.55],
         "test_accuracy_batch_stats": [0.6, 0.8],
     }
-    draw_history(*axes, history, colour="tab:blue", label="run", validation_label="run (val)")
+    draw_history(*axes, history, colour="tab:blue", label="run")
     assert "run (test, batch statistics)" not in {line.get_label() for line in axes[0].get_lines()}
     lines = {line.get_label(): line for line in axes[1].get_lines()}
     assert lines["run (test, batch statistics)"].get_linestyle() == ":"

@@ -378,13 +378,9 @@ def test_versions_and_hardware():
 # --------------------------------------------------------------------------- plots
 
 
-def test_plot_history_from_csv_with_a_second_history(tmp_path):
-    csv = tmp_path / "history.csv"
-    csv.write_text("epoch,loss,accuracy\n1,0.9,0.5\n2,0.7,0.6\n3,0.6,0.7\n")
-    out = plot_history(
-        csv, tmp_path / "curves.png", "dense, stand-in data: 3 epochs",
-        r_history={"loss": [1.0, 0.8, 0.7], "acc": [0.4, 0.5, 0.55]},
-    )  # fmt: skip
+def test_plot_history_of_rows_draws_loss_and_accuracy_side_by_side(tmp_path):
+    rows = [{"epoch": e, "loss": 1.0 / e, "accuracy": 0.5 + e / 10} for e in (1, 2, 3)]
+    out = plot_history(rows, tmp_path / "curves.png", "dense, stand-in data: 3 epochs")
     assert out.read_bytes()[:8] == PNG
     from matplotlib.image import imread
 

@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from reproduce import cli  # noqa: E402
-from reproduce.engine.tensorboard import CompletedEpochsTensorBoard  # noqa: E402
+from reproduce.engine.checkpoint import CompletedEpochsTensorBoard  # noqa: E402
 
 
 def scalars(log_dir, tag: str) -> dict[int, float]:

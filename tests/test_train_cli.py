@@ -8,6 +8,7 @@ import json
 import math
 import shlex
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -50,6 +51,37 @@ def test_help_explains_every_option(command, capsys):
         assert option in text, option
     if command in ("dense", "resnet"):
         assert "--method" not in text
+
+
+def test_the_solver_choices_spelled_out_in_settings_are_odelayers_own():
+    import odelayers
+
+    assert settings.METHODS == odelayers.METHODS and settings.GRADIENTS == odelayers.GRADIENTS
+    assert settings.FIXED_STEP_METHODS == odelayers.FIXED_STEP_METHODS
+    solver = odelayers.SolverOptions(**settings.ODENET_SOLVER)
+    assert train.resolve_options("odenet", parse("odenet")).solver == solver
+
+
+@pytest.mark.parametrize("command", [[], ["odenet"], ["compare"], ["figures"], ["data"]])
+def test_help_answers_at_once_without_importing_tensorflow(command):
+    import os
+    import subprocess
+    import time
+
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['reproduce', *{command!r}, '--help']\n"
+        "try:\n    runpy.run_module('reproduce', run_name='__main__')\n"
+        "except SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root}
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "False False"
+    assert time.perf_counter() - began < 5
 
 
 def test_defaults_are_the_reports_settings():
@@ -315,7 +347,8 @@ def test_odenet_compiled_default_solver_through_the_command_line(tiny_json, tmp_
     ]
     assert run_cli(argv, monkeypatch) == 0
     metrics, rows = check_run_folder(tmp_path / "odenet-r-real-e1-n16x8", "odenet", 1, argv)
-    assert metrics["ode"]["method"] == "dopri5" and float(rows[0]["nfe"]) >= 7
+    # the default solver, rk4 with two steps of 0.5: 4 evaluations a step
+    assert metrics["ode"]["method"] == "rk4" and float(rows[0]["nfe"]) == 8
 
 
 def test_data_too_small_to_split_is_refused_before_training(tmp_path, capsys, monkeypatch):
@@ -340,14 +373,14 @@ def test_data_too_small_to_split_is_refused_before_training(tmp_path, capsys, mo
 
 
 def test_all_skips_a_finished_run_only_when_it_was_trained_on_the_same_data(tmp_path, capsys):
-    from reproduce.engine import RunConfig, finished_run, runfolder
+    from reproduce.engine import RunConfig, finished_run
 
     source = {"kind": "real", "sha256": "a" * 64}
     config = RunConfig("dense", out=str(tmp_path), in_all=True)
     folder = config.run_dir("real")
     folder.mkdir(parents=True)
-    finished = {"status": runfolder.FINISHED, "data": {"sha256": source["sha256"]}}
-    (folder / runfolder.METRICS_FILE).write_text(json.dumps(finished))
+    finished = {"status": "finished", "data": {"sha256": source["sha256"]}}
+    (folder / "metrics.json").write_text(json.dumps(finished))
     assert finished_run(config, source) == finished
     assert "already holds a finished run" in capsys.readouterr().out
 

@@ -1,26 +1,26 @@
-"""Resume: Keras' ``BackupAndRestore`` (restore in ``on_train_begin``, save in ``on_epoch_end``).
+"""Resume, the way Keras' ``BackupAndRestore`` does: restore in ``on_train_begin``, save in ``on_epoch_end``.
 
-What we add: each epoch reseeded from (training seed, epoch), so a resumed run
-replays the missing epochs to the last digit; an epoch cut short is never saved;
-atomic writes of bytes serialised in memory; the saved configuration must match.
+What we add: each epoch's randomness drawn from (training seed, epoch), so a
+resumed run replays the missing epochs to the last digit; an epoch cut short
+is never saved; weights serialised in memory and written atomically (HDF5
+handles a failed write badly); the saved configuration must match the new one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import math
 import time
 
 import keras
+import numpy as np
 
 from reproduce.atomic import atomic_write_bytes, atomic_write_json
 from reproduce.engine import runfolder
-from reproduce.engine.config import RESUME_KEYS, differences
-from reproduce.engine.failures import REPEATABLE_FAILURES
-from reproduce.engine.seeding import seed_epoch
-from reproduce.engine.serialise import weights_bytes
+from reproduce.engine.config import RESUME_KEYS
 from reproduce.errors import ReproduceError
 
 STATE_FILE = "state.json"
@@ -29,17 +29,11 @@ FACT_KEYS = "data_sha256 arrays_sha256 n_train n_test params optimizer".split()
 
 
 def previous_state(run) -> dict | None:
-    """The checkpoint state to resume ``run`` from, or ``None`` to start over (folder cleared).
-
-    Raises:
-        ReproduceError: a finished run without ``force``; an unreadable checkpoint.
-    """
+    """The checkpoint state to resume ``run`` from, or ``None`` to start over (folder cleared);
+    refuses a finished run without ``force``, and an unreadable checkpoint."""
     run_dir, config = run.run_dir, run.config
     previous = None if config.force else runfolder.read_metrics(run_dir)
-    if previous is None:
-        runfolder.clear(run_dir)
-        return None
-    status = previous.get("status")
+    status = (previous or {}).get("status")
     if status == runfolder.FINISHED:
         accuracy = previous.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, (int, float)) else ""
@@ -49,9 +43,12 @@ def previous_state(run) -> dict | None:
             "or choose another output folder."
         )
     state_file = run_dir / runfolder.CHECKPOINT_DIR / STATE_FILE
-    if status not in (runfolder.RUNNING, runfolder.INTERRUPTED, runfolder.FAILED):
+    reason = None
+    if previous is None:
+        pass
+    elif status not in (runfolder.RUNNING, runfolder.INTERRUPTED, runfolder.FAILED):
         reason = f"its status {status!r} is unknown"
-    elif status == runfolder.FAILED and previous.get("error_kind") in REPEATABLE_FAILURES:
+    elif status == runfolder.FAILED and previous.get("error_kind") in ("nan", "solver"):
         reason = "it failed in a way resuming would repeat"
     elif not state_file.exists():
         reason = "it had not completed an epoch"
@@ -68,7 +65,8 @@ def previous_state(run) -> dict | None:
             ) from None
         return state
     runfolder.clear(run_dir)
-    run.log(f"Starting over in {run_dir}: the run there was not finished and {reason}.")
+    if reason:
+        run.log(f"Starting over in {run_dir}: the run there was not finished and {reason}.")
     return None
 
 
@@ -82,8 +80,6 @@ def other_data(there, here) -> str:
 
 def facts(model, arrays, data) -> dict:
     """The data and model facts a resumed run must match (:data:`FACT_KEYS`)."""
-    import numpy as np
-
     digest = hashlib.sha256()
     for array in arrays:
         array = np.ascontiguousarray(array)
@@ -105,8 +101,14 @@ def facts(model, arrays, data) -> dict:
 
 def check_resumable(run, state: dict) -> None:
     """Refuse to resume a run saved with another configuration, naming each difference."""
-    found = differences(state["config"], run.config.recorded(), RESUME_KEYS)
-    found += differences(state["facts"], run.facts, FACT_KEYS)
+    pairs = [(state["config"], run.config.recorded(), RESUME_KEYS)]
+    pairs.append((state["facts"], run.facts, FACT_KEYS))
+    found = [
+        f"{key}: {saved.get(key)!r} there, {now.get(key)!r} here"
+        for saved, now, keys in pairs
+        for key in keys
+        if saved.get(key) != now.get(key)
+    ]
     if found:
         other = other_data({"sha256": state["facts"].get("data_sha256")}, run.data)
         raise ReproduceError(
@@ -118,13 +120,77 @@ def check_resumable(run, state: dict) -> None:
         )
 
 
+def _derived(seed: int, epoch: int, stream: int) -> int:
+    value = np.random.SeedSequence([int(seed), int(epoch), int(stream)]).generate_state(1)[0]
+    return int(value) % (2**31 - 2) + 1
+
+
+def seed_epoch(model, seed: int, epoch: int) -> None:
+    """Reseed Python, NumPy, the model's seed generators (dropout) and Keras' global one.
+
+    TensorFlow's global seed is not reset (that retraces the step): stateful
+    ``tf.random`` ops in custom code are thus not replayed.
+    """
+    import random
+
+    random.seed(_derived(seed, epoch, 0))
+    np.random.seed(_derived(seed, epoch, 0))
+    states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+    with contextlib.suppress(ImportError, AttributeError):  # private API: best effort
+        from keras.src.backend.common import global_state
+
+        generator = global_state.get_global_attribute("global_seed_generator")
+        states += [generator.state] if generator is not None else []
+    for index, variable in enumerate(states):
+        variable.assign(np.array([_derived(seed, epoch, 1000 + index), 0], dtype=variable.dtype))
+
+
+def epochs_dataset(x, y, config, start: int):
+    """Epochs ``start``.. as one ``tf.data`` pipeline (one ``fit``), each batched in its seeded order."""
+    import tensorflow as tf
+
+    n = len(x)
+    orders = np.stack(
+        [
+            np.random.default_rng(_derived(config.train_seed, e, 1)).permutation(n)
+            if config.shuffle
+            else np.arange(n)
+            for e in range(start, config.epochs)
+        ]
+    ).astype(np.int32)
+    with tf.device("/CPU:0"):  # tf.data runs on the CPU: keep the arrays there
+        x_all, y_all = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size)
+    )
+    return batches.map(lambda i: (tf.gather(x_all, i), tf.gather(y_all, i))).prefetch(2)
+
+
+def weights_bytes(model) -> bytes:
+    """The ``.weights.h5`` file of ``model`` (weights and optimizer), in memory."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")  # what saving_lib.save_weights_only does
+    saving_lib._save_state(
+        model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set()
+    )
+    store.close()
+    return buffer.getvalue()
+
+
+def model_bytes(model) -> bytes:
+    """The ``.keras`` file of ``model``, in memory; raises what Keras raises for an unsavable one."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)
+    return buffer.getvalue()
+
+
 class Checkpoint(keras.callbacks.Callback):
     """Drives the epochs of the run's one ``fit``: restores, reseeds, stops, saves.
-
-    ``on_epoch_end`` hands each complete epoch's row to ``run.epoch_completed``
-    after saving it; ``bad`` holds ``(epoch, batch, loss)`` (1-based) of a
-    non-finite loss, which stops ``fit`` like a signal does.
-    """
+    ``bad``: ``[epoch, batch, loss]`` (1-based) of a non-finite loss, which stops ``fit``."""
 
     def __init__(self, run, steps: int, diagnose=None):
         super().__init__()
@@ -153,18 +219,15 @@ class Checkpoint(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.bad = [None, batch + 1, float(loss)]
-            self.model.stop_training = True
-        elif self.run.stop:
+        if self.bad is not None or self.run.stop:
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         if self.bad is not None:
             self.bad[0] = epoch + 1
+        if self.bad is not None or self.batches_done != self.steps:
             return
-        if self.batches_done != self.steps:
-            return
-        seconds = time.perf_counter() - self.began
-        row = {"epoch": epoch + 1}
+        seconds, row = time.perf_counter() - self.began, {"epoch": epoch + 1}
         for key, value in {**(logs or {}), **(self.diagnose() if self.diagnose else {})}.items():
             with contextlib.suppress(TypeError, ValueError):
                 row[key] = float(value)
@@ -194,3 +257,26 @@ class Checkpoint(keras.callbacks.Callback):
                 with contextlib.suppress(OSError):
                     old.unlink()
         run.epoch_completed(row, seconds)
+
+
+class CompletedEpochsTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard, logging an epoch once it completed (a cut-short one is trained again)."""
+
+    def __init__(self, log_dir, **kwargs) -> None:
+        super().__init__(log_dir=str(log_dir), **{"profile_batch": 0, **kwargs})
+        self._batches_done = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches_done = 0
+        super().on_epoch_begin(epoch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches_done = int(batch) + 1
+        super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if self._batches_done == self.params.get("steps") and (
+            loss is None or math.isfinite(float(loss))
+        ):
+            super().on_epoch_end(epoch, logs)

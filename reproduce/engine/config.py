@@ -6,29 +6,23 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from odelayers import SolverOptions
 from reproduce import provenance, settings
 from reproduce.errors import ReproduceError
 
 #: What must be the same for an unfinished run to be resumed (nanoGPT's checkpoint keys).
 RESUME_KEYS = (
-    "model preprocessing quick epochs batch_size seed train_seed sample_kind semantics "
-    "limit_train limit_test shuffle solver hidden_channels trainable_t1"
+    "model preprocessing quick epochs batch_size seed train_seed sample_kind semantics limit_train "
+    "limit_test shuffle method rtol atol gradient step_size hidden_channels trainable_t1"
 ).split()
-
-# Switches that must not be repeated in the command that resumes a run.
-_NOT_FOR_RESUME = ("--force", "--no-resume")
 
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """One model's run as the command line asked for it (``--help`` explains each option).
 
-    ``seed`` is R's ``set.seed()`` (the split); ``train_seed`` (``None``: ``seed``)
-    seeds the weights, dropout and shuffling. ``in_all``: one model of ``all``;
-    ``skip_finished``: a finished run is skipped rather than refused; ``argv``:
-    the arguments after ``python -m reproduce``. The ODE-Net alone reads
-    ``solver``, ``hidden_channels`` and ``trainable_t1``.
+    ``train_seed`` (``None``: ``seed``) seeds the weights, dropout and shuffling;
+    ``in_all``: one model of ``all``; ``skip_finished``: skip rather than refuse a
+    finished run; ``argv``: the arguments after ``python -m reproduce``.
     """
 
     model: str
@@ -55,7 +49,11 @@ class RunConfig:
     resume: bool = True
     force: bool = False
     argv: tuple[str, ...] | None = None
-    solver: SolverOptions = settings.ODENET_SOLVER
+    method: str = settings.ODENET_SOLVER["method"]
+    rtol: float = settings.ODENET_SOLVER["rtol"]
+    atol: float = settings.ODENET_SOLVER["atol"]
+    gradient: str = settings.ODENET_SOLVER["gradient"]
+    step_size: float | None = settings.ODENET_SOLVER["step_size"]
     hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS
     trainable_t1: bool = False
     tensorboard: str | None = None
@@ -82,19 +80,23 @@ class RunConfig:
             if not 0 <= int(value) < 2**32:
                 raise ReproduceError(f"the {name} must be an integer in [0, 2**32), not {value}")
 
-    def run_dir(self, source=None) -> Path:
-        """``out/{model}-{preprocessing}-{real|standin}-{quick|e<N>}[-n<train>x<test>][-t<seed>]``.
+    @property
+    def solver(self):
+        """The ODE block's :class:`odelayers.SolverOptions` (imports TensorFlow)."""
+        from odelayers import SolverOptions
 
-        ``source``: the data's kind (``"real"``...) or a ``DataSource``. ``run_name``
-        replaces the name before ``-t`` (suffixed by the model under ``all``).
-        """
-        data_kind = getattr(source, "kind", source)
+        names = ("method", "rtol", "atol", "gradient", "step_size")
+        return SolverOptions(**{name: getattr(self, name) for name in names})
+
+    def run_dir(self, source=None) -> Path:
+        """``out/{model}-{preprocessing}-{real|standin}-{quick|e<N>}[-n<train>x<test>][-t<seed>]``;
+        ``source``: the data's kind or a ``DataSource``; ``run_name`` replaces the part before -t."""
         if self.run_name:
             name = f"{self.run_name}-{self.model}" if self.in_all else self.run_name
         else:
-            kind = "real" if data_kind == "real" else "standin"
-            length = "quick" if self.quick else f"e{self.epochs}"
-            name = f"{self.model}-{self.preprocessing}-{kind}-{length}"
+            kind = "real" if getattr(source, "kind", source) == "real" else "standin"
+            name = f"{self.model}-{self.preprocessing}-{kind}-"
+            name += "quick" if self.quick else f"e{self.epochs}"
             if not self.quick and (self.limit_train or self.limit_test):
                 name += f"-n{self.limit_train or 'all'}x{self.limit_test or 'all'}"
         if self.train_seed != self.seed:
@@ -118,23 +120,13 @@ class RunConfig:
     def recorded(self) -> dict:
         """The configuration as plain JSON values (``metrics.json["config"]``)."""
         values = dataclasses.asdict(self)
-        values["solver"] = dataclasses.asdict(self.solver)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     def commands(self) -> tuple[str, str]:
-        """The command line of this run, and the one that resumes it."""
+        """The command line of this run, and the one that resumes it (without --force/--no-resume)."""
         command = provenance.command_line(None if self.argv is None else list(self.argv))
         try:
             words = shlex.split(command)
         except ValueError:
             return command, command
-        return command, shlex.join(w for w in words if w not in _NOT_FOR_RESUME)
-
-
-def differences(saved: dict, config: dict, keys) -> list[str]:
-    """``"key: <saved> there, <now> here"`` for each of ``keys`` whose values differ."""
-    return [
-        f"{key}: {saved.get(key)!r} there, {config.get(key)!r} here"
-        for key in keys
-        if saved.get(key) != config.get(key)
-    ]
+        return command, shlex.join(w for w in words if w not in ("--force", "--no-resume"))

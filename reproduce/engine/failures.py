@@ -1,13 +1,15 @@
-"""How a run ends badly: the engine's two exceptions, and the one-line messages of its failures."""
+"""How a run ends badly: the engine's exceptions, its one-line messages, its signal handling."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+import signal
+import threading
+from pathlib import Path
 
 from reproduce.errors import ReproduceError
-
-# A rerun with the same settings would repeat these: such a run starts over instead of resuming.
-REPEATABLE_FAILURES = ("nan", "solver")
 
 # Write failures the user can fix; the last saved epoch stays resumable.
 _CAUSES = {
@@ -19,10 +21,7 @@ _CAUSES = {
 
 
 class TrainingFailed(ReproduceError):
-    """Training stopped on a failure the user can fix (NaN loss, ODE solver, memory).
-
-    ``metrics``: what ``metrics.json`` holds (status "failed").
-    """
+    """Training stopped on a failure the user can fix (NaN loss, ODE solver, memory)."""
 
     def __init__(self, message: str, metrics: dict | None = None):
         super().__init__(message)
@@ -30,29 +29,21 @@ class TrainingFailed(ReproduceError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Stopped by SIGINT/SIGTERM after saving; ``resume_command`` continues the run.
-
-    A ``KeyboardInterrupt``, so that it stops ``all`` too (exit status 130).
-    """
+    """Stopped by SIGINT/SIGTERM after saving (a ``KeyboardInterrupt``: it stops ``all`` too)."""
 
     def __init__(self, message: str, metrics: dict, resume_command: str):
         super().__init__(message)
-        self.metrics = metrics
-        self.resume_command = resume_command
+        self.metrics, self.resume_command = metrics, resume_command
 
 
-def first_line(text: str, limit: int = 400) -> str:
+def first_line(text, limit: int = 400) -> str:
     """The first non-blank line of ``text``, shortened to ``limit`` characters."""
     line = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def solver_failure(exc: BaseException) -> str | None:
-    """The message of an ODE solver failure, or ``None`` if ``exc`` is something else.
-
-    In a compiled step the solver can only fail a TensorFlow assertion, whose
-    text odelayers reads back.
-    """
+    """The message of an ODE solver failure (a compiled step fails a TF assertion), or ``None``."""
     import tensorflow as tf
 
     from odelayers import errors
@@ -62,53 +53,16 @@ def solver_failure(exc: BaseException) -> str | None:
     return errors.solver_message(exc.message or "") if isinstance(exc, tf.errors.OpError) else None
 
 
-def out_of_memory(exc: BaseException) -> bool:
-    import tensorflow as tf
-
-    return isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError))
-
-
 def is_write_failure(exc: BaseException) -> bool:
     """A run-folder write the user can fix: disk full, quota, read-only, permission."""
     return isinstance(exc, OSError) and exc.errno in _CAUSES
 
 
-def solver_message(stage: str, epoch: int, detail: str, batch: tuple[int, int] | None) -> str:
-    where = f"epoch {epoch}" if batch is None else f"epoch {epoch}, batch {batch[0]} of {batch[1]}"
-    return (
-        f"the ODE solver gave up during {stage} ({where}): "
-        f"{first_line(detail)}. What to change: loosen the tolerances (rtol/atol) or raise "
-        "max_num_steps if it ran out of steps; if the step size underflowed or the state "
-        "became non-finite, the dynamics are stiff or blowing up: try the 'bdf' solver, a "
-        "lower learning rate, or a fixed-step method."
-    )
-
-
-def memory_message(stage: str, epoch: int, exc: BaseException) -> str:
-    detail = first_line(getattr(exc, "message", "") or str(exc))
-    return f"out of memory during {stage} (epoch {epoch}): {detail}. Lower the batch size."
-
-
-def nan_message(epoch: int, batch: int, steps: int, loss: float) -> str:
-    kept = {1: "no epoch was completed", 2: "epoch 1 is kept"}.get(
-        epoch, f"epochs 1-{epoch - 1} are kept"
-    )
-    return (
-        f"the training loss became {loss} at epoch {epoch}, batch "
-        f"{batch} of {steps}; the run stopped there ({kept}). Likely cause: a "
-        "learning rate too high for this model (lower it); for an ODE model also a solver "
-        "tolerance too loose for the dynamics (lower rtol/atol) or a fixed step too large."
-    )
-
-
 def write_failure_message(exc: OSError, saved_epoch: int | None, epochs: int) -> str:
     """Names the file, the cause, what was kept (``saved_epoch`` None: the run did not start)."""
     cause = _CAUSES.get(exc.errno, "")
-    remedy = (
-        "make the folder writable"
-        if exc.errno in (errno.EROFS, errno.EACCES)
-        else ("free some space")
-    )
+    writable = exc.errno in (errno.EROFS, errno.EACCES)
+    remedy = "make the folder writable" if writable else "free some space"
     if saved_epoch is None:
         return (
             f"cannot write {exc.filename}: {exc.strerror}{cause}. The run did not start: "
@@ -126,3 +80,55 @@ def write_failure_message(exc: OSError, saved_epoch: int | None, epochs: int) ->
         f"cannot write {exc.filename}: {exc.strerror}{cause}. The run is not finished and "
         f"{kept}: {remedy} and run the same command again, which {then}."
     )
+
+
+@contextlib.contextmanager
+def graceful_signals(stop: dict):
+    """Route SIGINT/SIGTERM into ``stop["signal"]`` while training, to end at a batch's end.
+
+    A second signal takes the default action at once: TensorFlow may be inside
+    a long batch where Python cannot run, and the folder is consistent anyway.
+    Signals a parent set to be ignored stay ignored.
+    """
+    previous = {}
+
+    def handler(signum, frame):  # noqa: ARG001
+        stop["signal"] = name = signal.Signals(signum).name
+        for number in previous:
+            signal.signal(number, signal.SIG_DFL)
+        key = "Ctrl-C" if signum == signal.SIGINT else name
+        note = (
+            f"\n{name} received: stopping at the end of this batch and keeping the "
+            f"last completed epoch. {key} again stops at once.\n"
+        )
+        with contextlib.suppress(OSError):
+            os.write(2, note.encode())  # not print(): the main thread may be inside a print
+
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(number) not in (signal.SIG_IGN, None):
+                previous[number] = signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+@contextlib.contextmanager
+def exclusive(run_dir: Path):
+    """An advisory ``flock`` on the folder itself, released by the kernel when the process dies."""
+    import fcntl
+
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ReproduceError(
+                f"another process is training into {run_dir}; wait for it to finish or choose "
+                "another output folder."
+            ) from None
+        yield
+    finally:
+        os.close(fd)

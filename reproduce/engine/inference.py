@@ -8,16 +8,10 @@ no seed generator advances.
 
 from __future__ import annotations
 
-from typing import Any
+import numpy as np
 
 # Names Keras gives an accuracy metric, most common first.
-ACCURACY_KEYS = (
-    "accuracy",
-    "acc",
-    "binary_accuracy",
-    "categorical_accuracy",
-    "sparse_categorical_accuracy",
-)
+ACCURACY_KEYS = ("accuracy", "acc", "binary_accuracy", "categorical_accuracy")
 
 
 def accuracy_key(logs) -> str | None:
@@ -28,8 +22,7 @@ def scores(model, x, y, batch_size: int) -> tuple[float | None, float | None]:
     """Keras' ``evaluate``: ``(loss, accuracy)``, ``None`` for what the model does not compute."""
     logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     key = accuracy_key(logs)
-    loss = float(logs["loss"]) if "loss" in logs else None
-    return loss, float(logs[key]) if key else None
+    return float(logs["loss"]) if "loss" in logs else None, float(logs[key]) if key else None
 
 
 def batch_norm_and_dropout_layers(model) -> tuple[list, list]:
@@ -69,12 +62,10 @@ def epoch_diagnostic(model, test_data, batch_size: int):
 def batch_statistics_accuracy(model, x, y, batch_size: int) -> float:
     """Accuracy with each batch normalised by its own statistics, dropout off.
 
-    A transductive diagnostic (each batch sees its own test images' statistics):
-    when the test accuracy swings from epoch to epoch while this holds, the
-    moving averages lag the weights. Every variable is restored afterwards.
+    A transductive diagnostic: when the test accuracy swings from epoch to
+    epoch while this holds, the moving averages lag the weights. Every variable
+    is restored afterwards.
     """
-    import numpy as np
-
     norms, dropouts = batch_norm_and_dropout_layers(model)
     saved = [[v.numpy() for v in layer.variables] for layer in norms]
     rates = [layer.rate for layer in dropouts]
@@ -84,8 +75,9 @@ def batch_statistics_accuracy(model, x, y, batch_size: int) -> float:
             layer.rate = 0.0
         for start in range(0, len(x), batch_size):
             pred = np.asarray(model(x[start : start + batch_size], training=True))
-            truth = np.asarray(y[start : start + batch_size])
-            correct += int(np.sum(_classes(pred) == _true_classes(truth)))
+            truth = np.asarray(y[start : start + batch_size]).reshape(len(pred), -1)
+            truth = truth.argmax(axis=1) if truth.shape[1] > 1 else np.rint(truth[:, 0])
+            correct += int(np.sum(_classes(pred) == truth))
     finally:
         for layer, rate in zip(dropouts, rates):
             layer.rate = rate
@@ -101,31 +93,8 @@ def _classes(pred):
     return (pred[:, 0] > 0.5).astype(int) if pred.shape[1] == 1 else pred.argmax(axis=1)
 
 
-def _true_classes(truth):
-    import numpy as np
-
-    truth = truth.reshape(len(truth), -1)
-    return truth.argmax(axis=1) if truth.shape[1] > 1 else np.rint(truth[:, 0]).astype(int)
-
-
 def predicted_class_shares(model, x, batch_size: int) -> dict[str, float]:
     """The share of ``x`` predicted as each class, e.g. ``{"0": 0.45, "1": 0.55}``."""
-    import numpy as np
-
-    pred = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-    pred = pred.reshape(len(pred), -1)
+    pred = np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).reshape(len(x), -1)
     counts = np.bincount(_classes(pred), minlength=max(2, pred.shape[1]))
     return {str(c): float(n / len(pred)) for c, n in enumerate(counts)}
-
-
-def final_scores(model, test_data, train_data, batch_size: int) -> dict[str, Any]:
-    """The test scores, the training set's in inference mode, and the predicted class shares."""
-    results: dict[str, Any] = {"test_loss": None, "test_accuracy": None}
-    if len(test_data[0]):
-        results["test_loss"], results["test_accuracy"] = scores(model, *test_data, batch_size)
-    if train_data is not None:
-        loss, accuracy = scores(model, *train_data, batch_size)
-        results.update(train_loss_inference=loss, train_accuracy_inference=accuracy)
-    if len(test_data[0]):
-        results["predicted_class_shares"] = predicted_class_shares(model, test_data[0], batch_size)
-    return results

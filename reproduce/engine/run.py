@@ -25,11 +25,8 @@ from reproduce.atomic import (
 from reproduce.engine import distribution, failures, runfolder
 from reproduce.engine.config import RunConfig
 from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
-from reproduce.engine.inference import accuracy_key, epoch_diagnostic, final_scores
-from reproduce.engine.signals import exclusive, graceful_signals
 from reproduce.errors import ReproduceError
 
-_ARRAY_NAMES = ("training inputs", "training labels", "test inputs", "test labels")
 # Results a run fills when it finishes (``None`` before).
 _RESULTS = (
     "test_loss test_accuracy train_loss_inference train_accuracy_inference "
@@ -52,11 +49,7 @@ class Run:
         run_dir = Path(run_dir) if run_dir else config.run_dir((data or {}).get("kind"))
         self.run_dir = distribution.worker_dir(run_dir, config.distribute)
         self.callbacks = list(callbacks)
-        if config.tensorboard:
-            from reproduce.engine.tensorboard import CompletedEpochsTensorBoard
-
-            self.tensorboard = str(Path(config.tensorboard) / run_dir.name)
-            self.callbacks.append(CompletedEpochsTensorBoard(self.tensorboard))
+        self.tensorboard = config.tensorboard and str(Path(config.tensorboard) / run_dir.name)
         self.command, self.resume_with = config.commands()
         self.history, self.epoch_seconds, self.sessions = [], [], []
         self.started = provenance.utc_now()
@@ -77,8 +70,10 @@ class Run:
         self._lock = contextlib.ExitStack()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._lock.enter_context(exclusive(self.run_dir))
-            runfolder.remove_temporaries(self.run_dir)
+            self._lock.enter_context(failures.exclusive(self.run_dir))
+            for leftover in [*self.run_dir.glob(".*.tmp-*"), *self.run_dir.glob("*/.*.tmp-*")]:
+                with contextlib.suppress(OSError):  # what a killed atomic writer left
+                    leftover.unlink()
             self.state = checkpoint.previous_state(self)
             if self.config.deterministic:
                 tf.config.experimental.enable_op_determinism()
@@ -106,15 +101,9 @@ class Run:
         finally:
             self._lock.close()
 
-    # ------------------------------------------------------------------ steps
-
     def fit(self, model, x_train, y_train, *, test_data=None) -> list[dict]:
-        """Train ``model`` (compiled, built right after ``seed_everything``) for the missing epochs.
-
-        A resumed run's configuration is checked and its checkpoint restored
-        first. ``test_data`` is scored in inference mode after each epoch.
-        Returns the whole history.
-        """
+        """Train ``model`` (compiled, built right after ``seed_everything``) for the missing epochs;
+        ``test_data`` is scored in inference mode after each. Returns the whole history."""
         from reproduce.engine import checkpoint
 
         if self.stage is not None:
@@ -132,29 +121,23 @@ class Run:
         self.facts = checkpoint.facts(model, arrays, self.data)
         self.found = {"git_commit": provenance.git_commit(), "hardware": provenance.hardware()}
         self.found["versions"] = provenance.versions()
+        config = self.config
         if self.state is not None:
             checkpoint.check_resumable(self, self.state)
-            self.history = self.state["history"]
-            self.epoch_seconds = self.state["epoch_seconds"]
+            self.history, self.epoch_seconds = self.state["history"], self.state["epoch_seconds"]
             self.sessions, self.started = self.state["sessions"], self.state["date"]
             self.saved_epoch = len(self.history)
-            self.log(
-                f"Resuming {self.run_dir} after epoch {self.saved_epoch} of {self.config.epochs}."
-            )
+            self.log(f"Resuming {self.run_dir} after epoch {self.saved_epoch} of {config.epochs}.")
         else:
-            self.log(
-                f"Training into {self.run_dir}: {self.config.epochs} epochs. Command: {self.command}"
-            )
-        self._summary(model)
-        self.sessions.append(
-            {
-                "date": provenance.utc_now(),
-                "start_epoch": len(self.history),
-                "end_epoch": len(self.history),
-                "hardware": self.found["hardware"],
-                "git_commit": self.found["git_commit"],
-            }
-        )
+            message = f"Training into {self.run_dir}: {config.epochs} epochs."
+            self.log(f"{message} Command: {self.command}")
+        lines, summary = [], self.run_dir / runfolder.SUMMARY_FILE
+        model.summary(print_fn=lambda line, **_: lines.append(line))
+        atomic_write_text(summary, "\n".join(lines) + "\n")
+        print(f"{model.name}: {model.count_params():,} parameters; layers in {summary}")
+        session = {"date": provenance.utc_now(), "start_epoch": len(self.history)}
+        session.update(end_epoch=len(self.history), hardware=self.found["hardware"])
+        self.sessions.append({**session, "git_commit": self.found["git_commit"]})
         runfolder.write_history(self.run_dir, self.history)
         self._write_status(runfolder.RUNNING)
         self.train_data = (x_train, y_train)
@@ -163,12 +146,17 @@ class Run:
 
     def evaluate(self, model, x_test, y_test) -> dict:
         """The test set's ``{"loss", "accuracy"}`` in inference mode, recorded with the final checks."""
+        from reproduce.engine.inference import predicted_class_shares, scores
+
         if self.stage is None:
             raise RuntimeError("Run.evaluate is called after Run.fit")
-        self.stage = "evaluation"
+        self.stage, results, size = "evaluation", self.results, self.config.batch_size
         self.evaluation_began = self.evaluation_began or time.perf_counter()
-        scores = final_scores(model, (x_test, y_test), self.train_data, self.config.batch_size)
-        self.results.update(scores)
+        if len(x_test):
+            results["test_loss"], results["test_accuracy"] = scores(model, x_test, y_test, size)
+            results["predicted_class_shares"] = predicted_class_shares(model, x_test, size)
+        loss, accuracy = scores(model, *self.train_data, size)
+        results.update(train_loss_inference=loss, train_accuracy_inference=accuracy)
         self.sizes = (self.sizes[0], len(x_test))
         return {"loss": self.results["test_loss"], "accuracy": self.results["test_accuracy"]}
 
@@ -177,52 +165,51 @@ class Run:
         self.results.update(results)
 
     def log(self, message: str, *, echo: bool = True) -> None:
-        """Print ``message`` and append it, timestamped, to ``log.txt`` (appended: cheap, a log)."""
+        """Print ``message`` and append it, timestamped, to ``log.txt``."""
         if echo:
             print(message, flush=True)
         path, stamp = self.run_dir / runfolder.LOG_FILE, provenance.utc_now()
         with naming_failures(path), open(path, "a", encoding="utf-8") as handle:
             handle.writelines(f"{stamp}  {line}\n" for line in message.splitlines() or [""])
 
-    # ------------------------------------------------------------------ training
-
-    def _summary(self, model) -> None:
-        lines: list[str] = []
-        model.summary(print_fn=lambda line, **_: lines.append(line))
-        atomic_write_text(self.run_dir / runfolder.SUMMARY_FILE, "\n".join(lines) + "\n")
-        print(
-            f"{model.name}: {model.count_params():,} parameters; layers in "
-            f"{self.run_dir / runfolder.SUMMARY_FILE}"
-        )
-
     def _train(self, x_train, y_train, test_data) -> None:
-        from reproduce.engine.checkpoint import Checkpoint
-        from reproduce.engine.seeding import epochs_dataset
+        from reproduce.engine import checkpoint, inference
 
         config, start = self.config, len(self.history)
         steps = math.ceil(len(x_train) / config.batch_size)
-        diagnose = epoch_diagnostic(self.model, test_data, config.batch_size)
-        driver = self.driver = Checkpoint(self, steps, diagnose)
+        diagnose = inference.epoch_diagnostic(self.model, test_data, config.batch_size)
+        driver = self.driver = checkpoint.Checkpoint(self, steps, diagnose)
         if start >= config.epochs:  # every epoch saved: restore, and on to the evaluation
             driver.set_model(self.model)
             driver.on_train_begin()
             return
-        dataset = epochs_dataset(x_train, y_train, config, start)
+        callbacks = [driver, *self.callbacks]
+        if self.tensorboard:
+            callbacks.append(checkpoint.CompletedEpochsTensorBoard(self.tensorboard))
         verbose = 2 if config.verbose == 1 and not sys.stdout.isatty() else config.verbose
-        with graceful_signals(self.stop):
+        with failures.graceful_signals(self.stop):
             self.model.fit(
-                dataset,
+                checkpoint.epochs_dataset(x_train, y_train, config, start),
                 epochs=config.epochs,
                 initial_epoch=start,
                 steps_per_epoch=steps,
                 shuffle=False,  # the dataset carries the seeded order
                 verbose=verbose,
-                callbacks=[driver, *self.callbacks],
+                callbacks=callbacks,
             )
         if driver.bad is not None:
             epoch, batch, loss = driver.bad
-            message = failures.nan_message(epoch or len(self.history) + 1, batch, steps, loss)
-            raise self._fail("nan", message)
+            epoch = epoch or len(self.history) + 1
+            kept = {1: "no epoch was completed", 2: "epoch 1 is kept"}.get(
+                epoch, f"epochs 1-{epoch - 1} are kept"
+            )
+            raise self._fail(
+                "nan",
+                f"the training loss became {loss} at epoch {epoch}, batch {batch} of {steps}; "
+                f"the run stopped there ({kept}). Likely cause: a learning rate too high for "
+                "this model (lower it); for an ODE model also a solver tolerance too loose for "
+                "the dynamics (lower rtol/atol) or a fixed step too large.",
+            )
         if self.stop:
             raise self._interrupted(f"{self.stop['signal']} received")
 
@@ -234,19 +221,13 @@ class Run:
         runfolder.write_history(self.run_dir, self.history)
         self._write_status(runfolder.RUNNING)
         shown = "  ".join(f"{k}={v:.6g}" for k, v in row.items() if k != "epoch")
-        self.log(
-            f"epoch {row['epoch']}/{self.config.epochs}  {shown}  ({seconds:.2f} s)", echo=False
-        )
-
-    # ------------------------------------------------------------------ endings
+        message = f"epoch {row['epoch']}/{self.config.epochs}  {shown}  ({seconds:.2f} s)"
+        self.log(message, echo=False)
 
     def _finish(self) -> None:
-        """Every result, then status "finished", then the checkpoint goes.
-
-        Until the status is written the folder says "running" with its
-        checkpoint, so after a failed write the same command finishes the run.
-        """
-        from reproduce.engine.serialise import model_bytes
+        """Every result, then status "finished" (until then a failed write leaves a resumable
+        "running" folder), then the checkpoint goes."""
+        from reproduce.engine.checkpoint import model_bytes
 
         began = self.evaluation_began
         self.results["_evaluation_s"] = time.perf_counter() - began if began else 0.0
@@ -291,25 +272,32 @@ class Run:
             raise ReproduceError(message) from None
         if not isinstance(exc, Exception):
             return
-        failure = self._failure_from(exc, self.stage)
-        if failure is not None:
-            raise failure from None
+        import tensorflow as tf
+
+        stage, epoch = self.stage, len(self.history) + 1
+        where = f"epoch {epoch}"
+        if stage == "training" and self.driver is not None:
+            where += f", batch {self.driver.batches_done + 1} of {self.driver.steps}"
+        solver = failures.solver_failure(exc)
+        if solver is not None:
+            raise self._fail(
+                "solver",
+                f"the ODE solver gave up during {stage} ({where}): {failures.first_line(solver)}. What to "
+                "change: loosen the tolerances (rtol/atol) or raise max_num_steps if it ran out "
+                "of steps; if the step size underflowed or the state became non-finite, the "
+                "dynamics are stiff or blowing up: try the 'bdf' solver, a lower learning "
+                "rate, or a fixed-step method.",
+            ) from None
+        if isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)):
+            detail = failures.first_line(getattr(exc, "message", "") or str(exc))
+            message = (
+                f"out of memory during {stage} (epoch {epoch}): {detail}. Lower the batch size."
+            )
+            raise self._fail("memory", message) from None
         self.error = (f"{type(exc).__name__}: {failures.first_line(exc)}", "error")
         with contextlib.suppress(Exception):
             self._write_status(runfolder.FAILED)
             self.log(f"FAILED: {self.error[0]}", echo=False)
-
-    def _failure_from(self, exc: Exception, stage: str) -> TrainingFailed | None:
-        """The :class:`TrainingFailed` that ``exc`` means (status written), or ``None`` for a bug."""
-        epoch, batch = len(self.history) + 1, None
-        if stage == "training" and self.driver is not None:
-            batch = (self.driver.batches_done + 1, self.driver.steps)
-        solver = failures.solver_failure(exc)
-        if solver is not None:
-            return self._fail("solver", failures.solver_message(stage, epoch, solver, batch))
-        if failures.out_of_memory(exc):
-            return self._fail("memory", failures.memory_message(stage, epoch, exc))
-        return None
 
     def _fail(self, kind: str, message: str) -> TrainingFailed:
         self.error = (message, kind)
@@ -330,8 +318,6 @@ class Run:
         self.log(message)
         return TrainingInterrupted(message, metrics, self.resume_with)
 
-    # ------------------------------------------------------------------ files
-
     def _write_status(self, status: str) -> dict:
         self.metrics = self._metrics(status)
         atomic_write_json(self.run_dir / runfolder.METRICS_FILE, self.metrics)
@@ -339,6 +325,8 @@ class Run:
 
     def _metrics(self, status: str) -> dict:
         """``metrics.json``: configuration, results (``None`` until known), provenance."""
+        from reproduce.engine.inference import accuracy_key
+
         config, model, last = self.config, self.model, self.history[-1] if self.history else {}
         trained, done, key = sum(self.epoch_seconds), len(self.history), accuracy_key(last)
         metrics = {"model": config.model, "preprocessing": config.preprocessing, "status": status}
@@ -355,16 +343,14 @@ class Run:
         metrics.update(date=self.started, deterministic=config.deterministic)
         metrics.update(shuffle=config.shuffle, n_train=self.sizes[0], n_test=self.sizes[1])
         metrics.update(optimizer=self.facts["optimizer"], sessions=self.sessions)
-        finished = status == runfolder.FINISHED
-        metrics["finished_at"] = provenance.utc_now() if finished else None
-        metrics["quick_shrank"] = config.quick_shrank
-        for name in ("sample_kind", "semantics", "limit_train", "limit_test"):
+        metrics["finished_at"] = provenance.utc_now() if status == runfolder.FINISHED else None
+        for name in ("quick_shrank", "sample_kind", "semantics", "limit_train", "limit_test"):
             metrics[name] = getattr(config, name)
         if config.model == "odenet":
             metrics["ode"] = config.ode()
         if config.distribute:
             metrics["distribute"] = distribution.describe(config.distribute)
-        if config.tensorboard:
+        if self.tensorboard:
             metrics["tensorboard"] = self.tensorboard
         if status == runfolder.FAILED:
             metrics["error"], metrics["error_kind"] = self.error
@@ -372,20 +358,61 @@ class Run:
         return runfolder.json_safe({**metrics, "config": config.recorded()})
 
     def _write_curves(self, status: str) -> None:
-        if not self.history:
-            return
         from reproduce.engine.curves import plot_history
 
+        if not self.history:
+            return
         config, done, epochs = self.config, len(self.history), self.config.epochs
-        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(
-            (self.data or {}).get("kind")
-        )
-        title = f"{config.model} ({config.preprocessing} preprocessing), {data or 'data'}: "
+        kind = (self.data or {}).get("kind")
+        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(kind, "data")
+        title = f"{config.model} ({config.preprocessing} preprocessing), {data}: "
         title += f"{done} epochs" if done == epochs else f"{done} of {epochs} epochs"
-        title += "" if status == runfolder.FINISHED else f", {status}"
-        title += ", quick run" if config.quick else ""
-        columns = {key: [row.get(key) for row in self.history] for key in self.history[0]}
-        plot_history(columns, self.run_dir / runfolder.CURVES_FILE, title)
+        title += ("" if status == runfolder.FINISHED else f", {status}") + (
+            ", quick run" if config.quick else ""
+        )
+        plot_history(self.history, self.run_dir / runfolder.CURVES_FILE, title)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and Keras; call it right before building the model."""
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+
+
+def finished_run(config: RunConfig, data: dict) -> dict | None:
+    """Under ``all`` or several seeds, without ``force``: the finished run already there, skipped.
+
+    A finished run on other data is not skipped: the run refuses it and says so.
+    """
+    if not (config.in_all or config.skip_finished) or config.force:
+        return None
+    run_dir = config.run_dir(data["kind"])
+    metrics = runfolder.read_metrics(run_dir)
+    if metrics is None or metrics.get("status") != runfolder.FINISHED:
+        return None
+    if (metrics.get("data") or {}).get("sha256") != data["sha256"]:
+        return None
+    skipping = "skipping it (--force retrains)."
+    print(f"{config.model}: {run_dir} already holds a finished run; {skipping}")
+    return metrics
+
+
+def check_arrays(*arrays) -> None:
+    """Check ``x_train, y_train[, x_test, y_test]``: equal lengths, samples, finite values."""
+    import numpy as np
+
+    if len(arrays[0]) == 0 or any(len(x) != len(y) for x, y in zip(arrays[::2], arrays[1::2])):
+        raise ValueError(f"no training samples, or inputs and labels of other lengths: {arrays}")
+    names = ("training inputs", "training labels", "test inputs", "test labels")
+    for name, array in zip(names, map(np.asarray, arrays)):
+        if np.issubdtype(array.dtype, np.floating):
+            bad = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
+            if len(bad):
+                raise ReproduceError(
+                    f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
+                    f"sample {int(bad[0])}); fix or drop them before training."
+                )
 
 
 def nfe_reading(model, history) -> dict | None:
@@ -403,45 +430,3 @@ def nfe_reading(model, history) -> dict | None:
         return None
     last = sum(counts) if counts else int(round(column[-1]))
     return {"last_forward": last, "mean_forward": float(np.mean(column)) if column else float(last)}
-
-
-def check_arrays(*arrays) -> None:
-    """Check ``x_train, y_train[, x_test, y_test]``: equal lengths, samples, finite values."""
-    import numpy as np
-
-    pairs = [arrays[i : i + 2] for i in range(0, len(arrays), 2)]
-    if any(len(x) != len(y) for x, y in pairs):
-        sizes = ", ".join(
-            f"{name} {len(x)} vs {len(y)}" for name, (x, y) in zip(("train", "test"), pairs)
-        )
-        raise ValueError(f"inputs and labels differ in length: {sizes}")
-    if len(arrays[0]) == 0:
-        raise ValueError("no training samples")
-    for name, array in zip(_ARRAY_NAMES, arrays):
-        array = np.asarray(array)
-        if np.issubdtype(array.dtype, np.floating):
-            bad = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
-            if len(bad):
-                raise ReproduceError(
-                    f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
-                    f"sample {int(bad[0])}); fix or drop them before training."
-                )
-
-
-def finished_run(config: RunConfig, data: dict) -> dict | None:
-    """Under ``all`` or several seeds, without ``force``: the finished run already there, skipped.
-
-    A finished run on other data is not skipped: the run refuses it and says so.
-    """
-    if not (config.in_all or config.skip_finished) or config.force:
-        return None
-    run_dir = config.run_dir(data["kind"])
-    metrics = runfolder.read_metrics(run_dir)
-    if metrics is None or metrics.get("status") != runfolder.FINISHED:
-        return None
-    if (metrics.get("data") or {}).get("sha256") != data["sha256"]:
-        return None
-    print(
-        f"{config.model}: {run_dir} already holds a finished run; skipping it (--force retrains)."
-    )
-    return metrics

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
 from reproduce.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
 
-METRICS_FILE = "metrics.json"
-HISTORY_FILE = "history.csv"
-CURVES_FILE = "curves.png"
-LOG_FILE = "log.txt"
-MODEL_FILE = "model.keras"
-SUMMARY_FILE = "summary.txt"
+METRICS_FILE, HISTORY_FILE, CURVES_FILE = "metrics.json", "history.csv", "curves.png"
+LOG_FILE, MODEL_FILE, SUMMARY_FILE = "log.txt", "model.keras", "summary.txt"
 CHECKPOINT_DIR = "checkpoint"  # state.json + epoch-NNNN.weights.h5, while unfinished
-
 RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
-STATUSES = (RUNNING, FINISHED, INTERRUPTED, FAILED)
 
 
 def json_safe(value):
@@ -37,14 +29,10 @@ def json_safe(value):
         return json_safe(value.tolist())
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return json_safe(dataclasses.asdict(value))
-    return str(value)
+    return value if value is None or isinstance(value, (bool, int, str)) else str(value)
 
 
-def read_metrics(run_dir: str | os.PathLike) -> dict | None:
+def read_metrics(run_dir) -> dict | None:
     """The folder's ``metrics.json``, or ``None`` without one."""
     path = Path(run_dir) / METRICS_FILE
     try:
@@ -61,26 +49,9 @@ def read_metrics(run_dir: str | os.PathLike) -> dict | None:
     return metrics
 
 
-def read_history(run_dir: str | os.PathLike):
-    """``history.csv`` as a pandas DataFrame, or ``None`` if absent or unreadable."""
-    import pandas as pd
-
-    path = Path(run_dir) / HISTORY_FILE
-    try:
-        return pd.read_csv(path) if path.is_file() else None
-    except (OSError, ValueError, pd.errors.EmptyDataError):
-        return None
-
-
-def run_folders(runs_dir: str | os.PathLike) -> list[Path]:
-    """The run folders directly under ``runs_dir`` (holding a ``metrics.json``), sorted."""
-    return sorted(p.parent for p in Path(runs_dir).glob(f"*/{METRICS_FILE}"))
-
-
 def write_history(run_dir: Path, rows: list[dict]) -> None:
     """``history.csv``: ``epoch``, ``loss``, then the other columns in Keras' order."""
-    columns = ["epoch", "loss"]
-    columns += [key for row in rows for key in row if key not in columns]
+    columns = ["epoch", "loss"] + [key for row in rows for key in row]
     columns = list(dict.fromkeys(c for c in columns if any(c in row for row in rows)))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -96,10 +67,3 @@ def clear(run_dir: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             (run_dir / name).unlink()
     shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
-
-
-def remove_temporaries(run_dir: Path) -> None:
-    """Delete the temporary files a killed writer left (named by ``reproduce.atomic``)."""
-    for leftover in [*run_dir.glob(".*.tmp-*"), *(run_dir / CHECKPOINT_DIR).glob(".*.tmp-*")]:
-        with contextlib.suppress(OSError):
-            leftover.unlink()
