@@ -31,8 +31,14 @@ MAX_GROUPS = 32
 def main(config: RunConfig) -> dict:
     """The residual CNN's script, its two residual blocks replaced by one ODE block."""
     interval = "[0, t1], t1 learned from 1" if config.trainable_t1 else "[0, 1]"
-    size = f"hidden_channels={config.hidden_channels}"
-    print(f"odenet: ODE block over {interval}, {config.solver}, {size}")
+    if config.method in settings.FIXED_STEP_METHODS:
+        solver = f"{config.method}, step {config.step_size}"
+    else:
+        solver = f"{config.method}, rtol {config.rtol}, atol {config.atol}"
+    print(
+        f"odenet: ODE block over {interval}, {solver}, {config.gradient} gradients, "
+        f"{config.hidden_channels} hidden channels"
+    )
     return resnet.main(config, model_chunk=create_model_from)
 
 

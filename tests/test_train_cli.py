@@ -277,7 +277,12 @@ def test_all_quick_like_writes_every_file_of_the_contract(tiny_json, tmp_path, c
     assert "data:" in printed and "Total params" not in printed  # the summary: in the folder
 
     runs = sorted(p.name for p in out.iterdir() if p.is_dir())
-    assert runs == ["dense-r-real-quick", "odenet-r-real-quick", "resnet-r-real-quick"]
+    # a limited quick run gets its own folders, never those of a real quick run
+    assert runs == [
+        "dense-r-real-quick-n16x8",
+        "odenet-r-real-quick-n16x8",
+        "resnet-r-real-quick-n16x8",
+    ]
     for run in runs:
         model = run.split("-")[0]
         metrics, rows = check_run_folder(out / run, model, 2, argv)
@@ -438,8 +443,28 @@ def test_quick_closing_lines_say_how_far_the_run_is_from_the_report():
     assert not any("odenet" in s for s in lines)  # an unfinished run is no evidence
     assert any("resnet: 7 of the report's 150 epochs, test accuracy 70.7 %" in s for s in lines)
     # One run per model, the seeds' times averaged: (2 + (58 + 62) / 2) s x 150 = 9300 s = 2.6 h
-    assert "about 2.6 h on this machine" in lines[-1]
+    assert any("about 2.6 h on this machine" in s for s in lines)
+    assert any(s.startswith("Next: python -m reproduce figures") for s in lines)
     # The CNNs' epoch-to-epoch swings are named where a CNN ran, not for the dense network alone.
     assert any("batch norms' moving statistics" in s for s in lines)
     dense_only = train.quick_closing_lines(runs[:1])
     assert not any("moving statistics" in s for s in dense_only)
+
+
+def test_quick_closing_lines_scale_a_limited_run_and_name_a_constant_classifier():
+    run = {
+        "model": "dense",
+        "status": "finished",
+        "epochs": 30,
+        "test_accuracy": 0.5461,
+        "seconds_per_epoch": 1.0,
+        "n_train": 65,
+        "train_seed": 1,
+        "predicted_class_shares": {"0": 1.0, "1": 0.0},
+    }
+    lines = train.quick_closing_lines([run])
+    # 1 s for 65 images is 20 s for R's 1300: 150 epochs x 20 s = 3000 s = 0.8 h
+    assert any("about 0.8 h on this machine" in s for s in lines)
+    assert any("a constant classifier" in s for s in lines)
+    run["predicted_class_shares"] = {"0": 0.6, "1": 0.4}
+    assert not any("constant" in s for s in train.quick_closing_lines([run]))

@@ -7,6 +7,8 @@ run that does not finish, so rerunning the command resumes the sequence.
 from __future__ import annotations
 
 import argparse
+import shlex
+import time
 
 from reproduce import settings
 from reproduce.engine import STRATEGIES, RunConfig
@@ -197,11 +199,17 @@ def run_command(args: argparse.Namespace) -> int:
     scripts = {"dense": dense.main, "resnet": resnet.main, "odenet": odenet.main}
     models = settings.MODELS if args.command == "all" else (args.command,)
     seeds = training_seeds(args) or [None]
-    finished = []
+    finished, started, total = [], time.monotonic(), len(seeds) * len(models)
     for index, seed in enumerate(seeds):
         if len(seeds) > 1:
             print(f"training seed {seed} ({index + 1} of {len(seeds)})")
         for model in models:
+            if total > 1:
+                done = len(finished)
+                print(
+                    f"[run {done + 1} of {total}: {model}; {(time.monotonic() - started) / 60:.1f} "
+                    "min so far]"
+                )
             config = resolve_options(model, args, seed)
             if config.quick_shrank and index == 0:
                 print(f"--quick shrank {model}: " + "; ".join(config.quick_shrank))
@@ -212,17 +220,23 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def quick_closing_lines(metrics: list[dict]) -> list[str]:
-    """How far a quick run is from the report's: epochs, accuracy, the full run's estimated time."""
+    """How far a quick run is from the report's: epochs, accuracy, the full run's estimated time
+    (from the measured time per training image, so a run on fewer images scales up), what next."""
     lines = ["", "This was a quick run, not the report's:"]
-    per_model: dict[str, list[float]] = {}  # seconds per epoch, one entry per training seed
+    per_model: dict[str, list[float]] = {}  # seconds per full epoch, one entry per training seed
     for m in metrics:
         if m and m.get("status") == "finished":
             per_epoch = m.get("seconds_per_epoch") or 0.0
-            per_model.setdefault(m["model"], []).append(per_epoch)
+            full_epoch = per_epoch * settings.R_N_TRAIN / (m.get("n_train") or settings.R_N_TRAIN)
+            per_model.setdefault(m["model"], []).append(full_epoch)
+            shares = (m.get("predicted_class_shares") or {}).values()
+            constant = ", a constant classifier (one class for every test image)" * any(
+                share >= 1.0 for share in shares
+            )
             lines.append(
                 f"  {m['model']}: {m['epochs']} of the report's {settings.EPOCHS} epochs, test "
-                f"accuracy {100 * m['test_accuracy']:.1f} % (training seed {m.get('train_seed')}"
-                f"); {per_epoch:.0f} s per epoch here"
+                f"accuracy {100 * m['test_accuracy']:.1f} %{constant} (training seed "
+                f"{m.get('train_seed')}); {per_epoch:.1f} s per epoch here"
             )
     if {"resnet", "odenet"} & set(per_model):
         lines.append(
@@ -230,10 +244,18 @@ def quick_closing_lines(metrics: list[dict]) -> list[str]:
             "moving statistics lag the weights (history.csv: test_accuracy_batch_stats)."
         )
     full_s = settings.EPOCHS * sum(sum(v) / len(v) for v in per_model.values())
-    lines.append(
+    out = shlex.quote(str(metrics[0].get("config", {}).get("out", "runs"))) if metrics else "runs"
+    lines += [
         f"  The report's runs: python -m reproduce all (about {full_s / 3600:.1f} h on this "
-        "machine, estimated from the epochs above)."
-    )
+        "machine, estimated from the time per training image above).",
+        "Next: python -m reproduce figures --runs " + out + " --out " + out + "/figures"
+        "   (the report's figures from these runs)",
+        "      python -m reproduce compare --runs "
+        + out
+        + " --out "
+        + out
+        + "   (the tables beside the report's numbers)",
+    ]
     return lines
 
 

@@ -97,7 +97,7 @@ class RunConfig:
             kind = "real" if getattr(source, "kind", source) == "real" else "standin"
             name = f"{self.model}-{self.preprocessing}-{kind}-"
             name += "quick" if self.quick else f"e{self.epochs}"
-            if not self.quick and (self.limit_train or self.limit_test):
+            if self.limit_train or self.limit_test:  # never the folder of a full-size run
                 name += f"-n{self.limit_train or 'all'}x{self.limit_test or 'all'}"
         if self.train_seed != self.seed:
             name += f"-t{self.train_seed}"
