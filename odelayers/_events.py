@@ -10,7 +10,7 @@ from odelayers._solvers import messages
 from odelayers._solvers.dormand_prince import DormandPrince
 
 
-def odeint_event(func, y0, t0, event_fn, t_max, *, options=None, max_newton_steps=20, **overrides):
+def odeint_event(func, y0, t0, event_fn, t_max, *, options=None, max_secant_steps=30, **overrides):
     """Solve ``dy/dt = func(t, y)`` from ``y(t0) = y0`` until ``event_fn(t, y)`` changes sign.
 
     Like ``torchdiffeq.odeint_event``. The event time and state are
@@ -26,7 +26,7 @@ def odeint_event(func, y0, t0, event_fn, t_max, *, options=None, max_newton_step
         t_max: the latest time searched, after ``t0``.
         options: an ``odelayers.SolverOptions``; dopri5 steps the search, its
             ``method`` and ``gradient`` solve for the differentiable state.
-        max_newton_steps: Newton iterations refining the event time within
+        max_secant_steps: secant iterations refining the event time within
             the step where the sign changes, until they move it less than
             ``atol + rtol |t|``.
         **overrides: ``SolverOptions`` fields, as in ``odeint``.
@@ -61,20 +61,20 @@ def odeint_event(func, y0, t0, event_fn, t_max, *, options=None, max_newton_step
         )
         with tf.control_dependencies([found_one]):
             k = tf.argmax(tf.cast(crossed, tf.int32), output_type=tf.int32)
-        ta, ga, gb = times[k], g[k], g[k + 1]
-        t = ta - ga * (times[k + 1] - ta) / (gb - ga)  # secant, then Newton
 
-    def newton(i, t, step):  # outside stop_recording: its tape must record
-        # From (t0, y0), as the final solve, so both agree on where event_fn vanishes.
-        y = _odeint.odeint(func, y0_, tf.stack([t0_, t]), options=options)[-1]
-        value, g_t, g_y = _event_gradients(event, t, y)
-        step = value / (g_t + tf.reduce_sum(g_y * ode_fn(t, y)))
-        return i + 1, tf.stop_gradient(t - step), tf.stop_gradient(step)
+        def secant(i, t_prev, g_prev, t, g):
+            t_next = t - g * (t - t_prev) / (g - g_prev)
+            # From (t0, y0), as the final solve, so both agree on where event_fn vanishes.
+            y = _odeint.odeint(func, y0_, tf.stack([t0_, t_next]), options=options)[-1]
+            return i + 1, t, g, t_next, event(t_next, y)
 
-    def unconverged(i, t, step):
-        return (i < max_newton_steps) & (tf.abs(step) > options.atol + options.rtol * tf.abs(t))
+        def unconverged(i, t_prev, g_prev, t, g):
+            moved = tf.abs(t - t_prev) > options.atol + options.rtol * tf.abs(t)
+            return (i < max_secant_steps) & moved & tf.not_equal(g, g_prev)
 
-    _, t, _ = tf.while_loop(unconverged, newton, (0, t, tf.abs(t - ta)))
+        start = (0, times[k], g[k], times[k + 1], g[k + 1])
+        t = tf.while_loop(unconverged, secant, start)[3]
+
     y = _odeint.odeint(func, y0, tf.stack([t0, t]), options=options)[-1]
 
     @tf.custom_gradient

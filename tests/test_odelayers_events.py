@@ -18,7 +18,7 @@ F64 = tf.float64
 TIGHT = {"rtol": 1e-10, "atol": 1e-12}
 
 
-# Tracing the search, its Newton loop and both gradient modes takes ~35 s.
+# Tracing the search, its secant loop and the gradients takes ~20 s.
 COMPILED = [False, pytest.param(True, marks=pytest.mark.slow)]
 
 
