@@ -28,6 +28,7 @@ if _keras.backend.backend() != "tensorflow":
     )
 
 from odelayers._blocks import ConcatConv2D, ConcatDense  # noqa: E402
+from odelayers._events import odeint_event  # noqa: E402
 from odelayers._group_norm import GroupNormalization  # noqa: E402
 from odelayers._layers import ODEBlock  # noqa: E402
 from odelayers._odeint import odeint  # noqa: E402
@@ -70,4 +71,5 @@ __all__ = [
     "available_methods",
     "errors",
     "odeint",
+    "odeint_event",
 ]

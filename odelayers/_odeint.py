@@ -20,11 +20,11 @@ def odeint(
 
     Args:
         func: ``func(t, y) -> dy/dt``, with ``t`` a scalar tensor and ``y`` and
-            the result shaped like ``y0``.
-        y0: the initial state, a floating tensor of any shape; its dtype is the
-            dtype of the solve.
+            the result structured like ``y0``.
+        y0: the initial state, a floating tensor of any shape, or a tuple, list
+            or dict of them (one dtype, the dtype of the solve).
         t: 1-D strictly monotonic times, ``t[0]`` the initial time (decreasing:
-            integrates backwards).
+            integrates backwards); a tensor ``t`` is differentiated.
         method: one of ``odelayers.METHODS`` (``odelayers.available_methods()``).
         constants: a dict of tensors passed on as ``func(t, y, **constants)``,
             differentiated by every gradient mode. Under ``tf.function`` the
@@ -37,7 +37,8 @@ def odeint(
             ``num_steps``, ``gradient``, ...) replacing those of ``options``.
 
     Returns:
-        The states ``[len(t), *y0.shape]``; with ``full_output``, ``(states, info)``.
+        The states ``[len(t), *y0.shape]`` (a nested ``y0``: its structure, each
+        tensor with a leading time axis); with ``full_output``, ``(states, info)``.
 
     Raises:
         odelayers.errors.ODESolverError: the solve failed (in ``tf.function``:
@@ -47,9 +48,75 @@ def odeint(
         overrides["method"] = method
     options = SolverOptions.resolve(options, **overrides)
     y0 = _validate.initial_state(y0, t)
-    t_tensor, t_static = _validate.times(t, y0.dtype)
-    states, nfe = solve(func, y0, t_tensor, t_static, options, constants=constants or {})
+    t_tensor, t_static = _validate.times(t, tf.nest.flatten(y0)[0].dtype)
+    func, y0, restore = _flattened(func, y0)
+    constants = dict(constants or {})
+    dynamics, timed = func, t_tensor.dtype.is_floating and tf.is_tensor(t)
+    if timed:
+        # Zero, with dL/dshift = dL/dt_0 + ... + dL/dt_n: the integral of
+        # <adjoint, df/dt>, which both gradient modes compute for a constant.
+        constants[_SHIFT] = t_tensor[0] - tf.stop_gradient(t_tensor[0])
+        dynamics = lambda s, y, **c: func(s + c.pop(_SHIFT), y, **c)  # noqa: E731
+    states, nfe = solve(
+        dynamics, y0, tf.stop_gradient(t_tensor), t_static, options, constants=constants
+    )
+    if timed:
+        constants.pop(_SHIFT)
+        states = _with_time_gradient(states, t_tensor, functools.partial(func, **constants))
+    states = restore(states)
     return (states, {"nfe": nfe}) if full_output else states
+
+
+_SHIFT = "_odelayers_time_shift"
+
+
+def _with_time_gradient(states, t, func):
+    """``states``, passing ``dL/dt_k = <dL/dy(t_k), f(t_k, y(t_k))>`` to ``t_k`` for
+    k >= 1 and minus their sum to ``t_0`` (the shift constant adds the rest)."""
+
+    @tf.custom_gradient
+    def attach(states, t):
+        def grad(upstream):
+            rates = [
+                tf.reduce_sum(upstream[k] * func(t[k], tf.stop_gradient(states[k])))
+                for k in range(1, t.shape[0])
+            ]
+            later = tf.stack(rates) if rates else tf.zeros([0], t.dtype)
+            return upstream, tf.concat([-tf.reduce_sum(later, keepdims=True), later], 0)
+
+        return tf.identity(states), grad
+
+    return attach(states, t)
+
+
+def _flattened(func, y0):
+    """``(func, y0, restore)`` on one vector for a nested ``y0``; ``restore``
+    takes the stacked states back to ``y0``'s structure."""
+    if tf.is_tensor(y0):
+        return func, y0, lambda states: states
+    leaves = tf.nest.flatten(y0)
+    shapes = [x.shape for x in leaves]
+
+    def restore(flat):
+        parts = tf.split(flat, [s.num_elements() for s in shapes], axis=-1)
+        lead = tf.shape(flat)[:-1]
+        parts = [tf.reshape(p, tf.concat([lead, s], 0)) for p, s in zip(parts, shapes)]
+        return tf.nest.pack_sequence_as(y0, parts)
+
+    def flat_func(t, y, **constants):
+        dy = func(t, restore(y), **constants)
+        try:
+            tf.nest.assert_same_structure(y0, dy, check_types=False)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"The dynamics returned {tf.nest.map_structure(lambda _: '...', dy)} for a "
+                f"state structured as {tf.nest.map_structure(lambda _: '...', y0)}; "
+                "dy/dt must have the state's structure."
+            ) from None
+        rates = [_checked_rate(d, x) for d, x in zip(tf.nest.flatten(dy), leaves)]
+        return tf.concat([tf.reshape(d, [-1]) for d in rates], 0)
+
+    return flat_func, tf.concat([tf.reshape(x, [-1]) for x in leaves], 0), restore
 
 
 @tf.autograph.experimental.do_not_convert
@@ -138,22 +205,21 @@ def _captured_tensors(func, y0, constants):
 
 def _checked(func):
     """``func``, failing clearly (once, while tracing) on a wrong output shape or dtype."""
+    return lambda t, y, **constants: _checked_rate(func(t, y, **constants), y)
 
-    def ode_fn(t, y, **constants):
-        dy = func(t, y, **constants)
-        if not tf.is_tensor(dy):
-            dy = tf.convert_to_tensor(dy, dtype=y.dtype)
-        if dy.dtype != y.dtype:
-            raise TypeError(
-                f"The dynamics returned dtype {dy.dtype.name} for a state of dtype "
-                f"{y.dtype.name}; dy/dt must have the state's dtype. Build the dynamics "
-                f"with dtype='{y.dtype.name}' (or cast y0)."
-            )
-        if not dy.shape.is_compatible_with(y.shape):
-            raise ValueError(
-                f"The dynamics returned shape {dy.shape} for a state of shape {y.shape}; "
-                "dy/dt must have the same shape as the state."
-            )
-        return dy
 
-    return ode_fn
+def _checked_rate(dy, y):
+    if not tf.is_tensor(dy):
+        dy = tf.convert_to_tensor(dy, dtype=y.dtype)
+    if dy.dtype != y.dtype:
+        raise TypeError(
+            f"The dynamics returned dtype {dy.dtype.name} for a state of dtype "
+            f"{y.dtype.name}; dy/dt must have the state's dtype. Build the dynamics "
+            f"with dtype='{y.dtype.name}' (or cast y0)."
+        )
+    if not dy.shape.is_compatible_with(y.shape):
+        raise ValueError(
+            f"The dynamics returned shape {dy.shape} for a state of shape {y.shape}; "
+            "dy/dt must have the same shape as the state."
+        )
+    return dy

@@ -76,7 +76,12 @@ class SolverOptions:
             also over the parameter-gradient integrals (TFP's own adjoint).
         error_norm: dopri5's step-size controller: ``"rms"``, SciPy's and
             torchdiffeq's ``rms(err / tol)``, so rtol and atol mean what they
-            mean there; ``"tfp"``, TFP's ``sqrt(mean((err / tol)**4))``.
+            mean there; ``"tfp"``, TFP's ``sqrt(mean((err / tol)**4))``; or a
+            callable ``norm(err / tol) -> scalar`` of a flat tensor (a step is
+            accepted when it is at most 1), as torchdiffeq's ``norm``.
+        min_step, max_step: dopri5: a step the controller shrinks below
+            ``min_step`` stops the solve (as an underflow); no step is longer
+            than ``max_step``. ``None``: no bound.
     """
 
     method: str = METHODS[0]
@@ -89,6 +94,8 @@ class SolverOptions:
     gradient: str = GRADIENTS[0]
     adjoint_norm: str = ADJOINT_NORMS[0]
     error_norm: str = ERROR_NORMS[0]
+    min_step: float | None = None
+    max_step: float | None = None
 
     def __post_init__(self):
         for name, value in self._checked().items():
@@ -152,12 +159,23 @@ class SolverOptions:
             "adjoint only, much faster at tight tolerances; 'full': also of the "
             "parameter-gradient integrals, as TFP's own adjoint",
         )
-        error_norm = _choice(
-            "error_norm",
-            self.error_norm,
-            ERROR_NORMS,
-            "'rms': SciPy's and torchdiffeq's rms(err/tol); 'tfp': TFP's sqrt(mean((err/tol)**4))",
-        )
+        error_norm = self.error_norm
+        if not callable(error_norm):
+            error_norm = _choice(
+                "error_norm",
+                error_norm,
+                ERROR_NORMS,
+                "'rms': SciPy's and torchdiffeq's rms(err/tol); 'tfp': TFP's "
+                "sqrt(mean((err/tol)**4)); or a callable norm(err/tol) -> scalar",
+            )
+        min_step = _positive_number("min_step", self.min_step, allow_none=True)
+        max_step = _positive_number("max_step", self.max_step, allow_none=True)
+        if (min_step or max_step) and method != "dopri5":
+            raise ValueError(
+                f"min_step and max_step apply to method='dopri5' only, got method={method!r}."
+            )
+        if min_step and max_step and min_step > max_step:
+            raise ValueError(f"min_step={min_step:g} must not exceed max_step={max_step:g}.")
         if gradient == "backprop" and method not in BACKPROP_METHODS:
             raise ValueError(
                 f"method={method!r} supports gradient='adjoint' only, got "
@@ -175,6 +193,8 @@ class SolverOptions:
             step_size=_positive_number("step_size", self.step_size, allow_none=True),
             num_steps=_positive_int("num_steps", self.num_steps, allow_none=True),
             first_step=_positive_number("first_step", self.first_step, allow_none=True),
+            min_step=min_step,
+            max_step=max_step,
         )
         _check_steps(method, values["step_size"], values["num_steps"], values["first_step"])
         return values

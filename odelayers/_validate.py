@@ -3,6 +3,7 @@
 Each raises ``ValueError`` or ``TypeError`` naming the argument and what to pass.
 """
 
+import contextlib
 import math
 import numbers
 
@@ -13,15 +14,41 @@ _FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
 
 def initial_state(y0, t):
-    """``y0`` as a floating tensor, converted as TensorFlow does or to ``t``'s float dtype."""
+    """``y0`` as a floating tensor, or a nest (tuple, list, dict) of them of one dtype.
+
+    A leaf is converted as TensorFlow does, or to ``t``'s float dtype. Lists of
+    plain numbers are one array; a sequence holding tensors or arrays is a nest.
+    """
+    leaves = tf.nest.flatten(y0)
+    is_nest = isinstance(y0, dict) or (
+        isinstance(y0, (list, tuple))
+        and any(tf.is_tensor(x) or isinstance(x, (np.ndarray, tf.Variable)) for x in leaves)
+    )
+    if not is_nest:
+        return _state(y0, t)
+    if not leaves:
+        raise ValueError(f"y0 must hold at least one tensor, got {y0!r}.")
+    leaves = [_state(x, t) for x in leaves]
+    if len({x.dtype for x in leaves}) > 1:
+        raise TypeError(
+            "The tensors of a nested y0 must share one dtype, got "
+            f"{[x.dtype.name for x in leaves]}. Cast them, e.g. tf.cast(y, tf.float32)."
+        )
+    return tf.nest.pack_sequence_as(y0, leaves)
+
+
+def _state(y0, t):
     if tf.is_tensor(y0) or isinstance(y0, tf.Variable):
         y0 = tf.convert_to_tensor(y0)
     else:
-        as_array = np.asarray(y0)
+        try:
+            as_array = np.asarray(y0)
+        except ValueError:  # ragged (NumPy >= 1.24 raises instead of dtype=object)
+            as_array = np.empty(0, dtype=object)
         if as_array.dtype == object:
             raise TypeError(
-                "y0 must be a tensor (or array) of floats; nested structures of "
-                "tensors are not supported: concatenate them into one tensor."
+                "y0 must be a tensor, an array of floats, or a tuple, list or dict of "
+                f"tensors (a nested state); got a ragged {type(y0).__name__} of numbers."
             )
         if tf.is_tensor(t) and t.dtype.is_floating and as_array.dtype.kind in "fiu":
             y0 = tf.convert_to_tensor(as_array, dtype=t.dtype)
@@ -52,8 +79,16 @@ def times(t, dtype):
         static = tf.get_static_value(t)
         t_tensor = tf.cast(t, dtype)
     else:
-        static = np.asarray(t, dtype=np.float64)
-        t_tensor = None
+        static, t_tensor = None, None
+        # Not a namedtuple such as tfp.math.ode.ChosenBySolver, which NumPy reads as [t1].
+        if isinstance(t, (list, range, np.ndarray, numbers.Real)) or type(t) is tuple:
+            with contextlib.suppress(ValueError, TypeError):
+                static = np.asarray(t, dtype=np.float64)
+    if static is None and t_tensor is None:
+        raise TypeError(
+            "t must be the output times: a 1-D tensor, array or list of floats, "
+            f"e.g. [0.0, 1.0]; got {type(t).__name__}."
+        )
     if static is not None:
         static = np.asarray(static, dtype=np.float64)
         if static.ndim != 1 or static.size == 0:

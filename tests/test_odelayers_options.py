@@ -239,3 +239,102 @@ def test_odeblock_options_survive_a_keras_file(tmp_path):
     loaded = keras.models.load_model(path)
     assert loaded.layers[0].options == options
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# ---- error_norm callables, min_step and max_step (dopri5) ---------------------------
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf.function"])
+def test_callable_error_norm_controls_forward_and_adjoint_steps(compiled):
+    # As torchdiffeq's test_norm: the norm sees the forward state's scaled error and,
+    # under the seminorm adjoint, that of (state, adjoint). rms as a callable is "rms".
+    rates, y0, seen = tf.constant([1.0, 7.0], F64), tf.constant([1.0, 2.0], F64), set()
+
+    def user_rms(x):
+        seen.add(int(x.shape[0]))
+        return tf.sqrt(tf.reduce_mean(tf.square(x)))
+
+    k = tf.Variable(1.0, dtype=F64)
+
+    def solve(norm):
+        with tf.GradientTape() as tape:
+            ys, info = odelayers.odeint(
+                lambda t, y: -k * rates * y,
+                y0,
+                [0.0, 1.0],
+                rtol=1e-6,
+                atol=1e-9,
+                error_norm=norm,
+                full_output=True,
+            )
+            loss = tf.reduce_sum(ys[-1])
+        return ys[-1], info["nfe"], tape.gradient(loss, k)
+
+    run = tf.function(solve, autograph=False) if compiled else solve
+    (y_rms, nfe_rms, g_rms), (y_user, nfe_user, g_user) = run("rms"), run(user_rms)
+    assert seen == {2, 4}
+    assert int(nfe_user) == int(nfe_rms)
+    np.testing.assert_allclose(y_user.numpy(), y_rms.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(float(g_user), float(g_rms), rtol=1e-12)
+    # The max norm is at least the RMS: more steps, still within the tolerance.
+    y_max, nfe_max, g_max = run(lambda x: tf.reduce_max(tf.abs(x)))
+    assert int(nfe_max) > int(nfe_rms)
+    np.testing.assert_allclose(y_max.numpy(), np.exp(-rates.numpy()) * y0.numpy(), rtol=1e-5)
+    exact = -np.sum(rates.numpy() * y0.numpy() * np.exp(-rates.numpy()))
+    assert float(g_max) == pytest.approx(exact, rel=1e-5)
+
+
+@pytest.mark.parametrize("gradient", ["adjoint", "backprop"])
+def test_max_step_caps_every_step(gradient):
+    k = tf.Variable(0.5, dtype=F64)
+    with tf.GradientTape() as tape:
+        ys, info = odelayers.odeint(
+            lambda t, y: -k * y,
+            tf.ones([1], F64),
+            [0.0, 2.0],
+            max_step=0.05,
+            gradient=gradient,
+            full_output=True,
+        )
+        y1 = ys[-1, 0]
+    _, free = odelayers.odeint(
+        lambda t, y: -0.5 * y, tf.ones([1], F64), [0.0, 2.0], full_output=True
+    )
+    assert int(info["nfe"]) >= 6 * 40 > int(free["nfe"])  # 2 / 0.05 steps of six evaluations
+    assert float(ys[-1, 0]) == pytest.approx(np.exp(-1.0), rel=1e-9)
+    assert float(tape.gradient(y1, k)) == pytest.approx(-2.0 * np.exp(-1.0), rel=1e-8)
+
+
+def test_min_step_stops_a_blow_up_and_leaves_a_smooth_solve_alone():
+    # dy/dt = y^2, y(0) = 1 blows up at t = 1: the steps shrink below min_step.
+    with pytest.raises(odelayers.errors.ODESolverError, match=r"fell below min_step=0\.001"):
+        odelayers.odeint(lambda t, y: y**2, tf.ones([1], F64), [0.0, 2.0], min_step=1e-3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"fell below min_step=0\.001"):
+        tf.function(
+            lambda: odelayers.odeint(
+                lambda t, y: y**2, tf.ones([1], F64), [0.0, 2.0], min_step=1e-3
+            )
+        )()
+    # A flat start proposes a tiny first step (1e-6): raised to min_step, not refused.
+    ys = odelayers.odeint(
+        lambda t, y: t * tf.ones_like(y),
+        tf.zeros([1], F64),
+        [0.0, 1.0],
+        min_step=0.01,
+        rtol=1e-8,
+        atol=1e-10,
+    )
+    assert float(ys[-1, 0]) == pytest.approx(0.5, rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        (dict(method="rk4", num_steps=4, max_step=0.1), "apply to method='dopri5' only"),
+        (dict(min_step=0.1, max_step=0.01), "min_step=0.1 must not exceed max_step=0.01"),
+        (dict(min_step=-1.0), "min_step must be a positive finite number"),
+    ],
+)
+def test_step_bounds_are_checked(kwargs, text):
+    with pytest.raises(ValueError, match=re.escape(text)):
+        SolverOptions(**kwargs)

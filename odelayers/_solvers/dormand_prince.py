@@ -94,12 +94,14 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             ),
         ]
         with tf.control_dependencies(checks):
-            if self.options.first_step is not None:
-                return state._replace(step_size=tf.identity(state.step_size))
-            y0, f0 = state.current_state, state.current_derivative
-            h = initial_step(
-                ode_fn, t0, y0, f0, self.ORDER - 1, self._rtol, self._atol, self._controlled
-            )
+            h = tf.identity(state.step_size)
+            if self.options.first_step is None:
+                y0, f0 = state.current_state, state.current_derivative
+                h = initial_step(
+                    ode_fn, t0, y0, f0, self.ORDER - 1, self._rtol, self._atol, self._controlled
+                )
+        if self.options.min_step:  # a short first guess is no failure yet
+            h = tf.maximum(h, tf.constant(self.options.min_step, h.dtype))
         return state._replace(step_size=h)
 
     def _solve(self, ode_fn, initial_time, initial_state, solution_times, **kwargs):
@@ -171,6 +173,8 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         # TFP's signature. `target`: the output time this step advances to
         # (None: interpolation coefficients after every step, as TFP).
         y0, f0, _, t0, dt, interp_coeff = state
+        if self.options.max_step:
+            dt = tf.minimum(dt, tf.constant(self.options.max_step, dt.dtype))
         fuse = _tuning.FUSE_MIN_ELEMENTS
         with tf.control_dependencies(self._give_up_checks(diagnostics, t0, dt)):
             y1, f1, y1_error, k = runge_kutta_step(
@@ -204,8 +208,8 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     def _give_up_checks(self, diagnostics, t0, dt):
         """Assertions that stop a solve that cannot reach its end time."""
         steps = diagnostics.num_ode_fn_evaluations // self.ODE_FN_EVALS_PER_STEP
-        limit = self.options.max_num_steps
-        return [
+        limit, min_step = self.options.max_num_steps, self.options.min_step
+        checks = [
             messages.check(
                 steps < limit,
                 f"dopri5 gave up after max_num_steps={limit} steps (accepted "
@@ -227,6 +231,19 @@ class DormandPrince(tfp.math.ode.DormandPrince):
                 steps=steps,
             ),
         ]
+        if min_step is not None:
+            checks.append(
+                messages.check(
+                    dt >= min_step,
+                    "dopri5 gave up: the step size {dt} fell below "
+                    f"min_step={min_step:g} at t = {{t}}. The dynamics may blow up or be "
+                    "stiff there. What to change: lower min_step, loosen rtol/atol, or use "
+                    "method='bdf'.",
+                    t=t0,
+                    dt=dt,
+                )
+            )
+        return checks
 
 
 class AdjointDormandPrince(DormandPrince):

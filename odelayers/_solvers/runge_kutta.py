@@ -124,15 +124,24 @@ def error_ratio(y_error, y0, y1, atol, rtol, norm):
 
     ``norm="rms"``: SciPy's and torchdiffeq's ``rms(error / tol)`` raised to
     6/5, so TFP's ``ratio**(-1/6)`` step update becomes their ``rms**(-1/5)``.
-    ``norm="tfp"``: TFP's ``sqrt(mean((error / tol)**4))``. Here ``tol = atol
-    + rtol max(|y0|, |y1|)``. NaN/Inf become Inf: the step is rejected and shrunk.
+    ``norm="tfp"``: TFP's ``sqrt(mean((error / tol)**4))``; a callable: of
+    ``error / tol`` flattened into one vector, raised to 6/5 as the RMS. Here
+    ``tol = atol + rtol max(|y0|, |y1|)``. NaN/Inf become Inf: the step is
+    rejected and shrunk.
     """
 
-    def scaled_square(error, a, b):
-        return tf.square(error / (atol + rtol * tf.maximum(tf.abs(a), tf.abs(b))))
+    def scaled(error, a, b):
+        return error / (atol + rtol * tf.maximum(tf.abs(a), tf.abs(b)))
 
-    squares = tf.nest.map_structure(scaled_square, y_error, y0, y1)
-    ratio = _rk_util.nest_rms_norm(squares) if norm == "tfp" else tf.sqrt(_mean(squares)) ** 1.2
+    scaled = tf.nest.map_structure(scaled, y_error, y0, y1)
+    squares = tf.nest.map_structure(tf.square, scaled)
+    if callable(norm):
+        flat = tf.concat([tf.reshape(x, [-1]) for x in tf.nest.flatten(scaled)], 0)
+        ratio = tf.cast(norm(flat), flat.dtype) ** 1.2
+    elif norm == "tfp":
+        ratio = _rk_util.nest_rms_norm(squares)
+    else:
+        ratio = tf.sqrt(_mean(squares)) ** 1.2
     return tf.where(tf.math.is_finite(ratio), ratio, tf.constant(np.inf, ratio.dtype))
 
 
