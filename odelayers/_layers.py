@@ -178,8 +178,10 @@ class ODEBlock(keras.layers.Layer):
             dynamics = _time.rescaled(dynamics, self.t0, self._span)
         times = tf.constant(self._times, state.dtype)
         final_only = self.t_eval is None
+        # constants={}: under tf.function the adjoint refuses tensors the dynamics capture
+        # from outside (their gradient would be lost); variables are differentiated.
         states, nfe = _odeint.solve(
-            dynamics, state, times, self._times, self._solve_options, final_only=final_only
+            dynamics, state, times, self._times, self._solve_options, final_only, constants={}
         )
         self._nfe_tracker.update_state(nfe)
         if self.trainable_t1:

@@ -447,3 +447,31 @@ def test_gradient_with_respect_to_variable_times_matches_scipy_finite_difference
         return tape.gradient(loss, t)
 
     np.testing.assert_allclose(grad().numpy(), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_an_odeblock_whose_dynamics_capture_a_tensor_refuses_rather_than_lose_its_gradient():
+    k = tf.Variable(2.0)
+
+    class Captures(keras.layers.Layer):
+        def call(self, h, t):
+            return -self.rate * h  # a tensor computed outside the dynamics
+
+    def gradient(method_options):
+        dynamics = Captures()
+        block = odelayers.ODEBlock(dynamics, t0=0.0, t1=1.0, **method_options)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                dynamics.rate = k * 1.0
+                loss = tf.reduce_sum(block(tf.ones([1, 1])))
+            return tape.gradient(loss, k)
+
+        return step()
+
+    with pytest.raises(ValueError, match="computed outside them.*gradient='backprop'"):
+        gradient({"method": "dopri5", "gradient": "adjoint"})
+    # d/dk exp(-k) at k = 2, through the steps
+    exact = -np.exp(-2.0)
+    got = gradient({"method": "dopri5", "gradient": "backprop", "rtol": 1e-7, "atol": 1e-7})
+    assert float(got) == pytest.approx(exact, rel=1e-5)
