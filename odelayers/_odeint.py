@@ -190,7 +190,12 @@ def _captured_tensors(func, y0, constants):
     """Floating tensors ``func`` reads from outside besides ``constants``, constants and
     variables: those TFP's adjoint would not differentiate (eagerly: eager tensors)."""
     signature = [tf.TensorSpec([], y0.dtype), tf.TensorSpec(y0.shape, y0.dtype)]
-    traced = tf.function(lambda t, y: func(t, y, **constants), autograph=False)
+
+    def call(t, y):
+        with tf.name_scope("dynamics"):  # a layer's own scope may not be a valid root scope
+            return func(t, y, **constants)
+
+    traced = tf.function(call, autograph=False)
     given = {id(x) for x in tf.nest.flatten(constants)}
     eager = tf.executing_eagerly()
     return [

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import numbers
+from collections.abc import Mapping
 
 from odelayers._solvers import SOLVERS
 
@@ -15,6 +16,8 @@ GRADIENTS = ("adjoint", "backprop")
 ADJOINT_NORMS = ("seminorm", "full")
 ERROR_NORMS = ("rms", "tfp")
 DEFAULT_MAX_NUM_STEPS = 4096
+# torchdiffeq's names for our fields.
+_ALIASES = {"norm": "error_norm"}
 
 
 def _names(values, last=", ") -> str:
@@ -108,12 +111,16 @@ class SolverOptions:
     @classmethod
     def resolve(cls, options=None, **overrides) -> "SolverOptions":
         """``options`` (or the defaults) with ``overrides`` replacing its fields."""
+        if isinstance(options, Mapping):  # torchdiffeq's spelling: options=dict(step_size=0.1)
+            options, overrides = None, {**options, **overrides}
+        overrides = {_ALIASES.get(name, name): value for name, value in overrides.items()}
         if options is None:
             options = cls()
         elif not isinstance(options, cls):
             raise TypeError(
-                f"options must be an odelayers.SolverOptions, got {type(options).__name__}. "
-                "Build one with odelayers.SolverOptions(method=..., rtol=...)."
+                f"options must be an odelayers.SolverOptions or a dict of its fields, got "
+                f"{type(options).__name__}. Build one with odelayers.SolverOptions(method=..., "
+                "rtol=...)."
             )
         unknown = sorted(set(overrides) - set(cls.field_names()))
         if unknown:

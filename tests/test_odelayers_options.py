@@ -112,8 +112,28 @@ def test_unknown_keywords_and_wrong_options_types_name_the_fix():
         TypeError, match=r"Unknown solver option\(s\) 'rtoll'. Valid: 'method', 'rtol'"
     ):
         odelayers.odeint(lambda t, y: -y, tf.ones([1]), [0.0, 1.0], rtoll=1e-3)
-    with pytest.raises(TypeError, match="options must be an odelayers.SolverOptions, got dict"):
-        odelayers.odeint(lambda t, y: -y, tf.ones([1]), [0.0, 1.0], options={"rtol": 1e-3})
+    with pytest.raises(TypeError, match="options must be an odelayers.SolverOptions or a dict"):
+        odelayers.odeint(lambda t, y: -y, tf.ones([1]), [0.0, 1.0], options=[("rtol", 1e-3)])
+    with pytest.raises(TypeError, match=r"Unknown solver option\(s\) 'stepsize'. Valid:"):
+        odelayers.odeint(lambda t, y: -y, tf.ones([1]), [0.0, 1.0], options={"stepsize": 0.1})
+
+
+def test_a_dict_of_options_as_torchdiffeq_spells_them():
+    y0, t = tf.ones([2], F64), [0.0, 1.0]
+    as_dict = odelayers.odeint(lambda t, y: -y, y0, t, "rk4", options=dict(step_size=0.1))
+    as_options = odelayers.odeint(lambda t, y: -y, y0, t, "rk4", step_size=0.1)
+    np.testing.assert_array_equal(as_dict.numpy(), as_options.numpy())
+    # rk4 with h = 0.1 on dy/dt = -y: (1 - h + h^2/2 - h^3/6 + h^4/24)^10, not exp(-1)
+    h = 0.1
+    assert float(as_dict[-1, 0]) == pytest.approx((1 - h + h**2 / 2 - h**3 / 6 + h**4 / 24) ** 10)
+    rms = odelayers.odeint(lambda t, y: -y, y0, t, rtol=1e-6, atol=1e-6)
+    user_rms = odelayers.odeint(
+        lambda t, y: -y,
+        y0,
+        t,
+        options=dict(rtol=1e-6, atol=1e-6, norm=lambda e: tf.norm(e) / 2**0.5),
+    )  # torchdiffeq's norm=: the RMS norm of a 2-vector, written out
+    np.testing.assert_allclose(user_rms.numpy(), rms.numpy(), rtol=1e-12)
 
 
 # ---- odeint and ODEBlock take it ----------------------------------------------------
