@@ -193,13 +193,13 @@ def test_each_of_the_dense_scripts_two_bugs_on_its_own(data):
 
 
 def test_single_bug_modes_are_the_dense_scripts_only(data):
-    from reproduce.engine import RunConfig as RunOptions
+    from reproduce.engine import RunConfig
 
     with pytest.raises(ValueError, match="preprocessing must be one of"):
         resnet_inputs(data, "r-array-only")
     with pytest.raises(ValueError, match="resnet model must be one of"):
-        RunOptions("resnet", preprocessing="r-scaling-only")
-    assert RunOptions("dense", preprocessing="r-scaling-only").preprocessing == "r-scaling-only"
+        RunConfig("resnet", preprocessing="r-scaling-only")
+    assert RunConfig("dense", preprocessing="r-scaling-only").preprocessing == "r-scaling-only"
 
 
 def test_scale_dense_refuses_an_all_zero_training_set():

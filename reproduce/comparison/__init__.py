@@ -1,6 +1,6 @@
 """``python -m reproduce compare``: tables of numbers from the run folders beside the report's
 figures, written as ``comparison.md`` and ``comparison.csv``. The words that interpret them
-are written by hand (``results/COMPARISON.md``, the README), never generated."""
+are written by hand (``COMPARISON.md``, the README), never generated."""
 
 from __future__ import annotations
 
