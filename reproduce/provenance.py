@@ -43,7 +43,7 @@ def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
                 break
             except metadata.PackageNotFoundError:
                 continue
-    found["reproduce"] = __version__
+    found["reproduce"] = found["odelayers"] = __version__  # one distribution, one version
     return found
 
 

@@ -372,6 +372,12 @@ def test_versions_and_hardware():
 
     assert found["keras"] == keras.__version__ and found["numpy"] == np.__version__
     assert found["python"] == ".".join(map(str, sys.version_info[:3]))
+    import odelayers
+    import reproduce
+
+    assert (
+        found["odelayers"] == odelayers.__version__ == reproduce.__version__ == found["reproduce"]
+    )
     assert re.search(r", \d+ cores; (no GPU|GPU: .+)$", provenance.hardware())
 
 
