@@ -72,7 +72,8 @@ def test_run_folder_holds_the_contract_files(finished):
     assert metrics["data"] == tiny.DATA
     assert metrics["params"] == metrics["trainable_params"] == 8 * 16 + 16 + 16 + 1
     assert set(metrics["versions"]) == {
-        "python", "tensorflow", "keras", "tensorflow_probability", "numpy", "pandas", "reproduce"
+        "python", "tensorflow", "keras", "tensorflow_probability", "numpy", "pandas", "reproduce",
+        "odelayers"
     }  # fmt: skip
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", metrics["date"])
     assert "cores" in metrics["hardware"]
