@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,6 +97,64 @@ def test_first_sigint_stops_after_saving_and_says_how_to_resume(runs):
     assert "Traceback" not in run["err"]
 
 
+def _copy(run, tmp_path, name="copy") -> Path:
+    return Path(shutil.copytree(run["dir"], tmp_path / name))
+
+
+@pytest.mark.parametrize("damage", ["deleted", "not json"])
+def test_a_lost_metrics_json_resumes_from_the_intact_checkpoint(runs, tmp_path, damage):
+    folder = _copy(runs["sigint"], tmp_path)
+    if damage == "deleted":
+        (folder / "metrics.json").unlink()
+    else:
+        (folder / "metrics.json").write_text("{not json")
+    assert tiny.run(folder)["status"] == "finished"
+    assert (folder / "history.csv").read_text() == runs["uninterrupted"]["history"]
+    assert "resuming from the checkpoint, which is intact" in (folder / "log.txt").read_text()
+
+
+def _damage_state(folder: Path, **changes) -> None:
+    path = folder / "checkpoint" / "state.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("weights", "is not the file its checkpoint saved"),
+        ("epoch", "its epoch, history and weights file disagree"),
+        ("history", "its epoch, history and weights file disagree"),
+    ],
+)
+def test_a_checkpoint_that_is_not_its_runs_is_refused_and_nothing_is_overwritten(
+    runs, tmp_path, damage, message
+):
+    from reproduce.errors import ReproduceError
+
+    folder = _copy(runs["sigint"], tmp_path)
+    state = json.loads((folder / "checkpoint" / "state.json").read_text())
+    if damage == "weights":  # another run's weights under this run's name
+        weights = folder / "checkpoint" / state["weights"]
+        weights.write_bytes(weights.read_bytes()[:-1] + b"x")
+    elif damage == "epoch":
+        _damage_state(folder, epoch=1)
+    else:
+        _damage_state(folder, history="not a list")
+    before = (folder / "metrics.json").read_text()
+    with pytest.raises(ReproduceError, match=message):
+        tiny.run(folder)
+    assert (folder / "metrics.json").read_text() == before
+    tiny.run(folder, force=True)  # --force starts over, and says what it discards
+    log = (folder / "log.txt").read_text()
+    assert "Starting over" in log and "--force was given" in log
+
+
+def test_force_says_how_many_saved_epochs_it_discards(runs, tmp_path):
+    folder = _copy(runs["sigint"], tmp_path)
+    tiny.run(folder, force=True)
+    assert "discarding its 2 saved epochs" in (folder / "log.txt").read_text()
+
+
 def test_resumed_run_equals_the_uninterrupted_one(runs):
     run = runs["sigint"]
     metrics = tiny.run(run["dir"])
@@ -126,3 +185,14 @@ def test_same_seed_and_deterministic_give_the_same_history(runs, tmp_path):
     # ... and the seed matters: another seed gives other numbers.
     tiny.run(tmp_path / "other-seed", seed=tiny.SEED + 1)
     assert (tmp_path / "other-seed" / "history.csv").read_text() != runs["uninterrupted"]["history"]
+
+
+def test_a_finished_runs_leftover_checkpoint_is_dropped_on_the_next_attempt(runs):
+    from reproduce.errors import ReproduceError
+
+    folder = runs["sigint"]["dir"]  # finished by the resume test above
+    (folder / "checkpoint").mkdir()  # a kill after the commit, before the removal
+    (folder / "checkpoint" / "epoch-0006.weights.h5").write_bytes(b"x" * 1000)
+    with pytest.raises(ReproduceError, match="already holds a finished run"):
+        tiny.run(folder)
+    assert not (folder / "checkpoint").exists()

@@ -3,7 +3,8 @@
 What we add: each epoch's randomness drawn from (training seed, epoch), so a
 resumed run replays the missing epochs to the last digit; an epoch cut short
 is never saved; weights serialised in memory and written atomically (HDF5
-handles a failed write badly); the saved configuration must match the new one.
+handles a failed write badly); a checkpoint names its configuration, data and
+weights digest, and resuming refuses any mismatch.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import hashlib
 import io
 import json
 import math
+import shutil
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -29,12 +32,20 @@ FACT_KEYS = "data_sha256 arrays_sha256 n_train n_test params optimizer".split()
 
 
 def previous_state(run) -> dict | None:
-    """The checkpoint state to resume ``run`` from, or ``None`` to start over (folder cleared);
-    refuses a finished run without ``force``, and an unreadable checkpoint."""
-    run_dir, config = run.run_dir, run.config
-    previous = None if config.force else runfolder.read_metrics(run_dir)
+    """The checkpoint state to resume ``run`` from, or ``None`` to start over (folder cleared).
+
+    Refuses a finished run without ``force`` (dropping a checkpoint a kill left
+    behind) and a damaged checkpoint; a lost or damaged ``metrics.json`` does
+    not lose the epochs an intact checkpoint holds.
+    """
+    run_dir, config, folder = run.run_dir, run.config, run.run_dir / runfolder.CHECKPOINT_DIR
+    try:
+        previous, lost = runfolder.read_metrics(run_dir), None
+    except ReproduceError as err:
+        previous, lost = None, str(err).split(";")[0]
     status = (previous or {}).get("status")
-    if status == runfolder.FINISHED:
+    if status == runfolder.FINISHED and not config.force:
+        shutil.rmtree(folder, ignore_errors=True)  # a kill after the commit left it
         accuracy = previous.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, (int, float)) else ""
         raise ReproduceError(
@@ -42,32 +53,64 @@ def previous_state(run) -> dict | None:
             f"{score}){other_data(previous.get('data'), run.data)}. Add --force to overwrite it, "
             "or choose another output folder."
         )
-    state_file = run_dir / runfolder.CHECKPOINT_DIR / STATE_FILE
+    state = _read_state(folder, config.force)
     reason = None
-    if previous is None:
-        pass
-    elif status not in (runfolder.RUNNING, runfolder.INTERRUPTED, runfolder.FAILED):
+    if config.force:
+        reason = "--force was given"
+    elif status not in (None, runfolder.RUNNING, runfolder.INTERRUPTED, runfolder.FAILED):
         reason = f"its status {status!r} is unknown"
     elif status == runfolder.FAILED and previous.get("error_kind") in ("nan", "solver"):
         reason = "it failed in a way resuming would repeat"
-    elif not state_file.exists():
-        reason = "it had not completed an epoch"
     elif not config.resume:
         reason = "resuming is off"
-    else:
-        try:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-            (state_file.parent / state["weights"]).stat()
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ReproduceError(
-                f"the checkpoint in {state_file.parent} is unreadable ({err}); add --force to "
-                "start the run over."
-            ) from None
+    elif state is not None:
+        if previous is None:
+            missing = lost or f"{runfolder.METRICS_FILE} is missing"
+            run.log(f"{missing}: resuming from the checkpoint, which is intact.")
         return state
+    elif previous is not None:
+        reason = "it had not completed an epoch"
     runfolder.clear(run_dir)
-    if reason:
-        run.log(f"Starting over in {run_dir}: the run there was not finished and {reason}.")
+    if reason and (previous is not None or state is not None):
+        discarded = f", discarding its {state['epoch']} saved epochs" if state else ""
+        run.log(
+            f"Starting over in {run_dir}{discarded}: the run there was not finished and {reason}."
+        )
     return None
+
+
+def _read_state(folder, force: bool) -> dict | None:
+    """``state.json`` checked whole (types, epoch, history, weights file), ``None`` without one."""
+    path = folder / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        epoch, history, seconds = state["epoch"], state["history"], state["epoch_seconds"]
+        if not (
+            isinstance(epoch, int)
+            and all(isinstance(row, dict) for row in history)
+            and len(history) == len(seconds) == epoch >= 1
+            and [row.get("epoch") for row in history] == list(range(1, epoch + 1))
+            and isinstance(state["config"], dict)
+            and isinstance(state["facts"], dict)
+            and isinstance(state["sessions"], list)
+            and state["weights"] == f"epoch-{epoch:04d}.weights.h5"
+        ):
+            raise ValueError("its epoch, history and weights file disagree")
+        digest = hashlib.sha256((folder / state["weights"]).read_bytes()).hexdigest()
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        if force:
+            return None
+        raise ReproduceError(
+            f"the checkpoint in {folder} is unreadable ({err}); add --force to start the run over."
+        ) from None
+    if digest != state.get("weights_sha256") and not force:
+        raise ReproduceError(
+            f"{folder / state['weights']} is not the file its checkpoint saved (sha256 {digest}, "
+            f"saved {state.get('weights_sha256')}); add --force to start the run over."
+        )
+    return state
 
 
 def other_data(there, here) -> str:
@@ -81,21 +124,19 @@ def other_data(there, here) -> str:
 def facts(model, arrays, data) -> dict:
     """The data and model facts a resumed run must match (:data:`FACT_KEYS`)."""
     digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(array)
+    for array in map(np.ascontiguousarray, arrays):
         digest.update(f"{array.dtype.str}{array.shape};".encode())
         digest.update(array.tobytes())
     rate = model.optimizer.get_config().get("learning_rate")
+    optimizer = {"class": type(model.optimizer).__name__}
+    optimizer["learning_rate"] = rate if isinstance(rate, (int, float)) else repr(rate)
     return {
         "data_sha256": (data or {}).get("sha256"),
         "arrays_sha256": digest.hexdigest(),
         "n_train": len(arrays[0]),
         "n_test": len(arrays[2]) if len(arrays) > 2 else None,
         "params": int(model.count_params()),
-        "optimizer": {
-            "class": type(model.optimizer).__name__,
-            "learning_rate": rate if isinstance(rate, (int, float)) else repr(rate),
-        },
+        "optimizer": optimizer,
     }
 
 
@@ -149,18 +190,14 @@ def epochs_dataset(x, y, config, start: int):
     """Epochs ``start``.. as one ``tf.data`` pipeline (one ``fit``), each batched in its seeded order."""
     import tensorflow as tf
 
-    n = len(x)
-    orders = np.stack(
-        [
-            np.random.default_rng(_derived(config.train_seed, e, 1)).permutation(n)
-            if config.shuffle
-            else np.arange(n)
-            for e in range(start, config.epochs)
-        ]
-    ).astype(np.int32)
+    n, rng = len(x), np.random.default_rng
+    orders = [
+        rng(_derived(config.train_seed, e, 1)).permutation(n) if config.shuffle else np.arange(n)
+        for e in range(start, config.epochs)
+    ]
     with tf.device("/CPU:0"):  # tf.data runs on the CPU: keep the arrays there
         x_all, y_all = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-    batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
+    batches = tf.data.Dataset.from_tensor_slices(np.stack(orders).astype(np.int32)).flat_map(
         lambda order: tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size)
     )
     return batches.map(lambda i: (tf.gather(x_all, i), tf.gather(y_all, i))).prefetch(2)
@@ -198,13 +235,16 @@ class Checkpoint(keras.callbacks.Callback):
         self.batches_done, self.began, self.bad = 0, 0.0, None
 
     def on_train_begin(self, logs=None):
-        if self.run.state is None:
+        state = self.run.state
+        if state is None:
             return
-        path = self.run.run_dir / runfolder.CHECKPOINT_DIR / self.run.state["weights"]
+        path = self.run.run_dir / runfolder.CHECKPOINT_DIR / state["weights"]
         if not self.model.optimizer.built:  # its variables must exist to be filled
             self.model.optimizer.build(self.model.trainable_variables)
         try:
-            self.model.load_weights(path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.model.load_weights(path)
         except Exception as err:  # h5py and Keras raise many types for a damaged file
             raise ReproduceError(
                 f"cannot load the checkpoint {path} ({err}); add --force to start the run over."
@@ -239,11 +279,12 @@ class Checkpoint(keras.callbacks.Callback):
         """Weights first, then the state naming them: a kill in between keeps the previous pair."""
         run, folder = self.run, self.run.run_dir / runfolder.CHECKPOINT_DIR
         folder.mkdir(exist_ok=True)
-        name = f"epoch-{row['epoch']:04d}.weights.h5"
-        atomic_write_bytes(folder / name, weights_bytes(self.model))
+        name, weights = f"epoch-{row['epoch']:04d}.weights.h5", weights_bytes(self.model)
+        atomic_write_bytes(folder / name, weights)
         state = {
             "epoch": row["epoch"],
             "weights": name,
+            "weights_sha256": hashlib.sha256(weights).hexdigest(),
             "config": run.config.recorded(),
             "facts": run.facts,
             "history": [*run.history, row],
@@ -262,21 +303,12 @@ class Checkpoint(keras.callbacks.Callback):
 class CompletedEpochsTensorBoard(keras.callbacks.TensorBoard):
     """Keras' TensorBoard, logging an epoch once it completed (a cut-short one is trained again)."""
 
-    def __init__(self, log_dir, **kwargs) -> None:
-        super().__init__(log_dir=str(log_dir), **{"profile_batch": 0, **kwargs})
-        self._batches_done = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._batches_done = 0
-        super().on_epoch_begin(epoch, logs)
-
     def on_train_batch_end(self, batch, logs=None):
         self._batches_done = int(batch) + 1
         super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
-        if self._batches_done == self.params.get("steps") and (
-            loss is None or math.isfinite(float(loss))
-        ):
+        done, self._batches_done = getattr(self, "_batches_done", 0), 0
+        if done == self.params.get("steps") and (loss is None or math.isfinite(float(loss))):
             super().on_epoch_end(epoch, logs)

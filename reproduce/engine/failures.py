@@ -1,4 +1,4 @@
-"""How a run ends badly: the engine's exceptions, its one-line messages, its signal handling."""
+"""How a run ends badly: the engine's exceptions, its one-line messages, signals and the folder lock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import errno
 import os
 import signal
 import threading
-from pathlib import Path
 
 from reproduce.errors import ReproduceError
 
@@ -60,14 +59,11 @@ def is_write_failure(exc: BaseException) -> bool:
 
 def write_failure_message(exc: OSError, saved_epoch: int | None, epochs: int) -> str:
     """Names the file, the cause, what was kept (``saved_epoch`` None: the run did not start)."""
-    cause = _CAUSES.get(exc.errno, "")
-    writable = exc.errno in (errno.EROFS, errno.EACCES)
-    remedy = "make the folder writable" if writable else "free some space"
+    remedy = "make the folder writable" if exc.errno in (errno.EROFS, errno.EACCES) else None
+    head = f"cannot write {exc.filename}: {exc.strerror}{_CAUSES.get(exc.errno, '')}."
+    remedy = remedy or "free some space"
     if saved_epoch is None:
-        return (
-            f"cannot write {exc.filename}: {exc.strerror}{cause}. The run did not start: "
-            f"{remedy} and run the same command again."
-        )
+        return f"{head} The run did not start: {remedy} and run the same command again."
     if saved_epoch >= epochs:
         kept = f"all {epochs} epochs are saved in its checkpoint"
         then = "evaluates and saves the model without training again"
@@ -76,10 +72,7 @@ def write_failure_message(exc: OSError, saved_epoch: int | None, epochs: int) ->
         then = "resumes from there"
     else:
         kept, then = "no epoch was saved yet", "starts it"
-    return (
-        f"cannot write {exc.filename}: {exc.strerror}{cause}. The run is not finished and "
-        f"{kept}: {remedy} and run the same command again, which {then}."
-    )
+    return f"{head} The run is not finished and {kept}: {remedy} and run the same command again, which {then}."
 
 
 @contextlib.contextmanager
@@ -116,7 +109,7 @@ def graceful_signals(stop: dict):
 
 
 @contextlib.contextmanager
-def exclusive(run_dir: Path):
+def exclusive(run_dir):
     """An advisory ``flock`` on the folder itself, released by the kernel when the process dies."""
     import fcntl
 

@@ -56,8 +56,12 @@ class Run:
         self.model = self.state = self.stage = self.metrics = self.error = self.driver = None
         self.facts, self.results, self.found = {}, {"test_loss": None, "test_accuracy": None}, {}
         self.stop: dict = {}  # {"signal": "SIGINT"} once one arrived
-        self.saved_epoch, self.ended, self.evaluation_began = 0, False, None
-        self.sizes: tuple = (None, None)
+        self.saved_epoch, self.ended, self.evaluation_began, self.sizes = (
+            0,
+            False,
+            None,
+            (None, None),
+        )
 
     def __enter__(self) -> Run:
         from reproduce._quiet import quiet_tensorflow
@@ -80,23 +84,21 @@ class Run:
         except BaseException as exc:
             self._lock.close()
             if failures.is_write_failure(exc):  # e.g. the log of a start-over, on a full disk
-                raise ReproduceError(
-                    failures.write_failure_message(exc, None, self.config.epochs)
-                ) from None
+                message = failures.write_failure_message(exc, None, self.config.epochs)
+                raise ReproduceError(message) from None
             raise
         return self
 
     def __exit__(self, kind, exc, traceback) -> bool:
         try:
-            if self.stage is None or self.ended:
-                return False
-            try:
-                if exc is not None:
-                    raise exc
-                self._finish()
-            except BaseException as error:
-                self._end_on(error)
-                raise
+            if self.stage is not None and not self.ended:
+                try:
+                    if exc is not None:
+                        raise exc
+                    self._finish()
+                except BaseException as error:
+                    self._end_on(error)
+                    raise
             return False
         finally:
             self._lock.close()
@@ -116,31 +118,38 @@ class Run:
             model.build((None, *x_train.shape[1:]))
         model.run_eagerly = self.config.eager or model.run_eagerly
         distribution.adapt(model)
-        self.model, self.stage = model, "training"
+        self.model, self.stage, self.train_data = model, "training", (x_train, y_train)
         self.sizes = (len(x_train), len(test_data[0]) if test_data else None)
         self.facts = checkpoint.facts(model, arrays, self.data)
         self.found = {"git_commit": provenance.git_commit(), "hardware": provenance.hardware()}
         self.found["versions"] = provenance.versions()
-        config = self.config
         if self.state is not None:
             checkpoint.check_resumable(self, self.state)
             self.history, self.epoch_seconds = self.state["history"], self.state["epoch_seconds"]
             self.sessions, self.started = self.state["sessions"], self.state["date"]
             self.saved_epoch = len(self.history)
-            self.log(f"Resuming {self.run_dir} after epoch {self.saved_epoch} of {config.epochs}.")
+            self.log(
+                f"Resuming {self.run_dir} after epoch {self.saved_epoch} of {self.config.epochs}."
+            )
         else:
-            message = f"Training into {self.run_dir}: {config.epochs} epochs."
-            self.log(f"{message} Command: {self.command}")
+            self.log(
+                f"Training into {self.run_dir}: {self.config.epochs} epochs. Command: {self.command}"
+            )
         lines, summary = [], self.run_dir / runfolder.SUMMARY_FILE
         model.summary(print_fn=lambda line, **_: lines.append(line))
         atomic_write_text(summary, "\n".join(lines) + "\n")
         print(f"{model.name}: {model.count_params():,} parameters; layers in {summary}")
-        session = {"date": provenance.utc_now(), "start_epoch": len(self.history)}
-        session.update(end_epoch=len(self.history), hardware=self.found["hardware"])
-        self.sessions.append({**session, "git_commit": self.found["git_commit"]})
+        start, hardware, commit = (
+            len(self.history),
+            self.found["hardware"],
+            self.found["git_commit"],
+        )
+        self.sessions.append(
+            {"date": provenance.utc_now(), "start_epoch": start, "end_epoch": start}
+            | {"hardware": hardware, "git_commit": commit}
+        )
         runfolder.write_history(self.run_dir, self.history)
         self._write_status(runfolder.RUNNING)
-        self.train_data = (x_train, y_train)
         self._train(x_train, y_train, test_data)
         return [dict(row) for row in self.history]
 
@@ -158,7 +167,7 @@ class Run:
         loss, accuracy = scores(model, *self.train_data, size)
         results.update(train_loss_inference=loss, train_accuracy_inference=accuracy)
         self.sizes = (self.sizes[0], len(x_test))
-        return {"loss": self.results["test_loss"], "accuracy": self.results["test_accuracy"]}
+        return {"loss": results["test_loss"], "accuracy": results["test_accuracy"]}
 
     def record(self, **results) -> None:
         """Merge results (e.g. ``r_style_test_accuracy``, ``nfe``) into ``metrics.json``."""
@@ -181,8 +190,7 @@ class Run:
         driver = self.driver = checkpoint.Checkpoint(self, steps, diagnose)
         if start >= config.epochs:  # every epoch saved: restore, and on to the evaluation
             driver.set_model(self.model)
-            driver.on_train_begin()
-            return
+            return driver.on_train_begin()
         callbacks = [driver, *self.callbacks]
         if self.tensorboard:
             callbacks.append(checkpoint.CompletedEpochsTensorBoard(self.tensorboard))
@@ -203,15 +211,16 @@ class Run:
             kept = {1: "no epoch was completed", 2: "epoch 1 is kept"}.get(
                 epoch, f"epochs 1-{epoch - 1} are kept"
             )
-            raise self._fail(
-                "nan",
+            raise self._end(
+                runfolder.FAILED,
                 f"the training loss became {loss} at epoch {epoch}, batch {batch} of {steps}; "
                 f"the run stopped there ({kept}). Likely cause: a learning rate too high for "
                 "this model (lower it); for an ODE model also a solver tolerance too loose for "
                 "the dynamics (lower rtol/atol) or a fixed step too large.",
+                "nan",
             )
         if self.stop:
-            raise self._interrupted(f"{self.stop['signal']} received")
+            raise self._end(runfolder.INTERRUPTED, f"{self.stop['signal']} received")
 
     def epoch_completed(self, row: dict, seconds: float) -> None:
         """After the checkpoint of ``row``'s epoch is saved: history, metrics, log."""
@@ -221,8 +230,9 @@ class Run:
         runfolder.write_history(self.run_dir, self.history)
         self._write_status(runfolder.RUNNING)
         shown = "  ".join(f"{k}={v:.6g}" for k, v in row.items() if k != "epoch")
-        message = f"epoch {row['epoch']}/{self.config.epochs}  {shown}  ({seconds:.2f} s)"
-        self.log(message, echo=False)
+        self.log(
+            f"epoch {row['epoch']}/{self.config.epochs}  {shown}  ({seconds:.2f} s)", echo=False
+        )
 
     def _finish(self) -> None:
         """Every result, then status "finished" (until then a failed write leaves a resumable
@@ -232,17 +242,15 @@ class Run:
         began = self.evaluation_began
         self.results["_evaluation_s"] = time.perf_counter() - began if began else 0.0
         self.results.setdefault("nfe", nfe_reading(self.model, self.history))
+        self.results["model_file"] = None
         try:
-            data = model_bytes(self.model)
+            atomic_write_bytes(self.run_dir / runfolder.MODEL_FILE, model_bytes(self.model))
+            self.results["model_file"] = runfolder.MODEL_FILE
         except OSError:
             raise
         except Exception as exc:  # the results must not be lost for it
             message = failures.first_line(exc)
             self.log(f"warning: the trained model could not be saved as model.keras: {message}")
-            self.results["model_file"] = None
-        else:
-            atomic_write_bytes(self.run_dir / runfolder.MODEL_FILE, data)
-            self.results["model_file"] = runfolder.MODEL_FILE
         runfolder.write_history(self.run_dir, self.history)
         metrics = self._metrics(runfolder.FINISHED)
         self._write_curves(runfolder.FINISHED)
@@ -263,7 +271,7 @@ class Run:
         if isinstance(exc, (TrainingFailed, TrainingInterrupted, ReproduceError)):
             return
         if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. in evaluation
-            raise self._interrupted("Interrupted") from None
+            raise self._end(runfolder.INTERRUPTED, "Interrupted") from None
         if failures.is_write_failure(exc):
             message = failures.write_failure_message(exc, self.saved_epoch, self.config.epochs)
             self.error = (message, "write")
@@ -274,48 +282,45 @@ class Run:
             return
         import tensorflow as tf
 
-        stage, epoch = self.stage, len(self.history) + 1
-        where = f"epoch {epoch}"
-        if stage == "training" and self.driver is not None:
+        where = f"epoch {len(self.history) + 1}"
+        if self.stage == "training" and self.driver is not None:
             where += f", batch {self.driver.batches_done + 1} of {self.driver.steps}"
-        solver = failures.solver_failure(exc)
-        if solver is not None:
-            raise self._fail(
-                "solver",
-                f"the ODE solver gave up during {stage} ({where}): {failures.first_line(solver)}. What to "
-                "change: loosen the tolerances (rtol/atol) or raise max_num_steps if it ran out "
-                "of steps; if the step size underflowed or the state became non-finite, the "
-                "dynamics are stiff or blowing up: try the 'bdf' solver, a lower learning "
+        if (solver := failures.solver_failure(exc)) is not None:
+            raise self._end(
+                runfolder.FAILED,
+                f"the ODE solver gave up during {self.stage} ({where}): {failures.first_line(solver)}. "
+                "What to change: loosen the tolerances (rtol/atol) or raise max_num_steps if it "
+                "ran out of steps; if the step size underflowed or the state became non-finite, "
+                "the dynamics are stiff or blowing up: try the 'bdf' solver, a lower learning "
                 "rate, or a fixed-step method.",
+                "solver",
             ) from None
         if isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)):
             detail = failures.first_line(getattr(exc, "message", "") or str(exc))
-            message = (
-                f"out of memory during {stage} (epoch {epoch}): {detail}. Lower the batch size."
-            )
-            raise self._fail("memory", message) from None
+            message = f"out of memory during {self.stage} ({where.split(',')[0]}): {detail}."
+            raise self._end(
+                runfolder.FAILED, message + " Lower the batch size.", "memory"
+            ) from None
         self.error = (f"{type(exc).__name__}: {failures.first_line(exc)}", "error")
         with contextlib.suppress(Exception):
             self._write_status(runfolder.FAILED)
             self.log(f"FAILED: {self.error[0]}", echo=False)
 
-    def _fail(self, kind: str, message: str) -> TrainingFailed:
-        self.error = (message, kind)
-        metrics = self._write_status(runfolder.FAILED)
-        self._write_curves(runfolder.FAILED)
+    def _end(self, status: str, message: str, kind: str | None = None):
+        """Status "failed" (``kind``: nan, solver, memory) or "interrupted"; the exception to raise."""
+        if status == runfolder.FAILED:
+            self.error = (message, kind)
+        else:
+            message = (
+                f"{message}: stopped after epoch {len(self.history)} of {self.config.epochs}; the "
+                f"run is saved in {self.run_dir}.\nResume it with: {self.resume_with}"
+            )
+        metrics = self._write_status(status)
+        self._write_curves(status)
         self.ended = True
-        self.log(f"FAILED: {message}", echo=False)
-        return TrainingFailed(message, metrics)
-
-    def _interrupted(self, what: str) -> TrainingInterrupted:
-        metrics = self._write_status(runfolder.INTERRUPTED)
-        self._write_curves(runfolder.INTERRUPTED)
-        self.ended = True
-        message = (
-            f"{what}: stopped after epoch {len(self.history)} of {self.config.epochs}; the "
-            f"run is saved in {self.run_dir}.\nResume it with: {self.resume_with}"
-        )
-        self.log(message)
+        self.log(f"FAILED: {message}" if kind else message, echo=not kind)
+        if kind:
+            return TrainingFailed(message, metrics)
         return TrainingInterrupted(message, metrics, self.resume_with)
 
     def _write_status(self, status: str) -> dict:
@@ -362,15 +367,16 @@ class Run:
 
         if not self.history:
             return
-        config, done, epochs = self.config, len(self.history), self.config.epochs
-        kind = (self.data or {}).get("kind")
-        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(kind, "data")
-        title = f"{config.model} ({config.preprocessing} preprocessing), {data}: "
-        title += f"{done} epochs" if done == epochs else f"{done} of {epochs} epochs"
-        title += ("" if status == runfolder.FINISHED else f", {status}") + (
-            ", quick run" if config.quick else ""
+        config, done = self.config, len(self.history)
+        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(
+            (self.data or {}).get("kind"), "data"
         )
-        plot_history(self.history, self.run_dir / runfolder.CURVES_FILE, title)
+        title = f"{config.model} ({config.preprocessing} preprocessing), {data}: "
+        title += f"{done} epochs" if done == config.epochs else f"{done} of {config.epochs} epochs"
+        title += "" if status == runfolder.FINISHED else f", {status}"
+        plot_history(
+            self.history, self.run_dir / runfolder.CURVES_FILE, title + ", quick run" * config.quick
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -393,8 +399,10 @@ def finished_run(config: RunConfig, data: dict) -> dict | None:
         return None
     if (metrics.get("data") or {}).get("sha256") != data["sha256"]:
         return None
-    skipping = "skipping it (--force retrains)."
-    print(f"{config.model}: {run_dir} already holds a finished run; {skipping}")
+    shutil.rmtree(run_dir / runfolder.CHECKPOINT_DIR, ignore_errors=True)  # a kill left it
+    print(
+        f"{config.model}: {run_dir} already holds a finished run; skipping it (--force retrains)."
+    )
     return metrics
 
 
