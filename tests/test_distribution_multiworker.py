@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -193,3 +194,25 @@ def test_only_the_chief_writes_the_run_folder(tmp_path, monkeypatch):
     # A copy of the chief's folder, so that a resumed run resumes on every worker.
     assert (other / "metrics.json").read_text() == '{"status": "running"}'
     assert multiworker.worker_dir(run_dir, "mirrored") == run_dir
+
+
+@pytest.mark.parametrize(
+    "signum", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM]
+)
+def test_a_worker_that_never_starts_does_not_hold_the_others_beyond_a_signal(tmp_path, signum):
+    from reproduce.data import synthetic
+
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps(synthetic.synthetic_train(n=40, seed=11)))
+    argv = [sys.executable, "-m", "reproduce", "dense", "--data", str(data), "--out", str(tmp_path)]
+    process = start([*argv, "--distribute", "multiworker"], tf_config(free_ports(2), 0))
+    lines = []
+    for line in process.stdout:  # its peer never comes: it waits, and says for whom
+        lines.append(line)
+        if line.startswith("waiting for the workers at localhost:"):
+            break
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode in (130, -signum, 128 + signum), "".join(lines) + output
+    assert "Traceback" not in output
+    assert not any(tmp_path.glob("dense-*/checkpoint"))

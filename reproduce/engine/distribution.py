@@ -27,9 +27,43 @@ def strategy(name: str | None):
         return None
     import tensorflow as tf
 
-    if name == "multiworker":  # reads TF_CONFIG and waits for every worker to connect
+    if name == "multiworker":
+        wait_for_workers()
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.MirroredStrategy()
+
+
+def wait_for_workers(poll: float = 0.5) -> None:
+    """Wait until every task of ``TF_CONFIG`` listens, listening on this task's port meanwhile.
+
+    TensorFlow's own wait holds the GIL and takes over SIGTERM, so a worker that
+    never starts would hang it beyond any signal; this wait stops at Ctrl-C or
+    SIGTERM, before anything was written.
+    """
+    import socket
+    import time
+
+    if not os.environ.get("TF_CONFIG", "").strip():
+        return
+    found, config = cluster(), json.loads(os.environ["TF_CONFIG"])
+    addresses = [a for job in ("chief", "worker") for a in config["cluster"].get(job, [])]
+    try:
+        mine = config["cluster"][found["task_type"]][found["task_index"]]
+        server = socket.create_server(("", int(mine.rsplit(":", 1)[1])))
+    except (LookupError, OSError, ValueError) as exc:
+        raise ReproduceError(f"TF_CONFIG: this task cannot listen at its address ({exc})") from None
+    waiting, told = {a for a in addresses if a != mine}, None
+    with server:
+        while waiting:
+            for address in sorted(waiting):
+                host, port = address.rsplit(":", 1)
+                with contextlib.suppress(OSError, ValueError):
+                    socket.create_connection((host, int(port)), 1).close()
+                    waiting.discard(address)
+            if waiting and told != waiting:
+                told = set(waiting)
+                print(f"waiting for the workers at {', '.join(sorted(waiting))} (Ctrl-C stops)")
+            time.sleep(poll if waiting else 4 * poll)  # then stay reachable for slower workers
 
 
 def model_scope(name: str | None):
