@@ -187,10 +187,11 @@ def test_same_seed_and_deterministic_give_the_same_history(runs, tmp_path):
     assert (tmp_path / "other-seed" / "history.csv").read_text() != runs["uninterrupted"]["history"]
 
 
-def test_a_finished_runs_leftover_checkpoint_is_dropped_on_the_next_attempt(runs):
+def test_a_finished_runs_leftover_checkpoint_is_dropped_on_the_next_attempt(runs, tmp_path):
     from reproduce.errors import ReproduceError
 
-    folder = runs["sigint"]["dir"]  # finished by the resume test above
+    folder = _copy(runs["sigint"], tmp_path)
+    tiny.run(folder)
     (folder / "checkpoint").mkdir()  # a kill after the commit, before the removal
     (folder / "checkpoint" / "epoch-0006.weights.h5").write_bytes(b"x" * 1000)
     with pytest.raises(ReproduceError, match="already holds a finished run"):

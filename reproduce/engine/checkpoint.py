@@ -41,8 +41,8 @@ def previous_state(run) -> dict | None:
     run_dir, config, folder = run.run_dir, run.config, run.run_dir / runfolder.CHECKPOINT_DIR
     try:
         previous, lost = runfolder.read_metrics(run_dir), None
-    except ReproduceError as err:
-        previous, lost = None, str(err).split(";")[0]
+    except ReproduceError as err:  # refused below unless an intact checkpoint holds the run
+        previous, lost = None, err
     status = (previous or {}).get("status")
     if status == runfolder.FINISHED and not config.force:
         shutil.rmtree(folder, ignore_errors=True)  # a kill after the commit left it
@@ -54,6 +54,8 @@ def previous_state(run) -> dict | None:
             "or choose another output folder."
         )
     state = _read_state(folder, config.force)
+    if lost and state is None and not config.force:
+        raise lost
     reason = None
     if config.force:
         reason = "--force was given"
@@ -65,7 +67,7 @@ def previous_state(run) -> dict | None:
         reason = "resuming is off"
     elif state is not None:
         if previous is None:
-            missing = lost or f"{runfolder.METRICS_FILE} is missing"
+            missing = str(lost).split(";")[0] if lost else f"{runfolder.METRICS_FILE} is missing"
             run.log(f"{missing}: resuming from the checkpoint, which is intact.")
         return state
     elif previous is not None:

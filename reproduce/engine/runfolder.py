@@ -39,6 +39,8 @@ def read_metrics(run_dir) -> dict | None:
         metrics = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
+    except OSError as err:  # not a write failure: say what could not be read
+        raise ReproduceError(f"cannot read {path}: {err.strerror}; make it readable.") from None
     except json.JSONDecodeError as err:
         raise ReproduceError(
             f"{path} is not valid JSON ({err}); this folder does not hold a run written by this "
