@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reproduce.commands import folder
+
 
 def _command(args) -> int:
     from reproduce import provenance
@@ -24,6 +26,6 @@ def register(subparsers) -> None:
         "majority-class share, ...; per run its numbers; the report's figures.",
     )
     parser.add_argument("--runs", default="runs", help="folder of run folders (default: runs)")
-    parser.add_argument("--out", default="runs", help="output folder (default: runs)")
+    parser.add_argument("--out", type=folder, default="runs", help="output folder (default: runs)")
     parser.add_argument("--data", help="the runs' train.json when not at the recorded path")
     parser.set_defaults(func=_command)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reproduce.commands import COUNT, SEED
 from reproduce.errors import ReproduceError
 
 
@@ -27,8 +28,8 @@ def register(subparsers) -> None:
     make.add_argument(
         "out", metavar="OUT", help="directory (writes OUT/train.json) or a .json file"
     )
-    make.add_argument("--n", type=positive_int, default=1604, help="records (default: 1604)")
-    make.add_argument("--seed", type=int, default=0, help="generator seed (default: 0, the runs')")
+    make.add_argument("--n", type=COUNT, default=1604, help="records (default: 1604)")
+    make.add_argument("--seed", type=SEED, default=0, help="generator seed (default: 0, the runs')")
     make.add_argument("--force", action="store_true", help="overwrite an existing file")
     make.set_defaults(func=run_make_data)
 
@@ -60,13 +61,6 @@ def run_make_data(args: argparse.Namespace) -> int:
     print(f"wrote {target} ({args.n} stand-in records, seed {args.seed}, {len(data)} bytes)")
     print(f"sha256 {hashlib.sha256(data).hexdigest()}")
     return 0
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def summarise(frame: pd.DataFrame) -> str:

@@ -11,6 +11,7 @@ import shlex
 import time
 
 from reproduce import settings
+from reproduce.commands import COUNT, NAME, POSITIVE, SEED, folder
 from reproduce.engine import STRATEGIES, RunConfig
 from reproduce.errors import ReproduceError
 
@@ -22,22 +23,13 @@ _DESCRIPTIONS = {
 }
 
 
-def _positive(kind):
-    def parse(text: str):
-        if not kind(text) > 0:
-            raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-        return kind(text)
-
-    return parse
-
-
 def register(subparsers) -> None:
     """Add the ``dense``, ``resnet``, ``odenet`` and ``all`` commands."""
     for name in (*settings.MODELS, "all"):
         text = _DESCRIPTIONS[name]
         parser = subparsers.add_parser(name, help=text, description=text)
         parser.set_defaults(func=run_command)
-        count = {"type": _positive(int), "metavar": "N"}
+        count = {"type": COUNT, "metavar": "N"}
         g = parser.add_argument_group("data and split")
         g.add_argument(
             "--data",
@@ -54,15 +46,16 @@ def register(subparsers) -> None:
         )
         g.add_argument(
             "--seed",
-            type=int,
+            type=SEED,
             default=settings.SEED,
-            help="set.seed() of the split (default: %(default)s)",
+            help="set.seed() of the split, 0 .. 2**31 - 1: negative seeds, which R takes, are "
+            "refused (default: %(default)s)",
         )
         g.add_argument(
             "--train-seeds",
             "--train-seed",
             dest="train_seeds",
-            type=int,
+            type=SEED,
             nargs="+",
             metavar="N",
             help="seed(s) of the weights, dropout and shuffling (default: --seed); several "
@@ -110,22 +103,24 @@ def register(subparsers) -> None:
 
 def _add_output_options(parser, name: str, count: dict) -> None:
     g = parser.add_argument_group("output")
-    g.add_argument("--out", default="runs", metavar="DIR", help="parent folder (%(default)s)")
-    g.add_argument("--run-name", metavar="NAME", help="run folder name")
+    g.add_argument(
+        "--out", type=folder, default="runs", metavar="DIR", help="parent folder (%(default)s)"
+    )
+    g.add_argument("--run-name", type=NAME, metavar="NAME", help="run folder name")
     g.add_argument(
         "--resume",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="continue an unfinished run of the same name from its last epoch",
     )
-    g.add_argument("--tensorboard", metavar="DIR", help="also log to DIR/<run name>")
+    g.add_argument("--tensorboard", type=folder, metavar="DIR", help="also log to DIR/<run name>")
     g.add_argument("--force", action="store_true", help="overwrite a run of the same name")
     if name in ("odenet", "all"):
         _add_ode_options(parser.add_argument_group("ODE solver (odenet)"), count)
 
 
 def _add_ode_options(g, count: dict) -> None:
-    d, number = settings.ODENET_SOLVER, {"type": _positive(float)}
+    d, number = settings.ODENET_SOLVER, {"type": POSITIVE}
     default = "(default: %(default)s)"
     g.add_argument("--method", choices=settings.METHODS, default=d["method"], help=default)
     g.add_argument("--rtol", **number, default=d["rtol"], help=f"adaptive solvers' {default}")
@@ -199,24 +194,54 @@ def run_command(args: argparse.Namespace) -> int:
     scripts = {"dense": dense.main, "resnet": resnet.main, "odenet": odenet.main}
     models = settings.MODELS if args.command == "all" else (args.command,)
     seeds = training_seeds(args) or [None]
-    finished, started, total = [], time.monotonic(), len(seeds) * len(models)
-    for index, seed in enumerate(seeds):
-        if len(seeds) > 1:
-            print(f"training seed {seed} ({index + 1} of {len(seeds)})")
-        for model in models:
-            if total > 1:
-                done = len(finished)
-                print(
-                    f"[run {done + 1} of {total}: {model}; {(time.monotonic() - started) / 60:.1f} "
-                    "min so far]"
-                )
-            config = resolve_options(model, args, seed)
-            if config.quick_shrank and index == 0:
-                print(f"--quick shrank {model}: " + "; ".join(config.quick_shrank))
-            finished.append(scripts[model](config))
+    plan, finished, started = [(s, m) for s in seeds for m in models], [], time.monotonic()
+    check_limits(args)
+    for index, (seed, model) in enumerate(plan):
+        if len(seeds) > 1 and model == models[0]:
+            print(f"training seed {seed} ({index // len(models) + 1} of {len(seeds)})")
+        if len(plan) > 1:
+            print(progress_line(args, plan, finished, time.monotonic() - started))
+        config = resolve_options(model, args, seed)
+        if config.quick_shrank and index < len(models):
+            print(f"--quick shrank {model}: " + "; ".join(config.quick_shrank))
+        finished.append(scripts[model](config))
     if args.quick:
         print("\n".join(quick_closing_lines(finished)))
     return 0
+
+
+def progress_line(args, plan: list, finished: list[dict], elapsed_s: float) -> str:
+    """``[run k of n: model; X min so far; about Y min left]``: Y, over the runs of ``plan`` not
+    in ``finished``, from the finished runs' seconds per epoch by model; none until every model
+    left has one. The ODE-Net's default solver makes its epoch cost about the residual CNN's."""
+    rates: dict[str, list[float]] = {}
+    for m in finished:
+        if m and m.get("wall_time_s") and m.get("epochs"):
+            rates.setdefault(m["model"], []).append(m["wall_time_s"] / m["epochs"])
+    default_solver = getattr(args, "method", None) == settings.ODENET_SOLVER["method"]
+    like = {"odenet": "resnet", "resnet": "odenet"} if default_solver and not args.step_size else {}
+    line = f"[run {len(finished) + 1} of {len(plan)}: {plan[len(finished)][1]}; "
+    line += f"{elapsed_s / 60:.1f} min so far"
+    left = [(rates.get(m) or rates.get(like.get(m)), m, seed) for seed, m in plan[len(finished) :]]
+    if finished and all(rate for rate, _, _ in left):
+        epochs = [resolve_options(m, args, seed).epochs for _, m, seed in left]
+        seconds = sum(sum(rate) / len(rate) * e for (rate, _, _), e in zip(left, epochs))
+        line += f"; about {seconds / 60:.1f} min left"
+    return line + "]"
+
+
+def check_limits(args: argparse.Namespace) -> None:
+    """Refuse a --limit-train or --limit-test above the images on its side of R's split."""
+    from reproduce.data import resolve_data
+    from reproduce.preprocess import default_n_train
+
+    n = len(resolve_data(args.data)[0]) if args.limit_train or args.limit_test else 0
+    for side, size in (("train", default_n_train(n or 1)), ("test", n - default_n_train(n or 1))):
+        if n > 1 and (getattr(args, f"limit_{side}") or 0) > size:
+            raise ReproduceError(
+                f"--limit-{side}: the {side} side of the split of these {n} records holds "
+                f"{size} images; give at most {size}, or leave --limit-{side} out"
+            )
 
 
 def quick_closing_lines(metrics: list[dict]) -> list[str]:
@@ -248,13 +273,10 @@ def quick_closing_lines(metrics: list[dict]) -> list[str]:
     lines += [
         f"  The report's runs: python -m reproduce all (about {full_s / 3600:.1f} h on this "
         "machine, estimated from the time per training image above).",
-        "Next: python -m reproduce figures --runs " + out + " --out " + out + "/figures"
+        f"Next: python -m reproduce figures --runs {out} --out {out}/figures"
         "   (the report's figures from these runs)",
-        "      python -m reproduce compare --runs "
-        + out
-        + " --out "
-        + out
-        + "   (the tables beside the report's numbers)",
+        f"      python -m reproduce compare --runs {out} --out {out}"
+        "   (the tables beside the report's numbers)",
     ]
     return lines
 
