@@ -2,6 +2,7 @@
 ``figures``, ``compare``; and argparse types that refuse a bad value in words (exit status 2)."""
 
 import argparse
+import contextlib
 import math
 from pathlib import Path
 
@@ -10,11 +11,9 @@ def checked(kind, ok, wanted: str):
     """An argparse type: ``kind(text)`` where ``ok`` holds, else 'must be <wanted>, got <text>'."""
 
     def parse(text: str):
-        try:
+        with contextlib.suppress(ValueError):
             if ok(value := kind(text)):
                 return value
-        except (ValueError, OverflowError):
-            pass
         raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
 
     parse.__name__ = wanted  # what argparse names in its own messages

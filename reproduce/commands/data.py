@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reproduce.commands import COUNT, SEED
+from reproduce.commands import SEED, checked
 from reproduce.errors import ReproduceError
 
 
@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     make.add_argument(
         "out", metavar="OUT", help="directory (writes OUT/train.json) or a .json file"
     )
-    make.add_argument("--n", type=COUNT, default=1604, help="records (default: 1604)")
+    n = checked(int, lambda v: 0 < v <= 2500, "from 1 to 2500 (more pass the reader's cap)")
+    make.add_argument("--n", type=n, default=1604, help="records, at most 2500 (default: 1604)")
     make.add_argument("--seed", type=SEED, default=0, help="generator seed (default: 0, the runs')")
     make.add_argument("--force", action="store_true", help="overwrite an existing file")
     make.set_defaults(func=run_make_data)

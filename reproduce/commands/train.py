@@ -61,10 +61,9 @@ def register(subparsers) -> None:
             help="seed(s) of the weights, dropout and shuffling (default: --seed); several "
             "train one run each in turn, in folders named -t<N>",
         )
-        kinds = settings.SAMPLE_KINDS
         g.add_argument(
             "--sample-kind",
-            choices=kinds,
+            choices=settings.SAMPLE_KINDS,
             default=settings.SAMPLE_KIND,
             help="R's sample.kind of the split: Rounding (R < 3.6, the report's; default)",
         )
@@ -88,7 +87,7 @@ def register(subparsers) -> None:
         g.add_argument(
             "--distribute",
             choices=STRATEGIES,
-            help="every local device, or one process per worker given TF_CONFIG",
+            help="every local device, or a process per worker (TF_CONFIG)",
         )
         g.add_argument(
             "--verbose",
@@ -132,15 +131,10 @@ def _add_ode_options(g, count: dict) -> None:
         help=f"'adjoint': constant memory; 'backprop' through the solver's steps {default}",
     )
     g.add_argument(
-        "--step-size",
-        **number,
-        metavar="H",
-        help=f"fixed step (default: {d['step_size']} for fixed-step methods)",
+        "--step-size", **number, metavar="H", help=f"euler, midpoint, rk4's step ({d['step_size']})"
     )
-    channels = settings.ODENET_HIDDEN_CHANNELS
-    g.add_argument(
-        "--hidden-channels", **count, default=channels, help=f"in the dynamics {default}"
-    )
+    channels = {"default": settings.ODENET_HIDDEN_CHANNELS, "help": f"in the dynamics {default}"}
+    g.add_argument("--hidden-channels", **count, **channels)
     g.add_argument("--trainable-t1", action="store_true", help="learn the block's end time t1")
 
 
@@ -211,22 +205,17 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def progress_line(args, plan: list, finished: list[dict], elapsed_s: float) -> str:
-    """``[run k of n: model; X min so far; about Y min left]``: Y, over the runs of ``plan`` not
-    in ``finished``, from the finished runs' seconds per epoch by model; none until every model
-    left has one. The ODE-Net's default solver makes its epoch cost about the residual CNN's."""
-    rates: dict[str, list[float]] = {}
-    for m in finished:
-        if m and m.get("wall_time_s") and m.get("epochs"):
-            rates.setdefault(m["model"], []).append(m["wall_time_s"] / m["epochs"])
-    default_solver = getattr(args, "method", None) == settings.ODENET_SOLVER["method"]
-    like = {"odenet": "resnet", "resnet": "odenet"} if default_solver and not args.step_size else {}
-    line = f"[run {len(finished) + 1} of {len(plan)}: {plan[len(finished)][1]}; "
-    line += f"{elapsed_s / 60:.1f} min so far"
-    left = [(rates.get(m) or rates.get(like.get(m)), m, seed) for seed, m in plan[len(finished) :]]
-    if finished and all(rate for rate, _, _ in left):
-        epochs = [resolve_options(m, args, seed).epochs for _, m, seed in left]
-        seconds = sum(sum(rate) / len(rate) * e for (rate, _, _), e in zip(left, epochs))
-        line += f"; about {seconds / 60:.1f} min left"
+    """``[run k of n: model; X min so far; about Y min left]``: Y once every model left has a
+    finished run's time per epoch (the ODE-Net's default solver costs about a ResNet epoch)."""
+    timed = [m for m in finished if m and m.get("wall_time_s") and m.get("epochs")]
+    rates = {m["model"]: m["wall_time_s"] / m["epochs"] for m in timed}
+    if getattr(args, "method", None) == settings.ODENET_SOLVER["method"] and not args.step_size:
+        rates = {"odenet": rates.get("resnet"), "resnet": rates.get("odenet"), **rates}
+    k = len(finished)
+    left = [(rates.get(m), resolve_options(m, args, seed).epochs) for seed, m in plan[k:]]
+    line = f"[run {k + 1} of {len(plan)}: {plan[k][1]}; {elapsed_s / 60:.1f} min so far"
+    if finished and all(rate for rate, _ in left):
+        line += f"; about {sum(rate * epochs for rate, epochs in left) / 60:.1f} min left"
     return line + "]"
 
 
@@ -235,13 +224,16 @@ def check_limits(args: argparse.Namespace) -> None:
     from reproduce.data import resolve_data
     from reproduce.preprocess import default_n_train
 
-    n = len(resolve_data(args.data)[0]) if args.limit_train or args.limit_test else 0
-    for side, size in (("train", default_n_train(n or 1)), ("test", n - default_n_train(n or 1))):
-        if n > 1 and (getattr(args, f"limit_{side}") or 0) > size:
-            raise ReproduceError(
-                f"--limit-{side}: the {side} side of the split of these {n} records holds "
-                f"{size} images; give at most {size}, or leave --limit-{side} out"
-            )
+    if (args.limit_train or args.limit_test) and (n := len(resolve_data(args.data)[0])) > 1:
+        for side, size in (("train", default_n_train(n)), ("test", n - default_n_train(n))):
+            if (getattr(args, f"limit_{side}") or 0) > size:
+                raise ReproduceError(
+                    f"--limit-{side}: the split of these {n} records has {size} {side} images; "
+                    f"give at most {size}, or leave --limit-{side} out"
+                )
+
+
+_CONSTANT = ", a constant classifier (one class for every test image)"
 
 
 def quick_closing_lines(metrics: list[dict]) -> list[str]:
@@ -254,13 +246,10 @@ def quick_closing_lines(metrics: list[dict]) -> list[str]:
             per_epoch = m.get("seconds_per_epoch") or 0.0
             full_epoch = per_epoch * settings.R_N_TRAIN / (m.get("n_train") or settings.R_N_TRAIN)
             per_model.setdefault(m["model"], []).append(full_epoch)
-            shares = (m.get("predicted_class_shares") or {}).values()
-            constant = ", a constant classifier (one class for every test image)" * any(
-                share >= 1.0 for share in shares
-            )
+            constant = any(s >= 1.0 for s in (m.get("predicted_class_shares") or {}).values())
             lines.append(
                 f"  {m['model']}: {m['epochs']} of the report's {settings.EPOCHS} epochs, test "
-                f"accuracy {100 * m['test_accuracy']:.1f} %{constant} (training seed "
+                f"accuracy {100 * m['test_accuracy']:.1f} %{_CONSTANT * constant} (training seed "
                 f"{m.get('train_seed')}); {per_epoch:.1f} s per epoch here"
             )
     if {"resnet", "odenet"} & set(per_model):
@@ -284,8 +273,7 @@ def quick_closing_lines(metrics: list[dict]) -> list[str]:
 def training_seeds(args: argparse.Namespace) -> list[int]:
     """The training seeds asked for (``[]``: none given); a seed given twice is refused."""
     seeds = list(getattr(args, "train_seeds", None) or [])
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
+    if repeated := sorted({s for s in seeds if seeds.count(s) > 1}):
         raise ReproduceError(
             f"--train-seeds repeats {', '.join(map(str, repeated))}: give each seed once"
         )

@@ -38,10 +38,8 @@ def run_compare(
         try:
             comparison_tables([run])
         except (TypeError, ValueError, AttributeError) as err:
-            why = " ".join(str(err).split())[:200]
-            raise ReproduceError(
-                f"{run.folder / 'metrics.json'}: {why}; fix it or move its run folder"
-            ) from err
+            why = f"{run.folder}/metrics.json: {' '.join(str(err).split())[:200]}"
+            raise ReproduceError(f"{why}; fix it or move its run folder") from err
     share = (lambda run: majority_share(run, data_path)) if compute_shares else (lambda run: None)
     groups, runs = comparison_tables(scan.runs, share)
     data = " / ".join(dict.fromkeys(row["data"] for row in groups)) or "–"
