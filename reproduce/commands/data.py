@@ -49,11 +49,11 @@ def run_make_data(args: argparse.Namespace) -> int:
     from reproduce.data import stand_in_json_bytes
 
     target = Path(args.out)
-    if target.suffix.lower() != ".json" or target.is_dir():
-        target = target / "train.json"
-    if target.exists() and not args.force:  # it may be Kaggle's real data
-        raise ReproduceError(f"{target} already exists; pass --force to overwrite it")
     try:
+        if target.suffix.lower() != ".json" or target.is_dir():
+            target = target / "train.json"
+        if target.exists() and not args.force:  # it may be Kaggle's real data
+            raise ReproduceError(f"{target} already exists; pass --force to overwrite it")
         target.parent.mkdir(parents=True, exist_ok=True)
         data = stand_in_json_bytes(args.n, args.seed)
         atomic_write_bytes(target, data)

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--data", help="train.json for Figure 3 (default: as the training does)")
     parser.add_argument(
-        "--runs", default="runs", help="run folders for Figures 4 and 7 (default: runs)"
+        "--runs", type=folder, default="runs", help="run folders for Figures 4 and 7 (%(default)s)"
     )
     parser.add_argument(
         "--out", type=folder, default="runs/figures", help="output folder (default: runs/figures)"

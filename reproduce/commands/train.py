@@ -183,13 +183,13 @@ def run_command(args: argparse.Namespace) -> int:
     An interrupted run raises ``KeyboardInterrupt`` and a failed one a
     ``ReproduceError``: both stop at once (exit statuses 130 and 2).
     """
+    check_limits(args)  # before Keras is imported: a refusal comes at once
     from reproduce import dense, odenet, resnet  # imports Keras: not for --help
 
     scripts = {"dense": dense.main, "resnet": resnet.main, "odenet": odenet.main}
     models = settings.MODELS if args.command == "all" else (args.command,)
     seeds = training_seeds(args) or [None]
     plan, finished, started = [(s, m) for s in seeds for m in models], [], time.monotonic()
-    check_limits(args)
     for index, (seed, model) in enumerate(plan):
         if len(seeds) > 1 and model == models[0]:
             print(f"training seed {seed} ({index // len(models) + 1} of {len(seeds)})")
