@@ -699,3 +699,11 @@ def test_a_file_is_read_once_while_it_does_not_change(tmp_path, records, monkeyp
     third, src = resolve_data(str(path))
     assert len(reads) == 2 and len(third) == len(records) - 1 == src.n_records
     source._load_file.cache_clear()
+
+
+@pytest.mark.slow  # generates 0.25 GB of JSON
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_largest_stand_in_make_data_writes_is_one_a_run_reads(seed):
+    from reproduce.data import stand_in_json_bytes
+
+    assert len(stand_in_json_bytes(2500, seed)) <= reading.MAX_BYTES
