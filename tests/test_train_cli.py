@@ -491,6 +491,8 @@ def test_quick_closing_lines_scale_a_limited_run_and_name_a_constant_classifier(
         (["dense", "--limit-train", "abc"], "--limit-train: must be a whole number from 1 to"),
         (["dense", "--batch-size", "1.5"], "--batch-size: must be a whole number from 1 to"),
         (["dense", "--run-name", "a/b"], "--run-name: must be a plain name, got 'a/b'"),
+        # Weights of 2**31 channels would fail while the model is built, before any run folder.
+        (["all", "--hidden-channels", str(2**31 - 1)], "--hidden-channels: must be from 1 to 1024"),
     ],
 )
 def test_hostile_values_are_refused_in_words(argv, expected, capsys):

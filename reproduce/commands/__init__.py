@@ -33,7 +33,6 @@ def folder(text: str) -> str:
         blocked = [p for p in (Path(text), *Path(text).parents) if p.exists() and not p.is_dir()]
     except OSError as err:  # e.g. a name too long
         raise argparse.ArgumentTypeError(f"cannot use it as a folder: {err.strerror}") from err
-    if blocked or not text:
-        why = f"{blocked[0]} is a file" if blocked else "got ''"
-        raise argparse.ArgumentTypeError(f"must name a folder: {why}")
+    if blocked:
+        raise argparse.ArgumentTypeError(f"must name a folder: {blocked[0]} is a file")
     return text

@@ -11,9 +11,11 @@ import shlex
 import time
 
 from reproduce import settings
-from reproduce.commands import COUNT, NAME, POSITIVE, SEED, folder
+from reproduce.commands import COUNT, NAME, POSITIVE, SEED, checked, folder
+from reproduce.data import resolve_data
 from reproduce.engine import STRATEGIES, RunConfig
 from reproduce.errors import ReproduceError
+from reproduce.preprocess import default_n_train
 
 _DESCRIPTIONS = {
     "dense": "The report's dense network (appendix 7.1.2): 4 x Dense(128, relu), sigmoid; SGD.",
@@ -21,6 +23,7 @@ _DESCRIPTIONS = {
     "odenet": "The residual CNN, its two residual blocks replaced by one Neural ODE block.",
     "all": "Run dense, resnet and odenet in turn with the same options.",
 }
+_CONSTANT = ", a constant classifier (one class for every test image)"
 
 
 def register(subparsers) -> None:
@@ -133,8 +136,10 @@ def _add_ode_options(g, count: dict) -> None:
     g.add_argument(
         "--step-size", **number, metavar="H", help=f"euler, midpoint, rk4's step ({d['step_size']})"
     )
-    channels = {"default": settings.ODENET_HIDDEN_CHANNELS, "help": f"in the dynamics {default}"}
-    g.add_argument("--hidden-channels", **count, **channels)
+    channels = settings.ODENET_HIDDEN_CHANNELS
+    # Far wider than the R residual branch (128), yet weights that build in memory.
+    wide = {"type": checked(int, lambda v: 0 < v <= 1024, "from 1 to 1024"), "metavar": "N"}
+    g.add_argument("--hidden-channels", **wide, default=channels, help=f"in the dynamics {default}")
     g.add_argument("--trainable-t1", action="store_true", help="learn the block's end time t1")
 
 
@@ -222,9 +227,6 @@ def progress_line(args, plan: list, finished: list[dict], elapsed_s: float) -> s
 
 def check_limits(args: argparse.Namespace) -> None:
     """Refuse a --limit-train or --limit-test above the images on its side of R's split."""
-    from reproduce.data import resolve_data
-    from reproduce.preprocess import default_n_train
-
     if (args.limit_train or args.limit_test) and (n := len(resolve_data(args.data)[0])) > 1:
         for side, size in (("train", default_n_train(n)), ("test", n - default_n_train(n))):
             if (getattr(args, f"limit_{side}") or 0) > size:
@@ -232,9 +234,6 @@ def check_limits(args: argparse.Namespace) -> None:
                     f"--limit-{side}: the split of these {n} records has {size} {side} images; "
                     f"give at most {size}, or leave --limit-{side} out"
                 )
-
-
-_CONSTANT = ", a constant classifier (one class for every test image)"
 
 
 def quick_closing_lines(metrics: list[dict]) -> list[str]:
