@@ -25,6 +25,7 @@ from reproduce.errors import ReproduceError
 REPO = Path(__file__).resolve().parents[1]
 FILE = "existing-file"  # created in the working folder of each test
 HOSTILE = ["inf", "-inf", "nan", "-1", "0", "1e400", "1e30", "1.5", str(2**64), str(2**32)]
+HOSTILE += [str(2**31 - 1)]  # the largest whole number the parser takes
 HOSTILE += ["abc", "", FILE, f"{FILE}/child", "x" * 5000]
 
 
@@ -71,14 +72,23 @@ def _check_before_training(args: argparse.Namespace, tmp_path: Path) -> None:
         run_compare(args.runs, args.out, args.data, compute_shares=False, command="test")
 
 
+@pytest.fixture(scope="module")
+def small_data() -> bytes:
+    """A train.json of 20 stand-in records, quick to read and check."""
+    from reproduce.data import stand_in_json_bytes
+
+    return stand_in_json_bytes(20, 0)
+
+
 def _required(command: str, option: str | None) -> list[str]:
     return ["out-folder"] if command == "make-data" and option is not None else []
 
 
 @pytest.mark.parametrize("command, option", OPTIONS, ids=[f"{c} {o}" for c, o in OPTIONS])
-def test_hostile_values_end_in_one_line(command, option, tmp_path, monkeypatch, capsys):
+def test_hostile_values_end_in_one_line(command, option, small_data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("ICEBERG_DATA", raising=False)
+    (tmp_path / "train.json").write_bytes(small_data)
+    monkeypatch.setenv("ICEBERG_DATA", str(tmp_path / "train.json"))
     Path(FILE).write_text("not a folder")
     parser = cli.build_parser()
     for value in HOSTILE:
