@@ -25,7 +25,7 @@ from reproduce.errors import ReproduceError
 REPO = Path(__file__).resolve().parents[1]
 FILE = "existing-file"  # created in the working folder of each test
 HOSTILE = ["inf", "-inf", "nan", "-1", "0", "1e400", "1e30", "1.5", str(2**64), str(2**32)]
-HOSTILE += [str(2**31 - 1)]  # the largest whole number the parser takes
+HOSTILE += [str(2**31 - 1), "1e-300"]  # the largest whole number the parser takes; a tiny one
 HOSTILE += ["abc", "", FILE, f"{FILE}/child", "x" * 5000]
 
 

@@ -483,7 +483,9 @@ def test_quick_closing_lines_scale_a_limited_run_and_name_a_constant_classifier(
         (["odenet", "--rtol", "1e400"], "argument --rtol: must be a positive finite number"),
         (["all", "--rtol", "nan"], "argument --rtol: must be a positive finite number"),
         (["odenet", "--atol", "inf"], "argument --atol: must be a positive finite number"),
-        (["odenet", "--step-size", "inf"], "argument --step-size: must be a positive finite"),
+        (["odenet", "--step-size", "inf"], "argument --step-size: must be at least 1e-4"),
+        # 1e300 steps overflowed the fixed-step solvers' step count.
+        (["odenet", "--step-size", "1e-300"], "--step-size: must be at least 1e-4 (10,000 steps"),
         (["dense", "--seed", "-1"], "argument --seed: must be a whole number from 0 to 2**31 - 1"),
         (["dense", "--seed", "4294967296"], "argument --seed: must be a whole number from 0"),
         (["dense", "--seed", str(2**31)], "argument --seed: must be a whole number from 0"),

@@ -22,6 +22,7 @@ def checked(kind, ok, wanted: str):
 
 COUNT = checked(int, lambda v: 0 < v < 2**31, "a whole number from 1 to 2**31 - 1")
 POSITIVE = checked(float, lambda v: 0 < v < math.inf, "a positive finite number")
+STEP = checked(float, lambda v: 1e-4 <= v < math.inf, "at least 1e-4 (10,000 steps over [0, 1])")
 # R's set.seed takes negative seeds too, Keras' seeding does not: refused, not mapped.
 SEED = checked(int, lambda v: 0 <= v < 2**31, "a whole number from 0 to 2**31 - 1")
 NAME = checked(str, lambda v: v not in ("", ".", "..") and Path(v).name == v, "a plain name")

@@ -11,7 +11,7 @@ import shlex
 import time
 
 from reproduce import settings
-from reproduce.commands import COUNT, NAME, POSITIVE, SEED, checked, folder
+from reproduce.commands import COUNT, NAME, POSITIVE, SEED, STEP, checked, folder
 from reproduce.data import resolve_data
 from reproduce.engine import STRATEGIES, RunConfig
 from reproduce.errors import ReproduceError
@@ -134,7 +134,7 @@ def _add_ode_options(g, count: dict) -> None:
         help=f"'adjoint': constant memory; 'backprop' through the solver's steps {default}",
     )
     g.add_argument(
-        "--step-size", **number, metavar="H", help=f"euler, midpoint, rk4's step ({d['step_size']})"
+        "--step-size", type=STEP, metavar="H", help=f"euler/midpoint/rk4 step ({d['step_size']})"
     )
     channels = settings.ODENET_HIDDEN_CHANNELS
     # Far wider than the R residual branch (128), yet weights that build in memory.
