@@ -112,3 +112,14 @@ def test_majority_share_of_the_stand_in_is_regenerated(tmp_path):
     assert majority_share(run) == pytest.approx(max(labels.mean(), 1 - labels.mean()))
     run.metrics["data"] = {**data, "sha256": "ef" * 32}  # another generator: not used
     assert majority_share(run) is None
+
+
+def test_a_value_of_the_wrong_type_is_refused_naming_its_file(runs_dir, tmp_path, capsys):
+    write_run(runs_dir, "dense-hand-edited", preprocessing="corrected", test_accuracy="high")
+    argv = ["compare", "--runs", str(runs_dir), "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err, err
+    assert err.startswith(f"error: {runs_dir / 'dense-hand-edited' / 'metrics.json'}: "), err
+    assert "'high'" in err and "fix it or move its run folder" in err
+    assert not (tmp_path / "out").exists()  # nothing half-written

@@ -181,6 +181,11 @@ BAD_RECORDS = {
         ["record 3", "'band_1'", "value 42 is 1e+30", "|value| <= 1000"],
     ),
     "band pixel just too large": (_set_pixel(0, "band_2", 1, -1000.5), ["value 1 is -1000.5"]),
+    # Beyond float32 (what the models train on): refused here, not as an overflow in training.
+    "band pixel beyond float32": (
+        _set_pixel(2, "band_2", 7, 1e39),
+        ["record 2", "'band_2'", "value 7 is 1e+39", "|value| <= 1000"],
+    ),
     "band pixel huge integer": (
         _set_pixel(2, "band_1", 0, 10**400),
         ["'band_1'", "finite numbers"],
@@ -260,6 +265,59 @@ def test_files_and_archives_larger_than_kaggles_are_refused(tmp_path, records, m
             load_train_json(path)
     with pytest.raises(DataError, match=r"train.json.7z \(member train.json\): larger than"):
         load_train_json(archive)
+
+
+def _peak_bytes(function, *args) -> int:
+    """The most memory Python allocated while ``function(*args)`` ran (it raises DataError)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="larger than"):
+            function(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+CAP = 4 * 1024**2  # a small stand-in for reading.MAX_BYTES
+
+
+def test_a_plain_file_above_the_cap_is_refused_unread(tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "MAX_BYTES", CAP)
+    path = tmp_path / "train.json"
+    with open(path, "wb") as handle:  # sparse: its size costs no disk
+        handle.truncate(1024**4)
+    assert _peak_bytes(load_train_json, path) < CAP / 4
+
+
+def test_a_character_device_is_read_only_up_to_the_cap(monkeypatch):
+    monkeypatch.setattr(reading, "MAX_BYTES", CAP)
+    assert CAP < _peak_bytes(load_train_json, "/dev/zero") < 2 * CAP
+
+
+def test_an_archive_understating_its_member_is_stopped_at_the_cap(tmp_path, monkeypatch):
+    """A member larger than its header says is refused when the bytes pass the cap."""
+    archive = make_7z(tmp_path / "train.json.7z", {"train.json": b" " * (3 * CAP)})
+    listed = py7zr.SevenZipFile.list
+
+    def understated(self):
+        infos = listed(self)
+        for info in infos:
+            info.uncompressed = 1
+        return infos
+
+    monkeypatch.setattr(reading, "MAX_BYTES", CAP)
+    monkeypatch.setattr(py7zr.SevenZipFile, "list", understated)
+    with pytest.raises(DataError, match=r"train.json.7z \(member train.json\): larger than"):
+        load_train_json(archive)
+
+
+def test_make_data_refuses_more_records_than_a_run_reads(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["make-data", "out", "--n", "2501"])
+    assert exit.value.code == 2
+    assert "argument --n: must be from 1 to 2500" in capsys.readouterr().err
 
 
 def test_truncated_real_file_says_where(tmp_path, records):
@@ -641,3 +699,11 @@ def test_a_file_is_read_once_while_it_does_not_change(tmp_path, records, monkeyp
     third, src = resolve_data(str(path))
     assert len(reads) == 2 and len(third) == len(records) - 1 == src.n_records
     source._load_file.cache_clear()
+
+
+@pytest.mark.slow  # generates 0.25 GB of JSON
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_largest_stand_in_make_data_writes_is_one_a_run_reads(seed):
+    from reproduce.data import stand_in_json_bytes
+
+    assert len(stand_in_json_bytes(2500, seed)) <= reading.MAX_BYTES

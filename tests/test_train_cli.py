@@ -468,3 +468,128 @@ def test_quick_closing_lines_scale_a_limited_run_and_name_a_constant_classifier(
     assert any("a constant classifier" in s for s in lines)
     run["predicted_class_shares"] = {"0": 0.6, "1": 0.4}
     assert not any("constant" in s for s in train.quick_closing_lines([run]))
+
+
+# ---------------------------------------------------------------- refusals in one line
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (
+            ["odenet", "--rtol", "inf"],
+            "argument --rtol: must be a positive finite number, got 'inf'",
+        ),
+        (["odenet", "--rtol", "1e400"], "argument --rtol: must be a positive finite number"),
+        (["all", "--rtol", "nan"], "argument --rtol: must be a positive finite number"),
+        (["odenet", "--atol", "inf"], "argument --atol: must be a positive finite number"),
+        (["odenet", "--step-size", "inf"], "argument --step-size: must be at least 1e-4"),
+        # 1e300 steps overflowed the fixed-step solvers' step count.
+        (["odenet", "--step-size", "1e-300"], "--step-size: must be at least 1e-4 (10,000 steps"),
+        (["dense", "--seed", "-1"], "argument --seed: must be a whole number from 0 to 2**31 - 1"),
+        (["dense", "--seed", "4294967296"], "argument --seed: must be a whole number from 0"),
+        (["dense", "--seed", str(2**31)], "argument --seed: must be a whole number from 0"),
+        (["resnet", "--train-seeds", "3", "-5"], "--train-seeds/--train-seed: must be a whole"),
+        (["dense", "--limit-train", "abc"], "--limit-train: must be a whole number from 1 to"),
+        (["dense", "--batch-size", "1.5"], "--batch-size: must be a whole number from 1 to"),
+        (["dense", "--run-name", "a/b"], "--run-name: must be a plain name, got 'a/b'"),
+        # Weights of 2**31 channels would fail while the model is built, before any run folder.
+        (["all", "--hidden-channels", str(2**31 - 1)], "--hidden-channels: must be from 1 to 1024"),
+    ],
+)
+def test_hostile_values_are_refused_in_words(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse(*argv)
+    assert exc.value.code == 2
+    assert expected in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_the_seed_range_is_what_rs_generator_takes(capsys):
+    """The largest seed accepted draws R's split; R's own range ends one further."""
+    from reproduce.preprocess import split_indices
+    from reproduce.rcompat import RRandom
+
+    largest = parse("dense", "--seed", str(2**31 - 1)).seed
+    assert len(split_indices(10, 5, seed=largest)[0]) == 5
+    with pytest.raises(ValueError):
+        RRandom(largest + 1)
+    with pytest.raises(SystemExit):
+        parse("dense", "--help")
+    assert "negative seeds, which R takes, are refused" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("where", ["FILE", "FILE/child"])
+def test_an_existing_file_named_as_the_output_folder_is_refused(where, tmp_path, capsys):
+    (tmp_path / "FILE").write_text("not a folder")
+    for argv in (["dense", "--out"], ["all", "--tensorboard"], ["figures", "--out"],
+                 ["compare", "--out"], ["compare", "--runs"]):  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            parse(*argv, str(tmp_path / where))
+        assert exc.value.code == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"must name a folder: {tmp_path / 'FILE'} is a file" in last, last
+
+
+def test_a_limit_above_its_side_of_the_split_is_refused_before_training(tmp_path, capsys):
+    from reproduce.data import stand_in_json_bytes
+    from reproduce.preprocess import default_n_train
+
+    data = tmp_path / "train.json"
+    data.write_bytes(stand_in_json_bytes(20, 0))
+    n_train = default_n_train(20)
+    base = ["dense", "--data", str(data), "--out", str(tmp_path / "runs")]
+    train.check_limits(parse(*base, "--limit-train", str(n_train), "--limit-test", "1"))
+    for option, limit in (("--limit-train", n_train + 1), ("--limit-test", 20 - n_train + 1)):
+        assert cli.main([*base, option, str(limit)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"{option}: the split of these 20 records has" in err, err
+        assert f"give at most {limit - 1}" in err
+    assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------- time left across runs
+
+
+def test_the_time_left_comes_from_the_finished_runs_rates(tmp_path, monkeypatch, capsys):
+    """A fake clock and fake models: each epoch costs a fixed time per model."""
+    import types
+
+    import reproduce
+
+    per_epoch = {"dense": 0.5, "resnet": 20.0, "odenet": 15.0}
+    clock = [1000.0]
+
+    def fake_model(name):
+        def main(config):
+            wall = per_epoch[name] * config.epochs
+            clock[0] += wall + 1.0  # one second outside the epochs: data, build, evaluation
+            return {"model": name, "status": "finished", "epochs": config.epochs,
+                    "wall_time_s": wall, "seconds_per_epoch": wall / config.epochs,
+                    "test_accuracy": 0.5, "n_train": 1300, "train_seed": config.train_seed}  # fmt: skip
+
+        return types.SimpleNamespace(main=main)
+
+    for name in settings.MODELS:
+        module = fake_model(name)
+        monkeypatch.setitem(sys.modules, f"reproduce.{name}", module)
+        monkeypatch.setattr(reproduce, name, module, raising=False)
+    monkeypatch.setattr(train.time, "monotonic", lambda: clock[0])
+    argv = ["all", "--quick", "--train-seeds", "1", "2", "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run ")]
+    plan = [m for _ in (1, 2) for m in settings.MODELS]
+    epochs = {m: settings.QUICK[m].epochs for m in settings.MODELS}
+    assert [line.split(";")[0] for line in lines] == [
+        f"[run {k + 1} of 6: {m}" for k, m in enumerate(plan)
+    ]
+    # Nothing before a first run has finished, nor while a model left has no rate (the ODE-Net
+    # takes the residual CNN's, whose cost its default solver matches).
+    assert "left" not in lines[0] and "left" not in lines[1]
+    run_s = {m: per_epoch[m] * epochs[m] + 1.0 for m in settings.MODELS}  # set-up included
+    expected = sum({**run_s, "odenet": run_s["resnet"]}[m] for m in plan[2:])
+    assert f"; about {expected / 60:.1f} min left]" in lines[2]
+    for k in range(3, 6):  # every model timed: the estimate is the time the runs then take
+        expected = sum(run_s[m] for m in plan[k:])
+        assert f"; about {expected / 60:.1f} min left]" in lines[k]
+    so_far = sum(per_epoch[m] * epochs[m] + 1.0 for m in plan[:5])
+    assert lines[5].startswith(f"[run 6 of 6: odenet; {so_far / 60:.1f} min so far")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reproduce.commands import folder
+
 
 def _command(args) -> int:
     from reproduce import provenance
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
         "runs under --runs the test accuracy per seed, its mean and 95% t-interval, the "
         "majority-class share, ...; per run its numbers; the report's figures.",
     )
-    parser.add_argument("--runs", default="runs", help="folder of run folders (default: runs)")
-    parser.add_argument("--out", default="runs", help="output folder (default: runs)")
+    parser.add_argument("--runs", type=folder, default="runs", help="run folders (default: runs)")
+    parser.add_argument("--out", type=folder, default="runs", help="output folder (default: runs)")
     parser.add_argument("--data", help="the runs' train.json when not at the recorded path")
     parser.set_defaults(func=_command)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reproduce.commands import SEED, checked
 from reproduce.errors import ReproduceError
 
 
@@ -27,8 +28,9 @@ def register(subparsers) -> None:
     make.add_argument(
         "out", metavar="OUT", help="directory (writes OUT/train.json) or a .json file"
     )
-    make.add_argument("--n", type=positive_int, default=1604, help="records (default: 1604)")
-    make.add_argument("--seed", type=int, default=0, help="generator seed (default: 0, the runs')")
+    n = checked(int, lambda v: 0 < v <= 2500, "from 1 to 2500 (more pass the reader's cap)")
+    make.add_argument("--n", type=n, default=1604, help="records, at most 2500 (default: 1604)")
+    make.add_argument("--seed", type=SEED, default=0, help="generator seed (default: 0, the runs')")
     make.add_argument("--force", action="store_true", help="overwrite an existing file")
     make.set_defaults(func=run_make_data)
 
@@ -47,11 +49,11 @@ def run_make_data(args: argparse.Namespace) -> int:
     from reproduce.data import stand_in_json_bytes
 
     target = Path(args.out)
-    if target.suffix.lower() != ".json" or target.is_dir():
-        target = target / "train.json"
-    if target.exists() and not args.force:  # it may be Kaggle's real data
-        raise ReproduceError(f"{target} already exists; pass --force to overwrite it")
     try:
+        if target.suffix.lower() != ".json" or target.is_dir():
+            target = target / "train.json"
+        if target.exists() and not args.force:  # it may be Kaggle's real data
+            raise ReproduceError(f"{target} already exists; pass --force to overwrite it")
         target.parent.mkdir(parents=True, exist_ok=True)
         data = stand_in_json_bytes(args.n, args.seed)
         atomic_write_bytes(target, data)
@@ -60,13 +62,6 @@ def run_make_data(args: argparse.Namespace) -> int:
     print(f"wrote {target} ({args.n} stand-in records, seed {args.seed}, {len(data)} bytes)")
     print(f"sha256 {hashlib.sha256(data).hexdigest()}")
     return 0
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def summarise(frame: pd.DataFrame) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reproduce.commands import folder
+
 
 def _command(args) -> int:
     from reproduce import provenance
@@ -27,10 +29,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--data", help="train.json for Figure 3 (default: as the training does)")
     parser.add_argument(
-        "--runs", default="runs", help="run folders for Figures 4 and 7 (default: runs)"
+        "--runs", type=folder, default="runs", help="run folders for Figures 4 and 7 (%(default)s)"
     )
     parser.add_argument(
-        "--out", default="runs/figures", help="output folder (default: runs/figures)"
+        "--out", type=folder, default="runs/figures", help="output folder (default: runs/figures)"
     )
     parser.add_argument("--only", help="comma-separated: fig03,fig04_07,fig08,fig09,fig10,fig11")
     parser.set_defaults(func=_command)

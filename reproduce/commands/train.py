@@ -11,8 +11,11 @@ import shlex
 import time
 
 from reproduce import settings
+from reproduce.commands import COUNT, NAME, POSITIVE, SEED, STEP, checked, folder
+from reproduce.data import resolve_data
 from reproduce.engine import STRATEGIES, RunConfig
 from reproduce.errors import ReproduceError
+from reproduce.preprocess import default_n_train
 
 _DESCRIPTIONS = {
     "dense": "The report's dense network (appendix 7.1.2): 4 x Dense(128, relu), sigmoid; SGD.",
@@ -20,15 +23,7 @@ _DESCRIPTIONS = {
     "odenet": "The residual CNN, its two residual blocks replaced by one Neural ODE block.",
     "all": "Run dense, resnet and odenet in turn with the same options.",
 }
-
-
-def _positive(kind):
-    def parse(text: str):
-        if not kind(text) > 0:
-            raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-        return kind(text)
-
-    return parse
+_CONSTANT = ", a constant classifier (one class for every test image)"
 
 
 def register(subparsers) -> None:
@@ -37,7 +32,7 @@ def register(subparsers) -> None:
         text = _DESCRIPTIONS[name]
         parser = subparsers.add_parser(name, help=text, description=text)
         parser.set_defaults(func=run_command)
-        count = {"type": _positive(int), "metavar": "N"}
+        count = {"type": COUNT, "metavar": "N"}
         g = parser.add_argument_group("data and split")
         g.add_argument(
             "--data",
@@ -54,24 +49,24 @@ def register(subparsers) -> None:
         )
         g.add_argument(
             "--seed",
-            type=int,
+            type=SEED,
             default=settings.SEED,
-            help="set.seed() of the split (default: %(default)s)",
+            help="set.seed() of the split, 0 .. 2**31 - 1: negative seeds, which R takes, are "
+            "refused (default: %(default)s)",
         )
         g.add_argument(
             "--train-seeds",
             "--train-seed",
             dest="train_seeds",
-            type=int,
+            type=SEED,
             nargs="+",
             metavar="N",
             help="seed(s) of the weights, dropout and shuffling (default: --seed); several "
             "train one run each in turn, in folders named -t<N>",
         )
-        kinds = settings.SAMPLE_KINDS
         g.add_argument(
             "--sample-kind",
-            choices=kinds,
+            choices=settings.SAMPLE_KINDS,
             default=settings.SAMPLE_KIND,
             help="R's sample.kind of the split: Rounding (R < 3.6, the report's; default)",
         )
@@ -95,7 +90,7 @@ def register(subparsers) -> None:
         g.add_argument(
             "--distribute",
             choices=STRATEGIES,
-            help="every local device, or one process per worker given TF_CONFIG",
+            help="every local device, or a process per worker (TF_CONFIG)",
         )
         g.add_argument(
             "--verbose",
@@ -110,22 +105,24 @@ def register(subparsers) -> None:
 
 def _add_output_options(parser, name: str, count: dict) -> None:
     g = parser.add_argument_group("output")
-    g.add_argument("--out", default="runs", metavar="DIR", help="parent folder (%(default)s)")
-    g.add_argument("--run-name", metavar="NAME", help="run folder name")
+    g.add_argument(
+        "--out", type=folder, default="runs", metavar="DIR", help="parent folder (%(default)s)"
+    )
+    g.add_argument("--run-name", type=NAME, metavar="NAME", help="run folder name")
     g.add_argument(
         "--resume",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="continue an unfinished run of the same name from its last epoch",
     )
-    g.add_argument("--tensorboard", metavar="DIR", help="also log to DIR/<run name>")
+    g.add_argument("--tensorboard", type=folder, metavar="DIR", help="also log to DIR/<run name>")
     g.add_argument("--force", action="store_true", help="overwrite a run of the same name")
     if name in ("odenet", "all"):
         _add_ode_options(parser.add_argument_group("ODE solver (odenet)"), count)
 
 
 def _add_ode_options(g, count: dict) -> None:
-    d, number = settings.ODENET_SOLVER, {"type": _positive(float)}
+    d, number = settings.ODENET_SOLVER, {"type": POSITIVE}
     default = "(default: %(default)s)"
     g.add_argument("--method", choices=settings.METHODS, default=d["method"], help=default)
     g.add_argument("--rtol", **number, default=d["rtol"], help=f"adaptive solvers' {default}")
@@ -137,15 +134,12 @@ def _add_ode_options(g, count: dict) -> None:
         help=f"'adjoint': constant memory; 'backprop' through the solver's steps {default}",
     )
     g.add_argument(
-        "--step-size",
-        **number,
-        metavar="H",
-        help=f"fixed step (default: {d['step_size']} for fixed-step methods)",
+        "--step-size", type=STEP, metavar="H", help=f"euler/midpoint/rk4 step ({d['step_size']})"
     )
     channels = settings.ODENET_HIDDEN_CHANNELS
-    g.add_argument(
-        "--hidden-channels", **count, default=channels, help=f"in the dynamics {default}"
-    )
+    # Far wider than the R residual branch (128), yet weights that build in memory.
+    wide = {"type": checked(int, lambda v: 0 < v <= 1024, "from 1 to 1024"), "metavar": "N"}
+    g.add_argument("--hidden-channels", **wide, default=channels, help=f"in the dynamics {default}")
     g.add_argument("--trainable-t1", action="store_true", help="learn the block's end time t1")
 
 
@@ -194,29 +188,52 @@ def run_command(args: argparse.Namespace) -> int:
     An interrupted run raises ``KeyboardInterrupt`` and a failed one a
     ``ReproduceError``: both stop at once (exit statuses 130 and 2).
     """
+    check_limits(args)  # before Keras is imported: a refusal comes at once
     from reproduce import dense, odenet, resnet  # imports Keras: not for --help
 
     scripts = {"dense": dense.main, "resnet": resnet.main, "odenet": odenet.main}
     models = settings.MODELS if args.command == "all" else (args.command,)
     seeds = training_seeds(args) or [None]
-    finished, started, total = [], time.monotonic(), len(seeds) * len(models)
-    for index, seed in enumerate(seeds):
-        if len(seeds) > 1:
-            print(f"training seed {seed} ({index + 1} of {len(seeds)})")
-        for model in models:
-            if total > 1:
-                done = len(finished)
-                print(
-                    f"[run {done + 1} of {total}: {model}; {(time.monotonic() - started) / 60:.1f} "
-                    "min so far]"
-                )
-            config = resolve_options(model, args, seed)
-            if config.quick_shrank and index == 0:
-                print(f"--quick shrank {model}: " + "; ".join(config.quick_shrank))
-            finished.append(scripts[model](config))
+    plan, finished, started = [(s, m) for s in seeds for m in models], [], time.monotonic()
+    for index, (seed, model) in enumerate(plan):
+        if len(seeds) > 1 and model == models[0]:
+            print(f"training seed {seed} ({index // len(models) + 1} of {len(seeds)})")
+        if len(plan) > 1:
+            print(progress_line(args, plan, finished, time.monotonic() - started))
+        config = resolve_options(model, args, seed)
+        if config.quick_shrank and index < len(models):
+            print(f"--quick shrank {model}: " + "; ".join(config.quick_shrank))
+        began, metrics = time.monotonic(), scripts[model](config)
+        finished.append({**metrics, "elapsed_s": time.monotonic() - began})
     if args.quick:
         print("\n".join(quick_closing_lines(finished)))
     return 0
+
+
+def progress_line(args, plan: list, finished: list[dict], elapsed_s: float) -> str:
+    """``[run k of n: model; X min so far; about Y min left]``: Y once each model left has a time
+    per epoch, set-up included, from a finished run (the ODE-Net's default solver: a ResNet's)."""
+    timed = [m for m in finished if m.get("wall_time_s") and m.get("epochs")]
+    rates = {m["model"]: max(m["elapsed_s"], m["wall_time_s"]) / m["epochs"] for m in timed}
+    if getattr(args, "method", None) == settings.ODENET_SOLVER["method"] and not args.step_size:
+        rates = {"odenet": rates.get("resnet"), "resnet": rates.get("odenet"), **rates}
+    k = len(finished)
+    left = [(rates.get(m), resolve_options(m, args, seed).epochs) for seed, m in plan[k:]]
+    line = f"[run {k + 1} of {len(plan)}: {plan[k][1]}; {elapsed_s / 60:.1f} min so far"
+    if finished and all(rate for rate, _ in left):
+        line += f"; about {sum(rate * epochs for rate, epochs in left) / 60:.1f} min left"
+    return line + "]"
+
+
+def check_limits(args: argparse.Namespace) -> None:
+    """Refuse a --limit-train or --limit-test above the images on its side of R's split."""
+    if (args.limit_train or args.limit_test) and (n := len(resolve_data(args.data)[0])) > 1:
+        for side, size in (("train", default_n_train(n)), ("test", n - default_n_train(n))):
+            if (getattr(args, f"limit_{side}") or 0) > size:
+                raise ReproduceError(
+                    f"--limit-{side}: the split of these {n} records has {size} {side} images; "
+                    f"give at most {size}, or leave --limit-{side} out"
+                )
 
 
 def quick_closing_lines(metrics: list[dict]) -> list[str]:
@@ -229,13 +246,10 @@ def quick_closing_lines(metrics: list[dict]) -> list[str]:
             per_epoch = m.get("seconds_per_epoch") or 0.0
             full_epoch = per_epoch * settings.R_N_TRAIN / (m.get("n_train") or settings.R_N_TRAIN)
             per_model.setdefault(m["model"], []).append(full_epoch)
-            shares = (m.get("predicted_class_shares") or {}).values()
-            constant = ", a constant classifier (one class for every test image)" * any(
-                share >= 1.0 for share in shares
-            )
+            constant = any(s >= 1.0 for s in (m.get("predicted_class_shares") or {}).values())
             lines.append(
                 f"  {m['model']}: {m['epochs']} of the report's {settings.EPOCHS} epochs, test "
-                f"accuracy {100 * m['test_accuracy']:.1f} %{constant} (training seed "
+                f"accuracy {100 * m['test_accuracy']:.1f} %{_CONSTANT * constant} (training seed "
                 f"{m.get('train_seed')}); {per_epoch:.1f} s per epoch here"
             )
     if {"resnet", "odenet"} & set(per_model):
@@ -248,13 +262,10 @@ def quick_closing_lines(metrics: list[dict]) -> list[str]:
     lines += [
         f"  The report's runs: python -m reproduce all (about {full_s / 3600:.1f} h on this "
         "machine, estimated from the time per training image above).",
-        "Next: python -m reproduce figures --runs " + out + " --out " + out + "/figures"
+        f"Next: python -m reproduce figures --runs {out} --out {out}/figures"
         "   (the report's figures from these runs)",
-        "      python -m reproduce compare --runs "
-        + out
-        + " --out "
-        + out
-        + "   (the tables beside the report's numbers)",
+        f"      python -m reproduce compare --runs {out} --out {out}"
+        "   (the tables beside the report's numbers)",
     ]
     return lines
 
@@ -262,8 +273,7 @@ def quick_closing_lines(metrics: list[dict]) -> list[str]:
 def training_seeds(args: argparse.Namespace) -> list[int]:
     """The training seeds asked for (``[]``: none given); a seed given twice is refused."""
     seeds = list(getattr(args, "train_seeds", None) or [])
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
+    if repeated := sorted({s for s in seeds if seeds.count(s) > 1}):
         raise ReproduceError(
             f"--train-seeds repeats {', '.join(map(str, repeated))}: give each seed once"
         )

@@ -11,6 +11,7 @@ from reproduce import provenance
 from reproduce.atomic import atomic_write_text
 from reproduce.comparison.majority import majority_share
 from reproduce.comparison.table import claim_rows, comparison_tables, csv_cell, markdown
+from reproduce.errors import ReproduceError
 from reproduce.runs import load_runs
 
 
@@ -33,6 +34,12 @@ def run_compare(
     import pandas as pd
 
     scan = load_runs(runs_dir)
+    for run in scan.runs:  # a value of the wrong type (a damaged or hand-edited file), by file
+        try:
+            comparison_tables([run])
+        except (TypeError, ValueError, AttributeError) as err:
+            why = f"{run.folder}/metrics.json: {' '.join(str(err).split())[:200]}"
+            raise ReproduceError(f"{why}; fix it or move its run folder") from err
     share = (lambda run: majority_share(run, data_path)) if compute_shares else (lambda run: None)
     groups, runs = comparison_tables(scan.runs, share)
     data = " / ".join(dict.fromkeys(row["data"] for row in groups)) or "–"

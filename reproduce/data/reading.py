@@ -52,14 +52,15 @@ def _too_large(label) -> DataError:
 def _read_capped(path: Path) -> bytes:
     try:
         with open(path, "rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
+            size = os.fstat(handle.fileno()).st_size  # a plain file's; 0 for a device or pipe
+            raw = b"" if size > MAX_BYTES else handle.read(MAX_BYTES + 1)  # stops past the cap
     except OSError as err:
         why = {FileNotFoundError: "file not found", IsADirectoryError: "is a directory"}
         what = why.get(type(err), f"cannot read: {err.strerror or err}")
         raise DataError(f"{path}: {what}, expected a train.json file") from err
     except ValueError as err:  # e.g. a NUL character in the name
         raise DataError(f"{path!r}: not a usable file name: {one_line(err)}") from err
-    if len(raw) > MAX_BYTES:
+    if max(size, len(raw)) > MAX_BYTES:
         raise _too_large(path)
     return raw
 

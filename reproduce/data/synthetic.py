@@ -75,10 +75,8 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
     # Speckle: gamma-distributed intensity with unit mean and 3 to 5 looks, the skewed dB
     # histogram of real chips. Point scatterers are strong and deterministic: added after it.
     looks = rng.integers(3, 6, size=n).astype(np.float64)[:, None, None]
-    hh = hh_mean * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE))
-    hv = hv_mean * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE))
-    hh += hh_clutter * points_hh
-    hv += hh_clutter * points_hv
+    speckled = (m * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE)) for m in (hh_mean, hv_mean))
+    hh, hv = (s + hh_clutter * p for s, p in zip(speckled, (points_hh, points_hv)))
     return {
         "id": ids,
         "band_1": _stored_db(hh, _HH_CEILING).reshape(n, N_PIXELS),
@@ -124,8 +122,7 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> tuple:
     contrast and HV/HH ratio [n], point scatterers' HH and HV intensity [n, 75, 75]."""
     n = iceberg.shape[0]
     ship = ~iceberg
-    cx = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=n)
-    cy = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=n)
+    cx, cy = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=(2, n))
     theta = rng.uniform(0.0, np.pi, size=n)
     # Sizes in pixels: ships long and thin (small ones compact), icebergs round, a quarter elongated.
     ship_length = np.clip(rng.lognormal(np.log(7.0), 0.50, size=n), 3.0, 20.0)
@@ -152,13 +149,11 @@ def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> tuple:
         np.where(rng.random(n) < 0.55, rng.integers(1, 5, size=n), 0),
         (rng.random(n) < 0.25).astype(int),
     )
-    points_hh = np.zeros((n, SIDE, SIDE))
-    points_hv = np.zeros((n, SIDE, SIDE))
+    points_hh, points_hv = np.zeros((2, n, SIDE, SIDE))
     pixels = np.arange(SIDE)[None, :]
     for j in range(4):
         along = rng.uniform(-0.8, 0.8, size=n) * half_length
-        px = cx + along * np.cos(theta)
-        py = cy + along * np.sin(theta)
+        px, py = cx + along * np.cos(theta), cy + along * np.sin(theta)
         strength_db = hh_contrast_db + rng.uniform(3.0, 10.0, size=n)
         strength = np.where(n_points > j, _db_to_linear(strength_db), 0.0)
         point_xpol = _db_to_linear(xpol_db + rng.normal(0.0, 2.0, size=n))

@@ -33,20 +33,11 @@ def json_bytes(columns) -> bytes:
     """The ``train.json`` bytes of records held as columns (a frame, or the stand-in's arrays),
     unchecked; a NaN angle is written ``"na"``."""
     rows_1, rows_2 = (_format_rows(np.stack(list(columns[band]))) for band in ("band_1", "band_2"))
-    parts = [
-        b'{"id":%s,"band_1":%s,"band_2":%s,"inc_angle":%s,"is_iceberg":%d}'
-        % (
-            json.dumps(record_id).encode(),
-            rows_1[i],
-            rows_2[i],
-            b'"na"' if math.isnan(angle) else repr(float(angle)).encode(),
-            label,
-        )
-        for i, (record_id, angle, label) in enumerate(
-            zip(columns["id"], columns["inc_angle"], columns["is_iceberg"])
-        )
-    ]
-    return b"[" + b",".join(parts) + b"]"
+    angles = [b'"na"' if math.isnan(a) else repr(float(a)).encode() for a in columns["inc_angle"]]
+    ids = [json.dumps(record_id).encode() for record_id in columns["id"]]
+    record = b'{"id":%s,"band_1":%s,"band_2":%s,"inc_angle":%s,"is_iceberg":%d}'
+    fields = zip(ids, rows_1, rows_2, angles, columns["is_iceberg"])
+    return b"[" + b",".join(record % values for values in fields) + b"]"
 
 
 def _format_rows(matrix: np.ndarray) -> list[bytes]:
@@ -66,10 +57,8 @@ def _distinct(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(over="ignore", invalid="ignore"):
         k = np.rint(matrix * 1e4)
     negative_zero = (matrix == 0) & np.signbit(matrix)
-    if (
-        not (k.size and (k / 1e4 == matrix).all() and np.abs(k).max() <= _K_MAX)
-        or negative_zero.any()
-    ):
+    in_table = k.size and (k / 1e4 == matrix).all() and np.abs(k).max() <= _K_MAX
+    if not in_table or negative_zero.any():
         bits, inverse = np.unique(matrix.view(np.int64), return_inverse=True)
         return bits.view(np.float64), inverse.reshape(matrix.shape)
     # Multiples of 1e-4 up to +-1000 dB (Kaggle's values): a table instead of a slow sort.
