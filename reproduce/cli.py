@@ -15,8 +15,15 @@ from reproduce.errors import ReproduceError
 COMMANDS = (train, data, figures, compare)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end in one line (what is wrong and where ``--help`` is), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m reproduce",
         description=(
             "Reproduce 'A Gentle Introduction to Neural Differential Equations': "

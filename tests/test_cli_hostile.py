@@ -8,6 +8,7 @@ checks that run before any training happen in-process; a few cases run the real 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -132,3 +133,17 @@ def test_the_command_line_ends_in_one_line_and_exit_status_2(argv, expected, tmp
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert expected in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_bad_argument_is_one_line_on_stderr_with_exit_status_2():
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "reproduce", "odenet", "--rtol", "inf"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "--rtol" in done.stderr and "--help" in done.stderr
