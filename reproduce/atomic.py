@@ -17,14 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "atomic_path",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
-    "fsync_directory",
-    "naming_failures",
-]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+           "fsync_directory", "naming_failures"]  # fmt: skip
 
 
 def _temporary_sibling(path: Path) -> Path:
@@ -37,16 +31,12 @@ def _temporary_sibling(path: Path) -> Path:
 def fsync_directory(directory: str | os.PathLike) -> None:
     """Flush a directory entry (a rename or a deletion) to disk; best effort, as some platforms
     (Windows) cannot fsync a directory: the rename stays atomic there, only less durable."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(os.fspath(directory), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _fsync_file(path: Path) -> None:
