@@ -22,10 +22,8 @@ import odelayers  # noqa: E402
 from reproduce import resnet, settings  # noqa: E402
 from reproduce.engine import RunConfig  # noqa: E402
 
-#: Feature maps entering the ODE block: the stem's output, 18x18x64.
-STATE_CHANNELS = 64
-#: Chen et al.'s choice, GroupNorm(min(32, channels), channels).
-MAX_GROUPS = 32
+STATE_CHANNELS = 64  # feature maps entering the ODE block: the stem's output, 18x18x64
+MAX_GROUPS = 32  # Chen et al.'s choice, GroupNorm(min(32, channels), channels)
 
 
 def main(config: RunConfig) -> dict:

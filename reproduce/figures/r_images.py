@@ -77,8 +77,7 @@ def plot_image_grid(images, labels, out_png, data_label: str) -> Path:
         if i < len(images):
             draw_r_image(ax, r_rotate(images[i]))
             ax.set_title(report_claims.CLASS_NAMES[int(labels[i])], fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xticks=[], yticks=[])
     title = ("Figure 3 (report 2.2.1): first 25 training images as the R code draws them\n"
              f"data: {data_label}; dense script's faithful preprocessing (pixels and labels "
              "mismatched)\nfilled column by column (par(mfcol)), image(t(apply(img, 2, rev))), "

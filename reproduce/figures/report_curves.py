@@ -42,8 +42,8 @@ def mean_history(group: SeedGroup):
     """The seeds' histories averaged epoch by epoch (over the seeds that reached the epoch)."""
     import pandas as pd
 
-    frames = [run.history for run in group.runs]
-    return pd.concat(frames).groupby("epoch", as_index=False).mean(numeric_only=True)
+    histories = pd.concat([run.history for run in group.runs])
+    return histories.groupby("epoch", as_index=False).mean(numeric_only=True)
 
 
 def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
@@ -51,8 +51,7 @@ def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
     ``groups_by_model`` as :func:`reproduce.runs.curve_groups` chooses them."""
     from matplotlib.ticker import MaxNLocator
 
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(16, 10), sharex="col", layout="constrained")
+    fig, axes = pyplot().subplots(2, 3, figsize=(16, 10), sharex="col", layout="constrained")
     for col, model in enumerate(MODELS):
         panels = axes[:, col]
         groups = groups_by_model.get(model, [])

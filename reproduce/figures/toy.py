@@ -118,8 +118,7 @@ def plot_trajectories(result: ToyResult, out_png) -> Path:
     for ax in (left, right):
         ax.set_xlabel("depth / time t")
         ax.grid(alpha=0.3)
-    left.set_ylabel("hidden state h")
-    left.set_xticks(result.resnet_depths)
+    left.set(ylabel="hidden state h", xticks=result.resnet_depths)
     title = (f"Figure 8 (report 4.1.1): hidden-state trajectories of {len(result.inputs)} inputs "
              f"in [-1, 1], both models trained on {result.target}")  # fmt: skip
     return save_figure(fig, out_png, title, fontsize=11, top=0.94)
