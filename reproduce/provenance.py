@@ -27,10 +27,8 @@ _DISTRIBUTIONS = {
 
 
 def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
-    """Python's version and each package's (``None`` when not installed), without importing them.
-
-    ``extra`` names more distributions (a benchmark's peers: ``"torch"``, ``"diffrax"``).
-    """
+    """Python's version and each package's (``None`` when not installed), without importing them;
+    ``extra`` names more distributions (a benchmark's peers: ``"torch"``, ``"diffrax"``)."""
     from reproduce import __version__
 
     found: dict[str, str | None] = {"python": platform.python_version()}
