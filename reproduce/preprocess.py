@@ -35,12 +35,13 @@ def _bands(df: pd.DataFrame, column: str, records=slice(None)) -> np.ndarray:
 def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray, np.ndarray]:
     """Images ``[n, 75, 75]`` (float32) and labels ``[n]`` (int64) of the dense network, unsplit.
 
-    ``"r"`` and ``"r-array-only"`` reproduce ``array(dim=c(75,75,1604))`` in appendix 7.1.2
+    ``"r"`` and ``"r-array-only"`` reproduce ``array(dim=c(75,75,1604))`` of appendix 7.1.2
     (quoted in :func:`reproduce.dense.main`): each record supplies two images to an array of
-    ``n``, so R silently keeps the first half of the values: image ``k`` (1-based) is ``band_1`` of record ``(k+1)/2`` for odd ``k``,
-    ``band_2`` of record ``k/2`` for even ``k``, transposed by the column-major fill; the labels
-    stay one per record, so label ``k`` no longer belongs to image ``k``. The other modes take
-    ``band_1`` (HH, the stronger, co-polarised band) of each record, untransposed.
+    ``n``, so R silently keeps the first half of the values: image ``k`` (1-based) is ``band_1``
+    of record ``(k+1)/2`` for odd ``k``, ``band_2`` of record ``k/2`` for even ``k``, transposed
+    by the column-major fill; the labels stay one per record, so label ``k`` no longer belongs to
+    image ``k``. The other modes take ``band_1`` (HH, the stronger, co-polarised band) of each
+    record, untransposed.
     """
     _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
     n = len(df)
@@ -57,9 +58,10 @@ def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray
 def resnet_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray, np.ndarray]:
     """Images ``[n, 75, 75, 3]`` (float32) and one-hot labels ``[n, 2]`` of the residual CNN.
 
-    ``"r"`` reproduces appendix 7.2.2 (quoted in :func:`reproduce.resnet.main`). Sizes agree here: channels HH, HV and their mean, labels with their images; the fill only
-    transposes every image, which a CNN learns as well. ``"corrected"`` drops the transposition.
-    Label columns are ship, iceberg (``classvec2classmat``'s order), two even on one-class data.
+    ``"r"`` reproduces appendix 7.2.2 (quoted in :func:`reproduce.resnet.main`). Sizes agree
+    here: channels HH, HV and their mean, labels with their images; the fill only transposes every
+    image, which a CNN learns as well. ``"corrected"`` drops the transposition. Label columns are
+    ship, iceberg (``classvec2classmat``'s order), two even on one-class data.
     """
     _check_mode(preprocessing)
     n = len(df)

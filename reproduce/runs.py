@@ -25,7 +25,7 @@ NOT_SETTINGS = frozenset(
 
 @dataclass
 class RunRecord:
-    """One run folder: ``metrics.json`` parsed, ``history.csv`` a DataFrame (``None``: unreadable)."""
+    """One run folder: ``metrics.json`` parsed, ``history.csv`` a DataFrame or ``None``."""
 
     name: str
     folder: Path

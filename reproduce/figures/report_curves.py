@@ -77,6 +77,7 @@ def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
             panels[1].legend(handles.values(), handles.keys(), loc="upper center", fontsize=7,
                              bbox_to_anchor=(0.5, -0.14), frameon=False)  # fmt: skip
     title = ("Figures 4 and 7 (report 2.2.3, 3.2): loss and accuracy per epoch from the runs' "
-             "history.csv\nblue: faithful R preprocessing, green: corrected, purple: R's array bug "
-             "only, orange: R's scaling bug only; thin: each training seed, thick: their mean")  # fmt: skip
+             "history.csv\nblue: faithful R preprocessing, green: corrected, purple: R's array "
+             "bug only, orange: R's scaling bug only; thin: each training seed, thick: their "
+             "mean")  # fmt: skip
     return save_figure(fig, out_png, title, fontsize=11)
