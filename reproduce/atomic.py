@@ -1,19 +1,10 @@
 """Write files so that a crash at any moment leaves the old file or the new one.
 
-Every result and checkpoint file of a run goes through this module. The
-recipe: write the new content to a temporary file in the *same directory*
-(so the final rename never crosses a file system), flush it to disk with
-``fsync``, then ``os.replace`` it over the target. ``os.replace`` is atomic on
-POSIX and Windows: a reader, or a process that restarts after a kill or a
-power cut, sees either the complete old file or the complete new one. The
-directory is fsynced afterwards so that the rename itself survives a power cut.
-
-Temporary files are hidden (their name starts with a dot), keep the target's
-extension (``model.keras`` is written as ``.model.tmp-<random>.keras``, since
-Keras picks the format from the extension), and are removed when writing
-fails. A failed write raises an :class:`OSError` whose ``filename`` is the
-target, not the temporary file: the user is told which result could not be
-written (``errno`` and ``strerror`` are kept, so a full disk stays ENOSPC).
+Every result and checkpoint file of a run goes through this module: the new content goes to a
+hidden temporary file in the target's directory (so the rename never crosses a file system),
+is fsynced, then ``os.replace``-d over the target, which is atomic on POSIX and Windows; the
+directory is fsynced too, so that the rename survives a power cut. A failed write raises an
+:class:`OSError` naming the target, not the temporary file, with its errno (ENOSPC stays ENOSPC).
 """
 
 from __future__ import annotations
@@ -26,45 +17,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "atomic_path",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
-    "fsync_directory",
-    "naming_failures",
-]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+           "fsync_directory", "naming_failures"]  # fmt: skip
 
 
 def _temporary_sibling(path: Path) -> Path:
-    """A fresh hidden name next to ``path`` that keeps its full extension.
-
-    ``epoch-0003.weights.h5`` -> ``.epoch-0003.tmp-<hex>.weights.h5``: libraries
-    such as Keras accept or reject a file by its compound extension.
-    """
+    """``epoch-0003.weights.h5`` -> ``.epoch-0003.tmp-<pid>-<hex>.weights.h5``: libraries such
+    as Keras accept or reject a file by its compound extension."""
     stem, dot, extension = path.name.partition(".")
-    token = f"tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    name = f".{stem}.{token}{dot}{extension}"
-    return path.with_name(name)
+    return path.with_name(f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{dot}{extension}")
 
 
 def fsync_directory(directory: str | os.PathLike) -> None:
-    """Flush a directory entry (a rename or a deletion) to disk.
-
-    Best effort: some platforms (Windows) and file systems cannot open or
-    fsync a directory; the rename is still atomic there, only its durability
-    across a power cut is weaker.
-    """
-    try:
+    """Flush a directory entry (a rename or a deletion) to disk; best effort, as some platforms
+    (Windows) cannot fsync a directory: the rename stays atomic there, only less durable."""
+    with contextlib.suppress(OSError):
         fd = os.open(os.fspath(directory), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _fsync_file(path: Path) -> None:
@@ -73,19 +45,14 @@ def _fsync_file(path: Path) -> None:
 
 
 def _commit(tmp: Path, target: Path) -> None:
-    """Make the written temporary file durable and move it over ``target``."""
     _fsync_file(tmp)
     os.replace(tmp, target)
 
 
 @contextlib.contextmanager
 def naming_failures(path: str | os.PathLike) -> Iterator[None]:
-    """Re-raise an :class:`OSError` of the block with ``path`` as its file name.
-
-    Same errno and text; an error without errno propagates as it is. A write
-    may fail on a temporary file, or at ``close`` without any file name: the
-    user needs to know which result could not be written.
-    """
+    """Re-raise an :class:`OSError` of the block (same errno and text) with ``path`` as its file
+    name: a write may fail on a temporary file, or at ``close`` without any file name."""
     try:
         yield
     except OSError as error:
@@ -96,23 +63,11 @@ def naming_failures(path: str | os.PathLike) -> Iterator[None]:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Give a temporary path to write to; move it over ``path`` on success.
+    """A temporary path next to ``path``, with its extension, moved over ``path`` when the block
+    succeeds; deleted, leaving ``path`` untouched, when it raises or writes no file.
 
-    Use it for writers that want a file name rather than a file object::
-
-        with atomic_path(run_dir / "model.keras") as tmp:
-            model.save(tmp)
-
-    When the block finishes normally the temporary file is fsynced and renamed
-    over ``path`` (replacing any existing file). When the block raises (or the
-    writer produced no file), the temporary file is deleted, ``path`` is left
-    untouched and the exception propagates. The parent directory must exist.
-
-    Args:
-        path: the final destination.
-
-    Yields:
-        A path in the same directory as ``path`` with the same extension.
+    For writers that want a file name: ``with atomic_path(dir / "model.keras") as tmp:
+    model.save(tmp)``. The parent directory must exist.
     """
     target = Path(path)
     tmp = _temporary_sibling(target)
@@ -131,12 +86,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Replace ``path`` by ``data`` atomically. Returns the path written."""
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-    return target
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
@@ -145,13 +97,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> Path:
-    """Replace ``path`` by ``obj`` serialised as JSON, atomically.
-
-    Floats are written with Python's shortest round-trip representation, so
-    reading the file back gives the same numbers to the last digit. NaN and
-    infinity are refused (they are not JSON): convert them to ``None`` first.
-    The object is serialised before the file is touched, so an unserialisable
-    object leaves the old file as it was.
-    """
+    """Replace ``path`` by ``obj`` as JSON, atomically: floats in shortest round-trip form, NaN
+    and infinity refused (not JSON; pass ``None``), serialised before the file is touched."""
     text = json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False) + "\n"
     return atomic_write_text(path, text)

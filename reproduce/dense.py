@@ -9,8 +9,6 @@ SGD(0.01) without momentum, ``fit()`` uses batches of 32 and shuffles, and
 
 from __future__ import annotations
 
-import numpy as np
-
 from reproduce._quiet import quiet_tensorflow
 
 quiet_tensorflow()
@@ -20,12 +18,9 @@ import keras  # noqa: E402  (after the quiet import above, on purpose)
 from reproduce import data, engine, keras22, preprocess, settings  # noqa: E402
 from reproduce.engine import RunConfig  # noqa: E402
 
-#: Image side in pixels; every band is a 75x75 radar image.
-IMAGE_SIDE = 75
-#: The four hidden layers of the R script, ``layer_dense(units = 128, activation = 'relu')``.
-HIDDEN_UNITS = (128, 128, 128, 128)
-#: R keras' ``optimizer = 'sgd'``: ``optimizer_sgd(lr = 0.01, momentum = 0)``.
-SGD_LEARNING_RATE = 0.01
+IMAGE_SIDE = 75  # every band is a 75x75 radar image
+HIDDEN_UNITS = (128, 128, 128, 128)  # layer_dense(units = 128, activation = 'relu'), four times
+SGD_LEARNING_RATE = 0.01  # R keras' optimizer = 'sgd': optimizer_sgd(lr = 0.01, momentum = 0)
 
 
 def main(config: RunConfig) -> dict:
@@ -67,8 +62,6 @@ def main(config: RunConfig) -> dict:
     train_iceberg, test_iceberg = preprocess.scale_dense(
         train_iceberg, test_iceberg, config.preprocessing
     )
-    train_iceberg = np.asarray(train_iceberg, dtype="float32")
-    test_iceberg = np.asarray(test_iceberg, dtype="float32")
     print(config.describe(len(train_iceberg), len(test_iceberg)))
 
     with engine.model_scope(config.distribute):  # --distribute: a copy on every device
@@ -93,11 +86,8 @@ def main(config: RunConfig) -> dict:
 
 
 def create_model():
-    """``#### Creating model``: flatten 75x75 -> 4 x Dense(128, relu) -> Dense(1, sigmoid).
-
-    Parameters: ``(5625*128 + 128) + 3*(128*128 + 128) + (128 + 1) = 769,793``.
-    Weights come from Keras' global random state (``engine.seed_everything``).
-    """
+    """``#### Creating model``: flatten 75x75 -> 4 x Dense(128, relu) -> Dense(1, sigmoid), 769,793
+    parameters; weights from Keras' global random state (``engine.seed_everything``)."""
     # iceberg_nn <- keras_model_sequential()
     model = keras.Sequential(name="iceberg_nn")
     # layer_flatten(input_shape = c(75, 75)) %>% # Turning image into 784 input variables

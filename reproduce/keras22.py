@@ -24,10 +24,8 @@ _FUSED_MIN_EPSILON = 1.001e-5
 
 
 def _keras22(semantics: str) -> bool:
-    if semantics not in settings.SEMANTICS_OPTIONS:
-        raise ValueError(
-            f"semantics must be one of {settings.SEMANTICS_OPTIONS}, not {semantics!r}"
-        )
+    if semantics not in (options := settings.SEMANTICS_OPTIONS):
+        raise ValueError(f"semantics must be one of {options}, not {semantics!r}")
     return semantics == "keras22"
 
 
@@ -47,8 +45,7 @@ class Keras22BinaryCrossentropy(keras.losses.Loss):
             y_true = ops.expand_dims(y_true, -1)
         p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
         z = ops.log(p / (1.0 - p))
-        per_unit = ops.relu(z) - z * y_true + ops.log1p(ops.exp(-ops.abs(z)))
-        return ops.mean(per_unit, axis=-1)
+        return ops.mean(ops.relu(z) - z * y_true + ops.log1p(ops.exp(-ops.abs(z))), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="reproduce")
@@ -103,12 +100,12 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
             return self._fused_call(inputs, training)
         if not training:
             return super().call(inputs, training=training)
-        compute_dtype = keras.backend.result_type(inputs.dtype, "float32")
-        inputs = ops.cast(inputs, compute_dtype)
+        dtype = keras.backend.result_type(inputs.dtype, "float32")
+        inputs = ops.cast(inputs, dtype)
         mean, variance = self._moments(inputs, None)
         self._update_moving_statistics(mean, variance, inputs)
-        beta = ops.cast(self.beta, compute_dtype) if self.center else None
-        gamma = ops.cast(self.gamma, compute_dtype) if self.scale else None
+        beta = ops.cast(self.beta, dtype) if self.center else None
+        gamma = ops.cast(self.gamma, dtype) if self.scale else None
         outputs = ops.batch_normalization(
             inputs, mean, variance, self.axis, beta, gamma, self.epsilon
         )
@@ -138,8 +135,7 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
         before = 1.0 - ops.power(momentum, steps)  # 0 before the first update: b_0 = 0
         after = 1.0 - ops.power(momentum, steps + 1.0)
         for average, value in ((self.moving_mean, mean), (self.moving_variance, variance)):
-            biased = ops.cast(average, value.dtype) * before
-            biased = biased * momentum + value * (1.0 - momentum)
+            biased = ops.cast(average, value.dtype) * before * momentum + value * (1.0 - momentum)
             average.assign(ops.cast(biased / after, average.dtype))
         self.debias_steps.assign(steps + 1.0)
 
@@ -152,13 +148,10 @@ def loss(name: str, semantics: str = settings.SEMANTICS):
     ``"binary_crossentropy"``, the report's one loss)."""
     if name != "binary_crossentropy":
         raise ValueError(f"no Keras 2.2 counterpart is defined for the loss {name!r}")
-    if _keras22(semantics):
-        return Keras22BinaryCrossentropy()
-    return name
+    return Keras22BinaryCrossentropy() if _keras22(semantics) else name
 
 
 def batch_normalization(semantics: str = settings.SEMANTICS, **kwargs):
     """``layer_batch_normalization(...)``: Keras 2.2's moving statistics under ``"keras22"``."""
-    if _keras22(semantics):
-        return Keras22BatchNormalization(**kwargs)
-    return keras.layers.BatchNormalization(**kwargs)
+    layer = Keras22BatchNormalization if _keras22(semantics) else keras.layers.BatchNormalization
+    return layer(**kwargs)

@@ -22,10 +22,8 @@ import odelayers  # noqa: E402
 from reproduce import resnet, settings  # noqa: E402
 from reproduce.engine import RunConfig  # noqa: E402
 
-#: Feature maps entering the ODE block: the stem's output, 18x18x64.
-STATE_CHANNELS = 64
-#: Chen et al.'s choice, GroupNorm(min(32, channels), channels).
-MAX_GROUPS = 32
+STATE_CHANNELS = 64  # feature maps entering the ODE block: the stem's output, 18x18x64
+MAX_GROUPS = 32  # Chen et al.'s choice, GroupNorm(min(32, channels), channels)
 
 
 def main(config: RunConfig) -> dict:
@@ -57,9 +55,7 @@ def create_model(
     semantics: str = settings.SEMANTICS,
 ):
     """The residual CNN's graph with one ODE block where its two residual blocks were; not compiled.
-
-    ``trainable_t1`` makes the block's end time (1 at the start) a weight, logged as ``t1``.
-    """
+    ``trainable_t1`` makes the block's end time (1 at the start) a weight, logged as ``t1``."""
     solver = solver or odelayers.SolverOptions(**settings.ODENET_SOLVER)
     input_img, input_img_norm = resnet.input_layers(semantics)
     input_CNN = resnet.input_cnn(input_img_norm, semantics)  # noqa: N806 - the R name
@@ -68,8 +64,7 @@ def create_model(
     block = odelayers.ODEBlock(
         dynamics, t0=0.0, t1=1.0, options=solver, trainable_t1=trainable_t1, name="ode_block"
     )
-    features = block(input_CNN)
-    outputs = resnet.output_head(resnet.top_cnn(features, semantics), semantics)
+    outputs = resnet.output_head(resnet.top_cnn(block(input_CNN), semantics), semantics)
     return keras.Model(inputs=input_img, outputs=outputs, name="odenet")
 
 
@@ -82,21 +77,15 @@ def build_odenet(
     **solver_options,
 ):
     """The ODE-Net, compiled like the residual CNN; its NFE shows as ``nfe`` in Keras' logs.
-
     ``solver`` (default ``settings.ODENET_SOLVER``) with ``solver_options``'
-    :class:`odelayers.SolverOptions` fields replaced.
-    """
+    :class:`odelayers.SolverOptions` fields replaced."""
     solver = solver or odelayers.SolverOptions(**settings.ODENET_SOLVER)
     solver = dataclasses.replace(solver, **solver_options)
-    model = create_model(
-        solver, hidden_channels=hidden_channels, kernel_size=kernel_size, semantics=semantics
-    )
-    return resnet.compile_model(model, semantics)
+    shape = {"hidden_channels": hidden_channels, "kernel_size": kernel_size}
+    return resnet.compile_model(create_model(solver, **shape, semantics=semantics), semantics)
 
 
 # The dynamics: the R residual branch made continuous (see the module docstring).
-
-
 def _group_norm(channels: int, name: str):
     # Keras' group norm with faster statistics: same weights, names and maths.
     return odelayers.GroupNormalization(groups=min(MAX_GROUPS, channels), epsilon=1e-3, name=name)

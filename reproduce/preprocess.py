@@ -2,7 +2,8 @@
 
 ``"r"`` is the report's R code, bugs included; ``"corrected"`` one image per record with its
 label, row-major, train and test scaled alike; ``"r-array-only"`` and ``"r-scaling-only"`` keep
-one of the dense script's two bugs. Inputs are frames of :func:`reproduce.data.load_train_json`.
+one of the dense script's two bugs. Inputs are frames of :func:`reproduce.data.load_train_json`
+(columns ``band_1``, ``band_2``, ``is_iceberg``).
 """
 
 from __future__ import annotations
@@ -34,18 +35,13 @@ def _bands(df: pd.DataFrame, column: str, records=slice(None)) -> np.ndarray:
 def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray, np.ndarray]:
     """Images ``[n, 75, 75]`` (float32) and labels ``[n]`` (int64) of the dense network, unsplit.
 
-    ``"r"`` and ``"r-array-only"`` reproduce (appendix 7.1.2, 1604 being the record count ``n``)::
-
-        x <- train %>% lapply(function(x){c(x$band_1, x$band_2)}) %>% unlist %>%
-             array(dim=c(75,75,1604)) %>% aperm(c(3,1,2))
-
-    Each record supplies two images to an array of ``n``, so R silently keeps the first half of
-    the values: image ``k`` (1-based) is ``band_1`` of record ``(k+1)/2`` for odd ``k``,
-    ``band_2`` of record ``k/2`` for even ``k``, transposed by the column-major fill; the labels
-    stay one per record, so label ``k`` no longer belongs to image ``k``. The other modes take
-    ``band_1`` (HH, the stronger, co-polarised band) of each record, untransposed.
-
-    ``df`` has the columns ``band_1``, ``band_2``, ``is_iceberg``.
+    ``"r"`` and ``"r-array-only"`` reproduce ``array(dim=c(75,75,1604))`` of appendix 7.1.2
+    (quoted in :func:`reproduce.dense.main`): each record supplies two images to an array of
+    ``n``, so R silently keeps the first half of the values: image ``k`` (1-based) is ``band_1``
+    of record ``(k+1)/2`` for odd ``k``, ``band_2`` of record ``k/2`` for even ``k``, transposed
+    by the column-major fill; the labels stay one per record, so label ``k`` no longer belongs to
+    image ``k``. The other modes take ``band_1`` (HH, the stronger, co-polarised band) of each
+    record, untransposed.
     """
     _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
     n = len(df)
@@ -62,18 +58,10 @@ def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray
 def resnet_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray, np.ndarray]:
     """Images ``[n, 75, 75, 3]`` (float32) and one-hot labels ``[n, 2]`` of the residual CNN.
 
-    ``"r"`` reproduces (appendix 7.2.2)::
-
-        x = train %>% lapply(function(x){
-              c(x$band_1, x$band_2, apply(cbind(x$band_1,x$band_2), 1, mean))}) %>%
-            unlist %>% array(dim=c(75,75,3,1604)) %>% aperm(c(4,1,2,3))
-        y <- classvec2classmat(unlist(lapply(train, function(x) {x$is_iceberg})))
-
-    Sizes agree here: channels HH, HV and their mean, labels with their images; the fill only
-    transposes every image, which a CNN learns as well. ``"corrected"`` drops the transposition.
-    Label columns are ship, iceberg (``classvec2classmat``'s order), two even on one-class data.
-
-    ``df`` has the columns ``band_1``, ``band_2``, ``is_iceberg``.
+    ``"r"`` reproduces appendix 7.2.2 (quoted in :func:`reproduce.resnet.main`). Sizes agree
+    here: channels HH, HV and their mean, labels with their images; the fill only transposes every
+    image, which a CNN learns as well. ``"corrected"`` drops the transposition. Label columns are
+    ship, iceberg (``classvec2classmat``'s order), two even on one-class data.
     """
     _check_mode(preprocessing)
     n = len(df)
@@ -121,32 +109,26 @@ def split_indices(
             f"(for data smaller than the report's use default_n_train({n}) = {default_n_train(n)})"
         )
     train_idx = r_sample(n, n_train, seed, kind) - 1
-    in_train = np.zeros(n, dtype=bool)
-    in_train[train_idx] = True
-    return train_idx, np.flatnonzero(~in_train).astype(np.int64)
+    return train_idx, np.setdiff1d(np.arange(n, dtype=np.int64), train_idx)
 
 
 def scale_dense(
     x_train: np.ndarray, x_test: np.ndarray, preprocessing: str = "r"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The dense script's scaling, in float64 as R's, returned as float32. ``"r"`` reproduces::
-
-        train_iceberg <- train_iceberg/max(abs(train_iceberg))
-        test_iceberg <- test_iceberg/max(abs(train_iceberg))
-
-    whose second line reads the already scaled training set: the test images are divided by 1
-    and stay in dB (so does ``"r-scaling-only"``); the other modes divide both alike. Where R
-    would silently give NaN or Inf (``max(abs())`` 0 or not finite) this raises DataError.
-    """
+    """The dense script's scaling (``## Need to scale data``), in float64 as R's, returned as
+    float32. Under ``"r"`` and ``"r-scaling-only"`` the test images are divided by
+    ``max(abs(train_iceberg))`` of the already scaled training set, 1, and stay in dB; the other
+    modes divide both alike. Where R would silently give NaN or Inf (``max(abs())`` 0 or not
+    finite) this raises DataError."""
     _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
     train = np.asarray(x_train, dtype=np.float64)
-    test = np.asarray(x_test, dtype=np.float64)
     if train.size == 0:
         raise DataError("cannot scale an empty training set")
     train_max = float(np.max(np.abs(train)))
     if not math.isfinite(train_max) or train_max == 0.0:
         raise DataError(f"cannot scale by the training images' largest absolute value {train_max}")
-    scaled_train = train / train_max
+    train = train / train_max
     buggy = preprocessing in ("r", "r-scaling-only")
-    test_divisor = float(np.max(np.abs(scaled_train))) if buggy else train_max
-    return scaled_train.astype(np.float32), (test / test_divisor).astype(np.float32)
+    test_divisor = float(np.max(np.abs(train))) if buggy else train_max
+    test = np.asarray(x_test, dtype=np.float64) / test_divisor
+    return train.astype(np.float32), test.astype(np.float32)

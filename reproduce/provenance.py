@@ -1,12 +1,11 @@
 """What a result needs to be rerun: command, git commit, versions, machine, date.
 
-Shared by the training engine, the figures and the benchmarks. Nothing here
-raises: a detail that cannot be found is ``None``, because a missing detail
-must not cost a finished run.
+Nothing here raises: a detail that cannot be found is ``None``, as it must not cost a finished run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import platform
@@ -28,23 +27,22 @@ _DISTRIBUTIONS = {
 
 
 def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
-    """Python's version and each package's (``None`` when not installed), without importing them.
-
-    ``extra`` names more distributions (a benchmark's peers: ``"torch"``, ``"diffrax"``).
-    """
+    """Python's version and each package's (``None`` when not installed), without importing them;
+    ``extra`` names more distributions (a benchmark's peers: ``"torch"``, ``"diffrax"``)."""
     from reproduce import __version__
 
     found: dict[str, str | None] = {"python": platform.python_version()}
     for key, names in {**_DISTRIBUTIONS, **{name: (name,) for name in extra}}.items():
-        found[key] = None
-        for name in names:
-            try:
-                found[key] = metadata.version(name)
-                break
-            except metadata.PackageNotFoundError:
-                continue
+        found[key] = next(filter(None, map(_installed, names)), None)
     found["reproduce"] = found["odelayers"] = __version__  # one distribution, one version
     return found
+
+
+def _installed(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _git(cwd: Path, *args: str) -> str | None:
@@ -63,9 +61,7 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
     if not commit:
         return None
     # results/ holds what the code wrote, not the code.
-    changed = _git(
-        cwd, "status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)results"
-    )
+    changed = _git(cwd, "status", "--porcelain", "-uno", "--", ":(top,exclude)results")
     return f"{commit}-dirty" if changed else commit
 
 
@@ -87,12 +83,9 @@ def hardware() -> str:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 0
     gpus = []
-    tf = sys.modules.get("tensorflow")  # importing it only to ask would cost seconds
-    if tf is not None:
-        try:
+    if (tf := sys.modules.get("tensorflow")) is not None:  # importing it would cost seconds
+        with contextlib.suppress(Exception):  # a broken CUDA set-up must not cost the run
             gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-        except Exception:  # a broken CUDA set-up must not cost the run
-            gpus = []
     return f"{_cpu_model()}, {cores} cores; " + ("GPU: " + ", ".join(gpus) if gpus else "no GPU")
 
 
@@ -105,16 +98,14 @@ def command_line(args: list[str] | None = None) -> str:
     """The shell-quoted command that reruns this process (``args``: those after ``-m reproduce``)."""
     if args is not None:
         return shlex.join(["python", "-m", "reproduce", *map(str, args)])
-    argv = list(sys.argv) or ["python"]
-    program = Path(argv[0])
-    if (program.name == "__main__.py" and program.parent.name == "reproduce") or program.name in (
-        "reproduce",
-        "reproduce.exe",
-    ):
-        return shlex.join(["python", "-m", "reproduce", *argv[1:]])
-    if argv[0] in ("-c", ""):
-        return shlex.join(["python", "-c", "...", *argv[1:]])
-    return shlex.join(["python", *argv])
+    program, *rest = list(sys.argv) or ["python"]
+    path = Path(program)
+    entry_point = path.name in ("reproduce", "reproduce.exe")
+    if entry_point or path.parts[-2:] == ("reproduce", "__main__.py"):
+        return shlex.join(["python", "-m", "reproduce", *rest])
+    if program in ("-c", ""):
+        return shlex.join(["python", "-c", "...", *rest])
+    return shlex.join(["python", program, *rest])
 
 
 def record(command: str | None = None, extra_versions: tuple[str, ...] = ()) -> dict:

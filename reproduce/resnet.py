@@ -20,13 +20,9 @@ from reproduce import data, engine, keras22, preprocess, settings  # noqa: E402
 from reproduce.engine import RunConfig  # noqa: E402
 
 IMAGE_SHAPE = (75, 75, 3)
-#: ``kernel_size = c(5,5)``
-KERNEL_SIZE = (5, 5)
-#: ``layer_batch_normalization(momentum = 0.99)``; epsilon is R keras' default.
-BN_MOMENTUM = 0.99
-BN_EPSILON = 1e-3
-#: ``optimizer_adam(lr = 0.001)``
-ADAM_LEARNING_RATE = 0.001
+KERNEL_SIZE = (5, 5)  # kernel_size = c(5,5)
+BN_MOMENTUM, BN_EPSILON = 0.99, 1e-3  # layer_batch_normalization(momentum = 0.99); R's epsilon
+ADAM_LEARNING_RATE = 0.001  # optimizer_adam(lr = 0.001)
 
 
 def main(config: RunConfig, model_chunk=None) -> dict:
@@ -59,10 +55,8 @@ def main(config: RunConfig, model_chunk=None) -> dict:
     # # Organizing
     # train_iceberg <- x[nums, , , ];  train_truth <- y[nums, ]
     # test_iceberg <- x[-nums, , , ];  test_truth <- y[-nums, ]
-    train_iceberg = np.asarray(x[nums], "float32")
-    train_truth = np.asarray(y[nums], "float32")
-    test_iceberg = np.asarray(x[not_nums], "float32")
-    test_truth = np.asarray(y[not_nums], "float32")
+    train_iceberg, train_truth = x[nums], y[nums]
+    test_iceberg, test_truth = x[not_nums], y[not_nums]
     print(config.describe(len(train_iceberg), len(test_iceberg)))
 
     # ## Prepare model ... ## Output layer (functions below, one per chunk)
@@ -105,10 +99,7 @@ def input_layers(semantics: str = settings.SEMANTICS):
 
 
 def input_cnn(input_img_norm, semantics: str = settings.SEMANTICS):
-    """``## input CNN``: two 5x5 conv stages, 75x75x3 -> 18x18x64.
-
-    Each stage is conv -> BN -> ELU -> 2x2 max pooling -> dropout 0.25.
-    """
+    """``## input CNN``: two 5x5 conv stages, 75x75x3 -> 18x18x64."""
     x = input_img_norm
     # layer_conv_2d(32, kernel_size = kernel_size, padding = "same") %>%
     # layer_batch_normalization(momentum = 0.99) %>% layer_activation_elu() %>%
@@ -124,11 +115,8 @@ def input_cnn(input_img_norm, semantics: str = settings.SEMANTICS):
 
 
 def residual_branch(x, block: int, semantics: str = settings.SEMANTICS):
-    """The residual function of ``## first residual`` / ``## second residual``.
-
-    BN -> conv 128 -> BN -> ELU -> dropout 0.25 -> conv 64 -> BN -> ELU
-    (the caller adds ``input_CNN``).
-    """
+    """The residual function of ``## first residual`` / ``## second residual`` (the caller adds
+    ``input_CNN``)."""
     p = f"res{block}_"
     # layer_batch_normalization(momentum = 0.99) %>%
     x = batch_norm(p + "bn_in", semantics)(x)
@@ -147,11 +135,8 @@ def residual_branch(x, block: int, semantics: str = settings.SEMANTICS):
 
 
 def top_cnn(x, semantics: str = settings.SEMANTICS):
-    """``## final CNN``: conv 128/256/512 stages, then global max pooling.
-
-    Exactly as written in R: the 128 stage has no dropout, the 256 and 512
-    stages put dropout *before* their max pooling.
-    """
+    """``## final CNN``: conv 128/256/512 stages, then global max pooling. As written in R, the
+    128 stage has no dropout, the 256 and 512 stages put dropout *before* their max pooling."""
     # layer_conv_2d(128, ...) %>% layer_batch_normalization(momentum = 0.99) %>%
     # layer_activation_elu() %>% layer_max_pooling_2d(c(2,2)) %>%
     x = _conv(128, "top_conv1")(x)
@@ -186,12 +171,8 @@ def output_head(x, semantics: str = settings.SEMANTICS):
 
 
 def create_model(semantics: str = settings.SEMANTICS):
-    """``## Prepare model`` to ``## Setting up model``: the residual CNN, not yet compiled.
-
-    Input ``[n, 75, 75, 3]`` (HH, HV and their mean, in dB), output a 2-way
-    softmax over (not iceberg, iceberg). See the module docstring for the
-    graph's particularities.
-    """
+    """``## Prepare model`` to ``## Setting up model``: the residual CNN, not yet compiled; input
+    ``[n, 75, 75, 3]`` (HH, HV and their mean, in dB), 2-way softmax (not iceberg, iceberg)."""
     input_img, input_img_norm = input_layers(semantics)
     input_CNN = input_cnn(input_img_norm, semantics)  # noqa: N806 - the R name
 
@@ -229,8 +210,6 @@ def build_resnet(*, semantics: str = settings.SEMANTICS):
 
 
 # The layers the R script repeats, with its settings written out.
-
-
 def batch_norm(name: str, semantics: str = settings.SEMANTICS):
     # layer_batch_normalization(momentum = 0.99): Keras 2.2's moving statistics under "keras22"
     return keras22.batch_normalization(
@@ -244,15 +223,12 @@ def _conv(filters: int, name: str):
 
 
 # ## Trying on test data
-
-
 def r_style_accuracy(pred, y_onehot) -> float:
     """The report's last line, ``mean(round(predict(model, test))[,2] == test_truth)``, as R computes it.
 
-    ``==`` recycles the length-n vector along the n x 2 one-hot matrix's
-    column-major storage: each prediction meets both columns, one of which
-    matches whatever it is, so the value is 0.5 for every model. Rounding is
-    half-to-even like R's; a NaN prediction (R's ``NA``) gives NaN.
+    ``==`` recycles the length-n vector along the n x 2 one-hot matrix's column-major storage:
+    each prediction meets both columns, one of which matches whatever it is, so the value is 0.5
+    for every model. Rounding is half-to-even like R's; a NaN prediction (R's ``NA``) gives NaN.
     """
     pred = np.asarray(pred, dtype="float64")
     truth = np.asarray(y_onehot, dtype="float64")
@@ -262,9 +238,9 @@ def r_style_accuracy(pred, y_onehot) -> float:
         raise ValueError(
             f"y_onehot must be an n x k matrix with n = {pred.shape[0]}, got {truth.shape}"
         )
-    second_column = np.round(pred)[:, 1]  # round(predict(...))[,2]
     truth_storage = truth.ravel(order="F")  # a matrix is its column-major vector
-    recycled = np.resize(second_column, truth_storage.shape)  # R's recycling rule
+    # round(predict(...))[,2], recycled (R's rule) along the matrix
+    recycled = np.resize(np.round(pred)[:, 1], truth_storage.shape)
     if np.isnan(recycled).any() or np.isnan(truth_storage).any():
         return float("nan")
     return float(np.mean(recycled == truth_storage))

@@ -25,8 +25,7 @@ NOT_SETTINGS = frozenset(
 
 @dataclass
 class RunRecord:
-    """One run folder: its name, path, parsed ``metrics.json`` and ``history.csv`` as a
-    DataFrame (``None`` if absent or unreadable)."""
+    """One run folder: ``metrics.json`` parsed, ``history.csv`` a DataFrame or ``None``."""
 
     name: str
     folder: Path
@@ -114,11 +113,8 @@ class SeedGroup:
 
 
 def seed_groups(runs: list[RunRecord]) -> list[SeedGroup]:
-    """Group the runs that differ only in the training seed, in the order of ``runs``.
-
-    A second run of a seed already in a group (another folder, another session) starts a
-    group of its own rather than counting as another seed.
-    """
+    """Group the runs that differ only in the training seed, in the order of ``runs``; a second
+    run of a seed already in a group (another folder) starts a group of its own."""
     groups: dict[str, list[list[RunRecord]]] = {}
     for run in runs:
         same = groups.setdefault(run.settings_key(), [])

@@ -28,15 +28,9 @@ def make_figures(
     only: tuple[str, ...] | None = None,
 ) -> Path:
     """Write the figures (all, or the :data:`FIGURES` keys in ``only``) and ``manifest.json``
-    into ``out_dir``; return the manifest's path.
-
-    Args:
-        data_path: train.json for Figure 3 (``None``: as :func:`reproduce.data.resolve_data`).
-        runs_dir: the run folders of Figures 4 and 7.
-        command: the command line to record (default: this process's).
-    """
-    unknown = set(only or ()) - set(FIGURES)
-    if unknown:
+    into ``out_dir``; return the manifest's path. ``data_path``: train.json for Figure 3 (as
+    :func:`reproduce.data.resolve_data`); ``runs_dir``: the runs of Figures 4 and 7."""
+    if unknown := set(only or ()) - set(FIGURES):
         raise ReproduceError(f"unknown figure(s): {', '.join(sorted(unknown))}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,5 +96,5 @@ def _write_manifest(path: Path, entries: list[dict], command: str | None) -> Pat
         files = {}
     common = provenance.record(command, extra_versions=("matplotlib",))
     files.update({e["file"]: {**e, **common} for e in entries})
-    manifest = {"files": [files[name] for name in sorted(files)]}
-    return atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
+    manifest = json.dumps({"files": [files[name] for name in sorted(files)]}, indent=2, default=str)
+    return atomic_write_text(path, manifest + "\n")

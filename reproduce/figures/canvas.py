@@ -17,8 +17,13 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, out_png) -> Path:
-    """Write ``fig`` as PNG atomically (a crash leaves the old file or the new one); close it."""
+def save_figure(fig, out_png, title: str | None = None, fontsize=None, top=None) -> Path:
+    """Write ``fig`` as PNG atomically (a crash leaves the old file or the new one); close it.
+    ``title``: the figure's, in ``fontsize``; ``top``: lay the panels out below it, to there."""
+    if title is not None:
+        fig.suptitle(title, fontsize=fontsize)
+    if top is not None:
+        fig.tight_layout(rect=(0, 0, 1, top))
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_path(out_png) as tmp:

@@ -101,11 +101,8 @@ class Equilibrium:
 
 
 def phase_line(f, y_min: float, y_max: float, n_grid: int = 4001) -> list[Equilibrium]:
-    """Equilibria of dy/dt = f(y) on [y_min, y_max], found numerically, with their stability.
-
-    Zeros are bracketed by sign changes of f on a grid and refined by bisection; the flow
-    towards a zero from both sides (f > 0 left, f < 0 right) makes it stable, away unstable.
-    """
+    """Equilibria of dy/dt = f(y) on [y_min, y_max]: sign changes of f on a grid refined by
+    bisection; stable where the flow comes from both sides (f > 0 left, f < 0 right)."""
     grid = np.linspace(y_min, y_max, n_grid)
     signs = np.sign(f(grid))
     roots = []
@@ -161,8 +158,8 @@ def plot_phase_portrait(out_png, r: float = LOGISTIC_R, k: float = LOGISTIC_K):
 
 
 def euler_table(x_end: float = 4.0, step: float = 1.0):
-    """Euler's method for dy/dx = y, y(0) = 1: ``odeint(method="euler")``, as a DataFrame with
-    columns Iteration, x, y, dy/dx (the right-hand side at the solver's y)."""
+    """Euler's method for dy/dx = y, y(0) = 1 by ``odeint(method="euler")``: a DataFrame of
+    :data:`EULER_COLUMNS` (dy/dx: the right-hand side at the solver's y)."""
     import pandas as pd
 
     x = np.arange(0.0, x_end + step / 2, step)

@@ -24,11 +24,9 @@ def r_gray_palette(n: int = 45) -> list[str]:
 
 
 def r_image_color_indices(z: np.ndarray, n_colors: int = 45) -> np.ndarray:
-    """The colour R's ``image()`` gives each cell (0-based; -1 for none).
-
-    ``image.default`` scales ``z`` to [0, 1] over its finite range and takes
-    ``floor((nc - 1e-5) z + 1e-7)``; a constant image uses ``z0 +/- 0.4 |z0|`` (-1, 1 for 0).
-    """
+    """The colour R's ``image()`` gives each cell (0-based; -1 for none): ``image.default``
+    scales ``z`` to [0, 1] over its finite range and takes ``floor((nc - 1e-5) z + 1e-7)``; a
+    constant image uses ``z0 +/- 0.4 |z0|`` (-1, 1 for 0)."""
     z = np.asarray(z, dtype=np.float64)
     finite = np.isfinite(z)
     if not finite.any():
@@ -43,10 +41,8 @@ def r_image_color_indices(z: np.ndarray, n_colors: int = 45) -> np.ndarray:
 
 def draw_r_image(ax, z: np.ndarray, n_colors: int = 45):
     """``image(1:nx, 1:ny, z, col = gray((-44:0)/-44))`` on matplotlib axes; the AxesImage.
-
-    R paints ``z[i, j]`` at ``(x[i], y[j])`` (first index horizontal, ``z[1, 1]`` bottom
-    left); ``imshow(a, origin="lower")`` paints ``a[row, col]`` at ``(col, row)``: so ``z.T``.
-    """
+    R paints ``z[i, j]`` at ``(x[i], y[j])`` (``z[1, 1]`` bottom left), ``imshow(a,
+    origin="lower")`` ``a[row, col]`` at ``(col, row)``: so ``z.T``."""
     from matplotlib.colors import ListedColormap
 
     nx, ny = z.shape
@@ -74,22 +70,16 @@ def r_plotted_training_images(frame, n: int = 25):
 
 
 def plot_image_grid(images, labels, out_png, data_label: str) -> Path:
-    """Figure 3: the 5 x 5 grid, each image rotated by :func:`r_rotate`, drawn by
-    :func:`draw_r_image` in its ``mfcol`` position, titled ``iceberg_name[label + 1]``."""
+    """Figure 3: the 5 x 5 grid in ``mfcol`` order, titled ``iceberg_name[label + 1]``."""
     fig, axes = pyplot().subplots(5, 5, figsize=(9, 10.2))
     for i in range(25):
         ax = axes[mfcol_position(i)]
         if i < len(images):
             draw_r_image(ax, r_rotate(images[i]))
             ax.set_title(report_claims.CLASS_NAMES[int(labels[i])], fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(
-        "Figure 3 (report 2.2.1): first 25 training images as the R code draws them\n"
-        f"data: {data_label}; dense script's faithful preprocessing (pixels and labels "
-        "mismatched)\nfilled column by column (par(mfcol)), image(t(apply(img, 2, rev))), "
-        "45 greys: low = white",
-        fontsize=10,
-    )
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    return save_figure(fig, out_png)
+        ax.set(xticks=[], yticks=[])
+    title = ("Figure 3 (report 2.2.1): first 25 training images as the R code draws them\n"
+             f"data: {data_label}; dense script's faithful preprocessing (pixels and labels "
+             "mismatched)\nfilled column by column (par(mfcol)), image(t(apply(img, 2, rev))), "
+             "45 greys: low = white")  # fmt: skip
+    return save_figure(fig, out_png, title, fontsize=10, top=0.93)

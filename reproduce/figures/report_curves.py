@@ -1,9 +1,8 @@
 """Figures 4 and 7: loss and accuracy per epoch of the three models, from the runs' history.
 
-Every panel has its own y scale, as the report's separate plots do: on one shared scale the
-CNNs' losses would be flat lines under the dense network's. A seed group is drawn as each
-seed's curve, thin, under the seeds' mean per epoch, thick, so the spread stays visible.
-"""
+Every panel has its own y scale, as the report's separate plots do: on one shared scale the CNNs'
+losses would be flat lines under the dense network's. A seed group is drawn as each seed's curve,
+thin, under the seeds' mean per epoch, thick, so the spread stays visible."""
 
 from __future__ import annotations
 
@@ -42,8 +41,8 @@ def mean_history(group: SeedGroup):
     """The seeds' histories averaged epoch by epoch (over the seeds that reached the epoch)."""
     import pandas as pd
 
-    frames = [run.history for run in group.runs]
-    return pd.concat(frames).groupby("epoch", as_index=False).mean(numeric_only=True)
+    histories = pd.concat([run.history for run in group.runs])
+    return histories.groupby("epoch", as_index=False).mean(numeric_only=True)
 
 
 def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
@@ -51,8 +50,7 @@ def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
     ``groups_by_model`` as :func:`reproduce.runs.curve_groups` chooses them."""
     from matplotlib.ticker import MaxNLocator
 
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(16, 10), sharex="col", layout="constrained")
+    fig, axes = pyplot().subplots(2, 3, figsize=(16, 10), sharex="col", layout="constrained")
     for col, model in enumerate(MODELS):
         panels = axes[:, col]
         groups = groups_by_model.get(model, [])
@@ -78,10 +76,8 @@ def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
         if handles:  # below the panels, where it hides no curve
             panels[1].legend(handles.values(), handles.keys(), loc="upper center", fontsize=7,
                              bbox_to_anchor=(0.5, -0.14), frameon=False)  # fmt: skip
-    fig.suptitle(
-        "Figures 4 and 7 (report 2.2.3, 3.2): loss and accuracy per epoch from the runs' "
-        "history.csv\nblue: faithful R preprocessing, green: corrected, purple: R's array bug "
-        "only, orange: R's scaling bug only; thin: each training seed, thick: their mean",
-        fontsize=11,
-    )
-    return save_figure(fig, out_png)
+    title = ("Figures 4 and 7 (report 2.2.3, 3.2): loss and accuracy per epoch from the runs' "
+             "history.csv\nblue: faithful R preprocessing, green: corrected, purple: R's array "
+             "bug only, orange: R's scaling bug only; thin: each training seed, thick: their "
+             "mean")  # fmt: skip
+    return save_figure(fig, out_png, title, fontsize=11)

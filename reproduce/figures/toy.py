@@ -11,8 +11,7 @@ import numpy as np
 from reproduce.figures.canvas import pyplot, save_figure
 
 TOY_TARGET = "y = 2 tanh(2x)"
-#: Tolerances of the toy Neural ODE, in training and for the drawn trajectory alike.
-TOY_RTOL, TOY_ATOL = 1e-3, 1e-4
+TOY_RTOL, TOY_ATOL = 1e-3, 1e-4  # the toy Neural ODE's, in training and drawing alike
 
 
 @dataclass
@@ -34,11 +33,10 @@ class ToyResult:
 
 
 def train_toy_models(depth: int = 4, steps: int = 80, seed: int = 0, n_points: int = 9):
-    """Train both models to map x in [-1, 1] to 2 tanh(2x) (monotone, so a 1-D flow can).
-
-    Both share the dynamics f(h, t) (``ConcatDense`` 1 -> 16 tanh -> 1): the residual network
-    applies h <- h + f(h, k) for k < depth (Euler with step 1), the Neural ODE integrates
-    dh/dt = f(h, t) from 0 to depth with dopri5. Each is trained with Adam, full batch."""
+    """Train both models, with Adam on the full batch, to map x in [-1, 1] to 2 tanh(2x)
+    (monotone, so a 1-D flow can): the residual network applies h <- h + f(h, k) for k < depth
+    (Euler with step 1), the Neural ODE integrates dh/dt = f(h, t) from 0 to depth (dopri5);
+    f: ``ConcatDense`` 1 -> 16 tanh -> 1 in both."""
     from reproduce._quiet import quiet_tensorflow
 
     quiet_tensorflow()
@@ -79,15 +77,15 @@ def train_toy_models(depth: int = 4, steps: int = 80, seed: int = 0, n_points: i
     times = np.linspace(0.0, float(depth), 81)
     trajectory = odeint(lambda t, h: ode_dyn(h, t), tf.constant(inputs), tf.constant(times, "float32"),
                         method="dopri5", rtol=TOY_RTOL, atol=TOY_ATOL)  # fmt: skip
-    resnet_states = np.concatenate(states, axis=1).T
-    ode_states, outputs = np.asarray(trajectory)[:, :, 0], np.asarray(block(tf.constant(inputs)))
-    return ToyResult(depth, inputs[:, 0], np.arange(depth + 1), resnet_states, times, ode_states,
-                     outputs[:, 0], resnet_loss, ode_loss, TOY_TARGET)  # fmt: skip
+    outputs = np.asarray(block(tf.constant(inputs)))[:, 0]
+    return ToyResult(depth, inputs[:, 0], np.arange(depth + 1), np.concatenate(states, axis=1).T,
+                     times, np.asarray(trajectory)[:, :, 0], outputs, resnet_loss, ode_loss,
+                     TOY_TARGET)  # fmt: skip
 
 
 def _fit(forward, variables, x, y, steps) -> tuple[float, float]:
-    """Adam on the mean squared error in a compiled step; the loss of the first and the last
-    step (an eager loss would cost an eager adaptive solve)."""
+    """Adam on the mean squared error in a compiled step (an eager step would cost an eager
+    adaptive solve); the loss of the first and the last step."""
     import keras
     import tensorflow as tf
 
@@ -120,12 +118,7 @@ def plot_trajectories(result: ToyResult, out_png) -> Path:
     for ax in (left, right):
         ax.set_xlabel("depth / time t")
         ax.grid(alpha=0.3)
-    left.set_ylabel("hidden state h")
-    left.set_xticks(result.resnet_depths)
-    fig.suptitle(
-        f"Figure 8 (report 4.1.1): hidden-state trajectories of {len(result.inputs)} inputs in "
-        f"[-1, 1], both models trained on {result.target}",
-        fontsize=11,
-    )
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
-    return save_figure(fig, out_png)
+    left.set(ylabel="hidden state h", xticks=result.resnet_depths)
+    title = (f"Figure 8 (report 4.1.1): hidden-state trajectories of {len(result.inputs)} inputs "
+             f"in [-1, 1], both models trained on {result.target}")  # fmt: skip
+    return save_figure(fig, out_png, title, fontsize=11, top=0.94)
