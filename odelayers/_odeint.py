@@ -72,10 +72,9 @@ def odeint(
 _SHIFT = "_odelayers_time_shift"
 _BAD_START = "the initial state contains NaN or Inf (at t = {t}). What to change: check the inputs."
 _OVERFLOW = (  # dopri5's interpolation between steps sums terms up to 32 |y|
-    "{0}: the solution became NaN or Inf between t = {{t0}} and t = {{t1}} (then step size "
-    "{{dt}}, {{nfe}} evaluations) though every step passed its error test: the state or the "
-    "interpolation between steps exceeded {1.max:.3g}, the largest {1.name}. What to change: "
-    "rescale the state (normalise the inputs), solve in float64, or check the dynamics."
+    "{0}: the solution became NaN or Inf between t = {{t0}} and t = {{t1}} (step size {{dt}}, "
+    "{{nfe}} evaluations) though every step passed its error test: the state or its interpolation "
+    "exceeded {1.max:.3g}, the largest {1.name}. What to change: rescale the state or use float64."
 ).format
 
 
@@ -188,18 +187,21 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False, constants=Non
     nfe = results.diagnostics.num_ode_fn_evaluations + solver.uncounted_evaluations
     states = tf.cast(results.states, y0.dtype)
     if solver.adaptive:  # they reject a NaN/Inf error estimate, but not an overflow elsewhere
-        ok = tf.reduce_all(tf.math.is_finite(tf.reshape(states, [tf.shape(states)[0], -1])), 1)
-        k, dt = tf.argmin(tf.cast(ok, tf.int32)), results.solver_internal_state.step_size
-        info = dict(t0=times[k], t1=times[k + 1], dt=dt, nfe=nfe)  # the first bad output
-        states = _finite(states, _OVERFLOW(options.method, states.dtype), tf.reduce_all(ok), **info)
+        where, dt = lambda: _first_nonfinite(states, times), results.solver_internal_state.step_size
+        states = _finite(states, _OVERFLOW(options.method, states.dtype), where, dt=dt, nfe=nfe)
     return _outputs(y0, states, final_only), tf.cast(nfe, tf.int32)
 
 
-def _finite(x, template, finite=None, **values):
-    """``x``, stopping the solve with ``template`` (``messages.check``) if it has NaN/Inf."""
-    finite = tf.reduce_all(tf.math.is_finite(x)) if finite is None else finite
-    with tf.control_dependencies([messages.check(finite, template, **values)]):
+def _finite(x, template, describe=None, **values):  # x, or the solve stops on NaN/Inf
+    check = messages.check(tf.reduce_all(tf.math.is_finite(x)), template, describe, **values)
+    with tf.control_dependencies([check]):
         return tf.identity(x)
+
+
+def _first_nonfinite(states, times):  # the first output interval that ends in NaN/Inf
+    finite = tf.reduce_all(tf.math.is_finite(tf.reshape(states, [tf.shape(states)[0], -1])), 1)
+    k = tf.argmin(tf.cast(finite, tf.int32))
+    return {"t0": times[k], "t1": times[k + 1]}
 
 
 def _outputs(y0, later_states, final_only):
