@@ -7,6 +7,7 @@ from tensorflow.python.eager import record
 
 from odelayers import _validate
 from odelayers._options import SolverOptions
+from odelayers._solvers import messages
 from odelayers.errors import ODESolverError, solver_message
 
 
@@ -41,8 +42,9 @@ def odeint(
         tensor with a leading time axis); with ``full_output``, ``(states, info)``.
 
     Raises:
-        odelayers.errors.ODESolverError: the solve failed (in ``tf.function``:
-            ``tf.errors.InvalidArgumentError`` with the same message).
+        odelayers.errors.ODESolverError: the solve failed or met NaN/Inf (in ``tf.function``:
+            ``tf.errors.InvalidArgumentError`` with the same message). Giving up takes
+            ``max_num_steps`` steps, slow eagerly: lower it, or use ``tf.function``, to fail sooner.
     """
     if method is not None:
         overrides["method"] = method
@@ -68,6 +70,12 @@ def odeint(
 
 
 _SHIFT = "_odelayers_time_shift"
+_BAD_START = "the initial state contains NaN or Inf (at t = {t}). What to change: check the inputs."
+_OVERFLOW = (  # dopri5's interpolation between steps sums terms up to 32 |y|
+    "{0}: the solution became NaN or Inf between t = {{t0}} and t = {{t1}} (step size {{dt}}, "
+    "{{nfe}} evaluations) though every step passed its error test: the state or its interpolation "
+    "exceeded {1.max:.3g}, the largest {1.name}. What to change: rescale the state or use float64."
+).format
 
 
 def _with_time_gradient(states, t, func):
@@ -133,6 +141,7 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False, constants=Non
     if y0.shape.num_elements() == 0:  # nothing to integrate
         states = tf.repeat(y0[None], t_tensor.shape[0] - 1, axis=0)
         return _outputs(y0, states, final_only), tf.constant(0, tf.int32)
+    y0, times = _finite(y0, _BAD_START, t=t_tensor[0]), t_tensor
     dynamics = func
     if t_static is None or t_static[-1] < t_static[0]:
         # Backwards in time: s = -t runs forwards, with dy/ds = -f(-s, y).
@@ -176,7 +185,23 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False, constants=Non
             raise
         raise ODESolverError(message) from None
     nfe = results.diagnostics.num_ode_fn_evaluations + solver.uncounted_evaluations
-    return _outputs(y0, tf.cast(results.states, y0.dtype), final_only), tf.cast(nfe, tf.int32)
+    states = tf.cast(results.states, y0.dtype)
+    if solver.adaptive:  # they reject a NaN/Inf error estimate, but not an overflow elsewhere
+        where, dt = lambda: _first_nonfinite(states, times), results.solver_internal_state.step_size
+        states = _finite(states, _OVERFLOW(options.method, states.dtype), where, dt=dt, nfe=nfe)
+    return _outputs(y0, states, final_only), tf.cast(nfe, tf.int32)
+
+
+def _finite(x, template, describe=None, **values):  # x, or the solve stops on NaN/Inf
+    check = messages.check(tf.reduce_all(tf.math.is_finite(x)), template, describe, **values)
+    with tf.control_dependencies([check]):
+        return tf.identity(x)
+
+
+def _first_nonfinite(states, times):  # the first output interval that ends in NaN/Inf
+    finite = tf.reduce_all(tf.math.is_finite(tf.reshape(states, [tf.shape(states)[0], -1])), 1)
+    k = tf.argmin(tf.cast(finite, tf.int32))
+    return {"t0": times[k], "t1": times[k + 1]}
 
 
 def _outputs(y0, later_states, final_only):

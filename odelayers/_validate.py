@@ -116,8 +116,9 @@ def times(t, dtype):
         raise ValueError("t must not be empty.")
     steps = t_tensor[1:] - t_tensor[:-1]
     check = tf.debugging.Assert(
-        tf.reduce_all(steps > 0) | tf.reduce_all(steps < 0),
-        ["odelayers: t must be strictly increasing or strictly decreasing."],
+        tf.reduce_all(tf.math.is_finite(t_tensor))
+        & (tf.reduce_all(steps > 0) | tf.reduce_all(steps < 0)),
+        ["odelayers: t must be finite and strictly increasing or strictly decreasing."],
     )
     with tf.control_dependencies([check]):
         t_tensor = tf.identity(t_tensor)

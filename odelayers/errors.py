@@ -10,9 +10,8 @@ MESSAGE_MARKER = "odelayers:"
 class ODESolverError(RuntimeError):
     """A solve failed: too many steps, an underflowed step size, or a NaN/Inf state.
 
-    Raised eagerly; inside ``tf.function`` (``model.fit``) TensorFlow raises
-    the same message as ``tf.errors.InvalidArgumentError``. The message starts
-    with ``"odelayers:"`` and says what to change.
+    Raised eagerly; inside ``tf.function`` (``model.fit``) as ``tf.errors.InvalidArgumentError``
+    with the same message, which starts with ``"odelayers:"`` and says what to change.
     """
 
 

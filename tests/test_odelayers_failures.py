@@ -11,6 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import re  # noqa: E402
 
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -154,3 +156,132 @@ def test_solver_message_reads_a_graph_errors_text_back():
         solver_message(text) == "odelayers: rk4 gave up at t = 0.5 use method='dopri5' or \"bdf\""
     )
     assert solver_message("assertion failed: [x > 0]") is None
+
+
+# ---- NaN/Inf states the error estimate misses, and non-finite starts --------
+
+
+def big_rate(value):
+    return lambda t, y: tf.fill(tf.shape(y), tf.constant(value, y.dtype))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "method, y0, rate",
+    [
+        # dopri5's interpolation between steps overflows (the state does not)
+        ("dopri5", tf.constant([3e37]), 1.0),
+        ("dopri5", tf.constant([1e307], F64), 1.0),
+        ("bdf", tf.constant([3e38]), 1e38),  # the state itself overflows
+    ],
+)
+def test_adaptive_overflow_reports_the_interval_and_step(mode, method, y0, rate):
+    def run(y0):
+        return odelayers.odeint(big_rate(rate), y0, [0.0, 1.0], method=method)
+
+    text = failure_text(mode, run, y0)
+    assert f"{method}: the solution became NaN or Inf between t = 0 and t = 1" in text
+    assert number_after("(step size", text) > 0.0
+    assert f"the largest {y0.dtype.name}" in text and "use float64" in text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_overflow_names_the_first_bad_output_interval(mode):
+    # y = 1e36 (1 + t) in float32 overflows dopri5's interpolation near t = 10.
+    def run(y0):
+        return odelayers.odeint(big_rate(1e36), y0, [0.0, 2.0, 40.0], max_step=0.5)
+
+    text = failure_text(mode, run, tf.constant([1e36]))
+    assert number_after("between t =", text) == 2.0 and number_after("and t =", text) == 40.0
+
+
+def test_odeblock_on_a_huge_input_raises():
+    block = odelayers.ODEBlock(keras.layers.Dense(3, activation="tanh"), 0.0, 1.0)
+    with pytest.raises(ODESolverError, match="became NaN or Inf between t = 0 and t = 1"):
+        block(tf.fill([2, 3], 1e38))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="became NaN or Inf"):
+        tf.function(block, autograph=False)(tf.fill([2, 3], 1e38))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "method, bad", [("dopri5", float("nan")), ("bdf", float("inf")), ("rk4", float("nan"))]
+)
+def test_nonfinite_start_is_refused_before_any_step(mode, method, bad):
+    calls = []
+
+    def run(y0):
+        def decay(t, y):
+            calls.append(t)
+            return -y
+
+        step = {"step_size": 0.25} if method == "rk4" else {}
+        return odelayers.odeint(decay, y0, [0.5, 1.0], method=method, **step)
+
+    text = failure_text(mode, run, tf.constant([1.0, bad]))
+    assert "the initial state contains NaN or Inf (at t = 0.5)" in text
+    assert "max_num_steps" not in text
+    if mode == "eager":
+        assert not calls
+
+
+def test_nonfinite_traced_times_are_refused():
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([3])])
+    def run(t):
+        return odelayers.odeint(lambda t, y: -y, tf.ones([1]), t)
+
+    for t in ([0.0, float("inf"), 2.0], [0.0, 1.0, float("nan")]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="t must be finite and strictly"):
+            run(tf.constant(t))
+    assert run(tf.constant([0.0, 1.0, 2.0])).shape == (3, 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fixed_step_nonfinite_adjoint_start_names_a_real_step(mode):
+    # A NaN loss makes the backward adjoint solve start from NaN.
+    step = 0.125
+
+    def run(y0):
+        with tf.GradientTape() as tape:
+            tape.watch(y0)
+            ys = odelayers.odeint(lambda t, y: -y, y0, [0.0, 1.0], method="rk4", step_size=step)
+            loss = tf.reduce_sum(ys[-1]) * float("nan")
+        return tape.gradient(loss, y0)
+
+    text = failure_text(mode, run, tf.ones([2]))
+    t_from, t_to = number_after("from t =", text), number_after(" to t =", text)
+    assert t_from == -1.0 and t_to == pytest.approx(t_from + step)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stiff_dopri5_gives_up_with_the_same_message_in_both_modes(mode):
+    a = tf.constant([[-1.0, 0.0], [1000.0, -1000.0]], F64)
+
+    def run(y0):
+        return odelayers.odeint(
+            lambda t, y: tf.linalg.matvec(a, y), y0, [0.0, 5.0], max_num_steps=50
+        )
+
+    text = failure_text(mode, run, tf.constant([1.0, 0.0], F64))
+    assert (
+        "dopri5 gave up after max_num_steps=50 steps" in text and "if the problem is stiff" in text
+    )
+    assert 0.0 < number_after("reached t =", text) < 5.0
+
+
+def test_large_finite_solves_are_unchanged():
+    # A rotation of radius 3e36 in float32, just below where dopri5's interpolation overflows.
+    from scipy.integrate import solve_ivp
+
+    radius, t = 3e36, np.array([0.0, 0.5, 2.0])
+    reference = solve_ivp(
+        lambda t, y: [y[1], -y[0]], (0.0, 2.0), [radius, 0.0], t_eval=t, rtol=1e-10, atol=1e24
+    ).y.T
+    ys = odelayers.odeint(
+        lambda t, y: tf.stack([y[1], -y[0]]),
+        tf.constant([radius, 0.0]),
+        t.astype(np.float32),
+        rtol=1e-5,
+        atol=radius * 1e-7,
+    )
+    np.testing.assert_allclose(ys.numpy() / radius, reference / radius, atol=1e-4)

@@ -130,7 +130,7 @@ class FixedGridSolver(tfp.math.ode.Solver):
             (tf.constant(0, tf.int32), y),
         )
         t_from = t_start + tf.cast(tf.maximum(taken - 1, 0), dtype) * dt
-        return {"t_from": t_from, "t_to": t_start + tf.cast(taken, dtype) * dt, "dt": dt}
+        return {"t_from": t_from, "t_to": t_from + dt, "dt": dt}  # taken = 0: NaN at the start
 
 
 def _static(x):
