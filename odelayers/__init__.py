@@ -28,6 +28,7 @@ if _keras.backend.backend() != "tensorflow":
     )
 
 from odelayers._blocks import ConcatConv2D, ConcatDense  # noqa: E402
+from odelayers._cde import cdeint, fill_missing  # noqa: E402
 from odelayers._events import odeint_event  # noqa: E402
 from odelayers._group_norm import GroupNormalization  # noqa: E402
 from odelayers._layers import ODEBlock  # noqa: E402
@@ -69,7 +70,9 @@ __all__ = [
     "ODEBlock",
     "SolverOptions",
     "available_methods",
+    "cdeint",
     "errors",
+    "fill_missing",
     "odeint",
     "odeint_event",
 ]
