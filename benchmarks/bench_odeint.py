@@ -127,10 +127,7 @@ class Problem:
         self.dyn = keras_dynamics(self.func, self.counter)
         self.ref, self.t_t = None, torch.tensor([0.0, 1.0])
         if diffrax:  # Keras' layout and weights
-            self.y0_jax, self.cot_jax = (
-                jnp.asarray(tf_layout(self.y0)),
-                jnp.asarray(tf_layout(self.cot)),
-            )
+            self.y0_jax, self.cot_jax = (jnp.asarray(tf_layout(a)) for a in (self.y0, self.cot))
             self.w_jax = [jnp.asarray(v.numpy()) for v in self.dyn.trainable_variables]
 
     def check(self) -> float:
@@ -278,72 +275,56 @@ def jax_field(t, y, w, count=False):
 
     def conv(h, i):
         h = jnp.concatenate([jnp.full((*h.shape[:-1], 1), t, h.dtype), h], -1)
-        out = jax.lax.conv_general_dilated(h, w[6 + 2 * i], (1, 1), "SAME", None, None, CONV_DIMS)
+        out = jax.lax.conv_general_dilated(h, w[6 + 2 * i], (1, 1), "SAME", None, None, DIMS)
         return out + w[7 + 2 * i]
 
     return norm(conv(jax.nn.relu(norm(conv(jax.nn.relu(norm(y, 0)), 0), 1)), 1), 2)
 
 
-CONV_DIMS, _NFE, _COMPILED, COMPILE_S = ("NHWC", "HWIO", "NHWC"), [0], {}, {}
+_NFE, _COMPILED, COMPILE_S, DIMS = [0], {}, {}, ("NHWC", "HWIO", "NHWC")
 
 
-def _diffrax_solve(method, adjoint, y0, w, x):
-    """Final state; ``x`` is rtol = atol (dopri5) or the fixed step, traced: one compilation."""
-    rms = dict(rtol=x, atol=x)  # PIDController's default norm is the RMS norm
-    control = diffrax.PIDController(**rms) if method == "dopri5" else diffrax.ConstantStepSize()
-    seminorm = diffrax.PIDController(**rms, norm=diffrax.adjoint_rms_seminorm)
-    grads = {"seminorm": diffrax.BacksolveAdjoint(stepsize_controller=seminorm)}
-    grads["full"] = diffrax.BacksolveAdjoint()  # the forward solve's controller
-    term = diffrax.ODETerm(lambda t, y, w: jax_field(t, y, w, count=True))
-    solver = getattr(diffrax, method.capitalize())()
-    dt0 = None if method == "dopri5" else x
-    options = dict(stepsize_controller=control, saveat=diffrax.SaveAt(t1=True), args=w)
-    adjoint = grads.get(adjoint, diffrax.RecursiveCheckpointAdjoint())
-    return diffrax.diffeqsolve(term, solver, 0.0, 1.0, dt0, y0, adjoint=adjoint, **options).ys[-1]
+def _diffrax(method, adjoint, y0, w, x):
+    """Final state; ``x``, rtol = atol (dopri5, RMS norm) or the step, is traced: one compilation."""
+    pid = lambda **k: diffrax.PIDController(rtol=x, atol=x, **k)  # noqa: E731
+    semi = diffrax.BacksolveAdjoint(stepsize_controller=pid(norm=diffrax.adjoint_rms_seminorm))
+    grads = {"seminorm": semi, "full": diffrax.BacksolveAdjoint()}  # full: the forward's controller
+    term = diffrax.ODETerm(lambda t, y, w: jax_field(t, y, w, True))
+    fixed, solver = method != "dopri5", getattr(diffrax, method.capitalize())()
+    options = dict(saveat=diffrax.SaveAt(t1=True), args=w, dt0=x if fixed else None)
+    options["stepsize_controller"] = diffrax.ConstantStepSize() if fixed else pid()
+    options["adjoint"] = grads.get(adjoint, diffrax.RecursiveCheckpointAdjoint())
+    return diffrax.diffeqsolve(term, solver, 0.0, 1.0, y0=y0, **options).ys[-1]
 
 
-def _compiled(key, fn, *args):
-    """``jax.jit(fn)`` compiled once per key, its compile time in ``COMPILE_S``."""
+def _jax_call(p, key, fn, method, tol, steps):
+    """A call of ``fn`` compiled once per key (compile time in ``COMPILE_S``), and its NFE."""
+    args = (p.y0_jax, p.w_jax, jnp.float32(tol if method == "dopri5" else 1 / steps), p.cot_jax)
     if key not in _COMPILED:
         start = time.perf_counter()
         _COMPILED[key] = jax.jit(fn).lower(*args).compile()
         COMPILE_S[" ".join(key)] = time.perf_counter() - start
-    return _COMPILED[key]
 
+    def call():
+        _NFE[0] = 0
+        out = jax.block_until_ready(_COMPILED[key](*args))
+        jax.effects_barrier()  # every evaluation's callback has run
+        return jax.tree.map(np.asarray, out), _NFE[0]
 
-def _jax_counted(call):
-    _NFE[0] = 0
-    out = jax.block_until_ready(call())
-    jax.effects_barrier()  # every evaluation's callback has run
-    return out, _NFE[0]
+    return call
 
 
 def jax_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
-    x = jnp.float32(tol if method == "dopri5" else 1.0 / steps)
-    solve = lambda y0, w, x: _diffrax_solve(method, None, y0, w, x)  # noqa: E731
-    solve = _compiled((method, "forward"), solve, p.y0_jax, p.w_jax, x)
-
-    def call():
-        final, nfe = _jax_counted(lambda: solve(p.y0_jax, p.w_jax, x))
-        return np.asarray(final), nfe
-
-    return call
+    solve = lambda y0, w, x, cot: _diffrax(method, None, y0, w, x)  # noqa: E731
+    return _jax_call(p, (method, "forward"), solve, method, tol, steps)
 
 
 def jax_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None):
-    x = jnp.float32(tol if method == "dopri5" else 1.0 / steps)
-    loss = lambda y0, w, x, cot: jnp.sum(_diffrax_solve(method, adjoint, y0, w, x) * cot)  # noqa: E731
-    key, args = (method, adjoint or "checkpoint", "grad"), (p.y0_jax, p.w_jax, x, p.cot_jax)
-    grad, forward = (
-        _compiled(key, jax.grad(loss, (0, 1)), *args),
-        jax_forward(p, method, tol, steps)()[1],
-    )
-
-    def call():  # the forward NFE is the forward solve's; the rest is the backward pass's
-        (g_y0, g_w), total = _jax_counted(lambda: grad(*args))
-        return [np.asarray(g) for g in (g_y0, *g_w)], forward, total - forward
-
-    return call
+    loss = lambda y0, w, x, cot: jnp.sum(_diffrax(method, adjoint, y0, w, x) * cot)  # noqa: E731
+    key = (method, adjoint or "checkpoint")
+    grad = _jax_call(p, key, jax.grad(loss, (0, 1)), method, tol, steps)
+    forward = jax_forward(p, method, tol, steps)()[1]  # the rest is the backward pass's
+    return lambda: (lambda g, n: ([g[0], *g[1]], forward, n - forward))(*grad())
 
 
 SIDES = {OURS: (tf_forward, tf_train), THEIRS: (torch_forward, torch_train)}
@@ -419,62 +400,48 @@ def section_tolerances(p: Problem, tols) -> dict:
 
 def section_forward(p: Problem, args, tols: dict) -> dict:
     """Forward solves at each side's tolerance."""
-    calls = {side: fwd(p, tol=tols[side]["tol"]) for side, (fwd, _) in SIDES.items()}
-    rows = {}
-    for name, call in calls.items():
-        final, nfe = call()
+    calls, rows = {side: fwd(p, tol=tols[side]["tol"]) for side, (fwd, _) in SIDES.items()}, {}
+    for name, (final, nfe) in ((n, c()) for n, c in calls.items()):
         rows[name] = {"tol": tols[name]["tol"], "nfe": nfe, "error": p.error(final)}
-    times = C.interleave(calls, args.repeats, args.torch_warmup)
-    for name in rows:
+    return timed(rows, calls, args, [(OURS, n) for n in calls if n != OURS])
+
+
+def timed(rows, calls, args, pairs) -> dict:
+    """Time ``calls`` into ``rows``; per-round ratios of ``pairs``."""
+    C.interleave({n: c for n, c in calls.items() if n.startswith(THEIRS)}, 0, args.torch_warmup)
+    times = C.interleave(calls, args.repeats, warmup=0)
+    for name in times:
         rows[name] |= C.spread(times[name])
-    return {
-        "rows": rows,
-        "ratios": {f"{OURS} / {n}": C.ratio(times, OURS, n) for n in calls if n != OURS},
-    }
+    return {"rows": rows, "ratios": {f"{a} / {b}": C.ratio(times, a, b) for a, b in pairs}}
 
 
 def section_adjoint(p: Problem, args, tols: dict) -> dict:
     """Forward + adjoint per side and norm, each at the loosest tolerance (from its side's forward
     one down) whose gradient errors meet torchdiffeq's at 1e-3 with that norm; its NFE, errors."""
-    bars = {}
-    for norm in ("seminorm", "full"):
-        errors = p.grad_errors(torch_train(p, tol=BAR_TOL, adjoint=norm)()[0])
-        bars[norm] = {k: e * (1 + BAR_SLACK) for k, e in errors.items()}
+    bars = {n: p.grad_errors(torch_train(p, adjoint=n)()[0]) for n in ("seminorm", "full")}
+    bars = {n: {k: e * (1 + BAR_SLACK) for k, e in b.items()} for n, b in bars.items()}
     bars["checkpoint"], steps, rows = bars["full"], {}, {}
-    for side, (_, train) in SIDES.items():
-        for adjoint in ADJOINTS[side]:
-            scanned, name = [], f"{side} {adjoint}"
-            for tol in (t for t in args.tols if t <= tols[side]["tol"]):
-                steps[name] = train(p, tol=tol, adjoint=adjoint)  # traces ours, compiles diffrax's
-                start = time.perf_counter()
-                grads, forward, backward = steps[name]()
-                once, errors = time.perf_counter() - start, p.grad_errors(grads)
-                scanned.append({"tol": tol, "nfe": [forward, backward], "grad_error": errors})
-                if met := all(errors[k] <= bars[adjoint][k] for k in errors):
-                    break
-            rows[name] = scanned[-1] | {"meets_bar": met, "once_s": once, "scanned": scanned}
-    # diffrax's rows over --prune x torchdiffeq's with the same norm: timed once (its backsolve
-    # runs the dynamics' VJP inside XLA's while loop, several times slower than alone on CPU).
-    base = lambda n: rows[f"{THEIRS} {n.split()[1].replace('checkpoint', 'full')}"]["once_s"]  # noqa: E731
-    timed = [
-        n for n in steps if n.split()[0] != DIFFRAX or rows[n]["once_s"] <= args.prune * base(n)
+    for side, adjoint in ((s, a) for s in SIDES for a in ADJOINTS[s]):
+        scanned, name = [], f"{side} {adjoint}"
+        for tol in (t for t in args.tols if t <= tols[side]["tol"]):
+            steps[name] = SIDES[side][1](p, tol=tol, adjoint=adjoint)  # traced, compiled
+            start, (grads, forward, backward) = time.perf_counter(), steps[name]()
+            once, errors = time.perf_counter() - start, p.grad_errors(grads)
+            scanned.append({"tol": tol, "nfe": [forward, backward], "grad_error": errors})
+            if met := all(errors[k] <= bars[adjoint][k] for k in errors):
+                break
+        rows[name] = scanned[-1] | {"meets_bar": met, "once_s": once, "scanned": scanned}
+    # diffrax's rows over --prune x torchdiffeq's with that norm are timed once: its backsolve
+    # runs the dynamics' VJP in XLA's while loop, several times slower there than alone on CPU.
+    base = lambda n: rows[f"{THEIRS} {n.split()[1]}".replace("checkpoint", "full")]["once_s"]  # noqa: E731
+    keep = [
+        n for n in steps if not n.startswith(DIFFRAX) or rows[n]["once_s"] <= args.prune * base(n)
     ]
-    C.interleave({n: steps[n] for n in timed if n.startswith(THEIRS)}, 0, args.torch_warmup - 1)
-    times = C.interleave({n: steps[n] for n in timed}, args.repeats, warmup=0)
-    for name in times:
-        rows[name] |= C.spread(times[name])
-    ours = [n for n in times if n.startswith(OURS)]
+    same = lambda a, b: b.split()[1] in (a.split()[1], "checkpoint")  # noqa: E731
     pairs = [
-        (a, b)
-        for a in ours
-        for b in times
-        if b not in ours and b.split()[1] in (a.split()[1], "checkpoint")
+        (a, b) for a in keep for b in keep if a.startswith(OURS) > b.startswith(OURS) and same(a, b)
     ]
-    return {
-        "bars": bars,
-        "rows": rows,
-        "ratios": {f"{a} / {b}": C.ratio(times, a, b) for a, b in pairs},
-    }
+    return timed(rows, {n: steps[n] for n in keep}, args, pairs) | {"bars": bars}
 
 
 def section_fastest(p: Problem, args, tols: dict) -> dict:
@@ -522,13 +489,11 @@ def measure(args) -> dict:
         res[name] = (sections | {"fastest": section_fastest})[name](p, args, tols)
         rows_table(name, res[name]["rows"])
         table |= {f"{name}, {k}": r for k, r in res[name].get("ratios", {}).items()}
-    if "fastest" in res:  # the goal's: ours / the faster of the others
-        rivals = ", ".join(v for k, v in res["fastest"]["fastest"].items() if k != OURS)
-        table[f"{res['fastest']['fastest'][OURS]} / the faster of {rivals}"] = res["fastest"][
-            "ratio"
-        ]
+    if fastest := res.get("fastest"):  # the goal's: ours / the faster of the others
+        rivals = ", ".join(v for k, v in fastest["fastest"].items() if k != OURS)
+        table[f"{fastest['fastest'][OURS]} / the faster of {rivals}"] = fastest["ratio"]
     res["diffrax_compile_s"] = COMPILE_S
-    C.table(["diffrax compilation", "seconds"], list(COMPILE_S.items()))
+    C.table(["diffrax compilation", "s"], list(COMPILE_S.items()))
     C.ratio_table(table)
     return res
 
