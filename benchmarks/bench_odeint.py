@@ -403,12 +403,12 @@ def section_forward(p: Problem, args, tols: dict) -> dict:
     calls, rows = {side: fwd(p, tol=tols[side]["tol"]) for side, (fwd, _) in SIDES.items()}, {}
     for name, (final, nfe) in ((n, c()) for n, c in calls.items()):
         rows[name] = {"tol": tols[name]["tol"], "nfe": nfe, "error": p.error(final)}
-    return timed(rows, calls, args, [(OURS, n) for n in calls if n != OURS])
+    return timed(rows, calls, args, [(OURS, n) for n in calls if n != OURS], args.torch_warmup)
 
 
-def timed(rows, calls, args, pairs) -> dict:
-    """Time ``calls`` into ``rows``; per-round ratios of ``pairs``."""
-    C.interleave({n: c for n, c in calls.items() if n.startswith(THEIRS)}, 0, args.torch_warmup)
+def timed(rows, calls, args, pairs, warmup) -> dict:
+    """Time ``calls`` into ``rows`` (PyTorch's warmed up), with per-round ratios of ``pairs``."""
+    C.interleave({n: c for n, c in calls.items() if n.startswith(THEIRS)}, 0, warmup)
     times = C.interleave(calls, args.repeats, warmup=0)
     for name in times:
         rows[name] |= C.spread(times[name])
@@ -441,7 +441,8 @@ def section_adjoint(p: Problem, args, tols: dict) -> dict:
     pairs = [
         (a, b) for a in keep for b in keep if a.startswith(OURS) > b.startswith(OURS) and same(a, b)
     ]
-    return timed(rows, {n: steps[n] for n in keep}, args, pairs) | {"bars": bars}
+    timing = timed(rows, {n: steps[n] for n in keep}, args, pairs, args.torch_warmup - 1)
+    return timing | {"bars": bars}
 
 
 def section_fastest(p: Problem, args, tols: dict) -> dict:
