@@ -127,7 +127,7 @@ def measure(args) -> dict:
 def main(argv=None):
     args = C.parser(__doc__, repeats=9, threads=(1, 2)).parse_args(argv)
     args.repeats = 2 if args.tiny else args.repeats
-    C.run(args, "cde", measure, ("torch", "torchcde"))
+    C.run(args, "cde", measure, ("torch", "torchdiffeq", "torchcde"))
 
 
 if __name__ == "__main__":
