@@ -473,7 +473,7 @@ def section_fastest(p: Problem, args, tols: dict) -> dict:
 
 def rows_table(title: str, rows: dict) -> None:
     """Each row's tolerance, NFE, errors and seconds (its first call; median, min, max)."""
-    keys = ("tol", "nfe", "error", "grad_error", "once_s", "median", "min", "max")
+    keys = ("tol", "meets_bar", "nfe", "error", "grad_error", "once_s", "median", "min", "max")
     fmt = lambda c: ", ".join(f"{v:.2g}" for v in c.values()) if isinstance(c, dict) else c  # noqa: E731
     C.table([title, *keys], [[n, *(fmt(r.get(k)) for k in keys)] for n, r in rows.items()])
 
