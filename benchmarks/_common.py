@@ -40,43 +40,55 @@ def parser(doc: str, repeats: int, threads=(1,)) -> argparse.ArgumentParser:
     return p
 
 
-def pin_threads(n: int, torch: bool = True) -> dict:
-    """Give TensorFlow (and PyTorch) ``n`` intra-op threads and 1 inter-op thread; check it held."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(n)  # read when PyTorch and NumPy's BLAS load
+def pin_threads(n: int, peers=("torch",)) -> dict:
+    """Pin the process to ``n`` cores (like ``taskset``: threads started from here on), give
+    TensorFlow and PyTorch ``n`` intra-op threads and 1 inter-op thread, JAX ``n`` pool threads
+    (XLA sizes its pool by ``NPROC`` and the cores); check it held."""
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NPROC"):
+        os.environ[var] = str(n)  # read when PyTorch, NumPy's BLAS and XLA load
     tf.config.threading.set_intra_op_parallelism_threads(n)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    got = {"tensorflow": [tf.config.threading.get_intra_op_parallelism_threads()]}
+    got = {"cores": [len(os.sched_getaffinity(0)), 1]}
+    got["tensorflow"] = [tf.config.threading.get_intra_op_parallelism_threads()]
     got["tensorflow"].append(tf.config.threading.get_inter_op_parallelism_threads())
-    if torch:
+    if "torch" in peers:
         import torch as pt
 
         pt.set_num_threads(n)
         pt.set_num_interop_threads(1)
         got["torch"] = [pt.get_num_threads(), pt.get_num_interop_threads()]
+    if "jax" in peers:  # its pool's threads, counted once a computation has started it
+        import jax
+
+        jax.jit(lambda x: x @ x)(jax.numpy.ones((64, 64))).block_until_ready()
+        names = [
+            Path(f"/proc/self/task/{t}/comm").read_text() for t in os.listdir("/proc/self/task")
+        ]
+        got["jax"] = [sum(name.strip().endswith("XLAEigen") for name in names), 1]
     if any(v != [n, 1] for v in got.values()):
         raise SystemExit(f"thread settings did not take effect: {got} (intra, inter)")
     return got
 
 
-def run(args, name: str, measure, torch: bool = True) -> dict:
+def run(args, name: str, measure, peers=("torch", "torchdiffeq")) -> dict:
     """``measure(args)`` per thread count and run, written to ``<out>/<name>.json``; each in a
     fresh process when there are several (TensorFlow fixes its thread pools at its first op)."""
     if child := os.environ.get("BENCH_CHILD"):
         threads, path = child.split(",", 1)
-        result = _measure(args, int(threads), measure, torch)
+        result = _measure(args, int(threads), measure, peers)
         Path(path).write_text(json.dumps(result, default=_plain))
         sys.exit(0)
     jobs, runs = [t for t in args.threads for _ in range(args.runs)], []
     for threads in jobs:
         if len(jobs) == 1:
-            runs.append(_measure(args, threads, measure, torch))
+            runs.append(_measure(args, threads, measure, peers))
             continue
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "BENCH_CHILD": f"{threads},{tmp}/run.json"}
             subprocess.run([sys.executable, *sys.argv], env=env, check=True)
             runs.append(json.loads(Path(tmp, "run.json").read_text()))
-    record = provenance.record(extra_versions=("torch", "torchdiffeq") if torch else ())
+    record = provenance.record(extra_versions=peers)
     record = {"benchmark": name, **record, "options": vars(args), "runs": runs}
     record = json.loads(json.dumps(record, default=_plain))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -84,8 +96,8 @@ def run(args, name: str, measure, torch: bool = True) -> dict:
     return record
 
 
-def _measure(args, threads: int, measure, torch: bool) -> dict:
-    args.threads, pinned, load = threads, pin_threads(threads, torch), os.getloadavg()
+def _measure(args, threads: int, measure, peers) -> dict:
+    args.threads, pinned, load = threads, pin_threads(threads, peers), os.getloadavg()
     start = time.perf_counter()
     result = measure(args)
     wall = time.perf_counter() - start

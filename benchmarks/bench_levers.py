@@ -1,6 +1,4 @@
-"""The ODE layer's levers, one section per run (its function says what it measures), each
-written to ``<out>/<section>.json``; problems, weights, reference and bar are bench_odeint's.
-"""
+"""The ODE layer's levers, one section per run, on bench_odeint's problem, weights and bar."""
 
 from __future__ import annotations
 
@@ -22,11 +20,14 @@ TOL = 1e-3
 NORMS = ("tfp", "rms")
 # Each lever's ODEBlock options, the shipped behaviour first (the ratios' base).
 FORWARD_LEVERS = {
-    "first_step": {"automatic (Hairer), shipped": {}, "fixed 1e-3 (TFP's)": {"first_step": 1e-3}},
-    "error_norm": {"rms, shipped": {}, "tfp": {"error_norm": "tfp"}},
+    "first_step": {"automatic (Hairer), shipped": {}, "fixed 1e-3 (TFP's)": {"first_step": 1e-3}}
 }
-ADJOINT_NORMS = {"seminorm, shipped": {}, "full (TFP's adjoint)": {"adjoint_norm": "full"}}
-ADJOINT_NORMS["seminorm, tfp error norm"] = {"error_norm": "tfp"}
+FORWARD_LEVERS["error_norm"] = {"rms, shipped": {}, "tfp": {"error_norm": "tfp"}}
+ADJOINT_NORMS = {
+    "seminorm, shipped": {},
+    "full (TFP's adjoint)": {"adjoint_norm": "full"},
+    "seminorm, tfp error norm": {"error_norm": "tfp"},
+}
 
 
 def timed(rows: dict, calls: dict, repeats: int, warmup: int = 0) -> dict:
@@ -72,13 +73,11 @@ def section_ode_levers(args) -> dict:
         out["parallel_iterations"] = parallel_iterations(p, args)
     except C.Skip as why:
         out["parallel_iterations"] = {"skipped": str(why)}
-    print(out, flush=True)
-    return out
+    return print(out, flush=True) or out
 
 
 def section_overhead(args) -> dict:
-    """Solve time over NFE evaluations chained in one compiled function (strict) and over
-    NFE single-evaluation calls."""
+    """Solve time over NFE evaluations chained in one compiled function (strict), and single."""
     p = O.Problem(batch=4 if args.tiny else 32)
     plain, f = tfp.math.ode.DormandPrince(rtol=TOL, atol=TOL), lambda t, h: p.dyn(h, t=t)
     tfp_solve = tf.function(lambda y: plain.solve(f, 0.0, y, solution_times=[1.0]).states[-1])
@@ -87,11 +86,8 @@ def section_overhead(args) -> dict:
         "plain TFP": lambda: p.count(lambda: tfp_solve(p.y0_tf).numpy()),
         "torchdiffeq": O.torch_forward(p, tol=TOL),
     }
-    skipped = {}
-    for name, setting in (
-        ("dense output after every step, TFP's way", {"LAZY_DENSE_OUTPUT": False}),
-        ("stage sums unfused", {"FUSE_MIN_ELEMENTS": 2**62}),
-    ):
+    skipped, dense = {}, ("dense output after every step, TFP's way", {"LAZY_DENSE_OUTPUT": False})
+    for name, setting in (dense, ("stage sums unfused", {"FUSE_MIN_ELEMENTS": 2**62})):
         try:
             with C.tuning(**setting):
                 solves[name] = O.tf_forward(p, tol=TOL)
@@ -141,8 +137,7 @@ def section_precision(args) -> dict:
 
 
 def section_error_norm(args) -> dict:
-    """rtol = atol = tol under each error norm on dy/dt = -y, one turn of a rotation (float64,
-    closed form) and the ODE-Net block (float32): error, error / tol, NFE, NFE per digit."""
+    """Error, error / tol, NFE per digit under each norm: dy/dt = -y, a rotation, the ODE-Net."""
     rotation = tf.constant([[0.0, -1.0], [1.0, 0.0]], tf.float64)
     decay, turn = np.array([1.0, 2.0, 0.5]), lambda t, y: tf.linalg.matvec(rotation, y)
     closed = {  # dynamics, y0, t1, exact y(t1)
@@ -164,20 +159,19 @@ def section_error_norm(args) -> dict:
         in_tols = float(np.sqrt(np.mean(((y - ref) / (tol + tol * np.abs(ref))) ** 2)))
         row = dict(problem=name, tol=tol, norm=norm, nfe=nfe, error=rel, error_in_tols=in_tols)
         rows.append(row | {"nfe_per_digit": nfe / -math.log10(rel)})
-    summary = {}
-    for norm in NORMS:
-        mine = [r for r in rows if r["norm"] == norm]
-        digits_off = np.mean([abs(math.log10(r["error_in_tols"])) for r in mine])
-        n = np.mean([r["nfe_per_digit"] for r in mine])
-        summary[norm] = {"mean_abs_log10_error_in_tols": digits_off, "mean_nfe_per_digit": n}
+    summary, mean = {}, lambda f, n: float(np.mean([f(r) for r in rows if r["norm"] == n]))  # noqa: E731
+    for n in NORMS:
+        summary[n] = {
+            "mean_abs_log10_error_in_tols": mean(lambda r: abs(math.log10(r["error_in_tols"])), n)
+        }
+        summary[n]["mean_nfe_per_digit"] = mean(lambda r: r["nfe_per_digit"], n)
     floor = p.error(O.tf_forward(p, tol=1e-7)()[0])  # float32's own limit on the ODE-Net
     C.table(list(rows[0])[:-1], [list(r.values())[:-1] for r in rows])
     return {"rows": rows, "summary": summary, "odenet_float32_floor": floor}
 
 
 def section_group_norm(args) -> dict:
-    """Forward and forward + backward (input, gamma, beta) of both layers, same weights; the
-    speed-up Keras / ours per round; each repeat times 10 calls."""
+    """Forward, forward + backward of both layers, same weights: Keras / ours (10 calls a round)."""
     rng, cases = np.random.default_rng(0), []
     layers = {"keras": keras.layers.GroupNormalization, "odelayers": odelayers.GroupNormalization}
     for shape in ((4 if args.tiny else 32, 18, 18, c) for c in (64, 32)):
@@ -214,8 +208,7 @@ def _gn_pass(layer, mode, x, cot):
 
 
 def section_fixed_methods(args) -> dict:
-    """Every fixed-step method at 1, 2, ... equal steps until it meets the bar (torchdiffeq's
-    rk4 is the 3/8 rule, odelayers' the classical one)."""
+    """Every fixed-step method at 1, 2, ... equal steps until it meets the bar."""
     p, limit = O.problem(args), 4 if args.tiny else 16
     bar = p.error(O.torch_forward(p)()[0]) * (1 + O.BAR_SLACK)
     theirs = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
@@ -226,14 +219,7 @@ def section_fixed_methods(args) -> dict:
     return {"bar": bar, "rows": rows}
 
 
-SECTIONS = {
-    "ode_levers": section_ode_levers,
-    "overhead": section_overhead,
-    "precision": section_precision,
-    "error_norm": section_error_norm,
-    "group_norm": section_group_norm,
-    "fixed_methods": section_fixed_methods,
-}
+SECTIONS = {k[8:]: f for k, f in globals().items() if k.startswith("section_")}
 
 
 def main(argv=None):

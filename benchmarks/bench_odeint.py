@@ -1,13 +1,15 @@
-"""The ODE layer against torchdiffeq on Chen et al.'s ODE-Net dynamics, same weights, each side
-at the loosest tolerance whose final-state error meets torchdiffeq's at 1e-3. Timed: forward
-solve, forward + adjoint (seminorm vs seminorm, full vs full), each library's fastest training
-step; ratios ours / theirs."""
+"""The ODE layer against torchdiffeq and diffrax on Chen et al.'s ODE-Net dynamics, same weights,
+each side at the loosest tolerance whose final-state error (forward) and gradient errors (adjoint)
+meet torchdiffeq's at 1e-3. Timed: forward solve, forward + adjoint (seminorm, full; diffrax's
+checkpointed backprop), each library's fastest training step; ratios ours / theirs."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import statistics
+import time
 
 import _common as C
 import keras
@@ -19,6 +21,14 @@ from torch import nn
 
 import odelayers
 
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+try:  # diffrax is the third side where it is installed
+    import diffrax
+    import jax
+    import jax.numpy as jnp
+except ImportError:
+    diffrax = None
+
 BAR_TOL = 1e-3
 # At the same steps the two sides' errors differ by float32 rounding only, which must
 # not decide a tie; one step of TOLS moves the error by ~30%.
@@ -26,7 +36,13 @@ BAR_SLACK = 0.01
 TOLS = (3e-3, 2e-3, 1.5e-3, 1e-3, 7e-4, 5e-4, 3e-4, 2e-4, 1e-4)  # loosest first
 FIXED = ("rk4", "midpoint", "euler")
 REF_CHUNK = 4  # group norm and convolutions act per example: chunks change only memory
-OURS, THEIRS = "ODEBlock", "torchdiffeq"
+OURS, THEIRS, DIFFRAX = "ODEBlock", "torchdiffeq", "diffrax"
+# Each side's gradients: the adjoint with either norm, and diffrax's default (checkpointed
+# backprop), whose gradient errors must meet torchdiffeq's full-norm adjoint's.
+ADJOINTS = {OURS: ("seminorm", "full"), THEIRS: ("seminorm", "full")}
+ADJOINTS[DIFFRAX] = (*ADJOINTS[OURS], "checkpoint")
+SECTIONS = ["forward", "adjoint", "fastest"]
+FIXED_METHODS = {OURS: FIXED, THEIRS: FIXED, DIFFRAX: ("tsit5", "bosh3", "midpoint", "euler")}
 
 
 def torch_odefunc():
@@ -110,14 +126,19 @@ class Problem:
         self.counter = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.dyn = keras_dynamics(self.func, self.counter)
         self.ref, self.t_t = None, torch.tensor([0.0, 1.0])
+        if diffrax:  # Keras' layout and weights
+            self.y0_jax, self.cot_jax = (jnp.asarray(tf_layout(a)) for a in (self.y0, self.cot))
+            self.w_jax = [jnp.asarray(v.numpy()) for v in self.dyn.trainable_variables]
 
     def check(self) -> float:
-        """Max |difference| of one evaluation, PyTorch against Keras (asserted < 1e-5)."""
+        """Max |difference| of one evaluation, PyTorch against Keras and JAX (asserted < 1e-5)."""
         with torch.no_grad():
             want = tf_layout(self.func(torch.tensor(0.5), self.y0_t).numpy())
-        got = np.asarray(self.dyn(self.y0_tf, t=0.5))
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-        return float(np.abs(got - want).max())
+        got = [np.asarray(self.dyn(self.y0_tf, t=0.5))]
+        got += [np.asarray(jax_field(0.5, self.y0_jax, self.w_jax))] if diffrax else []
+        for g in got:
+            np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5)
+        return max(float(np.abs(g - want).max()) for g in got)
 
     def channels_last(self) -> Problem:
         """A copy with PyTorch's module and tensors in ``channels_last``."""
@@ -242,7 +263,72 @@ def tf_options(method, tol, steps, adjoint=None):
     return options | ({"rtol": tol, "atol": tol} if method == "dopri5" else {"num_steps": steps})
 
 
+def jax_field(t, y, w, count=False):
+    """The dynamics in JAX on Keras' layout and weights (kernels HWIO, time channel first)."""
+    if count:
+        jax.debug.callback(lambda: _NFE.__setitem__(0, _NFE[0] + 1))
+
+    def norm(h, i):
+        s = h.reshape(*h.shape[:-1], 32, -1)
+        mean, var = s.mean((1, 2, 4), keepdims=True), s.var((1, 2, 4), keepdims=True)
+        return ((s - mean) * jax.lax.rsqrt(var + 1e-5)).reshape(h.shape) * w[2 * i] + w[2 * i + 1]
+
+    def conv(h, i):
+        h = jnp.concatenate([jnp.full((*h.shape[:-1], 1), t, h.dtype), h], -1)
+        out = jax.lax.conv_general_dilated(h, w[6 + 2 * i], (1, 1), "SAME", None, None, DIMS)
+        return out + w[7 + 2 * i]
+
+    return norm(conv(jax.nn.relu(norm(conv(jax.nn.relu(norm(y, 0)), 0), 1)), 1), 2)
+
+
+_NFE, _COMPILED, COMPILE_S, DIMS = [0], {}, {}, ("NHWC", "HWIO", "NHWC")
+
+
+def _diffrax(method, adjoint, y0, w, x):
+    """Final state; ``x``, rtol = atol (dopri5, RMS norm) or the step, is traced: one compilation."""
+    pid = lambda **k: diffrax.PIDController(rtol=x, atol=x, **k)  # noqa: E731
+    semi = diffrax.BacksolveAdjoint(stepsize_controller=pid(norm=diffrax.adjoint_rms_seminorm))
+    grads = {"seminorm": semi, "full": diffrax.BacksolveAdjoint()}  # full: the forward's controller
+    term = diffrax.ODETerm(lambda t, y, w: jax_field(t, y, w, True))
+    fixed, solver = method != "dopri5", getattr(diffrax, method.capitalize())()
+    options = dict(saveat=diffrax.SaveAt(t1=True), args=w, dt0=x if fixed else None)
+    options["stepsize_controller"] = diffrax.ConstantStepSize() if fixed else pid()
+    options["adjoint"] = grads.get(adjoint, diffrax.RecursiveCheckpointAdjoint())
+    return diffrax.diffeqsolve(term, solver, 0.0, 1.0, y0=y0, **options).ys[-1]
+
+
+def _jax_call(p, key, fn, method, tol, steps):
+    """A call of ``fn`` compiled once per key (compile time in ``COMPILE_S``), and its NFE."""
+    args = (p.y0_jax, p.w_jax, jnp.float32(tol if method == "dopri5" else 1 / steps), p.cot_jax)
+    if key not in _COMPILED:
+        start = time.perf_counter()
+        _COMPILED[key] = jax.jit(fn).lower(*args).compile()
+        COMPILE_S[" ".join(key)] = time.perf_counter() - start
+
+    def call():
+        _NFE[0] = 0
+        out = jax.block_until_ready(_COMPILED[key](*args))
+        jax.effects_barrier()  # every evaluation's callback has run
+        return jax.tree.map(np.asarray, out), _NFE[0]
+
+    return call
+
+
+def jax_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
+    solve = lambda y0, w, x, cot: _diffrax(method, None, y0, w, x)  # noqa: E731
+    return _jax_call(p, (method, "forward"), solve, method, tol, steps)
+
+
+def jax_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None):
+    loss = lambda y0, w, x, cot: jnp.sum(_diffrax(method, adjoint, y0, w, x) * cot)  # noqa: E731
+    key = (method, adjoint or "checkpoint")
+    grad = _jax_call(p, key, jax.grad(loss, (0, 1)), method, tol, steps)
+    forward = jax_forward(p, method, tol, steps)()[1]  # the rest is the backward pass's
+    return lambda: (lambda g, n: ([g[0], *g[1]], forward, n - forward))(*grad())
+
+
 SIDES = {OURS: (tf_forward, tf_train), THEIRS: (torch_forward, torch_train)}
+SIDES |= {DIFFRAX: (jax_forward, jax_train)} if diffrax else {}
 
 
 def fewest_steps(p: Problem, forward, method: str, bar: float, limit: int) -> dict:
@@ -314,29 +400,49 @@ def section_tolerances(p: Problem, tols) -> dict:
 
 def section_forward(p: Problem, args, tols: dict) -> dict:
     """Forward solves at each side's tolerance."""
-    calls = {side: fwd(p, tol=tols[side]["tol"]) for side, (fwd, _) in SIDES.items()}
-    nfe = {name: call()[1] for name, call in calls.items()}
-    times = C.interleave(calls, args.repeats, args.torch_warmup)
-    ratios = {name: C.ratio(times, name, THEIRS) for name in calls if name != THEIRS}
-    return {"seconds": {k: C.spread(v) for k, v in times.items()}, "nfe": nfe, "ratios": ratios}
+    calls, rows = {side: fwd(p, tol=tols[side]["tol"]) for side, (fwd, _) in SIDES.items()}, {}
+    for name, (final, nfe) in ((n, c()) for n, c in calls.items()):
+        rows[name] = {"tol": tols[name]["tol"], "nfe": nfe, "error": p.error(final)}
+    return timed(rows, calls, args, [(OURS, n) for n in calls if n != OURS], args.torch_warmup)
+
+
+def timed(rows, calls, args, pairs, warmup) -> dict:
+    """Time ``calls`` into ``rows`` (PyTorch's warmed up), with per-round ratios of ``pairs``."""
+    C.interleave({n: c for n, c in calls.items() if n.startswith(THEIRS)}, 0, warmup)
+    times = C.interleave(calls, args.repeats, warmup=0)
+    for name in times:
+        rows[name] |= C.spread(times[name])
+    return {"rows": rows, "ratios": {f"{a} / {b}": C.ratio(times, a, b) for a, b in pairs}}
 
 
 def section_adjoint(p: Problem, args, tols: dict) -> dict:
-    """dopri5 forward + adjoint, seminorm vs seminorm and full vs full, with gradient errors."""
-    steps = {
-        f"{side} {norm}": train(p, tol=tols[side]["tol"], adjoint=norm)
-        for norm in ("seminorm", "full")
-        for side, (_, train) in SIDES.items()
-    }
-    first = {name: step() for name, step in steps.items()}  # traces ours
-    C.interleave({n: s for n, s in steps.items() if n.startswith(THEIRS)}, 0, args.torch_warmup - 1)
-    times = C.interleave(steps, args.repeats, warmup=0)
-    rows = {
-        name: {**C.spread(times[name]), "nfe": [f, b], "grad_error": p.grad_errors(g)}
-        for name, (g, f, b) in first.items()
-    }
-    ratios = {n: C.ratio(times, f"{OURS} {n}", f"{THEIRS} {n}") for n in ("seminorm", "full")}
-    return {"rows": rows, "ratios": ratios}
+    """Forward + adjoint per side and norm, each at the loosest tolerance (from its side's forward
+    one down) whose gradient errors meet torchdiffeq's at 1e-3 with that norm; its NFE, errors."""
+    bars = {n: p.grad_errors(torch_train(p, adjoint=n)()[0]) for n in ("seminorm", "full")}
+    bars = {n: {k: e * (1 + BAR_SLACK) for k, e in b.items()} for n, b in bars.items()}
+    bars["checkpoint"], steps, rows = bars["full"], {}, {}
+    for side, adjoint in ((s, a) for s in SIDES for a in ADJOINTS[s]):
+        scanned, name = [], f"{side} {adjoint}"
+        for tol in (t for t in args.tols if t <= tols[side]["tol"]):
+            steps[name] = SIDES[side][1](p, tol=tol, adjoint=adjoint)  # traced, compiled
+            start, (grads, forward, backward) = time.perf_counter(), steps[name]()
+            once, errors = time.perf_counter() - start, p.grad_errors(grads)
+            scanned.append({"tol": tol, "nfe": [forward, backward], "grad_error": errors})
+            if met := all(errors[k] <= bars[adjoint][k] for k in errors):
+                break
+        rows[name] = scanned[-1] | {"meets_bar": met, "once_s": once, "scanned": scanned}
+    # diffrax's rows over --prune x torchdiffeq's with that norm are timed once: its backsolve
+    # runs the dynamics' VJP in XLA's while loop, several times slower there than alone on CPU.
+    base = lambda n: rows[f"{THEIRS} {n.split()[1]}".replace("checkpoint", "full")]["once_s"]  # noqa: E731
+    keep = [
+        n for n in steps if not n.startswith(DIFFRAX) or rows[n]["once_s"] <= args.prune * base(n)
+    ]
+    same = lambda a, b: b.split()[1] in (a.split()[1], "checkpoint")  # noqa: E731
+    pairs = [
+        (a, b) for a in keep for b in keep if a.startswith(OURS) > b.startswith(OURS) and same(a, b)
+    ]
+    timing = timed(rows, {n: steps[n] for n in keep}, args, pairs, args.torch_warmup - 1)
+    return timing | {"bars": bars}
 
 
 def section_fastest(p: Problem, args, tols: dict) -> dict:
@@ -344,7 +450,7 @@ def section_fastest(p: Problem, args, tols: dict) -> dict:
     steps, dopri5; backprop); over ``--prune`` x its side's best single run: not repeated."""
     steps = {}
     for side, (forward, train) in SIDES.items():
-        for method in FIXED:
+        for method in FIXED_METHODS[side]:
             n = fewest_steps(p, forward, method, tols["threshold"], args.max_steps)["steps"]
             if n:
                 steps[f"{side} {method} x{n}"] = train(p, method, steps=n)
@@ -361,34 +467,49 @@ def section_fastest(p: Problem, args, tols: dict) -> dict:
         rows[name].update(C.spread(times[name]))
     median = lambda n: rows[n]["median"]  # noqa: E731
     fastest = {s: min((n for n in times if side_of(n) == s), key=median) for s in SIDES}
-    ratio = C.ratio(times, fastest[OURS], fastest[THEIRS])
-    return {"rows": rows, "fastest": fastest, "ratio": ratio}
+    rival = min((fastest[s] for s in SIDES if s != OURS), key=median)  # the faster of the others
+    return {"rows": rows, "fastest": fastest, "ratio": C.ratio(times, fastest[OURS], rival)}
+
+
+def rows_table(title: str, rows: dict) -> None:
+    """Each row's tolerance, NFE, errors and seconds (its first call; median, min, max)."""
+    keys = ("tol", "meets_bar", "nfe", "error", "grad_error", "once_s", "median", "min", "max")
+    fmt = lambda c: ", ".join(f"{v:.2g}" for v in c.values()) if isinstance(c, dict) else c  # noqa: E731
+    C.table([title, *keys], [[n, *(fmt(r.get(k)) for k in keys)] for n, r in rows.items()])
 
 
 def measure(args) -> dict:
     p, args.torch_warmup = problem(args), 1 if args.tiny else 3
-    res = {"batch": len(p.y0), "max_abs_difference": p.check()}
+    args.tols = (2e-3, 1e-3, 5e-4) if args.tiny else TOLS
+    res = {"batch": len(p.y0), "sides": list(SIDES), "max_abs_difference": p.check()}
     res["dynamics"] = section_dynamics(p, args)
     res["torch_format"], p = section_torch_format(p, args)
-    res["tolerances"] = tols = section_tolerances(p, (2e-3, 1e-3, 5e-4) if args.tiny else TOLS)
-    res["forward"] = section_forward(p, args, tols)
-    res["adjoint"] = section_adjoint(p, args, tols)
-    res["fastest"] = fastest = section_fastest(p, args, tols)
-    table = {"forward solve (goal <= 0.8)": res["forward"]["ratios"][OURS]}
-    table |= {f"forward + adjoint, {k}": r for k, r in res["adjoint"]["ratios"].items()}
-    C.ratio_table(table | {" / ".join(fastest["fastest"].values()): fastest["ratio"]})
+    res["tolerances"] = tols = section_tolerances(p, args.tols)
+    sections, table = dict(forward=section_forward, adjoint=section_adjoint), {}
+    for name in args.sections:
+        res[name] = (sections | {"fastest": section_fastest})[name](p, args, tols)
+        rows_table(name, res[name]["rows"])
+        table |= {f"{name}, {k}": r for k, r in res[name].get("ratios", {}).items()}
+    if fastest := res.get("fastest"):  # the goal's: ours / the faster of the others
+        rivals = ", ".join(v for k, v in fastest["fastest"].items() if k != OURS)
+        table[f"{fastest['fastest'][OURS]} / the faster of {rivals}"] = fastest["ratio"]
+    res["diffrax_compile_s"] = COMPILE_S
+    C.table(["diffrax compilation", "s"], list(COMPILE_S.items()))
+    C.ratio_table(table)
     return res
 
 
 def main(argv=None):
-    parser = C.parser(__doc__, repeats=10, threads=(1, 2))
+    parser = C.parser(__doc__, repeats=7, threads=(1, 2))
     parser.add_argument("--torch-format", choices=("contiguous", "channels_last"))
-    parser.add_argument("--prune", type=float, default=2.0, help="see section_fastest")
+    parser.add_argument("--prune", type=float, default=2.0, help="see section_adjoint, _fastest")
     parser.add_argument("--max-steps", type=int, default=64, help="most fixed steps tried")
+    parser.add_argument("--sections", nargs="+", default=SECTIONS, choices=SECTIONS)
     args = parser.parse_args(argv)
     if args.tiny:
         args.repeats, args.max_steps = 2, 8
-    C.run(args, "odeint", measure)
+    name = "_".join(["odeint", *([] if args.sections == list(SECTIONS) else args.sections)])
+    C.run(args, name, measure, ("torch", "torchdiffeq") + ("jax", "diffrax") * bool(diffrax))
 
 
 if __name__ == "__main__":
