@@ -322,8 +322,6 @@ class CDEBlock(keras.layers.Layer):
 
     def get_config(self):
         field = self.vector_field and keras.saving.serialize_keras_object(self.vector_field)
-        if field:  # the block builds it
-            field.pop("build_config", None)
         names = ("hidden_units", "interpolation", "times", "field_units")
         return {**super().get_config(), **{name: getattr(self, name) for name in names},
                 "vector_field": field, "nfe_metric_name": self._nfe_tracker.name,
