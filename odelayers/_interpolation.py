@@ -10,8 +10,7 @@ INTERPOLATIONS = ("linear", "hermite", "natural")
 
 def coefficients(t, x, kind):
     """``{"b": ..., "c2": ..., "d3": ...}`` (linear: ``b`` only) of the path through ``x``."""
-    x = tf.transpose(x, [1, 0, 2])  # [T, B, C]
-    h = (t[1:] - t[:-1])[:, None, None]
+    x, h = tf.transpose(x, [1, 0, 2]), (t[1:] - t[:-1])[:, None, None]  # [T, B, C], [T-1, 1, 1]
     slope = (x[1:] - x[:-1]) / h
     if kind == "linear" or t.shape[0] == 2:  # two knots: every kind is the chord
         return {"b": slope}

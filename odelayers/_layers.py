@@ -296,6 +296,7 @@ class CDEBlock(keras.layers.Layer):
             units, activations = (self.field_units, size), ("relu", "tanh")
             layers = [keras.layers.Dense(n, a, dtype=dtype) for n, a in zip(units, activations)]
             self.vector_field = keras.Sequential(layers, name="vector_field")
+            self.vector_field.dtype_policy = dtype  # not the global policy: no cast to 16 bits
         out = self.vector_field(keras.KerasTensor((None, self.hidden_units), dtype=dtype)).shape
         if tuple(out[1:]) != (size,):
             message = f"must map [B, {self.hidden_units}] to [B, hidden_units * channels]"

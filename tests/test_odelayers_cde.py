@@ -255,3 +255,20 @@ def test_cde_block_with_a_given_field_and_adaptive_solver_round_trips(tmp_path):
 def test_cde_block_refuses_bad_input(kwargs, shape, phrase):
     with pytest.raises(ValueError, match=re.escape(phrase)):
         odelayers.CDEBlock(4, **kwargs).build(shape)
+
+
+def test_cde_block_under_mixed_precision_solves_in_float32():
+    x = RNG.normal(size=(4, 5, 2)).astype("float32")
+    reference = odelayers.CDEBlock(4, field_units=8, method="rk4")
+    expected = reference(x).numpy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        block = odelayers.CDEBlock(4, field_units=8, method="rk4")
+        block.build(x.shape)
+        block.set_weights(reference.get_weights())
+        out = block(x)
+        assert out.dtype == "float16"
+        assert block.vector_field.compute_dtype == block.initial.compute_dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-2 * np.abs(expected).max())
