@@ -285,3 +285,22 @@ def test_large_finite_solves_are_unchanged():
         atol=radius * 1e-7,
     )
     np.testing.assert_allclose(ys.numpy() / radius, reference / radius, atol=1e-4)
+
+
+def test_under_xla_a_solve_that_cannot_finish_ends_in_nan_not_a_hang():
+    """XLA compiles assertions to nothing; the step bound still ends dopri5's loop."""
+    import time
+
+    import odelayers
+
+    def stiff(t, y):  # van der Pol, mu = 1e4: far more steps than allowed below
+        return tf.stack([y[1], 1e4 * (1 - y[0] ** 2) * y[1] - y[0]])
+
+    @tf.function(jit_compile=True)
+    def solve(y0):
+        return odelayers.odeint(stiff, y0, [0.0, 3000.0], method="dopri5", max_num_steps=300)
+
+    began = time.perf_counter()
+    y = solve(tf.constant([2.0, 0.0]))
+    assert time.perf_counter() - began < 60
+    assert np.isnan(y[-1].numpy()).all() and np.isfinite(y[0].numpy()).all()

@@ -138,12 +138,21 @@ class DormandPrince(tfp.math.ode.DormandPrince):
                 lambda s, d: step(s, d, target=target if lazy else None),
                 (solver_state, diagnostics),
                 parallel_iterations=parallel_iterations,
+                # XLA drops the give-up assertions: this bound still ends the loop.
+                maximum_iterations=self.options.max_num_steps,
             )
             y = _rk_util.evaluate_interpolation(
                 solver_state.interpolating_coefficients,
                 solver_state.last_step_start,
                 solver_state.current_time,
                 target,
+            )
+            reached = target < solver_state.current_time  # else NaN, never a wrong number
+            y = tf.nest.map_structure(
+                lambda v: tf.where(
+                    reached, v, tf.fill(tf.shape(v), tf.constant(float("nan"), v.dtype))
+                ),
+                y,
             )
             arrays = tf.nest.map_structure(lambda a, v: a.write(time_id, v), arrays, y)
             return time_id + 1, solver_state, diagnostics, arrays
