@@ -28,9 +28,10 @@ if _keras.backend.backend() != "tensorflow":
     )
 
 from odelayers._blocks import ConcatConv2D, ConcatDense  # noqa: E402
+from odelayers._cde import cdeint, fill_missing  # noqa: E402
 from odelayers._events import odeint_event  # noqa: E402
 from odelayers._group_norm import GroupNormalization  # noqa: E402
-from odelayers._layers import ODEBlock  # noqa: E402
+from odelayers._layers import CDEBlock, ODEBlock  # noqa: E402
 from odelayers._odeint import odeint  # noqa: E402
 from odelayers._options import (  # noqa: E402
     ADJOINT_NORMS,
@@ -56,6 +57,7 @@ def available_methods() -> dict:
 
 
 __all__ = [
+    "CDEBlock",
     "ADJOINT_NORMS",
     "DEFAULT_MAX_NUM_STEPS",
     "ERROR_NORMS",
@@ -69,7 +71,9 @@ __all__ = [
     "ODEBlock",
     "SolverOptions",
     "available_methods",
+    "cdeint",
     "errors",
+    "fill_missing",
     "odeint",
     "odeint_event",
 ]

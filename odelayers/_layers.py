@@ -6,9 +6,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from odelayers import _odeint, _time, _validate
+from odelayers import _cde, _odeint, _time, _validate
 from odelayers._metrics import LastValue
 from odelayers._options import SolverOptions
+
+
+def _integration_dtype(block, *sublayers):
+    """The block's variable dtype, also set for ``sublayers`` under a mixed policy: Keras keeps
+    numerically sensitive layers in float32, and 16-bit rounding swamps a solver's error estimate."""
+    dtype = block.dtype_policy.variable_dtype
+    for sublayer in sublayers if block.dtype_policy.compute_dtype != dtype else ():
+        for layer in sublayer._flatten_layers(include_self=True, recursive=True):
+            if layer.dtype_policy.compute_dtype != layer.dtype_policy.variable_dtype:
+                layer.dtype_policy = dtype
+    return dtype
 
 
 @keras.saving.register_keras_serializable(package="odelayers")
@@ -83,14 +94,7 @@ class ODEBlock(keras.layers.Layer):
             self._dynamics_takes_time = "t" in inspect.signature(dynamics.call).parameters
         except (TypeError, ValueError):
             self._dynamics_takes_time = False
-        # Keras keeps numerically sensitive layers in float32 under mixed
-        # policies; an ODE solve is one (16-bit rounding swamps the error estimate).
-        policy = self.dtype_policy
-        self._integration_dtype = policy.variable_dtype
-        if policy.compute_dtype != policy.variable_dtype:
-            for layer in dynamics._flatten_layers(include_self=True, recursive=True):
-                if layer.dtype_policy.compute_dtype != layer.dtype_policy.variable_dtype:
-                    layer.dtype_policy = self._integration_dtype
+        self._integration_dtype = _integration_dtype(self, dynamics)
         self._nfe_tracker = LastValue(name=nfe_metric_name)
         self._t1_tracker = None
         self._solve_options = self.options
@@ -242,3 +246,92 @@ class ODEBlock(keras.layers.Layer):
     def nfe_metric(self):
         """The ``keras.metrics.Metric`` reporting the NFE."""
         return self._nfe_tracker
+
+
+@keras.saving.register_keras_serializable(package="odelayers")
+class CDEBlock(keras.layers.Layer):
+    """Neural CDE (Kidger et al., 2020): observations ``x [B, T, C]`` to ``z(t_T) [B, H]``.
+
+    ``z(t_0)`` is a ``Dense`` of the first observation, then ``dz = f(z) dX`` along their
+    path (``odelayers.cdeint``; NaN, missing, filled as by ``fill_missing``, to which the
+    block's input may be passed first for time and count channels). NFE metric, mixed
+    precision and saving as for ``ODEBlock``.
+
+    Args:
+        hidden_units: ``H``, the size of the state ``z``.
+        vector_field: a layer mapping ``[B, H]`` to ``[B, H * C]`` (read as ``f(z)``
+            ``[B, H, C]``); default ``Dense(field_units, "relu")``, ``Dense(H * C, "tanh")``.
+        interpolation, times: the path, as in ``cdeint``; the ``T`` observation times
+            (default ``0, 1, ..., T - 1``).
+        method, options, rtol, atol, step_size, gradient, ...: as for ``ODEBlock``;
+            fixed-step methods default to ``step_size`` the smallest gap of ``times``.
+        field_units, nfe_metric_name: the default field's hidden width; the NFE metric's name.
+    """
+
+    def __init__(self, hidden_units, vector_field=None, interpolation="hermite", times=None, **kw):
+        overrides = {k: kw.pop(k) for k in ("method", *SolverOptions.field_names()) if k in kw}
+        times = None if times is None else tuple(_cde._knots(times, None, tf.float64)[1].tolist())
+        gap = min(np.diff(times or (0, 1)))
+        self.options = _cde.solver_options(kw.pop("options", None), overrides, gap)
+        self.field_units, nfe_name = kw.pop("field_units", 64), kw.pop("nfe_metric_name", "nfe")
+        super().__init__(**kw)
+        self.hidden_units, self.times = int(hidden_units), times
+        self.interpolation = _cde.interpolation_kind(interpolation)
+        self._integration_dtype = _integration_dtype(self, *filter(None, [vector_field]))
+        self.initial = keras.layers.Dense(hidden_units, dtype=self._integration_dtype, name="z0")
+        self.vector_field = vector_field  # after z0 (built or loaded): one weight order
+        self._nfe_tracker = LastValue(name=nfe_name)
+        jit = self.options.gradient == "adjoint" or self.options.is_fixed_step
+        self.supports_jit = self.options.solver.jit and jit
+
+    def build(self, input_shape):
+        shape, dtype = tuple(input_shape), self._integration_dtype
+        if len(shape) != 3 or shape[-1] is None or (shape[1] is None and self.times is None):
+            known = "the channels known (and the times, unless times= is given)"
+            raise ValueError(f"CDEBlock expects [batch, times, channels], {known}, got {shape}.")
+        self._knots(shape[1])
+        self.initial.build((None, shape[-1]))
+        size = self.hidden_units * shape[-1]
+        if self.vector_field is None:  # Kidger et al.'s: tanh keeps the field bounded
+            units, activations = (self.field_units, size), ("relu", "tanh")
+            layers = [keras.layers.Dense(n, a, dtype=dtype) for n, a in zip(units, activations)]
+            self.vector_field = keras.Sequential(layers, name="vector_field")
+        out = self.vector_field(keras.KerasTensor((None, self.hidden_units), dtype=dtype)).shape
+        if tuple(out[1:]) != (size,):
+            message = f"must map [B, {self.hidden_units}] to [B, hidden_units * channels]"
+            raise ValueError(f"The vector field {message} = [B, {size}], got {tuple(out)}.")
+
+    def _knots(self, steps):
+        times = np.arange(steps, dtype=np.float64) if self.times is None else self.times
+        return _cde._knots(times, steps, tf.float64)[1]
+
+    def call(self, inputs):
+        x = tf.cast(inputs, self._integration_dtype)
+        times = self._knots(x.shape[1])
+        x = _cde.fill_missing(times, x, time_channel=False, observed_count=False)
+        shape, field = (-1, self.hidden_units, x.shape[-1]), self.vector_field
+        z, info = _cde.cdeint(
+            lambda t, z: tf.reshape(field(z), shape), self.initial(x[:, 0]), times, x,
+            self.interpolation, options=self.options, full_output=True,
+        )  # fmt: skip
+        self._nfe_tracker.update_state(info["nfe"])
+        return tf.cast(z, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.hidden_units)
+
+    def get_config(self):
+        field = self.vector_field and keras.saving.serialize_keras_object(self.vector_field)
+        if field:  # the block builds it
+            field.pop("build_config", None)
+        names = ("hidden_units", "interpolation", "times", "field_units")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names},
+                "vector_field": field, "nfe_metric_name": self._nfe_tracker.name,
+                **self.options.to_dict()}  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config):
+        field = config.pop("vector_field")
+        return cls(vector_field=field and keras.saving.deserialize_keras_object(field), **config)
+
+    nfe, nfe_metric = ODEBlock.nfe, ODEBlock.nfe_metric
