@@ -14,6 +14,7 @@ it picks the ridge's penalty and each network's best epoch; the test split is on
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from importlib import metadata
 from pathlib import Path
@@ -30,8 +31,9 @@ DROPS = (0.0, 0.3, 0.5, 0.7)
 #: --quick: 2 seeds, and the fewest epochs of (10, 20, 40) after which the Neural CDE's best
 #: validation RMSE so far (seed 0, no drops) is within 10% of its best in 40 epochs.
 PRESETS = {"full": {"seeds": 5, "epochs": 200}, "quick": {"seeds": 3, "epochs": 20}}
-# 23 divides the 138 training spectra: every batch has one shape, traced once.
-HIDDEN_UNITS, BATCH_SIZE, LEARNING_RATE = 32, 23, 1e-2
+# 23 divides the 138 training spectra: every batch has one shape, traced once. Euler steps from
+# point to point (the CDE as a sum over increments): rk4 costs 3 times as much a step.
+SETTINGS = {"hidden_units": 32, "batch_size": 23, "learning_rate": 1e-2, "cde_method": "euler"}
 PIP_HINT = "pip install 'neural-ode-iceberg[functional]'"
 
 
@@ -103,26 +105,31 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float
     return w, float(my - mx @ w)
 
 
-def network(kind: str, steps: int, channels: int):
-    """``cde``: CDEBlock (its own hermite interpolation of the NaN-marked path) + Dense(1);
-    ``gru``: GRU over :func:`gru_inputs` + Dense(1)."""
-    from reproduce._quiet import quiet_tensorflow
+def cde_inputs(x: np.ndarray) -> np.ndarray:
+    """Kidger et al.'s channels: time, the values (forward-filled), observations so far / T."""
+    import odelayers
 
-    quiet_tensorflow()
+    filled = np.array(odelayers.fill_missing(np.linspace(0.0, 1.0, x.shape[1]), x))
+    filled[..., 1 + x.shape[2] :] /= x.shape[1]
+    return filled.astype("float32")
+
+
+def network(kind: str, steps: int, channels: int):
+    """``cde``: CDEBlock over :func:`cde_inputs` + Dense(1); ``gru``: GRU over :func:`gru_inputs`
+    + Dense(1)."""
     import keras
 
     import odelayers
 
     inputs = keras.Input((steps, channels))
-    if kind == "cde":  # rk4 with one step between neighbouring points, as Kidger et al.
-        times = np.linspace(0.0, 1.0, steps).astype("float32")
-        hidden = odelayers.CDEBlock(
-            HIDDEN_UNITS, times=times, method="rk4", step_size=float(times[1]), gradient="backprop"
-        )(inputs)
+    if kind == "cde":
+        times = np.linspace(0.0, 1.0, steps)
+        method, units = SETTINGS["cde_method"], SETTINGS["hidden_units"]
+        hidden = odelayers.CDEBlock(units, times=times, method=method, gradient="backprop")(inputs)
     else:
-        hidden = keras.layers.GRU(HIDDEN_UNITS)(inputs)
+        hidden = keras.layers.GRU(SETTINGS["hidden_units"])(inputs)
     model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(SETTINGS["learning_rate"]), loss="mse")
     return model
 
 
@@ -141,16 +148,17 @@ def fit_one(kind: str, data: dict, fraction: float, seed: int, epochs: int) -> d
         coef, result["alpha"] = ridge(xt, yt, best), float(best)
         preds = [predict(coef, x) for x in (xv, xs)]
     else:
+        from reproduce._quiet import quiet_tensorflow
+
+        quiet_tensorflow()
         import keras
 
         keras.utils.set_random_seed(seed)
-        if kind == "gru":
-            xt, xv, xs = map(gru_inputs, (xt, xv, xs))
+        xt, xv, xs = map(gru_inputs if kind == "gru" else cde_inputs, (xt, xv, xs))
         model = network(kind, xt.shape[1], xt.shape[2])
         best = keras.callbacks.EarlyStopping(patience=epochs, restore_best_weights=True)
-        xt, xv, xs = (x.astype("float32") for x in (xt, xv, xs))
         zt, zv = (yt - scale[2]) / scale[3], (yv - scale[2]) / scale[3]
-        fit = dict(epochs=epochs, batch_size=BATCH_SIZE, callbacks=[best], verbose=0)
+        fit = dict(epochs=epochs, batch_size=SETTINGS["batch_size"], callbacks=[best], verbose=0)
         val_loss = model.fit(xt, zt, validation_data=(xv, zv), validation_batch_size=len(xv), **fit)
         result["val_rmse_by_epoch"] = [
             float(np.sqrt(v)) * scale[3] for v in val_loss.history["val_loss"]
@@ -171,71 +179,41 @@ def rmse(prediction, target) -> float:
     return float(np.sqrt(np.mean((np.asarray(prediction) - target) ** 2)))
 
 
-def run(
-    out,
-    *,
-    quick=False,
-    seeds=None,
-    epochs=None,
-    models=MODELS,
-    drops=DROPS,
-    force=False,
-    command=None,
-) -> dict:
+def run(out, *, quick=False, seeds=None, epochs=None, models=MODELS, drops=DROPS, force=False,
+        command=None) -> dict:  # fmt: skip
     """Every (model, drop) configuration into ``out/functional[-quick]/<model>-drop<pct>/``;
     seeds already in a configuration's metrics.json are skipped. Returns the summary."""
-    data = load_tecator()
-    preset = PRESETS["quick" if quick else "full"]
+    data, preset = load_tecator(), PRESETS["quick" if quick else "full"]
     seeds, epochs = seeds or preset["seeds"], epochs or preset["epochs"]
     root = Path(out) / ("functional-quick" if quick else "functional")
-    summary, todo = {"data": data["origin"], "rows": []}, len(models) * len(drops) * seeds
-    done = 0
+    summary, todo, done = {"data": data["origin"], "rows": []}, len(models) * len(drops) * seeds, 0
     for model in models:
         for fraction in drops:
             folder = root / f"{model}-drop{round(100 * fraction):02d}"
-            config = {
-                "model": model,
-                "drop": fraction,
-                "seeds": seeds,
-                "epochs": epochs,
-                "hidden_units": HIDDEN_UNITS,
-                "batch_size": BATCH_SIZE,
-                "lr": LEARNING_RATE,
-            }
+            config = {"model": model, "drop": fraction, "epochs": epochs, **SETTINGS}
             metrics = {"config": config, "data": data["origin"], "per_seed": {}}
             if (folder / "metrics.json").is_file() and not force:
-                metrics = _read(folder / "metrics.json")
+                metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
                 if metrics["config"] != config:
                     raise ReproduceError(f"{folder} holds another configuration; pass --force")
             for seed in range(seeds):
                 done += 1
                 if str(seed) in metrics["per_seed"]:
                     continue
-                figures = fit_one(model, data, fraction, seed, epochs)
-                print(
-                    f"[{done}/{todo}] {model} drop {fraction:.0%} seed {seed}: test RMSE "
-                    f"{figures['test_rmse']:.2f} (val {figures['val_rmse']:.2f}), "
-                    f"{figures['seconds']:.0f} s",
-                    flush=True,
-                )
-                metrics["per_seed"][str(seed)] = figures
+                got = metrics["per_seed"][str(seed)] = fit_one(model, data, fraction, seed, epochs)
+                print(f"[{done}/{todo}] {model} drop {fraction:.0%} seed {seed}: test RMSE "
+                      f"{got['test_rmse']:.2f} (val {got['val_rmse']:.2f}), {got['seconds']:.0f} s",
+                      flush=True)  # fmt: skip
                 metrics["provenance"] = provenance.record(command)
                 folder.mkdir(parents=True, exist_ok=True)
                 atomic_write_json(folder / "metrics.json", metrics)
-            mean, low, high, n = mean_interval(s["test_rmse"] for s in metrics["per_seed"].values())
-            summary["rows"].append(
-                dict(model=model, drop=fraction, mean=mean, low=low, high=high, n=n)
-            )
+            rmses = [metrics["per_seed"][str(seed)]["test_rmse"] for seed in range(seeds)]
+            row = dict(zip(("mean", "low", "high", "n"), mean_interval(rmses)))
+            summary["rows"].append({"model": model, "drop": fraction, **row})
     summary["provenance"] = provenance.record(command)
     atomic_write_json(root / "summary.json", summary)
     figure(summary["rows"], root / "rmse_vs_drop.png")
     return summary
-
-
-def _read(path: Path) -> dict:
-    import json
-
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def figure(rows: list[dict], path: Path) -> None:
@@ -248,18 +226,10 @@ def figure(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
-        bars = [
-            [r["mean"] - (r["low"] if r["low"] is not None else r["mean"]) for r in mine],
-            [(r["high"] if r["high"] is not None else r["mean"]) - r["mean"] for r in mine],
-        ]
-        ax.errorbar(
-            [r["drop"] for r in mine],
-            [r["mean"] for r in mine],
-            yerr=bars,
-            capsize=3,
-            marker="o",
-            label=model,
-        )
+        mean = np.array([r["mean"] for r in mine])
+        bars = [mean - [r["low"] or m for r, m in zip(mine, mean)],
+                [r["high"] or m for r, m in zip(mine, mean)] - mean]  # fmt: skip
+        ax.errorbar([r["drop"] for r in mine], mean, yerr=bars, capsize=3, marker="o", label=model)
     ax.set(xlabel="fraction of points dropped", ylabel="test RMSE (% fat)", title="Tecator")
     ax.legend()
     fig.tight_layout()
