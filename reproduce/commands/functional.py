@@ -39,10 +39,12 @@ def _positive(text: str) -> int:
 def register(subparsers) -> None:
     """Add the ``functional`` command."""
     p = subparsers.add_parser("functional", help=_ABOUT.split(":")[0], description=_ABOUT)
-    p.add_argument("--quick", action="store_true", help="fewer seeds and epochs (a few minutes)")
+    p.add_argument(
+        "--quick", action="store_true", help="fewer seeds and epochs (half an hour on 2 cores)"
+    )
     p.add_argument("--out", default="runs", help="parent of functional[-quick]/ (%(default)s)")
-    p.add_argument("--seeds", type=_positive, metavar="N", help="seeds 0..N-1 (full: 5, quick: 3)")
-    p.add_argument("--epochs", type=_positive, metavar="N", help="(full: 200, quick: 20)")
+    p.add_argument("--seeds", type=_positive, metavar="N", help="seeds 0..N-1 (full: 5, quick: 2)")
+    p.add_argument("--epochs", type=_positive, metavar="N", help="(full: 100, quick: 40)")
     p.add_argument("--models", type=_models, default="cde,ridge,gru", help="(%(default)s)")
     p.add_argument("--drops", type=_fractions, default="0,0.3,0.5,0.7", help="(%(default)s)")
     p.add_argument("--force", action="store_true", help="redo configurations already finished")
