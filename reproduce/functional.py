@@ -139,11 +139,12 @@ def fit_one(kind: str, data: dict, fraction: float, seed: int, epochs: int) -> d
     rng = np.random.default_rng([seed, round(100 * fraction)])
     (xt, yt), (xv, yv), (xs, ys) = data["train"], data["val"], data["test"]
     xt, xv, xs = (drop(x, fraction, rng) for x in (xt, xv, xs))
+    if kind == "ridge":  # interpolated as spectra, before each wavelength's own scaling
+        xt, xv, xs = map(interpolate, (xt, xv, xs))
     scale = (np.nanmean(xt, axis=0), np.nanstd(xt, axis=0), yt.mean(), yt.std())
     xt, xv, xs = ((x - scale[0]) / scale[1] for x in (xt, xv, xs))
     began, result = time.perf_counter(), {}
     if kind == "ridge":
-        xt, xv, xs = map(interpolate, (xt, xv, xs))
         best = min(10.0 ** np.arange(-6, 4), key=lambda a: rmse(predict(ridge(xt, yt, a), xv), yv))
         coef, result["alpha"] = ridge(xt, yt, best), float(best)
         preds = [predict(coef, x) for x in (xv, xs)]
