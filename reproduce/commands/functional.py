@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     """Add the ``functional`` command."""
     p = subparsers.add_parser("functional", help=_ABOUT.split(":")[0], description=_ABOUT)
     p.add_argument(
-        "--quick", action="store_true", help="fewer seeds and epochs (half an hour on 2 cores)"
+        "--quick", action="store_true", help="fewer seeds and epochs (about 15 minutes on 2 cores)"
     )
     p.add_argument("--out", default="runs", help="parent of functional[-quick]/ (%(default)s)")
     p.add_argument("--seeds", type=_positive, metavar="N", help="seeds 0..N-1 (full: 5, quick: 2)")
