@@ -36,7 +36,7 @@ def test_odenet_digits_learns_and_round_trips(tmp_path):
     assert (tmp_path / "odenet_digits.keras").is_file()
 
 
-@pytest.mark.slow  # minutes on 2 busy cores: tracing the CDE's 99 steps
+@pytest.mark.slow  # a minute on 2 cores (more when busy), most of it tracing the CDE's steps
 def test_functional_cde_learns(tmp_path):
     from importlib.util import find_spec
 
