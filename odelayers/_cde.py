@@ -26,9 +26,8 @@ def cdeint(func, z0, t, x, interpolation="hermite", *, t_eval=None, constants=No
             observations up to ``t_k`` only); ``"natural"``, the natural cubic spline.
         t_eval: ``None`` to return ``z(t[-1])`` ``[B, H]``, or increasing times within
             ``[t[0], t[-1]]`` to return ``[len(t_eval), B, H]``.
-        constants, options, full_output, **overrides: as for ``odeint``. Fixed-step
-            methods step from knot to knot, by default with ``step_size`` the smallest
-            gap of ``t``; adaptive ones are not told the knots (where ``X''`` jumps).
+        constants, options, full_output, **overrides: as for ``odeint``; fixed-step
+            methods step knot to knot, by default with ``step_size`` the smallest gap of ``t``.
     """
     x = _observations(x, tf.convert_to_tensor(z0).dtype)
     knots, static = _knots(t, x.shape[1], x.dtype)
@@ -56,11 +55,10 @@ def cdeint(func, z0, t, x, interpolation="hermite", *, t_eval=None, constants=No
 
 
 def fill_missing(t, x, *, time_channel=True, observed_count=True):
-    """``x [B, T, C]`` with NaN filled; returns ``[B, T, C']``: the time ``t`` (if
-    ``time_channel``), the ``C`` filled channels, then (if ``observed_count``) per channel
-    its number of observations so far (Kidger et al. 2020, 3.3). A missing value takes its
-    channel's latest observation, a leading run the first one; a channel never observed is 0.
-    """
+    """``x [B, T, C]`` with NaN filled (by the channel's latest observation, a leading run by
+    its first, a channel never observed by 0): ``[B, T, C']``, the time ``t`` first if
+    ``time_channel``, the ``C`` channels, then if ``observed_count`` per channel its number
+    of observations so far (Kidger et al. 2020, 3.3)."""
     x = _observations(x, None)
     observed = tf.transpose(~tf.math.is_nan(x), [0, 2, 1])  # [B, C, T]
     length = tf.shape(x)[1]  # observed indices in order, then missing ones:

@@ -296,6 +296,7 @@ class CDEBlock(keras.layers.Layer):
             units, activations = (self.field_units, size), ("relu", "tanh")
             layers = [keras.layers.Dense(n, a, dtype=dtype) for n, a in zip(units, activations)]
             self.vector_field = keras.Sequential(layers, name="vector_field")
+            self.vector_field.dtype_policy = dtype  # not the global policy: no cast to 16 bits
         out = self.vector_field(keras.KerasTensor((None, self.hidden_units), dtype=dtype)).shape
         if tuple(out[1:]) != (size,):
             message = f"must map [B, {self.hidden_units}] to [B, hidden_units * channels]"
@@ -322,8 +323,6 @@ class CDEBlock(keras.layers.Layer):
 
     def get_config(self):
         field = self.vector_field and keras.saving.serialize_keras_object(self.vector_field)
-        if field:  # the block builds it
-            field.pop("build_config", None)
         names = ("hidden_units", "interpolation", "times", "field_units")
         return {**super().get_config(), **{name: getattr(self, name) for name in names},
                 "vector_field": field, "nfe_metric_name": self._nfe_tracker.name,

@@ -88,7 +88,8 @@ class FixedGridSolver(tfp.math.ode.Solver):
                     t = t_start + k * dt_tensor
                 y = self.step(func, t, y, dt_tensor)
             return y
-        t_start, dt = tf.cast(t_start, dtype), tf.cast(dt, dtype)
+        to_dtype = lambda v: tf.cast(tf.convert_to_tensor(v, dtype_hint=dtype), dtype)  # noqa: E731
+        t_start, dt = to_dtype(t_start), to_dtype(dt)  # tf.cast(0.3, float64) rounds via float32
         return tf.while_loop(
             lambda k, _: k < num_steps,
             lambda k, y: (k + 1, self.step(func, t_start + tf.cast(k, dtype) * dt, y, dt)),
