@@ -6,8 +6,8 @@ ships inside its wheel. Thodberg's Bayesian neural network (IEEE Trans. Neural N
 predicted fat to a test RMSE of about 0.36 on a related split, from principal components of the
 spectra. Each sample loses a fraction of its points as in Kidger et al. 2020 (the same points
 across channels; NaN marks them). The same splits and drops go to three models: a Neural CDE
-(``odelayers.CDEBlock`` + Dense), a ridge regression on the linearly interpolated grid, and a GRU
-over values, mask and time. Validation: the training samples whose index is 4 modulo 5 (34 of 172);
+(``odelayers.CDEBlock`` + Dense) and a ridge regression, both reading the gaps linearly
+interpolated, and a GRU over values, mask and time. Validation: the training samples whose index is 4 modulo 5 (34 of 172);
 it picks the ridge's penalty and each network's best epoch; the test split is only evaluated.
 """
 
@@ -105,13 +105,10 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float
     return w, float(my - mx @ w)
 
 
-def cde_inputs(x: np.ndarray) -> np.ndarray:
-    """Kidger et al.'s channels: time, the values (forward-filled), observations so far / T."""
-    import odelayers
-
-    filled = np.array(odelayers.fill_missing(np.linspace(0.0, 1.0, x.shape[1]), x))
-    filled[..., 1 + x.shape[2] :] /= x.shape[1]
-    return filled.astype("float32")
+def cde_inputs(x: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Kidger et al.'s channels: time, the values (gaps interpolated), observations so far / T."""
+    t = np.broadcast_to(np.linspace(0.0, 1.0, x.shape[1])[None, :, None], x.shape[:2] + (1,))
+    return np.concatenate([t, x, np.cumsum(seen, axis=1) / x.shape[1]], -1).astype("float32")
 
 
 def network(kind: str, steps: int, channels: int):
@@ -139,7 +136,10 @@ def fit_one(kind: str, data: dict, fraction: float, seed: int, epochs: int) -> d
     rng = np.random.default_rng([seed, round(100 * fraction)])
     (xt, yt), (xv, yv), (xs, ys) = data["train"], data["val"], data["test"]
     xt, xv, xs = (drop(x, fraction, rng) for x in (xt, xv, xs))
-    if kind == "ridge":  # interpolated as spectra, before each wavelength's own scaling
+    seen = [~np.isnan(x) for x in (xt, xv, xs)]
+    if (
+        kind != "gru"
+    ):  # gaps interpolated on the spectra as measured, before each wavelength's scaling
         xt, xv, xs = map(interpolate, (xt, xv, xs))
     scale = (np.nanmean(xt, axis=0), np.nanstd(xt, axis=0), yt.mean(), yt.std())
     xt, xv, xs = ((x - scale[0]) / scale[1] for x in (xt, xv, xs))
@@ -155,7 +155,9 @@ def fit_one(kind: str, data: dict, fraction: float, seed: int, epochs: int) -> d
         import keras
 
         keras.utils.set_random_seed(seed)
-        xt, xv, xs = map(gru_inputs if kind == "gru" else cde_inputs, (xt, xv, xs))
+        xt, xv, xs = (
+            map(gru_inputs, (xt, xv, xs)) if kind == "gru" else map(cde_inputs, (xt, xv, xs), seen)
+        )
         model = network(kind, xt.shape[1], xt.shape[2])
         best = keras.callbacks.EarlyStopping(patience=epochs, restore_best_weights=True)
         zt, zv = (yt - scale[2]) / scale[3], (yv - scale[2]) / scale[3]
