@@ -1,7 +1,7 @@
 """Predict meat's fat content from a near-infrared spectrum with half its points missing.
 
-A spectrum is a function of wavelength: `odelayers.CDEBlock` reads it, gaps filled by
-`odelayers.fill_missing`, as a path driving a hidden state (a Neural CDE, Kidger et al. 2020).
+A spectrum is a function of wavelength: `odelayers.CDEBlock` reads it, gaps interpolated,
+as a path driving a hidden state (a Neural CDE, Kidger et al. 2020).
 The Tecator spectra ship inside sktime's wheel (`pip install '.[functional]'`).
 
     PYTHONPATH=. python examples/functional_cde.py                 # ~10 minutes on 2 CPU cores
@@ -22,7 +22,7 @@ import matplotlib
 import numpy as np
 
 import odelayers
-from reproduce.functional import drop, load_tecator
+from reproduce.functional import drop, interpolate, load_tecator
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
@@ -40,10 +40,10 @@ tecator = load_tecator()  # training (138), validation (34) and test (43) spectr
 rng, times = np.random.default_rng(0), np.linspace(0.0, 1.0, 100, dtype="float32")
 if args.tiny:
     x_train, y_train, args.epochs = x_train[:46], y_train[:46], 5
-x_train, x_val, x_test = (drop(x, 0.5, rng) for x in (x_train, x_val, x_test))
+x_train, x_val, x_test = (interpolate(drop(x, 0.5, rng)) for x in (x_train, x_val, x_test))
 mean, std = np.nanmean(x_train, axis=0), np.nanstd(x_train, axis=0)  # per wavelength
 fat_mean, fat_std = y_train.mean(), y_train.std()
-# Standardised; NaN filled by the last observation, beside Kidger et al.'s time channel.
+# Gaps interpolated on the spectra as measured; standardised, beside a time channel.
 x_train, x_val, x_test = (
     np.array(odelayers.fill_missing(times, (x - mean) / std, observed_count=False), "float32")
     for x in (x_train, x_val, x_test)
