@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reproduce.commands import compare, data, figures, train
+from reproduce.commands import compare, data, figures, functional, train
 from reproduce.errors import ReproduceError
 
-# The order is the order of ``--help``: dense|resnet|odenet|all, data|make-data, figures, compare.
-COMMANDS = (train, data, figures, compare)
+# The order is the order of ``--help``: dense|resnet|odenet|all, data|make-data, figures, compare,
+# functional.
+COMMANDS = (train, data, figures, compare, functional)
 
 
 class _Parser(argparse.ArgumentParser):

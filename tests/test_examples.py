@@ -34,3 +34,14 @@ def test_odenet_digits_learns_and_round_trips(tmp_path):
     assert results["round_trip_same"]
     assert results["nfe"] > 0
     assert (tmp_path / "odenet_digits.keras").is_file()
+
+
+@pytest.mark.slow  # a minute on 2 cores (more when busy), most of it tracing the CDE's steps
+def test_functional_cde_learns(tmp_path):
+    from importlib.util import find_spec
+
+    if find_spec("sktime") is None:
+        pytest.skip("sktime (the functional extra, where Tecator ships) is not installed")
+    results = run_example("functional_cde", tmp_path)
+    assert results["loss"][-1] < results["loss"][0], results["loss"]
+    assert results["cde_test_rmse"] < 3 * results["mean_test_rmse"]
