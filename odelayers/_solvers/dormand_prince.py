@@ -139,7 +139,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
                 (solver_state, diagnostics),
                 parallel_iterations=parallel_iterations,
                 # XLA drops the give-up assertions: this bound still ends the loop.
-                maximum_iterations=self.options.max_num_steps,
+                maximum_iterations=self.options.max_num_steps + 1,
             )
             y = _rk_util.evaluate_interpolation(
                 solver_state.interpolating_coefficients,
