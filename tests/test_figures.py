@@ -376,3 +376,13 @@ def test_figures_4_7_draw_every_seed_thin_and_their_mean_thick(tmp_path, monkeyp
     expected = np.mean([h["loss"] for h in histories], axis=0)
     np.testing.assert_allclose(np.asarray(mean_loss[1][1], float), expected, rtol=1e-12)
     assert mean_loss[2]["lw"] > 2
+
+
+@pytest.mark.parametrize("only, named", [(("",), "''"), (("fig99",), "'fig99'")])
+def test_an_unknown_figure_is_named_with_the_choices(only, named, tmp_path):
+    from reproduce.errors import ReproduceError
+    from reproduce.figures import make_figures
+
+    with pytest.raises(ReproduceError, match=f"unknown figure.s. {named}; choose from fig03"):
+        make_figures(None, tmp_path, tmp_path / "out", only=only)
+    assert not (tmp_path / "out").exists()

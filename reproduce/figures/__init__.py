@@ -31,7 +31,8 @@ def make_figures(
     into ``out_dir``; return the manifest's path. ``data_path``: train.json for Figure 3 (as
     :func:`reproduce.data.resolve_data`); ``runs_dir``: the runs of Figures 4 and 7."""
     if unknown := set(only or ()) - set(FIGURES):
-        raise ReproduceError(f"unknown figure(s): {', '.join(sorted(unknown))}")
+        named = ", ".join(map(repr, sorted(unknown)))
+        raise ReproduceError(f"unknown figure(s) {named}; choose from {', '.join(FIGURES)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
