@@ -118,6 +118,8 @@ def test_run_config_is_validated_and_frozen():
         engine.RunConfig("dense", batch_size=0)
     with pytest.raises(ReproduceError, match="seed"):
         engine.RunConfig("dense", seed=2**32)
+    with pytest.raises(ReproduceError, match="seed"):  # the command line's bound too
+        engine.RunConfig("dense", train_seed=2**31)
     with pytest.raises(ValueError, match="preprocessing"):
         engine.RunConfig("resnet", preprocessing="r-array-only")
     config = engine.RunConfig("dense", seed=3)

@@ -77,8 +77,8 @@ class RunConfig:
         if self.train_seed is None:
             object.__setattr__(self, "train_seed", self.seed)
         for name, value in (("seed", self.seed), ("training seed", self.train_seed)):
-            if not 0 <= int(value) < 2**32:
-                raise ReproduceError(f"the {name} must be an integer in [0, 2**32), not {value}")
+            if not 0 <= int(value) < 2**31:  # R's set.seed takes 32-bit signed integers
+                raise ReproduceError(f"the {name} must be an integer in [0, 2**31), not {value}")
 
     @property
     def solver(self):
