@@ -1,11 +1,9 @@
 """Write files so that a crash at any moment leaves the old file or the new one.
 
-Every result and checkpoint file of a run goes through this module: the new content goes to a
-hidden temporary file in the target's directory (so the rename never crosses a file system),
-is fsynced, then ``os.replace``-d over the target, which is atomic on POSIX and Windows; the
-directory is fsynced too, so that the rename survives a power cut. A failed write raises an
-:class:`OSError` naming the target, not the temporary file, with its errno (ENOSPC stays ENOSPC).
-"""
+The new content goes to a hidden temporary file beside the target (a rename never crosses a file
+system), is fsynced and ``os.replace``-d over it (atomic on POSIX and Windows); the directory is
+fsynced so that the rename survives a power cut. A failed write's :class:`OSError` names the
+target, with its errno (ENOSPC stays ENOSPC)."""
 
 from __future__ import annotations
 
@@ -16,9 +14,6 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
-           "fsync_directory", "naming_failures"]  # fmt: skip
 
 
 def _temporary_sibling(path: Path) -> Path:
@@ -44,7 +39,7 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _commit(tmp: Path, target: Path) -> None:
+def _commit(tmp: Path, target: Path) -> None:  # tests replace it to fail between the steps
     _fsync_file(tmp)
     os.replace(tmp, target)
 
@@ -64,11 +59,8 @@ def naming_failures(path: str | os.PathLike) -> Iterator[None]:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path next to ``path``, with its extension, moved over ``path`` when the block
-    succeeds; deleted, leaving ``path`` untouched, when it raises or writes no file.
-
-    For writers that want a file name: ``with atomic_path(dir / "model.keras") as tmp:
-    model.save(tmp)``. The parent directory must exist.
-    """
+    succeeds; deleted, leaving ``path`` untouched, when it raises or writes no file. For writers
+    that want a file name: ``with atomic_path(dir / "model.keras") as tmp: model.save(tmp)``."""
     target = Path(path)
     tmp = _temporary_sibling(target)
     try:

@@ -1,7 +1,5 @@
 """Command line: ``python -m reproduce <command> ...``; each command module has ``register(subparsers)``.
-
-A :class:`reproduce.errors.ReproduceError` ends as one line on stderr, exit status 2.
-"""
+A :class:`reproduce.errors.ReproduceError` ends as one line on stderr, exit status 2."""
 
 from __future__ import annotations
 
@@ -11,8 +9,7 @@ import sys
 from reproduce.commands import compare, data, figures, functional, train
 from reproduce.errors import ReproduceError
 
-# The order is the order of ``--help``: dense|resnet|odenet|all, data|make-data, figures, compare,
-# functional.
+# In the order of ``--help``: dense|resnet|odenet|all, data|make-data, figures, compare, functional.
 COMMANDS = (train, data, figures, compare, functional)
 
 
@@ -42,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     # What metrics.json records as the command: the arguments given here, not
     # the host program's sys.argv when main() is called from Python.
     args.argv = list(argv) if argv is not None else sys.argv[1:]

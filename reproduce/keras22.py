@@ -3,8 +3,7 @@
 Two places the report reaches compute something else in Keras 3: ``binary_crossentropy`` (Keras 3
 reads the unclipped logits cached on a sigmoid/softmax output; for the residual CNN's 2-unit
 softmax that is another objective) and the batch normalisation's moving statistics. ``semantics``
-(:data:`reproduce.settings.SEMANTICS_OPTIONS`) picks Keras 2.2's (``"keras22"``) or Keras 3's.
-"""
+(:data:`reproduce.settings.SEMANTICS_OPTIONS`) picks Keras 2.2's (``"keras22"``) or Keras 3's."""
 
 from __future__ import annotations
 
@@ -55,12 +54,9 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
     The moving statistics are zero-debiased (after ``t`` updates, ``b_t / (1 - momentum**t)``
     with ``b_t = momentum * b_{t-1} + (1 - momentum) * value``, ``b_0 = 0``) and follow the batch
     variance times ``n / (n - (1 + epsilon))``, on top of Bessel's correction where Keras 2.2 ran
-    the fused kernel. ``t`` is the weight ``debias_steps``, so checkpoints carry it.
-
-    Args:
-        fused: TensorFlow's fused kernel, as Keras 2.2 ran it, for 4-D float32 inputs normalised
-            over the last axis: None where it can, True to refuse other inputs, False never.
-    """
+    the fused kernel. ``t`` is the weight ``debias_steps``, so checkpoints carry it. ``fused``:
+    TensorFlow's fused kernel, as Keras 2.2 ran it, for 4-D float32 inputs normalised over the
+    last axis: None where it can, True to refuse other inputs, False never."""
 
     def __init__(self, *args, fused: bool | None = None, **kwargs):
         super().__init__(*args, **kwargs)

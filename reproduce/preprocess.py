@@ -3,8 +3,7 @@
 ``"r"`` is the report's R code, bugs included; ``"corrected"`` one image per record with its
 label, row-major, train and test scaled alike; ``"r-array-only"`` and ``"r-scaling-only"`` keep
 one of the dense script's two bugs. Inputs are frames of :func:`reproduce.data.load_train_json`
-(columns ``band_1``, ``band_2``, ``is_iceberg``).
-"""
+(columns ``band_1``, ``band_2``, ``is_iceberg``)."""
 
 from __future__ import annotations
 
@@ -35,14 +34,11 @@ def _bands(df: pd.DataFrame, column: str, records=slice(None)) -> np.ndarray:
 def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray, np.ndarray]:
     """Images ``[n, 75, 75]`` (float32) and labels ``[n]`` (int64) of the dense network, unsplit.
 
-    ``"r"`` and ``"r-array-only"`` reproduce ``array(dim=c(75,75,1604))`` of appendix 7.1.2
-    (quoted in :func:`reproduce.dense.main`): each record supplies two images to an array of
-    ``n``, so R silently keeps the first half of the values: image ``k`` (1-based) is ``band_1``
-    of record ``(k+1)/2`` for odd ``k``, ``band_2`` of record ``k/2`` for even ``k``, transposed
-    by the column-major fill; the labels stay one per record, so label ``k`` no longer belongs to
-    image ``k``. The other modes take ``band_1`` (HH, the stronger, co-polarised band) of each
-    record, untransposed.
-    """
+    ``"r"`` and ``"r-array-only"`` reproduce ``array(dim=c(75,75,1604))`` of appendix 7.1.2: each
+    record supplies two images to an array of ``n``, so R silently keeps the first half: image
+    ``k`` (1-based) is ``band_1`` of record ``(k+1)/2`` for odd ``k``, ``band_2`` of record ``k/2``
+    for even ``k``, transposed by the column-major fill, while label ``k`` stays record ``k``'s.
+    The other modes take each record's ``band_1`` (HH, the stronger band), untransposed."""
     _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
     n = len(df)
     y = df["is_iceberg"].to_numpy(dtype=np.int64)
@@ -58,11 +54,9 @@ def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray
 def resnet_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray, np.ndarray]:
     """Images ``[n, 75, 75, 3]`` (float32) and one-hot labels ``[n, 2]`` of the residual CNN.
 
-    ``"r"`` reproduces appendix 7.2.2 (quoted in :func:`reproduce.resnet.main`). Sizes agree
-    here: channels HH, HV and their mean, labels with their images; the fill only transposes every
-    image, which a CNN learns as well. ``"corrected"`` drops the transposition. Label columns are
-    ship, iceberg (``classvec2classmat``'s order), two even on one-class data.
-    """
+    ``"r"`` reproduces appendix 7.2.2: channels HH, HV and their mean, labels with their images;
+    the fill only transposes every image (``"corrected"`` does not). Label columns are ship,
+    iceberg (``classvec2classmat``'s order), two even on one-class data."""
     _check_mode(preprocessing)
     n = len(df)
     labels = df["is_iceberg"].to_numpy(dtype=np.int64)
@@ -121,14 +115,12 @@ def scale_dense(
     modes divide both alike. Where R would silently give NaN or Inf (``max(abs())`` 0 or not
     finite) this raises DataError."""
     _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
-    train = np.asarray(x_train, dtype=np.float64)
-    if train.size == 0:
+    if (train := np.asarray(x_train, dtype=np.float64)).size == 0:
         raise DataError("cannot scale an empty training set")
     train_max = float(np.max(np.abs(train)))
     if not math.isfinite(train_max) or train_max == 0.0:
         raise DataError(f"cannot scale by the training images' largest absolute value {train_max}")
     train = train / train_max
     buggy = preprocessing in ("r", "r-scaling-only")
-    test_divisor = float(np.max(np.abs(train))) if buggy else train_max
-    test = np.asarray(x_test, dtype=np.float64) / test_divisor
+    test = np.asarray(x_test, dtype=np.float64) / (np.max(np.abs(train)) if buggy else train_max)
     return train.astype(np.float32), test.astype(np.float32)

@@ -1,7 +1,5 @@
-"""What a result needs to be rerun: command, git commit, versions, machine, date.
-
-Nothing here raises: a detail that cannot be found is ``None``, as it must not cost a finished run.
-"""
+"""What a result needs to be rerun: command, git commit, versions, machine, date. Nothing here
+raises: a detail that cannot be found is ``None``, as it must not cost a finished run."""
 
 from __future__ import annotations
 
@@ -100,8 +98,10 @@ def command_line(args: list[str] | None = None) -> str:
         return shlex.join(["python", "-m", "reproduce", *map(str, args)])
     program, *rest = list(sys.argv) or ["python"]
     path = Path(program)
-    entry_point = path.name in ("reproduce", "reproduce.exe")
-    if entry_point or path.parts[-2:] == ("reproduce", "__main__.py"):
+    if path.name in ("reproduce", "reproduce.exe") or path.parts[-2:] == (
+        "reproduce",
+        "__main__.py",
+    ):
         return shlex.join(["python", "-m", "reproduce", *rest])
     if program in ("-c", ""):
         return shlex.join(["python", "-c", "...", *rest])

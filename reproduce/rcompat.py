@@ -1,7 +1,5 @@
-"""R's ``set.seed`` + ``sample``, ``array()`` and ``aperm``, bit for bit in NumPy.
-
-Follows R's C sources (src/main/RNG.c, random.c, array.c); the tests check against real R output.
-"""
+"""R's ``set.seed`` + ``sample``, ``array()`` and ``aperm``, bit for bit in NumPy, after R's C
+sources (src/main/RNG.c, random.c, array.c); the tests check against real R output."""
 
 from __future__ import annotations
 
@@ -20,11 +18,9 @@ _MAX_SAMPLE_N = 10_000_000  # above it R's sample() switches to a hash-based alg
 
 
 class RRandom:
-    """R's default generator, Mersenne-Twister, after ``set.seed(seed)`` (``-2**31 < seed < 2**31``).
-
-    ``set.seed`` scrambles the seed with 50 steps of the LCG ``69069 * seed + 1`` (32-bit), fills
-    R's 625 words (``mti``, then the 624 of ``mt``) with further steps, and sets ``mti = 624``.
-    """
+    """R's default generator, Mersenne-Twister, after ``set.seed(seed)`` (``-2**31 < seed < 2**31``):
+    50 steps of the LCG ``69069 * seed + 1`` (32-bit) scramble the seed, further steps fill R's
+    625 words (``mti``, then the 624 of ``mt``), and ``mti = 624``."""
 
     def __init__(self, seed: int) -> None:
         if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
@@ -77,10 +73,7 @@ class RRandom:
 
 def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray:
     """``set.seed(seed, sample.kind = kind); sample(1:n, size)``: 1-based int64, in R's order.
-
-    ``kind`` is ``"Rounding"`` (R before 3.6.0, the report's) or ``"Rejection"`` (R >= 3.6.0);
-    ``n`` at most 1e7 (above, R uses a hash-based algorithm).
-    """
+    ``kind``: ``"Rounding"`` (R before 3.6.0, the report's) or ``"Rejection"`` (R >= 3.6.0)."""
     if kind not in settings.SAMPLE_KINDS:
         raise ValueError(f"kind must be one of {settings.SAMPLE_KINDS}, got {kind!r}")
     n, size = int(n), int(size)
@@ -102,23 +95,16 @@ def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray
 
 
 def r_array(values, dim: Sequence[int]) -> np.ndarray:
-    """R's ``array(values, dim)``: column-major fill, the surplus dropped and a shortfall recycled
-    silently, an empty ``values`` giving NaN (R's NA).
-
-    Args:
-        values: flattened in its own C order first (R vectors have no shape); its dtype is kept.
-        dim: the dimensions, at least one, each ``>= 0``.
-    """
+    """R's ``array(values, dim)``: ``values`` flattened in C order (R vectors have no shape; the
+    dtype is kept) fill ``dim`` column-major, the surplus dropped and a shortfall recycled
+    silently, an empty ``values`` giving NaN (R's NA)."""
     dim = tuple(int(d) for d in dim)
     if not dim:
         raise ValueError("'dims' cannot be of length 0")
     if any(d < 0 for d in dim):
         raise ValueError(f"negative dimension in {dim}")
     flat, total = np.asarray(values).reshape(-1), math.prod(dim)
-    if flat.size == 0:
-        flat = np.full(total, np.nan)
-    if flat.size != total:
-        flat = np.resize(flat, total)  # truncates, or recycles as R's rep_len
+    flat = np.resize(flat, total) if flat.size else np.full(total, np.nan)  # as R's rep_len
     return flat.reshape(dim, order="F")
 
 

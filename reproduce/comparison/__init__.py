@@ -22,15 +22,9 @@ def run_compare(
     compute_shares: bool = True,
     command: str | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``comparison.md`` and ``comparison.csv`` into ``out``; return their paths.
-
-    Args:
-        runs_dir: folder of run folders.
-        out: output folder.
-        data_path: the runs' ``train.json`` when not at the recorded path.
-        compute_shares: load the data for the majority-class share of the test split.
-        command: the command line to record (default: this process's).
-    """
+    """Write ``comparison.md`` and ``comparison.csv`` of the runs under ``runs_dir`` into ``out``;
+    return their paths. ``data_path``: the runs' ``train.json`` when not at the recorded path;
+    ``compute_shares``: load it for the majority-class share; ``command``: the one to record."""
     import pandas as pd
 
     scan = load_runs(runs_dir)

@@ -23,19 +23,13 @@ _EXPECTED_BAND = (
 
 
 def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
-    """Check what ``json.load`` returned for a ``train.json``; extra fields are ignored.
-
-    Args:
-        records: a list of dicts; bands may also be 1-D numpy arrays.
-        source: the name error messages start with (usually the file name).
-
-    Returns:
-        Columns ``id`` (str), ``band_1``, ``band_2`` (float64 arrays of 5625 dB values, row-major
-        75 x 75), ``inc_angle`` (float, NaN for ``"na"``), ``is_iceberg`` (int64 0/1).
-    """
+    """Check what ``json.load`` returned for a ``train.json`` (a list of dicts; bands may be 1-D
+    arrays; extra fields ignored), naming ``source`` in errors. Columns ``id`` (str), ``band_1``,
+    ``band_2`` (float64 arrays of 5625 dB values, row-major 75 x 75), ``inc_angle`` (float, NaN
+    for ``"na"``), ``is_iceberg`` (int64 0/1)."""
     if not isinstance(records, list):
         raise DataError(
-            f"{source}: expected a JSON list of records at the top level, found {describe(records)}"
+            f"{source}: expected a JSON list of records at the top level, found {in_words(records)}"
         )
     if not records:
         raise DataError(f"{source}: the list of records is empty, expected at least one record")
@@ -44,7 +38,7 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
     for index, record in enumerate(records):  # one record at a time: nothing sized by len(records)
         where = f"{source}: record {index}"
         if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object, found {describe(record)}")
+            raise DataError(f"{where}: expected a JSON object, found {in_words(record)}")
         record_id = record.get("id")
         if isinstance(record_id, str) and record_id:
             where += f" (id {shorten(repr(record_id), 40)})"
@@ -55,7 +49,7 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
             )
         if not (isinstance(record_id, str) and record_id):
             raise DataError(
-                f"{where}: field 'id': expected a non-empty string, found {describe(record_id)}"
+                f"{where}: field 'id': expected a non-empty string, found {in_words(record_id)}"
             )
         if record_id in first_index:
             raise DataError(
@@ -76,13 +70,13 @@ def _band(value: Any, where: str, field: str) -> np.ndarray:
     if isinstance(value, np.ndarray):  # records built in Python: checked as their JSON would be
         value = value.tolist()
     if not isinstance(value, list):
-        raise DataError(f"{prefix}: {_EXPECTED_BAND}, found {describe(value)}")
+        raise DataError(f"{prefix}: {_EXPECTED_BAND}, found {in_words(value)}")
     if len(value) != N_PIXELS:
         raise DataError(f"{prefix}: {_EXPECTED_BAND}, found {len(value)} values")
     if not set(map(type, value)) <= {float, int}:  # JSON numbers are exactly these
         for position, item in enumerate(value):
             if not _is_number(item):
-                raise DataError(f"{prefix}: value {position} is {describe(item)}, {_EXPECTED_BAND}")
+                raise DataError(f"{prefix}: value {position} is {in_words(item)}, {_EXPECTED_BAND}")
     try:
         array = np.array(value, dtype=np.float64)
     except (OverflowError, ValueError, TypeError) as err:
@@ -96,12 +90,11 @@ def _band(value: Any, where: str, field: str) -> np.ndarray:
     return array
 
 
+_BOOLS, _NUMBERS = (bool, np.bool_), (int, float, np.integer, np.floating)
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not _is_bool(value)
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, (bool, np.bool_))
+    return isinstance(value, _NUMBERS) and not isinstance(value, _BOOLS)
 
 
 def _angle(value: Any, where: str) -> float:
@@ -114,7 +107,7 @@ def _angle(value: Any, where: str) -> float:
         except OverflowError:
             pass
     raise DataError(
-        f"{where}: field 'inc_angle': expected a finite number (degrees) or \"na\", found {describe(value)}"
+        f"{where}: field 'inc_angle': expected a finite number (degrees) or \"na\", found {in_words(value)}"
     )
 
 
@@ -122,15 +115,15 @@ def _label(value: Any, where: str) -> int:
     if _is_number(value) and value in (0, 1):
         return int(value)
     raise DataError(
-        f"{where}: field 'is_iceberg': expected 0 (ship) or 1 (iceberg), found {describe(value)}"
+        f"{where}: field 'is_iceberg': expected 0 (ship) or 1 (iceberg), found {in_words(value)}"
     )
 
 
-def describe(value: Any) -> str:
+def in_words(value: Any) -> str:
     """A JSON value in a few words, on one line, for error messages."""
     if value is None:
         return "null"
-    if _is_bool(value):
+    if isinstance(value, _BOOLS):
         return "true" if value else "false"
     if isinstance(value, str):
         return f"the string {shorten(json.dumps(value), 40)}"

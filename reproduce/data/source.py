@@ -37,16 +37,11 @@ class DataSource:
 def resolve_data(
     path: str | os.PathLike | None = None, *, stand_in_n=STAND_IN_N, stand_in_seed=STAND_IN_SEED
 ) -> tuple[pd.DataFrame, DataSource]:
-    """The frame of :func:`reproduce.data.load_train_json` a run uses, and its :class:`DataSource`.
-
-    Args:
-        path: the file to read; else ``$ICEBERG_DATA``, else the first of :data:`DEFAULT_PATHS`,
-            else the stand-in ``synthetic_train(stand_in_n, stand_in_seed)``. A file that is
-            named but missing is an error, not a reason to fall back.
-
+    """The frame of :func:`reproduce.data.load_train_json` a run uses, and its :class:`DataSource`:
+    of ``path``, else ``$ICEBERG_DATA``, else the first of :data:`DEFAULT_PATHS`, else the stand-in
+    ``synthetic_train(stand_in_n, stand_in_seed)``; a named file that is missing is an error.
     Band arrays are shared between calls (a file is read once while unchanged, ``all`` trains
-    three models on it): do not modify them in place.
-    """
+    three models on it): do not modify them in place."""
     origin = "given path"
     if path is None and os.environ.get(ENV_VAR):
         path, origin = os.environ[ENV_VAR], f"from ${ENV_VAR}"

@@ -5,8 +5,7 @@ darkening with incidence angle, few-look speckle, and one target per image -- el
 ships with point scatterers, or compact, dimmer icebergs -- overlapping on purpose so that the task
 is learnable but not trivial. Angles are "na" at Kaggle's rate, independent of the class (the
 report's models never read them, and a leak would only mislead). Values are rounded as Kaggle's
-(1e-4), so the JSON reads back to the same floats. The output depends only on ``(n, seed)``.
-"""
+(1e-4), so the JSON reads back to the same floats. The output depends only on ``(n, seed)``."""
 
 from __future__ import annotations
 

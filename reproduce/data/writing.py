@@ -15,17 +15,12 @@ from reproduce.data.records import records_to_frame
 
 
 def write_train_json(records: list[dict] | pd.DataFrame, path: str | os.PathLike) -> str:
-    """Write records as Kaggle's ``train.json``, atomically, and return the sha256 of the bytes.
-
-    Args:
-        records: Kaggle records (checked as a file is; bands as lists or arrays), or a frame from
-            :func:`reproduce.data.load_train_json`. The bytes are ``json.dumps(records,
-            separators=(",", ":"))`` of the five fields in Kaggle's order, so they read back exactly.
-    """
+    """Write Kaggle records (checked as a file is) or a frame of
+    :func:`reproduce.data.load_train_json` as ``json.dumps(records, separators=(",", ":"))`` of
+    the five fields in Kaggle's order, atomically; return the sha256 of the bytes."""
     if not isinstance(records, pd.DataFrame):
         records = records_to_frame(records, "records to write")
-    data = json_bytes(records)
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data := json_bytes(records))
     return hashlib.sha256(data).hexdigest()
 
 
