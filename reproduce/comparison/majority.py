@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from pathlib import Path
 
 from reproduce.errors import ReproduceError
@@ -30,24 +28,16 @@ def majority_share(run: RunRecord, data_path: str | None = None) -> float | None
 
 def _labels(kind, sha256, n_records, path):
     """The labels of the run's data, or ``None`` when they are not here under its sha256."""
+    from reproduce.data import resolve_data, source  # both cache what they read or generate
+
     if kind == "stand-in":
-        return _stand_in_labels(int(n_records or 1604), sha256)
-    if not path or not Path(path).is_file():
+        frame, found = source._stand_in(int(n_records or 1604), source.STAND_IN_SEED)
+    elif not path or not Path(path).is_file():
         return None
-    from reproduce.data import resolve_data  # caches the file while it is unchanged
-
-    try:
-        frame, source = resolve_data(path)
-    except ReproduceError:
-        return None
-    return frame["is_iceberg"].to_numpy().astype(int) if source.sha256 == sha256 else None
-
-
-@functools.lru_cache(maxsize=4)
-def _stand_in_labels(n: int, sha256: str):
-    from reproduce.data import stand_in_json_bytes, synthetic_arrays
-    from reproduce.data.source import STAND_IN_SEED
-
-    if hashlib.sha256(stand_in_json_bytes(n, STAND_IN_SEED)).hexdigest() != sha256:
-        return None
-    return synthetic_arrays(n, STAND_IN_SEED)["is_iceberg"].astype(int)
+    else:
+        try:
+            frame, found = resolve_data(path)
+        except ReproduceError:
+            return None
+        found = found.sha256
+    return frame["is_iceberg"].to_numpy().astype(int) if found == sha256 else None

@@ -14,7 +14,6 @@ from reproduce.figures.canvas import pyplot, save_figure
 SOLUTION_Y0 = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
 SOLUTION_RTOL, SOLUTION_ATOL = 1e-6, 1e-8
 LOGISTIC_R, LOGISTIC_K = 0.5, 10.0
-EULER_COLUMNS = ("Iteration", "x", "y", "dy/dx")
 
 
 def _odeint(f, y0, t, **options) -> np.ndarray:
@@ -31,13 +30,12 @@ def _odeint(f, y0, t, **options) -> np.ndarray:
 
 @dataclass
 class SolutionCurves:
-    """dy/dx + y/2 = 3/2 solved at ``x`` for each ``y0`` (``y``: [len(x), len(y0)]) beside the
-    closed form; ``error_to_tolerance``: max |y - exact| / (atol + rtol |exact|), <= 1."""
+    """dy/dx + y/2 = 3/2 solved at ``x`` for each ``y0`` (``y``: [len(x), len(y0)]);
+    ``error_to_tolerance``: max |y - exact| / (atol + rtol |exact|), <= 1."""
 
     x: np.ndarray
     y0: np.ndarray
     y: np.ndarray
-    exact: np.ndarray
     max_error: float
     error_to_tolerance: float
 
@@ -55,7 +53,7 @@ def solution_curves(y0s=SOLUTION_Y0, x_end=12.0, rtol=SOLUTION_RTOL, atol=SOLUTI
             f"odeint misses its tolerance on dy/dx + y/2 = 3/2: |error| {error[i, k]:.3g} > "
             f"atol + rtol |y| = {bound[i, k]:.3g} at x = {x[i]:.3g}, y0 = {y0[k]:g}"
         )
-    return SolutionCurves(x, y0, y, exact, float(error.max()), float(np.max(error / bound)))
+    return SolutionCurves(x, y0, y, float(error.max()), float(np.max(error / bound)))
 
 
 def _finish(fig, ax, out_png, title: str, legend: str, **axis) -> Path:
@@ -84,12 +82,6 @@ def plot_solution_curves(curves: SolutionCurves, out_png) -> Path:
              f"(dopri5); max |error| vs 3 - (3 - y0) exp(-x/2): {curves.max_error:.1e}")  # fmt: skip
     xlim = (curves.x[0], curves.x[-1])
     return _finish(fig, ax, out_png, title, "lower right", xlabel="x", ylabel="y(x)", xlim=xlim)
-
-
-def logistic_rate(y, r: float = LOGISTIC_R, k: float = LOGISTIC_K):
-    """dy/dt = r y (1 - y/K) (report equation 30)."""
-    y = np.asarray(y, dtype=np.float64)
-    return r * y * (1.0 - y / k)
 
 
 @dataclass(frozen=True)
@@ -127,7 +119,7 @@ def plot_phase_portrait(out_png, r: float = LOGISTIC_R, k: float = LOGISTIC_K):
     """Figure 10: dy/dt against y for the logistic equation, equilibria marked (filled:
     stable) with arrows for the direction of flow. Returns (path, equilibria)."""
     y_min, y_max = -0.25 * k, 1.3 * k
-    f = lambda y: logistic_rate(y, r, k)  # noqa: E731
+    f = lambda y: r * y * (1.0 - y / k)  # noqa: E731  (report equation 30)
     equilibria = phase_line(f, y_min, y_max)
     y = np.linspace(y_min, y_max, 400)
     fig, ax = pyplot().subplots(figsize=(8.5, 5.5))
@@ -159,7 +151,7 @@ def plot_phase_portrait(out_png, r: float = LOGISTIC_R, k: float = LOGISTIC_K):
 
 def euler_table(x_end: float = 4.0, step: float = 1.0):
     """Euler's method for dy/dx = y, y(0) = 1 by ``odeint(method="euler")``: a DataFrame of
-    :data:`EULER_COLUMNS` (dy/dx: the right-hand side at the solver's y)."""
+    Iteration, x, y, dy/dx (the right-hand side at the solver's y)."""
     import pandas as pd
 
     x = np.arange(0.0, x_end + step / 2, step)
@@ -170,7 +162,7 @@ def euler_table(x_end: float = 4.0, step: float = 1.0):
 def euler_table_markdown(table) -> str:
     """The Euler table as Markdown, beside the report's (section 7.3.2) cell by cell."""
     report = np.asarray(report_claims.EULER_TABLE, dtype=float)[:, 2:]
-    ours = table[list(EULER_COLUMNS)].itertuples(index=False)
+    ours = table[["Iteration", "x", "y", "dy/dx"]].itertuples(index=False)
     rows = ["| " + " | ".join(f"{v:g}" for v in (*a, *b)) + " |" for a, b in zip(ours, report)]
     said, slope = report_claims.EULER_TEXT_DERIVATIVE_AT_0, table["dy/dx"].iloc[0]
     return "\n".join([

@@ -26,8 +26,8 @@ LINES = {
 }  # fmt: skip
 
 
-def draw_history(panels, history, colour: str, name: str, **style) -> None:
-    """Draw a history's columns on (loss, accuracy) ``panels``; a ``name`` starting with
+def draw_columns(panels, history, colour: str, name: str, **style) -> None:
+    """Draw a history's :data:`LINES` on (loss, accuracy) ``panels``; a ``name`` starting with
     ``_`` keeps the lines out of the legend."""
     for column, (panel, linestyle, what) in LINES.items():
         if column in history and history[column].notna().any():
@@ -57,11 +57,11 @@ def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
         for group in groups:
             colour, name = COLOURS.get(group.preprocessing, "C5"), group.name
             if group.n == 1:
-                draw_history(panels, group.runs[0].history, colour, name)
+                draw_columns(panels, group.runs[0].history, colour, name)
                 continue
             for run in group.runs:
-                draw_history(panels, run.history, colour, "_seed", lw=0.7, alpha=0.35)
-            draw_history(panels, mean_history(group), colour, f"{name}, mean of {group.n}", lw=2.2)
+                draw_columns(panels, run.history, colour, "_seed", lw=0.7, alpha=0.35)
+            draw_columns(panels, mean_history(group), colour, f"{name}, mean of {group.n}", lw=2.2)
         subtitles = [f"{g.name}: {g.get('status')}, {g.get('epochs')} epochs" for g in groups]
         panels[0].set_title("\n".join([TITLES[model], *subtitles]), fontsize=9)
         panels[0].set(ylabel=LOSS_LABEL)
