@@ -17,7 +17,6 @@ def _command(args) -> int:
 
 
 def register(subparsers) -> None:
-    """Add the ``compare`` command."""
     parser = subparsers.add_parser(
         "compare",
         help="tables of our runs' numbers beside the report's (comparison.md, comparison.csv)",

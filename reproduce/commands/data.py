@@ -14,7 +14,6 @@ from reproduce.errors import ReproduceError
 
 
 def register(subparsers) -> None:
-    """Add the ``data`` and ``make-data`` sub-commands."""
     about = "show which data a run would use (checking every record), and summarise it"
     data = subparsers.add_parser("data", help=about, description=about)
     data.add_argument(

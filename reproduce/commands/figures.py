@@ -20,7 +20,6 @@ def _command(args) -> int:
 
 
 def register(subparsers) -> None:
-    """Add the ``figures`` command."""
     parser = subparsers.add_parser(
         "figures",
         help="regenerate the report's figures 3-11 (PNGs) and its Euler table",

@@ -29,7 +29,7 @@ def solver(run: RunRecord) -> str:
     return f"{ode.get('method')} rtol={ode.get('rtol')} atol={ode.get('atol')}"
 
 
-def _distinct(values) -> str:
+def _joined(values) -> str:
     return " / ".join(dict.fromkeys(str(v) for v in values))
 
 
@@ -57,8 +57,8 @@ def group_row(group: SeedGroup, majority_share: float | None = None) -> dict:
             "constant_seeds": [r.train_seed for r in group.runs if is_constant(r)],
             "test_loss_mean": mean_interval(group.values("test_loss"))[0],
             "train_accuracy_inference_mean": mean_interval(group.values("train_accuracy_inference"))[0],
-            "hardware": _distinct(group.values("hardware")),
-            "commit": _distinct(map(_short_commit, group.values("git_commit")))}  # fmt: skip
+            "hardware": _joined(group.values("hardware")),
+            "commit": _joined(map(_short_commit, group.values("git_commit")))}  # fmt: skip
 
 
 #: The numbers of one run, as ``metrics.json`` names them.
@@ -67,7 +67,6 @@ RUN_KEYS = ("status", "epochs", "test_accuracy", "test_loss", "train_accuracy_in
 
 
 def run_row(run: RunRecord, configuration: str) -> dict:
-    """One run's own numbers."""
     row = {"run": run.name, "configuration": configuration, "train_seed": run.train_seed}
     row.update({key: run.get(key) for key in RUN_KEYS}, constant=is_constant(run))
     return {**row, "nfe_mean": (run.get("nfe") or {}).get("mean_forward")}

@@ -1,17 +1,16 @@
 """A generated stand-in for Kaggle's iceberg ``train.json``, which cannot be redistributed.
 
-Records in Kaggle's exact schema imitating Sentinel-1 SAR chips (75 x 75 pixels, dB): sea clutter
-darkening with incidence angle, few-look speckle, and one target per image -- elongated, bright
-ships with point scatterers, or compact, dimmer icebergs -- overlapping on purpose so that the task
-is learnable but not trivial. Angles are "na" at Kaggle's rate, independent of the class (the
-report's models never read them, and a leak would only mislead). Values are rounded as Kaggle's
-(1e-4), so the JSON reads back to the same floats. The output depends only on ``(n, seed)``."""
+Records in Kaggle's schema imitating Sentinel-1 SAR chips (75 x 75 pixels, dB): sea clutter
+darkening with incidence angle, few-look speckle, one target per image (elongated, bright ships
+with point scatterers, or compact, dimmer icebergs) overlapping on purpose so that the task is
+learnable but not trivial. Angles are "na" at Kaggle's rate, independent of the class (a leak
+would only mislead); values rounded as Kaggle's (1e-4). The output depends only on ``(n, seed)``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from reproduce.data.records import N_PIXELS
+from reproduce.data.records import COLUMNS, N_PIXELS
 
 SIDE = 75  # pixels; a band holds SIDE * SIDE values, row by row
 # Kaggle's train.json: 753 icebergs and 133 "na" angles in 1604 records.
@@ -30,16 +29,9 @@ def synthetic_train(n: int = 1604, seed: int = 0) -> list[dict]:
     ``band_1``, ``band_2`` (lists of 5625 dB floats, row-major 75 x 75), ``inc_angle`` (degrees
     or ``"na"``), ``is_iceberg`` (0 or 1); ``seed`` seeds NumPy's ``default_rng``."""
     arrays = synthetic_arrays(n, seed)
-    return [
-        {
-            "id": arrays["id"][i],
-            "band_1": arrays["band_1"][i].tolist(),
-            "band_2": arrays["band_2"][i].tolist(),
-            "inc_angle": "na" if np.isnan(angle) else float(angle),
-            "is_iceberg": int(arrays["is_iceberg"][i]),
-        }
-        for i, angle in enumerate(arrays["inc_angle"])
-    ]
+    return [{"id": i, "band_1": hh.tolist(), "band_2": hv.tolist(),
+             "inc_angle": "na" if np.isnan(angle) else float(angle), "is_iceberg": int(label)}
+            for i, hh, hv, angle, label in zip(*(arrays[name] for name in COLUMNS))]  # fmt: skip
 
 
 def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
