@@ -67,9 +67,8 @@ results = {
     "mean_test_rmse": float(np.sqrt(np.mean((fat_mean - y_test) ** 2))),
     "loss": [float(v) for v in history.history["loss"]],
 }
-print(
-    f"{'model':28} test RMSE (% fat)\n{'Neural CDE, 50% dropped':28} {results['cde_test_rmse']:.2f}"
-)
+print(f"{'model':28} test RMSE (% fat)")
+print(f"{'Neural CDE, 50% dropped':28} {results['cde_test_rmse']:.2f}")
 print(f"{'training mean':28} {results['mean_test_rmse']:.2f}")
 args.out.mkdir(parents=True, exist_ok=True)
 (args.out / "functional_cde_results.json").write_text(json.dumps(results, indent=2))

@@ -1,8 +1,6 @@
 """Keep TensorFlow's start-up logs, written to file descriptor 2 by C++, out of the terminal
 (``REPRODUCE_VERBOSE_TF=1`` shows them)."""
 
-from __future__ import annotations
-
 import contextlib
 import os
 import sys

@@ -5,8 +5,6 @@ system), is fsynced and ``os.replace``-d over it (atomic on POSIX and Windows); 
 fsynced so that the rename survives a power cut. A failed write's :class:`OSError` names the
 target, with its errno (ENOSPC stays ENOSPC)."""
 
-from __future__ import annotations
-
 import contextlib
 import json
 import os

@@ -1,8 +1,6 @@
 """Command line: ``python -m reproduce <command> ...``; each command module has ``register(subparsers)``.
 A :class:`reproduce.errors.ReproduceError` ends as one line on stderr, exit status 2."""
 
-from __future__ import annotations
-
 import argparse
 import sys
 
@@ -40,8 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # What metrics.json records as the command: the arguments given here, not
-    # the host program's sys.argv when main() is called from Python.
+    # What metrics.json records: the arguments given here, not a host program's sys.argv.
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return int(args.func(args) or 0)

@@ -5,8 +5,6 @@ reads the unclipped logits cached on a sigmoid/softmax output; for the residual 
 softmax that is another objective) and the batch normalisation's moving statistics. ``semantics``
 (:data:`reproduce.settings.SEMANTICS_OPTIONS`) picks Keras 2.2's (``"keras22"``) or Keras 3's."""
 
-from __future__ import annotations
-
 from reproduce._quiet import quiet_tensorflow
 
 quiet_tensorflow()

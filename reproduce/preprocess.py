@@ -5,8 +5,6 @@ label, row-major, train and test scaled alike; ``"r-array-only"`` and ``"r-scali
 one of the dense script's two bugs. Inputs are frames of :func:`reproduce.data.load_train_json`
 (columns ``band_1``, ``band_2``, ``is_iceberg``)."""
 
-from __future__ import annotations
-
 import math
 
 import numpy as np

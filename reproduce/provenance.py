@@ -1,8 +1,6 @@
 """What a result needs to be rerun: command, git commit, versions, machine, date. Nothing here
 raises: a detail that cannot be found is ``None``, as it must not cost a finished run."""
 
-from __future__ import annotations
-
 import contextlib
 import datetime as _dt
 import os
@@ -37,10 +35,9 @@ def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
 
 
 def _installed(distribution: str) -> str | None:
-    try:
+    with contextlib.suppress(metadata.PackageNotFoundError):
         return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+    return None
 
 
 def _git(cwd: Path, *args: str) -> str | None:
@@ -64,13 +61,11 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
 
 
 def _cpu_model() -> str:
-    try:
+    with contextlib.suppress(OSError):
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 if line.lower().startswith("model name"):
                     return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or platform.machine() or "unknown CPU"
 
 

@@ -1,8 +1,6 @@
 """R's ``set.seed`` + ``sample``, ``array()`` and ``aperm``, bit for bit in NumPy, after R's C
 sources (src/main/RNG.c, random.c, array.c); the tests check against real R output."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Sequence
 

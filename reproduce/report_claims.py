@@ -1,8 +1,6 @@
 """The report's own figures, quoted by hand with their sections: the only typed-in numbers of
 the project, put beside the computed ones by ``compare`` and ``figures``."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 

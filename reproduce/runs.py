@@ -1,7 +1,5 @@
 """The run folders under ``--runs`` (``metrics.json``, ``history.csv``), grouped by training seed."""
 
-from __future__ import annotations
-
 import json
 import os
 import re

@@ -1,7 +1,5 @@
 """``python -m reproduce compare``: our runs' numbers beside the report's, as tables."""
 
-from __future__ import annotations
-
 from reproduce.commands import folder
 
 

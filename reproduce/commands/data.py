@@ -1,7 +1,5 @@
 """Commands ``data`` (which data a run uses, summarised) and ``make-data`` (writes the stand-in)."""
 
-from __future__ import annotations
-
 import argparse
 import hashlib
 from pathlib import Path
@@ -54,8 +52,7 @@ def run_make_data(args: argparse.Namespace) -> int:
         if target.exists() and not args.force:  # it may be Kaggle's real data
             raise ReproduceError(f"{target} already exists; pass --force to overwrite it")
         target.parent.mkdir(parents=True, exist_ok=True)
-        data = stand_in_json_bytes(args.n, args.seed)
-        atomic_write_bytes(target, data)
+        atomic_write_bytes(target, data := stand_in_json_bytes(args.n, args.seed))
     except OSError as err:
         raise ReproduceError(f"cannot write {target}: {err.strerror or err}") from err
     print(f"wrote {target} ({args.n} stand-in records, seed {args.seed}, {len(data)} bytes)")

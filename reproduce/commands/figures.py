@@ -1,7 +1,5 @@
 """``python -m reproduce figures``: the report's figures 3-11, regenerated."""
 
-from __future__ import annotations
-
 from reproduce.commands import folder
 
 

@@ -2,8 +2,6 @@
 figures, written as ``comparison.md`` and ``comparison.csv``. The words that interpret them
 are written by hand (``COMPARISON.md``, the README), never generated."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 

@@ -1,7 +1,5 @@
 """The majority-class share of a run's test split: what a constant classifier scores."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from reproduce.errors import ReproduceError

@@ -1,7 +1,5 @@
 """Mean and 95% Student-t interval over training seeds (no SciPy at run time)."""
 
-from __future__ import annotations
-
 import math
 import statistics
 

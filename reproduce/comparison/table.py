@@ -1,8 +1,6 @@
 """The comparison's tables, as rows of numbers: one per seed group, one per run, one per
 report figure. Fractions stay fractions here; :func:`markdown` shows them as percentages."""
 
-from __future__ import annotations
-
 from reproduce.comparison.stats import mean_interval
 from reproduce.report_claims import CLAIMS
 from reproduce.runs import MODELS, RunRecord, SeedGroup, seed_groups

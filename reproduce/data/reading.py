@@ -1,7 +1,5 @@
 """Reading Kaggle's ``train.json``, or ``train.json.7z`` as Kaggle ships it (told by its signature)."""
 
-from __future__ import annotations
-
 import hashlib
 import io
 import json
@@ -36,8 +34,7 @@ def load_with_sha256(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
     sha256 = hashlib.sha256(raw).hexdigest()
     label = str(path)
     if raw.startswith(_SEVEN_ZIP_SIGNATURE):
-        member, raw = _unpack_7z(path, raw)
-        label = f"{path} (member {member})"
+        label, raw = _unpack_7z(path, raw)
     elif path.name.lower().endswith(".7z"):
         raise DataError(f"{path}: not a 7z archive (its first bytes are not the 7z signature)")
     records = _parse_json(label, raw)
@@ -66,7 +63,7 @@ def _read_capped(path: Path) -> bytes:
 
 
 def _unpack_7z(path: Path, raw: bytes) -> tuple[str, bytes]:
-    """The archive's one ``.json`` member (or its ``train.json``): its name and bytes."""
+    """The archive's one ``.json`` member (or its ``train.json``): its label and bytes."""
     import py7zr  # only needed for archives
 
     try:
@@ -96,7 +93,7 @@ def _unpack_7z(path: Path, raw: bytes) -> tuple[str, bytes]:
         raise DataError(f"{path}: cannot unpack the 7z archive: {one_line(err)}") from err
     if len(data) > MAX_BYTES:  # the header understated the size
         raise _too_large(label)
-    return member.filename, data
+    return label, data
 
 
 def _parse_json(label: str, raw: bytes) -> Any:

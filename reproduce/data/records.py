@@ -1,7 +1,5 @@
 """Checking parsed records against Kaggle's schema, with one-line errors naming record and field."""
 
-from __future__ import annotations
-
 import json
 import math
 from typing import Any

@@ -1,7 +1,5 @@
 """Choosing a run's data: a named file, ``$ICEBERG_DATA``, ``data/train.json``, else the stand-in."""
 
-from __future__ import annotations
-
 import dataclasses
 import functools
 import hashlib

@@ -6,22 +6,16 @@ with point scatterers, or compact, dimmer icebergs) overlapping on purpose so th
 learnable but not trivial. Angles are "na" at Kaggle's rate, independent of the class (a leak
 would only mislead); values rounded as Kaggle's (1e-4). The output depends only on ``(n, seed)``."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from reproduce.data.records import COLUMNS, N_PIXELS
 
 SIDE = 75  # pixels; a band holds SIDE * SIDE values, row by row
 # Kaggle's train.json: 753 icebergs and 133 "na" angles in 1604 records.
-ICEBERG_SHARE = 753 / 1604
-NA_SHARE = 133 / 1604
+ICEBERG_SHARE, NA_SHARE = 753 / 1604, 133 / 1604
 _DECIMALS = 4
 _POSITION_JITTER = 10.0  # targets lie this close to the centre, in x and in y
-# Floor and ceilings of the real bands, in dB.
-_DB_FLOOR = -45.5
-_HH_CEILING = 35.0
-_HV_CEILING = 20.0
+_DB_FLOOR, _HH_CEILING, _HV_CEILING = -45.5, 35.0, 20.0  # of the real bands, in dB
 
 
 def synthetic_train(n: int = 1604, seed: int = 0) -> list[dict]:

@@ -1,7 +1,5 @@
 """Writing records as Kaggle's ``train.json``: the bytes ``json.dumps`` would give, atomically."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 import math

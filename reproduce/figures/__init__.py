@@ -1,8 +1,6 @@
 """The report's figures 3-11, regenerated (``python -m reproduce figures``), and
 ``manifest.json``: per file its figure, report section, sha256 and provenance."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 import os

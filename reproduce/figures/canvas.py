@@ -1,7 +1,5 @@
 """Drawing on matplotlib's file-only Agg backend; figures are written atomically."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from reproduce.atomic import atomic_path

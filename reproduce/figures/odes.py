@@ -1,8 +1,6 @@
 """Figures 9-11 and the Euler table: the report's worked ODE examples, solved by
 :func:`odelayers.odeint` and checked against their closed forms."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -2,8 +2,6 @@
 draws them: ``par(mfcol = c(5, 5))``, ``img <- t(apply(img, 2, rev))`` and
 ``image(1:75, 1:75, img, col = gray((-44:0)/-44))``."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import numpy as np

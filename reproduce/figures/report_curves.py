@@ -4,8 +4,6 @@ Every panel has its own y scale, as the report's separate plots do: on one share
 losses would be flat lines under the dense network's. A seed group is drawn as each seed's curve,
 thin, under the seeds' mean per epoch, thick, so the spread stays visible."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from reproduce.figures.canvas import pyplot, save_figure

@@ -1,8 +1,6 @@
 """Figure 8: a weight-tied residual network and a Neural ODE with the same dynamics, trained
 here in seconds on a 1-D toy regression, and their hidden-state trajectories."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from pathlib import Path
 
