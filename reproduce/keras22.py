@@ -49,12 +49,11 @@ class Keras22BinaryCrossentropy(keras.losses.Loss):
 class Keras22BatchNormalization(keras.layers.BatchNormalization):
     """Keras 3's batch normalisation with Keras 2.2's moving statistics; no renorm, no masks.
 
-    The moving statistics are zero-debiased (after ``t`` updates, ``b_t / (1 - momentum**t)``
-    with ``b_t = momentum * b_{t-1} + (1 - momentum) * value``, ``b_0 = 0``) and follow the batch
-    variance times ``n / (n - (1 + epsilon))``, on top of Bessel's correction where Keras 2.2 ran
-    the fused kernel. ``t`` is the weight ``debias_steps``, so checkpoints carry it. ``fused``:
-    TensorFlow's fused kernel, as Keras 2.2 ran it, for 4-D float32 inputs normalised over the
-    last axis: None where it can, True to refuse other inputs, False never."""
+    The moving statistics are zero-debiased (after ``t`` updates, ``b_t / (1 - momentum**t)``,
+    ``b_t = momentum * b_{t-1} + (1 - momentum) * value``, ``b_0 = 0``; ``t``: the weight
+    ``debias_steps``) and follow the batch variance times ``n / (n - (1 + epsilon))``, on top of
+    Bessel's correction where Keras 2.2 ran the fused kernel. ``fused``: that kernel for 4-D
+    float32 inputs over the last axis: None where it can, True to refuse others, False never."""
 
     def __init__(self, *args, fused: bool | None = None, **kwargs):
         super().__init__(*args, **kwargs)

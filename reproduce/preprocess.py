@@ -107,11 +107,10 @@ def split_indices(
 def scale_dense(
     x_train: np.ndarray, x_test: np.ndarray, preprocessing: str = "r"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The dense script's scaling (``## Need to scale data``), in float64 as R's, returned as
-    float32. Under ``"r"`` and ``"r-scaling-only"`` the test images are divided by
-    ``max(abs(train_iceberg))`` of the already scaled training set, 1, and stay in dB; the other
-    modes divide both alike. Where R would silently give NaN or Inf (``max(abs())`` 0 or not
-    finite) this raises DataError."""
+    """The dense script's scaling (``## Need to scale data``) in float64 as R's, as float32. Under
+    ``"r"`` and ``"r-scaling-only"`` the test images are divided by ``max(abs(train_iceberg))`` of
+    the already scaled training set, 1, and stay in dB; the other modes divide both alike. Where
+    R would silently give NaN or Inf (``max(abs())`` 0 or not finite) this raises DataError."""
     _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
     if (train := np.asarray(x_train, dtype=np.float64)).size == 0:
         raise DataError("cannot scale an empty training set")

@@ -7,9 +7,8 @@ from reproduce.runs import RunRecord
 
 
 def majority_share(run: RunRecord, data_path: str | None = None) -> float | None:
-    """Share of the more frequent class among the run's test labels: those of the split's test
-    records in every preprocessing. The data is the file at ``data_path`` or the recorded path,
-    or the regenerated stand-in, if its sha256 is the run's (else ``None``)."""
+    """Share of the more frequent class among the split's test labels, read from ``data_path``,
+    the recorded path or the regenerated stand-in with the run's sha256 (else ``None``)."""
     from reproduce.preprocess import report_split
 
     data = run.data

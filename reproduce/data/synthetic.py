@@ -19,9 +19,8 @@ _DB_FLOOR, _HH_CEILING, _HV_CEILING = -45.5, 35.0, 20.0  # of the real bands, in
 
 
 def synthetic_train(n: int = 1604, seed: int = 0) -> list[dict]:
-    """``n`` records as ``json.load`` returns Kaggle's ``train.json``: ``id`` (8 hex digits),
-    ``band_1``, ``band_2`` (lists of 5625 dB floats, row-major 75 x 75), ``inc_angle`` (degrees
-    or ``"na"``), ``is_iceberg`` (0 or 1); ``seed`` seeds NumPy's ``default_rng``."""
+    """``n`` records as ``json.load`` returns Kaggle's ``train.json`` (ids of 8 hex digits, bands
+    of 5625 dB floats, angles in degrees or ``"na"``); ``seed`` seeds NumPy's ``default_rng``."""
     arrays = synthetic_arrays(n, seed)
     return [{"id": i, "band_1": hh.tolist(), "band_2": hv.tolist(),
              "inc_angle": "na" if np.isnan(angle) else float(angle), "is_iceberg": int(label)}

@@ -13,9 +13,8 @@ from reproduce.data.records import records_to_frame
 
 
 def write_train_json(records: list[dict] | pd.DataFrame, path: str | os.PathLike) -> str:
-    """Write Kaggle records (checked as a file is) or a frame of
-    :func:`reproduce.data.load_train_json` as ``json.dumps(records, separators=(",", ":"))`` of
-    the five fields in Kaggle's order, atomically; return the sha256 of the bytes."""
+    """Write records (checked as a file is) or a frame as ``json.dumps(records, separators=(",",
+    ":"))`` of Kaggle's five fields in its order, atomically; return the bytes' sha256."""
     if not isinstance(records, pd.DataFrame):
         records = records_to_frame(records, "records to write")
     atomic_write_bytes(path, data := json_bytes(records))

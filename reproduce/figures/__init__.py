@@ -26,8 +26,7 @@ def make_figures(
     only: tuple[str, ...] | None = None,
 ) -> Path:
     """Write the figures (all, or the :data:`FIGURES` keys in ``only``) and ``manifest.json``
-    into ``out_dir``; return the manifest's path. ``data_path``: train.json for Figure 3 (as
-    :func:`reproduce.data.resolve_data`); ``runs_dir``: the runs of Figures 4 and 7."""
+    into ``out_dir``; return its path. ``data_path``: Figure 3's, as ``resolve_data`` takes it."""
     if unknown := set(only or ()) - set(FIGURES):
         named = ", ".join(map(repr, sorted(unknown)))
         raise ReproduceError(f"unknown figure(s) {named}; choose from {', '.join(FIGURES)}")

@@ -31,10 +31,9 @@ class ToyResult:
 
 
 def train_toy_models(depth: int = 4, steps: int = 80, seed: int = 0, n_points: int = 9):
-    """Train both models, with Adam on the full batch, to map x in [-1, 1] to 2 tanh(2x)
-    (monotone, so a 1-D flow can): the residual network applies h <- h + f(h, k) for k < depth
-    (Euler with step 1), the Neural ODE integrates dh/dt = f(h, t) from 0 to depth (dopri5);
-    f: ``ConcatDense`` 1 -> 16 tanh -> 1 in both."""
+    """Train both models (Adam, full batch) to map x in [-1, 1] to 2 tanh(2x), monotone so that a
+    1-D flow can: h <- h + f(h, k) for k < depth (Euler, step 1) against dh/dt = f(h, t) from 0
+    to depth (dopri5), f: ``ConcatDense`` 1 -> 16 tanh -> 1 in both."""
     from reproduce._quiet import quiet_tensorflow
 
     quiet_tensorflow()
