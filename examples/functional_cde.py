@@ -1,14 +1,13 @@
 """Predict meat's fat content from a near-infrared spectrum with half its points missing.
 
-A spectrum is a function of wavelength: `odelayers.CDEBlock` reads it, gaps interpolated,
-as a path driving a hidden state (a Neural CDE, Kidger et al. 2020).
-The Tecator spectra ship inside sktime's wheel (`pip install '.[functional]'`).
+A spectrum is a function of wavelength: `odelayers.CDEBlock` reads it, gaps interpolated, as a
+path driving a hidden state (a Neural CDE, Kidger et al. 2020). The Tecator spectra ship inside
+sktime's wheel (`pip install '.[functional]'`).
 
     PYTHONPATH=. python examples/functional_cde.py                 # ~10 minutes on 2 CPU cores
     PYTHONPATH=. python examples/functional_cde.py --tiny --out /tmp/cde
 
-Ends with functional_cde.png, functional_cde_results.json and a table of test RMSEs.
-"""
+Ends with functional_cde.png, functional_cde_results.json and a table of test RMSEs."""
 
 import argparse
 import json

@@ -1,14 +1,13 @@
 """An ODE-Net (Chen et al., 2018) classifying scikit-learn's 8x8 handwritten digits.
 
-Shows `odelayers.ODEBlock` in a plain Keras model: a conv stem, one ODE block
-in place of a stack of residual blocks (dopri5 steps, adjoint gradients), a
-softmax head; `compile`/`fit` log the block's NFE; a `.keras` save/load round trip.
+Shows `odelayers.ODEBlock` in a plain Keras model: a conv stem, one ODE block in place of a stack
+of residual blocks (dopri5, adjoint gradients), a softmax head; `compile`/`fit` log the block's
+NFE; a `.keras` save/load round trip.
 
     PYTHONPATH=. python examples/odenet_digits.py               # a few minutes on 2 CPU cores
     PYTHONPATH=. python examples/odenet_digits.py --tiny --out /tmp/digits
 
-Ends with odenet_digits.png (learning curves), odenet_digits_results.json and a table.
-"""
+Ends with odenet_digits.png (learning curves), odenet_digits_results.json and a table."""
 
 import argparse
 import json

@@ -1,14 +1,12 @@
 """Learn the dynamics of a spiral from its trajectory (torchdiffeq's ode_demo.py, in Keras).
 
-Shows `odelayers.odeint` as a differentiable solver: a small MLP `f` is fitted
-so that the solution of dy/dt = f(y) matches short windows of a true
-trajectory, with gradients by the adjoint method.
+Shows `odelayers.odeint` as a differentiable solver: a small MLP `f` is fitted so that the
+solution of dy/dt = f(y) matches short windows of a true trajectory, gradients by the adjoint.
 
     PYTHONPATH=. python examples/spiral.py                 # a few minutes on 2 CPU cores
     PYTHONPATH=. python examples/spiral.py --tiny --out /tmp/spiral
 
-Ends with spiral.png (true vs learned trajectory), spiral_results.json and a loss table.
-"""
+Ends with spiral.png (true vs learned trajectory), spiral_results.json and a loss table."""
 
 import argparse
 import json

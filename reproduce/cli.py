@@ -29,8 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
             "or data/train.json); otherwise runs on a generated stand-in."
         ),
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    subparsers.required = True
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(subparsers)
     return parser

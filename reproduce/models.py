@@ -1,5 +1,4 @@
 """The three models, compiled with the R scripts' settings (``semantics``: ``keras22`` or ``keras3``).
-
 Importing this module imports Keras (and TensorFlow), quietly."""
 
 from reproduce.dense import build_dense

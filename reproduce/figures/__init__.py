@@ -83,16 +83,11 @@ def make_figures(
             for name in (path.name, "euler_table.csv", "euler_table.md"):
                 record(name, "Figure 11" if name == path.name else "Euler table",
                        report_claims.EULER_TABLE_SECTION)  # fmt: skip
-    return _write_manifest(out / "manifest.json", entries, command)
-
-
-def _write_manifest(path: Path, entries: list[dict], command: str | None) -> Path:
-    """Merge this call's entries into ``manifest.json`` (figures not redrawn keep theirs)."""
-    try:
-        files = {e["file"]: e for e in json.loads(path.read_text())["files"]}
+    try:  # merged into manifest.json: figures not redrawn keep their entries
+        files = {e["file"]: e for e in json.loads((out / "manifest.json").read_text())["files"]}
     except (OSError, ValueError, KeyError, TypeError):
         files = {}
     common = provenance.record(command, extra_versions=("matplotlib",))
     files.update({e["file"]: {**e, **common} for e in entries})
     manifest = json.dumps({"files": [files[name] for name in sorted(files)]}, indent=2, default=str)
-    return atomic_write_text(path, manifest + "\n")
+    return atomic_write_text(out / "manifest.json", manifest + "\n")
