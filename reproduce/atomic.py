@@ -1,9 +1,8 @@
-"""Write files so that a crash at any moment leaves the old file or the new one.
-
-The new content goes to a hidden temporary file beside the target (a rename never crosses a file
-system), is fsynced and ``os.replace``-d over it (atomic on POSIX and Windows); the directory is
-fsynced so that the rename survives a power cut. A failed write's :class:`OSError` names the
-target, with its errno (ENOSPC stays ENOSPC)."""
+"""Write files so that a crash at any moment leaves the old file or the new one. The new content
+goes to a hidden temporary file beside the target (a rename never crosses a file system), is fsynced
+and ``os.replace``-d over it (atomic on POSIX and Windows); the directory is fsynced so that the
+rename survives a power cut. A failed write's :class:`OSError` names the target, with its errno
+(ENOSPC stays ENOSPC)."""
 
 import contextlib
 import json

@@ -1,10 +1,10 @@
-"""What R keras computed in 2019 (Keras 2.2 on TensorFlow 1.x), as Keras 3 components.
-
-Two places the report reaches compute something else in Keras 3: ``binary_crossentropy`` (Keras 3
-reads the unclipped logits cached on a sigmoid/softmax output; for the residual CNN's 2-unit
-softmax that is another objective) and the batch normalisation's moving statistics. ``semantics``
+"""What R keras computed in 2019 (Keras 2.2 on TensorFlow 1.x), as Keras 3 components. Two places
+the report reaches compute something else in Keras 3: ``binary_crossentropy`` (Keras 3 reads the
+unclipped logits cached on a sigmoid/softmax output; for the residual CNN's 2-unit softmax that is
+another objective) and the batch normalisation's moving statistics. ``semantics``
 (:data:`reproduce.settings.SEMANTICS_OPTIONS`) picks Keras 2.2's (``"keras22"``) or Keras 3's."""
 
+from reproduce import settings
 from reproduce._quiet import quiet_tensorflow
 
 quiet_tensorflow()
@@ -12,8 +12,6 @@ quiet_tensorflow()
 import keras  # noqa: E402  (after the quiet import above, on purpose)
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
-
-from reproduce import settings  # noqa: E402
 
 EPSILON = 1e-7  # Keras 2.2's K.epsilon(), the clipping bound of its cross-entropy
 # The fused kernel raises any smaller epsilon to this one: below it only the element-wise ops are exact.

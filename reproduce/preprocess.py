@@ -1,9 +1,8 @@
 """The arrays the report's two R scripts feed to Keras, as R builds them or as the author meant.
-
-``"r"`` is the report's R code, bugs included; ``"corrected"`` one image per record with its
-label, row-major, train and test scaled alike; ``"r-array-only"`` and ``"r-scaling-only"`` keep
-one of the dense script's two bugs. Inputs are frames of :func:`reproduce.data.load_train_json`
-(columns ``band_1``, ``band_2``, ``is_iceberg``)."""
+``"r"`` is the report's R code, bugs included; ``"corrected"`` one image per record with its label,
+row-major, train and test scaled alike; ``"r-array-only"`` and ``"r-scaling-only"`` keep one of the
+dense script's two bugs. Inputs are frames of :func:`reproduce.data.load_train_json` (columns
+``band_1``, ``band_2``, ``is_iceberg``)."""
 
 import math
 

@@ -1,7 +1,6 @@
-"""The iceberg data: Kaggle's ``train.json`` when present, else a generated stand-in.
-
-Every failure to read or check a file is a :class:`reproduce.errors.DataError` whose one-line
-message names the file, the record and the field."""
+"""The iceberg data: Kaggle's ``train.json`` when present, else a generated stand-in. Every failure
+to read or check a file is a :class:`reproduce.errors.DataError` whose one-line message names the
+file, the record and the field."""
 
 from reproduce.data.reading import load_train_json
 from reproduce.data.source import ENV_VAR, DataSource, resolve_data, stand_in_json_bytes

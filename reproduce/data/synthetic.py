@@ -1,10 +1,9 @@
-"""A generated stand-in for Kaggle's iceberg ``train.json``, which cannot be redistributed.
-
-Records in Kaggle's schema imitating Sentinel-1 SAR chips (75 x 75 pixels, dB): sea clutter
-darkening with incidence angle, few-look speckle, one target per image (elongated, bright ships
-with point scatterers, or compact, dimmer icebergs) overlapping on purpose so that the task is
-learnable but not trivial. Angles are "na" at Kaggle's rate, independent of the class (a leak
-would only mislead); values rounded as Kaggle's (1e-4). The output depends only on ``(n, seed)``."""
+"""A generated stand-in for Kaggle's iceberg ``train.json``, which cannot be redistributed. Records
+in Kaggle's schema imitating Sentinel-1 SAR chips (75 x 75 pixels, dB): sea clutter darkening with
+incidence angle, few-look speckle, one target per image (elongated, bright ships with point
+scatterers, or compact, dimmer icebergs) overlapping on purpose so that the task is learnable but
+not trivial. Angles are "na" at Kaggle's rate, independent of the class (a leak would only mislead);
+values rounded as Kaggle's (1e-4). The output depends only on ``(n, seed)``."""
 
 import numpy as np
 

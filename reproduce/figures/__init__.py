@@ -8,6 +8,7 @@ from pathlib import Path
 
 from reproduce import provenance, report_claims
 from reproduce.atomic import atomic_write_text
+from reproduce.data import resolve_data
 from reproduce.errors import ReproduceError
 from reproduce.figures import odes, r_images, report_curves, toy
 from reproduce.runs import curve_groups, load_runs
@@ -42,8 +43,6 @@ def make_figures(
     for key in [k for k in FIGURES if not only or k in only]:
         path = out / FIGURES[key]
         if key == "fig03":
-            from reproduce.data import resolve_data
-
             frame, source = resolve_data(data_path)
             images, labels = r_images.r_plotted_training_images(frame)
             label = f"{source.kind} ({source.n_records} records), sha256 {source.sha256[:12]}"

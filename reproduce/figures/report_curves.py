@@ -1,8 +1,7 @@
-"""Figures 4 and 7: loss and accuracy per epoch of the three models, from the runs' history.
-
-Every panel has its own y scale, as the report's separate plots do: on one shared scale the CNNs'
-losses would be flat lines under the dense network's. A seed group is drawn as each seed's curve,
-thin, under the seeds' mean per epoch, thick, so the spread stays visible."""
+"""Figures 4 and 7: loss and accuracy per epoch of the three models, from the runs' history. Every
+panel has its own y scale, as the report's separate plots do: on one shared scale the CNNs' losses
+would be flat lines under the dense network's. A seed group is drawn as each seed's curve, thin,
+under the seeds' mean per epoch, thick, so the spread stays visible."""
 
 from pathlib import Path
 
