@@ -21,13 +21,11 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m reproduce",
-        description=(
-            "Reproduce 'A Gentle Introduction to Neural Differential Equations': "
-            "the report's dense network and residual CNN ported from R keras, their "
-            "Neural ODE counterpart, the report's figures and a comparison of numbers. "
-            "Reads Kaggle's iceberg train.json when you have it (--data, $ICEBERG_DATA "
-            "or data/train.json); otherwise runs on a generated stand-in."
-        ),
+        description="Reproduce 'A Gentle Introduction to Neural Differential Equations': the "
+        "report's dense network and residual CNN ported from R keras, their Neural ODE "
+        "counterpart, the report's figures and a comparison of numbers. Reads Kaggle's iceberg "
+        "train.json when you have it (--data, $ICEBERG_DATA or data/train.json); otherwise runs "
+        "on a generated stand-in.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:

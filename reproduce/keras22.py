@@ -135,8 +135,7 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
 
 
 def loss(name: str, semantics: str = settings.SEMANTICS):
-    """R's ``compile(loss = name)``: Keras 2.2's under ``"keras22"``, else Keras 3's (only
-    ``"binary_crossentropy"``, the report's one loss)."""
+    """R's ``compile(loss = "binary_crossentropy")``: Keras 2.2's under ``"keras22"``, else 3's."""
     if name != "binary_crossentropy":
         raise ValueError(f"no Keras 2.2 counterpart is defined for the loss {name!r}")
     return Keras22BinaryCrossentropy() if _keras22(semantics) else name

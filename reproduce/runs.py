@@ -30,8 +30,7 @@ class RunRecord:
     metrics: dict
     history: object = None
 
-    def get(self, key: str, default=None):
-        """``metrics[key]``, or ``default`` when missing or null."""
+    def get(self, key: str, default=None):  # null counts as missing
         value = self.metrics.get(key)
         return default if value is None else value
 

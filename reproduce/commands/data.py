@@ -14,11 +14,8 @@ from reproduce.errors import ReproduceError
 def register(subparsers) -> None:
     about = "show which data a run would use (checking every record), and summarise it"
     data = subparsers.add_parser("data", help=about, description=about)
-    data.add_argument(
-        "--data",
-        metavar="PATH",
-        help="Kaggle's train.json or .7z (default: $ICEBERG_DATA, data/train.json, the stand-in)",
-    )
+    where = "Kaggle's train.json or .7z (default: $ICEBERG_DATA, data/train.json, the stand-in)"
+    data.add_argument("--data", metavar="PATH", help=where)
     data.set_defaults(func=run_data)
     about = "write the generated stand-in as a train.json, and print its sha256"
     make = subparsers.add_parser("make-data", help=about, description=about)

@@ -78,8 +78,7 @@ def claim_rows() -> list[dict]:
 
 
 def comparison_tables(runs: list[RunRecord], majority=lambda run: None) -> tuple[list, list]:
-    """(group rows, run rows), models in the report's order; ``majority(run)`` gives the
-    majority-class share of a run's test split."""
+    """(group rows, run rows) in the report's model order; ``majority(run)``: the run's share."""
     order = {m: i for i, m in enumerate(MODELS)}
     groups = sorted(seed_groups(runs), key=lambda g: order.get(g.model, len(MODELS)))
     group_rows = [group_row(g, majority(g.runs[0])) for g in groups]

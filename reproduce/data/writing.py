@@ -22,8 +22,7 @@ def write_train_json(records: list[dict] | pd.DataFrame, path: str | os.PathLike
 
 
 def json_bytes(columns) -> bytes:
-    """The ``train.json`` bytes of records held as columns (a frame, or the stand-in's arrays),
-    unchecked; a NaN angle is written ``"na"``."""
+    """The ``train.json`` bytes of columns (a frame or the stand-in's arrays), unchecked."""
     rows_1, rows_2 = (_format_rows(np.stack(list(columns[band]))) for band in ("band_1", "band_2"))
     angles = [b'"na"' if math.isnan(a) else repr(float(a)).encode() for a in columns["inc_angle"]]
     ids = [json.dumps(record_id).encode() for record_id in columns["id"]]
@@ -33,8 +32,7 @@ def json_bytes(columns) -> bytes:
 
 
 def _format_rows(matrix: np.ndarray) -> list[bytes]:
-    """JSON text of each row of a float64 matrix: each distinct value written once with ``repr``
-    (as ``json.dumps`` does), then looked up."""
+    """Each row of a float64 matrix as JSON, each distinct value ``repr``-ed once (as json does)."""
     values, inverse = _distinct(np.ascontiguousarray(matrix, dtype=np.float64))
     text = np.array([repr(value) + "," for value in values.tolist()], dtype="S")
     chars = text[inverse].view(np.uint8).reshape(*matrix.shape, -1)  # padded with zero bytes

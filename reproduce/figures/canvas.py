@@ -6,7 +6,6 @@ from reproduce.atomic import atomic_path
 
 
 def pyplot():
-    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)

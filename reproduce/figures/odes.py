@@ -1,8 +1,8 @@
 """Figures 9-11 and the Euler table: the report's worked ODE examples, solved by
 :func:`odelayers.odeint` and checked against their closed forms."""
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,10 +26,8 @@ def _odeint(f, y0, t, **options) -> np.ndarray:
     return np.asarray(odelayers.odeint(f, y0, t, **options))
 
 
-@dataclass
-class SolutionCurves:
-    """dy/dx + y/2 = 3/2 solved at ``x`` for each ``y0`` (``y``: [len(x), len(y0)]);
-    ``error_to_tolerance``: max |y - exact| / (atol + rtol |exact|), <= 1."""
+class SolutionCurves(NamedTuple):
+    """dy/dx + y/2 = 3/2 at ``x`` from each ``y0`` (``y``: [len(x), len(y0)]), within tolerance."""
 
     x: np.ndarray
     y0: np.ndarray
@@ -55,7 +53,6 @@ def solution_curves(y0s=SOLUTION_Y0, x_end=12.0, rtol=SOLUTION_RTOL, atol=SOLUTI
 
 
 def _finish(fig, ax, out_png, title: str, legend: str, **axis) -> Path:
-    """Label, grid, legend and title one panel, then write the figure."""
     ax.set(**axis)
     ax.grid(alpha=0.3)
     ax.legend(loc=legend, fontsize=8)
@@ -82,8 +79,7 @@ def plot_solution_curves(curves: SolutionCurves, out_png) -> Path:
     return _finish(fig, ax, out_png, title, "lower right", xlabel="x", ylabel="y(x)", xlim=xlim)
 
 
-@dataclass(frozen=True)
-class Equilibrium:
+class Equilibrium(NamedTuple):
     """A zero of dy/dt = f(y); ``stability`` is "stable", "unstable" or "semi-stable"."""
 
     y: float
@@ -148,8 +144,7 @@ def plot_phase_portrait(out_png, r: float = LOGISTIC_R, k: float = LOGISTIC_K):
 
 
 def euler_table(x_end: float = 4.0, step: float = 1.0):
-    """Euler's method for dy/dx = y, y(0) = 1 by ``odeint(method="euler")``: a DataFrame of
-    Iteration, x, y, dy/dx (the right-hand side at the solver's y)."""
+    """Euler's method for dy/dx = y, y(0) = 1 by ``odeint``: Iteration, x, y, dy/dx (= y) rows."""
     import pandas as pd
 
     x = np.arange(0.0, x_end + step / 2, step)

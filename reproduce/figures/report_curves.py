@@ -24,8 +24,7 @@ LINES = {
 
 
 def draw_columns(panels, history, colour: str, name: str, **style) -> None:
-    """Draw a history's :data:`LINES` on (loss, accuracy) ``panels``; a ``name`` starting with
-    ``_`` keeps the lines out of the legend."""
+    """Draw a history's :data:`LINES` on (loss, accuracy) ``panels``; a ``_name`` stays unlisted."""
     for column, (panel, linestyle, what) in LINES.items():
         if column in history and history[column].notna().any():
             label = name if name.startswith("_") else f"{name}, {what}"

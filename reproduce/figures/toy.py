@@ -1,8 +1,8 @@
 """Figure 8: a weight-tied residual network and a Neural ODE with the same dynamics, trained
 here in seconds on a 1-D toy regression, and their hidden-state trajectories."""
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -12,8 +12,7 @@ TOY_TARGET = "y = 2 tanh(2x)"
 TOY_RTOL, TOY_ATOL = 1e-3, 1e-4  # the toy Neural ODE's, in training and drawing alike
 
 
-@dataclass
-class ToyResult:
+class ToyResult(NamedTuple):
     """The trajectories of ``inputs`` [k]: residual states [depth + 1, k] at ``resnet_depths``,
     ODE states [len, k] at ``ode_times``; ``ode_outputs`` [k]: the trained ``ODEBlock``'s own
     outputs; ``*_loss``: training loss at the first and the last step."""
