@@ -14,8 +14,7 @@ from typing import Any
 
 
 def _temporary_sibling(path: Path) -> Path:
-    """``epoch-0003.weights.h5`` -> ``.epoch-0003.tmp-<pid>-<hex>.weights.h5``: libraries such
-    as Keras accept or reject a file by its compound extension."""
+    """``a.weights.h5`` -> ``.a.tmp-<pid>-<hex>.weights.h5``: Keras reads compound extensions."""
     stem, dot, extension = path.name.partition(".")
     return path.with_name(f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{dot}{extension}")
 

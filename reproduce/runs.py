@@ -55,8 +55,7 @@ class RunScan(NamedTuple):
 
 
 def load_runs(runs_dir: str | os.PathLike) -> RunScan:
-    """The run folders under ``runs_dir`` by model, preprocessing and name; those whose
-    ``metrics.json`` is not a JSON object are skipped (a run may be writing it)."""
+    """The run folders under ``runs_dir`` by model, preprocessing, name; unreadable ones skipped."""
     import pandas as pd
 
     root = Path(runs_dir)

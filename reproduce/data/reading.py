@@ -19,8 +19,7 @@ MAX_BYTES = 256 * 1024**2
 
 
 def load_train_json(path: str | os.PathLike) -> pd.DataFrame:
-    """The checked records of Kaggle's ``train.json`` (or a 7z archive holding it) as the
-    DataFrame of :func:`reproduce.data.records.records_to_frame`; DataError if anything is wrong."""
+    """Kaggle's ``train.json`` (or a 7z archive of it) as a checked frame; DataError if not."""
     return load_with_sha256(path)[0]
 
 

@@ -42,8 +42,7 @@ def mean_history(group: SeedGroup):
 
 
 def plot_curves(groups_by_model: dict[str, list[SeedGroup]], out_png) -> Path:
-    """Loss (top) and accuracy (bottom) per epoch, one column per model, legends below;
-    ``groups_by_model`` as :func:`reproduce.runs.curve_groups` chooses them."""
+    """Loss over accuracy per epoch, a column per model, of :func:`reproduce.runs.curve_groups`."""
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = pyplot().subplots(2, 3, figsize=(16, 10), sharex="col", layout="constrained")

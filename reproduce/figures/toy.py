@@ -80,8 +80,7 @@ def train_toy_models(depth: int = 4, steps: int = 80, seed: int = 0, n_points: i
 
 
 def _fit(forward, variables, x, y, steps) -> tuple[float, float]:
-    """Adam on the mean squared error in a compiled step (an eager step would cost an eager
-    adaptive solve); the loss of the first and the last step."""
+    """Adam on the MSE, compiled (an eager adaptive solve is slow); the first and the last loss."""
     import keras
     import tensorflow as tf
 
