@@ -49,8 +49,7 @@ def _git(cwd: Path, *args: str) -> str | None:
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
-    """The commit of the code (or of ``path``'s repository), ``"<hash>-dirty"`` when tracked
-    files outside ``results/`` changed; ``None`` outside a repository."""
+    """The code's (or ``path``'s) commit, ``-dirty`` if tracked files outside results/ changed."""
     cwd = Path(path) if path is not None else _REPO_ROOT
     commit = _git(cwd, "rev-parse", "HEAD")
     if not commit:

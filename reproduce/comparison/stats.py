@@ -29,8 +29,7 @@ def t_quantile(level: float, df: int) -> float:
 
 
 def mean_interval(values, level: float = 0.95) -> tuple:
-    """(mean, low, high, n) of the values that are not ``None``: the Student-t interval for the
-    mean with n - 1 degrees of freedom; the bounds are ``None`` below two values."""
+    """(mean, low, high, n) of the values not ``None``: the t-interval (n - 1 df); none under 2."""
     values = [float(v) for v in values if v is not None]
     if not values:
         return None, None, None, 0
