@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reproduce.commands import compare, data, figures, functional, train
+from reproduce.commands import compare, data, figures, functional, quick_preset, train
 from reproduce.errors import ReproduceError
 
 # The order is the order of ``--help``: dense|resnet|odenet|all, data|make-data, figures, compare,
-# functional.
-COMMANDS = (train, data, figures, compare, functional)
+# quick-preset, functional.
+COMMANDS = (train, data, figures, compare, quick_preset, functional)
 
 
 class _Parser(argparse.ArgumentParser):
