@@ -88,7 +88,8 @@ def _command(args) -> int:
     rows = select(args.runs)
     if not rows:
         raise ReproduceError(
-            f"no finished selection runs under {args.runs}; run:\n  " + "\n  ".join(commands())
+            f"no finished selection runs under {args.runs}; make them with: "
+            + "; ".join(commands())
         )
     for row in rows:
         best = max(row["mean_validation_accuracy"])

@@ -167,6 +167,11 @@ def resolve_options(
     ode = {}
     if hasattr(args, "method"):  # the ODE options exist for odenet and all only
         step = args.step_size
+        if args.method not in settings.FIXED_STEP_METHODS and step is not None:
+            raise ReproduceError(
+                f"--step-size: --method {args.method} chooses its own steps from --rtol and "
+                f"--atol; a step size needs a fixed-step method ({', '.join(settings.FIXED_STEP_METHODS)})"
+            )
         if step is None and args.method in settings.FIXED_STEP_METHODS:
             step = settings.FIXED_STEP_SIZE
         names = ("method", "rtol", "atol", "gradient", "hidden_channels")
