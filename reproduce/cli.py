@@ -4,11 +4,12 @@ A :class:`reproduce.errors.ReproduceError` ends as one line on stderr, exit stat
 import argparse
 import sys
 
-from reproduce.commands import compare, data, figures, functional, train
+from reproduce.commands import compare, data, figures, functional, quick_preset, train
 from reproduce.errors import ReproduceError
 
-# In the order of ``--help``: dense|resnet|odenet|all, data|make-data, figures, compare, functional.
-COMMANDS = (train, data, figures, compare, functional)
+# In the order of ``--help``: dense|resnet|odenet|all, data|make-data, figures, compare,
+# quick-preset, functional.
+COMMANDS = (train, data, figures, compare, quick_preset, functional)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -47,8 +47,9 @@ def main(config: RunConfig) -> dict:
     # # Training Set list
     # nums <- sample(1:1604, 1300)
     nums, not_nums = preprocess.report_split(len(x), seed=config.seed, kind=config.sample_kind)
-    # (--quick and --limit-* keep the first images of each side of the split)
-    nums, not_nums = nums[: config.limit_train], not_nums[: config.limit_test]
+    # (--validation holds out training images in place of the test ones; --quick and
+    # --limit-* keep the first images of each side)
+    nums, not_nums = config.split(nums, not_nums)
 
     # # Organizing
     # train_iceberg <- x[nums, , ];  train_truth <- y[nums, 2]

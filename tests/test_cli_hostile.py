@@ -18,7 +18,7 @@ import pytest
 
 from reproduce import cli, settings
 from reproduce.commands import data as data_command
-from reproduce.commands import train
+from reproduce.commands import quick_preset, train
 from reproduce.comparison import run_compare
 from reproduce.data import resolve_data
 from reproduce.errors import ReproduceError
@@ -71,6 +71,8 @@ def _check_before_training(args: argparse.Namespace, tmp_path: Path) -> None:
         data_command.run_make_data(args)
     elif args.command == "compare":
         run_compare(args.runs, args.out, args.data, compute_shares=False, command="test")
+    elif args.command == "quick-preset":
+        quick_preset.select(args.runs)
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,12 @@ def register(subparsers) -> None:
         )
         g.add_argument("--limit-train", **count, help="keep the first N training images")
         g.add_argument("--limit-test", **count, help="keep the first N test images")
+        g.add_argument(
+            "--validation",
+            **count,
+            help="hold out the last N training images and score on them instead of the test "
+            "images (for choosing settings: the test images stay unseen)",
+        )
 
         g = parser.add_argument_group("training")
         g.add_argument("--epochs", **count, help="default: 150, or the --quick preset's")
@@ -134,7 +140,10 @@ def _add_ode_options(g, count: dict) -> None:
         help=f"'adjoint': constant memory; 'backprop' through the solver's steps {default}",
     )
     g.add_argument(
-        "--step-size", type=STEP, metavar="H", help=f"euler/midpoint/rk4 step ({d['step_size']})"
+        "--step-size",
+        type=STEP,
+        metavar="H",
+        help=f"euler/midpoint/rk4 step ({settings.FIXED_STEP_SIZE})",
     )
     channels = settings.ODENET_HIDDEN_CHANNELS
     # Far wider than the R residual branch (128), yet weights that build in memory.
@@ -149,7 +158,7 @@ def resolve_options(
     """``args`` for ``model``, the quick preset applied where options were not given."""
     quick = settings.QUICK[model] if args.quick else None
     epochs = args.epochs or (quick.epochs if quick else settings.EPOCHS)
-    limits = {"limit_train": args.limit_train, "limit_test": args.limit_test}
+    limits = {k: getattr(args, k) for k in ("limit_train", "limit_test", "validation")}
     shrunk = [f"epochs {settings.EPOCHS} -> {epochs}"] if quick and not args.epochs else []
     for key, side in (("limit_train", "training"), ("limit_test", "test")):
         if quick and limits[key] is None and getattr(quick, key) is not None:
@@ -158,8 +167,13 @@ def resolve_options(
     ode = {}
     if hasattr(args, "method"):  # the ODE options exist for odenet and all only
         step = args.step_size
+        if args.method not in settings.FIXED_STEP_METHODS and step is not None:
+            raise ReproduceError(
+                f"--step-size: --method {args.method} chooses its own steps from --rtol and "
+                f"--atol; a step size needs a fixed-step method ({', '.join(settings.FIXED_STEP_METHODS)})"
+            )
         if step is None and args.method in settings.FIXED_STEP_METHODS:
-            step = settings.ODENET_SOLVER["step_size"]
+            step = settings.FIXED_STEP_SIZE
         names = ("method", "rtol", "atol", "gradient", "hidden_channels")
         ode = {name: getattr(args, name) for name in names}
         ode.update(step_size=step, trainable_t1=model == "odenet" and args.trainable_t1)
@@ -212,11 +226,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 def progress_line(args, plan: list, finished: list[dict], elapsed_s: float) -> str:
     """``[run k of n: model; X min so far; about Y min left]``: Y once each model left has a time
-    per epoch, set-up included, from a finished run (the ODE-Net's default solver: a ResNet's)."""
+    per epoch, set-up included, from a finished run."""
     timed = [m for m in finished if m.get("wall_time_s") and m.get("epochs")]
     rates = {m["model"]: max(m["elapsed_s"], m["wall_time_s"]) / m["epochs"] for m in timed}
-    if getattr(args, "method", None) == settings.ODENET_SOLVER["method"] and not args.step_size:
-        rates = {"odenet": rates.get("resnet"), "resnet": rates.get("odenet"), **rates}
     k = len(finished)
     left = [(rates.get(m), resolve_options(m, args, seed).epochs) for seed, m in plan[k:]]
     line = f"[run {k + 1} of {len(plan)}: {plan[k][1]}; {elapsed_s / 60:.1f} min so far"
@@ -226,8 +238,15 @@ def progress_line(args, plan: list, finished: list[dict], elapsed_s: float) -> s
 
 
 def check_limits(args: argparse.Namespace) -> None:
-    """Refuse a --limit-train or --limit-test above the images on its side of R's split."""
-    if (args.limit_train or args.limit_test) and (n := len(resolve_data(args.data)[0])) > 1:
+    """Refuse a --limit-train, --limit-test or --validation above the images on its side of R's
+    split (--validation must leave training images)."""
+    limited = args.limit_train or args.limit_test or args.validation
+    if limited and (n := len(resolve_data(args.data)[0])) > 1:
+        if (args.validation or 0) >= (size := default_n_train(n)):
+            raise ReproduceError(
+                f"--validation: the split of these {n} records has {size} training images; "
+                f"hold out fewer than {size}"
+            )
         for side, size in (("train", default_n_train(n)), ("test", n - default_n_train(n))):
             if (getattr(args, f"limit_{side}") or 0) > size:
                 raise ReproduceError(

@@ -12,7 +12,7 @@ from reproduce.errors import ReproduceError
 #: What must be the same for an unfinished run to be resumed (nanoGPT's checkpoint keys).
 RESUME_KEYS = (
     "model preprocessing quick epochs batch_size seed train_seed sample_kind semantics limit_train "
-    "limit_test shuffle method rtol atol gradient step_size hidden_channels trainable_t1"
+    "limit_test validation shuffle method rtol atol gradient step_size hidden_channels trainable_t1"
 ).split()
 
 
@@ -34,6 +34,7 @@ class RunConfig:
     sample_kind: str = settings.SAMPLE_KIND
     limit_train: int | None = None
     limit_test: int | None = None
+    validation: int | None = None
     epochs: int = settings.EPOCHS
     batch_size: int = settings.BATCH_SIZE
     quick: bool = False
@@ -99,15 +100,26 @@ class RunConfig:
             name += "quick" if self.quick else f"e{self.epochs}"
             if self.limit_train or self.limit_test:  # never the folder of a full-size run
                 name += f"-n{self.limit_train or 'all'}x{self.limit_test or 'all'}"
+            if self.validation:
+                name += f"-v{self.validation}"
         if self.train_seed != self.seed:
             name += f"-t{self.train_seed}"
         return Path(self.out) / name
 
+    def split(self, nums, not_nums):
+        """R's training and test indices as this run uses them: ``validation`` holds out the last
+        N training images in place of the test images (which it never touches), then the limits
+        keep the first images of each side."""
+        if self.validation:
+            nums, not_nums = nums[: -self.validation], nums[-self.validation :]
+        return nums[: self.limit_train], not_nums[: self.limit_test]
+
     def describe(self, n_train: int, n_test: int) -> str:
         """One line: what this run trains on and how."""
         trained = f" (training seed {self.train_seed})" if self.train_seed != self.seed else ""
+        held_out = "held-out validation" if self.validation else "test"
         return (
-            f"{self.model}: {n_train} training and {n_test} test images, {self.epochs} epochs, "
+            f"{self.model}: {n_train} training and {n_test} {held_out} images, {self.epochs} epochs, "
             f"batch {self.batch_size}, seed {self.seed}{trained}, preprocessing "
             f"{self.preprocessing}, sample.kind {self.sample_kind}, semantics {self.semantics}"
         )

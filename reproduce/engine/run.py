@@ -349,7 +349,7 @@ class Run:
         metrics.update(shuffle=config.shuffle, n_train=self.sizes[0], n_test=self.sizes[1])
         metrics.update(optimizer=self.facts["optimizer"], sessions=self.sessions)
         metrics["finished_at"] = provenance.utc_now() if status == runfolder.FINISHED else None
-        for name in ("quick_shrank", "sample_kind", "semantics", "limit_train", "limit_test"):
+        for name in "quick_shrank sample_kind semantics limit_train limit_test validation".split():
             metrics[name] = getattr(config, name)
         if config.model == "odenet":
             metrics["ode"] = config.ode()
