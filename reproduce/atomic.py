@@ -54,9 +54,8 @@ def naming_failures(path: str | os.PathLike) -> Iterator[None]:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path next to ``path``, with its extension, moved over ``path`` when the block
-    succeeds; deleted, leaving ``path`` untouched, when it raises or writes no file. For writers
-    that want a file name: ``with atomic_path(dir / "model.keras") as tmp: model.save(tmp)``."""
+    """A temporary path beside ``path``, with its extension, moved over it when the block succeeds,
+    deleted when it raises or writes nothing: ``with atomic_path(p) as tmp: model.save(tmp)``."""
     target = Path(path)
     tmp = _temporary_sibling(target)
     try:

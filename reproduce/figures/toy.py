@@ -13,9 +13,8 @@ TOY_RTOL, TOY_ATOL = 1e-3, 1e-4  # the toy Neural ODE's, in training and drawing
 
 
 class ToyResult(NamedTuple):
-    """The trajectories of ``inputs`` [k]: residual states [depth + 1, k] at ``resnet_depths``,
-    ODE states [len, k] at ``ode_times``; ``ode_outputs`` [k]: the trained ``ODEBlock``'s own
-    outputs; ``*_loss``: training loss at the first and the last step."""
+    """Trajectories of ``inputs`` [k]: residual states [depth + 1, k] at ``resnet_depths``, ODE
+    states [len, k] at ``ode_times``, the ``ODEBlock``'s outputs [k]; first and last losses."""
 
     depth: int
     inputs: np.ndarray
