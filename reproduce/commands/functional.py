@@ -6,6 +6,8 @@ import argparse
 
 from reproduce.errors import ReproduceError
 
+DATASETS = ("tecator", "japanesevowels")  # reproduce.functional.DATASETS, without importing NumPy
+
 _ABOUT = (
     "Functional data (shipped with sktime): a Neural CDE, a linear model and a GRU with 0/30/50/"
     "70% of each series' points dropped; test RMSE (Tecator's fat from NIR spectra: ridge) or "
@@ -23,16 +25,6 @@ def _fractions(text: str) -> tuple[float, ...]:
     return values
 
 
-def _dataset(text: str) -> str:
-    from reproduce.functional import DATASETS
-
-    if text not in DATASETS:
-        raise argparse.ArgumentTypeError(
-            f"unknown data set {text!r}; choose from {tuple(DATASETS)}"
-        )
-    return text
-
-
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
@@ -42,17 +34,13 @@ def _positive(text: str) -> int:
 def register(subparsers) -> None:
     """Add the ``functional`` command."""
     p = subparsers.add_parser("functional", help=_ABOUT.split(":")[0], description=_ABOUT)
-    p.add_argument("--dataset", type=_dataset, default="tecator", help="or japanesevowels")
+    p.add_argument("--dataset", choices=DATASETS, default="tecator", help="(%(default)s)")
     p.add_argument("--quick", action="store_true",
                    help="fewer seeds and epochs (on 2 cores: Tecator about 15, JapaneseVowels about 5 minutes)")  # fmt: skip
     p.add_argument("--out", default="runs", help="parent of the run folder (%(default)s)")
     p.add_argument("--seeds", type=_positive, metavar="N", help="seeds 0..N-1 (full: 5, quick: 2)")
-    p.add_argument(
-        "--epochs",
-        type=_positive,
-        metavar="N",
-        help="(full: 100, quick: Tecator 40, JapaneseVowels 10)",
-    )
+    p.add_argument("--epochs", type=_positive, metavar="N",
+                   help="(full: 100; quick: tecator 40, japanesevowels 10)")  # fmt: skip
     p.add_argument("--models", type=lambda text: tuple(text.split(",")),
                    help="comma-separated (default: cde,ridge,gru; japanesevowels: cde,logistic,gru)")  # fmt: skip
     p.add_argument("--drops", type=_fractions, default="0,0.3,0.5,0.7", help="(%(default)s)")
