@@ -220,7 +220,8 @@ def fit_one(kind: str, data: dict, fraction: float, seed: int, epochs: int) -> d
         xt, xv, xs = map(resample, (xt, xv, xs), pads)
         # From the strongest penalty down: a tie in validation accuracy keeps the stronger.
         fits = [linear(kind, xt, yt, a) for a in 10.0 ** np.arange(3, -7, -1)]
-        best = max(fits, key=lambda f: metric(f(xv), yv) * (-1 if kind == "ridge" else 1))
+        pick = max if spec["metric"] == "accuracy" else min
+        best = pick(fits, key=lambda f: metric(f(xv), yv))
         result["alpha"] = float(10.0 ** (3 - fits.index(best)))
         preds = [best(x) for x in (xv, xs)]
     else:
