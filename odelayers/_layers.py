@@ -82,37 +82,26 @@ class ODEBlock(keras.layers.Layer):
             )
         self.t0, self.t1, self.t_eval = _validate.block_times(t0, t1, t_eval)
         self.augment = _validate.augment(augment)
-        for name, value in (
-            ("nfe_metric_name", nfe_metric_name),
-            ("t1_metric_name", t1_metric_name),
-        ):
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
         self.trainable_t1 = _validate.trainable_t1(trainable_t1, self.t_eval)
-        self.dynamics = dynamics
-        try:
-            self._dynamics_takes_time = "t" in inspect.signature(dynamics.call).parameters
-        except (TypeError, ValueError):
-            self._dynamics_takes_time = False
+        names = (nfe_metric_name, t1_metric_name)
+        if not all(isinstance(name, str) and name for name in names):
+            raise ValueError(
+                f"nfe_metric_name and t1_metric_name must be non-empty strings, got {names}."
+            )
+        self.dynamics, self.t1_metric_name = dynamics, t1_metric_name
+        self._dynamics_takes_time = "t" in inspect.signature(dynamics.call).parameters
         self._integration_dtype = _integration_dtype(self, dynamics)
         self._nfe_tracker = LastValue(name=nfe_metric_name)
-        self._t1_tracker = None
-        self._solve_options = self.options
+        self._t1_tracker, self._solve_options = None, self.options
         if self.trainable_t1:
             self._t1_tracker = LastValue(name=t1_metric_name, dtype="float32", replicas="same")
             self._solve_options = _time.unit_interval_options(self.options, self.t1 - self.t0)
-        self.supports_jit = self.options.solver.jit and (
-            self.options.gradient == "adjoint" or self.options.is_fixed_step
-        )
-        if self.trainable_t1:
-            times = [0.0, 1.0]
-        elif self.t_eval is None:
-            times = [self.t0, self.t1]
-        else:
-            times = [self.t0, *self.t_eval] if self.t_eval[0] > self.t0 else list(self.t_eval)
+        self.supports_jit = self.options.jit_compiles
+        outputs = [self.t1] if self.t_eval is None else list(self.t_eval)
+        # With t_eval starting at t0, the state at t0 is an output, else only the start.
+        self._first_output = int(outputs[0] > self.t0)
+        times = [0.0, 1.0] if self.trainable_t1 else [self.t0] * self._first_output + outputs
         self._times = np.asarray(times, dtype=np.float64)
-        # With t_eval starting after t0, the state at t0 is not an output.
-        self._first_output = 1 if self.t_eval is None or self.t_eval[0] > self.t0 else 0
 
     def _state_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -149,17 +138,11 @@ class ODEBlock(keras.layers.Layer):
             derivative = self.dynamics(state, t=keras.KerasTensor((), dtype=dtype))
         else:
             derivative = self.dynamics(state)
-        shape = tuple(getattr(derivative, "shape", ()))
-        if not isinstance(derivative, keras.KerasTensor) or not (
-            len(shape) == len(state_shape)
-            and all(a is None or b is None or a == b for a, b in zip(shape, state_shape))
-        ):
-            got = getattr(derivative, "shape", type(derivative).__name__)
-            extra = (
-                f" (input channels {state_shape[-1] - self.augment} + augment {self.augment})"
-                if self.augment
-                else ""
-            )
+        shape = getattr(derivative, "shape", None)
+        if shape is None or not tf.TensorShape(shape).is_compatible_with(state_shape):
+            got = type(derivative).__name__ if shape is None else tuple(shape)
+            extra = f" (input channels {state_shape[-1] - self.augment} + augment {self.augment})"
+            extra = extra if self.augment else ""
             raise ValueError(
                 f"The dynamics layer {self.dynamics.name!r} maps a state of shape "
                 f"{state_shape}{extra} to {got}; dh/dt must have the state's shape. "
@@ -222,7 +205,7 @@ class ODEBlock(keras.layers.Layer):
             "t_eval": None if self.t_eval is None else list(self.t_eval),
             "nfe_metric_name": self._nfe_tracker.name,
             "trainable_t1": self.trainable_t1,
-            "t1_metric_name": self._t1_tracker.name if self._t1_tracker else "t1",
+            "t1_metric_name": self.t1_metric_name,
         }
 
     @classmethod
@@ -281,8 +264,7 @@ class CDEBlock(keras.layers.Layer):
         self.initial = keras.layers.Dense(hidden_units, dtype=self._integration_dtype, name="z0")
         self.vector_field = vector_field  # after z0 (built or loaded): one weight order
         self._nfe_tracker = LastValue(name=nfe_name)
-        jit = self.options.gradient == "adjoint" or self.options.is_fixed_step
-        self.supports_jit = self.options.solver.jit and jit
+        self.supports_jit = self.options.jit_compiles
 
     def build(self, input_shape):
         shape, dtype = tuple(input_shape), self._integration_dtype

@@ -40,9 +40,10 @@ class DormandPrince(tfp.math.ode.DormandPrince):
 
     name, order = "dopri5", 5
     summary = "Dormand-Prince 5(4), adaptive (TFP), the default"
-    adaptive = backprop = True
+    adaptive = step_bounds = True
     eager_trace = False
-    jit = True  # with the adjoint only: XLA cannot differentiate its unbounded loops
+    gradients = ("adjoint", "backprop")
+    jit_gradients = ("adjoint",)  # XLA cannot differentiate its unbounded loops
 
     def __init__(self, options):
         super().__init__(

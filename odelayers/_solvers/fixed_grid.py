@@ -25,11 +25,9 @@ class FixedGridSolver(tfp.math.ode.Solver):
     ``step(func, t, y, dt)``, the state at ``t + dt``.
     """
 
-    adaptive = False
-    backprop = True  # gradient="backprop" supported
-    jit = True  # XLA compiles its loops
+    adaptive = step_bounds = eager_trace = False
+    gradients = jit_gradients = ("adjoint", "backprop")
     uncounted_evaluations = 0
-    eager_trace = False
     stages: int
     order: int
 
