@@ -53,15 +53,12 @@ class GroupNormalization(keras.layers.GroupNormalization):
     def call(self, inputs):
         # As Keras: float16/bfloat16 statistics overflow, so compute in float32.
         x = ops.cast(inputs, backend.result_type(inputs.dtype, "float32"))
-        rank = len(x.shape)
-        axis = self.axis % rank
+        axis = self.axis % len(x.shape)
         channels = x.shape[axis]
-        per_group = channels // self.groups
-        grouped = (self.groups, per_group)
-        weight = ops.ones(grouped, x.dtype)
-        weight = ops.reshape(ops.cast(self.gamma, x.dtype), grouped) if self.scale else weight
-        bias = ops.zeros(grouped, x.dtype)
-        bias = ops.reshape(ops.cast(self.beta, x.dtype), grouped) if self.center else bias
+        grouped = (self.groups, channels // self.groups)
+        weight = ops.cast(self.gamma, x.dtype) if self.scale else ops.ones(channels, x.dtype)
+        bias = ops.cast(self.beta, x.dtype) if self.center else ops.zeros(channels, x.dtype)
+        weight, bias = ops.reshape(weight, grouped), ops.reshape(bias, grouped)
         out = _group_norm_with_gradient(axis, self.groups, self.epsilon)(x, weight, bias)
         return ops.cast(ops.cast(out, inputs.dtype), self.compute_dtype)
 
@@ -105,8 +102,7 @@ def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
         scale = inv * weight  # [B, G, C/G]: y = x * scale + shift
         out = x * spread(scale) + spread(bias - mean * scale)
 
-        def grad(*args, upstream=None):
-            g = args[0] if upstream is None else upstream
+        def grad(g):
             sum_g = per_channel_sum(g)
             sum_g_xhat = (per_channel_sum(g * x) - mean * sum_g) * inv
             d_weight = ops.reshape(ops.sum(sum_g_xhat, axis=0), (groups, per_group))

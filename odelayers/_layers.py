@@ -26,11 +26,9 @@ def _integration_dtype(block, *sublayers):
 class ODEBlock(keras.layers.Layer):
     """Continuous-depth block (Chen et al., 2018): ``h(t1)`` from ``h(t0) = inputs``.
 
-    Reports the number of function evaluations of its last forward solve as
-    the metric ``nfe_metric_name`` in ``fit`` logs (under ``tf.distribute``:
-    the largest over the replicas) and as ``block.nfe``. Under a mixed dtype
-    policy the block and its dynamics compute in float32 and the output has
-    the policy's compute dtype.
+    Reports the function evaluations of its last forward solve as the metric
+    ``nfe_metric_name`` (under ``tf.distribute``: the largest over the replicas)
+    and as ``block.nfe``. Under a mixed dtype policy it integrates in float32.
 
     Args:
         dynamics: a Keras layer whose ``call(h, t)`` returns dh/dt shaped like
@@ -40,16 +38,14 @@ class ODEBlock(keras.layers.Layer):
         t0, t1: the integration interval, ``t1 > t0`` (with ``trainable_t1``:
             where the learned end time starts).
         method: the solver, as in ``odelayers.odeint``.
-        options: an ``odelayers.SolverOptions``; keywords naming its fields
-            (``rtol``, ``num_steps``, ``gradient``, ...) replace them.
+        options: an ``odelayers.SolverOptions``; keywords naming its fields replace them.
         augment: zero channels appended to the input's last axis and kept in
             the output (augmented Neural ODEs, Dupont et al., 2019).
         t_eval: ``None`` to return ``h(t1)``, or increasing times within
             ``[t0, t1]`` to return the trajectory ``[B, len(t_eval), ...]``.
         nfe_metric_name: name of the NFE metric (distinct per block of a model).
-        trainable_t1: learn the end time ``t1 = t0 + softplus(raw)`` (every
-            method and gradient mode; fixed-step methods keep their number of
-            steps). Read as ``block.current_t1``; not with ``t_eval``.
+        trainable_t1: learn the end time ``t1 = t0 + softplus(raw)``, read as
+            ``block.current_t1`` (fixed-step methods keep their number of steps).
         t1_metric_name: name of the metric reporting the learned ``t1``.
         **kwargs: ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...).
     """
@@ -88,7 +84,7 @@ class ODEBlock(keras.layers.Layer):
             raise ValueError(
                 f"nfe_metric_name and t1_metric_name must be non-empty strings, got {names}."
             )
-        self.dynamics, self.t1_metric_name = dynamics, t1_metric_name
+        self.dynamics, self.nfe_metric_name, self.t1_metric_name = dynamics, *names
         self._dynamics_takes_time = "t" in inspect.signature(dynamics.call).parameters
         self._integration_dtype = _integration_dtype(self, dynamics)
         self._nfe_tracker = LastValue(name=nfe_metric_name)
@@ -98,7 +94,7 @@ class ODEBlock(keras.layers.Layer):
             self._solve_options = _time.unit_interval_options(self.options, self.t1 - self.t0)
         self.supports_jit = self.options.jit_compiles
         outputs = [self.t1] if self.t_eval is None else list(self.t_eval)
-        # With t_eval starting at t0, the state at t0 is an output, else only the start.
+        # h(t0) is an output only when t_eval starts at t0.
         self._first_output = int(outputs[0] > self.t0)
         times = [0.0, 1.0] if self.trainable_t1 else [self.t0] * self._first_output + outputs
         self._times = np.asarray(times, dtype=np.float64)
@@ -113,7 +109,7 @@ class ODEBlock(keras.layers.Layer):
         channels = input_shape[-1]
         if self.augment and channels is None:
             raise ValueError("augment needs the input's last axis (channels) to be known.")
-        return input_shape[:-1] + ((channels + self.augment) if channels is not None else None,)
+        return input_shape[:-1] + (None if channels is None else channels + self.augment,)
 
     def build(self, input_shape):
         state_shape = self._state_shape(input_shape)
@@ -177,9 +173,8 @@ class ODEBlock(keras.layers.Layer):
             self._t1_tracker.update_state(self.t0 + self._span("float32"))
         if final_only:
             return tf.cast(states, self.compute_dtype)
-        trajectory = states[self._first_output :]
-        rank = len(trajectory.shape)
-        return tf.cast(tf.transpose(trajectory, [1, 0, *range(2, rank)]), self.compute_dtype)
+        trajectory = tf.transpose(states, [1, 0, *range(2, len(states.shape))])
+        return tf.cast(trajectory[:, self._first_output :], self.compute_dtype)
 
     def _span(self, dtype):
         """``t1 - t0 = softplus(raw)`` in ``dtype``, read from the weight at every call."""
@@ -195,18 +190,10 @@ class ODEBlock(keras.layers.Layer):
         dynamics = keras.saving.serialize_keras_object(self.dynamics)
         # The block builds its dynamics (on the augmented shape), not Keras.
         dynamics.pop("build_config", None)
-        return {
-            **super().get_config(),
-            "dynamics": dynamics,
-            "t0": self.t0,
-            "t1": self.t1,
-            **self.options.to_dict(),
-            "augment": self.augment,
-            "t_eval": None if self.t_eval is None else list(self.t_eval),
-            "nfe_metric_name": self._nfe_tracker.name,
-            "trainable_t1": self.trainable_t1,
-            "t1_metric_name": self.t1_metric_name,
-        }
+        names = ("t0", "t1", "augment", "trainable_t1", "nfe_metric_name", "t1_metric_name")
+        config = {**super().get_config(), **{name: getattr(self, name) for name in names}}
+        t_eval = None if self.t_eval is None else list(self.t_eval)
+        return {**config, **self.options.to_dict(), "dynamics": dynamics, "t_eval": t_eval}
 
     @classmethod
     def from_config(cls, config):

@@ -17,7 +17,7 @@ def odeint(
 ):
     """Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0``; returns ``y`` at every time of ``t``.
 
-    Like ``torchdiffeq.odeint``. Works eagerly and, much faster, in ``tf.function``.
+    Like ``torchdiffeq.odeint``; eagerly and, much faster, in ``tf.function``.
 
     Args:
         func: ``func(t, y) -> dy/dt``, with ``t`` a scalar tensor and ``y`` and
@@ -28,14 +28,12 @@ def odeint(
             integrates backwards); a tensor ``t`` is differentiated.
         method: one of ``odelayers.METHODS`` (``odelayers.available_methods()``).
         constants: a dict of tensors passed on as ``func(t, y, **constants)``,
-            differentiated by every gradient mode. Under ``tf.function`` the
-            adjoint differentiates only ``y``, these and the variables ``func``
-            reads: it refuses other tensors ``func`` captures from outside.
+            differentiated by every gradient mode (under ``tf.function`` the
+            adjoint refuses other tensors ``func`` captures from outside).
         options: an ``odelayers.SolverOptions``.
         full_output: also return ``{"nfe": int32 scalar}``, the number of
             evaluations of ``func`` in the forward solve.
-        **overrides: ``SolverOptions`` fields (``rtol``, ``atol``, ``step_size``,
-            ``num_steps``, ``gradient``, ...) replacing those of ``options``.
+        **overrides: ``SolverOptions`` fields replacing those of ``options``.
 
     Returns:
         The states ``[len(t), *y0.shape]`` (a nested ``y0``: its structure, each
@@ -43,8 +41,7 @@ def odeint(
 
     Raises:
         odelayers.errors.ODESolverError: the solve failed or met NaN/Inf (in ``tf.function``:
-            ``tf.errors.InvalidArgumentError`` with the same message). Giving up takes
-            ``max_num_steps`` steps, slow eagerly: lower it, or use ``tf.function``, to fail sooner.
+            ``tf.errors.InvalidArgumentError`` with the same message).
     """
     if method is not None:
         overrides["method"] = method

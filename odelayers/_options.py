@@ -18,6 +18,11 @@ DEFAULT_MAX_NUM_STEPS = 4096
 _ALIASES = {"norm": "error_norm"}  # torchdiffeq's names for our fields
 
 
+def available_methods() -> dict:
+    """``{method name: one-line description}``, sorted by name."""
+    return {name: SOLVERS[name].summary for name in sorted(SOLVERS)}
+
+
 def _names(values, last=", ") -> str:
     quoted = [repr(v) for v in values]
     return ", ".join(quoted[:-1]) + last + quoted[-1] if len(quoted) > 1 else "".join(quoted)

@@ -63,27 +63,23 @@ def _state(y0, t):
 
 
 def times(t, dtype):
-    """``(t_tensor, t_static)``: ``t`` checked, and as NumPy when known while tracing.
-
-    Times unknown while tracing are checked inside the graph.
-    """
+    """``(t_tensor, t_static)``: ``t`` checked, and as NumPy when known while tracing
+    (times unknown then are checked inside the graph)."""
+    static, t_tensor = None, None
     if tf.is_tensor(t) or isinstance(t, tf.Variable):
         t = tf.convert_to_tensor(t)
+        if not (t.dtype.is_floating or t.dtype.is_integer):
+            raise TypeError(f"t must hold numbers, got dtype {t.dtype.name}.")
         if t.dtype.is_floating and t.dtype != dtype:
             raise TypeError(
                 f"t has dtype {t.dtype.name} but y0 has dtype {dtype.name}; they must "
                 f"match. Cast one of them, e.g. tf.cast(t, tf.{dtype.name})."
             )
-        if not (t.dtype.is_floating or t.dtype.is_integer):
-            raise TypeError(f"t must hold numbers, got dtype {t.dtype.name}.")
-        static = tf.get_static_value(t)
-        t_tensor = tf.cast(t, dtype)
-    else:
-        static, t_tensor = None, None
-        # Not a namedtuple such as tfp.math.ode.ChosenBySolver, which NumPy reads as [t1].
-        if isinstance(t, (list, range, np.ndarray, numbers.Real)) or type(t) is tuple:
-            with contextlib.suppress(ValueError, TypeError):
-                static = np.asarray(t, dtype=np.float64)
+        static, t_tensor = tf.get_static_value(t), tf.cast(t, dtype)
+    # Not a namedtuple such as tfp.math.ode.ChosenBySolver, which NumPy reads as [t1].
+    elif isinstance(t, (list, range, np.ndarray, numbers.Real)) or type(t) is tuple:
+        with contextlib.suppress(ValueError, TypeError):
+            static = np.asarray(t, dtype=np.float64)
     if static is None and t_tensor is None:
         raise TypeError(
             "t must be the output times: a 1-D tensor, array or list of floats, "
