@@ -50,21 +50,9 @@ class ODEBlock(keras.layers.Layer):
         **kwargs: ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...).
     """
 
-    def __init__(
-        self,
-        dynamics,
-        t0=0.0,
-        t1=1.0,
-        method=None,
-        *,
-        options=None,
-        augment=0,
-        t_eval=None,
-        nfe_metric_name="nfe",
-        trainable_t1=False,
-        t1_metric_name="t1",
-        **kwargs,
-    ):
+    def __init__(self, dynamics, t0=0.0, t1=1.0, method=None, *, options=None, augment=0,
+                 t_eval=None, nfe_metric_name="nfe", trainable_t1=False, t1_metric_name="t1",
+                 **kwargs):  # fmt: skip
         overrides = {k: kwargs.pop(k) for k in SolverOptions.field_names() if k in kwargs}
         if method is not None:
             overrides["method"] = method
@@ -116,16 +104,13 @@ class ODEBlock(keras.layers.Layer):
         dtype = self._integration_dtype
         if self.dynamics.compute_dtype != dtype:
             raise ValueError(
-                f"The dynamics layer {self.dynamics.name!r} computes in "
-                f"{self.dynamics.compute_dtype} but the ODEBlock in {dtype}. "
-                f"Create both with the same dtype, e.g. dtype='{dtype}' for "
-                "the dynamics (or keras.config.set_floatx before creating the layers)."
+                f"The dynamics layer {self.dynamics.name!r} computes in {self.dynamics.compute_dtype} "
+                f"but the ODEBlock in {dtype}. Create both with the same dtype, e.g. "
+                f"dtype='{dtype}' for the dynamics (or keras.config.set_floatx before creating them)."
             )
         if self.trainable_t1:
             # Not autocast: under a mixed policy t1 would be read in float16.
-            self._t1_raw = self.add_weight(
-                name="t1_raw", shape=(), initializer="zeros", trainable=True, autocast=False
-            )
+            self._t1_raw = self.add_weight((), "zeros", name="t1_raw", autocast=False)
             # Assigned: a Constant initializer would round through float32.
             self._t1_raw.assign(_time.raw_from_span(self.t1 - self.t0))
         # Symbolic tensors build the dynamics' weights and give its output shape.
@@ -161,11 +146,10 @@ class ODEBlock(keras.layers.Layer):
             dynamics = _time.rescaled(dynamics, self.t0, self._span)
         times = tf.constant(self._times, state.dtype)
         final_only = self.t_eval is None
-        # constants={}: under tf.function the adjoint refuses tensors the dynamics capture
-        # from outside (their gradient would be lost); variables are differentiated.
-        states, nfe = _odeint.solve(
-            dynamics, state, times, self._times, self._solve_options, final_only, constants={}
-        )
+        # Under tf.function the adjoint refuses tensors the dynamics capture from
+        # outside (their gradient would be lost); variables are differentiated.
+        options = self._solve_options
+        states, nfe = _odeint.solve(dynamics, state, times, self._times, options, {}, final_only)
         self._nfe_tracker.update_state(nfe)
         if self.trainable_t1:
             # Read after the solve: under MirroredStrategy an earlier read of the
@@ -211,12 +195,6 @@ class ODEBlock(keras.layers.Layer):
         if not self.trainable_t1:
             return self.t1
         return self.t0 + float(keras.ops.convert_to_numpy(self._span("float64")))
-
-    @property
-    def nfe_metric(self):
-        """The ``keras.metrics.Metric`` reporting the NFE."""
-        return self._nfe_tracker
-
 
 @keras.saving.register_keras_serializable(package="odelayers")
 class CDEBlock(keras.layers.Layer):
@@ -302,4 +280,4 @@ class CDEBlock(keras.layers.Layer):
         field = config.pop("vector_field")
         return cls(vector_field=field and keras.saving.deserialize_keras_object(field), **config)
 
-    nfe, nfe_metric = ODEBlock.nfe, ODEBlock.nfe_metric
+    nfe = ODEBlock.nfe

@@ -34,21 +34,25 @@ def _choice(name: str, value, valid, explanation: str, listed: str = "Valid") ->
     return value.lower()
 
 
-def _positive(name: str, value, kind=numbers.Real, allow_none: bool = True):
-    """``value`` as a positive float (``kind=numbers.Integral``: int), or ``None`` if allowed."""
-    if value is None and allow_none:
+def _positive(name: str, value):
+    """A numeric field checked: positive, an int for ``_INTEGERS``; ``None`` if optional."""
+    if value is None and name not in _REQUIRED:
         return None
-    if kind is numbers.Integral:
-        if isinstance(value, bool) or not isinstance(value, kind) or value < 1:
+    if name in _INTEGERS:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         return int(value)
-    if isinstance(value, bool) or not isinstance(value, kind):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"{name} must be a positive number, got {value!r} ({type(value).__name__})."
         )
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
     return float(value)
+
+
+_NUMBERS = "rtol atol step_size num_steps max_num_steps first_step min_step max_step".split()
+_INTEGERS, _REQUIRED = ("num_steps", "max_num_steps"), ("rtol", "atol", "max_num_steps")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,12 +76,11 @@ class SolverOptions:
         adjoint_norm: dopri5 + adjoint: ``"seminorm"`` bounds the backward
             solve's error over the state and its adjoint only; ``"full"`` also
             over the parameter-gradient integrals (TFP's own adjoint).
-        error_norm: dopri5's step-size controller: ``"rms"`` (SciPy's and
-            torchdiffeq's ``rms(err / tol)``), ``"tfp"`` (TFP's
-            ``sqrt(mean((err / tol)**4))``), or a callable ``norm(err / tol)``
-            of a flat tensor; a step is accepted when the norm is at most 1.
+        error_norm: dopri5's step-size controller: ``"rms"`` (SciPy's and torchdiffeq's
+            ``rms(err / tol)``), ``"tfp"`` (TFP's ``sqrt(mean((err / tol)**4))``), or a
+            callable ``norm(err / tol)`` of a flat tensor, accepting a step at most 1.
         min_step, max_step: dopri5: a step shrunk below ``min_step`` stops the
-            solve; no step is longer than ``max_step``. ``None``: no bound.
+            solve; no step is longer than ``max_step`` (``None``: no bound).
     """
 
     method: str = METHODS[0]
@@ -145,26 +148,13 @@ class SolverOptions:
         gradient = _choice("gradient mode", self.gradient, GRADIENTS, modes, "Valid modes")
         norms = "'seminorm': the adjoint's error over the state and adjoint only; 'full': all"
         adjoint_norm = _choice("adjoint_norm", self.adjoint_norm, ADJOINT_NORMS, norms)
-        error_norm = self.error_norm
+        error_norm, or_callable = self.error_norm, "or a callable norm(err/tol) -> scalar"
         if not callable(error_norm):
-            error_norm = _choice(
-                "error_norm", error_norm, ERROR_NORMS, "or a callable norm(err/tol) -> scalar"
-            )
-        values = dict(
-            method=method,
-            rtol=_positive("rtol", self.rtol, allow_none=False),
-            atol=_positive("atol", self.atol, allow_none=False),
-            step_size=_positive("step_size", self.step_size),
-            num_steps=_positive("num_steps", self.num_steps, numbers.Integral),
-            max_num_steps=_positive("max_num_steps", self.max_num_steps, numbers.Integral, False),
-            first_step=_positive("first_step", self.first_step),
-            gradient=gradient,
-            adjoint_norm=adjoint_norm,
-            error_norm=error_norm,
-            min_step=_positive("min_step", self.min_step),
-            max_step=_positive("max_step", self.max_step),
-        )
-        _check_combinations(SOLVERS[method], **values)
+            error_norm = _choice("error_norm", error_norm, ERROR_NORMS, or_callable)
+        values = {name: _positive(name, getattr(self, name)) for name in _NUMBERS}
+        values.update(method=method, gradient=gradient, adjoint_norm=adjoint_norm)
+        values["error_norm"] = error_norm
+        _check_combinations(SOLVERS[values["method"]], **values)
         return values
 
 

@@ -1,7 +1,5 @@
-"""Checks of ``odeint``'s and ``ODEBlock``'s arguments besides ``SolverOptions``.
-
-Each raises ``ValueError`` or ``TypeError`` naming the argument and what to pass.
-"""
+"""Checks of ``odeint``'s and ``ODEBlock``'s arguments besides ``SolverOptions``: each
+raises ``ValueError`` or ``TypeError`` naming the argument and what to pass."""
 
 import contextlib
 import math
@@ -104,12 +102,9 @@ def times(t, dtype):
         if t_tensor is None:
             t_tensor = tf.constant(static, dtype)
         return t_tensor, static
-    if t_tensor.shape.rank != 1 or t_tensor.shape[0] is None:
-        raise ValueError(
-            f"t must be a 1-D tensor whose length is known while tracing, got shape {t_tensor.shape}."
-        )
-    if t_tensor.shape[0] == 0:
-        raise ValueError("t must not be empty.")
+    if t_tensor.shape.rank != 1 or not t_tensor.shape[0]:
+        known = "whose length is known while tracing"
+        raise ValueError(f"t must be a non-empty 1-D tensor {known}, got shape {t_tensor.shape}.")
     steps = t_tensor[1:] - t_tensor[:-1]
     check = tf.debugging.Assert(
         tf.reduce_all(tf.math.is_finite(t_tensor))
@@ -129,10 +124,8 @@ _DIGITS = {tf.float16: 3, tf.bfloat16: 2}
 
 
 def tolerances(options, dtype):
-    """Refuse tolerances an adaptive solve in a 16-bit ``dtype`` cannot resolve.
-
-    ``atol`` must not round to zero either: the error estimate divides by it.
-    """
+    """Refuse tolerances an adaptive solve in a 16-bit ``dtype`` cannot resolve (``atol``
+    must not round to zero either: the error estimate divides by it)."""
     floor = MIN_RTOL.get(dtype)
     if options.is_fixed_step or floor is None:
         return
@@ -159,8 +152,7 @@ def augment(value) -> int:
 
 def block_times(t0, t1, t_eval):
     """``(t0, t1, t_eval)`` checked, as floats (``t_eval``: a tuple or ``None``)."""
-    t0 = _finite_number("t0", t0)
-    t1 = _finite_number("t1", t1)
+    t0, t1 = _finite_number("t0", t0), _finite_number("t1", t1)
     if t1 <= t0:
         raise ValueError(f"t1 must be greater than t0, got t0={t0:g}, t1={t1:g}.")
     if t_eval is None:

@@ -159,11 +159,8 @@ def initial_step(ode_fn, t0, y0, f0, order, rtol, atol, controlled=lambda nest: 
     f1 = ode_fn(t0 + h0, combine(y0, [(h0, f0)]))
     d2 = norm(tf.nest.map_structure(tf.subtract, f1, f0)) / h0
     d_max = tf.maximum(d1, d2)
-    h1 = tf.where(
-        d_max <= 1e-15,
-        tf.maximum(tf.constant(1e-6, dtype), h0 * 1e-3),
-        (0.01 / d_max) ** (1.0 / (order + 1)),
-    )
+    h1 = (0.01 / d_max) ** (1.0 / (order + 1))
+    h1 = tf.where(d_max <= 1e-15, tf.maximum(tf.constant(1e-6, dtype), h0 * 1e-3), h1)
     # A control, not a function to differentiate: backprop would send NaN
     # through the tf.where branches (0/0 in d0/d1 when the dynamics start at 0).
     return tf.stop_gradient(tf.minimum(100.0 * h0, h1))
