@@ -1,14 +1,18 @@
 """``ODEBlock``: a Keras layer mapping h(t0) to h(t1) by solving dh/dt = f(h, t)."""
 
+import dataclasses
+import functools
 import inspect
+import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from odelayers import _cde, _odeint, _time, _validate
+from odelayers import _cde, _odeint, _validate
 from odelayers._metrics import LastValue
 from odelayers._options import SolverOptions
+from odelayers._solvers.fixed_grid import count_steps
 
 
 def _integration_dtype(block, *sublayers):
@@ -20,6 +24,25 @@ def _integration_dtype(block, *sublayers):
             if layer.dtype_policy.compute_dtype != layer.dtype_policy.variable_dtype:
                 layer.dtype_policy = dtype
     return dtype
+
+
+# A learned end time t1 = t0 + softplus(raw) (above t0, smoothly, for every raw): with
+# t = t0 + s T, T = t1 - t0, dh/dt = f(h, t) on [t0, t1] becomes dh/ds = T f(h, t0 + s T)
+# on [0, 1], where T is an ordinary parameter, differentiated by every gradient mode.
+def _rescaled(func, t0, span_fn, s, h):
+    span = span_fn(h.dtype)
+    return span * func(t0 + s * span, h)
+
+
+def _unit_interval_options(options, span):
+    """``options`` for s in [0, 1]: fixed-step methods keep their number of steps (a forward
+    pass costs the same while ``t1`` trains); ``first_step`` is divided by ``span``."""
+    if options.is_fixed_step:
+        steps = options.num_steps or count_steps(span, options.step_size)
+        return dataclasses.replace(options, step_size=None, num_steps=steps)
+    if options.first_step is not None:
+        return dataclasses.replace(options, first_step=options.first_step / span)
+    return options
 
 
 @keras.saving.register_keras_serializable(package="odelayers")
@@ -79,7 +102,7 @@ class ODEBlock(keras.layers.Layer):
         self._t1_tracker, self._solve_options = None, self.options
         if self.trainable_t1:
             self._t1_tracker = LastValue(name=t1_metric_name, dtype="float32", replicas="same")
-            self._solve_options = _time.unit_interval_options(self.options, self.t1 - self.t0)
+            self._solve_options = _unit_interval_options(self.options, self.t1 - self.t0)
         self.supports_jit = self.options.jit_compiles
         outputs = [self.t1] if self.t_eval is None else list(self.t_eval)
         # h(t0) is an output only when t_eval starts at t0.
@@ -112,13 +135,11 @@ class ODEBlock(keras.layers.Layer):
             # Not autocast: under a mixed policy t1 would be read in float16.
             self._t1_raw = self.add_weight((), "zeros", name="t1_raw", autocast=False)
             # Assigned: a Constant initializer would round through float32.
-            self._t1_raw.assign(_time.raw_from_span(self.t1 - self.t0))
+            span = self.t1 - self.t0  # the inverse of softplus, finite for large and tiny spans
+            self._t1_raw.assign(span + math.log(-math.expm1(-span)))
         # Symbolic tensors build the dynamics' weights and give its output shape.
-        state = keras.KerasTensor(state_shape, dtype=dtype)
-        if self._dynamics_takes_time:
-            derivative = self.dynamics(state, t=keras.KerasTensor((), dtype=dtype))
-        else:
-            derivative = self.dynamics(state)
+        time = {"t": keras.KerasTensor((), dtype=dtype)} if self._dynamics_takes_time else {}
+        derivative = self.dynamics(keras.KerasTensor(state_shape, dtype=dtype), **time)
         shape = getattr(derivative, "shape", None)
         if shape is None or not tf.TensorShape(shape).is_compatible_with(state_shape):
             got = type(derivative).__name__ if shape is None else tuple(shape)
@@ -142,8 +163,8 @@ class ODEBlock(keras.layers.Layer):
                 kwargs["t"] = t
             return self.dynamics(h, **kwargs)
 
-        if self.trainable_t1:
-            dynamics = _time.rescaled(dynamics, self.t0, self._span)
+        if self.trainable_t1:  # T = t1 - t0 read inside, so that TFP's adjoint sees its weight
+            dynamics = functools.partial(_rescaled, dynamics, self.t0, self._span)
         times = tf.constant(self._times, state.dtype)
         final_only = self.t_eval is None
         # Under tf.function the adjoint refuses tensors the dynamics capture from
@@ -195,6 +216,12 @@ class ODEBlock(keras.layers.Layer):
         if not self.trainable_t1:
             return self.t1
         return self.t0 + float(keras.ops.convert_to_numpy(self._span("float64")))
+
+    @property
+    def nfe_metric(self):
+        """The ``keras.metrics.Metric`` reporting the NFE."""
+        return self._nfe_tracker
+
 
 @keras.saving.register_keras_serializable(package="odelayers")
 class CDEBlock(keras.layers.Layer):
@@ -280,4 +307,4 @@ class CDEBlock(keras.layers.Layer):
         field = config.pop("vector_field")
         return cls(vector_field=field and keras.saving.deserialize_keras_object(field), **config)
 
-    nfe = ODEBlock.nfe
+    nfe, nfe_metric = ODEBlock.nfe, ODEBlock.nfe_metric

@@ -8,9 +8,8 @@ class LastValue(keras.metrics.Metric):
     """The value of the latest ``update_state``, e.g. an ``ODEBlock``'s NFE.
 
     Args:
-        replicas: under ``tf.distribute``, ``"max"`` reports the largest value
-            over the replicas (the NFE: the replicas wait for the slowest);
-            ``"same"`` one every replica shares (a learned ``t1``).
+        replicas: under ``tf.distribute``, ``"max"``: the largest over the replicas (the
+            NFE: they wait for the slowest); ``"same"``: one all share (a learned ``t1``).
     """
 
     def __init__(self, name="nfe", dtype="int32", replicas="max", **kwargs):

@@ -12,11 +12,9 @@ _FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
 
 def initial_state(y0, t):
-    """``y0`` as a floating tensor, or a nest (tuple, list, dict) of them of one dtype.
-
-    A leaf is converted as TensorFlow does, or to ``t``'s float dtype. Lists of
-    plain numbers are one array; a sequence holding tensors or arrays is a nest.
-    """
+    """``y0`` as a floating tensor, or a nest (tuple, list, dict) of them of one dtype: a
+    leaf converted as TensorFlow does, or to ``t``'s float dtype. Lists of plain numbers
+    are one array; a sequence holding tensors or arrays is a nest."""
     leaves = tf.nest.flatten(y0)
     is_nest = isinstance(y0, dict) or (
         isinstance(y0, (list, tuple))

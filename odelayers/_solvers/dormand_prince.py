@@ -48,7 +48,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             atol=options.atol,
             first_step_size=1e-3 if options.first_step is None else options.first_step,
             max_num_steps=None,  # enforced in _step with a better message
-            make_adjoint_solver_fn=self._make_adjoint_solver,
+            make_adjoint_solver_fn=lambda: AdjointDormandPrince(options),
             name="dopri5",
         )
         self.options = options
@@ -56,9 +56,6 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     @classmethod
     def from_options(cls, options, span):
         return cls(options)
-
-    def _make_adjoint_solver(self):
-        return AdjointDormandPrince(self.options)
 
     @property
     def uncounted_evaluations(self):
@@ -158,10 +155,10 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         states = tf.nest.map_structure(lambda a: a.stack(), arrays)
         return tfp.math.ode.Results(times, states, diagnostics, solver_state)
 
-    def _step(self, state, diagnostics, max_ode_fn_evals, ode_fn, *controls, target=None):
-        # TFP's signature. `target`: the output time this step advances to
-        # (None: interpolation coefficients after every step, as TFP).
-        atol, rtol, safety, ifactor, dfactor = controls
+    def _step(self, state, diagnostics, max_ode_fn_evals, ode_fn, atol, rtol, safety, ifactor,
+              dfactor, target=None):  # fmt: skip
+        # TFP's signature (TFP calls it by keyword). `target`: the output time this step
+        # advances to (None: interpolation coefficients after every step, as TFP).
         y0, f0, _, t0, dt, interp_coeff = state
         if self.options.max_step:
             dt = tf.minimum(dt, tf.constant(self.options.max_step, dt.dtype))
@@ -235,21 +232,14 @@ class AdjointDormandPrince(DormandPrince):
     """
 
     def _controlled(self, nest):
-        if self.options.adjoint_norm == "seminorm":
-            return nest[:2]
-        return nest
+        return nest[:2] if self.options.adjoint_norm == "seminorm" else nest
 
     def _initialize_solver_internal_state(self, ode_fn, initial_time, initial_state):
-        del ode_fn
         p = self._prepare_common_params(initial_state, initial_time)
-        return _tfp_dopri._RungeKuttaSolverInternalState(
-            current_state=p.initial_state,
-            current_derivative=tf.nest.map_structure(tf.zeros_like, p.initial_state),
-            last_step_start=p.initial_time,
-            current_time=p.initial_time,
-            step_size=tf.constant(self.options.first_step or 1e-3, p.real_dtype),
-            interpolating_coefficients=[p.initial_state] * self.ORDER,
-        )
+        y, t = p.initial_state, p.initial_time  # f(t, y) is not needed: zeros
+        h = tf.constant(self.options.first_step or 1e-3, p.real_dtype)
+        f = tf.nest.map_structure(tf.zeros_like, y)
+        return _tfp_dopri._RungeKuttaSolverInternalState(y, f, t, t, h, [y] * self.ORDER)
 
     def _adjust_solver_internal_state_for_state_jump(
         self, ode_fn, initial_time, initial_state, previous_solver_internal_state, previous_state

@@ -24,8 +24,6 @@ class FixedGridSolver(tfp.math.ode.Solver):
     adaptive = step_bounds = eager_trace = False
     gradients = jit_gradients = ("adjoint", "backprop")
     uncounted_evaluations = 0
-    stages: int
-    order: int
 
     def __init__(self, step_size):
         super().__init__(make_adjoint_solver_fn=None, validate_args=False, name=self.name)
