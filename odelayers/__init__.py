@@ -1,17 +1,7 @@
 """Neural ODE layers for Keras 3 on TensorFlow Probability's ODE solvers.
 
-y = odelayers.odeint(lambda t, y: -y, tf.ones([3]), [0.0, 0.5, 1.0])  # [3, 3]
-
-class Dynamics(keras.layers.Layer):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.hidden = odelayers.ConcatDense(32, activation="tanh")
-        self.out = odelayers.ConcatDense(3)
-
-    def call(self, h, t):
-        return self.out(self.hidden(h, t=t), t=t)
-
-block = odelayers.ODEBlock(Dynamics(), t0=0.0, t1=1.0, augment=1)  # 2 + 1 channels
+``odeint(func, y0, t)`` solves an initial value problem; ``ODEBlock(dynamics, t0, t1)`` is the
+Keras layer (``dynamics``: a layer whose ``call(h, t)`` returns dh/dt).
 """
 
 from importlib import metadata as _metadata
@@ -41,19 +31,14 @@ from odelayers._options import (  # noqa: E402
     GRADIENTS,
     METHODS,
     SolverOptions,
+    available_methods,
 )
-from odelayers._solvers import SOLVERS as _SOLVERS  # noqa: E402
 from odelayers._solvers.dormand_prince import DormandPrince  # noqa: E402
 
 try:
     __version__ = _metadata.version("neural-ode-iceberg")
 except _metadata.PackageNotFoundError:
     __version__ = "0+unknown"
-
-
-def available_methods() -> dict:
-    """``{method name: one-line description}``, sorted by name."""
-    return {name: _SOLVERS[name].summary for name in sorted(_SOLVERS)}
 
 
 __all__ = [

@@ -8,11 +8,7 @@ _COMMON_ARGS = (
 ).split()
 _CONV_ARGS = ["filters", "kernel_size", "strides", "padding", "dilation_rate", *_COMMON_ARGS]
 _DENSE_ARGS = ["units", *_COMMON_ARGS]
-
-
-def _time_column(h, t):
-    """A tensor shaped like ``h[..., :1]`` filled with ``t``."""
-    return ops.ones_like(h[..., :1]) * ops.cast(t, h.dtype)
+_CONV_OPS = ("strides", "padding", "data_format", "dilation_rate")
 
 
 @keras.saving.register_keras_serializable(package="odelayers")
@@ -29,16 +25,9 @@ class ConcatConv2D(keras.layers.Layer):
         conv_args = {k: kwargs.pop(k) for k in _COMMON_ARGS if k in kwargs}
         super().__init__(**kwargs)
         self.conv = keras.layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            dilation_rate=dilation_rate,
-            data_format="channels_last",
-            dtype=self.dtype_policy,
-            name="conv",
-            **conv_args,
-        )
+            filters, kernel_size, strides, padding, "channels_last", dilation_rate,
+            dtype=self.dtype_policy, name="conv", **conv_args,
+        )  # fmt: skip
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -51,21 +40,14 @@ class ConcatConv2D(keras.layers.Layer):
         # of the state with a channel of t, and the state convolution keeps C
         # input channels (64 fits oneDNN's blocked layouts, 65 is padded).
         conv = self.conv
-        kernel = ops.cast(conv.kernel, h.dtype)
-        options = dict(
-            strides=conv.strides,
-            padding=conv.padding,
-            data_format="channels_last",
-            dilation_rate=conv.dilation_rate,
-        )
+        options = {name: getattr(conv, name) for name in _CONV_OPS}
         # One split: its gradient is one concatenation, not two zero-filled kernels.
-        time_kernel, state_kernel = ops.split(kernel, [1], axis=2)
-        out = ops.conv(h, state_kernel, **options)
+        time_kernel, state_kernel = ops.split(ops.cast(conv.kernel, h.dtype), [1], axis=2)
         time_map = ops.conv(ops.ones_like(h[:1, :, :, :1]), time_kernel, **options)
         shift = ops.cast(t, h.dtype) * time_map
         if conv.use_bias:
             shift = shift + ops.cast(conv.bias, h.dtype)
-        return conv.activation(out + shift)
+        return conv.activation(ops.conv(h, state_kernel, **options) + shift)
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -95,7 +77,8 @@ class ConcatDense(keras.layers.Layer):
         self.dense.build(input_shape[:-1] + (features,))
 
     def call(self, h, t=0.0):
-        return self.dense(ops.concatenate([_time_column(h, t), h], axis=-1))
+        time = ops.ones_like(h[..., :1]) * ops.cast(t, h.dtype)
+        return self.dense(ops.concatenate([time, h], axis=-1))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)[:-1] + (self.dense.units,)

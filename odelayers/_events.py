@@ -13,10 +13,9 @@ from odelayers._solvers.dormand_prince import DormandPrince
 def odeint_event(func, y0, t0, event_fn, t_max, *, options=None, max_secant_steps=30, **overrides):
     """Solve ``dy/dt = func(t, y)`` from ``y(t0) = y0`` until ``event_fn(t, y)`` changes sign.
 
-    Like ``torchdiffeq.odeint_event``. The event time and state are
-    differentiated (``y0``, ``t0``, the variables ``func`` and ``event_fn``
-    read) by the implicit function rule of Chen, Amos & Nickel (2021):
-    ``dT = -(dg/dy . dy(T)) / (dg/dt + dg/dy . f(T, y(T)))``.
+    Like ``torchdiffeq.odeint_event``. The event time and state are differentiated
+    (``y0``, ``t0``, the variables ``func`` and ``event_fn`` read) by the implicit
+    function rule of Chen, Amos & Nickel (2021).
 
     Args:
         func: ``func(t, y) -> dy/dt``, as in ``odeint``.
@@ -26,9 +25,8 @@ def odeint_event(func, y0, t0, event_fn, t_max, *, options=None, max_secant_step
         t_max: the latest time searched, after ``t0``.
         options: an ``odelayers.SolverOptions``; dopri5 steps the search, its
             ``method`` and ``gradient`` solve for the differentiable state.
-        max_secant_steps: secant iterations refining the event time within
-            the step where the sign changes, until they move it less than
-            ``atol + rtol |t|``.
+        max_secant_steps: secant iterations refining the event time within the step
+            where the sign changes, until they move it less than ``atol + rtol |t|``.
         **overrides: ``SolverOptions`` fields, as in ``odeint``.
 
     Returns:
@@ -82,7 +80,10 @@ def odeint_event(func, y0, t0, event_fn, t_max, *, options=None, max_secant_step
         event(t, y)  # shows custom_gradient the variables event_fn reads
 
         def grad(upstream, variables=()):
-            _, g_t, g_y, *g_v = _event_gradients(event, t, y, variables)
+            with tf.GradientTape() as tape:
+                tape.watch([t, y])
+                value = event(t, y)
+            g_t, g_y, *g_v = tape.gradient(value, [t, y, *variables], unconnected_gradients="zero")
             scale = -upstream / (g_t + tf.reduce_sum(g_y * ode_fn(t, y)))
             return (tf.zeros_like(t), scale * g_y), [scale * g for g in g_v]
 
@@ -91,11 +92,3 @@ def odeint_event(func, y0, t0, event_fn, t_max, *, options=None, max_secant_step
     t_event = event_time(t, y)
     # Zero, with the derivative f(T, y(T)) dT that the moving end time adds.
     return t_event, y + ode_fn(t, y) * (t_event - tf.stop_gradient(t_event))
-
-
-def _event_gradients(event, t, y, variables=()):
-    with tf.GradientTape() as tape:
-        tape.watch([t, y])
-        value = event(t, y)
-    grads = tape.gradient(value, [t, y, *variables], unconnected_gradients="zero")
-    return value, *grads

@@ -1,10 +1,8 @@
 """``GroupNormalization``: Keras' group norm, its statistics from per-channel moments.
 
-Keras reshapes ``[B, H, W, C]`` to ``[B, H, W, G, C/G]`` and reduces over
-non-adjacent axes, which TensorFlow's CPU kernels do slowly (an ODE-Net's
-group norm cost as much as its 3x3 convolution). Here one pass over the input
-gives per-channel means of ``x`` and ``x**2`` (a reduction over leading,
-contiguous axes), pooled per group; the backward pass is the closed form.
+Keras reshapes ``[B, H, W, C]`` to ``[B, H, W, G, C/G]`` and reduces over non-adjacent
+axes, which TensorFlow's CPU kernels do slowly. Here one pass over the input gives
+per-channel means of ``x`` and ``x**2``, pooled per group; the backward pass is closed form.
 """
 
 import keras
@@ -16,11 +14,9 @@ from keras import backend, ops
 class GroupNormalization(keras.layers.GroupNormalization):
     """Group normalisation (Wu & He, 2018), a drop-in for ``keras.layers.GroupNormalization``.
 
-    Same arguments, weights (``gamma``, ``beta``), config, dtype handling and
-    result up to rounding: the variance is ``E[x**2] - E[x]**2`` (clipped at
-    0), which in float32 matches Keras' two-pass variance unless a group's
-    mean is thousands of standard deviations from zero. Serialised as
-    ``odelayers>GroupNormalization``.
+    Same arguments, weights, config and result up to rounding: the variance is
+    ``E[x**2] - E[x]**2`` (clipped at 0), which in float32 matches Keras' two-pass
+    variance unless a group's mean is thousands of standard deviations from zero.
 
     Args:
         groups: number of groups (``-1``: one per channel); must divide the channels.
@@ -31,10 +27,8 @@ class GroupNormalization(keras.layers.GroupNormalization):
     def build(self, input_shape):
         # Checked before Keras' build, whose messages do not say what to change.
         if not isinstance(self.axis, int):
-            raise ValueError(
-                f"GroupNormalization normalises over one channel axis; axis must be "
-                f"an integer, got {self.axis!r}."
-            )
+            message = "GroupNormalization normalises over one channel axis; axis must be"
+            raise ValueError(f"{message} an integer, got {self.axis!r}.")
         rank = len(input_shape)
         if not -rank <= self.axis < rank or self.axis % rank == 0:
             raise ValueError(
@@ -53,15 +47,12 @@ class GroupNormalization(keras.layers.GroupNormalization):
     def call(self, inputs):
         # As Keras: float16/bfloat16 statistics overflow, so compute in float32.
         x = ops.cast(inputs, backend.result_type(inputs.dtype, "float32"))
-        rank = len(x.shape)
-        axis = self.axis % rank
+        axis = self.axis % len(x.shape)
         channels = x.shape[axis]
-        per_group = channels // self.groups
-        grouped = (self.groups, per_group)
-        weight = ops.ones(grouped, x.dtype)
-        weight = ops.reshape(ops.cast(self.gamma, x.dtype), grouped) if self.scale else weight
-        bias = ops.zeros(grouped, x.dtype)
-        bias = ops.reshape(ops.cast(self.beta, x.dtype), grouped) if self.center else bias
+        grouped = (self.groups, channels // self.groups)
+        weight = ops.cast(self.gamma, x.dtype) if self.scale else ops.ones(channels, x.dtype)
+        bias = ops.cast(self.beta, x.dtype) if self.center else ops.zeros(channels, x.dtype)
+        weight, bias = ops.reshape(weight, grouped), ops.reshape(bias, grouped)
         out = _group_norm_with_gradient(axis, self.groups, self.epsilon)(x, weight, bias)
         return ops.cast(ops.cast(out, inputs.dtype), self.compute_dtype)
 
@@ -75,8 +66,7 @@ def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
 
         dx = inv * (gamma * g - mean_G(gamma * g) - xhat * mean_G(gamma * g * xhat))
 
-    takes about 7 passes over the state where autodiff of the forward ops
-    takes a dozen.
+    takes fewer passes over the state than autodiff of the forward ops.
     """
 
     def forward(x, weight, bias):
@@ -93,8 +83,7 @@ def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
             return ops.reshape(total, (-1, groups, per_group))
 
         def spread(t):  # [B, G, C/G] (or [B, G, 1]) -> broadcastable like x
-            t = t + ops.zeros((groups, per_group), t.dtype)
-            return ops.reshape(t, shape)
+            return ops.reshape(t + ops.zeros((groups, per_group), t.dtype), shape)
 
         # Per-channel moments in one pass, pooled per group [B, G, 1] (channels
         # hold equally many elements, so the mean of their means is the group's).
@@ -105,12 +94,10 @@ def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
         scale = inv * weight  # [B, G, C/G]: y = x * scale + shift
         out = x * spread(scale) + spread(bias - mean * scale)
 
-        def grad(*args, upstream=None):
-            g = args[0] if upstream is None else upstream
+        def grad(g):
             sum_g = per_channel_sum(g)
             sum_g_xhat = (per_channel_sum(g * x) - mean * sum_g) * inv
-            d_weight = ops.reshape(ops.sum(sum_g_xhat, axis=0), (groups, per_group))
-            d_bias = ops.reshape(ops.sum(sum_g, axis=0), (groups, per_group))
+            d_weight, d_bias = ops.sum(sum_g_xhat, axis=0), ops.sum(sum_g, axis=0)  # [G, C/G]
             mean_g = ops.sum(weight * sum_g, axis=-1, keepdims=True) / count
             mean_g_xhat = ops.sum(weight * sum_g_xhat, axis=-1, keepdims=True) / count
             coef_x = -ops.square(inv) * mean_g_xhat  # [B, G, 1]

@@ -1,14 +1,18 @@
 """``ODEBlock``: a Keras layer mapping h(t0) to h(t1) by solving dh/dt = f(h, t)."""
 
+import dataclasses
+import functools
 import inspect
+import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from odelayers import _cde, _odeint, _time, _validate
+from odelayers import _cde, _odeint, _validate
 from odelayers._metrics import LastValue
 from odelayers._options import SolverOptions
+from odelayers._solvers.fixed_grid import count_steps
 
 
 def _integration_dtype(block, *sublayers):
@@ -22,15 +26,32 @@ def _integration_dtype(block, *sublayers):
     return dtype
 
 
+# A learned end time t1 = t0 + softplus(raw) (above t0, smoothly, for every raw): with
+# t = t0 + s T, T = t1 - t0, dh/dt = f(h, t) on [t0, t1] becomes dh/ds = T f(h, t0 + s T)
+# on [0, 1], where T is an ordinary parameter, differentiated by every gradient mode.
+def _rescaled(func, t0, span_fn, s, h):
+    span = span_fn(h.dtype)
+    return span * func(t0 + s * span, h)
+
+
+def _unit_interval_options(options, span):
+    """``options`` for s in [0, 1]: fixed-step methods keep their number of steps (a forward
+    pass costs the same while ``t1`` trains); ``first_step`` is divided by ``span``."""
+    if options.is_fixed_step:
+        steps = options.num_steps or count_steps(span, options.step_size)
+        return dataclasses.replace(options, step_size=None, num_steps=steps)
+    if options.first_step is not None:
+        return dataclasses.replace(options, first_step=options.first_step / span)
+    return options
+
+
 @keras.saving.register_keras_serializable(package="odelayers")
 class ODEBlock(keras.layers.Layer):
     """Continuous-depth block (Chen et al., 2018): ``h(t1)`` from ``h(t0) = inputs``.
 
-    Reports the number of function evaluations of its last forward solve as
-    the metric ``nfe_metric_name`` in ``fit`` logs (under ``tf.distribute``:
-    the largest over the replicas) and as ``block.nfe``. Under a mixed dtype
-    policy the block and its dynamics compute in float32 and the output has
-    the policy's compute dtype.
+    Reports the function evaluations of its last forward solve as the metric
+    ``nfe_metric_name`` (under ``tf.distribute``: the largest over the replicas)
+    and as ``block.nfe``. Under a mixed dtype policy it integrates in float32.
 
     Args:
         dynamics: a Keras layer whose ``call(h, t)`` returns dh/dt shaped like
@@ -40,35 +61,21 @@ class ODEBlock(keras.layers.Layer):
         t0, t1: the integration interval, ``t1 > t0`` (with ``trainable_t1``:
             where the learned end time starts).
         method: the solver, as in ``odelayers.odeint``.
-        options: an ``odelayers.SolverOptions``; keywords naming its fields
-            (``rtol``, ``num_steps``, ``gradient``, ...) replace them.
+        options: an ``odelayers.SolverOptions``; keywords naming its fields replace them.
         augment: zero channels appended to the input's last axis and kept in
             the output (augmented Neural ODEs, Dupont et al., 2019).
         t_eval: ``None`` to return ``h(t1)``, or increasing times within
             ``[t0, t1]`` to return the trajectory ``[B, len(t_eval), ...]``.
         nfe_metric_name: name of the NFE metric (distinct per block of a model).
-        trainable_t1: learn the end time ``t1 = t0 + softplus(raw)`` (every
-            method and gradient mode; fixed-step methods keep their number of
-            steps). Read as ``block.current_t1``; not with ``t_eval``.
+        trainable_t1: learn the end time ``t1 = t0 + softplus(raw)``, read as
+            ``block.current_t1`` (fixed-step methods keep their number of steps).
         t1_metric_name: name of the metric reporting the learned ``t1``.
         **kwargs: ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...).
     """
 
-    def __init__(
-        self,
-        dynamics,
-        t0=0.0,
-        t1=1.0,
-        method=None,
-        *,
-        options=None,
-        augment=0,
-        t_eval=None,
-        nfe_metric_name="nfe",
-        trainable_t1=False,
-        t1_metric_name="t1",
-        **kwargs,
-    ):
+    def __init__(self, dynamics, t0=0.0, t1=1.0, method=None, *, options=None, augment=0,
+                 t_eval=None, nfe_metric_name="nfe", trainable_t1=False, t1_metric_name="t1",
+                 **kwargs):  # fmt: skip
         overrides = {k: kwargs.pop(k) for k in SolverOptions.field_names() if k in kwargs}
         if method is not None:
             overrides["method"] = method
@@ -82,37 +89,26 @@ class ODEBlock(keras.layers.Layer):
             )
         self.t0, self.t1, self.t_eval = _validate.block_times(t0, t1, t_eval)
         self.augment = _validate.augment(augment)
-        for name, value in (
-            ("nfe_metric_name", nfe_metric_name),
-            ("t1_metric_name", t1_metric_name),
-        ):
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
         self.trainable_t1 = _validate.trainable_t1(trainable_t1, self.t_eval)
-        self.dynamics = dynamics
-        try:
-            self._dynamics_takes_time = "t" in inspect.signature(dynamics.call).parameters
-        except (TypeError, ValueError):
-            self._dynamics_takes_time = False
+        names = (nfe_metric_name, t1_metric_name)
+        if not all(isinstance(name, str) and name for name in names):
+            raise ValueError(
+                f"nfe_metric_name and t1_metric_name must be non-empty strings, got {names}."
+            )
+        self.dynamics, self.nfe_metric_name, self.t1_metric_name = dynamics, *names
+        self._dynamics_takes_time = "t" in inspect.signature(dynamics.call).parameters
         self._integration_dtype = _integration_dtype(self, dynamics)
         self._nfe_tracker = LastValue(name=nfe_metric_name)
-        self._t1_tracker = None
-        self._solve_options = self.options
+        self._t1_tracker, self._solve_options = None, self.options
         if self.trainable_t1:
             self._t1_tracker = LastValue(name=t1_metric_name, dtype="float32", replicas="same")
-            self._solve_options = _time.unit_interval_options(self.options, self.t1 - self.t0)
-        self.supports_jit = self.options.solver.jit and (
-            self.options.gradient == "adjoint" or self.options.is_fixed_step
-        )
-        if self.trainable_t1:
-            times = [0.0, 1.0]
-        elif self.t_eval is None:
-            times = [self.t0, self.t1]
-        else:
-            times = [self.t0, *self.t_eval] if self.t_eval[0] > self.t0 else list(self.t_eval)
+            self._solve_options = _unit_interval_options(self.options, self.t1 - self.t0)
+        self.supports_jit = self.options.jit_compiles
+        outputs = [self.t1] if self.t_eval is None else list(self.t_eval)
+        # h(t0) is an output only when t_eval starts at t0.
+        self._first_output = int(outputs[0] > self.t0)
+        times = [0.0, 1.0] if self.trainable_t1 else [self.t0] * self._first_output + outputs
         self._times = np.asarray(times, dtype=np.float64)
-        # With t_eval starting after t0, the state at t0 is not an output.
-        self._first_output = 1 if self.t_eval is None or self.t_eval[0] > self.t0 else 0
 
     def _state_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -124,42 +120,31 @@ class ODEBlock(keras.layers.Layer):
         channels = input_shape[-1]
         if self.augment and channels is None:
             raise ValueError("augment needs the input's last axis (channels) to be known.")
-        return input_shape[:-1] + ((channels + self.augment) if channels is not None else None,)
+        return input_shape[:-1] + (None if channels is None else channels + self.augment,)
 
     def build(self, input_shape):
         state_shape = self._state_shape(input_shape)
         dtype = self._integration_dtype
         if self.dynamics.compute_dtype != dtype:
             raise ValueError(
-                f"The dynamics layer {self.dynamics.name!r} computes in "
-                f"{self.dynamics.compute_dtype} but the ODEBlock in {dtype}. "
-                f"Create both with the same dtype, e.g. dtype='{dtype}' for "
-                "the dynamics (or keras.config.set_floatx before creating the layers)."
+                f"The dynamics layer {self.dynamics.name!r} computes in {self.dynamics.compute_dtype} "
+                f"but the ODEBlock in {dtype}. Create both with the same dtype, e.g. "
+                f"dtype='{dtype}' for the dynamics (or keras.config.set_floatx before creating them)."
             )
         if self.trainable_t1:
             # Not autocast: under a mixed policy t1 would be read in float16.
-            self._t1_raw = self.add_weight(
-                name="t1_raw", shape=(), initializer="zeros", trainable=True, autocast=False
-            )
+            self._t1_raw = self.add_weight((), "zeros", name="t1_raw", autocast=False)
             # Assigned: a Constant initializer would round through float32.
-            self._t1_raw.assign(_time.raw_from_span(self.t1 - self.t0))
+            span = self.t1 - self.t0  # the inverse of softplus, finite for large and tiny spans
+            self._t1_raw.assign(span + math.log(-math.expm1(-span)))
         # Symbolic tensors build the dynamics' weights and give its output shape.
-        state = keras.KerasTensor(state_shape, dtype=dtype)
-        if self._dynamics_takes_time:
-            derivative = self.dynamics(state, t=keras.KerasTensor((), dtype=dtype))
-        else:
-            derivative = self.dynamics(state)
-        shape = tuple(getattr(derivative, "shape", ()))
-        if not isinstance(derivative, keras.KerasTensor) or not (
-            len(shape) == len(state_shape)
-            and all(a is None or b is None or a == b for a, b in zip(shape, state_shape))
-        ):
-            got = getattr(derivative, "shape", type(derivative).__name__)
-            extra = (
-                f" (input channels {state_shape[-1] - self.augment} + augment {self.augment})"
-                if self.augment
-                else ""
-            )
+        time = {"t": keras.KerasTensor((), dtype=dtype)} if self._dynamics_takes_time else {}
+        derivative = self.dynamics(keras.KerasTensor(state_shape, dtype=dtype), **time)
+        shape = getattr(derivative, "shape", None)
+        if shape is None or not tf.TensorShape(shape).is_compatible_with(state_shape):
+            got = type(derivative).__name__ if shape is None else tuple(shape)
+            extra = f" (input channels {state_shape[-1] - self.augment} + augment {self.augment})"
+            extra = extra if self.augment else ""
             raise ValueError(
                 f"The dynamics layer {self.dynamics.name!r} maps a state of shape "
                 f"{state_shape}{extra} to {got}; dh/dt must have the state's shape. "
@@ -178,15 +163,14 @@ class ODEBlock(keras.layers.Layer):
                 kwargs["t"] = t
             return self.dynamics(h, **kwargs)
 
-        if self.trainable_t1:
-            dynamics = _time.rescaled(dynamics, self.t0, self._span)
+        if self.trainable_t1:  # T = t1 - t0 read inside, so that TFP's adjoint sees its weight
+            dynamics = functools.partial(_rescaled, dynamics, self.t0, self._span)
         times = tf.constant(self._times, state.dtype)
         final_only = self.t_eval is None
-        # constants={}: under tf.function the adjoint refuses tensors the dynamics capture
-        # from outside (their gradient would be lost); variables are differentiated.
-        states, nfe = _odeint.solve(
-            dynamics, state, times, self._times, self._solve_options, final_only, constants={}
-        )
+        # Under tf.function the adjoint refuses tensors the dynamics capture from
+        # outside (their gradient would be lost); variables are differentiated.
+        options = self._solve_options
+        states, nfe = _odeint.solve(dynamics, state, times, self._times, options, {}, final_only)
         self._nfe_tracker.update_state(nfe)
         if self.trainable_t1:
             # Read after the solve: under MirroredStrategy an earlier read of the
@@ -194,9 +178,8 @@ class ODEBlock(keras.layers.Layer):
             self._t1_tracker.update_state(self.t0 + self._span("float32"))
         if final_only:
             return tf.cast(states, self.compute_dtype)
-        trajectory = states[self._first_output :]
-        rank = len(trajectory.shape)
-        return tf.cast(tf.transpose(trajectory, [1, 0, *range(2, rank)]), self.compute_dtype)
+        trajectory = tf.transpose(states, [1, 0, *range(2, len(states.shape))])
+        return tf.cast(trajectory[:, self._first_output :], self.compute_dtype)
 
     def _span(self, dtype):
         """``t1 - t0 = softplus(raw)`` in ``dtype``, read from the weight at every call."""
@@ -212,18 +195,10 @@ class ODEBlock(keras.layers.Layer):
         dynamics = keras.saving.serialize_keras_object(self.dynamics)
         # The block builds its dynamics (on the augmented shape), not Keras.
         dynamics.pop("build_config", None)
-        return {
-            **super().get_config(),
-            "dynamics": dynamics,
-            "t0": self.t0,
-            "t1": self.t1,
-            **self.options.to_dict(),
-            "augment": self.augment,
-            "t_eval": None if self.t_eval is None else list(self.t_eval),
-            "nfe_metric_name": self._nfe_tracker.name,
-            "trainable_t1": self.trainable_t1,
-            "t1_metric_name": self._t1_tracker.name if self._t1_tracker else "t1",
-        }
+        names = ("t0", "t1", "augment", "trainable_t1", "nfe_metric_name", "t1_metric_name")
+        config = {**super().get_config(), **{name: getattr(self, name) for name in names}}
+        t_eval = None if self.t_eval is None else list(self.t_eval)
+        return {**config, **self.options.to_dict(), "dynamics": dynamics, "t_eval": t_eval}
 
     @classmethod
     def from_config(cls, config):
@@ -281,8 +256,7 @@ class CDEBlock(keras.layers.Layer):
         self.initial = keras.layers.Dense(hidden_units, dtype=self._integration_dtype, name="z0")
         self.vector_field = vector_field  # after z0 (built or loaded): one weight order
         self._nfe_tracker = LastValue(name=nfe_name)
-        jit = self.options.gradient == "adjoint" or self.options.is_fixed_step
-        self.supports_jit = self.options.solver.jit and jit
+        self.supports_jit = self.options.jit_compiles
 
     def build(self, input_shape):
         shape, dtype = tuple(input_shape), self._integration_dtype

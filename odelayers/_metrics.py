@@ -3,32 +3,21 @@
 import keras
 import tensorflow as tf
 
-REPLICA_REDUCTIONS = ("max", "same")
-
 
 class LastValue(keras.metrics.Metric):
     """The value of the latest ``update_state``, e.g. an ``ODEBlock``'s NFE.
 
     Args:
-        replicas: under ``tf.distribute``, ``"max"`` reports the largest value
-            over the replicas (the NFE: the replicas wait for the slowest);
-            ``"same"`` one every replica shares (a learned ``t1``).
+        replicas: under ``tf.distribute``, ``"max"``: the largest over the replicas (the
+            NFE: they wait for the slowest); ``"same"``: one all share (a learned ``t1``).
     """
 
     def __init__(self, name="nfe", dtype="int32", replicas="max", **kwargs):
-        if replicas not in REPLICA_REDUCTIONS:
-            raise ValueError(f"replicas must be one of {REPLICA_REDUCTIONS}, got {replicas!r}.")
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.replicas = replicas
         # Every replica holds the same value after update_state, so the first
         # replica's copy is exact (Keras' default would sum the replicas).
-        self.value = self.add_variable(
-            shape=(),
-            initializer="zeros",
-            dtype=dtype,
-            aggregation="only_first_replica",
-            name="value",
-        )
+        self.value = self.add_variable((), "zeros", dtype, "only_first_replica", name="value")
 
     def update_state(self, value):
         value = keras.ops.cast(value, self.dtype)

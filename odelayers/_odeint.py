@@ -17,7 +17,7 @@ def odeint(
 ):
     """Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0``; returns ``y`` at every time of ``t``.
 
-    Like ``torchdiffeq.odeint``. Works eagerly and, much faster, in ``tf.function``.
+    Like ``torchdiffeq.odeint``; eagerly and, much faster, in ``tf.function``.
 
     Args:
         func: ``func(t, y) -> dy/dt``, with ``t`` a scalar tensor and ``y`` and
@@ -28,14 +28,12 @@ def odeint(
             integrates backwards); a tensor ``t`` is differentiated.
         method: one of ``odelayers.METHODS`` (``odelayers.available_methods()``).
         constants: a dict of tensors passed on as ``func(t, y, **constants)``,
-            differentiated by every gradient mode. Under ``tf.function`` the
-            adjoint differentiates only ``y``, these and the variables ``func``
-            reads: it refuses other tensors ``func`` captures from outside.
+            differentiated by every gradient mode (under ``tf.function`` the
+            adjoint refuses other tensors ``func`` captures from outside).
         options: an ``odelayers.SolverOptions``.
         full_output: also return ``{"nfe": int32 scalar}``, the number of
             evaluations of ``func`` in the forward solve.
-        **overrides: ``SolverOptions`` fields (``rtol``, ``atol``, ``step_size``,
-            ``num_steps``, ``gradient``, ...) replacing those of ``options``.
+        **overrides: ``SolverOptions`` fields replacing those of ``options``.
 
     Returns:
         The states ``[len(t), *y0.shape]`` (a nested ``y0``: its structure, each
@@ -43,8 +41,7 @@ def odeint(
 
     Raises:
         odelayers.errors.ODESolverError: the solve failed or met NaN/Inf (in ``tf.function``:
-            ``tf.errors.InvalidArgumentError`` with the same message). Giving up takes
-            ``max_num_steps`` steps, slow eagerly: lower it, or use ``tf.function``, to fail sooner.
+            ``tf.errors.InvalidArgumentError`` with the same message).
     """
     if method is not None:
         overrides["method"] = method
@@ -59,9 +56,7 @@ def odeint(
         # <adjoint, df/dt>, which both gradient modes compute for a constant.
         constants[_SHIFT] = t_tensor[0] - tf.stop_gradient(t_tensor[0])
         dynamics = lambda s, y, **c: func(s + c.pop(_SHIFT), y, **c)  # noqa: E731
-    states, nfe = solve(
-        dynamics, y0, tf.stop_gradient(t_tensor), t_static, options, constants=constants
-    )
+    states, nfe = solve(dynamics, y0, tf.stop_gradient(t_tensor), t_static, options, constants)
     if timed:
         constants.pop(_SHIFT)
         states = _with_time_gradient(states, t_tensor, functools.partial(func, **constants))
@@ -128,13 +123,9 @@ def _flattened(func, y0):
 
 
 @tf.autograph.experimental.do_not_convert
-def solve(func, y0, t_tensor, t_static, options, final_only=False, constants=None):
-    """``(states, nfe)`` for checked arguments (``t_static``: ``t`` as NumPy, if known).
-
-    ``final_only`` returns the state at ``t[-1]`` alone (a trajectory's gradient
-    would be zero-filled); ``constants=None`` skips the check of captured
-    tensors (Keras layers read variables, which the adjoint handles).
-    """
+def solve(func, y0, t_tensor, t_static, options, constants, final_only=False):
+    """``(states, nfe)`` for checked arguments (``t_static``: ``t`` as NumPy, if known);
+    ``final_only``: the state at ``t[-1]`` alone (a trajectory's gradient would be zero-filled)."""
     _validate.tolerances(options, y0.dtype)
     if t_tensor.shape[0] == 1:
         return (y0 if final_only else y0[None]), tf.constant(0, tf.int32)
@@ -156,13 +147,12 @@ def solve(func, y0, t_tensor, t_static, options, final_only=False, constants=Non
     solver = options.solver.from_options(options, span)
     ode_fn, outside = _checked(dynamics), []
     if options.gradient == "backprop":  # differentiated step by step
-        run = functools.partial(solver._solve, functools.partial(ode_fn, **(constants or {})))
+        run = functools.partial(solver._solve, functools.partial(ode_fn, **constants))
     else:  # Solver.solve wraps _solve in TFP's adjoint
-        run = functools.partial(solver.solve, ode_fn, constants=constants or {})
+        run = functools.partial(solver.solve, ode_fn, constants=constants)
         # Eagerly only a solve traced into a tf.function (eager_trace) can lose
         # gradients, and only if a GradientTape is recording.
-        eager_loss = solver.eager_trace and record.could_possibly_record()
-        if constants is not None and (eager_loss or not tf.executing_eagerly()):
+        if not tf.executing_eagerly() or (solver.eager_trace and record.could_possibly_record()):
             outside = _captured_tensors(func, y0, constants)
     if tf.executing_eagerly() and solver.eager_trace and not outside:
         # Traced afresh for this call (eager semantics), e.g. for TFP's BDF

@@ -3,22 +3,18 @@
 Set them before tracing, e.g. ``odelayers._tuning.PARALLEL_ITERATIONS = 10``.
 """
 
-# parallel_iterations of dopri5's loops. TensorFlow's default of 10 lets later
-# steps start early and keep their state-sized buffers alive, which doubles the
-# peak memory of a training step for no speed (each step needs the last one).
+# parallel_iterations of dopri5's loops. TensorFlow's default of 10 lets later steps start
+# early and keep their state-sized buffers alive: more peak memory for no speed.
 PARALLEL_ITERATIONS = 1
 
-# dopri5 computes the interpolation coefficients only for the step that crosses
-# an output time (True), not after every trial step as TFP does (False): same
-# results, about 30 fewer passes over the state per step.
+# dopri5 computes the interpolation coefficients only for the step that crosses an output
+# time (True), not after every trial step as TFP does (False): same results, fewer passes.
 LAZY_DENSE_OUTPUT = True
 
-# dopri5's stage sums over states with at least this many elements per batch
-# example run as one XLA-fused loop inside graphs; below it the fused call's
-# fixed cost dominates.
+# dopri5's stage sums over states with at least this many elements per batch example run
+# as one XLA-fused loop inside graphs; below it the fused call's fixed cost dominates.
 FUSE_MIN_ELEMENTS = 4096
 
-# A fixed-step interval of at most this many steps (known while tracing) is
-# unrolled into straight-line code; longer ones run in a tf.while_loop, whose
-# tracing time does not grow with the steps.
+# A fixed-step interval of at most this many steps (known while tracing) is unrolled; longer
+# ones run in a tf.while_loop, whose tracing time does not grow with the steps.
 UNROLL_MAX_STEPS = 8

@@ -1,7 +1,5 @@
-"""Checks of ``odeint``'s and ``ODEBlock``'s arguments besides ``SolverOptions``.
-
-Each raises ``ValueError`` or ``TypeError`` naming the argument and what to pass.
-"""
+"""Checks of ``odeint``'s and ``ODEBlock``'s arguments besides ``SolverOptions``: each
+raises ``ValueError`` or ``TypeError`` naming the argument and what to pass."""
 
 import contextlib
 import math
@@ -14,11 +12,9 @@ _FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
 
 def initial_state(y0, t):
-    """``y0`` as a floating tensor, or a nest (tuple, list, dict) of them of one dtype.
-
-    A leaf is converted as TensorFlow does, or to ``t``'s float dtype. Lists of
-    plain numbers are one array; a sequence holding tensors or arrays is a nest.
-    """
+    """``y0`` as a floating tensor, or a nest (tuple, list, dict) of them of one dtype: a
+    leaf converted as TensorFlow does, or to ``t``'s float dtype. Lists of plain numbers
+    are one array; a sequence holding tensors or arrays is a nest."""
     leaves = tf.nest.flatten(y0)
     is_nest = isinstance(y0, dict) or (
         isinstance(y0, (list, tuple))
@@ -63,27 +59,23 @@ def _state(y0, t):
 
 
 def times(t, dtype):
-    """``(t_tensor, t_static)``: ``t`` checked, and as NumPy when known while tracing.
-
-    Times unknown while tracing are checked inside the graph.
-    """
+    """``(t_tensor, t_static)``: ``t`` checked, and as NumPy when known while tracing
+    (times unknown then are checked inside the graph)."""
+    static, t_tensor = None, None
     if tf.is_tensor(t) or isinstance(t, tf.Variable):
         t = tf.convert_to_tensor(t)
+        if not (t.dtype.is_floating or t.dtype.is_integer):
+            raise TypeError(f"t must hold numbers, got dtype {t.dtype.name}.")
         if t.dtype.is_floating and t.dtype != dtype:
             raise TypeError(
                 f"t has dtype {t.dtype.name} but y0 has dtype {dtype.name}; they must "
                 f"match. Cast one of them, e.g. tf.cast(t, tf.{dtype.name})."
             )
-        if not (t.dtype.is_floating or t.dtype.is_integer):
-            raise TypeError(f"t must hold numbers, got dtype {t.dtype.name}.")
-        static = tf.get_static_value(t)
-        t_tensor = tf.cast(t, dtype)
-    else:
-        static, t_tensor = None, None
-        # Not a namedtuple such as tfp.math.ode.ChosenBySolver, which NumPy reads as [t1].
-        if isinstance(t, (list, range, np.ndarray, numbers.Real)) or type(t) is tuple:
-            with contextlib.suppress(ValueError, TypeError):
-                static = np.asarray(t, dtype=np.float64)
+        static, t_tensor = tf.get_static_value(t), tf.cast(t, dtype)
+    # Not a namedtuple such as tfp.math.ode.ChosenBySolver, which NumPy reads as [t1].
+    elif isinstance(t, (list, range, np.ndarray, numbers.Real)) or type(t) is tuple:
+        with contextlib.suppress(ValueError, TypeError):
+            static = np.asarray(t, dtype=np.float64)
     if static is None and t_tensor is None:
         raise TypeError(
             "t must be the output times: a 1-D tensor, array or list of floats, "
@@ -108,12 +100,9 @@ def times(t, dtype):
         if t_tensor is None:
             t_tensor = tf.constant(static, dtype)
         return t_tensor, static
-    if t_tensor.shape.rank != 1 or t_tensor.shape[0] is None:
-        raise ValueError(
-            f"t must be a 1-D tensor whose length is known while tracing, got shape {t_tensor.shape}."
-        )
-    if t_tensor.shape[0] == 0:
-        raise ValueError("t must not be empty.")
+    if t_tensor.shape.rank != 1 or not t_tensor.shape[0]:
+        known = "whose length is known while tracing"
+        raise ValueError(f"t must be a non-empty 1-D tensor {known}, got shape {t_tensor.shape}.")
     steps = t_tensor[1:] - t_tensor[:-1]
     check = tf.debugging.Assert(
         tf.reduce_all(tf.math.is_finite(t_tensor))
@@ -133,10 +122,8 @@ _DIGITS = {tf.float16: 3, tf.bfloat16: 2}
 
 
 def tolerances(options, dtype):
-    """Refuse tolerances an adaptive solve in a 16-bit ``dtype`` cannot resolve.
-
-    ``atol`` must not round to zero either: the error estimate divides by it.
-    """
+    """Refuse tolerances an adaptive solve in a 16-bit ``dtype`` cannot resolve (``atol``
+    must not round to zero either: the error estimate divides by it)."""
     floor = MIN_RTOL.get(dtype)
     if options.is_fixed_step or floor is None:
         return
@@ -163,8 +150,7 @@ def augment(value) -> int:
 
 def block_times(t0, t1, t_eval):
     """``(t0, t1, t_eval)`` checked, as floats (``t_eval``: a tuple or ``None``)."""
-    t0 = _finite_number("t0", t0)
-    t1 = _finite_number("t1", t1)
+    t0, t1 = _finite_number("t0", t0), _finite_number("t1", t1)
     if t1 <= t0:
         raise ValueError(f"t1 must be greater than t0, got t0={t0:g}, t1={t1:g}.")
     if t_eval is None:

@@ -2,8 +2,7 @@
 
 import re
 
-#: Every solver failure message starts with this marker, so that it can be
-#: found again in the text of the TensorFlow error a graph raises.
+#: Starts every solver failure message, found again in the text of a graph's error.
 MESSAGE_MARKER = "odelayers:"
 
 

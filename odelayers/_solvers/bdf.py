@@ -12,10 +12,8 @@ class BDF(tfp.math.ode.BDF):
 
     name, order = "bdf", 5
     summary = "backward differentiation formulas, adaptive, for stiff problems (TFP)"
-    adaptive = True
-    backprop = False  # adjoint only
-    jit = False  # XLA cannot compile its Jacobians
-    uncounted_evaluations = 0
+    adaptive, step_bounds, uncounted_evaluations = True, False, 0
+    gradients, jit_gradients = ("adjoint",), ()  # XLA cannot compile its Jacobians
     eager_trace = True  # eagerly TFP's Jacobians (pfor) retrace at every evaluation
 
     def __init__(self, options):

@@ -25,14 +25,11 @@ from odelayers._solvers.runge_kutta import (
 class DormandPrince(tfp.math.ode.DormandPrince):
     """``tfp.math.ode.DormandPrince`` (and its adjoint), changed where TFP's falls short.
 
-    Hairer's automatic first step; a trial step with a NaN/Inf error estimate
-    is rejected and shrunk (as SciPy and torchdiffeq) rather than poisoning the
-    step size; giving up raises an error saying what to change; the adjoint's
-    backward solve can bound the error of the state and its adjoint only
-    (``adjoint_norm="seminorm"``, Kidger, Chen & Lyons 2021); the RMS error
-    norm of SciPy and torchdiffeq (``error_norm="rms"``); stage sums in the
-    state's dtype (TFP's round the tableau to float32), XLA-fused for large
-    states; interpolation coefficients only for steps that cross an output time.
+    Hairer's automatic first step; a trial step with a NaN/Inf error estimate is
+    rejected and shrunk (as SciPy and torchdiffeq); giving up says what to change;
+    the adjoint's seminorm (Kidger, Chen & Lyons 2021); the RMS error norm; stage
+    sums in the state's dtype (TFP rounds the tableau to float32), XLA-fused for
+    large states; interpolation only for steps that cross an output time.
 
     Args:
         options: an ``odelayers.SolverOptions`` (its dopri5 fields).
@@ -40,9 +37,10 @@ class DormandPrince(tfp.math.ode.DormandPrince):
 
     name, order = "dopri5", 5
     summary = "Dormand-Prince 5(4), adaptive (TFP), the default"
-    adaptive = backprop = True
+    adaptive = step_bounds = True
     eager_trace = False
-    jit = True  # with the adjoint only: XLA cannot differentiate its unbounded loops
+    gradients = ("adjoint", "backprop")
+    jit_gradients = ("adjoint",)  # XLA cannot differentiate its unbounded loops
 
     def __init__(self, options):
         super().__init__(
@@ -50,7 +48,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             atol=options.atol,
             first_step_size=1e-3 if options.first_step is None else options.first_step,
             max_num_steps=None,  # enforced in _step with a better message
-            make_adjoint_solver_fn=self._make_adjoint_solver,
+            make_adjoint_solver_fn=lambda: AdjointDormandPrince(options),
             name="dopri5",
         )
         self.options = options
@@ -58,9 +56,6 @@ class DormandPrince(tfp.math.ode.DormandPrince):
     @classmethod
     def from_options(cls, options, span):
         return cls(options)
-
-    def _make_adjoint_solver(self):
-        return AdjointDormandPrince(self.options)
 
     @property
     def uncounted_evaluations(self):
@@ -78,20 +73,19 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         """Solver state at the start of a solve: f(t0, y0), checks, first step size."""
         state = super()._initialize_solver_internal_state(ode_fn, initial_time, initial_state)
         t0 = state.current_time
+
+        def nonfinite(x, what):
+            return messages.check(
+                all_finite(x),
+                f"{what} NaN or Inf at the start of a solve at t = {{t}} (the backward adjoint "
+                "solve's, when computing gradients). What to change: check the inputs, the "
+                "dynamics' weights (a diverged training?) and the learning rate.",
+                t=t0,
+            )
+
         checks = [
-            messages.check(
-                all_finite(state.current_state),
-                "the ODE state contains NaN or Inf at the start of a solve at t = {t} (of "
-                "the forward problem, or of the backward adjoint problem when computing "
-                "gradients). What to change: check the inputs, the loss and the learning rate.",
-                t=t0,
-            ),
-            messages.check(
-                all_finite(state.current_derivative),
-                "the dynamics returned NaN or Inf at the start of a solve at t = {t}. "
-                "What to change: check the dynamics' weights (a diverged training?) and inputs.",
-                t=t0,
-            ),
+            nonfinite(state.current_state, "the ODE state contains"),
+            nonfinite(state.current_derivative, "the dynamics returned"),
         ]
         with tf.control_dependencies(checks):
             h = tf.identity(state.step_size)
@@ -148,12 +142,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
                 target,
             )
             reached = target < solver_state.current_time  # else NaN, never a wrong number
-            y = tf.nest.map_structure(
-                lambda v: tf.where(
-                    reached, v, tf.fill(tf.shape(v), tf.constant(float("nan"), v.dtype))
-                ),
-                y,
-            )
+            y = tf.nest.map_structure(lambda v: tf.where(reached, v, float("nan")), y)
             arrays = tf.nest.map_structure(lambda a, v: a.write(time_id, v), arrays, y)
             return time_id + 1, solver_state, diagnostics, arrays
 
@@ -166,21 +155,10 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         states = tf.nest.map_structure(lambda a: a.stack(), arrays)
         return tfp.math.ode.Results(times, states, diagnostics, solver_state)
 
-    def _step(
-        self,
-        state,
-        diagnostics,
-        max_ode_fn_evals,
-        ode_fn,
-        atol,
-        rtol,
-        safety,
-        ifactor,
-        dfactor,
-        target=None,
-    ):
-        # TFP's signature. `target`: the output time this step advances to
-        # (None: interpolation coefficients after every step, as TFP).
+    def _step(self, state, diagnostics, max_ode_fn_evals, ode_fn, atol, rtol, safety, ifactor,
+              dfactor, target=None):  # fmt: skip
+        # TFP's signature (TFP calls it by keyword). `target`: the output time this step
+        # advances to (None: interpolation coefficients after every step, as TFP).
         y0, f0, _, t0, dt, interp_coeff = state
         if self.options.max_step:
             dt = tf.minimum(dt, tf.constant(self.options.max_step, dt.dtype))
@@ -218,41 +196,30 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         """Assertions that stop a solve that cannot reach its end time."""
         steps = diagnostics.num_ode_fn_evaluations // self.ODE_FN_EVALS_PER_STEP
         limit, min_step = self.options.max_num_steps, self.options.min_step
-        checks = [
-            messages.check(
+        rules = [
+            (
                 steps < limit,
-                f"dopri5 gave up after max_num_steps={limit} steps (accepted "
-                "and rejected) before reaching the end time: reached t = {t} with step "
-                "size {dt}. What to change: Raise max_num_steps, loosen rtol/atol, or use "
-                "method='bdf' if the problem is stiff.",
-                t=t0,
-                dt=dt,
+                f"dopri5 gave up after max_num_steps={limit} steps (accepted and rejected) "
+                "before reaching the end time: reached t = {t} with step size {dt}. What to "
+                "change: Raise max_num_steps, loosen rtol/atol, or use method='bdf' if the "
+                "problem is stiff.",
             ),
-            messages.check(
+            (
                 t0 + dt > t0,
-                "dopri5 gave up: the step size underflowed (t + dt == t) at t = {t} with "
-                f"step size {{dt}} after {{steps}} steps (max_num_steps={limit}). "
-                "The dynamics may blow up in finite time near there, return NaN/Inf "
-                "there, or be stiff. What to change: check the dynamics, loosen "
-                "rtol/atol, or use method='bdf'.",
-                t=t0,
-                dt=dt,
-                steps=steps,
+                "dopri5 gave up: the step size underflowed (t + dt == t) at t = {t} with step "
+                f"size {{dt}} after {{steps}} steps (max_num_steps={limit}). The dynamics may "
+                "blow up in finite time near there, return NaN/Inf there, or be stiff. What to "
+                "change: check the dynamics, loosen rtol/atol, or use method='bdf'.",
             ),
         ]
         if min_step is not None:
-            checks.append(
-                messages.check(
-                    dt >= min_step,
-                    "dopri5 gave up: the step size {dt} fell below "
-                    f"min_step={min_step:g} at t = {{t}}. The dynamics may blow up or be "
-                    "stiff there. What to change: lower min_step, loosen rtol/atol, or use "
-                    "method='bdf'.",
-                    t=t0,
-                    dt=dt,
-                )
-            )
-        return checks
+            rules.append((
+                dt >= min_step,
+                f"dopri5 gave up: the step size {{dt}} fell below min_step={min_step:g} at "
+                "t = {t}. The dynamics may blow up or be stiff there. What to change: lower "
+                "min_step, loosen rtol/atol, or use method='bdf'.",
+            ))  # fmt: skip
+        return [messages.check(ok, text, t=t0, dt=dt, steps=steps) for ok, text in rules]
 
 
 class AdjointDormandPrince(DormandPrince):
@@ -265,21 +232,14 @@ class AdjointDormandPrince(DormandPrince):
     """
 
     def _controlled(self, nest):
-        if self.options.adjoint_norm == "seminorm":
-            return nest[:2]
-        return nest
+        return nest[:2] if self.options.adjoint_norm == "seminorm" else nest
 
     def _initialize_solver_internal_state(self, ode_fn, initial_time, initial_state):
-        del ode_fn
         p = self._prepare_common_params(initial_state, initial_time)
-        return _tfp_dopri._RungeKuttaSolverInternalState(
-            current_state=p.initial_state,
-            current_derivative=tf.nest.map_structure(tf.zeros_like, p.initial_state),
-            last_step_start=p.initial_time,
-            current_time=p.initial_time,
-            step_size=tf.constant(self.options.first_step or 1e-3, p.real_dtype),
-            interpolating_coefficients=[p.initial_state] * self.ORDER,
-        )
+        y, t = p.initial_state, p.initial_time  # f(t, y) is not needed: zeros
+        h = tf.constant(self.options.first_step or 1e-3, p.real_dtype)
+        f = tf.nest.map_structure(tf.zeros_like, y)
+        return _tfp_dopri._RungeKuttaSolverInternalState(y, f, t, t, h, [y] * self.ORDER)
 
     def _adjust_solver_internal_state_for_state_jump(
         self, ode_fn, initial_time, initial_state, previous_solver_internal_state, previous_state

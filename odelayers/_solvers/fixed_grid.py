@@ -1,9 +1,5 @@
-"""Fixed-step methods: one small class per method, and the loop that steps them.
-
-A method is a ``FixedGridSolver`` subclass with its ``order``, its evaluations
-per step (``stages``) and one ``step``. Being a ``tfp.math.ode.Solver``, it
-gets TFP's adjoint, which integrates backwards with the same method and step.
-"""
+"""Fixed-step methods: a ``FixedGridSolver`` subclass with its ``order``, evaluations per
+step (``stages``) and one ``step``; TFP's adjoint integrates backwards with the same method."""
 
 import math
 
@@ -25,13 +21,9 @@ class FixedGridSolver(tfp.math.ode.Solver):
     ``step(func, t, y, dt)``, the state at ``t + dt``.
     """
 
-    adaptive = False
-    backprop = True  # gradient="backprop" supported
-    jit = True  # XLA compiles its loops
+    adaptive = step_bounds = eager_trace = False
+    gradients = jit_gradients = ("adjoint", "backprop")
     uncounted_evaluations = 0
-    eager_trace = False
-    stages: int
-    order: int
 
     def __init__(self, step_size):
         super().__init__(make_adjoint_solver_fn=None, validate_args=False, name=self.name)
@@ -62,8 +54,8 @@ class FixedGridSolver(tfp.math.ode.Solver):
         y, states, intervals, total_steps = y0, [], [], 0
         for t_next in map(_static, times):
             span = t_next - t_prev
-            num_steps = _count_steps(span, h)
-            if isinstance(num_steps, int) and isinstance(span, float):
+            num_steps = count_steps(span, h)
+            if isinstance(num_steps, int):  # span and step size known while tracing
                 dt = span / num_steps
             else:
                 dt = tf.cast(span, dtype) / tf.cast(num_steps, dtype)
@@ -80,12 +72,10 @@ class FixedGridSolver(tfp.math.ode.Solver):
     def _advance(self, func, y, t_start, dt, num_steps, dtype):
         """``num_steps`` steps of ``dt`` from ``(t_start, y)``; step k starts at t_start + k dt."""
         if isinstance(num_steps, int) and num_steps <= _tuning.UNROLL_MAX_STEPS:
-            dt_tensor = tf.constant(dt, dtype) if isinstance(dt, float) else dt
+            known = isinstance(dt, float)  # and so is t_start: step times summed in float64
+            dt_tensor = tf.constant(dt, dtype) if known else dt
             for k in range(num_steps):
-                if isinstance(t_start, float) and isinstance(dt, float):
-                    t = tf.constant(t_start + k * dt, dtype)
-                else:
-                    t = t_start + k * dt_tensor
+                t = tf.constant(t_start + k * dt, dtype) if known else t_start + k * dt
                 y = self.step(func, t, y, dt_tensor)
             return y
         to_dtype = lambda v: tf.cast(tf.convert_to_tensor(v, dtype_hint=dtype), dtype)  # noqa: E731
@@ -103,12 +93,9 @@ class FixedGridSolver(tfp.math.ode.Solver):
         verdict = messages.check(
             all_finite(outputs[-1]),
             f"{self.name}: the ODE state became NaN or Inf in the step from t = {{t_from}} "
-            "to t = {t_to} (step size {dt}; in the forward solve, or in the backward "
-            "adjoint solve, whose times are negated, when computing gradients). The "
-            "dynamics returned NaN/Inf or grew faster than this step size can follow. "
-            "What to change: a smaller step_size (or more num_steps), the adaptive method "
-            "'dopri5', or check the dynamics' weights and inputs (a diverged training? "
-            "lower the learning rate).",
+            "to t = {t_to} (step size {dt}; the backward adjoint solve negates the times). "
+            "What to change: a smaller step_size (or more num_steps), method 'dopri5', or "
+            "check the dynamics' weights and inputs (a diverged training? lower the learning rate).",
             describe=lambda: self._first_bad_step(func, y0, intervals, outputs, dtype),
         )
         if tf.executing_eagerly():
@@ -142,7 +129,7 @@ def _static(x):
     return x if value is None else float(value)
 
 
-def _count_steps(span, step_size):
+def count_steps(span, step_size):
     """The fewest equal steps no longer than ``step_size`` covering ``span``."""
     # The slack keeps round-off (1.0 / 0.1 = 10.000000000000002) from adding a step.
     if isinstance(span, float) and isinstance(step_size, float):

@@ -20,11 +20,8 @@ def _as_text(value):
 
 
 def format_message(template: str, **values):
-    """``template`` with its ``{name}`` fields filled from ``values``, as a string tensor.
-
-    One string, not Assert's data list, which prints each value in brackets on
-    later lines that the first-line readers drop.
-    """
+    """``template`` with its ``{name}`` fields filled from ``values``, as one string tensor
+    (Assert's data list prints each value in brackets on later lines, which readers drop)."""
     pieces = []
     for literal, field, _, _ in string.Formatter().parse(f"{MESSAGE_MARKER} {template}"):
         if literal:
@@ -37,10 +34,9 @@ def format_message(template: str, **values):
 def check(condition, template: str, describe=None, **values):
     """Stop the solve with ``template`` (fields filled in) unless ``condition`` holds.
 
-    Eagerly: raises ``ODESolverError``. In a graph: an assertion whose message
-    is built only on failure, inside a ``tf.cond``; under XLA, which cannot
-    compile strings, a plain assertion. ``describe()`` returns further fields,
-    computed only on failure. Use the result in ``tf.control_dependencies``.
+    Eagerly: raises ``ODESolverError``. In a graph: an assertion whose message is built
+    only on failure (under XLA, which cannot compile strings, a plain assertion).
+    ``describe()`` returns further fields, computed only on failure.
     """
 
     def message():

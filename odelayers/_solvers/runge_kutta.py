@@ -1,10 +1,11 @@
 """Runge-Kutta building blocks: stage sums, the error measure, step sizes.
 
-``runge_kutta_step`` and ``error_ratio(norm="tfp")`` adapt TensorFlow
-Probability's ``runge_kutta_util.py`` and ``dormand_prince.py``
-(tensorflow_probability 0.25, Copyright The TensorFlow Probability Authors,
-Apache License 2.0).
+``runge_kutta_step`` and ``error_ratio(norm="tfp")`` adapt TensorFlow Probability's
+``runge_kutta_util.py`` and ``dormand_prince.py`` (tensorflow_probability 0.25,
+Copyright The TensorFlow Probability Authors, Apache License 2.0).
 """
+
+import functools
 
 import numpy as np
 import tensorflow as tf
@@ -14,14 +15,14 @@ from tensorflow_probability.python.math.ode import util as _tfp_util
 
 def combine(y, terms):
     """``y + sum(c * k for c, k in terms)`` over (possibly nested) states."""
-    coefficients = [c for c, _ in terms]
+    coefficients, ks = zip(*terms)
 
     def leaf(y_leaf, *k_leaves):
         for c, k in zip(coefficients, k_leaves):
             y_leaf = y_leaf + c * k
         return y_leaf
 
-    return tf.nest.map_structure(leaf, y, *[k for _, k in terms])
+    return tf.nest.map_structure(leaf, y, *ks)
 
 
 def all_finite(nest):
@@ -39,40 +40,29 @@ def rms_norm(nest):
     return tf.sqrt(_mean(tf.nest.map_structure(tf.square, nest)))
 
 
-_FUSED = {}
-
-
+@functools.cache
 def _fused(num_terms: int, with_y0: bool):
     """An XLA-compiled ``[y0 +] sum(c_j k_j)``, one function per arity (each traced once)."""
-    if (num_terms, with_y0) not in _FUSED:
 
-        def fused_sum(*args):
-            if with_y0:
-                total, coefficients, k = args[0], args[1], args[2:]
-            else:
-                total, coefficients, k = 0, args[0], args[1:]
-            for j in range(num_terms):
-                total = total + coefficients[j] * k[j]
-            return total
+    def fused_sum(*args):
+        total, coefficients, k = (args[0], args[1], args[2:]) if with_y0 else (0, args[0], args[1:])
+        for j in range(num_terms):
+            total = total + coefficients[j] * k[j]
+        return total
 
-        _FUSED[num_terms, with_y0] = tf.function(fused_sum, jit_compile=True, autograph=False)
-    return _FUSED[num_terms, with_y0]
+    return tf.function(fused_sum, jit_compile=True, autograph=False)
 
 
-_XLA_WORKS = []
-
-
+@functools.cache
 def _xla_works() -> bool:
     """Whether XLA compiles here (some builds and device plugins lack it); checked once."""
-    if not _XLA_WORKS:
-        with tf.init_scope():
-            try:
-                ones = tf.ones([2])
-                _fused(1, True)(ones, tf.ones([1]), ones)
-                _XLA_WORKS.append(True)
-            except Exception:  # noqa: BLE001 - any failure means: do not use XLA
-                _XLA_WORKS.append(False)
-    return _XLA_WORKS[0]
+    with tf.init_scope():
+        try:
+            ones = tf.ones([2])
+            _fused(1, True)(ones, tf.ones([1]), ones)
+            return True
+        except Exception:  # noqa: BLE001 - any failure means: do not use XLA
+            return False
 
 
 def _fusable(leaf, min_elements: int) -> bool:
@@ -169,11 +159,8 @@ def initial_step(ode_fn, t0, y0, f0, order, rtol, atol, controlled=lambda nest: 
     f1 = ode_fn(t0 + h0, combine(y0, [(h0, f0)]))
     d2 = norm(tf.nest.map_structure(tf.subtract, f1, f0)) / h0
     d_max = tf.maximum(d1, d2)
-    h1 = tf.where(
-        d_max <= 1e-15,
-        tf.maximum(tf.constant(1e-6, dtype), h0 * 1e-3),
-        (0.01 / d_max) ** (1.0 / (order + 1)),
-    )
+    h1 = (0.01 / d_max) ** (1.0 / (order + 1))
+    h1 = tf.where(d_max <= 1e-15, tf.maximum(tf.constant(1e-6, dtype), h0 * 1e-3), h1)
     # A control, not a function to differentiate: backprop would send NaN
     # through the tf.where branches (0/0 in d0/d1 when the dynamics start at 0).
     return tf.stop_gradient(tf.minimum(100.0 * h0, h1))
