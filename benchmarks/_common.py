@@ -69,35 +69,27 @@ def pin_threads(n: int, peers=("torch",)) -> dict:
 def run(args, name: str, measure, peers=("torch", "torchdiffeq")) -> dict:
     """``measure(args)`` per thread count and run, written to ``<out>/<name>.json``; each in a
     fresh process when there are several (TensorFlow fixes its thread pools at its first op)."""
-    args.repeats = 2 if args.tiny else args.repeats
-    if child := os.environ.get("BENCH_CHILD"):
-        threads, path = child.split(",", 1)
-        Path(path).write_text(
-            json.dumps(_measure(args, int(threads), measure, peers), default=_plain)
-        )
-        sys.exit(0)
+    args.repeats, child = 2 if args.tiny else args.repeats, os.environ.get("BENCH_CHILD")
     jobs, runs = [t for t in args.threads for _ in range(args.runs)], []
-    for threads in jobs:
-        if len(jobs) == 1:
-            runs.append(_measure(args, threads, measure, peers))
+    for threads in [int(child.split(",")[0])] if child else jobs:
+        if len(jobs) > 1 and not child:
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {**os.environ, "BENCH_CHILD": f"{threads},{tmp}/run.json"}
+                subprocess.run([sys.executable, *sys.argv], env=env, check=True)
+                runs.append(json.loads(Path(tmp, "run.json").read_text()))
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {**os.environ, "BENCH_CHILD": f"{threads},{tmp}/run.json"}
-            subprocess.run([sys.executable, *sys.argv], env=env, check=True)
-            runs.append(json.loads(Path(tmp, "run.json").read_text()))
+        args.threads, pinned, load = threads, pin_threads(threads, peers), os.getloadavg()
+        start, result = time.perf_counter(), measure(args)
+        wall, load = time.perf_counter() - start, [load, os.getloadavg()]
+        runs.append({"threads": pinned, "load_average": load, "wall_s": wall, **result})
+    if child:  # one run, for the parent process
+        Path(child.split(",", 1)[1]).write_text(json.dumps(runs[0], default=_plain))
+        sys.exit(0)
     record = {"benchmark": name, **provenance.record(extra_versions=peers), "options": vars(args)}
     record = json.loads(json.dumps(record | {"runs": runs}, default=_plain))
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"wrote {atomic_write_json(args.out / f'{name}.json', record)}")
     return record
-
-
-def _measure(args, threads: int, measure, peers) -> dict:
-    args.threads, pinned, load = threads, pin_threads(threads, peers), os.getloadavg()
-    start = time.perf_counter()
-    result = measure(args)
-    wall = time.perf_counter() - start
-    return {"threads": pinned, "load_average": [load, os.getloadavg()], "wall_s": wall, **result}
 
 
 def _plain(obj):

@@ -57,7 +57,7 @@ def compare(p, args, variants: dict, train: bool) -> dict:
 
 def section_ode_levers(args) -> dict:
     """First step, error norm, adjoint norm, loop parallel_iterations, against the shipped."""
-    p, rows, calls = O.problem(args), {}, {}
+    p, rows, calls = O.Problem(args=args), {}, {}
     out = {name: compare(p, args, v, train=False) for name, v in FORWARD_LEVERS.items()}
     out["adjoint_norm"] = compare(p, args, ADJOINT_NORMS, train=True)
     for name, n in (("1, shipped", 1), ("10, TensorFlow's default", 10)):
@@ -135,7 +135,7 @@ def section_error_norm(args) -> dict:
         "decay": (lambda t, y: -y, decay, 1.0, np.exp(-1.0) * decay),
         "rotation": (turn, np.array([1.0, 0.0]), 2 * math.pi, np.array([1.0, 0.0])),
     }
-    p, rows, tols = O.problem(args), [], (1e-2, 1e-3, 1e-4, 1e-5)[: 2 if args.tiny else None]
+    p, rows, tols = O.Problem(args=args), [], (1e-2, 1e-3, 1e-4, 1e-5)[: 2 if args.tiny else None]
     for name, tol, norm in itertools.product((*closed, "odenet"), tols, NORMS):
         if name == "odenet":
             (y, nfe), ref = O.tf_forward(p, tol=tol, error_norm=norm)(), p.ref["final"]
@@ -198,7 +198,7 @@ def _gn_pass(layer, mode, x, cot):
 
 def section_fixed_methods(args) -> dict:
     """Every fixed-step method at 1, 2, ... equal steps until it meets the bar."""
-    p, limit = O.problem(args), 4 if args.tiny else 16
+    p, limit = O.Problem(args=args), 4 if args.tiny else 16
     bar = p.error(O.torch_forward(p)()[0]) * (1 + O.BAR_SLACK)
     theirs = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
     methods = [(O.THEIRS, O.torch_forward, m) for m in theirs]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import statistics
 import time
 
@@ -15,10 +16,17 @@ import numpy as np
 import tensorflow as tf
 import torch
 import torchdiffeq
-from _diffrax_side import COMPILE_S, diffrax, jax_field, jax_forward, jax_train, jnp
 from torch import nn
 
 import odelayers
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+try:  # diffrax, the third side, where installed
+    import diffrax
+    import jax
+    import jax.numpy as jnp
+except ImportError:
+    diffrax = jax = jnp = None
 
 BAR_TOL = 1e-3
 # At the same steps the two sides' errors differ by float32 rounding only, which must
@@ -34,6 +42,7 @@ OURS, THEIRS, DIFFRAX = "ODEBlock", "torchdiffeq", "diffrax"
 ADJOINTS = {OURS: ("seminorm", "full"), THEIRS: ("seminorm", "full")}
 ADJOINTS[DIFFRAX] = (*ADJOINTS[OURS], "checkpoint")
 FIXED_METHODS = {OURS: FIXED, THEIRS: FIXED, DIFFRAX: ("tsit5", "bosh3", "midpoint", "euler")}
+_NFE, _COMPILED, COMPILE_S, DIMS = [0], {}, {}, ("NHWC", "HWIO", "NHWC")  # diffrax's side
 ROW_KEYS = ("tol", "meets_bar", "nfe", "error", "grad_error", "once_s", "median", "min", "max")
 
 
@@ -94,18 +103,13 @@ def keras_dynamics(func: ODEfunc, counter):
     return dyn
 
 
-def problem(args) -> Problem:
-    """The problem at ``--tiny``'s size or the full one, with its float64 reference."""
-    p = Problem(batch=4 if args.tiny else 32)
-    p.ref = reference(p, 1e-5 if args.tiny else 1e-7, args.out)
-    return p
-
-
 class Problem:
     """Both sides: the dynamics with one set of weights, y0, a cotangent, a float64 reference."""
 
-    def __init__(self, batch: int = 32):
-        self.func, self.layout, self.ref = ODEfunc(), "contiguous", None
+    def __init__(self, batch: int = 32, args=None):
+        """``args``: ``--tiny``'s size or the full one, with the float64 reference in ``--out``."""
+        batch = (4 if args.tiny else 32) if args else batch
+        self.func, self.ref = ODEfunc(), None
         self.y0 = np.random.default_rng(1).standard_normal((batch, 64, 18, 18)).astype("float32")
         self.cot = np.random.default_rng(2).standard_normal(self.y0.shape).astype("float32")
         self.y0_t, self.cot_t = torch.from_numpy(self.y0), torch.from_numpy(self.cot)
@@ -115,6 +119,8 @@ class Problem:
         if diffrax:  # Keras' layout and weights
             self.y0_jax, self.cot_jax = (jnp.asarray(tf_layout(a)) for a in (self.y0, self.cot))
             self.w_jax = [jnp.asarray(v.numpy()) for v in self.dyn.trainable_variables]
+        if args:
+            self.ref = reference(self, 1e-5 if args.tiny else 1e-7, args.out)
 
     def check(self) -> float:
         """Max |difference| of one evaluation, PyTorch against Keras and JAX (asserted < 1e-5)."""
@@ -131,7 +137,6 @@ class Problem:
         q, fmt = copy.copy(self), torch.channels_last
         q.func = copy.deepcopy(self.func).to(memory_format=fmt)
         q.y0_t, q.cot_t = (a.contiguous(memory_format=fmt) for a in (self.y0_t, self.cot_t))
-        q.layout = "channels_last"
         return q
 
     def error(self, final) -> float:
@@ -154,11 +159,9 @@ class Problem:
 
 def reference(p: Problem, tol: float, folder) -> dict:
     """Final state and gradient of sum(y(1) * cot), float64 torchdiffeq dopri5; cached in ``folder``."""
-    key = hashlib.sha256(p.y0.tobytes() + p.cot.tobytes() + repr(tol).encode())
-    for q in p.func.params():
-        key.update(q.detach().contiguous().numpy().tobytes())
-    key = key.hexdigest() + f" {torch.__version__} {torchdiffeq.__version__}"
-    path = folder / "odeint_reference.npz"
+    path, salt = folder / "odeint_reference.npz", (tol, torch.__version__, torchdiffeq.__version__)
+    arrays = [p.y0, p.cot, *(q.detach().contiguous().numpy() for q in p.func.params())]
+    key = hashlib.sha256(b"".join(a.tobytes() for a in arrays) + repr(salt).encode()).hexdigest()
     if path.exists() and str((cached := np.load(path))["key"]) == key:
         return {"final": cached["final"], "grads": [cached[f"g{i}"] for i in range(11)]}
     f64 = copy.deepcopy(p.func).double().to(memory_format=torch.contiguous_format)
@@ -166,21 +169,19 @@ def reference(p: Problem, tol: float, folder) -> dict:
     for s in range(0, len(p.y0), REF_CHUNK):
         y0 = torch.from_numpy(p.y0[s : s + REF_CHUNK]).double().requires_grad_(True)
         out = torchdiffeq.odeint(f64, y0, p.t_t.double(), rtol=tol, atol=tol)[-1]
-        loss = (out * torch.from_numpy(p.cot[s : s + REF_CHUNK]).double()).sum()
         finals.append(out.detach().numpy())
+        loss = (out * torch.from_numpy(p.cot[s : s + REF_CHUNK]).double()).sum()
         grads.append([g.numpy() for g in torch.autograd.grad(loss, [y0, *f64.params()])])
-    ref = {"final": tf_layout(np.concatenate(finals))}
-    ref["grads"] = [tf_layout(np.concatenate([g[0] for g in grads]))]
-    ref["grads"] += [tf_layout(sum(g[i] for g in grads)) for i in range(1, 11)]
+    grads = [np.concatenate(g) if i == 0 else sum(g) for i, g in enumerate(zip(*grads))]
+    ref = {"final": tf_layout(np.concatenate(finals)), "grads": [tf_layout(g) for g in grads]}
     folder.mkdir(parents=True, exist_ok=True)
     np.savez(path, key=key, final=ref["final"], **{f"g{i}": g for i, g in enumerate(ref["grads"])})
     return ref
 
 
-# Each side: forward(p, method, tol, steps) and train(p, method, tol, steps, adjoint) return
-# calls that give (final state, NFE) and (gradients, forward NFE, backward NFE), all in
-# TensorFlow's layout (ours also take ODEBlock's other options). A third library is one
-# more pair in SIDES.
+# Each side: forward(p, method, tol, steps) and train(p, method, tol, steps, adjoint) return calls
+# giving (final state, NFE) and (gradients, forward NFE, backward NFE) in TensorFlow's layout (ours
+# also take ODEBlock's other options). A third library is one more pair in SIDES.
 def torch_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
     options = _torch_options(method, tol, steps)
 
@@ -249,6 +250,67 @@ def tf_options(method, tol, steps, adjoint=None):
     return options | ({"rtol": tol, "atol": tol} if method == "dopri5" else {"num_steps": steps})
 
 
+def jax_field(t, y, w, count=False):
+    """The dynamics in JAX on Keras' layout and weights (kernels HWIO, time channel first)."""
+    if count:
+        jax.debug.callback(lambda: _NFE.__setitem__(0, _NFE[0] + 1))
+
+    def norm(h, i):
+        s = h.reshape(*h.shape[:-1], 32, -1)
+        mean, var = s.mean((1, 2, 4), keepdims=True), s.var((1, 2, 4), keepdims=True)
+        return ((s - mean) * jax.lax.rsqrt(var + 1e-5)).reshape(h.shape) * w[2 * i] + w[2 * i + 1]
+
+    def conv(h, i):
+        h = jnp.concatenate([jnp.full((*h.shape[:-1], 1), t, h.dtype), h], -1)
+        out = jax.lax.conv_general_dilated(h, w[6 + 2 * i], (1, 1), "SAME", None, None, DIMS)
+        return out + w[7 + 2 * i]
+
+    return norm(conv(jax.nn.relu(norm(conv(jax.nn.relu(norm(y, 0)), 0), 1)), 1), 2)
+
+
+def _diffrax(method, adjoint, y0, w, x):
+    """Final state; ``x``, rtol = atol (dopri5, RMS norm) or the step, is traced: one compilation."""
+    pid = lambda **k: diffrax.PIDController(rtol=x, atol=x, **k)  # noqa: E731
+    semi = diffrax.BacksolveAdjoint(stepsize_controller=pid(norm=diffrax.adjoint_rms_seminorm))
+    grads = {"seminorm": semi, "full": diffrax.BacksolveAdjoint()}  # full: the forward's controller
+    term = diffrax.ODETerm(lambda t, y, w: jax_field(t, y, w, True))
+    fixed, solver = method != "dopri5", getattr(diffrax, method.capitalize())()
+    options = dict(saveat=diffrax.SaveAt(t1=True), args=w, dt0=x if fixed else None)
+    options["stepsize_controller"] = diffrax.ConstantStepSize() if fixed else pid()
+    options["adjoint"] = grads.get(adjoint, diffrax.RecursiveCheckpointAdjoint())
+    return diffrax.diffeqsolve(term, solver, 0.0, 1.0, y0=y0, **options).ys[-1]
+
+
+def _jax_call(p, key, fn, method, tol, steps):
+    """A call of ``fn`` compiled once per key (compile time in ``COMPILE_S``), and its NFE."""
+    args = (p.y0_jax, p.w_jax, jnp.float32(tol if method == "dopri5" else 1 / steps), p.cot_jax)
+    if key not in _COMPILED:
+        start = time.perf_counter()
+        _COMPILED[key] = jax.jit(fn).lower(*args).compile()
+        COMPILE_S[" ".join(key)] = time.perf_counter() - start
+
+    def call():
+        _NFE[0] = 0
+        out = jax.block_until_ready(_COMPILED[key](*args))
+        jax.effects_barrier()  # every evaluation's callback has run
+        return jax.tree.map(np.asarray, out), _NFE[0]
+
+    return call
+
+
+def jax_forward(p, method="dopri5", tol=None, steps=None):
+    solve = lambda y0, w, x, cot: _diffrax(method, None, y0, w, x)  # noqa: E731
+    return _jax_call(p, (method, "forward"), solve, method, tol, steps)
+
+
+def jax_train(p, method="dopri5", tol=None, steps=None, adjoint=None):
+    loss = lambda y0, w, x, cot: jnp.sum(_diffrax(method, adjoint, y0, w, x) * cot)  # noqa: E731
+    key = (method, adjoint or "checkpoint")
+    grad = _jax_call(p, key, jax.grad(loss, (0, 1)), method, tol, steps)
+    forward = jax_forward(p, method, tol, steps)()[1]  # the rest is the backward pass's
+    return lambda: (lambda g, n: ([g[0], *g[1]], forward, n - forward))(*grad())
+
+
 SIDES = {OURS: (tf_forward, tf_train), THEIRS: (torch_forward, torch_train)}
 SIDES |= {DIFFRAX: (jax_forward, jax_train)} if diffrax else {}
 
@@ -264,13 +326,14 @@ def fewest_steps(p: Problem, forward, method: str, bar: float, limit: int) -> di
     return {"steps": None, "nfe": None, "error": None, "scanned": scanned}
 
 
-def section_dynamics(p: Problem, args) -> dict:
-    """One evaluation and one VJP per side, PyTorch in both memory formats."""
-    calls, half = {}, torch.tensor(0.5)
-    for name, q in (("torch", p), ("torch channels_last", p.channels_last())):
-        y, w = q.y0_t.clone().requires_grad_(True), list(q.func.parameters())
-        calls[f"{name} eval"] = lambda q=q: torch.no_grad()(q.func)(half, q.y0_t)
-        grad = lambda q=q, y=y, w=w: torch.autograd.grad(q.func(half, y), [y, *w], q.cot_t)  # noqa: E731
+def section_dynamics(p: Problem, args) -> tuple[dict, dict, Problem]:
+    """One evaluation and one VJP per side, and PyTorch's dopri5 solve, PyTorch in both memory
+    formats; PyTorch's format from here on is that of its faster solve."""
+    calls, half, q = {}, torch.tensor(0.5), p.channels_last()
+    for name, r in (("torch", p), ("torch channels_last", q)):
+        y, w = r.y0_t.clone().requires_grad_(True), list(r.func.parameters())
+        calls[f"{name} eval"] = lambda r=r: torch.no_grad()(r.func)(half, r.y0_t)
+        grad = lambda r=r, y=y, w=w: torch.autograd.grad(r.func(half, y), [y, *w], r.cot_t)  # noqa: E731
         calls[f"{name} vjp"] = grad
 
     @tf.function
@@ -286,12 +349,7 @@ def section_dynamics(p: Problem, args) -> dict:
     times = C.interleave(calls, max(10, 2 * args.repeats), args.torch_warmup)
     pairs = [(k, t) for k in ("eval", "vjp") for t in ("torch", "torch channels_last")]
     ratios = {f"{k}: ours / {t}": C.ratio(times, f"ours {k}", f"{t} {k}") for k, t in pairs}
-    return {"seconds": {k: C.spread(v) for k, v in times.items()}, "ratios": ratios}
-
-
-def section_torch_format(p: Problem, args) -> tuple[dict, Problem]:
-    """PyTorch's memory format from here on: that of its faster dopri5 solve."""
-    q = p.channels_last()
+    dynamics = {"seconds": {k: C.spread(v) for k, v in times.items()}, "ratios": ratios}
     calls = {"contiguous": torch_forward(p), "channels_last": torch_forward(q)}
     times = C.interleave(calls, max(4, args.repeats // 2), args.torch_warmup)
     # One solve in two layouts differs by float32 rounding alone: how far that moves the error.
@@ -299,8 +357,8 @@ def section_torch_format(p: Problem, args) -> tuple[dict, Problem]:
     faster = min(times, key=lambda k: statistics.median(times[k]))
     gap = abs(errors["channels_last"] - errors["contiguous"]) / errors["contiguous"]
     seconds = {k: C.spread(v) for k, v in times.items()}
-    out = {"seconds": seconds, "faster": faster, "used": faster, "rounding_gap": gap}
-    return out, q if faster == "channels_last" else p
+    formats = {"seconds": seconds, "faster": faster, "rounding_gap": gap}
+    return dynamics, formats, q if faster == "channels_last" else p
 
 
 def section_tolerances(p: Problem, tols) -> dict:
@@ -354,15 +412,11 @@ def section_adjoint(p: Problem, args, tols: dict) -> dict:
         rows[name] = scanned[-1] | {"meets_bar": met, "once_s": once, "scanned": scanned}
     # diffrax's rows over --prune x torchdiffeq's with that norm are timed once: its backsolve
     # runs the dynamics' VJP in XLA's while loop, several times slower there than alone on CPU.
-    norm = lambda n: n.split()[1]  # noqa: E731
+    side, norm = (lambda n: n.split()[0]), (lambda n: n.split()[1])
     base = lambda n: rows[f"{THEIRS} {norm(n)}".replace("checkpoint", "full")]["once_s"]  # noqa: E731
-    keep = [
-        n for n in steps if n.split()[0] != DIFFRAX or rows[n]["once_s"] <= args.prune * base(n)
-    ]
-    ours = [n for n in keep if n.startswith(OURS)]
-    pairs = [
-        (a, b) for a in ours for b in keep if norm(b) in (norm(a), "checkpoint") and b not in ours
-    ]
+    slow = lambda n: side(n) == DIFFRAX and rows[n]["once_s"] > args.prune * base(n)  # noqa: E731
+    keep, same = [n for n in steps if not slow(n)], lambda a, b: norm(b) in (norm(a), "checkpoint")
+    pairs = [(a, b) for a in keep for b in keep if side(a) == OURS != side(b) and same(a, b)]
     timing = timed(rows, {n: steps[n] for n in keep}, args, pairs, args.torch_warmup - 1)
     return timing | {"bars": bars}
 
@@ -395,11 +449,10 @@ SECTIONS = {"forward": section_forward, "adjoint": section_adjoint, "fastest": s
 
 
 def measure(args) -> dict:
-    p, args.torch_warmup = problem(args), 1 if args.tiny else 3
+    p, args.torch_warmup = Problem(args=args), 1 if args.tiny else 3
     args.tols, args.max_steps = (TINY_TOLS, 8) if args.tiny else (TOLS, 64)
     res = {"batch": len(p.y0), "sides": list(SIDES), "max_abs_difference": p.check()}
-    res["dynamics"] = section_dynamics(p, args)
-    res["torch_format"], p = section_torch_format(p, args)
+    res["dynamics"], res["torch_format"], p = section_dynamics(p, args)
     res["tolerances"] = tols = section_tolerances(p, args.tols)
     ratios = {}
     for name in args.sections:
