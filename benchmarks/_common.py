@@ -1,8 +1,5 @@
-"""What every benchmark script repeats: options, pinned threads, interleaved timing (A B, B A,
-...: load from other processes hits all alike), per-round ratios and their spread, tables, the
-result file."""
-
-from __future__ import annotations
+"""What every benchmark script repeats: options, pinned threads, interleaved timing (A B, B A, ...:
+load from other processes hits all alike), per-round ratios and their spread, tables, result file."""
 
 import argparse
 import json
@@ -37,9 +34,8 @@ def parser(doc: str, repeats: int | None, threads=(1,)) -> argparse.ArgumentPars
 
 
 def pin_threads(n: int, peers=("torch",)) -> dict:
-    """Pin the process to ``n`` cores (like ``taskset``: threads started from here on), give
-    TensorFlow and PyTorch ``n`` intra-op threads and 1 inter-op thread, JAX ``n`` pool threads
-    (XLA sizes its pool by ``NPROC`` and the cores); check it held."""
+    """``n`` cores (``taskset``'s way), intra-op threads (TensorFlow, PyTorch) and XLA pool threads
+    (sized by ``NPROC`` and the cores), one inter-op thread; checked."""
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NPROC"):
         os.environ[var] = str(n)  # read when PyTorch, NumPy's BLAS and XLA load
@@ -155,8 +151,7 @@ def peak_mib(call) -> float:
 
 
 def tuning(**values):
-    """Set odelayers' private loop settings (``PARALLEL_ITERATIONS=10``...), read when a solve
-    is traced, for the solves traced inside."""
+    """odelayers' private loop settings (``PARALLEL_ITERATIONS=10``...) for the solves traced inside."""
     import odelayers
 
     odelayers.ODEBlock  # noqa: B018 - loads the solvers, which load the settings they read

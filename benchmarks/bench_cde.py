@@ -1,9 +1,5 @@
-"""``odelayers.cdeint`` against torchcde: a neural CDE with one MLP field and its weights, one path
-(hermite: torchcde's cubic Hermite with backward differences; natural: its natural cubic spline),
-dopri5, each side at the loosest tolerance whose final-state error meets torchcde's at 1e-3.
-Timed: forward, forward + backward (both adjoints with the full norm); ratios ours / theirs."""
-
-from __future__ import annotations
+"""``odelayers.cdeint`` against torchcde: a neural CDE (same MLP field and weights) on hermite and
+natural cubic paths, dopri5 at equal final-state error; forward, forward + backward timed."""
 
 import _common as C
 import numpy as np
@@ -20,8 +16,7 @@ MODES = ("forward", "forward + backward")
 
 
 class Problem:
-    """``func(t, z) = tanh(relu(z W1 + b1) W2 + b2)`` as [B, H, C], a random walk of C - 1
-    channels after a time channel, z0 and a cotangent: one set of numbers for both sides."""
+    """``func(t, z) = tanh(relu(z W1 + b1) W2 + b2)`` as [B, H, C], a path, z0, a cotangent."""
 
     def __init__(self, batch: int, length: int, channels: int = 3):
         rng, self.shape = np.random.default_rng(0), (-1, HIDDEN, channels)
@@ -50,8 +45,7 @@ class Problem:
 
 
 def torch_solve(p: Problem, path: str, tol: float, grad: bool, dtype=torch.float32):
-    """A call giving the final state and, with ``grad``, d/dz0 and d/dweights of sum(z(1) cot)
-    (float64: by backprop, the reference)."""
+    """A call: final state and, with ``grad``, d/dz0, d/dweights (float64: backprop, the reference)."""
     t, x, z0, cot = (torch.tensor(a, dtype=dtype) for a in (p.t, p.x, p.z0, p.cot))
     spline, adjoint = torchcde.CubicSpline(PATHS[path](x, t), t), grad and dtype == torch.float32
     w = [torch.tensor(w, dtype=dtype, requires_grad=grad) for w in p.w]

@@ -1,7 +1,5 @@
 """The ODE layer's levers, one section per run, on bench_odeint's problem, weights and bar."""
 
-from __future__ import annotations
-
 import functools
 import itertools
 import math

@@ -1,8 +1,5 @@
-"""Peak memory of a training step, dopri5 with the adjoint at rtol = atol 1e-2 ... 1e-6 (goal:
-peak at 1e-6 <= 1.1 x at 1e-2), against parallel_iterations=10, the full adjoint norm and
-backprop; each in a fresh process, traced first: TensorFlow's allocator peak, and ru_maxrss."""
-
-from __future__ import annotations
+"""Peak memory of a training step, dopri5 with the adjoint at rtol = atol 1e-2 ... 1e-6 (goal: 1e-6
+<= 1.1 x 1e-2), against parallel_iterations=10, the full adjoint norm and backprop."""
 
 import contextlib
 import json

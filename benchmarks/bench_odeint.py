@@ -1,8 +1,5 @@
-"""The ODE layer against torchdiffeq and diffrax on Chen et al.'s ODE-Net dynamics, same weights,
-each side at its loosest tolerance whose errors meet torchdiffeq's at 1e-3: forward, forward +
-adjoint, each library's fastest training step; ratios ours / theirs."""
-
-from __future__ import annotations
+"""The ODE layer against torchdiffeq and diffrax on Chen et al.'s ODE-Net dynamics at equal error:
+forward, forward + adjoint, each library's fastest training step; ratios ours / theirs."""
 
 import copy
 import hashlib
@@ -132,7 +129,7 @@ class Problem:
             np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5)
         return max(float(np.abs(g - want).max()) for g in got)
 
-    def channels_last(self) -> Problem:
+    def channels_last(self) -> "Problem":
         """A copy with PyTorch's module and tensors in ``channels_last``."""
         q, fmt = copy.copy(self), torch.channels_last
         q.func = copy.deepcopy(self.func).to(memory_format=fmt)
@@ -327,8 +324,7 @@ def fewest_steps(p: Problem, forward, method: str, bar: float, limit: int) -> di
 
 
 def section_dynamics(p: Problem, args) -> tuple[dict, dict, Problem]:
-    """One evaluation and one VJP per side, and PyTorch's dopri5 solve, PyTorch in both memory
-    formats; PyTorch's format from here on is that of its faster solve."""
+    """One evaluation and VJP per side, PyTorch in both formats; its faster solve's format is kept."""
     calls, half, q = {}, torch.tensor(0.5), p.channels_last()
     for name, r in (("torch", p), ("torch channels_last", q)):
         y, w = r.y0_t.clone().requires_grad_(True), list(r.func.parameters())
@@ -395,8 +391,7 @@ def timed(rows, calls, args, pairs, warmup) -> dict:
 
 
 def section_adjoint(p: Problem, args, tols: dict) -> dict:
-    """Forward + adjoint per side and norm, each at the loosest tolerance (from its side's forward
-    one down) whose gradient errors meet torchdiffeq's at 1e-3 with that norm; its NFE, errors."""
+    """Forward + adjoint per side and norm, each at its loosest tolerance meeting the gradient bars."""
     bars = {n: p.grad_errors(torch_train(p, adjoint=n)()[0]) for n in ("seminorm", "full")}
     bars = {n: {k: e * (1 + BAR_SLACK) for k, e in b.items()} for n, b in bars.items()}
     bars["checkpoint"], steps, rows = bars["full"], {}, {}
@@ -422,8 +417,7 @@ def section_adjoint(p: Problem, args, tols: dict) -> dict:
 
 
 def section_fastest(p: Problem, args, tols: dict) -> dict:
-    """Each library's fastest training step reaching the bar (fixed-step methods at their fewest
-    steps, dopri5; backprop); over ``--prune`` x its side's best single run: not repeated."""
+    """Each library's fastest training step reaching the bar: fixed steps (fewest), dopri5; backprop."""
     steps = {}
     for side, (forward, train) in SIDES.items():
         for method in FIXED_METHODS[side]:

@@ -1,8 +1,5 @@
-"""One training step (batch 32) of the report's residual CNN, Keras / a PyTorch twin at its
-fastest (NCHW, channels_last, compiled), and of the ODE-Net (shipped and solver levers) / the
-CNN, interleaved on stand-in images; FLOP/s against the fp32 peak and a measured matmul."""
-
-from __future__ import annotations
+"""A training step of the report's residual CNN, Keras / its PyTorch twin at its fastest, and of the
+ODE-Net (shipped and solver levers) / the CNN; FLOP/s against the fp32 peak and a matmul."""
 
 import functools
 import itertools
@@ -65,8 +62,7 @@ def torch_resnet():
 
 
 def torch_trainer(model, forward, foreach: bool):
-    """A step as Keras' ``fit`` takes it: Adam(1e-3, epsilon 1e-7), binary cross-entropy on
-    probabilities clipped to [1e-7, 1 - 1e-7] as Keras clips them."""
+    """Keras' ``fit`` step: Adam(1e-3, eps 1e-7), cross-entropy of probabilities clipped as Keras'."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, foreach=foreach)
 
     def step(x, y):
@@ -115,9 +111,8 @@ def candidates(args, x, y) -> tuple[dict, dict]:
 
 
 def flops(keras_model, torch_model, x, y) -> dict:
-    """FLOPs of a training batch: convolutions and dense layers (the rest is under 0.5%),
-    forward 2·H·W·kh·kw·Cin·Cout per image, backward the weight gradient and, where a
-    trainable layer lies upstream, the input gradient; PyTorch's FlopCounterMode as check."""
+    """FLOPs of a training batch in convolutions and dense layers (the rest is under 0.5%), and
+    PyTorch's FlopCounterMode's count as a check."""
     upstream, total = set(), 0
     for layer in (la for la in keras_model.layers if not isinstance(la, keras.layers.InputLayer)):
         needs_grad = any(id(t) in upstream for t in keras.tree.flatten(layer.input))
@@ -134,8 +129,7 @@ def flops(keras_model, torch_model, x, y) -> dict:
 
 
 def ceilings(threads: int, n: int) -> dict:
-    """fp32 FLOP/s: cores x 16 AVX-512 lanes x 2 FMA units x 2 x clock (BogoMIPS / 2, the
-    rate KVM shows; assumptions, a VM hides both), and the best of three n x n matmuls."""
+    """fp32 FLOP/s: AVX-512's peak at the clock KVM shows (BogoMIPS / 2), and n x n matmul's."""
     lines = Path("/proc/cpuinfo").read_text().lower().splitlines()
     bogomips = [float(line.split(":")[1]) for line in lines if line.startswith("bogomips")]
     ghz = bogomips[0] / 2000 if bogomips else 2.6

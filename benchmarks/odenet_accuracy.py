@@ -1,8 +1,5 @@
-"""Is the cheaper ODE-Net as accurate? Test accuracy over training seeds, read from run folders
-(goal: within 2 points of the residual CNN's over 3 or more seeds); with ``--bn-lag``, why a
-CNN's test accuracy swings: its moving batch-norm statistics' lag, and dropout's variance shift."""
-
-from __future__ import annotations
+"""Is the cheaper ODE-Net as accurate? Test accuracy over training seeds from run folders; with
+``--bn-lag``, why a CNN's test accuracy swings (moving batch-norm statistics, dropout)."""
 
 import json
 import re
@@ -36,8 +33,7 @@ def load_runs(folder: Path) -> list[dict]:
 
 
 def points(history, column: str, late: bool):
-    """In points: the mean of the last epochs (``late``), or the mean absolute change from one
-    epoch to the next; None without the column or for a run too short."""
+    """Points: the last epochs' mean (``late``) or the mean change between epochs; None if unknown."""
     if column not in history or len(history) < (LATE_EPOCHS if late else 2):
         return None
     values = history[column]
@@ -93,8 +89,7 @@ def run_data(metrics: dict):
 
 
 def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
-    """Accuracy of the saved model as trained, then after ``epochs`` passes in training mode
-    (weights frozen) with dropout on and with dropout off."""
+    """Accuracy as trained, then after ``epochs`` passes in training mode, dropout on and off."""
     x_train, y_train, x_test, y_test = run_data(metrics)
     model = keras.saving.load_model(folder / "model.keras", compile=False)
     layers = list(model._flatten_layers(include_self=False))

@@ -1,8 +1,5 @@
-"""Where a training step spends its time, TensorFlow against PyTorch, by kind of op (ms per
-step): ``--model odenet``, bench_odeint's rk4 training step (2 steps, backprop); ``resnet``, 8
-batches of bench_train_step's residual CNN through ``fit``."""
-
-from __future__ import annotations
+"""Where a training step spends its time, TensorFlow against PyTorch, by kind of op: bench_odeint's
+rk4 step (``--model odenet``) or 8 batches of bench_train_step's residual CNN (``resnet``)."""
 
 import collections
 import functools
