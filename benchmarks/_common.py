@@ -105,11 +105,13 @@ def interleave(candidates: dict, repeats: int, warmup: int = 1) -> dict[str, lis
     return times
 
 
-def timed(rows: dict, calls: dict, repeats: int, warmup: int = 0) -> dict[str, list[float]]:
-    """:func:`interleave` ``calls``, adding each one's :func:`spread` to its row in ``rows``."""
+def timed(rows: dict, calls: dict, repeats: int, warmup=0, base=None) -> dict[str, list[float]]:
+    """:func:`interleave` ``calls``, adding each one's :func:`spread` (and :func:`ratio` to
+    ``base``'s) to its row in ``rows``."""
     times = interleave(calls, repeats, warmup)
     for name, samples in times.items():
         rows.setdefault(name, {}).update(spread(samples))
+        rows[name] |= {"ratio_to_first": ratio(times, name, base)} if base else {}
     return times
 
 

@@ -66,11 +66,12 @@ def tf_solve(p: Problem, path: str, tol: float, grad: bool):
     options = dict(method="dopri5", rtol=tol, atol=tol, gradient="adjoint", adjoint_norm="full")
 
     @tf.function
-    def solve(z):  # no gradient asked: the tape adds nothing to the graph
+    def solve(z):  # without ``grad`` the graph holds no gradient
         with tf.GradientTape() as tape:
             tape.watch(z)
             out = odelayers.cdeint(p.tf_func, z, p.t, x, interpolation=path, **options)
-        return out, tape.gradient(tf.reduce_sum(out * cot), [z, *p.tf_w]) if grad else []
+            loss = tf.reduce_sum(out * cot)
+        return out, tape.gradient(loss, [z, *p.tf_w]) if grad else []
 
     return lambda: tf.nest.map_structure(np.asarray, solve(z0))
 
@@ -107,10 +108,6 @@ def measure(args) -> dict:
     return res
 
 
-def main(argv=None):
-    args = C.parser(__doc__, repeats=9, threads=(1, 2)).parse_args(argv)
-    C.run(args, "cde", measure, ("torch", "torchdiffeq", "torchcde"))
-
-
 if __name__ == "__main__":
-    main()
+    args = C.parser(__doc__, repeats=9, threads=(1, 2)).parse_args()
+    C.run(args, "cde", measure, ("torch", "torchdiffeq", "torchcde"))

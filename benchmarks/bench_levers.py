@@ -30,14 +30,6 @@ ADJOINT_NORMS = {
 }
 
 
-def timed(rows: dict, calls: dict, repeats: int) -> dict:
-    """Add to each row its time and its per-round ratio to the first call's."""
-    times = C.timed(rows, calls, repeats)
-    for name in calls:
-        rows[name]["ratio_to_first"] = C.ratio(times, name, next(iter(calls)))
-    return rows
-
-
 def compare(p, args, variants: dict, train: bool) -> dict:
     """NFE, error and time of ODEBlock variants, forward solve or training step."""
     calls, rows = {}, {}
@@ -50,7 +42,8 @@ def compare(p, args, variants: dict, train: bool) -> dict:
             calls[name] = O.tf_forward(p, **options)
             final, nfe = calls[name]()
             rows[name] = {"nfe": nfe, "error": p.error(final)}
-    return timed(rows, calls, args.repeats)
+    C.timed(rows, calls, args.repeats, base=next(iter(calls)))
+    return rows
 
 
 def section_ode_levers(args) -> dict:
@@ -64,7 +57,8 @@ def section_ode_levers(args) -> dict:
             forward(), calls[name]()
         peaks = [C.peak_mib(call) for call in (forward, calls[name])]
         rows[name] = dict(zip(("forward_peak_mib", "train_peak_mib"), peaks))
-    out["parallel_iterations"] = timed(rows, calls, args.repeats)
+    C.timed(rows, calls, args.repeats, base=next(iter(calls)))
+    out["parallel_iterations"] = rows
     for name, section in out.items():
         C.rows_table(name, section, ("nfe", "error", "grad_error", "median", "ratio_to_first"))
     return out
@@ -209,12 +203,8 @@ def section_fixed_methods(args) -> dict:
 SECTIONS = {k[8:]: f for k, f in globals().items() if k.startswith("section_")}
 
 
-def main(argv=None):
+if __name__ == "__main__":
     parser = C.parser(__doc__, repeats=15)
     parser.add_argument("section", choices=SECTIONS)
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     C.run(args, args.section, SECTIONS[args.section])  # PyTorch is loaded: pinned, recorded
-
-
-if __name__ == "__main__":
-    main()

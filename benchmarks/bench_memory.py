@@ -13,18 +13,6 @@ import bench_odeint as O
 BATCH = 4  # every state-sized buffer scales with the batch: the ratios are batch 32's
 
 
-def configurations(tiny: bool) -> list[dict]:
-    tols = (1e-2, 1e-3) if tiny else (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
-    adjoint = {"method": "dopri5", "adjoint": "seminorm"}
-    rows = [adjoint | {"tol": tol} for tol in tols]
-    rows += [{"method": "rk4", "steps": n} for n in ((1, 2) if tiny else (1, 2, 4, 8))]
-    rows += [adjoint | {"tol": tol, "parallel_iterations": 10} for tol in tols]
-    # The full norm's backward NFE explodes below 1e-4; backprop through dopri5 keeps GBs.
-    rows += [adjoint | {"tol": tol, "adjoint": "full"} for tol in tols if tol >= 1e-4]
-    rows += [{"method": "dopri5", "tol": tol} for tol in tols if tol >= 1e-4]
-    return rows[: 3 if tiny else None]
-
-
 def child(config: dict) -> dict:
     """One configuration, measured in this fresh process."""
     p, get, nfe = O.Problem(batch=BATCH), config.get, []
@@ -41,8 +29,16 @@ def child(config: dict) -> dict:
 
 
 def measure(args) -> dict:
+    tols = (1e-2, 1e-3) if args.tiny else (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+    adjoint = {"method": "dopri5", "adjoint": "seminorm"}
+    configs = [adjoint | {"tol": tol} for tol in tols]
+    configs += [{"method": "rk4", "steps": n} for n in ((1, 2) if args.tiny else (1, 2, 4, 8))]
+    configs += [adjoint | {"tol": tol, "parallel_iterations": 10} for tol in tols]
+    # The full norm's backward NFE explodes below 1e-4; backprop through dopri5 keeps GBs.
+    configs += [adjoint | {"tol": tol, "adjoint": "full"} for tol in tols if tol >= 1e-4]
+    configs += [{"method": "dopri5", "tol": tol} for tol in tols if tol >= 1e-4]
     rows = []
-    for config in configurations(args.tiny):
+    for config in configs[: 3 if args.tiny else None]:
         command = [__file__, "--threads", str(args.threads), "--child", json.dumps(config)]
         done = subprocess.run([sys.executable, *command], capture_output=True, text=True)
         last = (done.stderr if done.returncode else done.stdout).strip().splitlines() or ["?"]
@@ -76,16 +72,12 @@ def plot(rows: list[dict], path) -> None:
     plt.close(fig)
 
 
-def main(argv=None):
+if __name__ == "__main__":
     parser = C.parser(__doc__, repeats=1)
     parser.add_argument("--child", help="a configuration to measure in this process (JSON)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     if args.child:
         C.pin_threads(args.threads[0])
         print(json.dumps(child(json.loads(args.child))))
     else:
         C.run(args, "memory", measure)
-
-
-if __name__ == "__main__":
-    main()

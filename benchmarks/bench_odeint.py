@@ -462,14 +462,10 @@ def measure(args) -> dict:
     return res
 
 
-def main(argv=None):
+if __name__ == "__main__":
     parser = C.parser(__doc__, repeats=7, threads=(1, 2))
     parser.add_argument("--prune", type=float, default=2.0, help="see section_adjoint, _fastest")
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     name = "_".join(["odeint", *([] if args.sections == list(SECTIONS) else args.sections)])
     C.run(args, name, measure, ("torch", "torchdiffeq") + ("jax", "diffrax") * bool(diffrax))
-
-
-if __name__ == "__main__":
-    main()

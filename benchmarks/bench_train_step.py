@@ -121,10 +121,9 @@ def flops(keras_model, torch_model, x, y) -> dict:
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             per_image = math.prod(layer.output.shape[1:-1]) * math.prod(layer.kernel.shape)
             total += 2 * len(x) * per_image * (3 if needs_grad else 2)
+    step = torch_trainer(torch_model, torch_model, False)
     with FlopCounterMode(display=False) as counter:
-        torch_trainer(torch_model, torch_model, False)(
-            torch.from_numpy(nchw(x)), torch.from_numpy(y)
-        )
+        step(torch.from_numpy(nchw(x)), torch.from_numpy(y))
     return {"counted": total, "torch_flop_counter": counter.get_total_flops()}
 
 
@@ -169,13 +168,9 @@ def measure(args) -> dict:
     return out | {"headline": ratios[f"{RESNET} / {fastest}"]["median"]}
 
 
-def main(argv=None):
+if __name__ == "__main__":
     parser = C.parser(__doc__, repeats=12, threads=(1, 2))
     # "dopri5 1e-3 adjoint" is the ODE-Net the report describes; none: only the shipped one.
     parser.add_argument("--levers", nargs="*", choices=LEVERS, default=list(LEVERS))
     parser.add_argument("--no-torch-compile", action="store_true", help="first compile: minutes")
-    C.run(parser.parse_args(argv), "train_step", measure)
-
-
-if __name__ == "__main__":
-    main()
+    C.run(parser.parse_args(), "train_step", measure)

@@ -97,13 +97,9 @@ def measure(args) -> dict:
     return res
 
 
-def main(argv=None):
+if __name__ == "__main__":
     parser = C.parser(__doc__, repeats=None, threads=(1, 2))
     parser.add_argument("--model", choices=("odenet", "resnet"), default="odenet")
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     args.repeats = args.repeats or (10 if args.model == "odenet" else 2)
     C.run(args, f"profile_{args.model}", measure)
-
-
-if __name__ == "__main__":
-    main()
