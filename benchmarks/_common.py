@@ -128,12 +128,15 @@ def ratio(times: dict, ours: str, theirs: str) -> dict:
 
 
 def table(header: list, rows: list) -> None:
-    """Print a markdown table: floats to 3 significant digits, a dict as its values to 2."""
+    """Print a markdown table: floats (and a spread's median) to 3 significant digits, another
+    dict as its values to 2."""
     lines = [header, ["---"] * len(header), *([_cell(x) for x in row] for row in rows)]
     print("\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n", flush=True)
 
 
 def _cell(x) -> str:
+    if isinstance(x, dict) and "median" in x:  # a spread
+        return f"{x['median']:.3g}"
     if isinstance(x, dict):
         return ", ".join(f"{v:.2g}" for v in x.values())
     return f"{x:.3g}" if isinstance(x, float) else "" if x is None else str(x)

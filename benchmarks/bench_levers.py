@@ -33,15 +33,12 @@ ADJOINT_NORMS = {
 def compare(p, args, variants: dict, train: bool) -> dict:
     """NFE, error and time of ODEBlock variants, forward solve or training step."""
     calls, rows = {}, {}
+    make = functools.partial(O.tf_train, adjoint="seminorm") if train else O.tf_forward
     for name, options in variants.items():
-        if train:
-            calls[name] = O.tf_train(p, adjoint="seminorm", **options)
-            grads, forward, backward = calls[name]()
-            rows[name] = {"nfe": [forward, backward], "grad_error": p.grad_errors(grads)}
-        else:
-            calls[name] = O.tf_forward(p, **options)
-            final, nfe = calls[name]()
-            rows[name] = {"nfe": nfe, "error": p.error(final)}
+        calls[name] = make(p, **options)
+        result, *nfe = calls[name]()  # the final state, or the gradients
+        error = {"grad_error": p.grad_errors(result)} if train else {"error": p.error(result)}
+        rows[name] = {"nfe": nfe if train else nfe[0], **error}
     C.timed(rows, calls, args.repeats, base=next(iter(calls)))
     return rows
 

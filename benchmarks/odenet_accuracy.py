@@ -16,8 +16,7 @@ import odelayers  # noqa: F401 - registers the layers that model.keras files nam
 import reproduce.models  # noqa: F401
 from reproduce import data, preprocess
 
-GOAL_POINTS = 2.0
-LATE_EPOCHS = 4
+GOAL_POINTS, LATE_EPOCHS = 2.0, 4
 PROVENANCE = ("command", "git_commit", "date", "hardware")
 
 
