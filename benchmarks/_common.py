@@ -1,8 +1,5 @@
-"""What every benchmark script repeats: options, pinned threads, interleaved timing (A B, B A,
-...: load from other processes hits all alike), per-round ratios and their spread, the result file.
-"""
-
-from __future__ import annotations
+"""What every benchmark script repeats: options, pinned threads, interleaved timing (A B, B A, ...:
+load from other processes hits all alike), per-round ratios and their spread, tables, result file."""
 
 import argparse
 import json
@@ -26,46 +23,40 @@ quiet_tensorflow()  # before anything imports TensorFlow
 import tensorflow as tf  # noqa: E402
 
 
-class Skip(Exception):
-    """A section that cannot run here (its reason goes into the result file)."""
-
-
-def parser(doc: str, repeats: int, threads=(1,)) -> argparse.ArgumentParser:
+def parser(doc: str, repeats: int | None, threads=(1,)) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--threads", type=int, nargs="+", default=list(threads), help="intra-op")
     p.add_argument("--runs", type=int, default=1, help="separate processes per thread count")
-    p.add_argument("--repeats", type=int, default=repeats, help="timed rounds")
+    p.add_argument("--repeats", type=int, default=repeats, help="timed rounds (--tiny: 2)")
     p.add_argument("--tiny", action="store_true", help="a smoke run at a tiny size")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
     return p
 
 
 def pin_threads(n: int, peers=("torch",)) -> dict:
-    """Pin the process to ``n`` cores (like ``taskset``: threads started from here on), give
-    TensorFlow and PyTorch ``n`` intra-op threads and 1 inter-op thread, JAX ``n`` pool threads
-    (XLA sizes its pool by ``NPROC`` and the cores); check it held."""
+    """``n`` cores (``taskset``'s way), intra-op threads (TensorFlow, PyTorch) and XLA pool threads
+    (sized by ``NPROC`` and the cores), one inter-op thread; checked."""
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NPROC"):
         os.environ[var] = str(n)  # read when PyTorch, NumPy's BLAS and XLA load
-    tf.config.threading.set_intra_op_parallelism_threads(n)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    threading = tf.config.threading
+    threading.set_intra_op_parallelism_threads(n)
+    threading.set_inter_op_parallelism_threads(1)
     got = {"cores": [len(os.sched_getaffinity(0)), 1]}
-    got["tensorflow"] = [tf.config.threading.get_intra_op_parallelism_threads()]
-    got["tensorflow"].append(tf.config.threading.get_inter_op_parallelism_threads())
+    got["tensorflow"] = [threading.get_intra_op_parallelism_threads()]
+    got["tensorflow"].append(threading.get_inter_op_parallelism_threads())
     if "torch" in peers:
-        import torch as pt
+        import torch
 
-        pt.set_num_threads(n)
-        pt.set_num_interop_threads(1)
-        got["torch"] = [pt.get_num_threads(), pt.get_num_interop_threads()]
+        torch.set_num_threads(n)
+        torch.set_num_interop_threads(1)
+        got["torch"] = [torch.get_num_threads(), torch.get_num_interop_threads()]
     if "jax" in peers:  # its pool's threads, counted once a computation has started it
         import jax
 
         jax.jit(lambda x: x @ x)(jax.numpy.ones((64, 64))).block_until_ready()
-        names = [
-            Path(f"/proc/self/task/{t}/comm").read_text() for t in os.listdir("/proc/self/task")
-        ]
-        got["jax"] = [sum(name.strip().endswith("XLAEigen") for name in names), 1]
+        names = [(task / "comm").read_text().strip() for task in Path("/proc/self/task").iterdir()]
+        got["jax"] = [sum(name.endswith("XLAEigen") for name in names), 1]
     if any(v != [n, 1] for v in got.values()):
         raise SystemExit(f"thread settings did not take effect: {got} (intra, inter)")
     return got
@@ -74,34 +65,27 @@ def pin_threads(n: int, peers=("torch",)) -> dict:
 def run(args, name: str, measure, peers=("torch", "torchdiffeq")) -> dict:
     """``measure(args)`` per thread count and run, written to ``<out>/<name>.json``; each in a
     fresh process when there are several (TensorFlow fixes its thread pools at its first op)."""
-    if child := os.environ.get("BENCH_CHILD"):
-        threads, path = child.split(",", 1)
-        result = _measure(args, int(threads), measure, peers)
-        Path(path).write_text(json.dumps(result, default=_plain))
-        sys.exit(0)
+    args.repeats, child = 2 if args.tiny else args.repeats, os.environ.get("BENCH_CHILD")
     jobs, runs = [t for t in args.threads for _ in range(args.runs)], []
-    for threads in jobs:
-        if len(jobs) == 1:
-            runs.append(_measure(args, threads, measure, peers))
+    for threads in [int(child.split(",")[0])] if child else jobs:
+        if len(jobs) > 1 and not child:
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {**os.environ, "BENCH_CHILD": f"{threads},{tmp}/run.json"}
+                subprocess.run([sys.executable, *sys.argv], env=env, check=True)
+                runs.append(json.loads(Path(tmp, "run.json").read_text()))
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {**os.environ, "BENCH_CHILD": f"{threads},{tmp}/run.json"}
-            subprocess.run([sys.executable, *sys.argv], env=env, check=True)
-            runs.append(json.loads(Path(tmp, "run.json").read_text()))
-    record = provenance.record(extra_versions=peers)
-    record = {"benchmark": name, **record, "options": vars(args), "runs": runs}
-    record = json.loads(json.dumps(record, default=_plain))
+        args.threads, pinned, load = threads, pin_threads(threads, peers), os.getloadavg()
+        start, result = time.perf_counter(), measure(args)
+        wall, load = time.perf_counter() - start, [load, os.getloadavg()]
+        runs.append({"threads": pinned, "load_average": load, "wall_s": wall, **result})
+    if child:  # one run, for the parent process
+        Path(child.split(",", 1)[1]).write_text(json.dumps(runs[0], default=_plain))
+        sys.exit(0)
+    record = {"benchmark": name, **provenance.record(extra_versions=peers), "options": vars(args)}
+    record = json.loads(json.dumps(record | {"runs": runs}, default=_plain))
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"wrote {atomic_write_json(args.out / f'{name}.json', record)}")
     return record
-
-
-def _measure(args, threads: int, measure, peers) -> dict:
-    args.threads, pinned, load = threads, pin_threads(threads, peers), os.getloadavg()
-    start = time.perf_counter()
-    result = measure(args)
-    wall = time.perf_counter() - start
-    return {"threads": pinned, "load_average": [load, os.getloadavg()], "wall_s": wall, **result}
 
 
 def _plain(obj):
@@ -121,6 +105,16 @@ def interleave(candidates: dict, repeats: int, warmup: int = 1) -> dict[str, lis
     return times
 
 
+def timed(rows: dict, calls: dict, repeats: int, warmup=0, base=None) -> dict[str, list[float]]:
+    """:func:`interleave` ``calls``, adding each one's :func:`spread` (and :func:`ratio` to
+    ``base``'s) to its row in ``rows``."""
+    times = interleave(calls, repeats, warmup)
+    for name, samples in times.items():
+        rows.setdefault(name, {}).update(spread(samples))
+        rows[name] |= {"ratio_to_first": ratio(times, name, base)} if base else {}
+    return times
+
+
 def spread(samples) -> dict:
     """Median, quartiles and range."""
     s = sorted(samples)
@@ -134,17 +128,23 @@ def ratio(times: dict, ours: str, theirs: str) -> dict:
 
 
 def table(header: list, rows: list) -> None:
-    """Print a markdown table, floats to 3 significant digits."""
-    cell = lambda x: f"{x:.3g}" if isinstance(x, float) else "" if x is None else str(x)  # noqa: E731
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
-    print("\n".join(lines) + "\n", flush=True)
+    """Print a markdown table: floats (and a spread's median) to 3 significant digits, another
+    dict as its values to 2."""
+    lines = [header, ["---"] * len(header), *([_cell(x) for x in row] for row in rows)]
+    print("\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n", flush=True)
 
 
-def ratio_table(ratios: dict) -> None:
-    """:func:`table` of named :func:`ratio` results."""
-    keys = ("median", "q1", "q3", "min", "max")
-    table(["ratio", *keys], [[name, *(r[k] for k in keys)] for name, r in ratios.items()])
+def _cell(x) -> str:
+    if isinstance(x, dict) and "median" in x:  # a spread
+        return f"{x['median']:.3g}"
+    if isinstance(x, dict):
+        return ", ".join(f"{v:.2g}" for v in x.values())
+    return f"{x:.3g}" if isinstance(x, float) else "" if x is None else str(x)
+
+
+def rows_table(title: str, rows: dict, keys=("median", "q1", "q3", "min", "max")) -> None:
+    """:func:`table` of named rows (dicts, such as :func:`ratio`'s), one column per key."""
+    table([title, *keys], [[name, *(row.get(k) for k in keys)] for name, row in rows.items()])
 
 
 def peak_mib(call) -> float:
@@ -156,11 +156,8 @@ def peak_mib(call) -> float:
 
 
 def tuning(**values):
-    """Set odelayers' private loop settings (``PARALLEL_ITERATIONS=10``...), read when a solve
-    is traced, for the solves traced inside; :class:`Skip` where odelayers has none."""
+    """odelayers' private loop settings (``PARALLEL_ITERATIONS=10``...) for the solves traced inside."""
     import odelayers
 
     odelayers.ODEBlock  # noqa: B018 - loads the solvers, which load the settings they read
-    if (settings := sys.modules.get("odelayers._tuning")) is None:
-        raise Skip("odelayers has no _tuning module: loop settings cannot be varied")
-    return mock.patch.multiple(settings, **values)
+    return mock.patch.multiple(sys.modules["odelayers._tuning"], **values)

@@ -1,9 +1,5 @@
-"""One training step (batch 32) of the report's residual CNN, Keras / a PyTorch twin at its
-fastest (NCHW, channels_last, compiled), and of the ODE-Net (shipped and solver levers) / the
-CNN, interleaved on stand-in images; FLOP/s against the fp32 peak and a measured matmul.
-"""
-
-from __future__ import annotations
+"""A training step of the report's residual CNN, Keras / its PyTorch twin at its fastest, and of the
+ODE-Net (shipped and solver levers) / the CNN; FLOP/s against the fp32 peak and a matmul."""
 
 import functools
 import itertools
@@ -43,18 +39,10 @@ def nchw(x):
 def torch_resnet():
     """The residual CNN of the report's appendix 7.2.2 in PyTorch, layer for layer."""
     elu, pool, drop, S = nn.ELU(), nn.MaxPool2d(2), nn.Dropout(0.25), nn.Sequential
-
-    def bn(c, kind=nn.BatchNorm2d):  # Keras' momentum 0.99 is PyTorch's 0.01
-        return kind(c, eps=1e-3, momentum=0.01)
-
-    def conv(cin, cout):  # 5x5 conv, batch norm, ELU
-        return [nn.Conv2d(cin, cout, 5, padding=2), bn(cout), elu]
-
-    def dense(cin, cout):
-        return [nn.Linear(cin, cout), bn(cout, nn.BatchNorm1d), elu, nn.Dropout(0.5)]
-
-    def branch():  # BN, conv 128, BN, ELU, dropout, conv 64, BN, ELU
-        return S(bn(64), *conv(64, 128), drop, *conv(128, 64))
+    bn = lambda c, kind=nn.BatchNorm2d: kind(c, eps=1e-3, momentum=0.01)  # noqa: E731 - Keras' 0.99
+    conv = lambda cin, cout: [nn.Conv2d(cin, cout, 5, padding=2), bn(cout), elu]  # noqa: E731
+    dense = lambda cin, cout: [nn.Linear(cin, cout), bn(cout, nn.BatchNorm1d), elu, nn.Dropout(0.5)]  # noqa: E731
+    branch = lambda: S(bn(64), *conv(64, 128), drop, *conv(128, 64))  # noqa: E731
 
     class ResNet(nn.Module):
         def __init__(self):
@@ -74,8 +62,7 @@ def torch_resnet():
 
 
 def torch_trainer(model, forward, foreach: bool):
-    """A step as Keras' ``fit`` takes it: Adam(1e-3, epsilon 1e-7), binary cross-entropy on
-    probabilities clipped to [1e-7, 1 - 1e-7] as Keras clips them."""
+    """Keras' ``fit`` step: Adam(1e-3, eps 1e-7), cross-entropy of probabilities clipped as Keras'."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, foreach=foreach)
 
     def step(x, y):
@@ -102,39 +89,32 @@ def candidates(args, x, y) -> tuple[dict, dict]:
     reset = dict(step_size=None, num_steps=None, rtol=1e-3, atol=1e-3)  # what a lever leaves out
     for name in [] if args.tiny else args.levers:
         built[f"odenet {name}"] = lambda o=LEVERS[name]: models.build_odenet(**reset | o)
-    keras_models, steps = {}, {}
-    batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, len(x), 32)]
+    built_models, steps = {}, {}
     for name, build in built.items():
         keras.utils.set_random_seed(1)
-        keras_models[name] = model = build()
-        steps[name] = _cycle(functools.partial(model.train_on_batch, return_dict=True), batches)
-    foreach = faster_adam_foreach()
-    xt, yt = torch.from_numpy(nchw(x)), torch.from_numpy(y)
+        built_models[name] = model = build()
+        batches = itertools.cycle([(x[i : i + 32], y[i : i + 32]) for i in range(0, len(x), 32)])
+        train = functools.partial(model.train_on_batch, return_dict=True)
+        steps[name] = lambda train=train, batches=batches: train(*next(batches))
+    foreach, xt, yt = faster_adam_foreach(), torch.from_numpy(nchw(x)), torch.from_numpy(y)
     compiled = [] if args.tiny or args.no_torch_compile else ["compiled channels_last"]
     for layout in ["nchw", "channels_last", *compiled]:
         torch.manual_seed(0)
         fmt = torch.contiguous_format if layout == "nchw" else torch.channels_last
-        model = torch_resnet().to(memory_format=fmt)
+        built_models[f"torch {layout}"] = model = torch_resnet().to(memory_format=fmt)
         forward = torch.compile(model) if layout.startswith("compiled") else model
-        tb = [(a.contiguous(memory_format=fmt), b) for a, b in zip(xt.split(32), yt.split(32))]
-        steps[f"torch {layout}"] = _cycle(torch_trainer(model, forward, foreach), tb)
-        keras_models[f"torch {layout}"] = model
-    return steps, keras_models | {"adam_foreach": foreach}
-
-
-def _cycle(step, batches):
-    batches = itertools.cycle(batches)
-    return lambda: step(*next(batches))
+        batches = zip(xt.split(32), yt.split(32))
+        batches = itertools.cycle([(a.contiguous(memory_format=fmt), b) for a, b in batches])
+        train = torch_trainer(model, forward, foreach)
+        steps[f"torch {layout}"] = lambda train=train, batches=batches: train(*next(batches))
+    return steps, built_models | {"adam_foreach": foreach}
 
 
 def flops(keras_model, torch_model, x, y) -> dict:
-    """FLOPs of a training batch: convolutions and dense layers (the rest is under 0.5%),
-    forward 2·H·W·kh·kw·Cin·Cout per image, backward the weight gradient and, where a
-    trainable layer lies upstream, the input gradient; PyTorch's FlopCounterMode as check."""
+    """FLOPs of a training batch in convolutions and dense layers (the rest is under 0.5%), and
+    PyTorch's FlopCounterMode's count as a check."""
     upstream, total = set(), 0
-    for layer in keras_model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
+    for layer in (la for la in keras_model.layers if not isinstance(la, keras.layers.InputLayer)):
         needs_grad = any(id(t) in upstream for t in keras.tree.flatten(layer.input))
         if needs_grad or layer.trainable_weights:
             upstream.add(id(layer.output))
@@ -148,8 +128,7 @@ def flops(keras_model, torch_model, x, y) -> dict:
 
 
 def ceilings(threads: int, n: int) -> dict:
-    """fp32 FLOP/s: cores x 16 AVX-512 lanes x 2 FMA units x 2 x clock (BogoMIPS / 2, the
-    rate KVM shows; assumptions, a VM hides both), and the best of three n x n matmuls."""
+    """fp32 FLOP/s: AVX-512's peak at the clock KVM shows (BogoMIPS / 2), and n x n matmul's."""
     lines = Path("/proc/cpuinfo").read_text().lower().splitlines()
     bogomips = [float(line.split(":")[1]) for line in lines if line.startswith("bogomips")]
     ghz = bogomips[0] / 2000 if bogomips else 2.6
@@ -160,49 +139,38 @@ def ceilings(threads: int, n: int) -> dict:
 
 def measure(args) -> dict:
     x, y = resnet_inputs(pd.DataFrame(synthetic_train(64 if args.tiny else 320, seed=0)))
-    steps, models = candidates(args, x, y)
-    ours = sum(math.prod(w.shape) for w in models[RESNET].weights if "debias" not in w.path)
-    twin = models["torch nchw"].state_dict()  # parameters and batch-norm statistics
+    steps, built = candidates(args, x, y)
+    ours = sum(math.prod(w.shape) for w in built[RESNET].weights if "debias" not in w.path)
+    twin = built["torch nchw"].state_dict()  # parameters and batch-norm statistics
     theirs = sum(v.numel() for k, v in twin.items() if not k.endswith("num_batches_tracked"))
     assert ours == theirs, f"Keras {ours} != PyTorch {theirs} parameters"
-    first = {}
+    rows, last = {}, {}  # each step's last result (the ODE-Nets' NFE)
     for name, step in steps.items():
-        first[name] = C.interleave({name: step}, 1, warmup=0)[name][0]  # traces or compiles
-        C.interleave({name: step}, 0, warmup=args.warmup - 1)
-    last = {}  # each step's last result (the ODE-Nets' NFE)
+        first = C.interleave({name: step}, 1 if args.tiny else 5, warmup=0)[name]  # 5 untimed
+        rows[name] = {"first_s": first[0]}  # traces or compiles
     record = {n: (lambda n=n, s=s: last.__setitem__(n, s())) for n, s in steps.items()}
-    times = C.interleave(record, args.repeats, warmup=0)
-    torch_names = [n for n in steps if n.startswith("torch")]
-    fastest = min(torch_names, key=lambda n: np.median(times[n]))
-    work = flops(models[RESNET], models["torch nchw"], x[:32], y[:32])
+    times = C.timed(rows, record, args.repeats)
+    work = flops(built[RESNET], built["torch nchw"], x[:32], y[:32])
     ceiling = ceilings(min(args.threads, os.cpu_count()), 1024 if args.tiny else 4096)
-    rows = {}
-    for name, t in times.items():
-        flop_s = work["counted"] / np.median(t)
-        rows[name] = row = C.spread(t) | {"first_s": first[name], "gflops": flop_s / 1e9}
-        row |= {"of_peak": flop_s / ceiling["avx512_peak"], "of_matmul": flop_s / ceiling["matmul"]}
-        if isinstance(last[name], dict) and "nfe" in last[name]:
-            row["nfe"] = float(last[name]["nfe"])
+    for name, row in rows.items():
+        flop_s = work["counted"] / row["median"]
+        row |= {"gflops": flop_s / 1e9, "of_peak": flop_s / ceiling["avx512_peak"]}
+        row |= {"of_matmul": flop_s / ceiling["matmul"]}
+        row |= {"nfe": float(last[name]["nfe"])} if "nfe" in (last[name] or {}) else {}
+    torch_names = [n for n in steps if n.startswith("torch")]
+    fastest = min(torch_names, key=lambda n: rows[n]["median"])
     ratios = {f"{RESNET} / {t}": C.ratio(times, RESNET, t) for t in torch_names}
     odenets = [n for n in steps if n.startswith("odenet")]
     ratios |= {f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in odenets}
-    C.ratio_table(ratios)
+    C.rows_table("ratio", ratios)
     out = dict(parameters=ours, rows=rows, ratios=ratios, torch_fastest=fastest, flops=work)
-    out |= dict(ceilings=ceiling, adam_foreach=models["adam_foreach"])
+    out |= dict(ceilings=ceiling, adam_foreach=built["adam_foreach"])
     return out | {"headline": ratios[f"{RESNET} / {fastest}"]["median"]}
 
 
-def main(argv=None):
+if __name__ == "__main__":
     parser = C.parser(__doc__, repeats=12, threads=(1, 2))
-    parser.add_argument("--warmup", type=int, default=5, help="untimed batches per candidate")
     # "dopri5 1e-3 adjoint" is the ODE-Net the report describes; none: only the shipped one.
     parser.add_argument("--levers", nargs="*", choices=LEVERS, default=list(LEVERS))
     parser.add_argument("--no-torch-compile", action="store_true", help="first compile: minutes")
-    args = parser.parse_args(argv)
-    if args.tiny:
-        args.repeats, args.warmup = 2, 1
-    C.run(args, "train_step", measure)
-
-
-if __name__ == "__main__":
-    main()
+    C.run(parser.parse_args(), "train_step", measure)

@@ -1,9 +1,5 @@
-"""Is the cheaper ODE-Net as accurate? Test accuracy over training seeds, read from run folders
-(goal: within 2 points of the residual CNN's over 3 or more seeds); with ``--bn-lag``, why a
-CNN's test accuracy swings: its moving batch-norm statistics' lag, and dropout's variance shift.
-"""
-
-from __future__ import annotations
+"""Is the cheaper ODE-Net as accurate? Test accuracy over training seeds from run folders; with
+``--bn-lag``, why a CNN's test accuracy swings (moving batch-norm statistics, dropout)."""
 
 import json
 import re
@@ -20,8 +16,8 @@ import odelayers  # noqa: F401 - registers the layers that model.keras files nam
 import reproduce.models  # noqa: F401
 from reproduce import data, preprocess
 
-GOAL_POINTS = 2.0
-LATE_EPOCHS = 4
+GOAL_POINTS, LATE_EPOCHS = 2.0, 4
+PROVENANCE = ("command", "git_commit", "date", "hardware")
 
 
 def load_runs(folder: Path) -> list[dict]:
@@ -35,16 +31,12 @@ def load_runs(folder: Path) -> list[dict]:
     return runs
 
 
-def late_mean(history, column="test_accuracy"):
-    """Mean of the last epochs (None without the column or for a shorter run)."""
-    known = column in history and len(history) >= LATE_EPOCHS
-    return 100 * float(history[column].tail(LATE_EPOCHS).mean()) if known else None
-
-
-def swing(history, column="test_accuracy"):
-    """Mean absolute change from one epoch to the next, in points."""
-    known = column in history and len(history) > 1  # one epoch: no change, not NaN
-    return 100 * float(history[column].diff().abs().mean()) if known else None
+def points(history, column: str, late: bool):
+    """Points: the last epochs' mean (``late``) or the mean change between epochs; None if unknown."""
+    if column not in history or len(history) < (LATE_EPOCHS if late else 2):
+        return None
+    values = history[column]
+    return 100 * float((values.tail(LATE_EPOCHS) if late else values.diff().abs()).mean())
 
 
 def mean(values):
@@ -53,7 +45,7 @@ def mean(values):
 
 
 def summarise(runs: list[dict]) -> list[dict]:
-    groups, rows, batch = {}, [], "test_accuracy_batch_stats"
+    groups, rows, columns = {}, [], ("test_accuracy", "test_accuracy_batch_stats")
     seed = lambda run: run.get("train_seed", run.get("seed", 1))  # noqa: E731
     for run in runs:  # same name but the -t<seed> suffix, same solver: one group
         key = (re.sub(r"-t\d+$", "", run["name"]), json.dumps(run.get("ode"), sort_keys=True))
@@ -63,18 +55,14 @@ def summarise(runs: list[dict]) -> list[dict]:
         acc, h = [100 * r["test_accuracy"] for r in group], [r["history"] for r in group]
         row = {"group": name} | {k: group[0].get(k) for k in ("model", "ode", "epochs", "n_train")}
         row |= {"train_seeds": [seed(r) for r in group], "test_accuracy_pct": acc}
-        row |= {
-            "mean_pct": statistics.fmean(acc),
-            "sd_pct": statistics.stdev(acc) if h[1:] else None,
-        }
-        row["late_mean_pct"] = [late_mean(x) for x in h]
-        row["late_batch_stats_mean_pct"] = [late_mean(x, batch) for x in h]
-        row["swing_pts"] = [mean(swing(x) for x in h), mean(swing(x, batch) for x in h)]
+        sd = statistics.stdev(acc) if h[1:] else None
+        row |= {"mean_pct": statistics.fmean(acc), "sd_pct": sd}
+        late = {c: [points(x, c, True) for x in h] for c in columns}
+        row["late_mean_pct"], row["late_batch_stats_mean_pct"] = late.values()
+        row["swing_pts"] = [mean(points(x, c, False) for x in h) for c in columns]
         row["seconds_per_epoch"] = [r.get("seconds_per_epoch") for r in group]
-        provenance = ("command", "git_commit", "date", "hardware")
-        row["provenance"] = [
-            {k: r.get(k) for k in provenance} | {"data": r["data"]["sha256"]} for r in group
-        ]
+        data = [{"data": r["data"]["sha256"]} for r in group]
+        row["provenance"] = [{k: r.get(k) for k in PROVENANCE} | d for r, d in zip(group, data)]
         rows.append(row)
     same = ("epochs", "n_train", "train_seeds")
     for row in (r for r in rows if r["model"] == "odenet"):
@@ -100,15 +88,13 @@ def run_data(metrics: dict):
 
 
 def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
-    """Accuracy of the saved model as trained, then after ``epochs`` passes in training mode
-    (weights frozen) with dropout on and with dropout off."""
+    """Accuracy as trained, then after ``epochs`` passes in training mode, dropout on and off."""
     x_train, y_train, x_test, y_test = run_data(metrics)
     model = keras.saving.load_model(folder / "model.keras", compile=False)
     layers = list(model._flatten_layers(include_self=False))
     norms = [la for la in layers if isinstance(la, keras.layers.BatchNormalization)]
     dropouts = [la for la in layers if isinstance(la, keras.layers.Dropout)]
-    trained = [la.get_weights() for la in norms]
-    rates = [la.rate for la in dropouts]
+    trained, rates = [la.get_weights() for la in norms], [la.rate for la in dropouts]
     update = tf.function(lambda xb: model(xb, training=True))  # moves the statistics only
 
     def scores():
@@ -131,41 +117,34 @@ def measure_model(folder: Path, metrics: dict, epochs: int) -> dict:
 
 
 def bn_lag(runs: list[dict], folder: Path, epochs: int) -> dict:
-    rows = []
+    rows, columns = [], ("as_trained", "converged_dropout_on", "converged_dropout_off")
     for run in (r for r in runs if (folder / r["name"] / "model.keras").exists()):
         print(f"{run['name']} ...", flush=True)
         keep = {k: run.get(k) for k in ("model", "epochs", "train_seed", "git_commit")}
         rows.append({"run": run["name"], **keep} | measure_model(folder / run["name"], run, epochs))
-    columns = ("as_trained", "converged_dropout_on", "converged_dropout_off")
-    means = {
-        m: {c: float(np.mean([r[c]["test"] for r in rows if r["model"] == m])) for c in columns}
-        for m in {r["model"] for r in rows}
-    }
-    scores = [[r["run"], *(r[c]["test"] for c in columns)] for r in rows]
-    C.table(["run (test accuracy)", *columns], scores)
+    table = [[r["run"], *(r[c]["test"] for c in columns)] for r in rows]
+    C.table(["run (test accuracy)", *columns], table)
+    tests = lambda m, c: [r[c]["test"] for r in rows if r["model"] == m]  # noqa: E731
+    models = {r["model"] for r in rows}
+    means = {m: {c: float(np.mean(tests(m, c))) for c in columns} for m in models}
     return {"update_epochs": epochs, "rows": rows, "mean_test": means}
 
 
 def measure(args) -> dict:
     rows = summarise(runs := load_runs(args.folder))
     header = ["group", "seeds", "test accuracy %", "sd", "ODE-Net - CNN", f"last {LATE_EPOCHS}"]
-    table = [[r["group"], len(r["train_seeds"]), r["mean_pct"], r["sd_pct"]] for r in rows]
-    for cells, r in zip(table, rows):
-        cells += [r.get("minus_resnet_points"), mean(r["late_mean_pct"])]
-    C.table(header, table)
+    keys = ("mean_pct", "sd_pct", "minus_resnet_points")
+    table = [[r["group"], len(r["train_seeds"]), *map(r.get, keys)] for r in rows]
+    C.table(header, [t + [mean(r["late_mean_pct"])] for t, r in zip(table, rows)])
     out = {"goal_points": GOAL_POINTS, "late_epochs": LATE_EPOCHS, "rows": rows}
     if args.bn_lag:
         out["bn_lag"] = bn_lag(runs, args.folder, 1 if args.tiny else args.bn_lag)
     return out
 
 
-def main(argv=None):
+if __name__ == "__main__":
     parser = C.parser(__doc__, repeats=0)
     parser.add_argument("folder", type=Path, help="the folder holding the run folders")
     # 6 passes over 1,313 images: 0.99**246 = 8% of the old statistics remain.
     parser.add_argument("--bn-lag", type=int, default=0, metavar="PASSES", help="see measure_model")
-    C.run(parser.parse_args(argv), "odenet_accuracy", measure, peers=())
-
-
-if __name__ == "__main__":
-    main()
+    C.run(parser.parse_args(), "odenet_accuracy", measure, peers=())

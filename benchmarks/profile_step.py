@@ -1,11 +1,5 @@
-"""Where a training step spends its time, TensorFlow against PyTorch, by kind of op.
-
-``odenet``: bench_odeint's fastest training step (rk4, 2 steps, backprop); ``resnet``:
-bench_train_step's residual CNN, 8 batches through ``fit``. Host op events of TensorFlow's
-profiler (containers left out) and torch.profiler's self CPU time, in ms per step.
-"""
-
-from __future__ import annotations
+"""Where a training step spends its time, TensorFlow against PyTorch, by kind of op: bench_odeint's
+rk4 step (``--model odenet``) or 8 batches of bench_train_step's residual CNN (``resnet``)."""
 
 import collections
 import functools
@@ -26,34 +20,24 @@ from reproduce.data import synthetic_train
 from reproduce.models import build_resnet
 from reproduce.preprocess import resnet_inputs
 
-# (category, pattern on TensorFlow's op type or PyTorch's op name); the first match wins.
-CATEGORIES = (
-    ("convolution", r"Conv2D|FusedConv|convolution|mkldnn_conv"),
-    ("normalisation", r"BatchNorm|batch_norm|group_norm|GroupNorm"),
-    ("activation", r"Relu|Elu|relu|elu|threshold"),
-    ("pooling, dropout", r"MaxPool|max_pool|amax|Max$|Random|bernoulli"),
-    ("optimizer", r"Adam|_foreach|adam|Assign|addcdiv|addcmul|lerp"),
-    ("input pipeline", r"Dataset|Iterator|Prefetch|DoCompute|^Map$"),
-    ("matmul", r"MatMul|addmm|mm$|linear"),
-    ("reductions", r"Mean|Sum|reduce|mean|sum|Prod"),
-    (
-        "element-wise",
-        r"Mul|Add|Sub|Div|Sqrt|Maximum|Neg|Select|Tile|Concat|Cast|Pad|Transpose|Reshape|Slice|"
-        r"mul|add|sub|div|sqrt|where|clamp|cat|copy|fill|zeros|ones|empty|to$|view|slice|index",
-    ),
-)
-CONTAINERS = {"While", "StatelessWhile", "If", "StatelessIf", "PartitionedCall"}
-CONTAINERS |= {"StatefulPartitionedCall", "Function", "RunGraph", "Run", "Process"}
+CATEGORIES = {  # pattern on TensorFlow's op type or PyTorch's op name; the first match wins
+    "convolution": r"Conv2D|FusedConv|convolution|mkldnn_conv",
+    "normalisation": r"BatchNorm|batch_norm|group_norm|GroupNorm",
+    "activation": r"Relu|Elu|relu|elu|threshold",
+    "pooling, dropout": r"MaxPool|max_pool|amax|Max$|Random|bernoulli",
+    "optimizer": r"Adam|_foreach|adam|Assign|addcdiv|addcmul|lerp",
+    "input pipeline": r"Dataset|Iterator|Prefetch|DoCompute|^Map$",
+    "matmul": r"MatMul|addmm|mm$|linear",
+    "reductions": r"Mean|Sum|reduce|mean|sum|Prod",
+    "element-wise": r"Mul|Add|Sub|Div|Sqrt|Maximum|Neg|Select|Tile|Concat|Cast|Pad|Transpose|Reshape"
+    r"|Slice|mul|add|sub|div|sqrt|where|clamp|cat|copy|fill|zeros|ones|empty|to$|view|slice|index",
+}
+# Ops that only hold others (host events of TensorFlow's profiler): left out.
+CONTAINERS = {"While", "StatelessWhile", "If", "StatelessIf", "PartitionedCall", "Function"}
+CONTAINERS |= {"StatefulPartitionedCall", "RunGraph", "Run", "Process"}
 
 
-def categorise(ops: dict) -> dict:
-    out = collections.Counter()
-    for name, ms in ops.items():
-        out[next((c for c, p in CATEGORIES if re.search(p, name)), "other")] += ms
-    return dict(out)
-
-
-def profile_tf(call, steps: int) -> dict:
+def profile_tf(call, steps: int) -> tuple[dict, float]:
     """ms per call by TensorFlow op type, and ms per call."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -73,11 +57,9 @@ def profile_tf(call, steps: int) -> dict:
     return dict(ops), wall
 
 
-def profile_torch(call, steps: int) -> dict:
+def profile_torch(call, steps: int) -> tuple[dict, float]:
     """ms per call by PyTorch op (self time), and ms per call."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         wall = timeit.timeit(call, number=steps) / steps * 1000
     return {e.key: e.self_cpu_time_total / 1000 / steps for e in prof.key_averages()}, wall
 
@@ -102,8 +84,11 @@ def measure(args) -> dict:
     for side, (call, profiler) in calls.items():
         call()  # traced, warmed, outside the trace
         ops, wall = profiler(call, args.repeats)
-        ops = {k: v / batches for k, v in ops.items()}
-        res[side] = {"ops_ms": ops, "wall_ms": wall / batches, "categories_ms": categorise(ops)}
+        ops, categories = {k: v / batches for k, v in ops.items()}, collections.Counter()
+        for name, ms in ops.items():
+            kind = next((c for c, pattern in CATEGORIES.items() if re.search(pattern, name)), None)
+            categories[kind or "other"] += ms
+        res[side] = {"ops_ms": ops, "wall_ms": wall / batches, "categories_ms": dict(categories)}
     ours, theirs = res["tensorflow"]["categories_ms"], res["torch"]["categories_ms"]
     names = sorted(set(ours) | set(theirs), key=lambda c: -ours.get(c, 0) - theirs.get(c, 0))
     rows = [[c, ours.get(c, 0.0), theirs.get(c, 0.0)] for c in names]
@@ -112,13 +97,9 @@ def measure(args) -> dict:
     return res
 
 
-def main(argv=None):
+if __name__ == "__main__":
     parser = C.parser(__doc__, repeats=None, threads=(1, 2))
     parser.add_argument("--model", choices=("odenet", "resnet"), default="odenet")
-    args = parser.parse_args(argv)
-    args.repeats = 2 if args.tiny else args.repeats or (10 if args.model == "odenet" else 2)
+    args = parser.parse_args()
+    args.repeats = args.repeats or (10 if args.model == "odenet" else 2)
     C.run(args, f"profile_{args.model}", measure)
-
-
-if __name__ == "__main__":
-    main()
