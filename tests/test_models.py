@@ -330,4 +330,4 @@ def test_odenet_default_solver_is_dopri5_adjoint_and_rk4_backprop_is_one_option_
 
 
 # The cost of a training step, ODE-Net against residual CNN, is measured by
-# benchmarks/bench_odenet_step.py (run by hand), not asserted in a timed test.
+# benchmarks/bench_train_step.py (run by hand), not asserted in a timed test.
