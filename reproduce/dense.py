@@ -7,8 +7,6 @@ SGD(0.01) without momentum, ``fit()`` uses batches of 32 and shuffles, and
 ``preprocessing="r"`` keeps the script's two input bugs (:mod:`reproduce.preprocess`).
 """
 
-from __future__ import annotations
-
 from reproduce._quiet import quiet_tensorflow
 
 quiet_tensorflow()

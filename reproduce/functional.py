@@ -15,8 +15,6 @@ spectra; 54 of 270 utterances, 6 per speaker); it picks the linear model's penal
 network's best epoch; the test split is only evaluated.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 import time

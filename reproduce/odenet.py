@@ -8,8 +8,6 @@ by one :class:`odelayers.ODEBlock` integrating ``dh/dt = f(h, t)`` over [0, 1].
 extra input channel, 3x3 kernels with 32 hidden channels (cheaper to evaluate).
 """
 
-from __future__ import annotations
-
 import dataclasses
 
 from reproduce._quiet import quiet_tensorflow

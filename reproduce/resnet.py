@@ -6,8 +6,6 @@ As written in R: both residual blocks add the stem's output, not the running
 sum; ``accuracy`` is binary accuracy; the last line scores 0.5 for any model.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 from reproduce._quiet import quiet_tensorflow

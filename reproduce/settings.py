@@ -1,7 +1,5 @@
 """The report's settings, defined once (plain Python: ``--help`` imports no TensorFlow)."""
 
-from __future__ import annotations
-
 import collections
 
 #: The report's models, in the report's order (and the order of ``all``).

@@ -1,7 +1,5 @@
 """``python -m reproduce functional``: the report's future work, a Neural CDE on functional data."""
 
-from __future__ import annotations
-
 import argparse
 
 from reproduce.errors import ReproduceError

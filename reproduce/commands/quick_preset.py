@@ -2,8 +2,6 @@
 (``RULE``), applied to held-out training images so that the test images play no part in the choice.
 """
 
-from __future__ import annotations
-
 from reproduce.commands import folder
 
 #: A fifth of R's 1,300 training images.
@@ -78,35 +76,26 @@ def select(runs_dir: str) -> list[dict]:
 
 
 def _command(args) -> int:
-    import json
     from pathlib import Path
 
     from reproduce import provenance
-    from reproduce.atomic import atomic_write_text
+    from reproduce.atomic import atomic_write_json
     from reproduce.errors import ReproduceError
 
-    rows = select(args.runs)
-    if not rows:
+    if not (rows := select(args.runs)):
         raise ReproduceError(
             f"no finished selection runs under {args.runs}; make them with: "
             + "; ".join(commands())
         )
     for row in rows:
-        best = max(row["mean_validation_accuracy"])
+        curve, epochs = row["mean_validation_accuracy"], row["quick_epochs"]
         print(
-            f"{row['model']}: quick preset {row['quick_epochs']} epochs (mean held-out accuracy "
-            f"{100 * row['mean_validation_accuracy'][row['quick_epochs'] - 1]:.1f}%, best "
-            f"{100 * best:.1f}% over {len(row['mean_validation_accuracy'])} epochs)"
+            f"{row['model']}: quick preset {epochs} epochs (mean held-out accuracy "
+            f"{100 * curve[epochs - 1]:.1f}%, best {100 * max(curve):.1f}% in {len(curve)} epochs)"
         )
-    record = {"rule": RULE, "models": rows}
-    record["provenance"] = {
-        "command": provenance.command_line(["quick-preset", "--runs", args.runs]),
-        "date": provenance.utc_now(),
-        "git_commit": provenance.git_commit(),
-    }
-    Path(args.runs).mkdir(parents=True, exist_ok=True)
-    path = Path(args.runs) / "quick_preset.json"
-    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    command = provenance.command_line(["quick-preset", "--runs", args.runs])
+    record = {"rule": RULE, "models": rows, "provenance": provenance.record(command)}
+    path = atomic_write_json(Path(args.runs) / "quick_preset.json", record)
     print(f"wrote {path}")
     return 0
 
@@ -118,10 +107,6 @@ def register(subparsers) -> None:
         help="the --quick preset's epochs by its rule, from runs on held-out training images",
         description=f"Apply the --quick preset's rule to finished selection runs: {RULE}.",
     )
-    parser.add_argument(
-        "--runs",
-        type=folder,
-        default="results/selection",
-        help="the selection runs' folder (default: %(default)s)",
-    )
+    default = "results/selection"
+    parser.add_argument("--runs", type=folder, default=default, help=f"(default: {default})")
     parser.set_defaults(func=_command)
