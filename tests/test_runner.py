@@ -22,7 +22,7 @@ from reproduce.engine import (
     TrainingInterrupted,
     read_metrics,
 )
-from reproduce.engine.curves import plot_history
+from reproduce.curves import plot_history
 from reproduce.errors import ReproduceError
 
 HERE = Path(__file__).resolve().parent
