@@ -176,7 +176,7 @@ class Run:
         verbose = 2 if config.verbose == 1 and not sys.stdout.isatty() else config.verbose
         data = checkpoint.epochs_dataset(x_train, y_train, config, start)
         with failures.graceful_signals(self.stop):  # the data is in its seeded order
-            fit = dict(initial_epoch=start, steps_per_epoch=steps, verbose=verbose)
+            fit = dict(initial_epoch=start, steps_per_epoch=steps, verbose=verbose, shuffle=False)
             self.model.fit(data, epochs=config.epochs, callbacks=callbacks, **fit)
         if driver.bad is not None:
             epoch, batch, loss = driver.bad
