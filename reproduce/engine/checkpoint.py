@@ -77,9 +77,8 @@ def previous_state(run) -> dict | None:
     rf.clear(run_dir)
     if reason and (previous is not None or state is not None):
         discarded = f", discarding its {state['epoch']} saved epochs" if state else ""
-        run.log(
-            f"Starting over in {run_dir}{discarded}: the run there was not finished and {reason}."
-        )
+        why = f"the run there was not finished and {reason}"
+        run.log(f"Starting over in {run_dir}{discarded}: {why}.")
     return None
 
 
@@ -99,18 +98,15 @@ def _read_state(folder, force: bool) -> dict | None:
         ):
             raise ValueError("its epoch, history and weights file disagree")
         digest = hashlib.sha256((folder / state["weights"]).read_bytes()).hexdigest()
+        if force or digest == state.get("weights_sha256"):
+            return state
+        problem = f"{folder / state['weights']} is not the file its checkpoint saved (sha256 "
+        problem += f"{digest}, saved {state.get('weights_sha256')})"
     except (OSError, ValueError, KeyError, TypeError) as err:
         if force:
             return None
-        raise ReproduceError(
-            f"the checkpoint in {folder} is unreadable ({err}); {_FORCE}"
-        ) from None
-    if digest != state.get("weights_sha256") and not force:
-        raise ReproduceError(
-            f"{folder / state['weights']} is not the file its checkpoint saved (sha256 {digest}, "
-            f"saved {state.get('weights_sha256')}); {_FORCE}"
-        )
-    return state
+        problem = f"the checkpoint in {folder} is unreadable ({err})"
+    raise ReproduceError(f"{problem}; {_FORCE}")
 
 
 def other_data(there, here) -> str:
@@ -189,12 +185,9 @@ def epochs_dataset(x, y, config, start: int):
     """Epochs ``start``.. as one ``tf.data`` pipeline (one ``fit``), each batched in its seeded order."""
     import tensorflow as tf
 
-    orders = [
-        np.random.default_rng(_derived(config.train_seed, e, 1)).permutation(len(x))
-        if config.shuffle
-        else np.arange(len(x))
-        for e in range(start, config.epochs)
-    ]
+    rng, epochs = np.random.default_rng, range(start, config.epochs)
+    orders = [rng(_derived(config.train_seed, e, 1)).permutation(len(x)) for e in epochs]
+    orders = orders if config.shuffle else [np.arange(len(x))] * len(orders)
     with tf.device("/CPU:0"):  # tf.data runs on the CPU: keep the arrays there
         x_all, y_all = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
     batches = tf.data.Dataset.from_tensor_slices(np.stack(orders).astype(np.int32)).flat_map(

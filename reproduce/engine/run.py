@@ -33,14 +33,8 @@ _SETTINGS = (
 
 
 class Run:
-    """A training run of ``config`` into its run folder (see the module docstring).
-
-    Args:
-        config: the run's :class:`RunConfig`.
-        data: ``DataSource.to_dict()`` of the data trained on, recorded and compared.
-        run_dir: the run folder; default ``config.run_dir(data["kind"])``.
-        callbacks: further Keras callbacks for ``fit``.
-    """
+    """A training run of ``config`` into ``run_dir`` (default ``config.run_dir(data["kind"])``);
+    ``data``: ``DataSource.to_dict()`` of the data, recorded and compared; ``callbacks``: Keras'."""
 
     def __init__(self, config: RunConfig, data: dict | None = None, *, run_dir=None, callbacks=()):
         self.config, self.data, self.callbacks = config, dict(data) if data else None, [*callbacks]
@@ -75,7 +69,7 @@ class Run:
         except BaseException as exc:
             self._lock.close()
             if failures.is_write_failure(exc):  # e.g. the log of a start-over, on a full disk
-                raise ReproduceError(failures.write_failure_message(exc, None, 0)) from None
+                raise ReproduceError(failures.write_failure_message(exc, None)) from None
             raise
         return self
 
@@ -98,7 +92,7 @@ class Run:
 
         if self.stage is not None:
             raise RuntimeError("Run.fit is called once per run")
-        arrays = (x_train, y_train, *(test_data or ()))
+        epochs, arrays = self.config.epochs, (x_train, y_train, *(test_data or ()))
         check_arrays(*arrays)
         if getattr(model, "optimizer", None) is None:
             raise ValueError("build_model must return a compiled keras.Model")
@@ -106,19 +100,14 @@ class Run:
             model.build((None, *x_train.shape[1:]))
         model.run_eagerly = self.config.eager or model.run_eagerly
         self.facts, self.train_data = checkpoint.facts(model, arrays, self.data), (x_train, y_train)
-        self.model, self.stage, self.n_test = (
-            distribution.adapt(model),
-            "training",
-            self.facts["n_test"],
-        )
+        self.model, self.stage = distribution.adapt(model), "training"
+        self.n_test = self.facts["n_test"]
         self.found = {"git_commit": provenance.git_commit(), "hardware": provenance.hardware()}
         self.found["versions"] = provenance.versions()
         if self.state is not None:
             checkpoint.resume(self)
         else:
-            self.log(
-                f"Training into {self.run_dir}: {self.config.epochs} epochs. Command: {self.command}"
-            )
+            self.log(f"Training into {self.run_dir}: {epochs} epochs. Command: {self.command}")
         lines, summary = [], self.run_dir / rf.SUMMARY_FILE
         model.summary(print_fn=lambda line, **_: lines.append(line))
         atomic.atomic_write_text(summary, "\n".join(lines) + "\n")
@@ -139,12 +128,12 @@ class Run:
             raise RuntimeError("Run.evaluate is called after Run.fit")
         self.stage, results, size = "evaluation", self.results, self.config.batch_size
         self.evaluation_began = self.evaluation_began or time.perf_counter()
+        self.n_test = len(x_test)
         if len(x_test):
             results["test_loss"], results["test_accuracy"] = scores(model, x_test, y_test, size)
             results["predicted_class_shares"] = predicted_class_shares(model, x_test, size)
         loss, accuracy = scores(model, *self.train_data, size)
         results.update(train_loss_inference=loss, train_accuracy_inference=accuracy)
-        self.n_test = len(x_test)
         return {"loss": results["test_loss"], "accuracy": results["test_accuracy"]}
 
     def record(self, **results) -> None:
@@ -181,15 +170,14 @@ class Run:
         if driver.bad is not None:
             epoch, batch, loss = driver.bad
             epoch = epoch or len(self.history) + 1
-            kept = {1: "no epoch was completed", 2: "epoch 1 is kept"}.get(
-                epoch, f"epochs 1-{epoch - 1} are kept"
-            )
+            kept = f"epochs 1-{epoch - 1} are kept" if epoch > 2 else "epoch 1 is kept"
             raise self._end(
                 rf.FAILED,
                 f"the training loss became {loss} at epoch {epoch}, batch {batch} of {steps}; "
-                f"the run stopped there ({kept}). Likely cause: a learning rate too high for "
-                "this model (lower it); for an ODE model also a solver tolerance too loose for "
-                "the dynamics (lower rtol/atol) or a fixed step too large.",
+                f"the run stopped there ({kept if epoch > 1 else 'no epoch was completed'}). "
+                "Likely cause: a learning rate too high for this model (lower it); for an ODE "
+                "model also a solver tolerance too loose for the dynamics (lower rtol/atol) or "
+                "a fixed step too large.",
                 "nan",
             )
         if self.stop:
@@ -260,16 +248,15 @@ class Run:
 
     def _end(self, status: str, message: str, kind: str | None = None):
         """Status "failed" (``kind``: nan, solver, memory) or "interrupted"; the exception to raise."""
-        if status == rf.FAILED:
+        if kind:
             self.error = (message, kind)
         else:
             message = (
                 f"{message}: stopped after epoch {len(self.history)} of {self.config.epochs}; the "
                 f"run is saved in {self.run_dir}.\nResume it with: {self.resume_with}"
             )
-        metrics = self._write_status(status)
+        metrics, self.ended = self._write_status(status), True
         self._write_curves(status)
-        self.ended = True
         self.log(f"FAILED: {message}" if kind else message, echo=not kind)
         if kind:
             return TrainingFailed(message, metrics)
@@ -313,10 +300,9 @@ class Run:
     def _write_curves(self, status: str) -> None:
         from reproduce.curves import plot_history
 
-        config, done = self.config, len(self.history)
-        kind = (self.data or {}).get("kind")
-        kind = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(kind)
-        title = f"{config.model} ({config.preprocessing} preprocessing), {kind or 'data'}: "
+        config, done, kind = self.config, len(self.history), (self.data or {}).get("kind")
+        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(kind, "data")
+        title = f"{config.model} ({config.preprocessing} preprocessing), {data}: "
         title += f"{done} epochs" if done == config.epochs else f"{done} of {config.epochs} epochs"
         title += ("" if status == rf.FINISHED else f", {status}") + ", quick run" * config.quick
         if done:
@@ -331,10 +317,7 @@ def seed_everything(seed: int) -> None:
 
 
 def finished_run(config: RunConfig, data: dict) -> dict | None:
-    """Under ``all`` or several seeds, without ``force``: the finished run already there, skipped.
-
-    A finished run on other data is not skipped: the run refuses it and says so.
-    """
+    """Under ``all`` or several seeds, without ``force``: the finished run on the same data there."""
     if not (config.in_all or config.skip_finished) or config.force:
         return None
     run_dir = config.run_dir(data["kind"])
@@ -357,25 +340,21 @@ def check_arrays(*arrays) -> None:
         raise ValueError(f"no training samples, or inputs and labels of other lengths: {arrays}")
     names = ("training inputs", "training labels", "test inputs", "test labels")
     for name, array in zip(names, map(np.asarray, arrays)):
-        if np.issubdtype(array.dtype, np.floating):
-            bad = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
-            if len(bad):
-                raise ReproduceError(
-                    f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
-                    f"sample {int(bad[0])}); fix or drop them before training."
-                )
+        if not np.issubdtype(array.dtype, np.floating):
+            continue
+        if len(bad := np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))):
+            raise ReproduceError(
+                f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
+                f"sample {int(bad[0])}); fix or drop them before training."
+            )
 
 
 def nfe_reading(model, history) -> dict | None:
     """The ODE blocks' NFE: their last forward solve, and the mean of the history's column."""
     import numpy as np
 
-    counts = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        value = getattr(layer, "nfe", None)
-        if value is not None and not callable(value):
-            with contextlib.suppress(TypeError, ValueError):
-                counts.append(int(np.asarray(value)))
+    counts = [getattr(layer, "nfe", None) for layer in model._flatten_layers(include_self=False)]
+    counts = [int(np.asarray(n)) for n in counts if n is not None and not callable(n)]
     column = [row["nfe"] for row in history if row.get("nfe") is not None]
     if not counts and not column:
         return None
