@@ -41,9 +41,8 @@ def plot_history(history, out_png, title: str, *, dpi: int = 150) -> Path:
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, panels, squeeze=False)[0]
     style = {"marker": "o" if len(history) <= 30 else None, "markersize": 3, "linewidth": 1.5}
-    draw_history(
-        *axes, *[None] * (2 - panels), history, colour="tab:blue", label="training", **style
-    )
+    style |= {"colour": "tab:blue", "label": "training"}
+    draw_history(*axes, *[None] * (2 - panels), history, **style)
     axes[0].set(title="Loss", ylabel="loss")
     if panels == 2:
         axes[1].set(title="Accuracy", ylabel="accuracy", ylim=(0.0, 1.0))

@@ -48,9 +48,8 @@ def epoch_diagnostic(model, test_data, batch_size: int):
         loss, accuracy = scores(model, *test_data, batch_size)
         row = {"test_loss": loss, "test_accuracy": accuracy}
         if with_batch_stats:
-            row["test_accuracy_batch_stats"] = batch_statistics_accuracy(
-                model, *test_data, batch_size
-            )
+            accuracy = batch_statistics_accuracy(model, *test_data, batch_size)
+            row["test_accuracy_batch_stats"] = accuracy
         return row
 
     return diagnose
@@ -65,9 +64,8 @@ def batch_statistics_accuracy(model, x, y, batch_size: int) -> float:
     """
     import keras
 
-    norms, dropouts = (
-        _layers(model, k) for k in (keras.layers.BatchNormalization, keras.layers.Dropout)
-    )
+    layers = keras.layers
+    norms, dropouts = _layers(model, layers.BatchNormalization), _layers(model, layers.Dropout)
     saved, rates = [[v.numpy() for v in n.variables] for n in norms], [d.rate for d in dropouts]
     correct = 0
     try:

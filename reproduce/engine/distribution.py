@@ -96,9 +96,8 @@ def describe(name: str | None) -> dict | None:
     described = {"strategy": name, "replicas": int(chosen.num_replicas_in_sync), "devices": devices}
     if name == "multiworker":
         found = cluster()
-        described.update(
-            workers=found["workers"], task=f"{found['task_type']}:{found['task_index']}"
-        )
+        task = f"{found['task_type']}:{found['task_index']}"
+        described.update(workers=found["workers"], task=task)
     return described
 
 

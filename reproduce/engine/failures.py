@@ -79,18 +79,17 @@ def is_write_failure(exc: BaseException) -> bool:
 
 def write_failure_message(exc: OSError, saved: int | None, epochs: int = 0) -> str:
     """Names the file, the cause, what was kept (``saved`` epochs None: the run did not start)."""
-    remedy = "make the folder writable" if exc.errno in (errno.EROFS, errno.EACCES) else None
+    writable = exc.errno in (errno.EROFS, errno.EACCES)
+    remedy = "make the folder writable" if writable else "free some space"
     head = f"cannot write {exc.filename}: {exc.strerror}{_CAUSES.get(exc.errno, '')}."
-    remedy = remedy or "free some space"
     if saved is None:
         return f"{head} The run did not start: {remedy} and run the same command again."
+    kept, then = "no epoch was saved yet", "starts it"
     if saved >= epochs:
         kept = f"all {epochs} epochs are saved in its checkpoint"
         then = "evaluates and saves the model without training again"
     elif saved:
         kept, then = f"its checkpoint after epoch {saved} of {epochs} is kept", "resumes from there"
-    else:
-        kept, then = "no epoch was saved yet", "starts it"
     return f"{head} The run is not finished and {kept}: {remedy} and run the same command again, which {then}."
 
 
