@@ -139,8 +139,10 @@ def adapt(model):
 
     def with_axis(step):
         def wrapped(data):
-            axis = lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v  # noqa: E731
-            return tf.nest.map_structure(axis, step(data))
+            logs = step(data)
+            return tf.nest.map_structure(
+                lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, logs
+            )
 
         return wrapped
 

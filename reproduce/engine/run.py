@@ -255,8 +255,9 @@ class Run:
                 f"{message}: stopped after epoch {len(self.history)} of {self.config.epochs}; the "
                 f"run is saved in {self.run_dir}.\nResume it with: {self.resume_with}"
             )
-        metrics, self.ended = self._write_status(status), True
+        metrics = self._write_status(status)
         self._write_curves(status)
+        self.ended = True
         self.log(f"FAILED: {message}" if kind else message, echo=not kind)
         if kind:
             return TrainingFailed(message, metrics)
