@@ -1,4 +1,4 @@
-"""Inference-mode scores beside training (reproduce.engine.inference) and the training seed.
+"""Inference-mode scores beside training (reproduce.inference) and the training seed.
 
 The per-epoch test diagnostic must never change what training computes; the
 final checks must say what the saved model does; ``train_seed`` must drive
@@ -18,8 +18,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from reproduce import engine  # noqa: E402
-from reproduce.engine.curves import draw_history  # noqa: E402
-from reproduce.engine.inference import predicted_class_shares  # noqa: E402
+from reproduce.curves import draw_history  # noqa: E402
+from reproduce.inference import predicted_class_shares  # noqa: E402
 from reproduce.keras22 import Keras22BatchNormalization  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -195,7 +195,7 @@ def test_batch_statistics_accuracy_against_a_hand_normalised_model():
     # its own statistics (dropout off) its accuracy is what a plain numpy
     # forward pass with those statistics predicts. The layer's variables and
     # the dropout rate come back unchanged.
-    from reproduce.engine.inference import batch_statistics_accuracy
+    from reproduce.inference import batch_statistics_accuracy
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((40, 8)).astype("float32") + 5.0

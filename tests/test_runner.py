@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from reproduce import provenance
+from reproduce.curves import plot_history
 from reproduce.engine import (
     TrainingFailed,
     TrainingInterrupted,
     read_metrics,
 )
-from reproduce.engine.curves import plot_history
 from reproduce.errors import ReproduceError
 
 HERE = Path(__file__).resolve().parent

@@ -7,6 +7,7 @@ run that does not finish, so rerunning the command resumes the sequence.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import time
 
@@ -26,50 +27,36 @@ _DESCRIPTIONS = {
 _CONSTANT = ", a constant classifier (one class for every test image)"
 
 
+_HELP = {
+    "--data": "Kaggle's train.json (or .7z); default: $ICEBERG_DATA, then data/train.json, else a generated stand-in of 1604 records",
+    "--preprocessing": "'r': the R scripts' inputs, bugs included; 'corrected' fixes them (%(default)s)",
+    "--seed": "set.seed() of the split, 0 .. 2**31 - 1: negative seeds, which R takes, are refused (default: %(default)s)",
+    "--train-seeds": "seed(s) of the weights, dropout and shuffling (default: --seed); several train one run each in turn, in folders named -t<N>",
+    "--sample-kind": "R's sample.kind of the split: Rounding (R < 3.6, the report's; default)",
+    "--semantics": "loss and batch norm of R keras' Keras 2.2 (default) or of Keras 3",
+    "--out": "parent folder (%(default)s)",
+    "--tensorboard": "also log to DIR/<run name>",
+    "--resume": "continue an unfinished run of the same name from its last epoch",
+    "--gradient": "'adjoint': constant memory; 'backprop' through the solver's steps (default: %(default)s)",
+}
+
+
 def register(subparsers) -> None:
     """Add the ``dense``, ``resnet``, ``odenet`` and ``all`` commands."""
     for name in (*settings.MODELS, "all"):
-        text = _DESCRIPTIONS[name]
+        text, h = _DESCRIPTIONS[name], _HELP
         parser = subparsers.add_parser(name, help=text, description=text)
         parser.set_defaults(func=run_command)
-        count = {"type": COUNT, "metavar": "N"}
+        count, default = {"type": COUNT, "metavar": "N"}, "(default: %(default)s)"
         g = parser.add_argument_group("data and split")
-        g.add_argument(
-            "--data",
-            metavar="PATH",
-            help="Kaggle's train.json (or .7z); default: $ICEBERG_DATA, then data/train.json, "
-            "else a generated stand-in of 1604 records",
-        )
+        g.add_argument("--data", metavar="PATH", help=h["--data"])
         modes = settings.DENSE_PREPROCESSINGS if name == "dense" else settings.PREPROCESSINGS
-        g.add_argument(
-            "--preprocessing",
-            choices=modes,
-            default="r",
-            help="'r': the R scripts' inputs, bugs included; 'corrected' fixes them (%(default)s)",
-        )
-        g.add_argument(
-            "--seed",
-            type=SEED,
-            default=settings.SEED,
-            help="set.seed() of the split, 0 .. 2**31 - 1: negative seeds, which R takes, are "
-            "refused (default: %(default)s)",
-        )
-        g.add_argument(
-            "--train-seeds",
-            "--train-seed",
-            dest="train_seeds",
-            type=SEED,
-            nargs="+",
-            metavar="N",
-            help="seed(s) of the weights, dropout and shuffling (default: --seed); several "
-            "train one run each in turn, in folders named -t<N>",
-        )
-        g.add_argument(
-            "--sample-kind",
-            choices=settings.SAMPLE_KINDS,
-            default=settings.SAMPLE_KIND,
-            help="R's sample.kind of the split: Rounding (R < 3.6, the report's; default)",
-        )
+        g.add_argument("--preprocessing", choices=modes, default="r", help=h["--preprocessing"])
+        g.add_argument("--seed", type=SEED, default=settings.SEED, help=h["--seed"])
+        seeds = {"dest": "train_seeds", "type": SEED, "nargs": "+", "metavar": "N"}
+        g.add_argument("--train-seeds", "--train-seed", **seeds, help=h["--train-seeds"])
+        kinds = {"choices": settings.SAMPLE_KINDS, "default": settings.SAMPLE_KIND}
+        g.add_argument("--sample-kind", **kinds, help=h["--sample-kind"])
         g.add_argument("--limit-train", **count, help="keep the first N training images")
         g.add_argument("--limit-test", **count, help="keep the first N test images")
         g.add_argument(
@@ -81,119 +68,71 @@ def register(subparsers) -> None:
 
         g = parser.add_argument_group("training")
         g.add_argument("--epochs", **count, help="default: 150, or the --quick preset's")
-        g.add_argument(
-            "--batch-size", **count, default=settings.BATCH_SIZE, help="(default: %(default)s)"
-        )
+        g.add_argument("--batch-size", **count, default=settings.BATCH_SIZE, help=default)
         g.add_argument("--quick", action="store_true", help="fewer epochs (settings.QUICK)")
-        g.add_argument(
-            "--semantics",
-            choices=settings.SEMANTICS_OPTIONS,
-            default=settings.SEMANTICS,
-            help="loss and batch norm of R keras' Keras 2.2 (default) or of Keras 3",
-        )
+        semantics = {"choices": settings.SEMANTICS_OPTIONS, "default": settings.SEMANTICS}
+        g.add_argument("--semantics", **semantics, help=h["--semantics"])
         g.add_argument("--deterministic", action="store_true", help="deterministic kernels")
         g.add_argument("--eager", action="store_true", help="run Keras eagerly (debugging)")
-        g.add_argument(
-            "--distribute",
-            choices=STRATEGIES,
-            help="every local device, or a process per worker (TF_CONFIG)",
-        )
-        g.add_argument(
-            "--verbose",
-            type=int,
-            choices=(0, 1, 2),
-            default=1,
-            help="0 silent, 1 progress bar, 2 a line per epoch",
-        )
+        where = "every local device, or a process per worker (TF_CONFIG)"
+        g.add_argument("--distribute", choices=STRATEGIES, help=where)
+        shown = "0 silent, 1 progress bar, 2 a line per epoch"
+        g.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help=shown)
 
-        _add_output_options(parser, name, count)
-
-
-def _add_output_options(parser, name: str, count: dict) -> None:
-    g = parser.add_argument_group("output")
-    g.add_argument(
-        "--out", type=folder, default="runs", metavar="DIR", help="parent folder (%(default)s)"
-    )
-    g.add_argument("--run-name", type=NAME, metavar="NAME", help="run folder name")
-    g.add_argument(
-        "--resume",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="continue an unfinished run of the same name from its last epoch",
-    )
-    g.add_argument("--tensorboard", type=folder, metavar="DIR", help="also log to DIR/<run name>")
-    g.add_argument("--force", action="store_true", help="overwrite a run of the same name")
-    if name in ("odenet", "all"):
-        _add_ode_options(parser.add_argument_group("ODE solver (odenet)"), count)
+        g = parser.add_argument_group("output")
+        g.add_argument("--out", type=folder, default="runs", metavar="DIR", help=h["--out"])
+        g.add_argument("--run-name", type=NAME, metavar="NAME", help="run folder name")
+        both = argparse.BooleanOptionalAction
+        g.add_argument("--resume", action=both, default=True, help=h["--resume"])
+        g.add_argument("--tensorboard", type=folder, metavar="DIR", help=h["--tensorboard"])
+        g.add_argument("--force", action="store_true", help="overwrite a run of the same name")
+        if name in ("odenet", "all"):
+            _add_ode_options(parser.add_argument_group("ODE solver (odenet)"), default)
 
 
-def _add_ode_options(g, count: dict) -> None:
+def _add_ode_options(g, default: str) -> None:
     d, number = settings.ODENET_SOLVER, {"type": POSITIVE}
-    default = "(default: %(default)s)"
     g.add_argument("--method", choices=settings.METHODS, default=d["method"], help=default)
     g.add_argument("--rtol", **number, default=d["rtol"], help=f"adaptive solvers' {default}")
     g.add_argument("--atol", **number, default=d["atol"], help=f"adaptive solvers' {default}")
-    g.add_argument(
-        "--gradient",
-        choices=settings.GRADIENTS,
-        default=d["gradient"],
-        help=f"'adjoint': constant memory; 'backprop' through the solver's steps {default}",
-    )
-    g.add_argument(
-        "--step-size",
-        type=STEP,
-        metavar="H",
-        help=f"euler/midpoint/rk4 step ({settings.FIXED_STEP_SIZE})",
-    )
-    channels = settings.ODENET_HIDDEN_CHANNELS
+    gradients = {"choices": settings.GRADIENTS, "default": d["gradient"]}
+    g.add_argument("--gradient", **gradients, help=_HELP["--gradient"])
+    step = f"euler/midpoint/rk4 step ({settings.FIXED_STEP_SIZE})"
+    g.add_argument("--step-size", type=STEP, metavar="H", help=step)
     # Far wider than the R residual branch (128), yet weights that build in memory.
     wide = {"type": checked(int, lambda v: 0 < v <= 1024, "from 1 to 1024"), "metavar": "N"}
+    channels = settings.ODENET_HIDDEN_CHANNELS
     g.add_argument("--hidden-channels", **wide, default=channels, help=f"in the dynamics {default}")
     g.add_argument("--trainable-t1", action="store_true", help="learn the block's end time t1")
 
 
-def resolve_options(
-    model: str, args: argparse.Namespace, train_seed: int | None = None
-) -> RunConfig:
+def resolve_options(model: str, args, train_seed: int | None = None) -> RunConfig:
     """``args`` for ``model``, the quick preset applied where options were not given."""
-    quick = settings.QUICK[model] if args.quick else None
-    epochs = args.epochs or (quick.epochs if quick else settings.EPOCHS)
-    limits = {k: getattr(args, k) for k in ("limit_train", "limit_test", "validation")}
-    shrunk = [f"epochs {settings.EPOCHS} -> {epochs}"] if quick and not args.epochs else []
+    fields = {field.name for field in dataclasses.fields(RunConfig)}
+    options = {key: value for key, value in vars(args).items() if key in fields}
+    quick, shrunk, seeds = settings.QUICK[model] if args.quick else None, [], training_seeds(args)
+    options["epochs"] = args.epochs or (quick.epochs if quick else settings.EPOCHS)
+    if quick and not args.epochs:
+        shrunk.append(f"epochs {settings.EPOCHS} -> {options['epochs']}")
     for key, side in (("limit_train", "training"), ("limit_test", "test")):
-        if quick and limits[key] is None and getattr(quick, key) is not None:
-            limits[key] = getattr(quick, key)
-            shrunk.append(f"{side} images -> the first {limits[key]} of the {side} split")
-    ode = {}
-    if hasattr(args, "method"):  # the ODE options exist for odenet and all only
-        step = args.step_size
-        if args.method not in settings.FIXED_STEP_METHODS and step is not None:
+        if quick and options.get(key) is None and getattr(quick, key) is not None:
+            options[key] = getattr(quick, key)
+            shrunk.append(f"{side} images -> the first {options[key]} of the {side} split")
+    if "method" in options:  # the ODE options exist for odenet and all only
+        fixed = options["method"] in settings.FIXED_STEP_METHODS
+        if options["step_size"] is not None and not fixed:
             raise ReproduceError(
-                f"--step-size: --method {args.method} chooses its own steps from --rtol and "
+                f"--step-size: --method {options['method']} chooses its own steps from --rtol and "
                 f"--atol; a step size needs a fixed-step method ({', '.join(settings.FIXED_STEP_METHODS)})"
             )
-        if step is None and args.method in settings.FIXED_STEP_METHODS:
-            step = settings.FIXED_STEP_SIZE
-        names = ("method", "rtol", "atol", "gradient", "hidden_channels")
-        ode = {name: getattr(args, name) for name in names}
-        ode.update(step_size=step, trainable_t1=model == "odenet" and args.trainable_t1)
-    argv = getattr(args, "argv", None)
-    seeds = training_seeds(args)
-    return RunConfig(
-        model=model,
-        **{k: getattr(args, k) for k in ("data", "preprocessing", "seed", "semantics")},
-        **{k: getattr(args, k) for k in ("sample_kind", "batch_size", "quick", "deterministic")},
-        **{k: getattr(args, k) for k in ("eager", "verbose", "out", "run_name", "resume")},
-        **{k: getattr(args, k) for k in ("force", "tensorboard", "distribute")},
-        **limits,
-        **ode,
-        train_seed=train_seed if train_seed is not None else (seeds or [None])[0],
-        epochs=epochs,
-        quick_shrank=tuple(shrunk),
-        in_all=args.command == "all",
-        skip_finished=len(seeds) > 1,
-        argv=None if argv is None else tuple(str(a) for a in argv),
-    )
+        if options["step_size"] is None and fixed:
+            options["step_size"] = settings.FIXED_STEP_SIZE
+        options["trainable_t1"] = model == "odenet" and args.trainable_t1
+    if options.get("argv") is not None:
+        options["argv"] = tuple(str(a) for a in options["argv"])
+    train_seed = train_seed if train_seed is not None else (seeds or [None])[0]
+    options.update(model=model, train_seed=train_seed, quick_shrank=tuple(shrunk))
+    return RunConfig(**options, in_all=args.command == "all", skip_finished=len(seeds) > 1)
 
 
 def run_command(args: argparse.Namespace) -> int:

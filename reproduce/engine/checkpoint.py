@@ -14,21 +14,23 @@ import hashlib
 import io
 import json
 import math
-import shutil
+import random
 import time
 import warnings
 
 import keras
 import numpy as np
+from keras.src.saving import saving_lib
 
 from reproduce.atomic import atomic_write_bytes, atomic_write_json
-from reproduce.engine import runfolder
+from reproduce.engine import runfolder as rf
 from reproduce.engine.config import RESUME_KEYS
 from reproduce.errors import ReproduceError
 
 STATE_FILE = "state.json"
 #: Facts of the data and the model that must match too.
 FACT_KEYS = "data_sha256 arrays_sha256 n_train n_test params optimizer".split()
+_FORCE = "add --force to start the run over."
 
 
 def previous_state(run) -> dict | None:
@@ -38,14 +40,14 @@ def previous_state(run) -> dict | None:
     behind) and a damaged checkpoint; a lost or damaged ``metrics.json`` does
     not lose the epochs an intact checkpoint holds.
     """
-    run_dir, config, folder = run.run_dir, run.config, run.run_dir / runfolder.CHECKPOINT_DIR
+    run_dir, config = run.run_dir, run.config
     try:
-        previous, lost = runfolder.read_metrics(run_dir), None
+        previous, lost = rf.read_metrics(run_dir), None
     except ReproduceError as err:  # refused below unless an intact checkpoint holds the run
         previous, lost = None, err
     status = (previous or {}).get("status")
-    if status == runfolder.FINISHED and not config.force:
-        shutil.rmtree(folder, ignore_errors=True)  # a kill after the commit left it
+    if status == rf.FINISHED and not config.force:
+        rf.drop_checkpoint(run_dir)  # a kill after the commit left it
         accuracy = previous.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, (int, float)) else ""
         raise ReproduceError(
@@ -53,66 +55,58 @@ def previous_state(run) -> dict | None:
             f"{score}){other_data(previous.get('data'), run.data)}. Add --force to overwrite it, "
             "or choose another output folder."
         )
-    state = _read_state(folder, config.force)
+    state = _read_state(run_dir / rf.CHECKPOINT_DIR, config.force)
     if lost and state is None and not config.force:
         raise lost
     reason = None
     if config.force:
         reason = "--force was given"
-    elif status not in (None, runfolder.RUNNING, runfolder.INTERRUPTED, runfolder.FAILED):
+    elif status not in (None, rf.RUNNING, rf.INTERRUPTED, rf.FAILED):
         reason = f"its status {status!r} is unknown"
-    elif status == runfolder.FAILED and previous.get("error_kind") in ("nan", "solver"):
+    elif status == rf.FAILED and previous.get("error_kind") in ("nan", "solver"):
         reason = "it failed in a way resuming would repeat"
     elif not config.resume:
         reason = "resuming is off"
     elif state is not None:
         if previous is None:
-            missing = str(lost).split(";")[0] if lost else f"{runfolder.METRICS_FILE} is missing"
+            missing = str(lost).split(";")[0] if lost else f"{rf.METRICS_FILE} is missing"
             run.log(f"{missing}: resuming from the checkpoint, which is intact.")
         return state
     elif previous is not None:
         reason = "it had not completed an epoch"
-    runfolder.clear(run_dir)
+    rf.clear(run_dir)
     if reason and (previous is not None or state is not None):
         discarded = f", discarding its {state['epoch']} saved epochs" if state else ""
-        run.log(
-            f"Starting over in {run_dir}{discarded}: the run there was not finished and {reason}."
-        )
+        why = f"the run there was not finished and {reason}"
+        run.log(f"Starting over in {run_dir}{discarded}: {why}.")
     return None
 
 
 def _read_state(folder, force: bool) -> dict | None:
     """``state.json`` checked whole (types, epoch, history, weights file), ``None`` without one."""
-    path = folder / STATE_FILE
-    if not path.exists():
+    if not (folder / STATE_FILE).exists():
         return None
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-        epoch, history, seconds = state["epoch"], state["history"], state["epoch_seconds"]
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        epoch, history, kinds = state["epoch"], state["history"], (dict, dict, list)
+        epochs = [row.get("epoch") if isinstance(row, dict) else None for row in history]
         if not (
-            isinstance(epoch, int)
-            and all(isinstance(row, dict) for row in history)
-            and len(history) == len(seconds) == epoch >= 1
-            and [row.get("epoch") for row in history] == list(range(1, epoch + 1))
-            and isinstance(state["config"], dict)
-            and isinstance(state["facts"], dict)
-            and isinstance(state["sessions"], list)
+            epochs == list(range(1, epoch + 1)) == list(range(1, len(state["epoch_seconds"]) + 1))
+            and epoch >= 1
+            and all(map(isinstance, (state[k] for k in ("config", "facts", "sessions")), kinds))
             and state["weights"] == f"epoch-{epoch:04d}.weights.h5"
         ):
             raise ValueError("its epoch, history and weights file disagree")
         digest = hashlib.sha256((folder / state["weights"]).read_bytes()).hexdigest()
+        if force or digest == state.get("weights_sha256"):
+            return state
+        problem = f"{folder / state['weights']} is not the file its checkpoint saved (sha256 "
+        problem += f"{digest}, saved {state.get('weights_sha256')})"
     except (OSError, ValueError, KeyError, TypeError) as err:
         if force:
             return None
-        raise ReproduceError(
-            f"the checkpoint in {folder} is unreadable ({err}); add --force to start the run over."
-        ) from None
-    if digest != state.get("weights_sha256") and not force:
-        raise ReproduceError(
-            f"{folder / state['weights']} is not the file its checkpoint saved (sha256 {digest}, "
-            f"saved {state.get('weights_sha256')}); add --force to start the run over."
-        )
-    return state
+        problem = f"the checkpoint in {folder} is unreadable ({err})"
+    raise ReproduceError(f"{problem}; {_FORCE}")
 
 
 def other_data(there, here) -> str:
@@ -127,29 +121,27 @@ def facts(model, arrays, data) -> dict:
     """The data and model facts a resumed run must match (:data:`FACT_KEYS`)."""
     digest = hashlib.sha256()
     for array in map(np.ascontiguousarray, arrays):
-        digest.update(f"{array.dtype.str}{array.shape};".encode())
-        digest.update(array.tobytes())
+        digest.update(f"{array.dtype.str}{array.shape};".encode() + array.tobytes())
     rate = model.optimizer.get_config().get("learning_rate")
-    optimizer = {"class": type(model.optimizer).__name__}
-    optimizer["learning_rate"] = rate if isinstance(rate, (int, float)) else repr(rate)
+    rate = rate if isinstance(rate, (int, float)) else repr(rate)
+    n_test = len(arrays[2]) if len(arrays) > 2 else None
     return {
         "data_sha256": (data or {}).get("sha256"),
         "arrays_sha256": digest.hexdigest(),
         "n_train": len(arrays[0]),
-        "n_test": len(arrays[2]) if len(arrays) > 2 else None,
+        "n_test": n_test,
         "params": int(model.count_params()),
-        "optimizer": optimizer,
+        "optimizer": {"class": type(model.optimizer).__name__, "learning_rate": rate},
     }
 
 
-def check_resumable(run, state: dict) -> None:
-    """Refuse to resume a run saved with another configuration, naming each difference."""
-    pairs = [(state["config"], run.config.recorded(), RESUME_KEYS)]
-    pairs.append((state["facts"], run.facts, FACT_KEYS))
+def resume(run) -> None:
+    """Take over the saved epochs of ``run.state``, refusing other settings and naming each one."""
+    state = run.state
+    saved, now = {**state["config"], **state["facts"]}, {**run.config.recorded(), **run.facts}
     found = [
         f"{key}: {saved.get(key)!r} there, {now.get(key)!r} here"
-        for saved, now, keys in pairs
-        for key in keys
+        for key in (*RESUME_KEYS, *FACT_KEYS)
         if saved.get(key) != now.get(key)
     ]
     if found:
@@ -161,6 +153,9 @@ def check_resumable(run, state: dict) -> None:
             + "). Rerun with that run's settings to resume it, add --force to start over, "
             "or choose another output folder."
         )
+    run.history, run.epoch_seconds = state["history"], state["epoch_seconds"]
+    run.sessions, run.started = state["sessions"], state["date"]
+    run.log(f"Resuming {run.run_dir} after epoch {len(run.history)} of {run.config.epochs}.")
 
 
 def _derived(seed: int, epoch: int, stream: int) -> int:
@@ -174,8 +169,6 @@ def seed_epoch(model, seed: int, epoch: int) -> None:
     TensorFlow's global seed is not reset (that retraces the step): stateful
     ``tf.random`` ops in custom code are thus not replayed.
     """
-    import random
-
     random.seed(_derived(seed, epoch, 0))
     np.random.seed(_derived(seed, epoch, 0))
     states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
@@ -192,11 +185,9 @@ def epochs_dataset(x, y, config, start: int):
     """Epochs ``start``.. as one ``tf.data`` pipeline (one ``fit``), each batched in its seeded order."""
     import tensorflow as tf
 
-    n, rng = len(x), np.random.default_rng
-    orders = [
-        rng(_derived(config.train_seed, e, 1)).permutation(n) if config.shuffle else np.arange(n)
-        for e in range(start, config.epochs)
-    ]
+    rng, epochs = np.random.default_rng, range(start, config.epochs)
+    orders = [rng(_derived(config.train_seed, e, 1)).permutation(len(x)) for e in epochs]
+    orders = orders if config.shuffle else [np.arange(len(x))] * len(orders)
     with tf.device("/CPU:0"):  # tf.data runs on the CPU: keep the arrays there
         x_all, y_all = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
     batches = tf.data.Dataset.from_tensor_slices(np.stack(orders).astype(np.int32)).flat_map(
@@ -207,8 +198,6 @@ def epochs_dataset(x, y, config, start: int):
 
 def weights_bytes(model) -> bytes:
     """The ``.weights.h5`` file of ``model`` (weights and optimizer), in memory."""
-    from keras.src.saving import saving_lib
-
     buffer = io.BytesIO()
     store = saving_lib.H5IOStore(buffer, mode="w")  # what saving_lib.save_weights_only does
     saving_lib._save_state(
@@ -220,8 +209,6 @@ def weights_bytes(model) -> bytes:
 
 def model_bytes(model) -> bytes:
     """The ``.keras`` file of ``model``, in memory; raises what Keras raises for an unsavable one."""
-    from keras.src.saving import saving_lib
-
     buffer = io.BytesIO()
     saving_lib.save_model(model, buffer)
     return buffer.getvalue()
@@ -237,10 +224,9 @@ class Checkpoint(keras.callbacks.Callback):
         self.batches_done, self.began, self.bad = 0, 0.0, None
 
     def on_train_begin(self, logs=None):
-        state = self.run.state
-        if state is None:
+        if self.run.state is None:
             return
-        path = self.run.run_dir / runfolder.CHECKPOINT_DIR / state["weights"]
+        path = self.run.run_dir / rf.CHECKPOINT_DIR / self.run.state["weights"]
         if not self.model.optimizer.built:  # its variables must exist to be filled
             self.model.optimizer.build(self.model.trainable_variables)
         try:
@@ -248,9 +234,7 @@ class Checkpoint(keras.callbacks.Callback):
                 warnings.simplefilter("ignore")
                 self.model.load_weights(path)
         except Exception as err:  # h5py and Keras raise many types for a damaged file
-            raise ReproduceError(
-                f"cannot load the checkpoint {path} ({err}); add --force to start the run over."
-            ) from None
+            raise ReproduceError(f"cannot load the checkpoint {path} ({err}); {_FORCE}") from None
 
     def on_epoch_begin(self, epoch, logs=None):
         seed_epoch(self.model, self.run.config.train_seed, epoch)
@@ -261,8 +245,7 @@ class Checkpoint(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.bad = [None, batch + 1, float(loss)]
-        if self.bad is not None or self.run.stop:
-            self.model.stop_training = True
+        self.model.stop_training |= self.bad is not None or bool(self.run.stop)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.bad is not None:
@@ -274,15 +257,15 @@ class Checkpoint(keras.callbacks.Callback):
             with contextlib.suppress(TypeError, ValueError):
                 row[key] = float(value)
         self.save(row, seconds)
-        if self.run.stop:  # a signal during the last batch or the saving
-            self.model.stop_training = True
+        self.model.stop_training |= bool(self.run.stop)  # a signal in the last batch or the save
 
     def save(self, row: dict, seconds: float) -> None:
         """Weights first, then the state naming them: a kill in between keeps the previous pair."""
-        run, folder = self.run, self.run.run_dir / runfolder.CHECKPOINT_DIR
+        run, folder = self.run, self.run.run_dir / rf.CHECKPOINT_DIR
         folder.mkdir(exist_ok=True)
         name, weights = f"epoch-{row['epoch']:04d}.weights.h5", weights_bytes(self.model)
         atomic_write_bytes(folder / name, weights)
+        sessions = [*run.sessions[:-1], {**run.sessions[-1], "end_epoch": row["epoch"]}]
         state = {
             "epoch": row["epoch"],
             "weights": name,
@@ -291,10 +274,10 @@ class Checkpoint(keras.callbacks.Callback):
             "facts": run.facts,
             "history": [*run.history, row],
             "epoch_seconds": [*run.epoch_seconds, seconds],
-            "sessions": [*run.sessions[:-1], {**run.sessions[-1], "end_epoch": row["epoch"]}],
+            "sessions": sessions,
             "date": run.started,
         }
-        atomic_write_json(folder / STATE_FILE, runfolder.json_safe(state))
+        atomic_write_json(folder / STATE_FILE, rf.json_safe(state))
         for old in folder.glob("epoch-*.weights.h5"):
             if old.name != name:
                 with contextlib.suppress(OSError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shlex
 from pathlib import Path
@@ -61,17 +62,16 @@ class RunConfig:
     distribute: str | None = None
 
     def __post_init__(self):
-        if self.model not in settings.MODELS:
-            raise ValueError(f"model must be one of {settings.MODELS}, not {self.model!r}")
         modes = settings.DENSE_PREPROCESSINGS if self.model == "dense" else settings.PREPROCESSINGS
         for name, value, allowed in (
+            ("model", self.model, settings.MODELS),
             (f"preprocessing of the {self.model} model", self.preprocessing, modes),
             ("semantics", self.semantics, settings.SEMANTICS_OPTIONS),
             ("sample_kind", self.sample_kind, settings.SAMPLE_KINDS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
-        if int(self.epochs) < 1 or int(self.batch_size) < 1:
+        if min(int(self.epochs), int(self.batch_size)) < 1:
             raise ValueError(
                 f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1"
             )
@@ -86,8 +86,8 @@ class RunConfig:
         """The ODE block's :class:`odelayers.SolverOptions` (imports TensorFlow)."""
         from odelayers import SolverOptions
 
-        names = ("method", "rtol", "atol", "gradient", "step_size")
-        return SolverOptions(**{name: getattr(self, name) for name in names})
+        keys = "method rtol atol gradient step_size".split()
+        return SolverOptions(**{key: getattr(self, key) for key in keys})
 
     def run_dir(self, source=None) -> Path:
         """``out/{model}-{preprocessing}-{real|standin}-{quick|e<N>}[-n<train>x<test>][-t<seed>]``;
@@ -137,8 +137,7 @@ class RunConfig:
     def commands(self) -> tuple[str, str]:
         """The command line of this run, and the one that resumes it (without --force/--no-resume)."""
         command = provenance.command_line(None if self.argv is None else list(self.argv))
-        try:
-            words = shlex.split(command)
-        except ValueError:
-            return command, command
-        return command, shlex.join(w for w in words if w not in ("--force", "--no-resume"))
+        with contextlib.suppress(ValueError):  # unbalanced quotes: the command as it is
+            kept = [w for w in shlex.split(command) if w not in ("--force", "--no-resume")]
+            return command, shlex.join(kept)
+        return command, command

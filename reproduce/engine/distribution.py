@@ -12,7 +12,9 @@ import functools
 import json
 import os
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 from reproduce.errors import ReproduceError
@@ -27,10 +29,10 @@ def strategy(name: str | None):
         return None
     import tensorflow as tf
 
-    if name == "multiworker":
-        wait_for_workers()
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.MirroredStrategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    wait_for_workers()
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def wait_for_workers(poll: float = 0.5) -> None:
@@ -40,19 +42,16 @@ def wait_for_workers(poll: float = 0.5) -> None:
     never starts would hang it beyond any signal; this wait stops at Ctrl-C or
     SIGTERM, before anything was written.
     """
-    import socket
-    import time
-
     if not os.environ.get("TF_CONFIG", "").strip():
         return
-    found, config = cluster(), json.loads(os.environ["TF_CONFIG"])
-    addresses = [a for job in ("chief", "worker") for a in config["cluster"].get(job, [])]
+    found, members = cluster(), json.loads(os.environ["TF_CONFIG"])["cluster"]
     try:
-        mine = config["cluster"][found["task_type"]][found["task_index"]]
+        mine = members[found["task_type"]][found["task_index"]]
         server = socket.create_server(("", int(mine.rsplit(":", 1)[1])))
     except (LookupError, OSError, ValueError) as exc:
         raise ReproduceError(f"TF_CONFIG: this task cannot listen at its address ({exc})") from None
-    waiting, told = {a for a in addresses if a != mine}, None
+    waiting = {a for job in ("chief", "worker") for a in members.get(job, []) if a != mine}
+    told = None
     with server:
         while waiting:
             for address in sorted(waiting):
@@ -83,24 +82,22 @@ def cluster(environ=None) -> dict:
         task_type, task_index = str(config["task"]["type"]), int(config["task"].get("index", 0))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ReproduceError(f"TF_CONFIG is not a cluster description: {exc}") from None
-    chief = task_type == "chief" or (
-        task_type == "worker" and task_index == 0 and not members.get("chief")
-    )
+    first = task_type == "worker" and task_index == 0 and not members.get("chief")
     workers = len(members.get("worker", [])) + len(members.get("chief", []))
+    chief = task_type == "chief" or first
     return {"workers": workers, "task_type": task_type, "task_index": task_index, "chief": chief}
 
 
 def describe(name: str | None) -> dict | None:
     """``metrics.json["distribute"]``: strategy, replicas, this process's devices (and workers)."""
-    chosen = strategy(name)
-    if chosen is None:
+    if (chosen := strategy(name)) is None:
         return None
-    described = {"strategy": name, "replicas": int(chosen.num_replicas_in_sync)}
-    described["devices"] = [str(d) for d in chosen.extended.worker_devices]
+    devices = [str(d) for d in chosen.extended.worker_devices]
+    described = {"strategy": name, "replicas": int(chosen.num_replicas_in_sync), "devices": devices}
     if name == "multiworker":
         found = cluster()
-        described["workers"] = found["workers"]
-        described["task"] = f"{found['task_type']}:{found['task_index']}"
+        task = f"{found['task_type']}:{found['task_index']}"
+        described.update(workers=found["workers"], task=task)
     return described
 
 
@@ -133,25 +130,23 @@ def adapt(model):
         )
 
     def maybe_symbolic_build(iterator=None, data_batch=None):
-        if iterator is not None:
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(
-                    lambda v: chosen.experimental_local_results(v)[0], next(batches)
-                )
-                break
+        if iterator is not None:  # the first batch of this replica
+            _, _, batches = next(iter(iterator))
+            local = chosen.experimental_local_results
+            data_batch = tf.nest.map_structure(lambda v: local(v)[0], next(batches))
         with chosen.scope():
             model._symbolic_build(data_batch=data_batch)
 
     def with_axis(step):
         def wrapped(data):
+            logs = step(data)
             return tf.nest.map_structure(
-                lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, step(data)
+                lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, logs
             )
 
         return wrapped
 
     model._maybe_symbolic_build = maybe_symbolic_build
-    model.train_step = with_axis(model.train_step)
-    model.test_step = with_axis(model.test_step)
+    model.train_step, model.test_step = with_axis(model.train_step), with_axis(model.test_step)
     model._multiworker_adapted = True
     return model

@@ -52,26 +52,44 @@ def solver_failure(exc: BaseException) -> str | None:
     return errors.solver_message(exc.message or "") if isinstance(exc, tf.errors.OpError) else None
 
 
+def user_failure(exc: Exception, stage: str, where: str) -> tuple[str, str] | None:
+    """``(message, kind)`` of an ODE solver failure or an exhausted memory, else ``None``."""
+    import tensorflow as tf
+
+    if (solver := solver_failure(exc)) is not None:
+        return (
+            f"the ODE solver gave up during {stage} ({where}): {first_line(solver)}. What to "
+            "change: loosen the tolerances (rtol/atol) or raise max_num_steps if it ran out of "
+            "steps; if the step size underflowed or the state became non-finite, the dynamics "
+            "are stiff or blowing up: try the 'bdf' solver, a lower learning rate, or a "
+            "fixed-step method.",
+            "solver",
+        )
+    if isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)):
+        detail = first_line(getattr(exc, "message", "") or str(exc))
+        where = where.split(",")[0]
+        return f"out of memory during {stage} ({where}): {detail}. Lower the batch size.", "memory"
+    return None
+
+
 def is_write_failure(exc: BaseException) -> bool:
     """A run-folder write the user can fix: disk full, quota, read-only, permission."""
     return isinstance(exc, OSError) and exc.errno in _CAUSES
 
 
-def write_failure_message(exc: OSError, saved_epoch: int | None, epochs: int) -> str:
-    """Names the file, the cause, what was kept (``saved_epoch`` None: the run did not start)."""
-    remedy = "make the folder writable" if exc.errno in (errno.EROFS, errno.EACCES) else None
+def write_failure_message(exc: OSError, saved: int | None, epochs: int = 0) -> str:
+    """Names the file, the cause, what was kept (``saved`` epochs None: the run did not start)."""
+    writable = exc.errno in (errno.EROFS, errno.EACCES)
+    remedy = "make the folder writable" if writable else "free some space"
     head = f"cannot write {exc.filename}: {exc.strerror}{_CAUSES.get(exc.errno, '')}."
-    remedy = remedy or "free some space"
-    if saved_epoch is None:
+    if saved is None:
         return f"{head} The run did not start: {remedy} and run the same command again."
-    if saved_epoch >= epochs:
+    kept, then = "no epoch was saved yet", "starts it"
+    if saved >= epochs:
         kept = f"all {epochs} epochs are saved in its checkpoint"
         then = "evaluates and saves the model without training again"
-    elif saved_epoch:
-        kept = f"its checkpoint after epoch {saved_epoch} of {epochs} is kept"
-        then = "resumes from there"
-    else:
-        kept, then = "no epoch was saved yet", "starts it"
+    elif saved:
+        kept, then = f"its checkpoint after epoch {saved} of {epochs} is kept", "resumes from there"
     return f"{head} The run is not finished and {kept}: {remedy} and run the same command again, which {then}."
 
 

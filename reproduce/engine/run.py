@@ -10,58 +10,43 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
 
-from reproduce import provenance
-from reproduce.atomic import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    naming_failures,
-)
-from reproduce.engine import distribution, failures, runfolder
+from reproduce import atomic, provenance
+from reproduce.engine import distribution, failures
+from reproduce.engine import runfolder as rf
 from reproduce.engine.config import RunConfig
 from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
 from reproduce.errors import ReproduceError
 
-# Results a run fills when it finishes (``None`` before).
+# Results a run fills when it finishes (``None`` before); settings metrics.json repeats.
 _RESULTS = (
     "test_loss test_accuracy train_loss_inference train_accuracy_inference "
     "predicted_class_shares r_style_test_accuracy nfe"
 ).split()
+_SETTINGS = (
+    "batch_size seed train_seed quick deterministic shuffle quick_shrank sample_kind semantics "
+    "limit_train limit_test validation"
+).split()
 
 
 class Run:
-    """A training run of ``config`` into its run folder (see the module docstring).
-
-    Args:
-        config: the run's :class:`RunConfig`.
-        data: ``DataSource.to_dict()`` of the data trained on, recorded and compared.
-        run_dir: the run folder; default ``config.run_dir(data["kind"])``.
-        callbacks: further Keras callbacks for ``fit``.
-    """
+    """A training run of ``config`` into ``run_dir`` (default ``config.run_dir(data["kind"])``);
+    ``data``: ``DataSource.to_dict()`` of the data, recorded and compared; ``callbacks``: Keras'."""
 
     def __init__(self, config: RunConfig, data: dict | None = None, *, run_dir=None, callbacks=()):
-        self.config, self.data = config, dict(data) if data else None
+        self.config, self.data, self.callbacks = config, dict(data) if data else None, [*callbacks]
         run_dir = Path(run_dir) if run_dir else config.run_dir((data or {}).get("kind"))
         self.run_dir = distribution.worker_dir(run_dir, config.distribute)
-        self.callbacks = list(callbacks)
         self.tensorboard = config.tensorboard and str(Path(config.tensorboard) / run_dir.name)
         self.command, self.resume_with = config.commands()
         self.history, self.epoch_seconds, self.sessions = [], [], []
-        self.started = provenance.utc_now()
         self.model = self.state = self.stage = self.metrics = self.error = self.driver = None
-        self.facts, self.results, self.found = {}, {"test_loss": None, "test_accuracy": None}, {}
-        self.stop: dict = {}  # {"signal": "SIGINT"} once one arrived
-        self.saved_epoch, self.ended, self.evaluation_began, self.sizes = (
-            0,
-            False,
-            None,
-            (None, None),
-        )
+        self.facts, self.found, self.stop = {}, {}, {}  # stop: {"signal": "SIGINT"} once one came
+        self.results, self.n_test = {"test_loss": None, "test_accuracy": None}, None
+        self.started, self.ended, self.evaluation_began = provenance.utc_now(), False, None
 
     def __enter__(self) -> Run:
         from reproduce._quiet import quiet_tensorflow
@@ -84,13 +69,12 @@ class Run:
         except BaseException as exc:
             self._lock.close()
             if failures.is_write_failure(exc):  # e.g. the log of a start-over, on a full disk
-                message = failures.write_failure_message(exc, None, self.config.epochs)
-                raise ReproduceError(message) from None
+                raise ReproduceError(failures.write_failure_message(exc, None)) from None
             raise
         return self
 
     def __exit__(self, kind, exc, traceback) -> bool:
-        try:
+        with self._lock:  # released however the block ends
             if self.stage is not None and not self.ended:
                 try:
                     if exc is not None:
@@ -99,9 +83,7 @@ class Run:
                 except BaseException as error:
                     self._end_on(error)
                     raise
-            return False
-        finally:
-            self._lock.close()
+        return False
 
     def fit(self, model, x_train, y_train, *, test_data=None) -> list[dict]:
         """Train ``model`` (compiled, built right after ``seed_everything``) for the missing epochs;
@@ -110,63 +92,48 @@ class Run:
 
         if self.stage is not None:
             raise RuntimeError("Run.fit is called once per run")
-        arrays = (x_train, y_train, *(test_data or ()))
+        epochs, arrays = self.config.epochs, (x_train, y_train, *(test_data or ()))
         check_arrays(*arrays)
         if getattr(model, "optimizer", None) is None:
             raise ValueError("build_model must return a compiled keras.Model")
         if not model.built:
             model.build((None, *x_train.shape[1:]))
         model.run_eagerly = self.config.eager or model.run_eagerly
-        distribution.adapt(model)
-        self.model, self.stage, self.train_data = model, "training", (x_train, y_train)
-        self.sizes = (len(x_train), len(test_data[0]) if test_data else None)
-        self.facts = checkpoint.facts(model, arrays, self.data)
+        self.facts, self.train_data = checkpoint.facts(model, arrays, self.data), (x_train, y_train)
+        self.model, self.stage = distribution.adapt(model), "training"
+        self.n_test = self.facts["n_test"]
         self.found = {"git_commit": provenance.git_commit(), "hardware": provenance.hardware()}
         self.found["versions"] = provenance.versions()
         if self.state is not None:
-            checkpoint.check_resumable(self, self.state)
-            self.history, self.epoch_seconds = self.state["history"], self.state["epoch_seconds"]
-            self.sessions, self.started = self.state["sessions"], self.state["date"]
-            self.saved_epoch = len(self.history)
-            self.log(
-                f"Resuming {self.run_dir} after epoch {self.saved_epoch} of {self.config.epochs}."
-            )
+            checkpoint.resume(self)
         else:
-            self.log(
-                f"Training into {self.run_dir}: {self.config.epochs} epochs. Command: {self.command}"
-            )
-        lines, summary = [], self.run_dir / runfolder.SUMMARY_FILE
+            self.log(f"Training into {self.run_dir}: {epochs} epochs. Command: {self.command}")
+        lines, summary = [], self.run_dir / rf.SUMMARY_FILE
         model.summary(print_fn=lambda line, **_: lines.append(line))
-        atomic_write_text(summary, "\n".join(lines) + "\n")
+        atomic.atomic_write_text(summary, "\n".join(lines) + "\n")
         print(f"{model.name}: {model.count_params():,} parameters; layers in {summary}")
-        start, hardware, commit = (
-            len(self.history),
-            self.found["hardware"],
-            self.found["git_commit"],
-        )
-        self.sessions.append(
-            {"date": provenance.utc_now(), "start_epoch": start, "end_epoch": start}
-            | {"hardware": hardware, "git_commit": commit}
-        )
-        runfolder.write_history(self.run_dir, self.history)
-        self._write_status(runfolder.RUNNING)
+        start, found = len(self.history), self.found
+        session = {"date": provenance.utc_now(), "start_epoch": start, "end_epoch": start}
+        self.sessions.append(session | {k: found[k] for k in ("hardware", "git_commit")})
+        rf.write_history(self.run_dir, self.history)
+        self._write_status(rf.RUNNING)
         self._train(x_train, y_train, test_data)
         return [dict(row) for row in self.history]
 
     def evaluate(self, model, x_test, y_test) -> dict:
         """The test set's ``{"loss", "accuracy"}`` in inference mode, recorded with the final checks."""
-        from reproduce.engine.inference import predicted_class_shares, scores
+        from reproduce.inference import predicted_class_shares, scores
 
         if self.stage is None:
             raise RuntimeError("Run.evaluate is called after Run.fit")
         self.stage, results, size = "evaluation", self.results, self.config.batch_size
         self.evaluation_began = self.evaluation_began or time.perf_counter()
+        self.n_test = len(x_test)
         if len(x_test):
             results["test_loss"], results["test_accuracy"] = scores(model, x_test, y_test, size)
             results["predicted_class_shares"] = predicted_class_shares(model, x_test, size)
         loss, accuracy = scores(model, *self.train_data, size)
         results.update(train_loss_inference=loss, train_accuracy_inference=accuracy)
-        self.sizes = (self.sizes[0], len(x_test))
         return {"loss": results["test_loss"], "accuracy": results["test_accuracy"]}
 
     def record(self, **results) -> None:
@@ -177,12 +144,13 @@ class Run:
         """Print ``message`` and append it, timestamped, to ``log.txt``."""
         if echo:
             print(message, flush=True)
-        path, stamp = self.run_dir / runfolder.LOG_FILE, provenance.utc_now()
-        with naming_failures(path), open(path, "a", encoding="utf-8") as handle:
+        path, stamp = self.run_dir / rf.LOG_FILE, provenance.utc_now()
+        with atomic.naming_failures(path), open(path, "a", encoding="utf-8") as handle:
             handle.writelines(f"{stamp}  {line}\n" for line in message.splitlines() or [""])
 
     def _train(self, x_train, y_train, test_data) -> None:
-        from reproduce.engine import checkpoint, inference
+        from reproduce import inference
+        from reproduce.engine import checkpoint
 
         config, start = self.config, len(self.history)
         steps = math.ceil(len(x_train) / config.batch_size)
@@ -195,75 +163,63 @@ class Run:
         if self.tensorboard:
             callbacks.append(checkpoint.CompletedEpochsTensorBoard(self.tensorboard))
         verbose = 2 if config.verbose == 1 and not sys.stdout.isatty() else config.verbose
-        with failures.graceful_signals(self.stop):
-            self.model.fit(
-                checkpoint.epochs_dataset(x_train, y_train, config, start),
-                epochs=config.epochs,
-                initial_epoch=start,
-                steps_per_epoch=steps,
-                shuffle=False,  # the dataset carries the seeded order
-                verbose=verbose,
-                callbacks=callbacks,
-            )
+        data = checkpoint.epochs_dataset(x_train, y_train, config, start)
+        with failures.graceful_signals(self.stop):  # the data is in its seeded order
+            fit = dict(initial_epoch=start, steps_per_epoch=steps, verbose=verbose, shuffle=False)
+            self.model.fit(data, epochs=config.epochs, callbacks=callbacks, **fit)
         if driver.bad is not None:
             epoch, batch, loss = driver.bad
             epoch = epoch or len(self.history) + 1
-            kept = {1: "no epoch was completed", 2: "epoch 1 is kept"}.get(
-                epoch, f"epochs 1-{epoch - 1} are kept"
-            )
+            kept = f"epochs 1-{epoch - 1} are kept" if epoch > 2 else "epoch 1 is kept"
             raise self._end(
-                runfolder.FAILED,
+                rf.FAILED,
                 f"the training loss became {loss} at epoch {epoch}, batch {batch} of {steps}; "
-                f"the run stopped there ({kept}). Likely cause: a learning rate too high for "
-                "this model (lower it); for an ODE model also a solver tolerance too loose for "
-                "the dynamics (lower rtol/atol) or a fixed step too large.",
+                f"the run stopped there ({kept if epoch > 1 else 'no epoch was completed'}). "
+                "Likely cause: a learning rate too high for this model (lower it); for an ODE "
+                "model also a solver tolerance too loose for the dynamics (lower rtol/atol) or "
+                "a fixed step too large.",
                 "nan",
             )
         if self.stop:
-            raise self._end(runfolder.INTERRUPTED, f"{self.stop['signal']} received")
+            raise self._end(rf.INTERRUPTED, f"{self.stop['signal']} received")
 
     def epoch_completed(self, row: dict, seconds: float) -> None:
         """After the checkpoint of ``row``'s epoch is saved: history, metrics, log."""
         self.history.append(row)
         self.epoch_seconds.append(seconds)
-        self.sessions[-1]["end_epoch"] = self.saved_epoch = len(self.history)
-        runfolder.write_history(self.run_dir, self.history)
-        self._write_status(runfolder.RUNNING)
+        self.sessions[-1]["end_epoch"] = len(self.history)
+        rf.write_history(self.run_dir, self.history)
+        self._write_status(rf.RUNNING)
         shown = "  ".join(f"{k}={v:.6g}" for k, v in row.items() if k != "epoch")
-        self.log(
-            f"epoch {row['epoch']}/{self.config.epochs}  {shown}  ({seconds:.2f} s)", echo=False
-        )
+        line = f"epoch {row['epoch']}/{self.config.epochs}  {shown}  ({seconds:.2f} s)"
+        self.log(line, echo=False)
 
     def _finish(self) -> None:
         """Every result, then status "finished" (until then a failed write leaves a resumable
         "running" folder), then the checkpoint goes."""
         from reproduce.engine.checkpoint import model_bytes
 
-        began = self.evaluation_began
-        self.results["_evaluation_s"] = time.perf_counter() - began if began else 0.0
-        self.results.setdefault("nfe", nfe_reading(self.model, self.history))
-        self.results["model_file"] = None
+        results, began = self.results, self.evaluation_began
+        results["_evaluation_s"] = time.perf_counter() - began if began else 0.0
+        results.setdefault("nfe", nfe_reading(self.model, self.history))
         try:
-            atomic_write_bytes(self.run_dir / runfolder.MODEL_FILE, model_bytes(self.model))
-            self.results["model_file"] = runfolder.MODEL_FILE
+            atomic.atomic_write_bytes(self.run_dir / rf.MODEL_FILE, model_bytes(self.model))
+            results["model_file"] = rf.MODEL_FILE
         except OSError:
             raise
         except Exception as exc:  # the results must not be lost for it
-            message = failures.first_line(exc)
+            results["model_file"], message = None, failures.first_line(exc)
             self.log(f"warning: the trained model could not be saved as model.keras: {message}")
-        runfolder.write_history(self.run_dir, self.history)
-        metrics = self._metrics(runfolder.FINISHED)
-        self._write_curves(runfolder.FINISHED)
-        scores = [
-            f"test {name} {metrics[f'test_{name}']:.4f}"
-            for name in ("accuracy", "loss")
-            if metrics.get(f"test_{name}") is not None
-        ]
-        done = f"Finished {len(self.history)} epochs in {self.run_dir}: " + ", ".join(scores)
+        rf.write_history(self.run_dir, self.history)
+        metrics = self._metrics(rf.FINISHED)
+        self._write_curves(rf.FINISHED)
+        tested = [k for k in ("accuracy", "loss") if metrics[f"test_{k}"] is not None]
+        scores = ", ".join(f"test {k} {metrics[f'test_{k}']:.4f}" for k in tested)
+        done = f"Finished {len(self.history)} epochs in {self.run_dir}: {scores}"
         self.log(done, echo=False)
-        atomic_write_json(self.run_dir / runfolder.METRICS_FILE, metrics)
+        atomic.atomic_write_json(self.run_dir / rf.METRICS_FILE, metrics)
         self.metrics, self.ended = metrics, True
-        shutil.rmtree(self.run_dir / runfolder.CHECKPOINT_DIR, ignore_errors=True)
+        rf.drop_checkpoint(self.run_dir)
         print(done, flush=True)
 
     def _end_on(self, exc: BaseException) -> None:
@@ -271,44 +227,28 @@ class Run:
         if isinstance(exc, (TrainingFailed, TrainingInterrupted, ReproduceError)):
             return
         if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. in evaluation
-            raise self._end(runfolder.INTERRUPTED, "Interrupted") from None
+            raise self._end(rf.INTERRUPTED, "Interrupted") from None
         if failures.is_write_failure(exc):
-            message = failures.write_failure_message(exc, self.saved_epoch, self.config.epochs)
+            message = failures.write_failure_message(exc, len(self.history), self.config.epochs)
             self.error = (message, "write")
             with contextlib.suppress(OSError):  # where a small file still fits: say why
-                self._write_status(runfolder.FAILED)
+                self._write_status(rf.FAILED)
             raise ReproduceError(message) from None
         if not isinstance(exc, Exception):
             return
-        import tensorflow as tf
-
         where = f"epoch {len(self.history) + 1}"
         if self.stage == "training" and self.driver is not None:
             where += f", batch {self.driver.batches_done + 1} of {self.driver.steps}"
-        if (solver := failures.solver_failure(exc)) is not None:
-            raise self._end(
-                runfolder.FAILED,
-                f"the ODE solver gave up during {self.stage} ({where}): {failures.first_line(solver)}. "
-                "What to change: loosen the tolerances (rtol/atol) or raise max_num_steps if it "
-                "ran out of steps; if the step size underflowed or the state became non-finite, "
-                "the dynamics are stiff or blowing up: try the 'bdf' solver, a lower learning "
-                "rate, or a fixed-step method.",
-                "solver",
-            ) from None
-        if isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)):
-            detail = failures.first_line(getattr(exc, "message", "") or str(exc))
-            message = f"out of memory during {self.stage} ({where.split(',')[0]}): {detail}."
-            raise self._end(
-                runfolder.FAILED, message + " Lower the batch size.", "memory"
-            ) from None
+        if (failed := failures.user_failure(exc, self.stage, where)) is not None:
+            raise self._end(rf.FAILED, *failed) from None
         self.error = (f"{type(exc).__name__}: {failures.first_line(exc)}", "error")
         with contextlib.suppress(Exception):
-            self._write_status(runfolder.FAILED)
+            self._write_status(rf.FAILED)
             self.log(f"FAILED: {self.error[0]}", echo=False)
 
     def _end(self, status: str, message: str, kind: str | None = None):
         """Status "failed" (``kind``: nan, solver, memory) or "interrupted"; the exception to raise."""
-        if status == runfolder.FAILED:
+        if kind:
             self.error = (message, kind)
         else:
             message = (
@@ -325,19 +265,18 @@ class Run:
 
     def _write_status(self, status: str) -> dict:
         self.metrics = self._metrics(status)
-        atomic_write_json(self.run_dir / runfolder.METRICS_FILE, self.metrics)
+        atomic.atomic_write_json(self.run_dir / rf.METRICS_FILE, self.metrics)
         return self.metrics
 
     def _metrics(self, status: str) -> dict:
         """``metrics.json``: configuration, results (``None`` until known), provenance."""
-        from reproduce.engine.inference import accuracy_key
+        from reproduce.inference import accuracy_key
 
         config, model, last = self.config, self.model, self.history[-1] if self.history else {}
         trained, done, key = sum(self.epoch_seconds), len(self.history), accuracy_key(last)
         metrics = {"model": config.model, "preprocessing": config.preprocessing, "status": status}
-        metrics.update(epochs=done, epochs_planned=config.epochs, batch_size=config.batch_size)
-        metrics.update(seed=config.seed, train_seed=config.train_seed, quick=config.quick)
-        metrics.update(dict.fromkeys(_RESULTS))
+        metrics.update(epochs=done, epochs_planned=config.epochs, **dict.fromkeys(_RESULTS))
+        metrics.update({name: getattr(config, name) for name in _SETTINGS})
         metrics.update(train_loss=last.get("loss"), train_accuracy=last.get(key) if key else None)
         metrics["params"] = int(model.count_params())
         metrics["trainable_params"] = sum(math.prod(w.shape) for w in model.trainable_weights)
@@ -345,38 +284,30 @@ class Run:
         metrics["seconds_per_epoch"] = trained / done if done else None
         argv = list(config.argv) if config.argv is not None else sys.argv
         metrics.update(command=self.command, argv=argv, data=self.data, **self.found)
-        metrics.update(date=self.started, deterministic=config.deterministic)
-        metrics.update(shuffle=config.shuffle, n_train=self.sizes[0], n_test=self.sizes[1])
+        metrics.update(date=self.started, n_train=self.facts["n_train"], n_test=self.n_test)
         metrics.update(optimizer=self.facts["optimizer"], sessions=self.sessions)
-        metrics["finished_at"] = provenance.utc_now() if status == runfolder.FINISHED else None
-        for name in "quick_shrank sample_kind semantics limit_train limit_test validation".split():
-            metrics[name] = getattr(config, name)
+        metrics["finished_at"] = provenance.utc_now() if status == rf.FINISHED else None
         if config.model == "odenet":
             metrics["ode"] = config.ode()
         if config.distribute:
             metrics["distribute"] = distribution.describe(config.distribute)
         if self.tensorboard:
             metrics["tensorboard"] = self.tensorboard
-        if status == runfolder.FAILED:
+        if status == rf.FAILED:
             metrics["error"], metrics["error_kind"] = self.error
         metrics.update({k: v for k, v in self.results.items() if not k.startswith("_")})
-        return runfolder.json_safe({**metrics, "config": config.recorded()})
+        return rf.json_safe({**metrics, "config": config.recorded()})
 
     def _write_curves(self, status: str) -> None:
-        from reproduce.engine.curves import plot_history
+        from reproduce.curves import plot_history
 
-        if not self.history:
-            return
-        config, done = self.config, len(self.history)
-        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(
-            (self.data or {}).get("kind"), "data"
-        )
+        config, done, kind = self.config, len(self.history), (self.data or {}).get("kind")
+        data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(kind, "data")
         title = f"{config.model} ({config.preprocessing} preprocessing), {data}: "
         title += f"{done} epochs" if done == config.epochs else f"{done} of {config.epochs} epochs"
-        title += "" if status == runfolder.FINISHED else f", {status}"
-        plot_history(
-            self.history, self.run_dir / runfolder.CURVES_FILE, title + ", quick run" * config.quick
-        )
+        title += ("" if status == rf.FINISHED else f", {status}") + ", quick run" * config.quick
+        if done:
+            plot_history(self.history, self.run_dir / rf.CURVES_FILE, title)
 
 
 def seed_everything(seed: int) -> None:
@@ -387,19 +318,15 @@ def seed_everything(seed: int) -> None:
 
 
 def finished_run(config: RunConfig, data: dict) -> dict | None:
-    """Under ``all`` or several seeds, without ``force``: the finished run already there, skipped.
-
-    A finished run on other data is not skipped: the run refuses it and says so.
-    """
+    """Under ``all`` or several seeds, without ``force``: the finished run on the same data there."""
     if not (config.in_all or config.skip_finished) or config.force:
         return None
     run_dir = config.run_dir(data["kind"])
-    metrics = runfolder.read_metrics(run_dir)
-    if metrics is None or metrics.get("status") != runfolder.FINISHED:
+    metrics = rf.read_metrics(run_dir) or {}
+    same_data = (metrics.get("data") or {}).get("sha256") == data["sha256"]
+    if metrics.get("status") != rf.FINISHED or not same_data:
         return None
-    if (metrics.get("data") or {}).get("sha256") != data["sha256"]:
-        return None
-    shutil.rmtree(run_dir / runfolder.CHECKPOINT_DIR, ignore_errors=True)  # a kill left it
+    rf.drop_checkpoint(run_dir)  # a kill left it
     print(
         f"{config.model}: {run_dir} already holds a finished run; skipping it (--force retrains)."
     )
@@ -414,25 +341,21 @@ def check_arrays(*arrays) -> None:
         raise ValueError(f"no training samples, or inputs and labels of other lengths: {arrays}")
     names = ("training inputs", "training labels", "test inputs", "test labels")
     for name, array in zip(names, map(np.asarray, arrays)):
-        if np.issubdtype(array.dtype, np.floating):
-            bad = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
-            if len(bad):
-                raise ReproduceError(
-                    f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
-                    f"sample {int(bad[0])}); fix or drop them before training."
-                )
+        if not np.issubdtype(array.dtype, np.floating):
+            continue
+        if len(bad := np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))):
+            raise ReproduceError(
+                f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
+                f"sample {int(bad[0])}); fix or drop them before training."
+            )
 
 
 def nfe_reading(model, history) -> dict | None:
     """The ODE blocks' NFE: their last forward solve, and the mean of the history's column."""
     import numpy as np
 
-    counts = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        value = getattr(layer, "nfe", None)
-        if value is not None and not callable(value):
-            with contextlib.suppress(TypeError, ValueError):
-                counts.append(int(np.asarray(value)))
+    counts = [getattr(layer, "nfe", None) for layer in model._flatten_layers(include_self=False)]
+    counts = [int(np.asarray(n)) for n in counts if n is not None and not callable(n)]
     column = [row["nfe"] for row in history if row.get("nfe") is not None]
     if not counts and not column:
         return None

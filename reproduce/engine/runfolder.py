@@ -63,9 +63,13 @@ def write_history(run_dir: Path, rows: list[dict]) -> None:
     atomic_write_text(run_dir / HISTORY_FILE, out.getvalue())
 
 
+def drop_checkpoint(run_dir: Path) -> None:
+    shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
+
+
 def clear(run_dir: Path) -> None:
     """Remove what a previous run wrote (and nothing else), to start over."""
     for name in (METRICS_FILE, HISTORY_FILE, CURVES_FILE, LOG_FILE, MODEL_FILE, SUMMARY_FILE):
         with contextlib.suppress(FileNotFoundError):
             (run_dir / name).unlink()
-    shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
+    drop_checkpoint(run_dir)

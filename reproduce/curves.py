@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 from reproduce.atomic import atomic_write_bytes
-from reproduce.engine.inference import accuracy_key
+from reproduce.inference import accuracy_key
 
 
 def draw_history(loss_axis, accuracy_axis, history, *, colour: str, label: str, **style) -> None:
@@ -36,26 +36,16 @@ def plot_history(history, out_png, title: str, *, dpi: int = 150) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    keys = history[0] if isinstance(history, list) else history
-    panels = 2 if accuracy_key(keys) else 1
+    panels = 2 if accuracy_key(history[0] if isinstance(history, list) else history) else 1
     figure = Figure(figsize=(5.0 * panels + 1.0, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, panels, squeeze=False)[0]
-    marker = "o" if len(history) <= 30 else None  # markers only where they stay apart
-    accuracy_axis = axes[1] if panels == 2 else None
-    draw_history(
-        axes[0],
-        accuracy_axis,
-        history,
-        colour="tab:blue",
-        label="training",
-        marker=marker,
-        markersize=3,
-        linewidth=1.5,
-    )
+    style = {"marker": "o" if len(history) <= 30 else None, "markersize": 3, "linewidth": 1.5}
+    style |= {"colour": "tab:blue", "label": "training"}
+    draw_history(*axes, *[None] * (2 - panels), history, **style)
     axes[0].set(title="Loss", ylabel="loss")
-    if accuracy_axis is not None:
-        accuracy_axis.set(title="Accuracy", ylabel="accuracy", ylim=(0.0, 1.0))
+    if panels == 2:
+        axes[1].set(title="Accuracy", ylabel="accuracy", ylim=(0.0, 1.0))
     for axis in axes:
         axis.set(xlabel="epoch")
         axis.grid(True, alpha=0.3)

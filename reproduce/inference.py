@@ -25,13 +25,8 @@ def scores(model, x, y, batch_size: int) -> tuple[float | None, float | None]:
     return float(logs["loss"]) if "loss" in logs else None, float(logs[key]) if key else None
 
 
-def batch_norm_and_dropout_layers(model) -> tuple[list, list]:
-    """The layers that behave otherwise in training and in inference, nested ones included."""
-    import keras
-
-    layers = list(model._flatten_layers(include_self=False))
-    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
-    return norms, [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+def _layers(model, kind) -> list:
+    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, kind)]
 
 
 def epoch_diagnostic(model, test_data, batch_size: int):
@@ -41,19 +36,20 @@ def epoch_diagnostic(model, test_data, batch_size: int):
     statistics lagging behind them (skipped under tf.distribute, whose mirrored
     variables a plain eager call may not assign).
     """
+    import keras
+
     if test_data is None or len(test_data[0]) == 0:
         return None
     strategy = getattr(model, "distribute_strategy", None)
     single = strategy is None or strategy.num_replicas_in_sync == 1
-    with_batch_stats = bool(batch_norm_and_dropout_layers(model)[0]) and single
+    with_batch_stats = single and bool(_layers(model, keras.layers.BatchNormalization))
 
     def diagnose() -> dict:
         loss, accuracy = scores(model, *test_data, batch_size)
         row = {"test_loss": loss, "test_accuracy": accuracy}
         if with_batch_stats:
-            row["test_accuracy_batch_stats"] = batch_statistics_accuracy(
-                model, *test_data, batch_size
-            )
+            accuracy = batch_statistics_accuracy(model, *test_data, batch_size)
+            row["test_accuracy_batch_stats"] = accuracy
         return row
 
     return diagnose
@@ -66,9 +62,11 @@ def batch_statistics_accuracy(model, x, y, batch_size: int) -> float:
     epoch while this holds, the moving averages lag the weights. Every variable
     is restored afterwards.
     """
-    norms, dropouts = batch_norm_and_dropout_layers(model)
-    saved = [[v.numpy() for v in layer.variables] for layer in norms]
-    rates = [layer.rate for layer in dropouts]
+    import keras
+
+    layers = keras.layers
+    norms, dropouts = _layers(model, layers.BatchNormalization), _layers(model, layers.Dropout)
+    saved, rates = [[v.numpy() for v in n.variables] for n in norms], [d.rate for d in dropouts]
     correct = 0
     try:
         for layer in dropouts:
