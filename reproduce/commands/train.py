@@ -4,8 +4,6 @@
 run that does not finish, so rerunning the command resumes the sequence.
 """
 
-from __future__ import annotations
-
 import argparse
 import dataclasses
 import shlex

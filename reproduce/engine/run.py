@@ -1,12 +1,9 @@
 """One training run into a run folder: ``with Run(config, data) as run: run.fit(...); run.evaluate(...)``.
 
-Leaving the block after ``fit`` writes every result, then status "finished"
-(the commit), then drops the checkpoint. A signal ends it "interrupted", a
-failure the user can act on "failed" with one line, an unwritable folder one
-line with the checkpoint kept; anything else is a bug: "failed", re-raised.
+Leaving the block after ``fit`` writes every result, then status "finished" (the commit), then drops
+the checkpoint. A signal ends it "interrupted", a failure the user can act on "failed" with one line,
+an unwritable folder one line with the checkpoint kept; anything else is a bug: "failed", re-raised.
 """
-
-from __future__ import annotations
 
 import contextlib
 import math
@@ -15,10 +12,9 @@ import time
 from pathlib import Path
 
 from reproduce import atomic, provenance
+from reproduce.engine import config as rf  # the run folder's names
 from reproduce.engine import distribution, failures
-from reproduce.engine import runfolder as rf
 from reproduce.engine.config import RunConfig
-from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
 from reproduce.errors import ReproduceError
 
 # Results a run fills when it finishes (``None`` before); settings metrics.json repeats.
@@ -48,7 +44,7 @@ class Run:
         self.results, self.n_test = {"test_loss": None, "test_accuracy": None}, None
         self.started, self.ended, self.evaluation_began = provenance.utc_now(), False, None
 
-    def __enter__(self) -> Run:
+    def __enter__(self) -> "Run":
         from reproduce._quiet import quiet_tensorflow
 
         quiet_tensorflow()
@@ -224,7 +220,7 @@ class Run:
 
     def _end_on(self, exc: BaseException) -> None:
         """Raise what ``exc`` means to the user, or write status "failed" for a bug and return."""
-        if isinstance(exc, (TrainingFailed, TrainingInterrupted, ReproduceError)):
+        if isinstance(exc, (ReproduceError, failures.TrainingInterrupted)):
             return
         if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. in evaluation
             raise self._end(rf.INTERRUPTED, "Interrupted") from None
@@ -260,8 +256,8 @@ class Run:
         self.ended = True
         self.log(f"FAILED: {message}" if kind else message, echo=not kind)
         if kind:
-            return TrainingFailed(message, metrics)
-        return TrainingInterrupted(message, metrics, self.resume_with)
+            return failures.TrainingFailed(message, metrics)
+        return failures.TrainingInterrupted(message, metrics, self.resume_with)
 
     def _write_status(self, status: str) -> dict:
         self.metrics = self._metrics(status)
