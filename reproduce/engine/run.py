@@ -255,9 +255,8 @@ class Run:
         self._write_curves(status)
         self.ended = True
         self.log(f"FAILED: {message}" if kind else message, echo=not kind)
-        if kind:
-            return failures.TrainingFailed(message, metrics)
-        return failures.TrainingInterrupted(message, metrics, self.resume_with)
+        interrupted = failures.TrainingInterrupted(message, metrics, self.resume_with)
+        return failures.TrainingFailed(message, metrics) if kind else interrupted
 
     def _write_status(self, status: str) -> dict:
         self.metrics = self._metrics(status)
@@ -283,12 +282,11 @@ class Run:
         metrics.update(date=self.started, n_train=self.facts["n_train"], n_test=self.n_test)
         metrics.update(optimizer=self.facts["optimizer"], sessions=self.sessions)
         metrics["finished_at"] = provenance.utc_now() if status == rf.FINISHED else None
-        if config.model == "odenet":
-            metrics["ode"] = config.ode()
-        if config.distribute:
-            metrics["distribute"] = distribution.describe(config.distribute)
-        if self.tensorboard:
-            metrics["tensorboard"] = self.tensorboard
+        described = distribution.describe(config.distribute)
+        optional = {"ode": config.model == "odenet" and config.ode(), "distribute": described}
+        metrics.update(
+            {k: v for k, v in {**optional, "tensorboard": self.tensorboard}.items() if v}
+        )
         if status == rf.FAILED:
             metrics["error"], metrics["error_kind"] = self.error
         metrics.update({k: v for k, v in self.results.items() if not k.startswith("_")})
