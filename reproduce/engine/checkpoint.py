@@ -1,8 +1,9 @@
-"""Resume as Keras' ``BackupAndRestore`` does (restore in ``on_train_begin``, save in ``on_epoch_end``),
-plus: each epoch's randomness drawn from (training seed, epoch), so a resumed run replays the missing
-epochs to the last digit; an epoch cut short is never saved; weights serialised in memory and written
-atomically (HDF5 handles a failed write badly); a checkpoint names its configuration, data and
-weights digest, and resuming refuses any mismatch."""
+"""Resume as Keras' ``BackupAndRestore`` does: restore in ``on_train_begin``, save in ``on_epoch_end``.
+
+Added: each epoch's randomness drawn from (training seed, epoch), so a resumed run replays the
+missing epochs to the last digit; an epoch cut short is never saved; weights serialised in memory
+and written atomically (HDF5 handles a failed write badly); a checkpoint names its configuration,
+data and weights digest, and resuming refuses any mismatch."""
 
 import contextlib
 import hashlib
@@ -133,10 +134,11 @@ def resume(run) -> None:
     ]
     if found:
         other = other_data({"sha256": state["facts"].get("data_sha256")}, run.data)
+        other += f" with other settings ({'; '.join(found)})"
         raise ReproduceError(
-            f"{run.run_dir} holds an unfinished run ({state['epoch']} of {state['config'].get('epochs')}"
-            f" epochs){other} with other settings ({'; '.join(found)}). Rerun with that run's "
-            "settings to resume it, add --force to start over, or choose another output folder."
+            f"{run.run_dir} holds an unfinished run ({state['epoch']} of "
+            f"{state['config'].get('epochs')} epochs){other}. Rerun with that run's settings to "
+            "resume it, add --force to start over, or choose another output folder."
         )
     run.history, run.epoch_seconds = state["history"], state["epoch_seconds"]
     run.sessions, run.started = state["sessions"], state["date"]
@@ -149,8 +151,8 @@ def _derived(seed: int, epoch: int, stream: int) -> int:
 
 
 def seed_epoch(model, seed: int, epoch: int) -> None:
-    """Reseed Python, NumPy, the model's seed generators (dropout) and Keras' global one. Not
-    TensorFlow's global seed (that retraces the step): custom stateful ``tf.random`` ops are not replayed."""
+    """Reseed Python, NumPy, the model's seed generators (dropout) and Keras' global one; not
+    TensorFlow's (that retraces the step), so custom stateful ``tf.random`` ops are not replayed."""
     random.seed(_derived(seed, epoch, 0))
     np.random.seed(_derived(seed, epoch, 0))
     states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
@@ -248,9 +250,8 @@ class Checkpoint(keras.callbacks.Callback):
         name, weights = f"epoch-{row['epoch']:04d}.weights.h5", weights_bytes(self.model)
         atomic_write_bytes(folder / name, weights)
         sessions = [*run.sessions[:-1], {**run.sessions[-1], "end_epoch": row["epoch"]}]
-        state = dict(
-            epoch=row["epoch"], weights=name, weights_sha256=hashlib.sha256(weights).hexdigest()
-        )
+        digest = hashlib.sha256(weights).hexdigest()
+        state = {"epoch": row["epoch"], "weights": name, "weights_sha256": digest}
         state.update(config=run.config.recorded(), facts=run.facts, history=[*run.history, row])
         state.update(
             epoch_seconds=[*run.epoch_seconds, seconds], sessions=sessions, date=run.started

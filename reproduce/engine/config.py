@@ -83,9 +83,8 @@ class RunConfig:
             raise ValueError(
                 f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1"
             )
-        object.__setattr__(
-            self, "train_seed", self.seed if self.train_seed is None else self.train_seed
-        )
+        if self.train_seed is None:
+            object.__setattr__(self, "train_seed", self.seed)
         for name, value in (("seed", self.seed), ("training seed", self.train_seed)):
             if not 0 <= int(value) < 2**31:  # R's set.seed takes 32-bit signed integers
                 raise ReproduceError(f"the {name} must be an integer in [0, 2**31), not {value}")

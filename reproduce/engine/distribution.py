@@ -43,10 +43,8 @@ def wait_for_workers(poll: float = 0.5) -> None:
         server = socket.create_server(("", int(mine.rsplit(":", 1)[1])))
     except (LookupError, OSError, ValueError) as exc:
         raise ReproduceError(f"TF_CONFIG: this task cannot listen at its address ({exc})") from None
-    waiting, told = (
-        {a for job in ("chief", "worker") for a in members.get(job, []) if a != mine},
-        None,
-    )
+    waiting = {a for job in ("chief", "worker") for a in members.get(job, []) if a != mine}
+    told = None
     with server:
         while waiting:
             for address in sorted(waiting):

@@ -1,8 +1,9 @@
 """One training run into a run folder: ``with Run(config, data) as run: run.fit(...); run.evaluate(...)``.
 
-Leaving the block after ``fit`` writes every result, then status "finished" (the commit), then drops
-the checkpoint. A signal ends it "interrupted", a failure the user can act on "failed" with one line,
-an unwritable folder one line with the checkpoint kept; anything else is a bug: "failed", re-raised.
+Leaving the block after ``fit`` writes every result, then status "finished" (the commit), then
+drops the checkpoint. A signal ends it "interrupted", a failure the user can act on "failed" with
+one line, an unwritable folder one line with the checkpoint kept; anything else is a bug: "failed",
+re-raised.
 """
 
 import contextlib
