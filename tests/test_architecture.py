@@ -173,12 +173,9 @@ def test_functions_are_small(directory):
     assert not too_long, too_long
 
 
-# What code outside the engine may import of it: the package's names, the run-folder
-# format, the curves (the report's figures draw through them) and the layer lookup.
-ENGINE_PUBLIC = (
-    "reproduce.engine.runfolder",
-    "reproduce.engine.curves",
-)
+# What code outside the engine may import of it besides the package's names: the run
+# folder's format, which lives beside RunConfig.
+ENGINE_PUBLIC = ("reproduce.engine.config",)
 
 
 def test_only_the_engines_public_names_are_used_outside_it():

@@ -1,10 +1,6 @@
 """``python -m reproduce dense|resnet|odenet|all``: argparse -> one :class:`RunConfig` per model and seed.
-
-``all`` and several ``--train-seeds`` skip finished runs and stop at the first
-run that does not finish, so rerunning the command resumes the sequence.
-"""
-
-from __future__ import annotations
+``all`` and several ``--train-seeds`` skip finished runs and stop at the first run that does not
+finish, so rerunning the command resumes the sequence."""
 
 import argparse
 import dataclasses
@@ -25,8 +21,6 @@ _DESCRIPTIONS = {
     "all": "Run dense, resnet and odenet in turn with the same options.",
 }
 _CONSTANT = ", a constant classifier (one class for every test image)"
-
-
 _HELP = {
     "--data": "Kaggle's train.json (or .7z); default: $ICEBERG_DATA, then data/train.json, else a generated stand-in of 1604 records",
     "--preprocessing": "'r': the R scripts' inputs, bugs included; 'corrected' fixes them (%(default)s)",
@@ -37,6 +31,7 @@ _HELP = {
     "--out": "parent folder (%(default)s)",
     "--tensorboard": "also log to DIR/<run name>",
     "--resume": "continue an unfinished run of the same name from its last epoch",
+    "--validation": "hold out the last N training images and score on them instead of the test images (for choosing settings: the test images stay unseen)",
     "--gradient": "'adjoint': constant memory; 'backprop' through the solver's steps (default: %(default)s)",
 }
 
@@ -59,12 +54,7 @@ def register(subparsers) -> None:
         g.add_argument("--sample-kind", **kinds, help=h["--sample-kind"])
         g.add_argument("--limit-train", **count, help="keep the first N training images")
         g.add_argument("--limit-test", **count, help="keep the first N test images")
-        g.add_argument(
-            "--validation",
-            **count,
-            help="hold out the last N training images and score on them instead of the test "
-            "images (for choosing settings: the test images stay unseen)",
-        )
+        g.add_argument("--validation", **count, help=h["--validation"])
 
         g = parser.add_argument_group("training")
         g.add_argument("--epochs", **count, help="default: 150, or the --quick preset's")
@@ -129,18 +119,15 @@ def resolve_options(model: str, args, train_seed: int | None = None) -> RunConfi
             options["step_size"] = settings.FIXED_STEP_SIZE
         options["trainable_t1"] = model == "odenet" and args.trainable_t1
     if options.get("argv") is not None:
-        options["argv"] = tuple(str(a) for a in options["argv"])
+        options["argv"] = tuple(map(str, options["argv"]))
     train_seed = train_seed if train_seed is not None else (seeds or [None])[0]
     options.update(model=model, train_seed=train_seed, quick_shrank=tuple(shrunk))
     return RunConfig(**options, in_all=args.command == "all", skip_finished=len(seeds) > 1)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run the model(s) the command names, seed by seed (an interrupted `all` leaves whole sets).
-
-    An interrupted run raises ``KeyboardInterrupt`` and a failed one a
-    ``ReproduceError``: both stop at once (exit statuses 130 and 2).
-    """
+    """Run the model(s) the command names, seed by seed (an interrupted `all` leaves whole sets);
+    an interrupted run raises ``KeyboardInterrupt``, a failed one ``ReproduceError`` (exit 130, 2)."""
     check_limits(args)  # before Keras is imported: a refusal comes at once
     from reproduce import dense, odenet, resnet  # imports Keras: not for --help
 

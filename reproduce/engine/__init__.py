@@ -3,11 +3,10 @@
 Importing it does not import TensorFlow; a run does, when it starts.
 """
 
-from reproduce.engine.config import RunConfig
+from reproduce.engine.config import RunConfig, read_metrics
 from reproduce.engine.distribution import STRATEGIES, model_scope
 from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
 from reproduce.engine.run import Run, finished_run, seed_everything
-from reproduce.engine.runfolder import read_metrics
 
 __all__ = [
     "STRATEGIES",

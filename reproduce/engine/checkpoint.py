@@ -1,13 +1,9 @@
-"""Resume, the way Keras' ``BackupAndRestore`` does: restore in ``on_train_begin``, save in ``on_epoch_end``.
+"""Resume as Keras' ``BackupAndRestore`` does: restore in ``on_train_begin``, save in ``on_epoch_end``.
 
-What we add: each epoch's randomness drawn from (training seed, epoch), so a
-resumed run replays the missing epochs to the last digit; an epoch cut short
-is never saved; weights serialised in memory and written atomically (HDF5
-handles a failed write badly); a checkpoint names its configuration, data and
-weights digest, and resuming refuses any mismatch.
-"""
-
-from __future__ import annotations
+Added: each epoch's randomness drawn from (training seed, epoch), so a resumed run replays the
+missing epochs to the last digit; an epoch cut short is never saved; weights serialised in memory
+and written atomically (HDF5 handles a failed write badly); a checkpoint names its configuration,
+data and weights digest, and resuming refuses any mismatch."""
 
 import contextlib
 import hashlib
@@ -23,8 +19,7 @@ import numpy as np
 from keras.src.saving import saving_lib
 
 from reproduce.atomic import atomic_write_bytes, atomic_write_json
-from reproduce.engine import runfolder as rf
-from reproduce.engine.config import RESUME_KEYS
+from reproduce.engine import config as rf  # the run folder's names
 from reproduce.errors import ReproduceError
 
 STATE_FILE = "state.json"
@@ -34,12 +29,9 @@ _FORCE = "add --force to start the run over."
 
 
 def previous_state(run) -> dict | None:
-    """The checkpoint state to resume ``run`` from, or ``None`` to start over (folder cleared).
-
-    Refuses a finished run without ``force`` (dropping a checkpoint a kill left
-    behind) and a damaged checkpoint; a lost or damaged ``metrics.json`` does
-    not lose the epochs an intact checkpoint holds.
-    """
+    """The checkpoint state to resume ``run`` from, or ``None`` to start over (folder cleared);
+    refuses a finished run without ``force`` and a damaged checkpoint. A lost or damaged
+    ``metrics.json`` does not lose the epochs an intact checkpoint holds."""
     run_dir, config = run.run_dir, run.config
     try:
         previous, lost = rf.read_metrics(run_dir), None
@@ -125,33 +117,28 @@ def facts(model, arrays, data) -> dict:
     rate = model.optimizer.get_config().get("learning_rate")
     rate = rate if isinstance(rate, (int, float)) else repr(rate)
     n_test = len(arrays[2]) if len(arrays) > 2 else None
-    return {
-        "data_sha256": (data or {}).get("sha256"),
-        "arrays_sha256": digest.hexdigest(),
-        "n_train": len(arrays[0]),
-        "n_test": n_test,
-        "params": int(model.count_params()),
-        "optimizer": {"class": type(model.optimizer).__name__, "learning_rate": rate},
-    }
+    optimizer = {"class": type(model.optimizer).__name__, "learning_rate": rate}
+    found = {"data_sha256": (data or {}).get("sha256"), "arrays_sha256": digest.hexdigest()}
+    found.update(n_train=len(arrays[0]), n_test=n_test, params=int(model.count_params()))
+    return found | {"optimizer": optimizer}
 
 
 def resume(run) -> None:
     """Take over the saved epochs of ``run.state``, refusing other settings and naming each one."""
-    state = run.state
-    saved, now = {**state["config"], **state["facts"]}, {**run.config.recorded(), **run.facts}
+    state, now = run.state, {**run.config.recorded(), **run.facts}
+    saved = {**state["config"], **state["facts"]}
     found = [
         f"{key}: {saved.get(key)!r} there, {now.get(key)!r} here"
-        for key in (*RESUME_KEYS, *FACT_KEYS)
+        for key in (*rf.RESUME_KEYS, *FACT_KEYS)
         if saved.get(key) != now.get(key)
     ]
     if found:
         other = other_data({"sha256": state["facts"].get("data_sha256")}, run.data)
+        other += f" with other settings ({'; '.join(found)})"
         raise ReproduceError(
             f"{run.run_dir} holds an unfinished run ({state['epoch']} of "
-            f"{state['config'].get('epochs')} epochs){other} with other settings ("
-            + "; ".join(found)
-            + "). Rerun with that run's settings to resume it, add --force to start over, "
-            "or choose another output folder."
+            f"{state['config'].get('epochs')} epochs){other}. Rerun with that run's settings to "
+            "resume it, add --force to start over, or choose another output folder."
         )
     run.history, run.epoch_seconds = state["history"], state["epoch_seconds"]
     run.sessions, run.started = state["sessions"], state["date"]
@@ -164,11 +151,8 @@ def _derived(seed: int, epoch: int, stream: int) -> int:
 
 
 def seed_epoch(model, seed: int, epoch: int) -> None:
-    """Reseed Python, NumPy, the model's seed generators (dropout) and Keras' global one.
-
-    TensorFlow's global seed is not reset (that retraces the step): stateful
-    ``tf.random`` ops in custom code are thus not replayed.
-    """
+    """Reseed Python, NumPy, the model's seed generators (dropout) and Keras' global one; not
+    TensorFlow's (that retraces the step), so custom stateful ``tf.random`` ops are not replayed."""
     random.seed(_derived(seed, epoch, 0))
     np.random.seed(_derived(seed, epoch, 0))
     states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
@@ -215,8 +199,8 @@ def model_bytes(model) -> bytes:
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Drives the epochs of the run's one ``fit``: restores, reseeds, stops, saves.
-    ``bad``: ``[epoch, batch, loss]`` (1-based) of a non-finite loss, which stops ``fit``."""
+    """Drives the run's one ``fit``: restores, reseeds, stops, saves. ``bad``: ``[epoch, batch,
+    loss]`` (1-based) of a non-finite loss, which stops ``fit``."""
 
     def __init__(self, run, steps: int, diagnose=None):
         super().__init__()
@@ -266,22 +250,16 @@ class Checkpoint(keras.callbacks.Callback):
         name, weights = f"epoch-{row['epoch']:04d}.weights.h5", weights_bytes(self.model)
         atomic_write_bytes(folder / name, weights)
         sessions = [*run.sessions[:-1], {**run.sessions[-1], "end_epoch": row["epoch"]}]
-        state = {
-            "epoch": row["epoch"],
-            "weights": name,
-            "weights_sha256": hashlib.sha256(weights).hexdigest(),
-            "config": run.config.recorded(),
-            "facts": run.facts,
-            "history": [*run.history, row],
-            "epoch_seconds": [*run.epoch_seconds, seconds],
-            "sessions": sessions,
-            "date": run.started,
-        }
+        digest = hashlib.sha256(weights).hexdigest()
+        state = {"epoch": row["epoch"], "weights": name, "weights_sha256": digest}
+        state.update(config=run.config.recorded(), facts=run.facts, history=[*run.history, row])
+        state.update(
+            epoch_seconds=[*run.epoch_seconds, seconds], sessions=sessions, date=run.started
+        )
         atomic_write_json(folder / STATE_FILE, rf.json_safe(state))
-        for old in folder.glob("epoch-*.weights.h5"):
-            if old.name != name:
-                with contextlib.suppress(OSError):
-                    old.unlink()
+        for old in (old for old in folder.glob("epoch-*.weights.h5") if old.name != name):
+            with contextlib.suppress(OSError):
+                old.unlink()
         run.epoch_completed(row, seconds)
 
 

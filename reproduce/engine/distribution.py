@@ -1,10 +1,6 @@
-"""``--distribute mirrored|multiworker``: TensorFlow's strategies around Keras' ``fit``.
-
-Under ``multiworker`` (places from ``TF_CONFIG``) only the chief writes the run
-folder; the others train into a temporary copy of it, Keras' own convention.
-"""
-
-from __future__ import annotations
+"""``--distribute mirrored|multiworker``: TensorFlow's strategies around Keras' ``fit``. Under
+``multiworker`` (places from ``TF_CONFIG``) only the chief writes the run folder; the others train
+into a temporary copy of it, Keras' own convention."""
 
 import atexit
 import contextlib
@@ -37,11 +33,8 @@ def strategy(name: str | None):
 
 def wait_for_workers(poll: float = 0.5) -> None:
     """Wait until every task of ``TF_CONFIG`` listens, listening on this task's port meanwhile.
-
-    TensorFlow's own wait holds the GIL and takes over SIGTERM, so a worker that
-    never starts would hang it beyond any signal; this wait stops at Ctrl-C or
-    SIGTERM, before anything was written.
-    """
+    TensorFlow's own wait holds the GIL and takes over SIGTERM, so a worker that never starts would
+    hang it beyond any signal; this wait stops at Ctrl-C or SIGTERM, before anything was written."""
     if not os.environ.get("TF_CONFIG", "").strip():
         return
     found, members = cluster(), json.loads(os.environ["TF_CONFIG"])["cluster"]
@@ -139,9 +132,8 @@ def adapt(model):
 
     def with_axis(step):
         def wrapped(data):
-            logs = step(data)
             return tf.nest.map_structure(
-                lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, logs
+                lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, step(data)
             )
 
         return wrapped

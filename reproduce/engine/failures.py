@@ -1,7 +1,5 @@
 """How a run ends badly: the engine's exceptions, its one-line messages, signals and the folder lock."""
 
-from __future__ import annotations
-
 import contextlib
 import errno
 import os
@@ -57,17 +55,14 @@ def user_failure(exc: Exception, stage: str, where: str) -> tuple[str, str] | No
     import tensorflow as tf
 
     if (solver := solver_failure(exc)) is not None:
-        return (
-            f"the ODE solver gave up during {stage} ({where}): {first_line(solver)}. What to "
-            "change: loosen the tolerances (rtol/atol) or raise max_num_steps if it ran out of "
-            "steps; if the step size underflowed or the state became non-finite, the dynamics "
-            "are stiff or blowing up: try the 'bdf' solver, a lower learning rate, or a "
-            "fixed-step method.",
-            "solver",
-        )
+        return f"the ODE solver gave up during {stage} ({where}): {first_line(solver)}. " + (
+            "What to change: loosen the tolerances (rtol/atol) or raise max_num_steps if it ran "
+            "out of steps; if the step size underflowed or the state became non-finite, the "
+            "dynamics are stiff or blowing up: try the 'bdf' solver, a lower learning rate, or a "
+            "fixed-step method."
+        ), "solver"
     if isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)):
-        detail = first_line(getattr(exc, "message", "") or str(exc))
-        where = where.split(",")[0]
+        detail, where = first_line(getattr(exc, "message", "") or str(exc)), where.split(",")[0]
         return f"out of memory during {stage} ({where}): {detail}. Lower the batch size.", "memory"
     return None
 
@@ -78,7 +73,7 @@ def is_write_failure(exc: BaseException) -> bool:
 
 
 def write_failure_message(exc: OSError, saved: int | None, epochs: int = 0) -> str:
-    """Names the file, the cause, what was kept (``saved`` epochs None: the run did not start)."""
+    """Names the file, the cause, what was kept (``saved`` None: the run did not start)."""
     writable = exc.errno in (errno.EROFS, errno.EACCES)
     remedy = "make the folder writable" if writable else "free some space"
     head = f"cannot write {exc.filename}: {exc.strerror}{_CAUSES.get(exc.errno, '')}."
@@ -95,12 +90,9 @@ def write_failure_message(exc: OSError, saved: int | None, epochs: int = 0) -> s
 
 @contextlib.contextmanager
 def graceful_signals(stop: dict):
-    """Route SIGINT/SIGTERM into ``stop["signal"]`` while training, to end at a batch's end.
-
-    A second signal takes the default action at once: TensorFlow may be inside
-    a long batch where Python cannot run, and the folder is consistent anyway.
-    Signals a parent set to be ignored stay ignored.
-    """
+    """Route SIGINT/SIGTERM into ``stop["signal"]`` while training, to end at a batch's end. A
+    second takes the default action at once (TensorFlow may be inside a long batch where Python
+    cannot run; the folder is consistent anyway); signals a parent ignored stay ignored."""
     previous = {}
 
     def handler(signum, frame):  # noqa: ARG001
@@ -108,10 +100,8 @@ def graceful_signals(stop: dict):
         for number in previous:
             signal.signal(number, signal.SIG_DFL)
         key = "Ctrl-C" if signum == signal.SIGINT else name
-        note = (
-            f"\n{name} received: stopping at the end of this batch and keeping the "
-            f"last completed epoch. {key} again stops at once.\n"
-        )
+        note = f"\n{name} received: stopping at the end of this batch and keeping the last "
+        note += f"completed epoch. {key} again stops at once.\n"
         with contextlib.suppress(OSError):
             os.write(2, note.encode())  # not print(): the main thread may be inside a print
 

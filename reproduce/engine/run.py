@@ -1,12 +1,10 @@
 """One training run into a run folder: ``with Run(config, data) as run: run.fit(...); run.evaluate(...)``.
 
-Leaving the block after ``fit`` writes every result, then status "finished"
-(the commit), then drops the checkpoint. A signal ends it "interrupted", a
-failure the user can act on "failed" with one line, an unwritable folder one
-line with the checkpoint kept; anything else is a bug: "failed", re-raised.
+Leaving the block after ``fit`` writes every result, then status "finished" (the commit), then
+drops the checkpoint. A signal ends it "interrupted", a failure the user can act on "failed" with
+one line, an unwritable folder one line with the checkpoint kept; anything else is a bug: "failed",
+re-raised.
 """
-
-from __future__ import annotations
 
 import contextlib
 import math
@@ -15,10 +13,9 @@ import time
 from pathlib import Path
 
 from reproduce import atomic, provenance
+from reproduce.engine import config as rf  # the run folder's names
 from reproduce.engine import distribution, failures
-from reproduce.engine import runfolder as rf
 from reproduce.engine.config import RunConfig
-from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
 from reproduce.errors import ReproduceError
 
 # Results a run fills when it finishes (``None`` before); settings metrics.json repeats.
@@ -48,7 +45,7 @@ class Run:
         self.results, self.n_test = {"test_loss": None, "test_accuracy": None}, None
         self.started, self.ended, self.evaluation_began = provenance.utc_now(), False, None
 
-    def __enter__(self) -> Run:
+    def __enter__(self) -> "Run":
         from reproduce._quiet import quiet_tensorflow
 
         quiet_tensorflow()
@@ -224,7 +221,7 @@ class Run:
 
     def _end_on(self, exc: BaseException) -> None:
         """Raise what ``exc`` means to the user, or write status "failed" for a bug and return."""
-        if isinstance(exc, (TrainingFailed, TrainingInterrupted, ReproduceError)):
+        if isinstance(exc, (ReproduceError, failures.TrainingInterrupted)):
             return
         if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. in evaluation
             raise self._end(rf.INTERRUPTED, "Interrupted") from None
@@ -259,9 +256,8 @@ class Run:
         self._write_curves(status)
         self.ended = True
         self.log(f"FAILED: {message}" if kind else message, echo=not kind)
-        if kind:
-            return TrainingFailed(message, metrics)
-        return TrainingInterrupted(message, metrics, self.resume_with)
+        interrupted = failures.TrainingInterrupted(message, metrics, self.resume_with)
+        return failures.TrainingFailed(message, metrics) if kind else interrupted
 
     def _write_status(self, status: str) -> dict:
         self.metrics = self._metrics(status)
@@ -287,12 +283,11 @@ class Run:
         metrics.update(date=self.started, n_train=self.facts["n_train"], n_test=self.n_test)
         metrics.update(optimizer=self.facts["optimizer"], sessions=self.sessions)
         metrics["finished_at"] = provenance.utc_now() if status == rf.FINISHED else None
-        if config.model == "odenet":
-            metrics["ode"] = config.ode()
-        if config.distribute:
-            metrics["distribute"] = distribution.describe(config.distribute)
-        if self.tensorboard:
-            metrics["tensorboard"] = self.tensorboard
+        described = distribution.describe(config.distribute)
+        optional = {"ode": config.model == "odenet" and config.ode(), "distribute": described}
+        metrics.update(
+            {k: v for k, v in {**optional, "tensorboard": self.tensorboard}.items() if v}
+        )
         if status == rf.FAILED:
             metrics["error"], metrics["error_kind"] = self.error
         metrics.update({k: v for k, v in self.results.items() if not k.startswith("_")})
