@@ -201,7 +201,5 @@ SECTIONS = {k[8:]: f for k, f in globals().items() if k.startswith("section_")}
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=15)
-    parser.add_argument("section", choices=SECTIONS)
-    args = parser.parse_args()
+    args = C.arguments(__doc__, repeats=15, options={"section": dict(choices=SECTIONS)})
     C.run(args, args.section, SECTIONS[args.section])  # PyTorch is loaded: pinned, recorded

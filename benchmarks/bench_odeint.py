@@ -30,8 +30,7 @@ BAR_TOL = 1e-3
 # not decide a tie; one step of TOLS moves the error by ~30%.
 BAR_SLACK = 0.01
 TOLS = (3e-3, 2e-3, 1.5e-3, 1e-3, 7e-4, 5e-4, 3e-4, 2e-4, 1e-4)  # loosest first
-TINY_TOLS = (2e-3, 1e-3, 5e-4)
-FIXED = ("rk4", "midpoint", "euler")
+TINY_TOLS, FIXED = (2e-3, 1e-3, 5e-4), ("rk4", "midpoint", "euler")
 REF_CHUNK = 4  # group norm and convolutions act per example: chunks change only memory
 OURS, THEIRS, DIFFRAX = "ODEBlock", "torchdiffeq", "diffrax"
 # Each side's gradients: the adjoint with either norm, and diffrax's default (checkpointed
@@ -463,9 +462,8 @@ def measure(args) -> dict:
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=7, threads=(1, 2))
-    parser.add_argument("--prune", type=float, default=2.0, help="see section_adjoint, _fastest")
-    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
-    args = parser.parse_args()
+    options = {"--prune": dict(type=float, default=2.0, help="see section_adjoint, _fastest")}
+    options["--sections"] = dict(nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    args = C.arguments(__doc__, repeats=7, threads=(1, 2), options=options)
     name = "_".join(["odeint", *([] if args.sections == list(SECTIONS) else args.sections)])
     C.run(args, name, measure, ("torch", "torchdiffeq") + ("jax", "diffrax") * bool(diffrax))

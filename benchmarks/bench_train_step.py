@@ -169,8 +169,7 @@ def measure(args) -> dict:
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=12, threads=(1, 2))
     # "dopri5 1e-3 adjoint" is the ODE-Net the report describes; none: only the shipped one.
-    parser.add_argument("--levers", nargs="*", choices=LEVERS, default=list(LEVERS))
-    parser.add_argument("--no-torch-compile", action="store_true", help="first compile: minutes")
-    C.run(parser.parse_args(), "train_step", measure)
+    options = {"--levers": dict(nargs="*", choices=LEVERS, default=list(LEVERS))}
+    options["--no-torch-compile"] = dict(action="store_true", help="first compile: minutes")
+    C.run(C.arguments(__doc__, 12, (1, 2), options), "train_step", measure)

@@ -98,8 +98,7 @@ def measure(args) -> dict:
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=None, threads=(1, 2))
-    parser.add_argument("--model", choices=("odenet", "resnet"), default="odenet")
-    args = parser.parse_args()
+    model = {"--model": dict(choices=("odenet", "resnet"), default="odenet")}
+    args = C.arguments(__doc__, repeats=None, threads=(1, 2), options=model)
     args.repeats = args.repeats or (10 if args.model == "odenet" else 2)
     C.run(args, f"profile_{args.model}", measure)
