@@ -41,8 +41,7 @@ def profile_tf(call, steps: int) -> tuple[dict, float]:
     """ms per call by TensorFlow op type, and ms per call."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    logdir = tempfile.mkdtemp(prefix="tfprof_")
-    tf.profiler.experimental.start(logdir)
+    tf.profiler.experimental.start(logdir := tempfile.mkdtemp(prefix="tfprof_"))
     wall = timeit.timeit(call, number=steps) / steps * 1000
     tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
