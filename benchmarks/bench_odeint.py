@@ -182,16 +182,14 @@ def torch_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
 
 
 def torch_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None):
-    options, solve = _torch_options(method, tol, steps), torchdiffeq.odeint
-    if adjoint:
-        solve = torchdiffeq.odeint_adjoint
-        options |= {"adjoint_options": {"norm": "seminorm"}} if adjoint == "seminorm" else {}
+    options = _torch_options(method, tol, steps)
+    options |= {"adjoint_options": {"norm": "seminorm"}} if adjoint == "seminorm" else {}
+    solve = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
 
     def call():
         p.func.zero_grad(set_to_none=True)
         y0, p.func.nfe = p.y0_t.clone().requires_grad_(True), 0
-        out = solve(p.func, y0, p.t_t, **options)[-1]
-        forward = p.func.nfe
+        out, forward = solve(p.func, y0, p.t_t, **options)[-1], p.func.nfe  # NFE after the solve
         (out * p.cot_t).sum().backward()
         grads = [y0.grad] + [q.grad for q in p.func.params()]
         return [tf_layout(g.contiguous().numpy()) for g in grads], forward, p.func.nfe - forward

@@ -160,8 +160,7 @@ def measure(args) -> dict:
     torch_names = [n for n in steps if n.startswith("torch")]
     fastest = min(torch_names, key=lambda n: rows[n]["median"])
     ratios = {f"{RESNET} / {t}": C.ratio(times, RESNET, t) for t in torch_names}
-    odenets = [n for n in steps if n.startswith("odenet")]
-    ratios |= {f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in odenets}
+    ratios |= {f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in steps if n[:6] == "odenet"}
     C.rows_table("ratio", ratios)
     out = dict(parameters=ours, rows=rows, ratios=ratios, torch_fastest=fastest, flops=work)
     out |= dict(ceilings=ceiling, adam_foreach=built["adam_foreach"])
