@@ -1,7 +1,6 @@
 """A training step of the report's residual CNN, Keras / its PyTorch twin at its fastest, and of the
 ODE-Net (shipped and solver levers) / the CNN; FLOP/s against the fp32 peak and a matmul."""
 
-import functools
 import itertools
 import math
 import os
@@ -94,8 +93,7 @@ def candidates(args, x, y) -> tuple[dict, dict]:
         keras.utils.set_random_seed(1)
         built_models[name] = model = build()
         batches = itertools.cycle([(x[i : i + 32], y[i : i + 32]) for i in range(0, len(x), 32)])
-        train = functools.partial(model.train_on_batch, return_dict=True)
-        steps[name] = lambda train=train, batches=batches: train(*next(batches))
+        steps[name] = lambda m=model, b=batches: m.train_on_batch(*next(b), return_dict=True)
     foreach, xt, yt = faster_adam_foreach(), torch.from_numpy(nchw(x)), torch.from_numpy(y)
     compiled = [] if args.tiny or args.no_torch_compile else ["compiled channels_last"]
     for layout in ["nchw", "channels_last", *compiled]:
