@@ -23,14 +23,17 @@ quiet_tensorflow()  # before anything imports TensorFlow
 import tensorflow as tf  # noqa: E402
 
 
-def parser(doc: str, repeats: int | None, threads=(1,)) -> argparse.ArgumentParser:
+def arguments(doc: str, repeats: int | None, threads=(1,), options=None) -> argparse.Namespace:
+    """The shared options and a script's own (``{"--prune": dict(type=float)}``), parsed."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--threads", type=int, nargs="+", default=list(threads), help="intra-op")
     p.add_argument("--runs", type=int, default=1, help="separate processes per thread count")
     p.add_argument("--repeats", type=int, default=repeats, help="timed rounds (--tiny: 2)")
     p.add_argument("--tiny", action="store_true", help="a smoke run at a tiny size")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
-    return p
+    for flag, settings in (options or {}).items():
+        p.add_argument(flag, **settings)
+    return p.parse_args()
 
 
 def pin_threads(n: int, peers=("torch",)) -> dict:
@@ -66,6 +69,7 @@ def run(args, name: str, measure, peers=("torch", "torchdiffeq")) -> dict:
     """``measure(args)`` per thread count and run, written to ``<out>/<name>.json``; each in a
     fresh process when there are several (TensorFlow fixes its thread pools at its first op)."""
     args.repeats, child = 2 if args.tiny else args.repeats, os.environ.get("BENCH_CHILD")
+    plain = lambda o: o.tolist() if hasattr(o, "tolist") else str(o)  # noqa: E731 - NumPy, paths
     jobs, runs = [t for t in args.threads for _ in range(args.runs)], []
     for threads in [int(child.split(",")[0])] if child else jobs:
         if len(jobs) > 1 and not child:
@@ -79,17 +83,13 @@ def run(args, name: str, measure, peers=("torch", "torchdiffeq")) -> dict:
         wall, load = time.perf_counter() - start, [load, os.getloadavg()]
         runs.append({"threads": pinned, "load_average": load, "wall_s": wall, **result})
     if child:  # one run, for the parent process
-        Path(child.split(",", 1)[1]).write_text(json.dumps(runs[0], default=_plain))
+        Path(child.split(",", 1)[1]).write_text(json.dumps(runs[0], default=plain))
         sys.exit(0)
     record = {"benchmark": name, **provenance.record(extra_versions=peers), "options": vars(args)}
-    record = json.loads(json.dumps(record | {"runs": runs}, default=_plain))
+    record = json.loads(json.dumps(record | {"runs": runs}, default=plain))
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"wrote {atomic_write_json(args.out / f'{name}.json', record)}")
     return record
-
-
-def _plain(obj):
-    return obj.tolist() if hasattr(obj, "tolist") else str(obj)  # NumPy values, paths
 
 
 def interleave(candidates: dict, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -130,16 +130,16 @@ def ratio(times: dict, ours: str, theirs: str) -> dict:
 def table(header: list, rows: list) -> None:
     """Print a markdown table: floats (and a spread's median) to 3 significant digits, another
     dict as its values to 2."""
-    lines = [header, ["---"] * len(header), *([_cell(x) for x in row] for row in rows)]
+
+    def cell(x) -> str:
+        if isinstance(x, dict) and "median" in x:  # a spread
+            return f"{x['median']:.3g}"
+        if isinstance(x, dict):
+            return ", ".join(f"{v:.2g}" for v in x.values())
+        return f"{x:.3g}" if isinstance(x, float) else "" if x is None else str(x)
+
+    lines = [header, ["---"] * len(header), *([cell(x) for x in row] for row in rows)]
     print("\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n", flush=True)
-
-
-def _cell(x) -> str:
-    if isinstance(x, dict) and "median" in x:  # a spread
-        return f"{x['median']:.3g}"
-    if isinstance(x, dict):
-        return ", ".join(f"{v:.2g}" for v in x.values())
-    return f"{x:.3g}" if isinstance(x, float) else "" if x is None else str(x)
 
 
 def rows_table(title: str, rows: dict, keys=("median", "q1", "q3", "min", "max")) -> None:

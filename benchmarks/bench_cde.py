@@ -109,5 +109,5 @@ def measure(args) -> dict:
 
 
 if __name__ == "__main__":
-    args = C.parser(__doc__, repeats=9, threads=(1, 2)).parse_args()
+    args = C.arguments(__doc__, repeats=9, threads=(1, 2))
     C.run(args, "cde", measure, ("torch", "torchdiffeq", "torchcde"))

@@ -66,11 +66,9 @@ def section_overhead(args) -> dict:
     p = O.Problem(batch=4 if args.tiny else 32)
     plain, f = tfp.math.ode.DormandPrince(rtol=1e-3, atol=1e-3), lambda t, h: p.dyn(h, t=t)
     tfp_solve = tf.function(lambda y: plain.solve(f, 0.0, y, solution_times=[1.0]).states[-1])
-    solves = {
-        "ODEBlock": O.tf_forward(p),
-        "plain TFP": lambda: p.count(lambda: tfp_solve(p.y0_tf).numpy()),
-        "torchdiffeq": O.torch_forward(p),
-    }
+    plain_tfp = lambda: p.count(lambda: tfp_solve(p.y0_tf).numpy())  # noqa: E731
+    solves = {"ODEBlock": O.tf_forward(p), "plain TFP": plain_tfp}
+    solves["torchdiffeq"] = O.torch_forward(p)
     for name, setting in UNSHIPPED.items():
         with C.tuning(**setting):
             solves[name] = O.tf_forward(p)
@@ -152,6 +150,15 @@ def section_group_norm(args) -> dict:
     """Forward, forward + backward of both layers, same weights: Keras / ours (10 calls a round)."""
     rng, cases = np.random.default_rng(0), []
     layers = {"keras": keras.layers.GroupNormalization, "odelayers": odelayers.GroupNormalization}
+
+    def one_pass(layer, mode, x, cot):
+        if mode == "forward":
+            return layer(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) * cot)
+        return tape.gradient(loss, [x, layer.gamma, layer.beta])
+
     shapes = [(4 if args.tiny else 32, 18, 18, c) for c in (64, 32)]
     for shape, mode in itertools.product(shapes, ("forward", "forward+backward")):
         x = tf.constant(rng.standard_normal(shape).astype("float32") * 2.0 + 0.3)
@@ -162,7 +169,7 @@ def section_group_norm(args) -> dict:
             layer = cls(32, epsilon=1e-3)
             layer.build(shape)
             layer.set_weights(weights)
-            fn = tf.function(functools.partial(_gn_pass, layer, mode, x, cot))
+            fn = tf.function(functools.partial(one_pass, layer, mode, x, cot))
             outs[name] = [np.asarray(v) for v in tf.nest.flatten(fn())]
             calls[name] = lambda fn=fn: [fn() for _ in range(10)]
         diff = max(float(np.abs(a - b).max()) for a, b in zip(*outs.values()))
@@ -174,15 +181,6 @@ def section_group_norm(args) -> dict:
     table = [[c["shape"], c["mode"], c["speedup"]["median"]] for c in cases]
     C.table(["shape", "pass", "Keras / ours"], table)
     return {"cases": cases}
-
-
-def _gn_pass(layer, mode, x, cot):
-    if mode == "forward":
-        return layer(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        loss = tf.reduce_sum(layer(x) * cot)
-    return tape.gradient(loss, [x, layer.gamma, layer.beta])
 
 
 def section_fixed_methods(args) -> dict:
@@ -201,7 +199,5 @@ SECTIONS = {k[8:]: f for k, f in globals().items() if k.startswith("section_")}
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=15)
-    parser.add_argument("section", choices=SECTIONS)
-    args = parser.parse_args()
+    args = C.arguments(__doc__, repeats=15, options={"section": dict(choices=SECTIONS)})
     C.run(args, args.section, SECTIONS[args.section])  # PyTorch is loaded: pinned, recorded

@@ -10,16 +10,16 @@ import sys
 import _common as C
 import bench_odeint as O
 
+from reproduce.figures.canvas import pyplot, save_figure
+
 BATCH = 4  # every state-sized buffer scales with the batch: the ratios are batch 32's
 
 
 def child(config: dict) -> dict:
     """One configuration, measured in this fresh process."""
-    p, get, nfe = O.Problem(batch=BATCH), config.get, []
-    options = dict(
-        tol=get("tol"), steps=get("steps"), adjoint=get("adjoint"), max_num_steps=100_000
-    )
-    train, loops = O.tf_train(p, config["method"], **options), get("parallel_iterations")
+    p, nfe, loops = O.Problem(batch=BATCH), [], config.get("parallel_iterations")
+    options = {k: config.get(k) for k in ("tol", "steps", "adjoint")} | {"max_num_steps": 100_000}
+    train = O.tf_train(p, config["method"], **options)
     with C.tuning(PARALLEL_ITERATIONS=loops) if loops else contextlib.nullcontext():
         train.trace()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -48,15 +48,12 @@ def measure(args) -> dict:
     shipped = {r["tol"]: r["tf_peak_mib"] for r in shipped if "tf_peak_mib" in r}
     headline = shipped[min(shipped)] / shipped[max(shipped)]
     print(f"adjoint peak at tol {min(shipped):g} / {max(shipped):g}: {headline:.3f} (goal <= 1.1)")
-    args.out.mkdir(parents=True, exist_ok=True)
     plot(rows, args.out / "memory.png")
     return {"batch": BATCH, "rows": rows, "tight_over_loose": headline}
 
 
 def plot(rows: list[dict], path) -> None:
-    import matplotlib.pyplot as plt  # Agg where there is no display
-
-    series, (fig, ax) = {}, plt.subplots(figsize=(6.4, 4.2))
+    series, (fig, ax) = {}, pyplot().subplots(figsize=(6.4, 4.2))
     for r in (r for r in rows if "tf_peak_mib" in r):
         label = r["method"] + (f" adjoint, {r['adjoint']} norm" if "adjoint" in r else " backprop")
         label += ", parallel_iterations=10" * ("parallel_iterations" in r)
@@ -68,14 +65,12 @@ def plot(rows: list[dict], path) -> None:
     ax.set(ylim=(0, None))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, top=1.0)
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=1)
-    parser.add_argument("--child", help="a configuration to measure in this process (JSON)")
-    args = parser.parse_args()
+    child_help = dict(help="a configuration to measure in this process (JSON)")
+    args = C.arguments(__doc__, repeats=1, options={"--child": child_help})
     if args.child:
         C.pin_threads(args.threads[0])
         print(json.dumps(child(json.loads(args.child))))

@@ -30,8 +30,7 @@ BAR_TOL = 1e-3
 # not decide a tie; one step of TOLS moves the error by ~30%.
 BAR_SLACK = 0.01
 TOLS = (3e-3, 2e-3, 1.5e-3, 1e-3, 7e-4, 5e-4, 3e-4, 2e-4, 1e-4)  # loosest first
-TINY_TOLS = (2e-3, 1e-3, 5e-4)
-FIXED = ("rk4", "midpoint", "euler")
+TINY_TOLS, FIXED = (2e-3, 1e-3, 5e-4), ("rk4", "midpoint", "euler")
 REF_CHUNK = 4  # group norm and convolutions act per example: chunks change only memory
 OURS, THEIRS, DIFFRAX = "ODEBlock", "torchdiffeq", "diffrax"
 # Each side's gradients: the adjoint with either norm, and diffrax's default (checkpointed
@@ -82,8 +81,7 @@ def keras_dynamics(func: ODEfunc, counter):
     class Dynamics(keras.layers.Layer):
         def __init__(self):
             super().__init__()
-            norm = odelayers.GroupNormalization
-            self.norms = [norm(32, epsilon=1e-5) for _ in range(3)]  # PyTorch's epsilon
+            self.norms = [odelayers.GroupNormalization(32, epsilon=1e-5) for _ in range(3)]
             self.convs = [odelayers.ConcatConv2D(64, 3) for _ in range(2)]
 
         def call(self, h, t):
@@ -105,8 +103,7 @@ class Problem:
 
     def __init__(self, batch: int = 32, args=None):
         """``args``: ``--tiny``'s size or the full one, with the float64 reference in ``--out``."""
-        batch = (4 if args.tiny else 32) if args else batch
-        self.func, self.ref = ODEfunc(), None
+        batch, self.func, self.ref = ((4 if args.tiny else 32) if args else batch), ODEfunc(), None
         self.y0 = np.random.default_rng(1).standard_normal((batch, 64, 18, 18)).astype("float32")
         self.cot = np.random.default_rng(2).standard_normal(self.y0.shape).astype("float32")
         self.y0_t, self.cot_t = torch.from_numpy(self.y0), torch.from_numpy(self.cot)
@@ -128,13 +125,6 @@ class Problem:
         for g in got:
             np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5)
         return max(float(np.abs(g - want).max()) for g in got)
-
-    def channels_last(self) -> "Problem":
-        """A copy with PyTorch's module and tensors in ``channels_last``."""
-        q, fmt = copy.copy(self), torch.channels_last
-        q.func = copy.deepcopy(self.func).to(memory_format=fmt)
-        q.y0_t, q.cot_t = (a.contiguous(memory_format=fmt) for a in (self.y0_t, self.cot_t))
-        return q
 
     def error(self, final) -> float:
         """Relative RMS error of a final state (TensorFlow layout) against the reference."""
@@ -192,17 +182,14 @@ def torch_forward(p: Problem, method="dopri5", tol=BAR_TOL, steps=None):
 
 
 def torch_train(p: Problem, method="dopri5", tol=BAR_TOL, steps=None, adjoint=None):
-    options, solve = _torch_options(method, tol, steps), torchdiffeq.odeint
-    if adjoint:
-        solve = torchdiffeq.odeint_adjoint
-        options |= {"adjoint_options": {"norm": "seminorm"}} if adjoint == "seminorm" else {}
+    options = _torch_options(method, tol, steps)
+    options |= {"adjoint_options": {"norm": "seminorm"}} if adjoint == "seminorm" else {}
+    solve = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
 
     def call():
         p.func.zero_grad(set_to_none=True)
-        y0 = p.y0_t.clone().requires_grad_(True)
-        p.func.nfe = 0
-        out = solve(p.func, y0, p.t_t, **options)[-1]
-        forward = p.func.nfe
+        y0, p.func.nfe = p.y0_t.clone().requires_grad_(True), 0
+        out, forward = solve(p.func, y0, p.t_t, **options)[-1], p.func.nfe  # NFE after the solve
         (out * p.cot_t).sum().backward()
         grads = [y0.grad] + [q.grad for q in p.func.params()]
         return [tf_layout(g.contiguous().numpy()) for g in grads], forward, p.func.nfe - forward
@@ -325,7 +312,9 @@ def fewest_steps(p: Problem, forward, method: str, bar: float, limit: int) -> di
 
 def section_dynamics(p: Problem, args) -> tuple[dict, dict, Problem]:
     """One evaluation and VJP per side, PyTorch in both formats; its faster solve's format is kept."""
-    calls, half, q = {}, torch.tensor(0.5), p.channels_last()
+    calls, half, q, fmt = {}, torch.tensor(0.5), copy.copy(p), torch.channels_last
+    q.func = copy.deepcopy(p.func).to(memory_format=fmt)  # PyTorch's module and tensors
+    q.y0_t, q.cot_t = (a.contiguous(memory_format=fmt) for a in (p.y0_t, p.cot_t))
     for name, r in (("torch", p), ("torch channels_last", q)):
         y, w = r.y0_t.clone().requires_grad_(True), list(r.func.parameters())
         calls[f"{name} eval"] = lambda r=r: torch.no_grad()(r.func)(half, r.y0_t)
@@ -352,8 +341,8 @@ def section_dynamics(p: Problem, args) -> tuple[dict, dict, Problem]:
     errors = {k: p.error(call()[0]) for k, call in calls.items()}
     faster = min(times, key=lambda k: statistics.median(times[k]))
     gap = abs(errors["channels_last"] - errors["contiguous"]) / errors["contiguous"]
-    seconds = {k: C.spread(v) for k, v in times.items()}
-    formats = {"seconds": seconds, "faster": faster, "rounding_gap": gap}
+    formats = {"seconds": {k: C.spread(v) for k, v in times.items()}, "faster": faster}
+    formats["rounding_gap"] = gap
     return dynamics, formats, q if faster == "channels_last" else p
 
 
@@ -463,9 +452,8 @@ def measure(args) -> dict:
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=7, threads=(1, 2))
-    parser.add_argument("--prune", type=float, default=2.0, help="see section_adjoint, _fastest")
-    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
-    args = parser.parse_args()
+    options = {"--prune": dict(type=float, default=2.0, help="see section_adjoint, _fastest")}
+    options["--sections"] = dict(nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    args = C.arguments(__doc__, repeats=7, threads=(1, 2), options=options)
     name = "_".join(["odeint", *([] if args.sections == list(SECTIONS) else args.sections)])
     C.run(args, name, measure, ("torch", "torchdiffeq") + ("jax", "diffrax") * bool(diffrax))

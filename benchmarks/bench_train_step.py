@@ -1,7 +1,6 @@
 """A training step of the report's residual CNN, Keras / its PyTorch twin at its fastest, and of the
 ODE-Net (shipped and solver levers) / the CNN; FLOP/s against the fp32 peak and a matmul."""
 
-import functools
 import itertools
 import math
 import os
@@ -94,8 +93,7 @@ def candidates(args, x, y) -> tuple[dict, dict]:
         keras.utils.set_random_seed(1)
         built_models[name] = model = build()
         batches = itertools.cycle([(x[i : i + 32], y[i : i + 32]) for i in range(0, len(x), 32)])
-        train = functools.partial(model.train_on_batch, return_dict=True)
-        steps[name] = lambda train=train, batches=batches: train(*next(batches))
+        steps[name] = lambda m=model, b=batches: m.train_on_batch(*next(b), return_dict=True)
     foreach, xt, yt = faster_adam_foreach(), torch.from_numpy(nchw(x)), torch.from_numpy(y)
     compiled = [] if args.tiny or args.no_torch_compile else ["compiled channels_last"]
     for layout in ["nchw", "channels_last", *compiled]:
@@ -160,8 +158,7 @@ def measure(args) -> dict:
     torch_names = [n for n in steps if n.startswith("torch")]
     fastest = min(torch_names, key=lambda n: rows[n]["median"])
     ratios = {f"{RESNET} / {t}": C.ratio(times, RESNET, t) for t in torch_names}
-    odenets = [n for n in steps if n.startswith("odenet")]
-    ratios |= {f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in odenets}
+    ratios |= {f"{n} / {RESNET}": C.ratio(times, n, RESNET) for n in steps if n[:6] == "odenet"}
     C.rows_table("ratio", ratios)
     out = dict(parameters=ours, rows=rows, ratios=ratios, torch_fastest=fastest, flops=work)
     out |= dict(ceilings=ceiling, adam_foreach=built["adam_foreach"])
@@ -169,8 +166,7 @@ def measure(args) -> dict:
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=12, threads=(1, 2))
     # "dopri5 1e-3 adjoint" is the ODE-Net the report describes; none: only the shipped one.
-    parser.add_argument("--levers", nargs="*", choices=LEVERS, default=list(LEVERS))
-    parser.add_argument("--no-torch-compile", action="store_true", help="first compile: minutes")
-    C.run(parser.parse_args(), "train_step", measure)
+    options = {"--levers": dict(nargs="*", choices=LEVERS, default=list(LEVERS))}
+    options["--no-torch-compile"] = dict(action="store_true", help="first compile: minutes")
+    C.run(C.arguments(__doc__, 12, (1, 2), options), "train_step", measure)

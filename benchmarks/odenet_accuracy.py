@@ -143,8 +143,7 @@ def measure(args) -> dict:
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=0)
-    parser.add_argument("folder", type=Path, help="the folder holding the run folders")
+    options = {"folder": dict(type=Path, help="the folder holding the run folders")}
     # 6 passes over 1,313 images: 0.99**246 = 8% of the old statistics remain.
-    parser.add_argument("--bn-lag", type=int, default=0, metavar="PASSES", help="see measure_model")
-    C.run(parser.parse_args(), "odenet_accuracy", measure, peers=())
+    options["--bn-lag"] = dict(type=int, default=0, metavar="PASSES", help="see measure_model")
+    C.run(C.arguments(__doc__, 0, options=options), "odenet_accuracy", measure, peers=())

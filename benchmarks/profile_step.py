@@ -2,7 +2,6 @@
 rk4 step (``--model odenet``) or 8 batches of bench_train_step's residual CNN (``resnet``)."""
 
 import collections
-import functools
 import re
 import tempfile
 import timeit
@@ -41,8 +40,7 @@ def profile_tf(call, steps: int) -> tuple[dict, float]:
     """ms per call by TensorFlow op type, and ms per call."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    logdir = tempfile.mkdtemp(prefix="tfprof_")
-    tf.profiler.experimental.start(logdir)
+    tf.profiler.experimental.start(logdir := tempfile.mkdtemp(prefix="tfprof_"))
     wall = timeit.timeit(call, number=steps) / steps * 1000
     tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
@@ -74,7 +72,7 @@ def steps_of(args):
     keras.utils.set_random_seed(0)
     model, twin = build_resnet(), torch_resnet()
     step, xt, yt = torch_trainer(twin, twin, False), torch.from_numpy(nchw(x)), torch.from_numpy(y)
-    fit = functools.partial(model.fit, x, y, batch_size=32, epochs=1, verbose=0)
+    fit = lambda: model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # noqa: E731
     return fit, lambda: [step(a, b) for a, b in zip(xt.split(32), yt.split(32))], batches
 
 
@@ -98,8 +96,7 @@ def measure(args) -> dict:
 
 
 if __name__ == "__main__":
-    parser = C.parser(__doc__, repeats=None, threads=(1, 2))
-    parser.add_argument("--model", choices=("odenet", "resnet"), default="odenet")
-    args = parser.parse_args()
+    model = {"--model": dict(choices=("odenet", "resnet"), default="odenet")}
+    args = C.arguments(__doc__, repeats=None, threads=(1, 2), options=model)
     args.repeats = args.repeats or (10 if args.model == "odenet" else 2)
     C.run(args, f"profile_{args.model}", measure)

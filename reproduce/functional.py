@@ -6,13 +6,12 @@ spectra; Thodberg's Bayesian neural network (IEEE Trans. Neural Networks 7(1), 1
 to a test RMSE of about 0.36 on a related split, from principal components of the spectra.
 JapaneseVowels (Kudo et al., Pattern Recognition Letters 20(11-13), 1999): which of 9 speakers
 said a vowel, from 12 cepstral coefficients over 7 to 29 frames, 270 training and 370 test
-utterances, shorter ones padded with NaN. Each sample loses a fraction of its points as in Kidger
-et al. 2020 (the same points across channels; NaN marks them). The same splits and drops go to
-three models: a Neural CDE (``odelayers.CDEBlock`` + Dense) and a linear model (ridge regression;
-multinomial logistic regression with L2), both reading the gaps linearly interpolated, and a GRU
-over values, mask and time. Validation: the training samples whose index is 4 modulo 5 (34 of 172
-spectra; 54 of 270 utterances, 6 per speaker); it picks the linear model's penalty and each
-network's best epoch; the test split is only evaluated.
+utterances, shorter ones padded with NaN. Each sample loses a fraction of its points (Kidger et
+al. 2020), the same splits and drops going to a Neural CDE (``odelayers.CDEBlock`` + Dense), a
+linear model (ridge; multinomial logistic regression with L2), both on the gaps linearly
+interpolated, and a GRU over values, mask and time. Validation, the training samples whose index
+is 4 modulo 5 (34 of 172 spectra; 54 of 270 utterances, 6 per speaker), picks the linear model's
+penalty and each network's best epoch; the test split is only evaluated.
 """
 
 import hashlib
@@ -25,20 +24,22 @@ from pathlib import Path
 import numpy as np
 
 from reproduce import provenance
+from reproduce._quiet import quiet_tensorflow
 from reproduce.atomic import atomic_write_json
 from reproduce.comparison.stats import mean_interval
 from reproduce.errors import ReproduceError
+from reproduce.figures.canvas import pyplot, save_figure
 
 DROPS = (0.0, 0.3, 0.5, 0.7)
 # Per data set: sktime's folder, the models, the test metric and its range, the axes the inputs'
-# scaling averages over (each wavelength; each cepstral channel over frames), presets, settings.
+# scaling averages over (each wavelength; each cepstral channel over frames), settings, --quick's
+# epochs (2 seeds; full: 5 seeds, 100 epochs): the fewest of (10, 20, 40) after which the Neural
+# CDE's best validation metric so far (seed 0, no drops) is within 10% of its best in 40 epochs
+# (RMSE), or at most one validation series (1/54) below it (accuracy).
 DATASETS = {
     "tecator": {
-        "folder": "Tecator", "models": ("cde", "ridge", "gru"), "metric": "rmse",
-        "range": (0.0, float("inf")), "scale_axes": (0,), "ylabel": "test RMSE (% fat)",
-        #: --quick: 2 seeds, and the fewest epochs of (10, 20, 40) after which the Neural CDE's best
-        #: validation RMSE so far (seed 0, no drops) is within 10% of its best in 40 epochs: 40.
-        "presets": {"full": {"seeds": 5, "epochs": 100}, "quick": {"seeds": 2, "epochs": 40}},
+        "folder": "Tecator", "metric": "rmse", "range": (0.0, float("inf")), "quick_epochs": 40,
+        "models": ("cde", "ridge", "gru"), "scale_axes": (0,), "ylabel": "test RMSE (% fat)",
         # 23 divides the 138 training spectra: every batch has one shape, traced once. Euler steps
         # from point to point (the CDE as a sum over increments): rk4 costs 3 times as much a step.
         "settings": {"hidden_units": 32, "batch_size": 23, "learning_rate": 1e-2,
@@ -46,11 +47,7 @@ DATASETS = {
     },
     "japanesevowels": {
         "folder": "JapaneseVowels", "models": ("cde", "logistic", "gru"), "metric": "accuracy",
-        "range": (0.0, 1.0), "scale_axes": (0, 1), "ylabel": "test accuracy",
-        #: --quick: 2 seeds, and the fewest epochs of (10, 20, 40) after which the Neural CDE's best
-        #: validation accuracy so far (seed 0, no drops) is at most one validation series (1/54)
-        #: below its best in 40 epochs: 10.
-        "presets": {"full": {"seeds": 5, "epochs": 100}, "quick": {"seeds": 2, "epochs": 10}},
+        "range": (0.0, 1.0), "scale_axes": (0, 1), "ylabel": "test accuracy", "quick_epochs": 10,
         # 24 divides the 216 training series. Midpoint steps on the linear path read its slope
         # inside each interval, so a padded series' constant tail adds exactly nothing (a stage
         # at a knot reads the mean slope either side: Euler would step into the padding).
@@ -58,42 +55,37 @@ DATASETS = {
                      "cde_method": "midpoint", "cde_interpolation": "linear"},
     },
 }  # fmt: skip
-PIP_HINT = "pip install 'neural-ode-iceberg[functional]'"
+PIP = "pip install 'neural-ode-iceberg[functional]'"
+SCORES = {"rmse": lambda predicted, y: float(np.sqrt(np.mean((np.asarray(predicted) - y) ** 2))),
+          "accuracy": lambda predicted, y: float(np.mean(np.asarray(predicted) == y))}  # fmt: skip
 
 
 # ## Data: the .ts files inside sktime's wheel (read directly: no sktime import)
 def load(dataset: str = "tecator") -> dict:
     """Training, validation and test arrays (``x`` ``[N, T, C]``, NaN-padded to the longest series
     of both files; class labels as 0..K-1), the data set's name and the files' origin."""
-    spec = DATASETS[dataset]
+    folder, files, data = DATASETS[dataset]["folder"], {}, {}
     try:
         dist = metadata.distribution("sktime")
     except metadata.PackageNotFoundError:
-        raise ReproduceError(
-            f"{spec['folder']} ships with sktime, which is not installed: {PIP_HINT}"
-        ) from None
-    files, data = {}, {}
+        raise ReproduceError(f"{folder} ships with sktime, which is not installed: {PIP}") from None
     for split in ("TRAIN", "TEST"):
-        name = f"sktime/datasets/data/{spec['folder']}/{spec['folder']}_{split}.ts"
-        raw = Path(dist.locate_file(name)).read_bytes()
-        files[Path(name).name] = hashlib.sha256(raw).hexdigest()
+        path = Path(dist.locate_file(f"sktime/datasets/data/{folder}/{folder}_{split}.ts"))
+        files[path.name] = hashlib.sha256(raw := path.read_bytes()).hexdigest()
         data[split] = read_ts(raw.decode("utf-8"))
     steps, classes = max(x.shape[1] for x, _ in data.values()), np.unique(data["TRAIN"][1])
     for split, (x, y) in data.items():
-        y = np.searchsorted(classes, y) if spec["metric"] == "accuracy" else y
-        pad = [(0, 0), (0, steps - x.shape[1]), (0, 0)]
-        data[split] = np.pad(x, pad, constant_values=np.nan), y
-    (x, y), test = data["TRAIN"], data["TEST"]
-    val = np.arange(len(x)) % 5 == 4
+        y = np.searchsorted(classes, y) if DATASETS[dataset]["metric"] == "accuracy" else y
+        data[split] = np.pad(x, [(0, 0), (0, steps - len(x[0])), (0, 0)], constant_values=np.nan), y
+    (x, y), val = data["TRAIN"], np.arange(len(data["TRAIN"][0])) % 5 == 4
     origin = {"package": "sktime", "version": dist.version, "sha256": files}
-    return {"train": (x[~val], y[~val]), "val": (x[val], y[val]), "test": test,
+    return {"train": (x[~val], y[~val]), "val": (x[val], y[val]), "test": data["TEST"],
             "origin": origin, "name": dataset}  # fmt: skip
 
 
 def read_ts(text: str) -> tuple[np.ndarray, np.ndarray]:
     """A .ts file's ``@data``: ``x`` ``[N, T, C]`` (shorter series padded with NaN) and targets."""
-    rows = text.split("@data", 1)[1].split()
-    fields = [row.split(":") for row in rows]
+    fields = [row.split(":") for row in text.split("@data", 1)[1].split()]
     series = [[np.asarray(c.split(","), dtype=float) for c in row[:-1]] for row in fields]
     x = np.full((len(series), max(len(s[0]) for s in series), len(series[0])), np.nan)
     for i, channels in enumerate(series):
@@ -116,20 +108,20 @@ def interpolate(x: np.ndarray, padding: np.ndarray) -> np.ndarray:
     """NaN filled by linear interpolation over the grid (ends: the nearest observed value), up to
     each series' end; ``padding`` ``[N, T]`` (after the end) stays NaN."""
     filled = np.array(x, dtype=float)
-    for sample, pad in zip(filled, padding):
-        grid = np.arange(np.sum(~pad))
-        for channel in sample[: len(grid)].T:
-            seen = ~np.isnan(channel)
+    for sample, n in zip(filled, np.sum(~padding, axis=1)):
+        for channel in sample[:n].T:
+            seen, grid = ~np.isnan(channel), np.arange(n)
             channel[~seen] = np.interp(grid[~seen], grid[seen], channel[seen])
     return filled
 
 
 def resample(x: np.ndarray, padding: np.ndarray) -> np.ndarray:
     """Each series (gaps filled) linearly resampled from its own length to all ``T`` points."""
-    out, steps = np.empty_like(x), x.shape[1]
-    for sample, pad, row in zip(x, padding, out):
-        n = np.sum(~pad)
-        row.T[:] = [np.interp(np.linspace(0, n - 1, steps), np.arange(n), c[:n]) for c in sample.T]
+    out = np.empty_like(x)
+    for sample, n, row in zip(x, np.sum(~padding, axis=1), out):
+        row.T[:] = [
+            np.interp(np.linspace(0, n - 1, len(row)), np.arange(n), c[:n]) for c in sample.T
+        ]
     return out
 
 
@@ -140,8 +132,9 @@ def gru_inputs(x: np.ndarray, padding: np.ndarray) -> np.ndarray:
     last = np.maximum.accumulate(np.where(seen, np.arange(x.shape[1])[:, None], 0), axis=1)
     values = np.nan_to_num(np.take_along_axis(x, last, axis=1) * np.maximum.accumulate(seen, 1))
     t = np.broadcast_to(np.linspace(0.0, 1.0, x.shape[1])[None, :, None], x.shape[:2] + (1,))
-    out = np.concatenate([values, seen.astype(float), t], axis=-1)
-    return np.where(padding[..., None], -1.0, out).astype("float32")
+    return np.where(padding[..., None], -1.0, np.concatenate([values, seen, t], -1)).astype(
+        "float32"
+    )
 
 
 # ## Models
@@ -178,16 +171,16 @@ def cde_inputs(x: np.ndarray, seen: np.ndarray) -> np.ndarray:
 def cde_block(settings: dict, times):
     import odelayers
 
-    method, interpolation = settings["cde_method"], settings["cde_interpolation"]
-    return odelayers.CDEBlock(settings["hidden_units"], times=times, method=method,
-                              interpolation=interpolation, gradient="backprop")  # fmt: skip
+    return odelayers.CDEBlock(settings["hidden_units"], times=times, gradient="backprop",
+        method=settings["cde_method"], interpolation=settings["cde_interpolation"])  # fmt: skip
 
 
-def network(kind: str, steps: int, channels: int, settings: dict, classes: int = 0):
+def network(kind: str, steps: int, channels: int, settings: dict, classes=0, seed=0):
     """``cde``: :func:`cde_block` over :func:`cde_inputs`; ``gru``: GRU over :func:`gru_inputs`;
     then ``Dense``: 1 output and MSE, or with ``classes`` a logit each, cross-entropy, accuracy."""
     import keras
 
+    keras.utils.set_random_seed(seed)
     inputs = keras.Input((steps, channels))
     if kind == "cde":
         hidden = cde_block(settings, np.linspace(0.0, 1.0, steps))(inputs)
@@ -213,52 +206,33 @@ def fit_one(kind: str, data: dict, fraction: float, seed: int, epochs: int) -> d
         xt, xv, xs = map(interpolate, (xt, xv, xs), pads)
     mean, std = (f(xt, axis=spec["scale_axes"]) for f in (np.nanmean, np.nanstd))
     xt, xv, xs = ((x - mean) / std for x in (xt, xv, xs))
-    began, result, metric = time.perf_counter(), {}, SCORES[spec["metric"]]
+    began, result, metric, score = time.perf_counter(), {}, spec["metric"], SCORES[spec["metric"]]
     if kind in ("ridge", "logistic"):
         xt, xv, xs = map(resample, (xt, xv, xs), pads)
         # From the strongest penalty down: a tie in validation accuracy keeps the stronger.
         fits = [linear(kind, xt, yt, a) for a in 10.0 ** np.arange(3, -7, -1)]
-        pick = max if spec["metric"] == "accuracy" else min
-        best = pick(fits, key=lambda f: metric(f(xv), yv))
+        best = (max if metric == "accuracy" else min)(fits, key=lambda f: score(f(xv), yv))
         result["alpha"] = float(10.0 ** (3 - fits.index(best)))
         preds = [best(x) for x in (xv, xs)]
     else:
-        from reproduce._quiet import quiet_tensorflow
+        quiet_tensorflow()  # before Keras loads
+        from keras.callbacks import EarlyStopping
 
-        quiet_tensorflow()
-        import keras
-
-        keras.utils.set_random_seed(seed)
-        if kind == "gru":
-            xt, xv, xs = map(gru_inputs, (xt, xv, xs), pads)
-        else:
-            xt, xv, xs = map(cde_inputs, (xt, xv, xs), seen)
-        classes = int(yt.max()) + 1 if spec["metric"] == "accuracy" else 0
-        model = network(kind, xt.shape[1], xt.shape[2], spec["settings"], classes)
+        inputs, side = (gru_inputs, pads) if kind == "gru" else (cde_inputs, seen)
+        xt, xv, xs = map(inputs, (xt, xv, xs), side)
+        classes = int(yt.max()) + 1 if metric == "accuracy" else 0
+        model = network(kind, xt.shape[1], xt.shape[2], spec["settings"], classes, seed)
         shift, scale = (0, 1) if classes else (yt.mean(), yt.std())
-        best = keras.callbacks.EarlyStopping(patience=epochs, restore_best_weights=True)
         zt, zv = (yt - shift) / scale, (yv - shift) / scale
-        fit = dict(epochs=epochs, batch_size=spec["settings"]["batch_size"], callbacks=[best])
-        history = model.fit(xt, zt, validation_data=(xv, zv), validation_batch_size=len(xv),
-                            verbose=0, **fit).history  # fmt: skip
-        by_epoch = history.get("val_accuracy") or np.sqrt(history["val_loss"]) * scale
-        result[f"val_{spec['metric']}_by_epoch"] = [float(v) for v in by_epoch]
+        best = EarlyStopping(patience=epochs, restore_best_weights=True)
+        fit = dict(validation_data=(xv, zv), validation_batch_size=len(xv), callbacks=[best])
+        logs = model.fit(xt, zt, spec["settings"]["batch_size"], epochs, verbose=0, **fit).history
+        by_epoch = logs.get("val_accuracy") or np.sqrt(logs["val_loss"]) * scale
+        result[f"val_{metric}_by_epoch"] = [float(v) for v in by_epoch]
         outputs = [model.predict(x, batch_size=len(x), verbose=0) for x in (xv, xs)]
         preds = [o.argmax(-1) if classes else o[:, 0] * scale + shift for o in outputs]
-    result.update({f"{split}_{spec['metric']}": metric(p, y)
-                   for split, p, y in (("val", preds[0], yv), ("test", preds[1], ys))})  # fmt: skip
+    result |= {f"{s}_{metric}": score(p, y) for s, p, y in zip(("val", "test"), preds, (yv, ys))}
     return {**result, "seconds": round(time.perf_counter() - began, 1)}
-
-
-def rmse(prediction, target) -> float:
-    return float(np.sqrt(np.mean((np.asarray(prediction) - target) ** 2)))
-
-
-def accuracy(prediction, target) -> float:
-    return float(np.mean(np.asarray(prediction) == target))
-
-
-SCORES = {"rmse": rmse, "accuracy": accuracy}
 
 
 def summarise(values, bounds: tuple) -> dict:
@@ -271,64 +245,42 @@ def summarise(values, bounds: tuple) -> dict:
 def run(out, *, dataset="tecator", quick=False, seeds=None, epochs=None, models=None, drops=DROPS,
         force=False, command=None) -> dict:  # fmt: skip
     """Every (model, drop) configuration into ``out/functional[-<dataset>][-quick]/<model>-drop
-    <pct>/`` (Tecator's without its name); seeds already in a configuration's metrics.json are
-    skipped. Returns the summary."""
+    <pct>/`` (Tecator's without its name), skipping the seeds in its metrics.json; the summary."""
     data, spec = load(dataset), DATASETS[dataset]
     name, clip = spec["metric"], spec["range"]
-    preset = spec["presets"]["quick" if quick else "full"]
-    seeds, epochs = seeds or preset["seeds"], epochs or preset["epochs"]
+    seeds, epochs = seeds or (2 if quick else 5), epochs or (spec["quick_epochs"] if quick else 100)
     suffix = ("" if dataset == "tecator" else f"-{dataset}") + ("-quick" if quick else "")
     root, models = Path(out) / f"functional{suffix}", models or spec["models"]
     shown = f"[{clip[0]:g}, {clip[1]:g}" + (")" if np.isinf(clip[1]) else "]")
     interval = f"95% Student-t over seeds, clipped to {shown}"
     summary = {"data": data["origin"], "metric": name, "interval": interval, "rows": []}
-    todo, done = len(models) * len(drops) * seeds, 0
-    for model in models:
-        for fraction in drops:
-            folder = root / f"{model}-drop{round(100 * fraction):02d}"
-            config = {"model": model, "drop": fraction, "epochs": epochs, **spec["settings"]}
-            metrics = {"config": config, "data": data["origin"], "per_seed": {}}
-            if (folder / "metrics.json").is_file() and not force:
-                metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-                if metrics["config"] != config:
-                    raise ReproduceError(f"{folder} holds another configuration; pass --force")
-            for seed in range(seeds):
-                done += 1
-                if str(seed) in metrics["per_seed"]:
-                    continue
-                got = metrics["per_seed"][str(seed)] = fit_one(model, data, fraction, seed, epochs)
-                print(f"[{done}/{todo}] {model} drop {fraction:.0%} seed {seed}: test {name} "
-                      f"{got[f'test_{name}']:.3g} (val {got[f'val_{name}']:.3g}), "
-                      f"{got['seconds']:.0f} s", flush=True)  # fmt: skip
-                metrics["provenance"] = provenance.record(command)
-                folder.mkdir(parents=True, exist_ok=True)
-                atomic_write_json(folder / "metrics.json", metrics)
-            values = [metrics["per_seed"][str(seed)][f"test_{name}"] for seed in range(seeds)]
-            summary["rows"].append({"model": model, "drop": fraction, **summarise(values, clip)})
+    for i, (model, fraction) in enumerate((model, f) for model in models for f in drops):
+        folder = root / f"{model}-drop{round(100 * fraction):02d}"
+        config = {"model": model, "drop": fraction, "epochs": epochs, **spec["settings"]}
+        metrics = {"config": config, "data": data["origin"], "per_seed": {}}
+        if (folder / "metrics.json").is_file() and not force:
+            metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+            if metrics["config"] != config:
+                raise ReproduceError(f"{folder} holds another configuration; pass --force")
+        for seed in (s for s in range(seeds) if str(s) not in metrics["per_seed"]):
+            got = metrics["per_seed"][str(seed)] = fit_one(model, data, fraction, seed, epochs)
+            print(f"[{i * seeds + seed + 1}/{len(models) * len(drops) * seeds}] {model} drop "
+                  f"{fraction:.0%} seed {seed}: test {name} {got[f'test_{name}']:.3g} (val "
+                  f"{got[f'val_{name}']:.3g}), {got['seconds']:.0f} s", flush=True)  # fmt: skip
+            folder.mkdir(parents=True, exist_ok=True)
+            metrics["provenance"] = provenance.record(command)
+            atomic_write_json(folder / "metrics.json", metrics)
+        values = [metrics["per_seed"][str(seed)][f"test_{name}"] for seed in range(seeds)]
+        summary["rows"].append({"model": model, "drop": fraction, **summarise(values, clip)})
     summary["provenance"] = provenance.record(command)
     atomic_write_json(root / "summary.json", summary)
-    figure(summary["rows"], root / f"{name}_vs_drop.png", spec["ylabel"], spec["folder"])
-    return summary
-
-
-def figure(rows: list[dict], path: Path, ylabel: str, title: str) -> None:
-    """The test metric against the fraction dropped, one line per model, 95% interval bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for model in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == model]
-        mean = np.array([r["mean"] for r in mine])
-        low, high = (
-            [m if r[k] is None else r[k] for r, m in zip(mine, mean)] for k in ("low", "high")
-        )
-        ax.errorbar([r["drop"] for r in mine], mean, yerr=[mean - low, high - mean], capsize=3,
-                    marker="o", label=model)  # fmt: skip
-    ax.set(xlabel="fraction of points dropped", ylabel=ylabel, title=title)
+    fig, ax = pyplot().subplots(figsize=(5, 3.5))
+    for model in dict.fromkeys(models):  # an interval of one seed (None) draws no bar
+        rows = [r for r in summary["rows"] if r["model"] == model]
+        mean, low, high = (np.array([r[k] for r in rows], float) for k in ("mean", "low", "high"))
+        ax.errorbar([r["drop"] for r in rows], mean, np.nan_to_num([mean - low, high - mean]),
+                    capsize=3, marker="o", label=model)  # fmt: skip
+    ax.set(xlabel="fraction of points dropped", ylabel=spec["ylabel"], title=spec["folder"])
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, root / f"{name}_vs_drop.png", top=1.0)
+    return summary

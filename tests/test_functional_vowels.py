@@ -84,7 +84,7 @@ def test_padding_adds_nothing_to_the_cde():
 
 def test_accuracy_and_its_interval_clipped_to_0_1_match_scipy():
     stats = pytest.importorskip("scipy.stats")
-    assert functional.accuracy([0, 2, 1, 1], np.array([0, 2, 2, 1])) == 0.75
+    assert functional.SCORES["accuracy"]([0, 2, 1, 1], np.array([0, 2, 2, 1])) == 0.75
     for values in ([0.99, 0.97, 1.0], [0.5, 0.7, 0.6, 0.65, 0.55]):
         row = functional.summarise(values, (0.0, 1.0))
         half = stats.t.ppf(0.975, len(values) - 1) * stats.sem(values)
