@@ -23,12 +23,14 @@ PREPROCESSINGS = ("r", "corrected")
 DENSE_PREPROCESSINGS = ("r", "r-array-only", "r-scaling-only", "corrected")
 
 QuickPreset = collections.namedtuple("QuickPreset", "epochs limit_train limit_test")
-#: ``--quick``: every image of R's split, fewer epochs. 4 is the shortest length at which
-#: the CNNs' mean stand-in test accuracy over training seeds passes 80 %.
+#: ``--quick``, a smoke test: every image of R's split, fewer epochs. The epochs are what
+#: ``python -m reproduce quick-preset``'s rule, fixed before any run was looked at, gives on
+#: training images held out from R's training split (never on the test images). The faithful
+#: dense network learns nothing but the class shares, so one epoch is as good as any.
 QUICK = {
-    "dense": QuickPreset(epochs=30, limit_train=None, limit_test=None),
+    "dense": QuickPreset(epochs=1, limit_train=None, limit_test=None),
     "resnet": QuickPreset(epochs=4, limit_train=None, limit_test=None),
-    "odenet": QuickPreset(epochs=4, limit_train=None, limit_test=None),
+    "odenet": QuickPreset(epochs=2, limit_train=None, limit_test=None),
 }
 
 #: ``odelayers.METHODS``, ``FIXED_STEP_METHODS`` and ``GRADIENTS``, spelled out so that
