@@ -22,6 +22,7 @@ def run_example(name: str, out: Path) -> dict:
     return json.loads((out / f"{name}_results.json").read_text())
 
 
+@pytest.mark.slow  # among the slowest: the default selection stays under 8 minutes on 2 cores
 def test_spiral_learns(tmp_path):
     results = run_example("spiral", tmp_path)
     assert results["final_loss"] < results["initial_loss"], results["loss"]

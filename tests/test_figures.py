@@ -333,6 +333,7 @@ def test_figures_4_7_draw_the_history_values(tmp_path, monkeypatch):
         np.testing.assert_array_equal(y, history[column])
 
 
+@pytest.mark.slow  # among the slowest: the default selection stays under 8 minutes on 2 cores
 def test_figures_4_7_give_every_panel_its_own_y_scale(tmp_path, monkeypatch):
     """A CNN loss twenty times the dense network's must not flatten the dense curve."""
     from matplotlib.figure import Figure
