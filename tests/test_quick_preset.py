@@ -39,6 +39,7 @@ def test_a_validation_run_scores_on_held_out_training_images(tmp_path, monkeypat
     metrics = json.loads((folder / "metrics.json").read_text())
     n_train = preprocess.default_n_train(40)
     assert (metrics["validation"], metrics["n_train"], metrics["n_test"]) == (6, n_train - 6, 6)
+    assert "held-out validation accuracy" in (folder / "log.txt").read_text()
     # a different option is a different run: no resume across it
     assert metrics["config"]["validation"] == 6
 

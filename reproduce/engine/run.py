@@ -211,7 +211,8 @@ class Run:
         metrics = self._metrics(rf.FINISHED)
         self._write_curves(rf.FINISHED)
         tested = [k for k in ("accuracy", "loss") if metrics[f"test_{k}"] is not None]
-        scores = ", ".join(f"test {k} {metrics[f'test_{k}']:.4f}" for k in tested)
+        scored = "held-out validation" if self.config.validation else "test"
+        scores = ", ".join(f"{scored} {k} {metrics[f'test_{k}']:.4f}" for k in tested)
         done = f"Finished {len(self.history)} epochs in {self.run_dir}: {scores}"
         self.log(done, echo=False)
         atomic.atomic_write_json(self.run_dir / rf.METRICS_FILE, metrics)
