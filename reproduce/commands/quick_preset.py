@@ -43,11 +43,11 @@ def select(runs_dir: str) -> list[dict]:
     from reproduce.errors import ReproduceError
     from reproduce.runs import load_runs
 
-    rows = []
+    rows, scanned = [], load_runs(runs_dir).runs
     for model, epochs in LENGTHS.items():
         runs = {
             run.train_seed: run
-            for run in load_runs(runs_dir).runs
+            for run in scanned
             if run.model == model
             and run.finished
             and run.preprocessing == "r"
