@@ -133,7 +133,7 @@ def test_mean_and_interval_are_scipys():
 def test_a_group_row_holds_every_seed_its_mean_and_interval(tmp_path):
     accuracies = (0.54, 0.61, 0.58)
     three_seeds(tmp_path, accuracies, ode={"method": "dopri5", "rtol": 1e-3, "atol": 1e-4})
-    (row,), runs = comparison_tables(load_runs(tmp_path).runs, lambda run: 0.6)
+    (row,), runs, _ = comparison_tables(load_runs(tmp_path).runs, lambda run: 0.6)
     a = np.array(accuracies)
     low, high = scipy.stats.t.interval(0.95, 2, loc=a.mean(), scale=scipy.stats.sem(a))
     assert row["test_accuracy_per_seed"] == [(1, 0.54), (2, 0.61), (3, 0.58)]
@@ -155,10 +155,31 @@ def test_a_group_row_holds_every_seed_its_mean_and_interval(tmp_path):
 def test_the_accuracy_interval_is_clipped_to_0_and_1(tmp_path):
     accuracies = (0.76, 0.86, 0.63)  # the t-interval's upper end lies above 1
     three_seeds(tmp_path, accuracies)
-    (row,), _ = comparison_tables(load_runs(tmp_path).runs, lambda run: 0.6)
+    (row,), *_ = comparison_tables(load_runs(tmp_path).runs, lambda run: 0.6)
     a = np.array(accuracies)
     low, high = scipy.stats.t.interval(0.95, 2, loc=a.mean(), scale=scipy.stats.sem(a))
     assert high > 1 and row["ci95_high"] == 1.0 and row["ci95_low"] == pytest.approx(low)
+
+
+def test_paired_differences_match_scipys_paired_t_interval(tmp_path):
+    first, second = (0.54, 0.61, 0.58), (0.60, 0.62, 0.66)
+    three_seeds(tmp_path, first)
+    for seed, accuracy in zip((1, 2, 3), second):
+        suffix = "" if seed == 1 else f"-t{seed}"
+        write_run(tmp_path, f"dense-corrected-real-e4{suffix}", preprocessing="corrected",
+                  train_seed=seed, test_accuracy=accuracy)  # fmt: skip
+    write_run(tmp_path, "resnet-r-real-e4", model="resnet")  # another model: not paired
+    groups, _, (row,) = comparison_tables(load_runs(tmp_path).runs)
+    d = np.array(first) - np.array(second)  # the "r" group sorts after "corrected"
+    low, high = scipy.stats.t.interval(0.95, 2, loc=d.mean(), scale=scipy.stats.sem(d))
+    assert (row["configuration"], row["minus"], row["n"]) == (
+        "dense-r-real-e4", "dense-corrected-real-e4", 3)  # fmt: skip
+    assert [s for s, _ in row["accuracy_difference_per_seed"]] == [1, 2, 3]
+    assert row["accuracy_difference_mean"] == pytest.approx(d.mean())
+    assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((low, high))
+    p, n = groups[0]["test_accuracy_mean"], groups[0]["n_test"]
+    margin = scipy.stats.norm.ppf(0.975) * np.sqrt(p * (1 - p) / n)
+    assert groups[0]["test_accuracy_binomial_margin"] == pytest.approx(margin, rel=1e-6)
 
 
 def test_constant_classifiers_are_found_per_seed(tmp_path):
@@ -167,7 +188,7 @@ def test_constant_classifiers_are_found_per_seed(tmp_path):
     metrics = json.loads(path.read_text())
     metrics["predicted_class_shares"] = {"0": 1.0}
     path.write_text(json.dumps(metrics))
-    (row,), runs = comparison_tables(load_runs(tmp_path).runs)
+    (row,), runs, _ = comparison_tables(load_runs(tmp_path).runs)
     assert row["constant_seeds"] == [2]
     assert [r["constant"] for r in runs] == [False, True, False]
 
@@ -177,7 +198,7 @@ def test_the_table_has_one_row_per_group_in_the_reports_order(tmp_path):
     write_run(tmp_path, "dense-corrected", preprocessing="corrected")
     write_run(tmp_path, "odenet", model="odenet")
     write_run(tmp_path, "resnet", model="resnet")
-    groups, runs = comparison_tables(load_runs(tmp_path).runs)
+    groups, runs, _ = comparison_tables(load_runs(tmp_path).runs)
     assert [(g["model"], g["n"]) for g in groups] == [
         ("dense", 1),
         ("dense", 3),

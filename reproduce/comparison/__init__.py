@@ -32,7 +32,7 @@ def run_compare(
             why = f"{run.folder}/metrics.json: {' '.join(str(err).split())[:200]}"
             raise ReproduceError(f"{why}; fix it or move its run folder") from err
     share = (lambda run: majority_share(run, data_path)) if compute_shares else (lambda run: None)
-    groups, runs = comparison_tables(scan.runs, share)
+    groups, runs, paired = comparison_tables(scan.runs, share)
     data = " / ".join(dict.fromkeys(row["data"] for row in groups)) or "–"
     parts = [
         "# Our runs beside the report's figures",
@@ -42,6 +42,8 @@ def run_compare(
         markdown(claim_rows()),
         "## Seed groups: mean and 95% Student-t interval over the training seeds",
         markdown(groups),
+        "## Paired differences: the same training seeds, test accuracy of one minus the other",
+        markdown(paired),
         "## Runs",
         markdown(runs),
     ]

@@ -1,6 +1,8 @@
 """The comparison's tables, as rows of numbers: one per seed group, one per run, one per
 report figure. Fractions stay fractions here; :func:`markdown` shows them as percentages."""
 
+import math
+
 from reproduce.comparison.stats import mean_interval
 from reproduce.report_claims import CLAIMS
 from reproduce.runs import MODELS, RunRecord, SeedGroup, seed_groups
@@ -36,6 +38,38 @@ def _short_commit(commit) -> str:
     return commit[:7] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
+def _binomial_margin(accuracy, n_test):
+    """Half-width of the normal-approximation 95% interval of one accuracy on ``n_test`` images:
+    what the test set's size alone leaves uncertain, apart from the spread over seeds."""
+    if accuracy is None or not n_test:
+        return None
+    return 1.959964 * math.sqrt(accuracy * (1 - accuracy) / int(n_test))
+
+
+def paired_rows(groups: list[SeedGroup]) -> list[dict]:
+    """Test-accuracy differences seed by seed between two groups trained alike (epochs, images):
+    two of one model (a seed gives both the same initial weights and batch order), or the ODE-Net
+    and the residual CNN; the mean and t-interval of the differences, over the shared seeds."""
+    rows, alike = [], ("epochs", "n_train", "n_test", "validation")
+    for i, first in enumerate(groups):
+        for second in groups[i + 1 :]:
+            models = {first.model, second.model}
+            if (len(models) > 1 and models != {"resnet", "odenet"}) or any(
+                first.get(k) != second.get(k) for k in alike
+            ):
+                continue
+            a, b = (dict(zip(g.train_seeds, g.values("test_accuracy"))) for g in (first, second))
+            seeds = [s for s in a if a[s] is not None and b.get(s) is not None]
+            differences = [b[s] - a[s] for s in seeds]
+            mean, low, high, n = mean_interval(differences)
+            if n >= 2:
+                rows.append({"configuration": second.name, "minus": first.name, "n": n,
+                             "accuracy_difference_per_seed": list(zip(seeds, differences)),
+                             "accuracy_difference_mean": mean, "ci95_low": low,
+                             "ci95_high": high})  # fmt: skip
+    return rows
+
+
 def group_row(group: SeedGroup, majority_share: float | None = None) -> dict:
     """A seed group's numbers: mean and 95% t-interval over its seeds, and its settings."""
     accuracy = group.values("test_accuracy")
@@ -51,6 +85,7 @@ def group_row(group: SeedGroup, majority_share: float | None = None) -> dict:
             "report": claim.display() if claim else None, "n": group.n,
             "test_accuracy_per_seed": list(zip(group.train_seeds, accuracy)),
             "test_accuracy_mean": mean, "ci95_low": low, "ci95_high": high,
+            "test_accuracy_binomial_margin": _binomial_margin(mean, group.get("n_test")),
             "majority_share": majority_share,
             "constant_seeds": [r.train_seed for r in group.runs if is_constant(r)],
             "test_loss_mean": mean_interval(group.values("test_loss"))[0],
@@ -77,13 +112,14 @@ def claim_rows() -> list[dict]:
             for c in CLAIMS.values()]  # fmt: skip
 
 
-def comparison_tables(runs: list[RunRecord], majority=lambda run: None) -> tuple[list, list]:
-    """(group rows, run rows) in the report's model order; ``majority(run)``: the run's share."""
+def comparison_tables(runs: list[RunRecord], majority=lambda run: None) -> tuple[list, list, list]:
+    """(group rows, run rows, paired rows) in the report's model order; ``majority(run)``: the
+    run's majority-class share."""
     order = {m: i for i, m in enumerate(MODELS)}
     groups = sorted(seed_groups(runs), key=lambda g: order.get(g.model, len(MODELS)))
     group_rows = [group_row(g, majority(g.runs[0])) for g in groups]
     run_rows = [run_row(r, g.name) for g in groups for r in g.runs]
-    return group_rows, run_rows
+    return group_rows, run_rows, paired_rows(groups)
 
 
 def _cell(column: str, value) -> str:
