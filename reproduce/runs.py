@@ -125,11 +125,13 @@ def seed_groups(runs: list[RunRecord]) -> list[SeedGroup]:
 
 def curve_groups(runs: list[RunRecord]) -> dict[str, list[SeedGroup]]:
     """Per model, the seed groups Figures 4/7 draw: per preprocessing the best group with a
-    history (finished, then most epochs, most seeds, latest), faithful ("r") first."""
+    history (finished, then in its default folder rather than a ``--run-name`` variant, then most
+    epochs, most seeds, latest), faithful ("r") first."""
 
     def rank(g: SeedGroup):
         latest = max(str(r.get("date", "")) for r in g.runs)
-        return (g.finished, int(g.get("epochs", 0)), g.n, latest, g.name)
+        default = not (g.get("config") or {}).get("run_name")
+        return (g.finished, default, int(g.get("epochs", 0)), g.n, latest, g.name)
 
     best = {}
     for group in sorted(seed_groups([r for r in runs if r.history is not None]), key=rank):

@@ -56,6 +56,7 @@ def test_curves_draw_finished_runs_first_then_the_longest(tmp_path):
     write_run(root, "b", epochs=30, quick=True)
     write_run(root, "c", epochs=60)
     write_run(root, "d", epochs=10, preprocessing="corrected")
+    write_run(root, "e", epochs=90, config={"run_name": "e"})  # a named variant
     drawn = curve_groups(load_runs(root).runs)
     assert [group.name for group in drawn["dense"]] == ["c", "d"]  # faithful first
     assert not {r.name: r for r in load_runs(root).runs}["a"].finished
