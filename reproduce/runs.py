@@ -19,6 +19,10 @@ NOT_SETTINGS = frozenset(
     "wall_time_s seconds_per_epoch date finished_at sessions command argv versions git_commit "
     "hardware model_file tensorboard error error_kind data".split()
 )
+#: The same within the recorded command-line configuration (``metrics.json["config"]``).
+CONFIG_NOT_SETTINGS = frozenset(
+    "train_seed data argv verbose out run_name in_all skip_finished resume force tensorboard".split()
+)
 
 
 @dataclass
@@ -45,6 +49,9 @@ class RunRecord:
         """Every setting of the run, as text; a data file is known by content, not path."""
         kept = {k: v for k, v in self.metrics.items() if k not in NOT_SETTINGS}
         kept["data"] = {k: self.data.get(k) for k in ("kind", "sha256", "n_records")}
+        config = kept.get("config")
+        if isinstance(config, dict):
+            kept["config"] = {k: v for k, v in config.items() if k not in CONFIG_NOT_SETTINGS}
         kept.setdefault("seed", 1)
         return json.dumps(kept, sort_keys=True, default=str)
 

@@ -72,6 +72,15 @@ def test_runs_differing_only_in_the_training_seed_form_one_group(tmp_path):
     assert group.name == "dense-r-real-e4"
 
 
+def test_the_recorded_configuration_groups_by_its_settings_not_its_seed(tmp_path):
+    for seed in (1, 2):  # as a run writes it: the whole command line, seed and folder included
+        config = {"model": "dense", "rtol": 1e-3, "train_seed": seed, "out": f"o{seed}"}
+        write_run(tmp_path, f"a-t{seed}", train_seed=seed, config=config)
+    write_run(tmp_path, "b", train_seed=3, config={"model": "dense", "rtol": 1e-4, "train_seed": 3})
+    groups = seed_groups(load_runs(tmp_path).runs)
+    assert [g.train_seeds for g in groups] == [[1, 2], [3]]
+
+
 def test_a_run_from_before_the_option_counts_as_its_splits_seed(tmp_path):
     three_seeds(tmp_path)
     old = json.loads((tmp_path / "dense-r-real-e4" / "metrics.json").read_text())
