@@ -96,3 +96,14 @@ def predicted_class_shares(model, x, batch_size: int) -> dict[str, float]:
     pred = np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).reshape(len(x), -1)
     counts = np.bincount(_classes(pred), minlength=max(2, pred.shape[1]))
     return {str(c): float(n / len(pred)) for c, n in enumerate(counts)}
+
+
+def nfe_reading(model, history) -> dict | None:
+    """The ODE blocks' NFE: their last forward solve, and the mean of the history's column."""
+    counts = [getattr(layer, "nfe", None) for layer in model._flatten_layers(include_self=False)]
+    counts = [int(np.asarray(n)) for n in counts if n is not None and not callable(n)]
+    column = [row["nfe"] for row in history if row.get("nfe") is not None]
+    if not counts and not column:
+        return None
+    last = sum(counts) if counts else int(round(column[-1]))
+    return {"last_forward": last, "mean_forward": float(np.mean(column)) if column else float(last)}

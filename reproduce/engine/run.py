@@ -1,10 +1,8 @@
 """One training run into a run folder: ``with Run(config, data) as run: run.fit(...); run.evaluate(...)``.
 
-Leaving the block after ``fit`` writes every result, then status "finished" (the commit), then
-drops the checkpoint. A signal ends it "interrupted", a failure the user can act on "failed" with
-one line, an unwritable folder one line with the checkpoint kept; anything else is a bug: "failed",
-re-raised.
-"""
+Leaving the block after ``fit`` writes every result, then status "finished" (the commit), then drops
+the checkpoint. A signal ends it "interrupted", a failure the user can act on "failed" with one
+line, an unwritable folder one line with the checkpoint kept; a bug "failed", re-raised."""
 
 import contextlib
 import math
@@ -195,6 +193,7 @@ class Run:
         """Every result, then status "finished" (until then a failed write leaves a resumable
         "running" folder), then the checkpoint goes."""
         from reproduce.engine.checkpoint import model_bytes
+        from reproduce.inference import nfe_reading
 
         results, began = self.results, self.evaluation_began
         results["_evaluation_s"] = time.perf_counter() - began if began else 0.0
@@ -345,15 +344,3 @@ def check_arrays(*arrays) -> None:
                 f"sample {int(bad[0])}); fix or drop them before training."
             )
 
-
-def nfe_reading(model, history) -> dict | None:
-    """The ODE blocks' NFE: their last forward solve, and the mean of the history's column."""
-    import numpy as np
-
-    counts = [getattr(layer, "nfe", None) for layer in model._flatten_layers(include_self=False)]
-    counts = [int(np.asarray(n)) for n in counts if n is not None and not callable(n)]
-    column = [row["nfe"] for row in history if row.get("nfe") is not None]
-    if not counts and not column:
-        return None
-    last = sum(counts) if counts else int(round(column[-1]))
-    return {"last_forward": last, "mean_forward": float(np.mean(column)) if column else float(last)}
