@@ -343,4 +343,3 @@ def check_arrays(*arrays) -> None:
                 f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
                 f"sample {int(bad[0])}); fix or drop them before training."
             )
-
