@@ -18,8 +18,9 @@ import keras
 import numpy as np
 from keras.src.saving import saving_lib
 
+from reproduce import run_folder as rf
 from reproduce.atomic import atomic_write_bytes, atomic_write_json
-from reproduce.engine import config as rf  # the run folder's names
+from reproduce.engine.config import RESUME_KEYS
 from reproduce.errors import ReproduceError
 
 STATE_FILE = "state.json"
@@ -129,7 +130,7 @@ def resume(run) -> None:
     saved = {**state["config"], **state["facts"]}
     found = [
         f"{key}: {saved.get(key)!r} there, {now.get(key)!r} here"
-        for key in (*rf.RESUME_KEYS, *FACT_KEYS)
+        for key in (*RESUME_KEYS, *FACT_KEYS)
         if saved.get(key) != now.get(key)
     ]
     if found:

@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from reproduce.errors import ReproduceError
+from reproduce.errors import ReproduceError, first_line
 
 # Write failures the user can fix; the last saved epoch stays resumable.
 _CAUSES = {
@@ -31,12 +31,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, message: str, metrics: dict, resume_command: str):
         super().__init__(message)
         self.metrics, self.resume_command = metrics, resume_command
-
-
-def first_line(text, limit: int = 400) -> str:
-    """The first non-blank line of ``text``, shortened to ``limit`` characters."""
-    line = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def solver_failure(exc: BaseException) -> str | None:
