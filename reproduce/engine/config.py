@@ -96,16 +96,13 @@ class RunConfig:
             name += "quick" if self.quick else f"e{self.epochs}"
             if self.limit_train or self.limit_test:  # never the folder of a full-size run
                 name += f"-n{self.limit_train or 'all'}x{self.limit_test or 'all'}"
-            if self.validation:
-                name += f"-v{self.validation}"
-        if self.train_seed != self.seed:
-            name += f"-t{self.train_seed}"
+            name += f"-v{self.validation}" * bool(self.validation)
+        name += f"-t{self.train_seed}" * (self.train_seed != self.seed)
         return Path(self.out) / name
 
     def split(self, nums, not_nums):
-        """R's training and test indices as this run uses them: ``validation`` holds out the last
-        N training images in place of the test images (which it never touches), then the limits
-        keep the first images of each side."""
+        """R's training and test indices as this run uses them: ``validation`` holds out the last N
+        training images in place of the (untouched) test images, then the limits keep the first."""
         if self.validation:
             nums, not_nums = nums[: -self.validation], nums[-self.validation :]
         return nums[: self.limit_train], not_nums[: self.limit_test]
@@ -127,8 +124,7 @@ class RunConfig:
 
     def recorded(self) -> dict:
         """The configuration as plain JSON values (``metrics.json["config"]``)."""
-        values = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
 
     def commands(self) -> tuple[str, str]:
         """The command line of this run, and the one that resumes it (without --force/--no-resume)."""

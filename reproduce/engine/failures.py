@@ -9,12 +9,9 @@ import threading
 from reproduce.errors import ReproduceError, first_line
 
 # Write failures the user can fix; the last saved epoch stays resumable.
-_CAUSES = {
-    errno.ENOSPC: " (the disk is full)",
-    errno.EDQUOT: " (the disk quota is used up)",
-    errno.EROFS: " (the file system is read-only)",
-    errno.EACCES: " (no permission to write there)",
-}
+_CAUSES = {errno.ENOSPC: " (the disk is full)", errno.EDQUOT: " (the disk quota is used up)"}
+_CAUSES[errno.EROFS] = " (the file system is read-only)"
+_CAUSES[errno.EACCES] = " (no permission to write there)"
 
 
 class TrainingFailed(ReproduceError):

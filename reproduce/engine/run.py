@@ -189,8 +189,7 @@ class Run:
         self.log(line, echo=False)
 
     def _finish(self) -> None:
-        """Every result, then status "finished" (until then a failed write leaves a resumable
-        "running" folder), then the checkpoint goes."""
+        """Every result, then status "finished" (a write failing before leaves the run resumable)."""
         from reproduce.engine.checkpoint import model_bytes
 
         results, began = self.results, self.evaluation_began
@@ -310,10 +309,9 @@ def check_arrays(*arrays) -> None:
     if len(arrays[0]) == 0 or any(len(x) != len(y) for x, y in zip(arrays[::2], arrays[1::2])):
         raise ValueError(f"no training samples, or inputs and labels of other lengths: {arrays}")
     names = ("training inputs", "training labels", "test inputs", "test labels")
-    for name, array in zip(names, map(np.asarray, arrays)):
-        if not np.issubdtype(array.dtype, np.floating):
-            continue
-        if len(bad := np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))):
+    for name, rows in zip(names, (np.asarray(a).reshape(len(a), -1) for a in arrays)):
+        floating = np.issubdtype(rows.dtype, np.floating)
+        if floating and len(bad := np.flatnonzero(~np.isfinite(rows).all(axis=1))):
             raise ReproduceError(
                 f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
                 f"sample {int(bad[0])}); fix or drop them before training."
