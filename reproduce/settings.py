@@ -27,11 +27,7 @@ QuickPreset = collections.namedtuple("QuickPreset", "epochs limit_train limit_te
 #: ``python -m reproduce quick-preset``'s rule, fixed before any run was looked at, gives on
 #: training images held out from R's training split (never on the test images). The faithful
 #: dense network learns nothing but the class shares, so one epoch is as good as any.
-QUICK = {
-    "dense": QuickPreset(epochs=1, limit_train=None, limit_test=None),
-    "resnet": QuickPreset(epochs=4, limit_train=None, limit_test=None),
-    "odenet": QuickPreset(epochs=2, limit_train=None, limit_test=None),
-}
+QUICK = {model: QuickPreset(epochs, None, None) for model, epochs in zip(MODELS, (1, 4, 2))}
 
 #: ``odelayers.METHODS``, ``FIXED_STEP_METHODS`` and ``GRADIENTS``, spelled out so that
 #: ``--help`` need not import TensorFlow (a test checks they stay equal).

@@ -7,5 +7,5 @@ from reproduce.engine.failures import TrainingFailed, TrainingInterrupted
 from reproduce.engine.run import Run, seed_everything
 from reproduce.run_folder import finished_run, read_metrics
 
-__all__ = ["STRATEGIES", "Run", "RunConfig", "TrainingFailed", "TrainingInterrupted"]
-__all__ += ["finished_run", "model_scope", "read_metrics", "seed_everything"]
+__all__ = ["STRATEGIES", "Run", "RunConfig", "TrainingFailed", "TrainingInterrupted", "finished_run",
+           "model_scope", "read_metrics", "seed_everything"]  # fmt: skip
