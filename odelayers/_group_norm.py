@@ -70,8 +70,7 @@ def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
     """
 
     def forward(x, weight, bias):
-        rank = len(x.shape)
-        channels = x.shape[axis]
+        rank, channels = len(x.shape), x.shape[axis]
         per_group = channels // groups
         spatial = [i for i in range(1, rank) if i != axis]
         count = float(np.prod([x.shape[i] for i in spatial], dtype=np.int64) * per_group)

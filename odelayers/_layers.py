@@ -123,8 +123,7 @@ class ODEBlock(keras.layers.Layer):
         return input_shape[:-1] + (None if channels is None else channels + self.augment,)
 
     def build(self, input_shape):
-        state_shape = self._state_shape(input_shape)
-        dtype = self._integration_dtype
+        state_shape, dtype = self._state_shape(input_shape), self._integration_dtype
         if self.dynamics.compute_dtype != dtype:
             raise ValueError(
                 f"The dynamics layer {self.dynamics.name!r} computes in {self.dynamics.compute_dtype} "
@@ -165,8 +164,7 @@ class ODEBlock(keras.layers.Layer):
 
         if self.trainable_t1:  # T = t1 - t0 read inside, so that TFP's adjoint sees its weight
             dynamics = functools.partial(_rescaled, dynamics, self.t0, self._span)
-        times = tf.constant(self._times, state.dtype)
-        final_only = self.t_eval is None
+        times, final_only = tf.constant(self._times, state.dtype), self.t_eval is None
         # Under tf.function the adjoint refuses tensors the dynamics capture from
         # outside (their gradient would be lost); variables are differentiated.
         options = self._solve_options

@@ -45,8 +45,7 @@ def odeint(
     """
     if method is not None:
         overrides["method"] = method
-    options = SolverOptions.resolve(options, **overrides)
-    y0 = _validate.initial_state(y0, t)
+    options, y0 = SolverOptions.resolve(options, **overrides), _validate.initial_state(y0, t)
     t_tensor, t_static = _validate.times(t, tf.nest.flatten(y0)[0].dtype)
     func, y0, restore = _flattened(func, y0)
     constants = dict(constants or {})
@@ -210,8 +209,7 @@ def _captured_tensors(func, y0, constants):
         with tf.name_scope("dynamics"):  # a layer's own scope may not be a valid root scope
             return func(t, y, **constants)
 
-    traced = tf.function(call, autograph=False)
-    given = {id(x) for x in tf.nest.flatten(constants)}
+    traced, given = tf.function(call, autograph=False), {id(x) for x in tf.nest.flatten(constants)}
     eager = tf.executing_eagerly()
     return [
         x

@@ -25,8 +25,7 @@ class RRandom:
             raise TypeError(f"seed must be an integer, got {seed!r}")
         if not -(2**31) < int(seed) < 2**31:  # -2^31 is R's NA_integer_
             raise ValueError(f"seed must lie in R's integer range (-2^31, 2^31), got {seed}")
-        state = int(seed) & _MASK32
-        words = []
+        state, words = int(seed) & _MASK32, []
         for _ in range(50 + _N + 1):
             state = (69069 * state + 1) & _MASK32
             words.append(state)
@@ -83,8 +82,7 @@ def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray
             f"(size must lie in 0 .. {n})"
         )
     rng = RRandom(seed)  # R's do_sample: a partial Fisher-Yates shuffle
-    pool = list(range(n))
-    drawn = np.empty(size, dtype=np.int64)
+    pool, drawn = list(range(n)), np.empty(size, dtype=np.int64)
     for i in range(size):
         j = rng.unif_index(n - i, kind)
         drawn[i] = pool[j] + 1

@@ -46,8 +46,7 @@ ODENET_SOLVER = {
 #: A fixed-step method's step when ``--step-size`` is not given: two steps over [0, 1].
 FIXED_STEP_SIZE = 0.5
 #: Channels inside the ODE-Net's dynamics (the R residual branch has 128) and its kernel side.
-ODENET_HIDDEN_CHANNELS = 32
-ODENET_KERNEL_SIZE = 3
+ODENET_HIDDEN_CHANNELS, ODENET_KERNEL_SIZE = 32, 3
 
 #: What the loss and the batch normalisation compute: ``keras22`` as R keras did in 2019
 #: (:mod:`reproduce.keras22`), ``keras3`` as Keras 3 does today.

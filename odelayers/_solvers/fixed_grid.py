@@ -62,8 +62,7 @@ class FixedGridSolver(tfp.math.ode.Solver):
             y = self._advance(func, y, t_prev, dt, num_steps, dtype)
             states.append(y)
             intervals.append((t_prev, dt, num_steps))
-            total_steps = total_steps + num_steps
-            t_prev = t_next
+            total_steps, t_prev = total_steps + num_steps, t_next
         states = self._check_finite(func, y0, intervals, states, dtype)
         # One output: a reshape, whose gradient is free (tf.stack's copies).
         stack = (lambda y: tf.expand_dims(y, 0)) if len(states) == 1 else (lambda *y: tf.stack(y))
@@ -162,8 +161,7 @@ class RK4(FixedGridSolver):
 
     @staticmethod
     def step(func, t, y, dt):
-        half = 0.5 * dt
-        k1 = func(t, y)
+        half, k1 = 0.5 * dt, func(t, y)
         k2 = func(t + half, combine(y, [(half, k1)]))
         k3 = func(t + half, combine(y, [(half, k2)]))
         k4 = func(t + dt, combine(y, [(dt, k3)]))

@@ -30,8 +30,7 @@ def load_with_sha256(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
     except TypeError as err:
         raise DataError(f"data path must be a file name, got {path!r}") from err
     raw = _read_capped(path)
-    sha256 = hashlib.sha256(raw).hexdigest()
-    label = str(path)
+    sha256, label = hashlib.sha256(raw).hexdigest(), str(path)
     if raw.startswith(_SEVEN_ZIP_SIGNATURE):
         label, raw = _unpack_7z(path, raw)
     elif path.name.lower().endswith(".7z"):
