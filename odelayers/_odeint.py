@@ -131,8 +131,7 @@ def solve(func, y0, t_tensor, t_static, options, constants, final_only=False):
     if y0.shape.num_elements() == 0:  # nothing to integrate
         states = tf.repeat(y0[None], t_tensor.shape[0] - 1, axis=0)
         return _outputs(y0, states, final_only), tf.constant(0, tf.int32)
-    y0, times = _finite(y0, _BAD_START, t=t_tensor[0]), t_tensor
-    dynamics = func
+    y0, times, dynamics = _finite(y0, _BAD_START, t=t_tensor[0]), t_tensor, func
     if t_static is None or t_static[-1] < t_static[0]:
         # Backwards in time: s = -t runs forwards, with dy/ds = -f(-s, y).
         sign = -1.0 if t_static is not None else tf.sign(t_tensor[-1] - t_tensor[0])
@@ -143,8 +142,7 @@ def solve(func, y0, t_tensor, t_static, options, constants, final_only=False):
         span = float(t_static[-1] - t_static[0])
     else:
         t0, later, span = t_tensor[0], t_tensor[1:], t_tensor[-1] - t_tensor[0]
-    solver = options.solver.from_options(options, span)
-    ode_fn, outside = _checked(dynamics), []
+    solver, ode_fn, outside = options.solver.from_options(options, span), _checked(dynamics), []
     if options.gradient == "backprop":  # differentiated step by step
         run = functools.partial(solver._solve, functools.partial(ode_fn, **constants))
     else:  # Solver.solve wraps _solve in TFP's adjoint

@@ -153,8 +153,7 @@ def initial_step(ode_fn, t0, y0, f0, order, rtol, atol, controlled=lambda nest: 
     def norm(nest):
         return rms_norm(tf.nest.map_structure(tf.divide, controlled(nest), scale))
 
-    d0, d1 = norm(y0), norm(f0)
-    small = tf.constant(1e-5, dtype)
+    d0, d1, small = norm(y0), norm(f0), tf.constant(1e-5, dtype)
     h0 = tf.where((d0 < small) | (d1 < small), tf.constant(1e-6, dtype), 0.01 * d0 / d1)
     f1 = ode_fn(t0 + h0, combine(y0, [(h0, f0)]))
     d2 = norm(tf.nest.map_structure(tf.subtract, f1, f0)) / h0
