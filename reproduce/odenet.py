@@ -139,9 +139,5 @@ class ResidualBranchDynamics(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "channels": self.channels,
-            "hidden_channels": self.hidden_channels,
-            "kernel_size": self.kernel_size,
-        }
+        names = ("channels", "hidden_channels", "kernel_size")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}

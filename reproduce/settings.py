@@ -36,13 +36,7 @@ FIXED_STEP_METHODS = ("euler", "midpoint", "rk4")
 GRADIENTS = ("adjoint", "backprop")
 #: The ODE-Net's solver (``SolverOptions`` fields), as the report's section 4 describes it: an
 #: adaptive solver with the adjoint, at the tolerances of Chen et al.'s ODE-Net (1e-3).
-ODENET_SOLVER = {
-    "method": "dopri5",
-    "step_size": None,
-    "gradient": "adjoint",
-    "rtol": 1e-3,
-    "atol": 1e-3,
-}
+ODENET_SOLVER = dict(method="dopri5", step_size=None, gradient="adjoint", rtol=1e-3, atol=1e-3)
 #: A fixed-step method's step when ``--step-size`` is not given: two steps over [0, 1].
 FIXED_STEP_SIZE = 0.5
 #: Channels inside the ODE-Net's dynamics (the R residual branch has 128) and its kernel side.

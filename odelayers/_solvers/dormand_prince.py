@@ -37,13 +37,11 @@ class DormandPrince(tfp.math.ode.DormandPrince):
 
     def __init__(self, options):
         super().__init__(
-            rtol=options.rtol,
-            atol=options.atol,
+            rtol=options.rtol, atol=options.atol, name="dopri5",
             first_step_size=1e-3 if options.first_step is None else options.first_step,
             max_num_steps=None,  # enforced in _step with a better message
             make_adjoint_solver_fn=lambda: AdjointDormandPrince(options),
-            name="dopri5",
-        )
+        )  # fmt: skip
         self.options = options
 
     @classmethod
@@ -137,11 +135,9 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             return time_id + 1, state, diagnostics, arrays
 
         _, solver_state, diagnostics, arrays = tf.while_loop(
-            lambda time_id, *_: time_id < num_times,
-            advance_to,
-            (0, solver_state, diagnostics, arrays),
-            parallel_iterations=parallel_iterations,
-        )
+            lambda time_id, *_: time_id < num_times, advance_to,
+            (0, solver_state, diagnostics, arrays), parallel_iterations=parallel_iterations,
+        )  # fmt: skip
         states = tf.nest.map_structure(lambda a: a.stack(), arrays)
         return tfp.math.ode.Results(times, states, diagnostics, solver_state)
 

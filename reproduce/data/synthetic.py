@@ -58,13 +58,9 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
     looks = rng.integers(3, 6, size=n).astype(np.float64)[:, None, None]
     speckled = (m * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE)) for m in (hh_mean, hv_mean))
     hh, hv = (s + hh_clutter * p for s, p in zip(speckled, (points_hh, points_hv)))
-    return {
-        "id": ids,
-        "band_1": _stored_db(hh, _HH_CEILING).reshape(n, N_PIXELS),
-        "band_2": _stored_db(hv, _HV_CEILING).reshape(n, N_PIXELS),
-        "inc_angle": inc_angle,
-        "is_iceberg": is_iceberg,
-    }
+    return {"id": ids, "band_1": _stored_db(hh, _HH_CEILING).reshape(n, N_PIXELS),
+            "band_2": _stored_db(hv, _HV_CEILING).reshape(n, N_PIXELS),
+            "inc_angle": inc_angle, "is_iceberg": is_iceberg}  # fmt: skip
 
 
 def synthetic_ids(n: int, seed: int = 0) -> list[str]:
