@@ -114,9 +114,8 @@ def times(t, dtype):
     return t_tensor, None
 
 
-# The finest rtol an adaptive solve in a 16-bit dtype resolves: about 10 units
-# of the dtype's relative spacing; below it rounding swamps the error estimate
-# and the step size collapses.
+# The finest rtol an adaptive solve in a 16-bit dtype resolves: about 10 units of the dtype's
+# relative spacing; below it rounding swamps the error estimate and the step size collapses.
 MIN_RTOL = {tf.float16: 1e-2, tf.bfloat16: 1e-1}
 _DIGITS = {tf.float16: 3, tf.bfloat16: 2}
 

@@ -1,9 +1,8 @@
 """Scores in inference mode beside training: the per-epoch test diagnostic and the final checks.
 
 R's ``fit`` had no validation data, so nothing here may change what training
-computes: the model runs with ``training=False`` (or, for the batch-statistics
-accuracy, with its normalisation variables restored and dropout at rate 0), and
-no seed generator advances.
+computes: the model runs with ``training=False`` (or, for the batch-statistics accuracy, with its
+normalisation variables restored and dropout at rate 0), and no seed generator advances.
 """
 
 from __future__ import annotations
@@ -58,9 +57,8 @@ def epoch_diagnostic(model, test_data, batch_size: int):
 def batch_statistics_accuracy(model, x, y, batch_size: int) -> float:
     """Accuracy with each batch normalised by its own statistics, dropout off.
 
-    A transductive diagnostic: when the test accuracy swings from epoch to
-    epoch while this holds, the moving averages lag the weights. Every variable
-    is restored afterwards.
+    A transductive diagnostic: when the test accuracy swings from epoch to epoch while this holds,
+    the moving averages lag the weights. Every variable is restored afterwards.
     """
     import keras
 

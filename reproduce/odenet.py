@@ -1,11 +1,10 @@
 """The Neural ODE counterpart of the report's residual CNN (section 4, described there, never trained).
 
-The residual CNN (:mod:`reproduce.resnet`) with its two residual blocks replaced
-by one :class:`odelayers.ODEBlock` integrating ``dh/dt = f(h, t)`` over [0, 1].
-``f`` is the R residual branch made continuous: group norm instead of batch norm
-(batch statistics would make ``f`` depend on the rest of the batch, Chen et al.
-2018), no dropout (an adaptive solver cannot integrate noise), the time as an
-extra input channel, 3x3 kernels with 32 hidden channels (cheaper to evaluate).
+The residual CNN (:mod:`reproduce.resnet`) with its two residual blocks replaced by one
+:class:`odelayers.ODEBlock` integrating ``dh/dt = f(h, t)`` over [0, 1]. ``f`` is the R residual
+branch made continuous: group norm instead of batch norm (batch statistics would make ``f`` depend
+on the rest of the batch, Chen et al. 2018), no dropout (an adaptive solver cannot integrate noise),
+the time as an extra input channel, 3x3 kernels with 32 hidden channels (cheaper to evaluate).
 """
 
 import dataclasses

@@ -18,11 +18,10 @@ from odelayers._solvers import runge_kutta as rk
 class DormandPrince(tfp.math.ode.DormandPrince):
     """``tfp.math.ode.DormandPrince`` (and its adjoint), changed where TFP's falls short.
 
-    Hairer's automatic first step; a trial step with a NaN/Inf error estimate is
-    rejected and shrunk (as SciPy and torchdiffeq); giving up says what to change;
-    the adjoint's seminorm (Kidger, Chen & Lyons 2021); the RMS error norm; stage
-    sums in the state's dtype (TFP rounds the tableau to float32), XLA-fused for
-    large states; interpolation only for steps that cross an output time.
+    Hairer's automatic first step; a trial step with a NaN/Inf error estimate is rejected and shrunk
+    (as SciPy and torchdiffeq); giving up says what to change; the adjoint's seminorm (Kidger, Chen
+    & Lyons 2021); the RMS error norm; stage sums in the state's dtype (TFP rounds the tableau to
+    float32), XLA-fused for large states; interpolation only for steps that cross an output time.
 
     Args:
         options: an ``odelayers.SolverOptions`` (its dopri5 fields).

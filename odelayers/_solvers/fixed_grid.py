@@ -16,9 +16,8 @@ from odelayers._solvers.runge_kutta import all_finite, combine
 class FixedGridSolver(tfp.math.ode.Solver):
     """Equal steps no longer than ``step_size`` between consecutive output times.
 
-    Every output is a solver state (no interpolation), so a grid that fits
-    (step 1 on [0, 4]) is followed exactly. A subclass defines
-    ``step(func, t, y, dt)``, the state at ``t + dt``.
+    Every output is a solver state (no interpolation), so a grid that fits (step 1 on [0, 4]) is
+    followed exactly. A subclass defines ``step(func, t, y, dt)``, the state at ``t + dt``.
     """
 
     adaptive = step_bounds = eager_trace = False
