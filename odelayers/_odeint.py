@@ -228,14 +228,10 @@ def _checked_rate(dy, y):
     if not tf.is_tensor(dy):
         dy = tf.convert_to_tensor(dy, dtype=y.dtype)
     if dy.dtype != y.dtype:
-        raise TypeError(
-            f"The dynamics returned dtype {dy.dtype.name} for a state of dtype "
-            f"{y.dtype.name}; dy/dt must have the state's dtype. Build the dynamics "
-            f"with dtype='{y.dtype.name}' (or cast y0)."
-        )
+        raise TypeError(f"The dynamics returned dtype {dy.dtype.name} for a state of dtype "
+                        f"{y.dtype.name}; dy/dt must have the state's dtype. Build the dynamics "
+                        f"with dtype='{y.dtype.name}' (or cast y0).")  # fmt: skip
     if not dy.shape.is_compatible_with(y.shape):
-        raise ValueError(
-            f"The dynamics returned shape {dy.shape} for a state of shape {y.shape}; "
-            "dy/dt must have the same shape as the state."
-        )
+        raise ValueError(f"The dynamics returned shape {dy.shape} for a state of shape {y.shape}; "
+                         "dy/dt must have the same shape as the state.")  # fmt: skip
     return dy

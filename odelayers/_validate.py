@@ -77,10 +77,8 @@ def times(t, dtype):
         with contextlib.suppress(ValueError, TypeError):
             static = np.asarray(t, dtype=np.float64)
     if static is None and t_tensor is None:
-        raise TypeError(
-            "t must be the output times: a 1-D tensor, array or list of floats, "
-            f"e.g. [0.0, 1.0]; got {type(t).__name__}."
-        )
+        raise TypeError("t must be the output times: a 1-D tensor, array or list of floats, "
+                        f"e.g. [0.0, 1.0]; got {type(t).__name__}.")  # fmt: skip
     if static is not None:
         static = np.asarray(static, dtype=np.float64)
         if static.ndim != 1 or static.size == 0:

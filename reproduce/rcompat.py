@@ -77,10 +77,8 @@ def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray
     if not 1 <= n <= _MAX_SAMPLE_N:
         raise ValueError(f"n must lie in 1 .. {_MAX_SAMPLE_N}, got {n}")
     if not 0 <= size <= n:
-        raise ValueError(
-            f"cannot take a sample of size {size} from 1:{n} without replacement "
-            f"(size must lie in 0 .. {n})"
-        )
+        raise ValueError(f"cannot take a sample of size {size} from 1:{n} without replacement "
+                         f"(size must lie in 0 .. {n})")  # fmt: skip
     rng = RRandom(seed)  # R's do_sample: a partial Fisher-Yates shuffle
     pool, drawn = list(range(n)), np.empty(size, dtype=np.int64)
     for i in range(size):
