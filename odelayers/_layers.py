@@ -121,11 +121,10 @@ class ODEBlock(keras.layers.Layer):
     def build(self, input_shape):
         state_shape, dtype = self._state_shape(input_shape), self._integration_dtype
         if self.dynamics.compute_dtype != dtype:
-            raise ValueError(
-                f"The dynamics layer {self.dynamics.name!r} computes in {self.dynamics.compute_dtype} "
-                f"but the ODEBlock in {dtype}. Create both with the same dtype, e.g. "
-                f"dtype='{dtype}' for the dynamics (or keras.config.set_floatx before creating them)."
-            )
+            raise ValueError(f"The dynamics layer {self.dynamics.name!r} computes in "
+                             f"{self.dynamics.compute_dtype} but the ODEBlock in {dtype}. Create "
+                             f"both with the same dtype, e.g. dtype='{dtype}' for the dynamics "
+                             "(or keras.config.set_floatx before creating them).")  # fmt: skip
         if self.trainable_t1:
             # Not autocast: under a mixed policy t1 would be read in float16.
             self._t1_raw = self.add_weight((), "zeros", name="t1_raw", autocast=False)

@@ -110,11 +110,10 @@ def _flattened(func, y0):
         try:
             tf.nest.assert_same_structure(y0, dy, check_types=False)
         except (ValueError, TypeError):
-            raise ValueError(
-                f"The dynamics returned {tf.nest.map_structure(lambda _: '...', dy)} for a "
-                f"state structured as {tf.nest.map_structure(lambda _: '...', y0)}; "
-                "dy/dt must have the state's structure."
-            ) from None
+            raise ValueError(f"The dynamics returned {tf.nest.map_structure(lambda _: '...', dy)} "
+                             "for a state structured as "
+                             f"{tf.nest.map_structure(lambda _: '...', y0)}; dy/dt must have the "
+                             "state's structure.") from None  # fmt: skip
         rates = [_checked_rate(d, x) for d, x in zip(tf.nest.flatten(dy), leaves)]
         return tf.concat([tf.reshape(d, [-1]) for d in rates], 0)
 
@@ -157,13 +156,11 @@ def solve(func, y0, t_tensor, t_static, options, constants, final_only=False):
         run = tf.function(run, autograph=False)
     elif outside and not tf.executing_eagerly():
         names = ", ".join(f"{x.name} ({x.op.type})" for x in outside)
-        raise ValueError(
-            f"The dynamics read tensor(s) computed outside them: {names}. Inside "
-            "tf.function, gradient='adjoint' differentiates only the state, the variables "
-            "the dynamics read and odeint's constants, so their gradients would be lost. "
-            "Pass them as constants: odeint(lambda t, y, k: -k * y, y0, t, "
-            "constants={'k': k}), or use gradient='backprop'."
-        )
+        raise ValueError(f"The dynamics read tensor(s) computed outside them: {names}. Inside "
+                         "tf.function, gradient='adjoint' differentiates only the state, the "
+                         "variables the dynamics read and odeint's constants, so their gradients "
+                         "would be lost. Pass them as constants: odeint(lambda t, y, k: -k * y, "
+                         "y0, t, constants={'k': k}), or use gradient='backprop'.")  # fmt: skip
     try:
         results = run(t0, y0, later)
     except tf.errors.InvalidArgumentError as error:

@@ -77,10 +77,9 @@ def default_n_train(n: int) -> int:
 def report_split(n: int, seed: int = 1, kind: str = "Rounding") -> tuple[np.ndarray, np.ndarray]:
     """:func:`split_indices` in the report's proportion; DataError under 2 records."""
     if n < 2:
-        raise DataError(
-            f"the data hold {n} record{'s' if n != 1 else ''}: the report's train/test split "
-            "needs at least 2 (one to train on, one to test on); Kaggle's train.json has 1604"
-        )
+        raise DataError(f"the data hold {n} record{'s' if n != 1 else ''}: the report's "
+                        "train/test split needs at least 2 (one to train on, one to test on); "
+                        "Kaggle's train.json has 1604")  # fmt: skip
     return split_indices(n, default_n_train(n), seed=seed, kind=kind)
 
 
@@ -93,10 +92,9 @@ def split_indices(
     if n < 1:
         raise ValueError(f"cannot split {n} records")
     if not 1 <= n_train <= n:
-        raise ValueError(
-            f"cannot draw {n_train} training records from {n}: n_train must lie in 1 .. {n} "
-            f"(for data smaller than the report's use default_n_train({n}) = {default_n_train(n)})"
-        )
+        raise ValueError(f"cannot draw {n_train} training records from {n}: n_train must lie in 1 "
+                         f".. {n} (for data smaller than the report's use default_n_train({n}) = "
+                         f"{default_n_train(n)})")  # fmt: skip
     train_idx = r_sample(n, n_train, seed, kind) - 1
     return train_idx, np.setdiff1d(np.arange(n, dtype=np.int64), train_idx)
 

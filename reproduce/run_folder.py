@@ -39,10 +39,9 @@ def read_metrics(run_dir) -> dict | None:
     except OSError as err:  # not a write failure: say what could not be read
         raise ReproduceError(f"cannot read {path}: {err.strerror}; make it readable.") from None
     except json.JSONDecodeError as err:
-        raise ReproduceError(
-            f"{path} is not valid JSON ({err}); this folder does not hold a run written by this "
-            "program. Add --force to replace it, or choose another output folder."
-        ) from None
+        raise ReproduceError(f"{path} is not valid JSON ({err}); this folder does not hold a run "
+                             "written by this program. Add --force to replace it, or choose "
+                             "another output folder.") from None  # fmt: skip
     if not isinstance(metrics, dict):
         raise ReproduceError(f"{path} does not hold a JSON object; add --force to replace it.")
     return metrics

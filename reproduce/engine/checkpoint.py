@@ -42,11 +42,9 @@ def previous_state(run) -> dict | None:
         rf.drop_checkpoint(run_dir)  # a kill after the commit left it
         accuracy = previous.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, (int, float)) else ""
-        raise ReproduceError(
-            f"{run_dir} already holds a finished run ({previous.get('epochs')} epochs"
-            f"{score}){other_data(previous.get('data'), run.data)}. Add --force to overwrite it, "
-            "or choose another output folder."
-        )
+        raise ReproduceError(f"{run_dir} already holds a finished run ({previous.get('epochs')} "
+                             f"epochs{score}){other_data(previous.get('data'), run.data)}. Add "
+                             "--force to overwrite it, or choose another output folder.")  # fmt: skip
     state = _read_state(run_dir / rf.CHECKPOINT_DIR, config.force)
     if lost and state is None and not config.force:
         raise lost
@@ -132,11 +130,10 @@ def resume(run) -> None:
     if found:
         other = other_data({"sha256": state["facts"].get("data_sha256")}, run.data)
         other += f" with other settings ({'; '.join(found)})"
-        raise ReproduceError(
-            f"{run.run_dir} holds an unfinished run ({state['epoch']} of "
-            f"{state['config'].get('epochs')} epochs){other}. Rerun with that run's settings to "
-            "resume it, add --force to start over, or choose another output folder."
-        )
+        raise ReproduceError(f"{run.run_dir} holds an unfinished run ({state['epoch']} of "
+                             f"{state['config'].get('epochs')} epochs){other}. Rerun with that "
+                             "run's settings to resume it, add --force to start over, or choose "
+                             "another output folder.")  # fmt: skip
     run.history, run.epoch_seconds = state["history"], state["epoch_seconds"]
     run.sessions, run.started = state["sessions"], state["date"]
     run.log(f"Resuming {run.run_dir} after epoch {len(run.history)} of {run.config.epochs}.")

@@ -114,10 +114,8 @@ def adapt(model):
     if not multiworker or cluster()["workers"] < 2 or getattr(model, "_multiworker_adapted", False):
         return model
     if not hasattr(model, "_symbolic_build"):
-        raise ReproduceError(
-            "--distribute multiworker: this Keras lacks Model._symbolic_build, which the "
-            "workaround for keras-team/keras#20585 relies on"
-        )
+        raise ReproduceError("--distribute multiworker: this Keras lacks Model._symbolic_build, "
+                             "which the workaround for keras-team/keras#20585 relies on")  # fmt: skip
 
     def maybe_symbolic_build(iterator=None, data_batch=None):
         if iterator is not None:  # the first batch of this replica

@@ -117,10 +117,8 @@ def exclusive(run_dir):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ReproduceError(
-                f"another process is training into {run_dir}; wait for it to finish or choose "
-                "another output folder."
-            ) from None
+            raise ReproduceError(f"another process is training into {run_dir}; wait for it to "
+                                 "finish or choose another output folder.") from None  # fmt: skip
         yield
     finally:
         os.close(fd)

@@ -312,7 +312,6 @@ def check_arrays(*arrays) -> None:
     for name, rows in zip(names, (np.asarray(a).reshape(len(a), -1) for a in arrays)):
         floating = np.issubdtype(rows.dtype, np.floating)
         if floating and len(bad := np.flatnonzero(~np.isfinite(rows).all(axis=1))):
-            raise ReproduceError(
-                f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
-                f"sample {int(bad[0])}); fix or drop them before training."
-            )
+            raise ReproduceError(f"the {name} hold NaN or infinite values in {len(bad)} samples "
+                                 f"(first: sample {int(bad[0])}); fix or drop them before "
+                                 "training.")  # fmt: skip
