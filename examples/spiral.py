@@ -38,8 +38,7 @@ keras.utils.set_random_seed(0)
 # Data
 # The true system: a cubic spiral dy/dt = y**3 @ A, solved tightly so that the
 # only error left to learn away is the model's.
-A = tf.constant([[-0.1, 2.0], [-2.0, -0.1]])
-true_y0 = tf.constant([[2.0, 0.0]])
+A, true_y0 = tf.constant([[-0.1, 2.0], [-2.0, -0.1]]), tf.constant([[2.0, 0.0]])
 t = tf.constant(np.linspace(0.0, 25.0, data_size), tf.float32)
 true_y = odelayers.odeint(lambda t, y: y**3 @ A, true_y0, t, rtol=1e-7, atol=1e-9)  # [T, 1, 2]
 
@@ -91,8 +90,7 @@ def full_loss():
     return tf.reduce_mean(tf.abs(solve(true_y0, t) - true_y))
 
 
-start_time = time.perf_counter()
-table = [(0, float(full_loss()))]
+start_time, table = time.perf_counter(), [(0, float(full_loss()))]
 for it in range(1, iterations + 1):
     train_step(*get_batch())
     if it % log_every == 0 or it == iterations:
@@ -100,8 +98,7 @@ for it in range(1, iterations + 1):
 seconds = time.perf_counter() - start_time
 
 # Results
-pred_y = solve(true_y0, t).numpy()[:, 0]
-true = true_y.numpy()[:, 0]
+pred_y, true = solve(true_y0, t).numpy()[:, 0], true_y.numpy()[:, 0]
 fig, (ax_t, ax_p) = plt.subplots(1, 2, figsize=(11, 4))
 for k, name in enumerate("xy"):
     ax_t.plot(t, true[:, k], "g-" if k == 0 else "b-", label=f"true {name}")

@@ -1,8 +1,7 @@
 """Neural ODE layers for Keras 3 on TensorFlow Probability's ODE solvers.
 
 ``odeint(func, y0, t)`` solves an initial value problem; ``ODEBlock(dynamics, t0, t1)`` is the
-Keras layer (``dynamics``: a layer whose ``call(h, t)`` returns dh/dt).
-"""
+Keras layer (``dynamics``: a layer whose ``call(h, t)`` returns dh/dt)."""
 
 from importlib import metadata as _metadata
 
@@ -40,25 +39,7 @@ try:
 except _metadata.PackageNotFoundError:
     __version__ = "0+unknown"
 
-
-__all__ = [
-    "CDEBlock",
-    "ADJOINT_NORMS",
-    "DEFAULT_MAX_NUM_STEPS",
-    "ERROR_NORMS",
-    "FIXED_STEP_METHODS",
-    "GRADIENTS",
-    "METHODS",
-    "ConcatConv2D",
-    "ConcatDense",
-    "DormandPrince",
-    "GroupNormalization",
-    "ODEBlock",
-    "SolverOptions",
-    "available_methods",
-    "cdeint",
-    "errors",
-    "fill_missing",
-    "odeint",
-    "odeint_event",
-]
+__all__ = ["CDEBlock", "ADJOINT_NORMS", "DEFAULT_MAX_NUM_STEPS", "ERROR_NORMS", "FIXED_STEP_METHODS",
+           "GRADIENTS", "METHODS", "ConcatConv2D", "ConcatDense", "DormandPrince",
+           "GroupNormalization", "ODEBlock", "SolverOptions", "available_methods", "cdeint",
+           "errors", "fill_missing", "odeint", "odeint_event"]  # fmt: skip

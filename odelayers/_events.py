@@ -35,10 +35,8 @@ def odeint_event(func, y0, t0, event_fn, t_max, *, options=None, max_secant_step
     Raises:
         odelayers.errors.ODESolverError: no sign change before ``t_max``.
     """
-    options = SolverOptions.resolve(options, **overrides)
-    y0 = _validate.initial_state(y0, t0)
-    t0 = tf.convert_to_tensor(t0, y0.dtype)
-    ode_fn = _odeint._checked(func)
+    options, y0 = SolverOptions.resolve(options, **overrides), _validate.initial_state(y0, t0)
+    t0, ode_fn = tf.convert_to_tensor(t0, y0.dtype), _odeint._checked(func)
 
     def event(t, y):
         return tf.reshape(event_fn(t, y), [])

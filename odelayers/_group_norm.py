@@ -31,17 +31,13 @@ class GroupNormalization(keras.layers.GroupNormalization):
             raise ValueError(f"{message} an integer, got {self.axis!r}.")
         rank = len(input_shape)
         if not -rank <= self.axis < rank or self.axis % rank == 0:
-            raise ValueError(
-                f"axis={self.axis} is not a channel axis of an input of rank {rank} "
-                f"(shape {tuple(input_shape)}); axis 0 is the batch."
-            )
+            raise ValueError(f"axis={self.axis} is not a channel axis of an input of rank {rank} "
+                             f"(shape {tuple(input_shape)}); axis 0 is the batch.")  # fmt: skip
         channels = input_shape[self.axis]
         if channels is not None and self.groups != -1 and channels % self.groups:
-            raise ValueError(
-                f"The {channels} channels (axis {self.axis} of {tuple(input_shape)}) "
-                f"must be divisible by groups={self.groups}: choose groups among the "
-                f"divisors of {channels}."
-            )
+            raise ValueError(f"The {channels} channels (axis {self.axis} of {tuple(input_shape)}) "
+                             f"must be divisible by groups={self.groups}: choose groups among the "
+                             f"divisors of {channels}.")  # fmt: skip
         super().build(input_shape)
 
     def call(self, inputs):
@@ -70,8 +66,7 @@ def _group_norm_with_gradient(axis: int, groups: int, epsilon: float):
     """
 
     def forward(x, weight, bias):
-        rank = len(x.shape)
-        channels = x.shape[axis]
+        rank, channels = len(x.shape), x.shape[axis]
         per_group = channels // groups
         spatial = [i for i in range(1, rank) if i != axis]
         count = float(np.prod([x.shape[i] for i in spatial], dtype=np.int64) * per_group)

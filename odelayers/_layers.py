@@ -82,11 +82,9 @@ class ODEBlock(keras.layers.Layer):
         self.options = SolverOptions.resolve(options, **overrides)
         super().__init__(**kwargs)
         if not isinstance(dynamics, keras.layers.Layer):
-            raise TypeError(
-                "dynamics must be a keras.layers.Layer whose call(h, t) returns dh/dt, "
-                f"got {type(dynamics).__name__}. Wrap plain functions in a Layer "
-                "(odeint accepts plain functions)."
-            )
+            raise TypeError("dynamics must be a keras.layers.Layer whose call(h, t) returns dh/dt, "
+                            f"got {type(dynamics).__name__}. Wrap plain functions in a Layer "
+                            "(odeint accepts plain functions).")  # fmt: skip
         self.t0, self.t1, self.t_eval = _validate.block_times(t0, t1, t_eval)
         self.augment = _validate.augment(augment)
         self.trainable_t1 = _validate.trainable_t1(trainable_t1, self.t_eval)
@@ -113,24 +111,20 @@ class ODEBlock(keras.layers.Layer):
     def _state_shape(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) < 2:
-            raise ValueError(
-                f"ODEBlock expects a batch of states, shape [B, D] or [B, H, W, C], "
-                f"got input shape {input_shape}."
-            )
+            raise ValueError(f"ODEBlock expects a batch of states, shape [B, D] or [B, H, W, C], "
+                             f"got input shape {input_shape}.")  # fmt: skip
         channels = input_shape[-1]
         if self.augment and channels is None:
             raise ValueError("augment needs the input's last axis (channels) to be known.")
         return input_shape[:-1] + (None if channels is None else channels + self.augment,)
 
     def build(self, input_shape):
-        state_shape = self._state_shape(input_shape)
-        dtype = self._integration_dtype
+        state_shape, dtype = self._state_shape(input_shape), self._integration_dtype
         if self.dynamics.compute_dtype != dtype:
-            raise ValueError(
-                f"The dynamics layer {self.dynamics.name!r} computes in {self.dynamics.compute_dtype} "
-                f"but the ODEBlock in {dtype}. Create both with the same dtype, e.g. "
-                f"dtype='{dtype}' for the dynamics (or keras.config.set_floatx before creating them)."
-            )
+            raise ValueError(f"The dynamics layer {self.dynamics.name!r} computes in "
+                             f"{self.dynamics.compute_dtype} but the ODEBlock in {dtype}. Create "
+                             f"both with the same dtype, e.g. dtype='{dtype}' for the dynamics "
+                             "(or keras.config.set_floatx before creating them).")  # fmt: skip
         if self.trainable_t1:
             # Not autocast: under a mixed policy t1 would be read in float16.
             self._t1_raw = self.add_weight((), "zeros", name="t1_raw", autocast=False)
@@ -145,12 +139,10 @@ class ODEBlock(keras.layers.Layer):
             got = type(derivative).__name__ if shape is None else tuple(shape)
             extra = f" (input channels {state_shape[-1] - self.augment} + augment {self.augment})"
             extra = extra if self.augment else ""
-            raise ValueError(
-                f"The dynamics layer {self.dynamics.name!r} maps a state of shape "
-                f"{state_shape}{extra} to {got}; dh/dt must have the state's shape. "
-                f"Make its last layer output {state_shape[-1]} features/channels "
-                "(and keep the spatial size, e.g. padding='same')."
-            )
+            raise ValueError(f"The dynamics layer {self.dynamics.name!r} maps a state of shape "
+                             f"{state_shape}{extra} to {got}; dh/dt must have the state's shape. "
+                             f"Make its last layer output {state_shape[-1]} features/channels "
+                             "(and keep the spatial size, e.g. padding='same').")  # fmt: skip
 
     def call(self, inputs, training=None):
         state = tf.cast(inputs, self._integration_dtype)
@@ -165,8 +157,7 @@ class ODEBlock(keras.layers.Layer):
 
         if self.trainable_t1:  # T = t1 - t0 read inside, so that TFP's adjoint sees its weight
             dynamics = functools.partial(_rescaled, dynamics, self.t0, self._span)
-        times = tf.constant(self._times, state.dtype)
-        final_only = self.t_eval is None
+        times, final_only = tf.constant(self._times, state.dtype), self.t_eval is None
         # Under tf.function the adjoint refuses tensors the dynamics capture from
         # outside (their gradient would be lost); variables are differentiated.
         options = self._solve_options

@@ -20,8 +20,7 @@ class LastValue(keras.metrics.Metric):
         self.value = self.add_variable((), "zeros", dtype, "only_first_replica", name="value")
 
     def update_state(self, value):
-        value = keras.ops.cast(value, self.dtype)
-        context = tf.distribute.get_replica_context()
+        value, context = keras.ops.cast(value, self.dtype), tf.distribute.get_replica_context()
         if self.replicas == "max" and context is not None and context.num_replicas_in_sync > 1:
             # float32 holds counts up to 2**24 exactly and every device gathers it.
             gathered = context.all_gather(tf.reshape(tf.cast(value, tf.float32), [1]), axis=0)

@@ -45,8 +45,7 @@ def odeint(
     """
     if method is not None:
         overrides["method"] = method
-    options = SolverOptions.resolve(options, **overrides)
-    y0 = _validate.initial_state(y0, t)
+    options, y0 = SolverOptions.resolve(options, **overrides), _validate.initial_state(y0, t)
     t_tensor, t_static = _validate.times(t, tf.nest.flatten(y0)[0].dtype)
     func, y0, restore = _flattened(func, y0)
     constants = dict(constants or {})
@@ -111,11 +110,10 @@ def _flattened(func, y0):
         try:
             tf.nest.assert_same_structure(y0, dy, check_types=False)
         except (ValueError, TypeError):
-            raise ValueError(
-                f"The dynamics returned {tf.nest.map_structure(lambda _: '...', dy)} for a "
-                f"state structured as {tf.nest.map_structure(lambda _: '...', y0)}; "
-                "dy/dt must have the state's structure."
-            ) from None
+            raise ValueError(f"The dynamics returned {tf.nest.map_structure(lambda _: '...', dy)} "
+                             "for a state structured as "
+                             f"{tf.nest.map_structure(lambda _: '...', y0)}; dy/dt must have the "
+                             "state's structure.") from None  # fmt: skip
         rates = [_checked_rate(d, x) for d, x in zip(tf.nest.flatten(dy), leaves)]
         return tf.concat([tf.reshape(d, [-1]) for d in rates], 0)
 
@@ -132,8 +130,7 @@ def solve(func, y0, t_tensor, t_static, options, constants, final_only=False):
     if y0.shape.num_elements() == 0:  # nothing to integrate
         states = tf.repeat(y0[None], t_tensor.shape[0] - 1, axis=0)
         return _outputs(y0, states, final_only), tf.constant(0, tf.int32)
-    y0, times = _finite(y0, _BAD_START, t=t_tensor[0]), t_tensor
-    dynamics = func
+    y0, times, dynamics = _finite(y0, _BAD_START, t=t_tensor[0]), t_tensor, func
     if t_static is None or t_static[-1] < t_static[0]:
         # Backwards in time: s = -t runs forwards, with dy/ds = -f(-s, y).
         sign = -1.0 if t_static is not None else tf.sign(t_tensor[-1] - t_tensor[0])
@@ -144,8 +141,7 @@ def solve(func, y0, t_tensor, t_static, options, constants, final_only=False):
         span = float(t_static[-1] - t_static[0])
     else:
         t0, later, span = t_tensor[0], t_tensor[1:], t_tensor[-1] - t_tensor[0]
-    solver = options.solver.from_options(options, span)
-    ode_fn, outside = _checked(dynamics), []
+    solver, ode_fn, outside = options.solver.from_options(options, span), _checked(dynamics), []
     if options.gradient == "backprop":  # differentiated step by step
         run = functools.partial(solver._solve, functools.partial(ode_fn, **constants))
     else:  # Solver.solve wraps _solve in TFP's adjoint
@@ -160,13 +156,11 @@ def solve(func, y0, t_tensor, t_static, options, constants, final_only=False):
         run = tf.function(run, autograph=False)
     elif outside and not tf.executing_eagerly():
         names = ", ".join(f"{x.name} ({x.op.type})" for x in outside)
-        raise ValueError(
-            f"The dynamics read tensor(s) computed outside them: {names}. Inside "
-            "tf.function, gradient='adjoint' differentiates only the state, the variables "
-            "the dynamics read and odeint's constants, so their gradients would be lost. "
-            "Pass them as constants: odeint(lambda t, y, k: -k * y, y0, t, "
-            "constants={'k': k}), or use gradient='backprop'."
-        )
+        raise ValueError(f"The dynamics read tensor(s) computed outside them: {names}. Inside "
+                         "tf.function, gradient='adjoint' differentiates only the state, the "
+                         "variables the dynamics read and odeint's constants, so their gradients "
+                         "would be lost. Pass them as constants: odeint(lambda t, y, k: -k * y, "
+                         "y0, t, constants={'k': k}), or use gradient='backprop'.")  # fmt: skip
     try:
         results = run(t0, y0, later)
     except tf.errors.InvalidArgumentError as error:
@@ -210,8 +204,7 @@ def _captured_tensors(func, y0, constants):
         with tf.name_scope("dynamics"):  # a layer's own scope may not be a valid root scope
             return func(t, y, **constants)
 
-    traced = tf.function(call, autograph=False)
-    given = {id(x) for x in tf.nest.flatten(constants)}
+    traced, given = tf.function(call, autograph=False), {id(x) for x in tf.nest.flatten(constants)}
     eager = tf.executing_eagerly()
     return [
         x
@@ -232,14 +225,10 @@ def _checked_rate(dy, y):
     if not tf.is_tensor(dy):
         dy = tf.convert_to_tensor(dy, dtype=y.dtype)
     if dy.dtype != y.dtype:
-        raise TypeError(
-            f"The dynamics returned dtype {dy.dtype.name} for a state of dtype "
-            f"{y.dtype.name}; dy/dt must have the state's dtype. Build the dynamics "
-            f"with dtype='{y.dtype.name}' (or cast y0)."
-        )
+        raise TypeError(f"The dynamics returned dtype {dy.dtype.name} for a state of dtype "
+                        f"{y.dtype.name}; dy/dt must have the state's dtype. Build the dynamics "
+                        f"with dtype='{y.dtype.name}' (or cast y0).")  # fmt: skip
     if not dy.shape.is_compatible_with(y.shape):
-        raise ValueError(
-            f"The dynamics returned shape {dy.shape} for a state of shape {y.shape}; "
-            "dy/dt must have the same shape as the state."
-        )
+        raise ValueError(f"The dynamics returned shape {dy.shape} for a state of shape {y.shape}; "
+                         "dy/dt must have the same shape as the state.")  # fmt: skip
     return dy

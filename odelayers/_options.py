@@ -111,11 +111,9 @@ class SolverOptions:
             options, overrides = None, {**options, **overrides}
         overrides = {_ALIASES.get(name, name): value for name, value in overrides.items()}
         if not isinstance(options, cls | None):
-            raise TypeError(
-                f"options must be an odelayers.SolverOptions or a dict of its fields, got "
-                f"{type(options).__name__}. Build one with odelayers.SolverOptions(method=..., "
-                "rtol=...)."
-            )
+            raise TypeError("options must be an odelayers.SolverOptions or a dict of its fields, "
+                            f"got {type(options).__name__}. Build one with "
+                            "odelayers.SolverOptions(method=..., rtol=...).")  # fmt: skip
         unknown = sorted(set(overrides) - set(cls.field_names()))
         if unknown:
             raise TypeError(
@@ -163,11 +161,9 @@ def _check_combinations(solver, *, method, step_size, num_steps, first_step, **v
     gradient, min_step, max_step = values["gradient"], values["min_step"], values["max_step"]
     if gradient not in solver.gradients:
         others = _names(name for name, s in SOLVERS.items() if gradient in s.gradients)
-        raise ValueError(
-            f"method={method!r} supports gradient={_names(solver.gradients, ' or ')} only, got "
-            f"gradient={gradient!r}. Use gradient={solver.gradients[0]!r}, or a method "
-            f"that supports {gradient!r} ({others})."
-        )
+        raise ValueError(f"method={method!r} supports gradient={_names(solver.gradients, ' or ')} "
+                         f"only, got gradient={gradient!r}. Use gradient={solver.gradients[0]!r}, "
+                         f"or a method that supports {gradient!r} ({others}).")  # fmt: skip
     if (min_step or max_step) and not solver.step_bounds:
         bounded = _names(name for name, s in SOLVERS.items() if s.step_bounds)
         raise ValueError(
@@ -176,26 +172,19 @@ def _check_combinations(solver, *, method, step_size, num_steps, first_step, **v
     if min_step and max_step and min_step > max_step:
         raise ValueError(f"min_step={min_step:g} must not exceed max_step={max_step:g}.")
     if solver.adaptive and (step_size is not None or num_steps is not None):
-        raise ValueError(
-            f"method={method!r} chooses its own step sizes from rtol and atol; step_size and "
-            f"num_steps apply to the fixed-step methods {_names(FIXED_STEP_METHODS, ' and ')} "
-            "only. To set the first step, pass first_step."
-        )
+        raise ValueError(f"method={method!r} chooses its own step sizes from rtol and atol; "
+                         "step_size and num_steps apply to the fixed-step methods "
+                         f"{_names(FIXED_STEP_METHODS, ' and ')} only. To set the first step, "
+                         "pass first_step.")  # fmt: skip
     if solver.adaptive:
         return
     if step_size is None and num_steps is None:
-        raise ValueError(
-            f"method={method!r} takes fixed steps: pass step_size=... (e.g. 0.1) or "
-            "num_steps=... (the number of equal steps from the first to the last time). "
-            f"Or use an adaptive method: {_names(ADAPTIVE_METHODS, ' or ')}."
-        )
+        raise ValueError(f"method={method!r} takes fixed steps: pass step_size=... (e.g. 0.1) or "
+                         "num_steps=... (the number of equal steps from the first to the last "
+                         f"time). Or use an adaptive method: {_names(ADAPTIVE_METHODS, ' or ')}.")  # fmt: skip
     if step_size is not None and num_steps is not None:
-        raise ValueError(
-            f"Pass either step_size or num_steps, not both (got step_size={step_size}, "
-            f"num_steps={num_steps})."
-        )
+        raise ValueError("Pass either step_size or num_steps, not both (got "
+                         f"step_size={step_size}, num_steps={num_steps}).")  # fmt: skip
     if first_step is not None:
-        raise ValueError(
-            f"first_step applies to adaptive methods only; method={method!r} takes fixed "
-            "steps of step_size."
-        )
+        raise ValueError(f"first_step applies to adaptive methods only; method={method!r} takes "
+                         "fixed steps of step_size.")  # fmt: skip

@@ -26,10 +26,9 @@ def initial_state(y0, t):
         raise ValueError(f"y0 must hold at least one tensor, got {y0!r}.")
     leaves = [_state(x, t) for x in leaves]
     if len({x.dtype for x in leaves}) > 1:
-        raise TypeError(
-            "The tensors of a nested y0 must share one dtype, got "
-            f"{[x.dtype.name for x in leaves]}. Cast them, e.g. tf.cast(y, tf.float32)."
-        )
+        raise TypeError("The tensors of a nested y0 must share one dtype, got "
+                        f"{[x.dtype.name for x in leaves]}. Cast them, e.g. tf.cast(y, "
+                        "tf.float32).")  # fmt: skip
     return tf.nest.pack_sequence_as(y0, leaves)
 
 
@@ -42,19 +41,17 @@ def _state(y0, t):
         except ValueError:  # ragged (NumPy >= 1.24 raises instead of dtype=object)
             as_array = np.empty(0, dtype=object)
         if as_array.dtype == object:
-            raise TypeError(
-                "y0 must be a tensor, an array of floats, or a tuple, list or dict of "
-                f"tensors (a nested state); got a ragged {type(y0).__name__} of numbers."
-            )
+            raise TypeError("y0 must be a tensor, an array of floats, or a tuple, list or dict "
+                            f"of tensors (a nested state); got a ragged {type(y0).__name__} of "
+                            "numbers.")  # fmt: skip
         if tf.is_tensor(t) and t.dtype.is_floating and as_array.dtype.kind in "fiu":
             y0 = tf.convert_to_tensor(as_array, dtype=t.dtype)
         else:
             y0 = tf.convert_to_tensor(y0)
     if y0.dtype not in _FLOAT_DTYPES:
-        raise TypeError(
-            f"y0 has dtype {y0.dtype.name}; the ODE state must be floating point "
-            "(float16, bfloat16, float32 or float64). Cast it, e.g. tf.cast(y0, tf.float32)."
-        )
+        raise TypeError(f"y0 has dtype {y0.dtype.name}; the ODE state must be floating point "
+                        "(float16, bfloat16, float32 or float64). Cast it, e.g. tf.cast(y0, "
+                        "tf.float32).")  # fmt: skip
     return y0
 
 
@@ -67,20 +64,16 @@ def times(t, dtype):
         if not (t.dtype.is_floating or t.dtype.is_integer):
             raise TypeError(f"t must hold numbers, got dtype {t.dtype.name}.")
         if t.dtype.is_floating and t.dtype != dtype:
-            raise TypeError(
-                f"t has dtype {t.dtype.name} but y0 has dtype {dtype.name}; they must "
-                f"match. Cast one of them, e.g. tf.cast(t, tf.{dtype.name})."
-            )
+            raise TypeError(f"t has dtype {t.dtype.name} but y0 has dtype {dtype.name}; they must "
+                            f"match. Cast one of them, e.g. tf.cast(t, tf.{dtype.name}).")  # fmt: skip
         static, t_tensor = tf.get_static_value(t), tf.cast(t, dtype)
     # Not a namedtuple such as tfp.math.ode.ChosenBySolver, which NumPy reads as [t1].
     elif isinstance(t, (list, range, np.ndarray, numbers.Real)) or type(t) is tuple:
         with contextlib.suppress(ValueError, TypeError):
             static = np.asarray(t, dtype=np.float64)
     if static is None and t_tensor is None:
-        raise TypeError(
-            "t must be the output times: a 1-D tensor, array or list of floats, "
-            f"e.g. [0.0, 1.0]; got {type(t).__name__}."
-        )
+        raise TypeError("t must be the output times: a 1-D tensor, array or list of floats, "
+                        f"e.g. [0.0, 1.0]; got {type(t).__name__}.")  # fmt: skip
     if static is not None:
         static = np.asarray(static, dtype=np.float64)
         if static.ndim != 1 or static.size == 0:
@@ -92,11 +85,9 @@ def times(t, dtype):
         steps = np.diff(static) * (1.0 if static[-1] >= static[0] else -1.0)
         if np.any(steps <= 0):
             i = int(np.argmax(steps <= 0))
-            raise ValueError(
-                f"t must be strictly increasing or strictly decreasing, but t[{i}] = "
-                f"{static[i]:g} and t[{i + 1}] = {static[i + 1]:g}. Sort the times (and "
-                "drop duplicates)."
-            )
+            raise ValueError(f"t must be strictly increasing or strictly decreasing, but t[{i}] = "
+                             f"{static[i]:g} and t[{i + 1}] = {static[i + 1]:g}. Sort the times "
+                             "(and drop duplicates).")  # fmt: skip
         if t_tensor is None:
             t_tensor = tf.constant(static, dtype)
         return t_tensor, static
@@ -114,9 +105,8 @@ def times(t, dtype):
     return t_tensor, None
 
 
-# The finest rtol an adaptive solve in a 16-bit dtype resolves: about 10 units
-# of the dtype's relative spacing; below it rounding swamps the error estimate
-# and the step size collapses.
+# The finest rtol an adaptive solve in a 16-bit dtype resolves: about 10 units of the dtype's
+# relative spacing; below it rounding swamps the error estimate and the step size collapses.
 MIN_RTOL = {tf.float16: 1e-2, tf.bfloat16: 1e-1}
 _DIGITS = {tf.float16: 3, tf.bfloat16: 2}
 
@@ -132,11 +122,9 @@ def tolerances(options, dtype):
         "float32: cast y0 and build the dynamics with dtype='float32'."
     )
     if options.rtol < floor:
-        raise ValueError(
-            f"rtol={options.rtol:g} is finer than {dtype.name} states can resolve "
-            f"({dtype.name} keeps about {_DIGITS[dtype]} significant digits), so the "
-            f"step-size control would fail (the step size underflows). {fix}"
-        )
+        raise ValueError(f"rtol={options.rtol:g} is finer than {dtype.name} states can resolve "
+                         f"({dtype.name} keeps about {_DIGITS[dtype]} significant digits), so the "
+                         f"step-size control would fail (the step size underflows). {fix}")  # fmt: skip
     if float(tf.cast(options.atol, dtype)) == 0.0:
         raise ValueError(f"atol={options.atol:g} rounds to zero in {dtype.name}. {fix}")
 
@@ -180,9 +168,8 @@ def trainable_t1(value, t_eval) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"trainable_t1 must be True or False, got {value!r}.")
     if value and t_eval is not None:
-        raise ValueError(
-            "trainable_t1=True cannot be combined with t_eval: the output times are fixed "
-            "while the learned t1 moves, so they could fall outside [t0, t1]. Use t_eval=None "
-            "(the block returns h(t1)), or keep t1 fixed to get a trajectory."
-        )
+        raise ValueError("trainable_t1=True cannot be combined with t_eval: the output times are "
+                         "fixed while the learned t1 moves, so they could fall outside [t0, t1]. "
+                         "Use t_eval=None (the block returns h(t1)), or keep t1 fixed to get a "
+                         "trajectory.")  # fmt: skip
     return value

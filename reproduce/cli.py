@@ -2,6 +2,7 @@
 A :class:`reproduce.errors.ReproduceError` ends as one line on stderr, exit status 2."""
 
 import argparse
+import os
 import sys
 
 from reproduce.commands import compare, data, figures, functional, quick_preset, train
@@ -35,17 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # What metrics.json records: the arguments given here, not a host program's sys.argv.
-    args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
-        return int(args.func(args) or 0)
+        args = build_parser().parse_args(argv)
+        # What metrics.json records: the arguments given here, not a host program's sys.argv.
+        args.argv = list(argv) if argv is not None else sys.argv[1:]
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader gone (``| head``) shows here, not in the exit's flush
+        return status
     except ReproduceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # Python's documented idiom: nothing more to say, nowhere to say it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

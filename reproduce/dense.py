@@ -1,10 +1,9 @@
 """The report's dense network (appendix 7.1.2, "Final NN Code Using Iceberg Dataset"), ported from R.
 
-Read top to bottom beside the R script: each section quotes the R lines it
-ports. R keras defaults the script relies on are written out: ``'sgd'`` is
-SGD(0.01) without momentum, ``fit()`` uses batches of 32 and shuffles, and
-``metrics = c('accuracy')`` with binary cross-entropy was *binary* accuracy.
-``preprocessing="r"`` keeps the script's two input bugs (:mod:`reproduce.preprocess`).
+Read top to bottom beside the R script: each section quotes the R lines it ports. R keras defaults
+the script relies on are written out: ``'sgd'`` is SGD(0.01) without momentum, ``fit()`` uses
+batches of 32 and shuffles, and ``metrics = c('accuracy')`` with binary cross-entropy was *binary*
+accuracy. ``preprocessing="r"`` keeps the script's two input bugs (:mod:`reproduce.preprocess`).
 """
 
 from reproduce._quiet import quiet_tensorflow

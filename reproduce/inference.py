@@ -1,9 +1,8 @@
 """Scores in inference mode beside training: the per-epoch test diagnostic and the final checks.
 
 R's ``fit`` had no validation data, so nothing here may change what training
-computes: the model runs with ``training=False`` (or, for the batch-statistics
-accuracy, with its normalisation variables restored and dropout at rate 0), and
-no seed generator advances.
+computes: the model runs with ``training=False`` (or, for the batch-statistics accuracy, with its
+normalisation variables restored and dropout at rate 0), and no seed generator advances.
 """
 
 from __future__ import annotations
@@ -58,9 +57,8 @@ def epoch_diagnostic(model, test_data, batch_size: int):
 def batch_statistics_accuracy(model, x, y, batch_size: int) -> float:
     """Accuracy with each batch normalised by its own statistics, dropout off.
 
-    A transductive diagnostic: when the test accuracy swings from epoch to
-    epoch while this holds, the moving averages lag the weights. Every variable
-    is restored afterwards.
+    A transductive diagnostic: when the test accuracy swings from epoch to epoch while this holds,
+    the moving averages lag the weights. Every variable is restored afterwards.
     """
     import keras
 
@@ -96,3 +94,14 @@ def predicted_class_shares(model, x, batch_size: int) -> dict[str, float]:
     pred = np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).reshape(len(x), -1)
     counts = np.bincount(_classes(pred), minlength=max(2, pred.shape[1]))
     return {str(c): float(n / len(pred)) for c, n in enumerate(counts)}
+
+
+def nfe_reading(model, history) -> dict | None:
+    """The ODE blocks' NFE: their last forward solve, and the mean of the history's column."""
+    counts = [getattr(layer, "nfe", None) for layer in model._flatten_layers(include_self=False)]
+    counts = [int(np.asarray(n)) for n in counts if n is not None and not callable(n)]
+    column = [row["nfe"] for row in history if row.get("nfe") is not None]
+    if not counts and not column:
+        return None
+    last = sum(counts) if counts else int(round(column[-1]))
+    return {"last_forward": last, "mean_forward": float(np.mean(column)) if column else float(last)}

@@ -76,11 +76,10 @@ class Keras22BatchNormalization(keras.layers.BatchNormalization):
             and self.epsilon >= _FUSED_MIN_EPSILON
         )
         if self.fused and not fusable:
-            raise ValueError(
-                "fused=True takes 4-D float32 inputs normalised over the last axis, on the "
-                "TensorFlow backend, unsynchronised, with epsilon >= 1.001e-5; got input shape "
-                f"{input_shape}, axis {self.axis}, dtype {self.compute_dtype}, epsilon {self.epsilon}"
-            )
+            raise ValueError("fused=True takes 4-D float32 inputs normalised over the last axis, "
+                             "on the TensorFlow backend, unsynchronised, with epsilon >= "
+                             f"1.001e-5; got input shape {input_shape}, axis {self.axis}, dtype "
+                             f"{self.compute_dtype}, epsilon {self.epsilon}")  # fmt: skip
         self._use_fused = fusable and self.fused is not False
 
     def call(self, inputs, training=None, mask=None):

@@ -1,11 +1,10 @@
 """The Neural ODE counterpart of the report's residual CNN (section 4, described there, never trained).
 
-The residual CNN (:mod:`reproduce.resnet`) with its two residual blocks replaced
-by one :class:`odelayers.ODEBlock` integrating ``dh/dt = f(h, t)`` over [0, 1].
-``f`` is the R residual branch made continuous: group norm instead of batch norm
-(batch statistics would make ``f`` depend on the rest of the batch, Chen et al.
-2018), no dropout (an adaptive solver cannot integrate noise), the time as an
-extra input channel, 3x3 kernels with 32 hidden channels (cheaper to evaluate).
+The residual CNN (:mod:`reproduce.resnet`) with its two residual blocks replaced by one
+:class:`odelayers.ODEBlock` integrating ``dh/dt = f(h, t)`` over [0, 1]. ``f`` is the R residual
+branch made continuous: group norm instead of batch norm (batch statistics would make ``f`` depend
+on the rest of the batch, Chen et al. 2018), no dropout (an adaptive solver cannot integrate noise),
+the time as an extra input channel, 3x3 kernels with 32 hidden channels (cheaper to evaluate).
 """
 
 import dataclasses
@@ -44,14 +43,10 @@ def create_model_from(config: RunConfig):
     return create_model(config.solver, **options, semantics=config.semantics)
 
 
-def create_model(
-    solver: odelayers.SolverOptions | None = None,
-    *,
-    hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
-    kernel_size: int = settings.ODENET_KERNEL_SIZE,
-    trainable_t1: bool = False,
-    semantics: str = settings.SEMANTICS,
-):
+def create_model(solver: odelayers.SolverOptions | None = None, *,
+                 hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
+                 kernel_size: int = settings.ODENET_KERNEL_SIZE, trainable_t1: bool = False,
+                 semantics: str = settings.SEMANTICS):  # fmt: skip
     """The residual CNN's graph with one ODE block where its two residual blocks were; not compiled.
     ``trainable_t1`` makes the block's end time (1 at the start) a weight, logged as ``t1``."""
     solver = solver or odelayers.SolverOptions(**settings.ODENET_SOLVER)
@@ -66,14 +61,10 @@ def create_model(
     return keras.Model(inputs=input_img, outputs=outputs, name="odenet")
 
 
-def build_odenet(
-    solver: odelayers.SolverOptions | None = None,
-    *,
-    hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
-    kernel_size: int = settings.ODENET_KERNEL_SIZE,
-    semantics: str = settings.SEMANTICS,
-    **solver_options,
-):
+def build_odenet(solver: odelayers.SolverOptions | None = None, *,
+                 hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
+                 kernel_size: int = settings.ODENET_KERNEL_SIZE,
+                 semantics: str = settings.SEMANTICS, **solver_options):  # fmt: skip
     """The ODE-Net, compiled like the residual CNN; its NFE shows as ``nfe`` in Keras' logs.
     ``solver`` (default ``settings.ODENET_SOLVER``) with ``solver_options``'
     :class:`odelayers.SolverOptions` fields replaced."""
@@ -100,13 +91,9 @@ class ResidualBranchDynamics(keras.layers.Layer):
         kernel_size: side of the square kernels (5 in R's branch).
     """
 
-    def __init__(
-        self,
-        channels: int = STATE_CHANNELS,
-        hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
-        kernel_size: int = settings.ODENET_KERNEL_SIZE,
-        **kwargs,
-    ):
+    def __init__(self, channels: int = STATE_CHANNELS,
+                 hidden_channels: int = settings.ODENET_HIDDEN_CHANNELS,
+                 kernel_size: int = settings.ODENET_KERNEL_SIZE, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.channels = int(channels)
         self.hidden_channels = int(hidden_channels)
@@ -139,9 +126,5 @@ class ResidualBranchDynamics(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "channels": self.channels,
-            "hidden_channels": self.hidden_channels,
-            "kernel_size": self.kernel_size,
-        }
+        names = ("channels", "hidden_channels", "kernel_size")
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}

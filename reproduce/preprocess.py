@@ -37,8 +37,7 @@ def dense_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarray
     for even ``k``, transposed by the column-major fill, while label ``k`` stays record ``k``'s.
     The other modes take each record's ``band_1`` (HH, the stronger band), untransposed."""
     _check_mode(preprocessing, settings.DENSE_PREPROCESSINGS)
-    n = len(df)
-    y = df["is_iceberg"].to_numpy(dtype=np.int64)
+    n, y = len(df), df["is_iceberg"].to_numpy(dtype=np.int64)
     if preprocessing not in ("r", "r-array-only"):
         return _bands(df, "band_1").reshape(n, IMAGE_SIDE, IMAGE_SIDE).astype(np.float32), y
     # array() keeps the first n bands, from the first ceil(n/2) records: the others never count.
@@ -55,8 +54,7 @@ def resnet_inputs(df: pd.DataFrame, preprocessing: str = "r") -> tuple[np.ndarra
     the fill only transposes every image (``"corrected"`` does not). Label columns are ship,
     iceberg (``classvec2classmat``'s order), two even on one-class data."""
     _check_mode(preprocessing)
-    n = len(df)
-    labels = df["is_iceberg"].to_numpy(dtype=np.int64)
+    n, labels = len(df), df["is_iceberg"].to_numpy(dtype=np.int64)
     y = np.stack([1 - labels, labels], axis=1).astype(np.float32)
     hh, hv = _bands(df, "band_1"), _bands(df, "band_2")
     # The mean in float64 as R takes it (R's long-double mean of two doubles rounds the same).
@@ -79,10 +77,9 @@ def default_n_train(n: int) -> int:
 def report_split(n: int, seed: int = 1, kind: str = "Rounding") -> tuple[np.ndarray, np.ndarray]:
     """:func:`split_indices` in the report's proportion; DataError under 2 records."""
     if n < 2:
-        raise DataError(
-            f"the data hold {n} record{'s' if n != 1 else ''}: the report's train/test split "
-            "needs at least 2 (one to train on, one to test on); Kaggle's train.json has 1604"
-        )
+        raise DataError(f"the data hold {n} record{'s' if n != 1 else ''}: the report's "
+                        "train/test split needs at least 2 (one to train on, one to test on); "
+                        "Kaggle's train.json has 1604")  # fmt: skip
     return split_indices(n, default_n_train(n), seed=seed, kind=kind)
 
 
@@ -95,10 +92,9 @@ def split_indices(
     if n < 1:
         raise ValueError(f"cannot split {n} records")
     if not 1 <= n_train <= n:
-        raise ValueError(
-            f"cannot draw {n_train} training records from {n}: n_train must lie in 1 .. {n} "
-            f"(for data smaller than the report's use default_n_train({n}) = {default_n_train(n)})"
-        )
+        raise ValueError(f"cannot draw {n_train} training records from {n}: n_train must lie in 1 "
+                         f".. {n} (for data smaller than the report's use default_n_train({n}) = "
+                         f"{default_n_train(n)})")  # fmt: skip
     train_idx = r_sample(n, n_train, seed, kind) - 1
     return train_idx, np.setdiff1d(np.arange(n, dtype=np.int64), train_idx)
 
@@ -116,7 +112,6 @@ def scale_dense(
     train_max = float(np.max(np.abs(train)))
     if not math.isfinite(train_max) or train_max == 0.0:
         raise DataError(f"cannot scale by the training images' largest absolute value {train_max}")
-    train = train / train_max
-    buggy = preprocessing in ("r", "r-scaling-only")
+    train, buggy = train / train_max, preprocessing in ("r", "r-scaling-only")
     test = np.asarray(x_test, dtype=np.float64) / (np.max(np.abs(train)) if buggy else train_max)
     return train.astype(np.float32), test.astype(np.float32)

@@ -104,10 +104,5 @@ def command_line(args: list[str] | None = None) -> str:
 
 def record(command: str | None = None, extra_versions: tuple[str, ...] = ()) -> dict:
     """Everything above in one dict, as every result file stores it."""
-    return {
-        "command": command or command_line(),
-        "git_commit": git_commit(),
-        "date": utc_now(),
-        "hardware": hardware(),
-        "versions": versions(extra_versions),
-    }
+    return {"command": command or command_line(), "git_commit": git_commit(), "date": utc_now(),
+            "hardware": hardware(), "versions": versions(extra_versions)}  # fmt: skip

@@ -25,8 +25,7 @@ class RRandom:
             raise TypeError(f"seed must be an integer, got {seed!r}")
         if not -(2**31) < int(seed) < 2**31:  # -2^31 is R's NA_integer_
             raise ValueError(f"seed must lie in R's integer range (-2^31, 2^31), got {seed}")
-        state = int(seed) & _MASK32
-        words = []
+        state, words = int(seed) & _MASK32, []
         for _ in range(50 + _N + 1):
             state = (69069 * state + 1) & _MASK32
             words.append(state)
@@ -78,13 +77,10 @@ def r_sample(n: int, size: int, seed: int, kind: str = "Rounding") -> np.ndarray
     if not 1 <= n <= _MAX_SAMPLE_N:
         raise ValueError(f"n must lie in 1 .. {_MAX_SAMPLE_N}, got {n}")
     if not 0 <= size <= n:
-        raise ValueError(
-            f"cannot take a sample of size {size} from 1:{n} without replacement "
-            f"(size must lie in 0 .. {n})"
-        )
+        raise ValueError(f"cannot take a sample of size {size} from 1:{n} without replacement "
+                         f"(size must lie in 0 .. {n})")  # fmt: skip
     rng = RRandom(seed)  # R's do_sample: a partial Fisher-Yates shuffle
-    pool = list(range(n))
-    drawn = np.empty(size, dtype=np.int64)
+    pool, drawn = list(range(n)), np.empty(size, dtype=np.int64)
     for i in range(size):
         j = rng.unif_index(n - i, kind)
         drawn[i] = pool[j] + 1

@@ -229,8 +229,7 @@ def r_style_accuracy(pred, y_onehot) -> float:
     each prediction meets both columns, one of which matches whatever it is, so the value is 0.5
     for every model. Rounding is half-to-even like R's; a NaN prediction (R's ``NA``) gives NaN.
     """
-    pred = np.asarray(pred, dtype="float64")
-    truth = np.asarray(y_onehot, dtype="float64")
+    pred, truth = np.asarray(pred, dtype="float64"), np.asarray(y_onehot, dtype="float64")
     if pred.ndim != 2 or pred.shape[1] < 2:
         raise ValueError(f"pred must be an n x k matrix with k >= 2, got shape {pred.shape}")
     if truth.ndim != 2 or truth.shape[0] != pred.shape[0]:

@@ -27,11 +27,7 @@ QuickPreset = collections.namedtuple("QuickPreset", "epochs limit_train limit_te
 #: ``python -m reproduce quick-preset``'s rule, fixed before any run was looked at, gives on
 #: training images held out from R's training split (never on the test images). The faithful
 #: dense network learns nothing but the class shares, so one epoch is as good as any.
-QUICK = {
-    "dense": QuickPreset(epochs=1, limit_train=None, limit_test=None),
-    "resnet": QuickPreset(epochs=4, limit_train=None, limit_test=None),
-    "odenet": QuickPreset(epochs=2, limit_train=None, limit_test=None),
-}
+QUICK = {model: QuickPreset(epochs, None, None) for model, epochs in zip(MODELS, (1, 4, 2))}
 
 #: ``odelayers.METHODS``, ``FIXED_STEP_METHODS`` and ``GRADIENTS``, spelled out so that
 #: ``--help`` need not import TensorFlow (a test checks they stay equal).
@@ -40,18 +36,11 @@ FIXED_STEP_METHODS = ("euler", "midpoint", "rk4")
 GRADIENTS = ("adjoint", "backprop")
 #: The ODE-Net's solver (``SolverOptions`` fields), as the report's section 4 describes it: an
 #: adaptive solver with the adjoint, at the tolerances of Chen et al.'s ODE-Net (1e-3).
-ODENET_SOLVER = {
-    "method": "dopri5",
-    "step_size": None,
-    "gradient": "adjoint",
-    "rtol": 1e-3,
-    "atol": 1e-3,
-}
+ODENET_SOLVER = dict(method="dopri5", step_size=None, gradient="adjoint", rtol=1e-3, atol=1e-3)
 #: A fixed-step method's step when ``--step-size`` is not given: two steps over [0, 1].
 FIXED_STEP_SIZE = 0.5
 #: Channels inside the ODE-Net's dynamics (the R residual branch has 128) and its kernel side.
-ODENET_HIDDEN_CHANNELS = 32
-ODENET_KERNEL_SIZE = 3
+ODENET_HIDDEN_CHANNELS, ODENET_KERNEL_SIZE = 32, 3
 
 #: What the loss and the batch normalisation compute: ``keras22`` as R keras did in 2019
 #: (:mod:`reproduce.keras22`), ``keras3`` as Keras 3 does today.

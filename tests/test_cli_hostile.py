@@ -149,3 +149,22 @@ def test_a_bad_argument_is_one_line_on_stderr_with_exit_status_2():
     )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "--rtol" in done.stderr and "--help" in done.stderr
+
+
+def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    """``... | head -3``: the reader leaves before the command writes; no traceback follows."""
+    from reproduce.data import stand_in_json_bytes
+
+    (tmp_path / "20.json").write_bytes(stand_in_json_bytes(20, 0))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "reproduce", "data", "--data", "20.json"]
+    try:
+        done = subprocess.run(
+            command, cwd=tmp_path, env=env, stdout=write_end, stderr=subprocess.PIPE, timeout=120
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr.decode() and "BrokenPipeError" not in done.stderr.decode()
+    assert done.returncode == 1

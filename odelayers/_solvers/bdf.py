@@ -17,13 +17,8 @@ class BDF(tfp.math.ode.BDF):
     eager_trace = True  # eagerly TFP's Jacobians (pfor) retrace at every evaluation
 
     def __init__(self, options):
-        super().__init__(
-            rtol=options.rtol,
-            atol=options.atol,
-            first_step_size=options.first_step,
-            max_num_steps=options.max_num_steps,
-            name="bdf",
-        )
+        super().__init__(rtol=options.rtol, atol=options.atol, first_step_size=options.first_step,
+                         max_num_steps=options.max_num_steps, name="bdf")  # fmt: skip
 
     @classmethod
     def from_options(cls, options, span):

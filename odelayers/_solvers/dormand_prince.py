@@ -12,24 +12,16 @@ from tensorflow_probability.python.math.ode import runge_kutta_util as _rk_util
 
 from odelayers import _tuning
 from odelayers._solvers import messages
-from odelayers._solvers.runge_kutta import (
-    all_finite,
-    error_ratio,
-    initial_step,
-    next_step_size,
-    runge_kutta_step,
-    stage_sum,
-)
+from odelayers._solvers import runge_kutta as rk
 
 
 class DormandPrince(tfp.math.ode.DormandPrince):
     """``tfp.math.ode.DormandPrince`` (and its adjoint), changed where TFP's falls short.
 
-    Hairer's automatic first step; a trial step with a NaN/Inf error estimate is
-    rejected and shrunk (as SciPy and torchdiffeq); giving up says what to change;
-    the adjoint's seminorm (Kidger, Chen & Lyons 2021); the RMS error norm; stage
-    sums in the state's dtype (TFP rounds the tableau to float32), XLA-fused for
-    large states; interpolation only for steps that cross an output time.
+    Hairer's automatic first step; a trial step with a NaN/Inf error estimate is rejected and shrunk
+    (as SciPy and torchdiffeq); giving up says what to change; the adjoint's seminorm (Kidger, Chen
+    & Lyons 2021); the RMS error norm; stage sums in the state's dtype (TFP rounds the tableau to
+    float32), XLA-fused for large states; interpolation only for steps that cross an output time.
 
     Args:
         options: an ``odelayers.SolverOptions`` (its dopri5 fields).
@@ -44,13 +36,11 @@ class DormandPrince(tfp.math.ode.DormandPrince):
 
     def __init__(self, options):
         super().__init__(
-            rtol=options.rtol,
-            atol=options.atol,
+            rtol=options.rtol, atol=options.atol, name="dopri5",
             first_step_size=1e-3 if options.first_step is None else options.first_step,
             max_num_steps=None,  # enforced in _step with a better message
             make_adjoint_solver_fn=lambda: AdjointDormandPrince(options),
-            name="dopri5",
-        )
+        )  # fmt: skip
         self.options = options
 
     @classmethod
@@ -76,7 +66,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
 
         def nonfinite(x, what):
             return messages.check(
-                all_finite(x),
+                rk.all_finite(x),
                 f"{what} NaN or Inf at the start of a solve at t = {{t}} (the backward adjoint "
                 "solve's, when computing gradients). What to change: check the inputs, the "
                 "dynamics' weights (a diverged training?) and the learning rate.",
@@ -91,7 +81,7 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             h = tf.identity(state.step_size)
             if self.options.first_step is None:
                 y0, f0 = state.current_state, state.current_derivative
-                h = initial_step(
+                h = rk.initial_step(
                     ode_fn, t0, y0, f0, self.ORDER - 1, self._rtol, self._atol, self._controlled
                 )
         if self.options.min_step:  # a short first guess is no failure yet
@@ -124,34 +114,29 @@ class DormandPrince(tfp.math.ode.DormandPrince):
         diagnostics = _tfp_dopri._DopriDiagnostics(0, 0, 0, 0)
         lazy, parallel_iterations = _tuning.LAZY_DENSE_OUTPUT, _tuning.PARALLEL_ITERATIONS
 
-        def advance_to(time_id, solver_state, diagnostics, arrays):
+        def advance_to(time_id, state, diagnostics, arrays):
             # Step until past the output time, then interpolate within the last step.
             target = times[time_id]
-            solver_state, diagnostics = tf.while_loop(
+            state, diagnostics = tf.while_loop(
                 lambda s, _: target >= s.current_time,
                 lambda s, d: step(s, d, target=target if lazy else None),
-                (solver_state, diagnostics),
+                (state, diagnostics),
                 parallel_iterations=parallel_iterations,
                 # XLA drops the give-up assertions: this bound still ends the loop.
                 maximum_iterations=self.options.max_num_steps + 1,
             )
             y = _rk_util.evaluate_interpolation(
-                solver_state.interpolating_coefficients,
-                solver_state.last_step_start,
-                solver_state.current_time,
-                target,
+                state.interpolating_coefficients, state.last_step_start, state.current_time, target
             )
-            reached = target < solver_state.current_time  # else NaN, never a wrong number
+            reached = target < state.current_time  # else NaN, never a wrong number
             y = tf.nest.map_structure(lambda v: tf.where(reached, v, float("nan")), y)
             arrays = tf.nest.map_structure(lambda a, v: a.write(time_id, v), arrays, y)
-            return time_id + 1, solver_state, diagnostics, arrays
+            return time_id + 1, state, diagnostics, arrays
 
         _, solver_state, diagnostics, arrays = tf.while_loop(
-            lambda time_id, *_: time_id < num_times,
-            advance_to,
-            (0, solver_state, diagnostics, arrays),
-            parallel_iterations=parallel_iterations,
-        )
+            lambda time_id, *_: time_id < num_times, advance_to,
+            (0, solver_state, diagnostics, arrays), parallel_iterations=parallel_iterations,
+        )  # fmt: skip
         states = tf.nest.map_structure(lambda a: a.stack(), arrays)
         return tfp.math.ode.Results(times, states, diagnostics, solver_state)
 
@@ -164,30 +149,26 @@ class DormandPrince(tfp.math.ode.DormandPrince):
             dt = tf.minimum(dt, tf.constant(self.options.max_step, dt.dtype))
         fuse = _tuning.FUSE_MIN_ELEMENTS
         with tf.control_dependencies(self._give_up_checks(diagnostics, t0, dt)):
-            y1, f1, y1_error, k = runge_kutta_step(
+            y1, f1, y1_error, k = rk.runge_kutta_step(
                 ode_fn, y0, f0, t0, dt, _tfp_dopri._TABLEAU, fuse
             )
         controlled = [self._controlled(x) for x in (y1_error, y0, y1)]
-        ratio = error_ratio(*controlled, atol, rtol, self.options.error_norm)
+        ratio = rk.error_ratio(*controlled, atol, rtol, self.options.error_norm)
         accept = ratio <= 1
         # A cond forwards the chosen tensors; a select would copy both states.
         y_next, f_next = tf.cond(accept, lambda: (y1, f1), lambda: (y0, f0))
 
         def coefficients():
-            y_mid = stage_sum(y0, _tfp_dopri._TABLEAU.c_mid, k, dt, fuse)
+            y_mid = rk.stage_sum(y0, _tfp_dopri._TABLEAU.c_mid, k, dt, fuse)
             return _rk_util._fourth_order_interpolation_coefficients(y0, y1, y_mid, k[0], k[-1], dt)
 
         if target is None:
             interp_coeff = _rk_util.nest_where(accept, coefficients(), interp_coeff)
         else:  # only the step that ends past the output time is interpolated in
             interp_coeff = tf.cond(accept & (t0 + dt > target), coefficients, lambda: interp_coeff)
+        dt_next = rk.next_step_size(dt, self.ORDER, ratio, safety, dfactor, ifactor)
         state = _tfp_dopri._RungeKuttaSolverInternalState(
-            y_next,
-            f_next,
-            t0,
-            tf.where(accept, t0 + dt, t0),
-            next_step_size(dt, self.ORDER, ratio, safety, dfactor, ifactor),
-            interp_coeff,
+            y_next, f_next, t0, tf.where(accept, t0 + dt, t0), dt_next, interp_coeff
         )
         evaluations = diagnostics.num_ode_fn_evaluations + self.ODE_FN_EVALS_PER_STEP
         return state, diagnostics._replace(num_ode_fn_evaluations=evaluations)

@@ -16,9 +16,8 @@ from odelayers._solvers.runge_kutta import all_finite, combine
 class FixedGridSolver(tfp.math.ode.Solver):
     """Equal steps no longer than ``step_size`` between consecutive output times.
 
-    Every output is a solver state (no interpolation), so a grid that fits
-    (step 1 on [0, 4]) is followed exactly. A subclass defines
-    ``step(func, t, y, dt)``, the state at ``t + dt``.
+    Every output is a solver state (no interpolation), so a grid that fits (step 1 on [0, 4]) is
+    followed exactly. A subclass defines ``step(func, t, y, dt)``, the state at ``t + dt``.
     """
 
     adaptive = step_bounds = eager_trace = False
@@ -62,8 +61,7 @@ class FixedGridSolver(tfp.math.ode.Solver):
             y = self._advance(func, y, t_prev, dt, num_steps, dtype)
             states.append(y)
             intervals.append((t_prev, dt, num_steps))
-            total_steps = total_steps + num_steps
-            t_prev = t_next
+            total_steps, t_prev = total_steps + num_steps, t_next
         states = self._check_finite(func, y0, intervals, states, dtype)
         # One output: a reshape, whose gradient is free (tf.stack's copies).
         stack = (lambda y: tf.expand_dims(y, 0)) if len(states) == 1 else (lambda *y: tf.stack(y))
@@ -162,8 +160,7 @@ class RK4(FixedGridSolver):
 
     @staticmethod
     def step(func, t, y, dt):
-        half = 0.5 * dt
-        k1 = func(t, y)
+        half, k1 = 0.5 * dt, func(t, y)
         k2 = func(t + half, combine(y, [(half, k1)]))
         k3 = func(t + half, combine(y, [(half, k2)]))
         k4 = func(t + dt, combine(y, [(dt, k3)]))

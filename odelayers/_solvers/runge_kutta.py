@@ -77,10 +77,9 @@ def _fusable(leaf, min_elements: int) -> bool:
 def stage_sum(y0, coefficients, k, dt, min_elements):
     """``y0 + sum((dt c_j) k_j)`` over nests in one pass (``y0=None``: without ``y0``).
 
-    ``dt * c_j`` is formed in the state's dtype: TFP casts the Python-float
-    tableau through float32, which caps float64 solves near 1e-8 relative
-    error. Leaves with at least ``min_elements`` elements per example are
-    summed by one XLA-fused loop inside graphs; smaller ones by ``add_n``.
+    ``dt * c_j`` is formed in the state's dtype: TFP casts the Python-float tableau through float32,
+    which caps float64 solves near 1e-8 relative error. Leaves with at least ``min_elements``
+    elements per example are summed by one XLA-fused loop inside graphs; smaller ones by ``add_n``.
     """
     terms = [(dt * c, k_j) for c, k_j in zip(coefficients, k) if c != 0]
 
@@ -112,12 +111,11 @@ def runge_kutta_step(ode_fn, y0, f0, t0, dt, tableau, min_elements):
 def error_ratio(y_error, y0, y1, atol, rtol, norm):
     """How far a trial step's error is over the tolerance (accept when <= 1).
 
-    ``norm="rms"``: SciPy's and torchdiffeq's ``rms(error / tol)`` raised to
-    6/5, so TFP's ``ratio**(-1/6)`` step update becomes their ``rms**(-1/5)``.
-    ``norm="tfp"``: TFP's ``sqrt(mean((error / tol)**4))``; a callable: of
-    ``error / tol`` flattened into one vector, raised to 6/5 as the RMS. Here
-    ``tol = atol + rtol max(|y0|, |y1|)``. NaN/Inf become Inf: the step is
-    rejected and shrunk.
+    ``norm="rms"``: SciPy's and torchdiffeq's ``rms(error / tol)`` raised to 6/5, so TFP's
+    ``ratio**(-1/6)`` step update becomes their ``rms**(-1/5)``. ``norm="tfp"``: TFP's
+    ``sqrt(mean((error / tol)**4))``; a callable: of ``error / tol`` flattened into one vector,
+    raised to 6/5 as the RMS. Here ``tol = atol + rtol max(|y0|, |y1|)``. NaN/Inf become Inf: the
+    step is rejected and shrunk.
     """
 
     def scaled(error, a, b):
@@ -153,8 +151,7 @@ def initial_step(ode_fn, t0, y0, f0, order, rtol, atol, controlled=lambda nest: 
     def norm(nest):
         return rms_norm(tf.nest.map_structure(tf.divide, controlled(nest), scale))
 
-    d0, d1 = norm(y0), norm(f0)
-    small = tf.constant(1e-5, dtype)
+    d0, d1, small = norm(y0), norm(f0), tf.constant(1e-5, dtype)
     h0 = tf.where((d0 < small) | (d1 < small), tf.constant(1e-6, dtype), 0.01 * d0 / d1)
     f1 = ode_fn(t0 + h0, combine(y0, [(h0, f0)]))
     d2 = norm(tf.nest.map_structure(tf.subtract, f1, f0)) / h0

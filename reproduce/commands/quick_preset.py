@@ -58,10 +58,9 @@ def select(runs_dir: str) -> list[dict]:
         if not runs:
             continue
         if missing := sorted(set(SELECTION_SEEDS) - set(runs)):
-            raise ReproduceError(
-                f"{model}: no finished selection run for training seed(s) {missing} under "
-                f"{runs_dir}; run: {commands()[list(LENGTHS).index(model)]}"
-            )
+            raise ReproduceError(f"{model}: no finished selection run for training seed(s) "
+                                 f"{missing} under {runs_dir}; run: "
+                                 f"{commands()[list(LENGTHS).index(model)]}")  # fmt: skip
         curves = [list(runs[s].history["test_accuracy"]) for s in SELECTION_SEEDS]
         rows.append(
             {

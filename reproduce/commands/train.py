@@ -111,10 +111,9 @@ def resolve_options(model: str, args, train_seed: int | None = None) -> RunConfi
     if "method" in options:  # the ODE options exist for odenet and all only
         fixed = options["method"] in settings.FIXED_STEP_METHODS
         if options["step_size"] is not None and not fixed:
-            raise ReproduceError(
-                f"--step-size: --method {options['method']} chooses its own steps from --rtol and "
-                f"--atol; a step size needs a fixed-step method ({', '.join(settings.FIXED_STEP_METHODS)})"
-            )
+            raise ReproduceError(f"--step-size: --method {options['method']} chooses its own "
+                                 "steps from --rtol and --atol; a step size needs a fixed-step "
+                                 f"method ({', '.join(settings.FIXED_STEP_METHODS)})")  # fmt: skip
         if options["step_size"] is None and fixed:
             options["step_size"] = settings.FIXED_STEP_SIZE
         options["trainable_t1"] = model == "odenet" and args.trainable_t1
@@ -169,16 +168,13 @@ def check_limits(args: argparse.Namespace) -> None:
     limited = args.limit_train or args.limit_test or args.validation
     if limited and (n := len(resolve_data(args.data)[0])) > 1:
         if (args.validation or 0) >= (size := default_n_train(n)):
-            raise ReproduceError(
-                f"--validation: the split of these {n} records has {size} training images; "
-                f"hold out fewer than {size}"
-            )
+            raise ReproduceError(f"--validation: the split of these {n} records has {size} "
+                                 f"training images; hold out fewer than {size}")  # fmt: skip
         for side, size in (("train", default_n_train(n)), ("test", n - default_n_train(n))):
             if (getattr(args, f"limit_{side}") or 0) > size:
-                raise ReproduceError(
-                    f"--limit-{side}: the split of these {n} records has {size} {side} images; "
-                    f"give at most {size}, or leave --limit-{side} out"
-                )
+                raise ReproduceError(f"--limit-{side}: the split of these {n} records has {size} "
+                                     f"{side} images; give at most {size}, or leave "
+                                     f"--limit-{side} out")  # fmt: skip
 
 
 def quick_closing_lines(metrics: list[dict]) -> list[str]:

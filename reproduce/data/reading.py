@@ -30,8 +30,7 @@ def load_with_sha256(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
     except TypeError as err:
         raise DataError(f"data path must be a file name, got {path!r}") from err
     raw = _read_capped(path)
-    sha256 = hashlib.sha256(raw).hexdigest()
-    label = str(path)
+    sha256, label = hashlib.sha256(raw).hexdigest(), str(path)
     if raw.startswith(_SEVEN_ZIP_SIGNATURE):
         label, raw = _unpack_7z(path, raw)
     elif path.name.lower().endswith(".7z"):
@@ -73,11 +72,10 @@ def _unpack_7z(path: Path, raw: bytes) -> tuple[str, bytes]:
             found = named if len(found) > 1 and len(named) == 1 else found
             if len(found) != 1:
                 names = ", ".join(info.filename for info in files) or "nothing"
-                raise DataError(
-                    f"{path}: the 7z archive holds {'several' if found else 'no'} .json file"
-                    f"{'s' if found else ''} (it holds: {shorten(names, 200)}); "
-                    "expected exactly one .json file, or one called train.json"
-                )
+                raise DataError(f"{path}: the 7z archive holds {'several' if found else 'no'} "
+                                f".json file{'s' if found else ''} (it holds: "
+                                f"{shorten(names, 200)}); expected exactly one .json file, or one "
+                                "called train.json")  # fmt: skip
             member = found[0]
             label = f"{path} (member {member.filename})"
             if (member.uncompressed or 0) > MAX_BYTES:
@@ -102,10 +100,8 @@ def _parse_json(label: str, raw: bytes) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as err:
         ending = " -- the file ends early (truncated?)" if _looks_truncated(err) else ""
-        raise DataError(
-            f"{label}: not valid JSON: {err.msg} at line {err.lineno}, column {err.colno} "
-            f"(character {err.pos}){ending}"
-        ) from err
+        raise DataError(f"{label}: not valid JSON: {err.msg} at line {err.lineno}, column "
+                        f"{err.colno} (character {err.pos}){ending}") from err  # fmt: skip
     except UnicodeDecodeError as err:
         raise DataError(f"{label}: not valid JSON: not UTF-8 text (byte {err.start})") from err
     except RecursionError as err:

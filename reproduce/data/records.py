@@ -50,10 +50,8 @@ def records_to_frame(records: Any, source: str = "records") -> pd.DataFrame:
                 f"{where}: field 'id': expected a non-empty string, found {in_words(record_id)}"
             )
         if record_id in first_index:
-            raise DataError(
-                f"{source}: records {first_index[record_id]} and {index} share the id "
-                f"{shorten(repr(record_id), 40)}; ids must be unique"
-            )
+            raise DataError(f"{source}: records {first_index[record_id]} and {index} share the id "
+                            f"{shorten(repr(record_id), 40)}; ids must be unique")  # fmt: skip
         first_index[record_id] = index
         columns["id"].append(record_id)
         columns["band_1"].append(_band(record["band_1"], where, "band_1"))

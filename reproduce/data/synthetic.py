@@ -39,10 +39,8 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
     hh_clutter_db = -19.7 - 0.40 * (true_angle - 38.0) + wind_db
     hv_clutter_db = -25.6 - 0.15 * (true_angle - 38.0) + 0.5 * wind_db + rng.normal(0.0, 0.7, n)
     # Swell: a smooth texture, coarse noise upsampled bilinearly.
-    grid = rng.normal(0.0, 0.8, size=(n, 8, 8))
-    position = np.linspace(0.0, 7.0, SIDE)
-    lower = np.clip(np.floor(position).astype(int), 0, 6)
-    weights = np.zeros((SIDE, 8))
+    grid, position = rng.normal(0.0, 0.8, size=(n, 8, 8)), np.linspace(0.0, 7.0, SIDE)
+    lower, weights = np.clip(np.floor(position).astype(int), 0, 6), np.zeros((SIDE, 8))
     weights[np.arange(SIDE), lower] = 1.0 - (position - lower)
     weights[np.arange(SIDE), lower + 1] = position - lower
     texture_db = np.einsum("ia,nab,jb->nij", weights, grid, weights, optimize=True)
@@ -60,13 +58,9 @@ def synthetic_arrays(n: int = 1604, seed: int = 0) -> dict:
     looks = rng.integers(3, 6, size=n).astype(np.float64)[:, None, None]
     speckled = (m * rng.gamma(looks, 1.0 / looks, size=(n, SIDE, SIDE)) for m in (hh_mean, hv_mean))
     hh, hv = (s + hh_clutter * p for s, p in zip(speckled, (points_hh, points_hv)))
-    return {
-        "id": ids,
-        "band_1": _stored_db(hh, _HH_CEILING).reshape(n, N_PIXELS),
-        "band_2": _stored_db(hv, _HV_CEILING).reshape(n, N_PIXELS),
-        "inc_angle": inc_angle,
-        "is_iceberg": is_iceberg,
-    }
+    return {"id": ids, "band_1": _stored_db(hh, _HH_CEILING).reshape(n, N_PIXELS),
+            "band_2": _stored_db(hv, _HV_CEILING).reshape(n, N_PIXELS),
+            "inc_angle": inc_angle, "is_iceberg": is_iceberg}  # fmt: skip
 
 
 def synthetic_ids(n: int, seed: int = 0) -> list[str]:
@@ -103,8 +97,7 @@ def _unique_hex_ids(rng: np.random.Generator, n: int) -> list[str]:
 def _targets(rng: np.random.Generator, iceberg: np.ndarray) -> tuple:
     """One target per image, relative to its HH clutter: shape [n, 75, 75] in 0..1, linear HH
     contrast and HV/HH ratio [n], point scatterers' HH and HV intensity [n, 75, 75]."""
-    n = iceberg.shape[0]
-    ship = ~iceberg
+    n, ship = iceberg.shape[0], ~iceberg
     cx, cy = SIDE // 2 + rng.uniform(-_POSITION_JITTER, _POSITION_JITTER, size=(2, n))
     theta = rng.uniform(0.0, np.pi, size=n)
     # Sizes in pixels: ships long and thin (small ones compact), icebergs round, a quarter elongated.

@@ -37,8 +37,7 @@ def _format_rows(matrix: np.ndarray) -> list[bytes]:
     text = np.array([repr(value) + "," for value in values.tolist()], dtype="S")
     chars = text[inverse].view(np.uint8).reshape(*matrix.shape, -1)  # padded with zero bytes
     keep = chars != 0
-    ends = np.cumsum(keep.sum(axis=(1, 2)))
-    flat = chars[keep].tobytes()
+    ends, flat = np.cumsum(keep.sum(axis=(1, 2))), chars[keep].tobytes()
     return [b"[" + flat[start : end - 1] + b"]" for start, end in zip([0, *ends[:-1]], ends)]
 
 
@@ -52,11 +51,9 @@ def _distinct(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bits, inverse = np.unique(matrix.view(np.int64), return_inverse=True)
         return bits.view(np.float64), inverse.reshape(matrix.shape)
     # Multiples of 1e-4 up to +-1000 dB (Kaggle's values): a table instead of a slow sort.
-    k = (k + _K_MAX).astype(np.int64)
-    present = np.zeros(2 * _K_MAX + 1, dtype=bool)
+    k, present = (k + _K_MAX).astype(np.int64), np.zeros(2 * _K_MAX + 1, dtype=bool)
     present[k] = True
-    codes = np.flatnonzero(present)
-    position = np.zeros(2 * _K_MAX + 1, dtype=np.int64)
+    codes, position = np.flatnonzero(present), np.zeros(2 * _K_MAX + 1, dtype=np.int64)
     position[codes] = np.arange(len(codes))
     return (codes - _K_MAX) / 1e4, position[k]
 

@@ -1,9 +1,8 @@
-"""Resume as Keras' ``BackupAndRestore`` does: restore in ``on_train_begin``, save in ``on_epoch_end``.
-
-Added: each epoch's randomness drawn from (training seed, epoch), so a resumed run replays the
-missing epochs to the last digit; an epoch cut short is never saved; weights serialised in memory
-and written atomically (HDF5 handles a failed write badly); a checkpoint names its configuration,
-data and weights digest, and resuming refuses any mismatch."""
+"""Resume as Keras' ``BackupAndRestore`` does (restore in ``on_train_begin``, save in
+``on_epoch_end``), and more: each epoch's randomness drawn from (training seed, epoch), so a resumed
+run replays the missing epochs to the last digit; an epoch cut short is never saved; weights
+serialised in memory and written atomically (HDF5 handles a failed write badly); a checkpoint names
+its configuration, data and weights digest, and resuming refuses any mismatch."""
 
 import contextlib
 import hashlib
@@ -18,8 +17,9 @@ import keras
 import numpy as np
 from keras.src.saving import saving_lib
 
+from reproduce import run_folder as rf
 from reproduce.atomic import atomic_write_bytes, atomic_write_json
-from reproduce.engine import config as rf  # the run folder's names
+from reproduce.engine.config import RESUME_KEYS
 from reproduce.errors import ReproduceError
 
 STATE_FILE = "state.json"
@@ -42,11 +42,9 @@ def previous_state(run) -> dict | None:
         rf.drop_checkpoint(run_dir)  # a kill after the commit left it
         accuracy = previous.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, (int, float)) else ""
-        raise ReproduceError(
-            f"{run_dir} already holds a finished run ({previous.get('epochs')} epochs"
-            f"{score}){other_data(previous.get('data'), run.data)}. Add --force to overwrite it, "
-            "or choose another output folder."
-        )
+        raise ReproduceError(f"{run_dir} already holds a finished run ({previous.get('epochs')} "
+                             f"epochs{score}){other_data(previous.get('data'), run.data)}. Add "
+                             "--force to overwrite it, or choose another output folder.")  # fmt: skip
     state = _read_state(run_dir / rf.CHECKPOINT_DIR, config.force)
     if lost and state is None and not config.force:
         raise lost
@@ -127,19 +125,15 @@ def resume(run) -> None:
     """Take over the saved epochs of ``run.state``, refusing other settings and naming each one."""
     state, now = run.state, {**run.config.recorded(), **run.facts}
     saved = {**state["config"], **state["facts"]}
-    found = [
-        f"{key}: {saved.get(key)!r} there, {now.get(key)!r} here"
-        for key in (*rf.RESUME_KEYS, *FACT_KEYS)
-        if saved.get(key) != now.get(key)
-    ]
+    keys = [key for key in (*RESUME_KEYS, *FACT_KEYS) if saved.get(key) != now.get(key)]
+    found = [f"{key}: {saved.get(key)!r} there, {now.get(key)!r} here" for key in keys]
     if found:
         other = other_data({"sha256": state["facts"].get("data_sha256")}, run.data)
         other += f" with other settings ({'; '.join(found)})"
-        raise ReproduceError(
-            f"{run.run_dir} holds an unfinished run ({state['epoch']} of "
-            f"{state['config'].get('epochs')} epochs){other}. Rerun with that run's settings to "
-            "resume it, add --force to start over, or choose another output folder."
-        )
+        raise ReproduceError(f"{run.run_dir} holds an unfinished run ({state['epoch']} of "
+                             f"{state['config'].get('epochs')} epochs){other}. Rerun with that "
+                             "run's settings to resume it, add --force to start over, or choose "
+                             "another output folder.")  # fmt: skip
     run.history, run.epoch_seconds = state["history"], state["epoch_seconds"]
     run.sessions, run.started = state["sessions"], state["date"]
     run.log(f"Resuming {run.run_dir} after epoch {len(run.history)} of {run.config.epochs}.")
@@ -250,12 +244,10 @@ class Checkpoint(keras.callbacks.Callback):
         name, weights = f"epoch-{row['epoch']:04d}.weights.h5", weights_bytes(self.model)
         atomic_write_bytes(folder / name, weights)
         sessions = [*run.sessions[:-1], {**run.sessions[-1], "end_epoch": row["epoch"]}]
-        digest = hashlib.sha256(weights).hexdigest()
-        state = {"epoch": row["epoch"], "weights": name, "weights_sha256": digest}
+        state = {"epoch": row["epoch"], "weights": name, "date": run.started}
+        state.update(weights_sha256=hashlib.sha256(weights).hexdigest(), sessions=sessions)
         state.update(config=run.config.recorded(), facts=run.facts, history=[*run.history, row])
-        state.update(
-            epoch_seconds=[*run.epoch_seconds, seconds], sessions=sessions, date=run.started
-        )
+        state.update(epoch_seconds=[*run.epoch_seconds, seconds])
         atomic_write_json(folder / STATE_FILE, rf.json_safe(state))
         for old in (old for old in folder.glob("epoch-*.weights.h5") if old.name != name):
             with contextlib.suppress(OSError):

@@ -1,24 +1,12 @@
-"""One run's configuration (the command line's options, frozen, compared on resume) and its folder's
-files, which ``compare`` and ``figures`` read too."""
+"""One run's configuration: the command line's options, frozen, compared on resume."""
 
 import contextlib
-import csv
 import dataclasses
-import io
-import json
-import math
 import shlex
-import shutil
 from pathlib import Path
 
 from reproduce import provenance, settings
-from reproduce.atomic import atomic_write_text
 from reproduce.errors import ReproduceError
-
-METRICS_FILE, HISTORY_FILE, CURVES_FILE = "metrics.json", "history.csv", "curves.png"
-LOG_FILE, MODEL_FILE, SUMMARY_FILE = "log.txt", "model.keras", "summary.txt"
-CHECKPOINT_DIR = "checkpoint"  # state.json + epoch-NNNN.weights.h5, while unfinished
-RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
 
 #: What must be the same for an unfinished run to be resumed (nanoGPT's checkpoint keys).
 RESUME_KEYS = (
@@ -108,16 +96,13 @@ class RunConfig:
             name += "quick" if self.quick else f"e{self.epochs}"
             if self.limit_train or self.limit_test:  # never the folder of a full-size run
                 name += f"-n{self.limit_train or 'all'}x{self.limit_test or 'all'}"
-            if self.validation:
-                name += f"-v{self.validation}"
-        if self.train_seed != self.seed:
-            name += f"-t{self.train_seed}"
+            name += f"-v{self.validation}" * bool(self.validation)
+        name += f"-t{self.train_seed}" * (self.train_seed != self.seed)
         return Path(self.out) / name
 
     def split(self, nums, not_nums):
-        """R's training and test indices as this run uses them: ``validation`` holds out the last
-        N training images in place of the test images (which it never touches), then the limits
-        keep the first images of each side."""
+        """R's training and test indices as this run uses them: ``validation`` holds out the last N
+        training images in place of the (untouched) test images, then the limits keep the first."""
         if self.validation:
             nums, not_nums = nums[: -self.validation], nums[-self.validation :]
         return nums[: self.limit_train], not_nums[: self.limit_test]
@@ -139,8 +124,7 @@ class RunConfig:
 
     def recorded(self) -> dict:
         """The configuration as plain JSON values (``metrics.json["config"]``)."""
-        values = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
 
     def commands(self) -> tuple[str, str]:
         """The command line of this run, and the one that resumes it (without --force/--no-resume)."""
@@ -149,58 +133,3 @@ class RunConfig:
             kept = [w for w in shlex.split(command) if w not in ("--force", "--no-resume")]
             return command, shlex.join(kept)
         return command, command
-
-
-def json_safe(value):
-    """Plain JSON values: NumPy scalars and arrays converted, NaN and infinities -> None."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        return json_safe(value.tolist())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return value if value is None or isinstance(value, (bool, int, str)) else str(value)
-
-
-def read_metrics(run_dir) -> dict | None:
-    """The folder's ``metrics.json``, or ``None`` without one."""
-    path = Path(run_dir) / METRICS_FILE
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except OSError as err:  # not a write failure: say what could not be read
-        raise ReproduceError(f"cannot read {path}: {err.strerror}; make it readable.") from None
-    except json.JSONDecodeError as err:
-        raise ReproduceError(
-            f"{path} is not valid JSON ({err}); this folder does not hold a run written by this "
-            "program. Add --force to replace it, or choose another output folder."
-        ) from None
-    if not isinstance(metrics, dict):
-        raise ReproduceError(f"{path} does not hold a JSON object; add --force to replace it.")
-    return metrics
-
-
-def write_history(run_dir: Path, rows: list[dict]) -> None:
-    """``history.csv``: ``epoch``, ``loss``, then the other columns in Keras' order."""
-    columns = ["epoch", "loss"] + [key for row in rows for key in row]
-    columns = list(dict.fromkeys(c for c in columns if any(c in row for row in rows)))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:  # repr(float): the shortest text that reads back as the same float
-        writer.writerow(["" if row.get(c) is None else repr(row[c]) for c in columns])
-    atomic_write_text(run_dir / HISTORY_FILE, out.getvalue())
-
-
-def drop_checkpoint(run_dir: Path) -> None:
-    shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
-
-
-def clear(run_dir: Path) -> None:
-    """Remove what a previous run wrote (and nothing else), to start over."""
-    for name in (METRICS_FILE, HISTORY_FILE, CURVES_FILE, LOG_FILE, MODEL_FILE, SUMMARY_FILE):
-        (run_dir / name).unlink(missing_ok=True)
-    drop_checkpoint(run_dir)

@@ -60,8 +60,7 @@ def wait_for_workers(poll: float = 0.5) -> None:
 
 def model_scope(name: str | None):
     """Build and compile a model in this, so that its variables are distributed."""
-    chosen = strategy(name)
-    return contextlib.nullcontext() if chosen is None else chosen.scope()
+    return contextlib.nullcontext() if name is None else strategy(name).scope()
 
 
 def cluster(environ=None) -> dict:
@@ -88,9 +87,8 @@ def describe(name: str | None) -> dict | None:
     devices = [str(d) for d in chosen.extended.worker_devices]
     described = {"strategy": name, "replicas": int(chosen.num_replicas_in_sync), "devices": devices}
     if name == "multiworker":
-        found = cluster()
-        task = f"{found['task_type']}:{found['task_index']}"
-        described.update(workers=found["workers"], task=task)
+        c = cluster()
+        described.update(workers=c["workers"], task=f"{c['task_type']}:{c['task_index']}")
     return described
 
 
@@ -112,15 +110,12 @@ def adapt(model):
     import tensorflow as tf
 
     chosen = getattr(model, "distribute_strategy", None)
-    if not isinstance(chosen, tf.distribute.MultiWorkerMirroredStrategy):
-        return model
-    if cluster()["workers"] < 2 or getattr(model, "_multiworker_adapted", False):
+    multiworker = isinstance(chosen, tf.distribute.MultiWorkerMirroredStrategy)
+    if not multiworker or cluster()["workers"] < 2 or getattr(model, "_multiworker_adapted", False):
         return model
     if not hasattr(model, "_symbolic_build"):
-        raise ReproduceError(
-            "--distribute multiworker: this Keras lacks Model._symbolic_build, which the "
-            "workaround for keras-team/keras#20585 relies on"
-        )
+        raise ReproduceError("--distribute multiworker: this Keras lacks Model._symbolic_build, "
+                             "which the workaround for keras-team/keras#20585 relies on")  # fmt: skip
 
     def maybe_symbolic_build(iterator=None, data_batch=None):
         if iterator is not None:  # the first batch of this replica
@@ -131,12 +126,9 @@ def adapt(model):
             model._symbolic_build(data_batch=data_batch)
 
     def with_axis(step):
-        def wrapped(data):
-            return tf.nest.map_structure(
-                lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, step(data)
-            )
-
-        return wrapped
+        return lambda data: tf.nest.map_structure(
+            lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, step(data)
+        )
 
     model._maybe_symbolic_build = maybe_symbolic_build
     model.train_step, model.test_step = with_axis(model.train_step), with_axis(model.test_step)

@@ -6,15 +6,12 @@ import os
 import signal
 import threading
 
-from reproduce.errors import ReproduceError
+from reproduce.errors import ReproduceError, first_line
 
 # Write failures the user can fix; the last saved epoch stays resumable.
-_CAUSES = {
-    errno.ENOSPC: " (the disk is full)",
-    errno.EDQUOT: " (the disk quota is used up)",
-    errno.EROFS: " (the file system is read-only)",
-    errno.EACCES: " (no permission to write there)",
-}
+_CAUSES = {errno.ENOSPC: " (the disk is full)", errno.EDQUOT: " (the disk quota is used up)"}
+_CAUSES[errno.EROFS] = " (the file system is read-only)"
+_CAUSES[errno.EACCES] = " (no permission to write there)"
 
 
 class TrainingFailed(ReproduceError):
@@ -31,12 +28,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, message: str, metrics: dict, resume_command: str):
         super().__init__(message)
         self.metrics, self.resume_command = metrics, resume_command
-
-
-def first_line(text, limit: int = 400) -> str:
-    """The first non-blank line of ``text``, shortened to ``limit`` characters."""
-    line = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def solver_failure(exc: BaseException) -> str | None:
@@ -126,10 +117,8 @@ def exclusive(run_dir):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ReproduceError(
-                f"another process is training into {run_dir}; wait for it to finish or choose "
-                "another output folder."
-            ) from None
+            raise ReproduceError(f"another process is training into {run_dir}; wait for it to "
+                                 "finish or choose another output folder.") from None  # fmt: skip
         yield
     finally:
         os.close(fd)

@@ -1,10 +1,8 @@
 """One training run into a run folder: ``with Run(config, data) as run: run.fit(...); run.evaluate(...)``.
 
-Leaving the block after ``fit`` writes every result, then status "finished" (the commit), then
-drops the checkpoint. A signal ends it "interrupted", a failure the user can act on "failed" with
-one line, an unwritable folder one line with the checkpoint kept; anything else is a bug: "failed",
-re-raised.
-"""
+Leaving the block after ``fit`` writes every result, then status "finished" (the commit), then drops
+the checkpoint. A signal ends it "interrupted", a failure the user can act on "failed" with one
+line, an unwritable folder one line with the checkpoint kept; a bug "failed", re-raised."""
 
 import contextlib
 import math
@@ -12,11 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-from reproduce import atomic, provenance
-from reproduce.engine import config as rf  # the run folder's names
+import numpy as np
+
+from reproduce import atomic, inference, provenance
+from reproduce import run_folder as rf
+from reproduce._quiet import quiet_tensorflow
+from reproduce.curves import plot_history
 from reproduce.engine import distribution, failures
 from reproduce.engine.config import RunConfig
-from reproduce.errors import ReproduceError
+from reproduce.errors import ReproduceError, first_line
+from reproduce.inference import accuracy_key, nfe_reading, predicted_class_shares, scores
 
 # Results a run fills when it finishes (``None`` before); settings metrics.json repeats.
 _RESULTS = (
@@ -46,8 +49,6 @@ class Run:
         self.started, self.ended, self.evaluation_began = provenance.utc_now(), False, None
 
     def __enter__(self) -> "Run":
-        from reproduce._quiet import quiet_tensorflow
-
         quiet_tensorflow()
         import tensorflow as tf
 
@@ -119,8 +120,6 @@ class Run:
 
     def evaluate(self, model, x_test, y_test) -> dict:
         """The test set's ``{"loss", "accuracy"}`` in inference mode, recorded with the final checks."""
-        from reproduce.inference import predicted_class_shares, scores
-
         if self.stage is None:
             raise RuntimeError("Run.evaluate is called after Run.fit")
         self.stage, results, size = "evaluation", self.results, self.config.batch_size
@@ -146,7 +145,6 @@ class Run:
             handle.writelines(f"{stamp}  {line}\n" for line in message.splitlines() or [""])
 
     def _train(self, x_train, y_train, test_data) -> None:
-        from reproduce import inference
         from reproduce.engine import checkpoint
 
         config, start = self.config, len(self.history)
@@ -168,17 +166,16 @@ class Run:
             epoch, batch, loss = driver.bad
             epoch = epoch or len(self.history) + 1
             kept = f"epochs 1-{epoch - 1} are kept" if epoch > 2 else "epoch 1 is kept"
-            raise self._end(
-                rf.FAILED,
+            message = (
                 f"the training loss became {loss} at epoch {epoch}, batch {batch} of {steps}; "
                 f"the run stopped there ({kept if epoch > 1 else 'no epoch was completed'}). "
                 "Likely cause: a learning rate too high for this model (lower it); for an ODE "
                 "model also a solver tolerance too loose for the dynamics (lower rtol/atol) or "
-                "a fixed step too large.",
-                "nan",
+                "a fixed step too large."
             )
+            raise self._end(message, "nan")
         if self.stop:
-            raise self._end(rf.INTERRUPTED, f"{self.stop['signal']} received")
+            raise self._end(f"{self.stop['signal']} received")
 
     def epoch_completed(self, row: dict, seconds: float) -> None:
         """After the checkpoint of ``row``'s epoch is saved: history, metrics, log."""
@@ -192,8 +189,7 @@ class Run:
         self.log(line, echo=False)
 
     def _finish(self) -> None:
-        """Every result, then status "finished" (until then a failed write leaves a resumable
-        "running" folder), then the checkpoint goes."""
+        """Every result, then status "finished" (a write failing before leaves the run resumable)."""
         from reproduce.engine.checkpoint import model_bytes
 
         results, began = self.results, self.evaluation_began
@@ -205,7 +201,7 @@ class Run:
         except OSError:
             raise
         except Exception as exc:  # the results must not be lost for it
-            results["model_file"], message = None, failures.first_line(exc)
+            results["model_file"], message = None, first_line(exc)
             self.log(f"warning: the trained model could not be saved as model.keras: {message}")
         rf.write_history(self.run_dir, self.history)
         metrics = self._metrics(rf.FINISHED)
@@ -225,7 +221,7 @@ class Run:
         if isinstance(exc, (ReproduceError, failures.TrainingInterrupted)):
             return
         if isinstance(exc, KeyboardInterrupt):  # outside the guarded fit, e.g. in evaluation
-            raise self._end(rf.INTERRUPTED, "Interrupted") from None
+            raise self._end("Interrupted") from None
         if failures.is_write_failure(exc):
             message = failures.write_failure_message(exc, len(self.history), self.config.epochs)
             self.error = (message, "write")
@@ -238,14 +234,14 @@ class Run:
         if self.stage == "training" and self.driver is not None:
             where += f", batch {self.driver.batches_done + 1} of {self.driver.steps}"
         if (failed := failures.user_failure(exc, self.stage, where)) is not None:
-            raise self._end(rf.FAILED, *failed) from None
-        self.error = (f"{type(exc).__name__}: {failures.first_line(exc)}", "error")
+            raise self._end(*failed) from None
+        self.error = (f"{type(exc).__name__}: {first_line(exc)}", "error")
         with contextlib.suppress(Exception):
             self._write_status(rf.FAILED)
             self.log(f"FAILED: {self.error[0]}", echo=False)
 
-    def _end(self, status: str, message: str, kind: str | None = None):
-        """Status "failed" (``kind``: nan, solver, memory) or "interrupted"; the exception to raise."""
+    def _end(self, message: str, kind: str | None = None):
+        """Status "failed" (``kind``: nan, solver, memory), else "interrupted"; the exception to raise."""
         if kind:
             self.error = (message, kind)
         else:
@@ -253,8 +249,8 @@ class Run:
                 f"{message}: stopped after epoch {len(self.history)} of {self.config.epochs}; the "
                 f"run is saved in {self.run_dir}.\nResume it with: {self.resume_with}"
             )
-        metrics = self._write_status(status)
-        self._write_curves(status)
+        metrics = self._write_status(rf.FAILED if kind else rf.INTERRUPTED)
+        self._write_curves(rf.FAILED if kind else rf.INTERRUPTED)
         self.ended = True
         self.log(f"FAILED: {message}" if kind else message, echo=not kind)
         interrupted = failures.TrainingInterrupted(message, metrics, self.resume_with)
@@ -267,8 +263,6 @@ class Run:
 
     def _metrics(self, status: str) -> dict:
         """``metrics.json``: configuration, results (``None`` until known), provenance."""
-        from reproduce.inference import accuracy_key
-
         config, model, last = self.config, self.model, self.history[-1] if self.history else {}
         trained, done, key = sum(self.epoch_seconds), len(self.history), accuracy_key(last)
         metrics = {"model": config.model, "preprocessing": config.preprocessing, "status": status}
@@ -284,19 +278,16 @@ class Run:
         metrics.update(date=self.started, n_train=self.facts["n_train"], n_test=self.n_test)
         metrics.update(optimizer=self.facts["optimizer"], sessions=self.sessions)
         metrics["finished_at"] = provenance.utc_now() if status == rf.FINISHED else None
-        described = distribution.describe(config.distribute)
-        optional = {"ode": config.model == "odenet" and config.ode(), "distribute": described}
-        metrics.update(
-            {k: v for k, v in {**optional, "tensorboard": self.tensorboard}.items() if v}
-        )
+        optional = {"ode": config.model == "odenet" and config.ode()}
+        optional["distribute"] = distribution.describe(config.distribute)
+        optional["tensorboard"] = self.tensorboard
+        metrics.update({k: v for k, v in optional.items() if v})
         if status == rf.FAILED:
             metrics["error"], metrics["error_kind"] = self.error
         metrics.update({k: v for k, v in self.results.items() if not k.startswith("_")})
         return rf.json_safe({**metrics, "config": config.recorded()})
 
     def _write_curves(self, status: str) -> None:
-        from reproduce.curves import plot_history
-
         config, done, kind = self.config, len(self.history), (self.data or {}).get("kind")
         data = {"real": "Kaggle data", "stand-in": "stand-in data"}.get(kind, "data")
         title = f"{config.model} ({config.preprocessing} preprocessing), {data}: "
@@ -313,47 +304,14 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(int(seed))
 
 
-def finished_run(config: RunConfig, data: dict) -> dict | None:
-    """Under ``all`` or several seeds, without ``force``: the finished run on the same data there."""
-    if not (config.in_all or config.skip_finished) or config.force:
-        return None
-    run_dir = config.run_dir(data["kind"])
-    metrics = rf.read_metrics(run_dir) or {}
-    same_data = (metrics.get("data") or {}).get("sha256") == data["sha256"]
-    if metrics.get("status") != rf.FINISHED or not same_data:
-        return None
-    rf.drop_checkpoint(run_dir)  # a kill left it
-    print(
-        f"{config.model}: {run_dir} already holds a finished run; skipping it (--force retrains)."
-    )
-    return metrics
-
-
 def check_arrays(*arrays) -> None:
     """Check ``x_train, y_train[, x_test, y_test]``: equal lengths, samples, finite values."""
-    import numpy as np
-
     if len(arrays[0]) == 0 or any(len(x) != len(y) for x, y in zip(arrays[::2], arrays[1::2])):
         raise ValueError(f"no training samples, or inputs and labels of other lengths: {arrays}")
     names = ("training inputs", "training labels", "test inputs", "test labels")
-    for name, array in zip(names, map(np.asarray, arrays)):
-        if not np.issubdtype(array.dtype, np.floating):
-            continue
-        if len(bad := np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))):
-            raise ReproduceError(
-                f"the {name} hold NaN or infinite values in {len(bad)} samples (first: "
-                f"sample {int(bad[0])}); fix or drop them before training."
-            )
-
-
-def nfe_reading(model, history) -> dict | None:
-    """The ODE blocks' NFE: their last forward solve, and the mean of the history's column."""
-    import numpy as np
-
-    counts = [getattr(layer, "nfe", None) for layer in model._flatten_layers(include_self=False)]
-    counts = [int(np.asarray(n)) for n in counts if n is not None and not callable(n)]
-    column = [row["nfe"] for row in history if row.get("nfe") is not None]
-    if not counts and not column:
-        return None
-    last = sum(counts) if counts else int(round(column[-1]))
-    return {"last_forward": last, "mean_forward": float(np.mean(column)) if column else float(last)}
+    for name, rows in zip(names, (np.asarray(a).reshape(len(a), -1) for a in arrays)):
+        floating = np.issubdtype(rows.dtype, np.floating)
+        if floating and len(bad := np.flatnonzero(~np.isfinite(rows).all(axis=1))):
+            raise ReproduceError(f"the {name} hold NaN or infinite values in {len(bad)} samples "
+                                 f"(first: sample {int(bad[0])}); fix or drop them before "
+                                 "training.")  # fmt: skip
