@@ -1,4 +1,5 @@
-"""Mean and 95% Student-t interval over training seeds (no SciPy at run time)."""
+"""Mean and 95% Student-t interval over training seeds, and the binomial margin of one accuracy
+(no SciPy at run time)."""
 
 import math
 import statistics
@@ -38,3 +39,12 @@ def mean_interval(values, level: float = 0.95) -> tuple:
         return mean, None, None, len(values)
     half = t_quantile(level, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
     return mean, mean - half, mean + half, len(values)
+
+
+def binomial_margin(accuracy, n: int | None, level: float = 0.95) -> float | None:
+    """Half-width of the normal-approximation interval of one accuracy on ``n`` test images: what
+    the test set's size alone leaves uncertain, apart from the spread over seeds."""
+    if accuracy is None or not n:
+        return None
+    z = statistics.NormalDist().inv_cdf((1 + level) / 2)
+    return z * math.sqrt(accuracy * (1 - accuracy) / int(n))

@@ -1,9 +1,7 @@
 """The comparison's tables, as rows of numbers: one per seed group, one per run, one per
 report figure. Fractions stay fractions here; :func:`markdown` shows them as percentages."""
 
-import math
-
-from reproduce.comparison.stats import mean_interval
+from reproduce.comparison.stats import binomial_margin, mean_interval
 from reproduce.report_claims import CLAIMS
 from reproduce.runs import MODELS, RunRecord, SeedGroup, seed_groups
 
@@ -36,14 +34,6 @@ def _joined(values) -> str:
 def _short_commit(commit) -> str:
     commit = str(commit or "unknown")
     return commit[:7] + ("-dirty" if commit.endswith("-dirty") else "")
-
-
-def _binomial_margin(accuracy, n_test):
-    """Half-width of the normal-approximation 95% interval of one accuracy on ``n_test`` images:
-    what the test set's size alone leaves uncertain, apart from the spread over seeds."""
-    if accuracy is None or not n_test:
-        return None
-    return 1.959964 * math.sqrt(accuracy * (1 - accuracy) / int(n_test))
 
 
 def paired_rows(groups: list[SeedGroup]) -> list[dict]:
@@ -85,7 +75,7 @@ def group_row(group: SeedGroup, majority_share: float | None = None) -> dict:
             "report": claim.display() if claim else None, "n": group.n,
             "test_accuracy_per_seed": list(zip(group.train_seeds, accuracy)),
             "test_accuracy_mean": mean, "ci95_low": low, "ci95_high": high,
-            "test_accuracy_binomial_margin": _binomial_margin(mean, group.get("n_test")),
+            "test_accuracy_binomial_margin": binomial_margin(mean, group.get("n_test")),
             "majority_share": majority_share,
             "constant_seeds": [r.train_seed for r in group.runs if is_constant(r)],
             "test_loss_mean": mean_interval(group.values("test_loss"))[0],
