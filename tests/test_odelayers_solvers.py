@@ -378,3 +378,35 @@ def test_decreasing_tensor_times_inside_tf_function():
     np.testing.assert_allclose(run(t).numpy()[:, 0], np.exp([0.0, 1.0, 2.0]), rtol=1e-7)
     with pytest.raises(tf.errors.InvalidArgumentError, match="strictly increasing or strictly"):
         run(tf.constant([0.0, 1.0, 0.5], F64))
+
+
+# ---- many output times on a fixed grid (a CDE's knot-to-knot steps) --------------------------
+
+
+@pytest.mark.parametrize("gradient", ["backprop", "adjoint"])
+def test_many_fixed_step_outputs_follow_eulers_closed_form_in_a_flat_graph(gradient):
+    # Euler on dy/dt = -y with step h gives y_k = (1 - h)^k exactly, and dy_n/dy0 = (1 - h)^n.
+    # Outputs at every step: one loop over all steps, not one unrolled step per output, so the
+    # traced graph grows by an output's slices only, not by a step's ops per output.
+    def solve(n):
+        t = np.linspace(0.0, 1.0, n + 1)
+
+        @tf.function
+        def run(y0):
+            with tf.GradientTape() as tape:
+                tape.watch(y0)
+                options = dict(method="euler", step_size=1.0 / n, gradient=gradient)
+                ys = odelayers.odeint(lambda t, y: -y, y0, t, **options)
+                last = tf.reduce_sum(ys[-1])
+            return ys, tape.gradient(last, y0)
+
+        graph = run.get_concrete_function(tf.TensorSpec([2], F64)).graph
+        return run(tf.constant([1.0, 2.0], F64)), len(graph.get_operations())
+
+    ops = {}
+    for n in (20, 80):
+        (ys, grad), ops[n] = solve(n)
+        exact = (1.0 - 1.0 / n) ** np.arange(n + 1)
+        np.testing.assert_allclose(ys.numpy(), exact[:, None] * [1.0, 2.0], rtol=1e-12)
+        np.testing.assert_allclose(grad.numpy(), [exact[-1]] * 2, rtol=1e-12)
+    assert (ops[80] - ops[20]) / 60 <= 2, ops  # an output's slices; a step's ops are in the loop

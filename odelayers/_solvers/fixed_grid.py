@@ -50,7 +50,7 @@ class FixedGridSolver(tfp.math.ode.Solver):
             static = tf.get_static_value(times)
             times = tf.unstack(times) if static is None else list(static)
         t_prev, h = _static(t_start), _static(self._step_size)
-        y, states, intervals, total_steps = y0, [], [], 0
+        intervals = []  # (start, step, number of steps) up to each output time
         for t_next in map(_static, times):
             span = t_next - t_prev
             num_steps = count_steps(span, h)
@@ -58,10 +58,16 @@ class FixedGridSolver(tfp.math.ode.Solver):
                 dt = span / num_steps
             else:
                 dt = tf.cast(span, dtype) / tf.cast(num_steps, dtype)
-            y = self._advance(func, y, t_prev, dt, num_steps, dtype)
-            states.append(y)
             intervals.append((t_prev, dt, num_steps))
-            total_steps, t_prev = total_steps + num_steps, t_next
+            t_prev = t_next
+        short = all(isinstance(n, int) and n <= _tuning.UNROLL_MAX_STEPS for *_, n in intervals)
+        if short and sum(n for *_, n in intervals) > _tuning.UNROLL_MAX_STEPS:
+            states = self._advance_grid(func, y0, intervals, dtype)
+        else:
+            states, y = [], y0
+            for t_prev, dt, num_steps in intervals:
+                states.append(y := self._advance(func, y, t_prev, dt, num_steps, dtype))
+        total_steps = sum(row[2] for row in intervals)
         states = self._check_finite(func, y0, intervals, states, dtype)
         # One output: a reshape, whose gradient is free (tf.stack's copies).
         stack = (lambda y: tf.expand_dims(y, 0)) if len(states) == 1 else (lambda *y: tf.stack(y))
@@ -84,6 +90,24 @@ class FixedGridSolver(tfp.math.ode.Solver):
             (tf.constant(0, tf.int32), y),
             maximum_iterations=num_steps,
         )[1]
+
+    def _advance_grid(self, func, y0, intervals, dtype):
+        """The states after each of many short intervals known while tracing (a CDE's knot-to-knot
+        grid), in one loop over all their steps: the graph does not grow with the intervals."""
+        steps = [(t + k * dt, dt) for t, dt, n in intervals for k in range(n)]
+        starts, widths = (tf.constant(column, dtype) for column in zip(*steps))
+        leaves = tf.nest.flatten(y0)
+        arrays = [tf.TensorArray(v.dtype, len(steps), element_shape=v.shape) for v in leaves]
+
+        def body(k, y, arrays):
+            y = self.step(func, starts[k], y, widths[k])
+            return k + 1, y, [a.write(k, v) for a, v in zip(arrays, tf.nest.flatten(y))]
+
+        arrays = tf.while_loop(lambda k, *_: k < len(steps), body, (0, y0, arrays),
+                               maximum_iterations=len(steps))[2]  # fmt: skip
+        ends = np.cumsum([n for *_, n in intervals]) - 1
+        outputs = [tf.unstack(tf.gather(a.stack(), ends)) for a in arrays]
+        return [tf.nest.pack_sequence_as(y0, list(row)) for row in zip(*outputs)]
 
     def _check_finite(self, func, y0, intervals, outputs, dtype):
         # NaN/Inf stay non-finite, so checking the last output catches any; only
