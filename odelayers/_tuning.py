@@ -16,5 +16,6 @@ LAZY_DENSE_OUTPUT = True
 FUSE_MIN_ELEMENTS = 4096
 
 # A fixed-step interval of at most this many steps (known while tracing) is unrolled; longer
-# ones run in a tf.while_loop, whose tracing time does not grow with the steps.
+# ones run in a tf.while_loop, whose tracing time does not grow with the steps, and so do many
+# short intervals whose steps add up to more (one loop over all of them).
 UNROLL_MAX_STEPS = 8
