@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("functional", help=_ABOUT.split(":")[0], description=_ABOUT)
     p.add_argument("--dataset", choices=DATASETS, default="tecator", help="(%(default)s)")
     p.add_argument("--quick", action="store_true",
-                   help="fewer seeds and epochs (on 2 cores: Tecator about 15, JapaneseVowels about 5 minutes)")  # fmt: skip
+                   help="fewer seeds and epochs (one core: Tecator about 4, JapaneseVowels about 2 minutes)")  # fmt: skip
     p.add_argument("--out", default="runs", help="parent of the run folder (%(default)s)")
     p.add_argument("--seeds", type=_positive, metavar="N", help="seeds 0..N-1 (full: 5, quick: 2)")
     p.add_argument("--epochs", type=_positive, metavar="N",
