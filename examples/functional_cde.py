@@ -4,7 +4,7 @@ A spectrum is a function of wavelength: `odelayers.CDEBlock` reads it, gaps inte
 path driving a hidden state (a Neural CDE, Kidger et al. 2020). The Tecator spectra ship inside
 sktime's wheel (`pip install '.[functional]'`).
 
-    PYTHONPATH=. python examples/functional_cde.py                 # 100 epochs of one CDE, a ridge fit
+    PYTHONPATH=. python examples/functional_cde.py                 # 100 epochs of one CDE
     PYTHONPATH=. python examples/functional_cde.py --tiny --out /tmp/cde
 
 Ends with functional_cde.png, functional_cde_results.json and a table of test RMSEs."""
