@@ -153,8 +153,8 @@ def measure(args) -> dict:
     work = flops(built[RESNET], built["torch nchw"], x[:32], y[:32])
     ceiling = ceilings(min(args.threads, os.cpu_count()), 1024 if args.tiny else 4096)
     for name, row in rows.items():  # the FLOPs counted are the CNN's: its rows and its twins'
-        flop_s = work["counted"] / row["median"] if name[:6] != "odenet" else None
-        if flop_s:
+        if name[:6] != "odenet":
+            flop_s = work["counted"] / row["median"]
             row |= {"gflops": flop_s / 1e9, "of_peak": flop_s / ceiling["avx512_peak"]}
             row |= {"of_matmul": flop_s / ceiling["matmul"]}
         row |= {"nfe": float(last[name]["nfe"])} if "nfe" in (last[name] or {}) else {}

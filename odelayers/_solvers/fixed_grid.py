@@ -61,13 +61,13 @@ class FixedGridSolver(tfp.math.ode.Solver):
             intervals.append((t_prev, dt, num_steps))
             t_prev = t_next
         short = all(isinstance(n, int) and n <= _tuning.UNROLL_MAX_STEPS for *_, n in intervals)
-        if short and sum(n for *_, n in intervals) > _tuning.UNROLL_MAX_STEPS:
+        total_steps = sum(n for *_, n in intervals)
+        if short and total_steps > _tuning.UNROLL_MAX_STEPS:
             states = self._advance_grid(func, y0, intervals, dtype)
         else:
             states, y = [], y0
             for t_prev, dt, num_steps in intervals:
                 states.append(y := self._advance(func, y, t_prev, dt, num_steps, dtype))
-        total_steps = sum(row[2] for row in intervals)
         states = self._check_finite(func, y0, intervals, states, dtype)
         # One output: a reshape, whose gradient is free (tf.stack's copies).
         stack = (lambda y: tf.expand_dims(y, 0)) if len(states) == 1 else (lambda *y: tf.stack(y))
